@@ -1,0 +1,1 @@
+"""Built-in offline benchmark: task generators, probes data, suites and streams."""

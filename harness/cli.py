@@ -1,0 +1,153 @@
+"""Command line: `harness run`, `harness list`. User errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # our own progress bars replace the libraries'
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from harness.errors import HarnessError  # noqa: E402
+
+EXIT_USER_ERROR = 2
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in _csv(text)]
+    except ValueError:
+        raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
+    if not seeds or min(seeds) < 0:
+        raise HarnessError(f"--seeds expects non-negative numbers, got '{text}'", "e.g. --seeds 0,1,2")
+    return seeds
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    for name in ("lm-eval", "lm_eval", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def cmd_run(args) -> int:
+    from harness.config import load_suite, narrow
+    from harness.report import summary_table
+    from harness.runner import Runner, pick_device
+    from harness.ui import UI
+
+    suite = load_suite(args.suite)
+    suite = narrow(suite, _csv(args.methods) if args.methods else None,
+                   _seeds(args.seeds) if args.seeds else None)
+    out = Path(args.out or Path("runs") / suite.name)
+    device = pick_device(args.device)
+    ui = UI(quiet=args.quiet)
+    _quiet_libraries()
+    n = len(suite.models) * len(suite.streams) * len(suite.methods) * len(suite.seeds)
+    ui.log(f"suite {suite.name}: {n} cells on {device} -> {out}")
+    with ui.session():
+        results, failures = Runner(suite, out, device, ui).run()
+    if results:
+        ui.console.print(summary_table(results))
+    ui.log(f"results: {out / 'cells'}/*/result.json")
+    if failures:
+        for cell, message in failures:
+            ui.log(f"failed cell {cell.id}: {message} (see {out / 'cells' / cell.id / 'failure.json'})")
+        return 1
+    return 0
+
+
+def cmd_list(args) -> int:
+    from harness.config import available_suites, load_streams
+    from harness.methods import available, load_method_class
+    from harness.probes import PROBES
+    from harness.tasks import all_tasks
+
+    if args.what == "suites":
+        import yaml
+
+        rows = [{"name": n, "path": str(p),
+                 "description": " ".join(str((yaml.safe_load(p.read_text()) or {}).get("description", "")).split())}
+                for n, p in available_suites().items()]
+    elif args.what == "methods":
+        rows = []
+        for name, target in sorted(available().items()):
+            cls = load_method_class(name)
+            rows.append({"name": name, "class": target, "description": cls.description,
+                         "defaults": cls.defaults, "continual": cls.continual})
+    elif args.what == "tasks":
+        rows = [{"name": n, "version": c.version, "description": c.description}
+                for n, c in all_tasks().items()]
+    elif args.what == "probes":
+        rows = [{"name": n, "description": c.description, "higher_is_better": c.higher_is_better}
+                for n, c in PROBES.items()]
+    else:
+        rows = [{"name": n, "tasks": t} for n, t in load_streams().items()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=args.what)
+        keys = [k for k in rows[0] if k not in ("defaults", "path")] if rows else ["name"]
+        for k in keys:
+            table.add_column(k)
+        for row in rows:
+            table.add_row(*[", ".join(map(str, v)) if isinstance(v, list) else str(v)
+                            for v in (row[k] for k in keys)])
+        Console().print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a suite: train on each stream, evaluate after every task")
+    run.add_argument("--suite", required=True, help="built-in suite name or path to a suite .yaml")
+    run.add_argument("--out", help="output directory (default: runs/<suite>)")
+    run.add_argument("--methods", "--method", dest="methods",
+                     help="comma-separated methods to run (suite names, registry names, or file.py:Class)")
+    run.add_argument("--seeds", help="comma-separated seeds to run instead of the suite's")
+    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    run.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
+    run.set_defaults(func=cmd_run)
+    lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
+    lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("harness: interrupted; completed cells are kept, the interrupted cell left no "
+              "result.json (re-run the same command to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Turning (prompt, response) pairs into token batches, and batched generation.
+
+Training batches are length-grouped so that almost no compute is spent on padding: the
+examples are shuffled with the seed, cut into chunks of `group` batches, sorted by length
+inside each chunk, batched, and the batch order shuffled again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+
+def render_prompt(tokenizer, prompt: str) -> str:
+    """The text a chat model sees before its answer; a plain fallback without a template."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+    return f"{prompt}\n"
+
+
+def encode_pair(tokenizer, prompt: str, response: str, max_len: int) -> tuple[list[int], int]:
+    """Token ids of prompt+response (+ end of turn) and the number of prompt tokens.
+
+    The loss is taken on the response tokens only, including the end-of-turn token so the
+    model learns to stop. Too long sequences are cut at `max_len` (response side).
+    """
+    head = render_prompt(tokenizer, prompt)
+    if tokenizer.chat_template:
+        full = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}],
+            tokenize=False,
+        )
+        tail = full[len(head):] if full.startswith(head) else response + tokenizer.eos_token
+        tail = tail.rstrip("\n")  # the template's newline after end-of-turn carries nothing
+    else:
+        tail = response + tokenizer.eos_token
+    p_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    r_ids = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    ids = (p_ids + r_ids)[:max_len]
+    return ids, min(len(p_ids), len(ids))
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # [B, L], right-padded
+    attention_mask: torch.Tensor  # [B, L]
+    labels: torch.Tensor  # [B, L], -100 on prompt and padding
+    examples: list  # the source examples, for methods that need more than tokens
+
+    def to(self, device) -> "Batch":
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device),
+                     self.labels.to(device), self.examples)
+
+    @property
+    def prompt_mask(self) -> torch.Tensor:
+        """True at real (non-padding) prompt positions."""
+        return (self.labels == -100) & self.attention_mask.bool()
+
+
+def collate(tokenizer, examples: list, max_len: int) -> Batch:
+    encoded = [encode_pair(tokenizer, e.prompt, e.response, max_len) for e in examples]
+    width = max(len(ids) for ids, _ in encoded)
+    pad = tokenizer.pad_token_id
+    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    labels = torch.full((len(encoded), width), -100, dtype=torch.long)
+    for row, (seq, n_prompt) in enumerate(encoded):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+        labels[row, n_prompt : len(seq)] = torch.tensor(seq[n_prompt:], dtype=torch.long)
+    return Batch(ids, mask, labels, list(examples))
+
+
+def length_grouped_batches(
+    tokenizer, examples: list, batch_size: int, max_len: int, seed: int, group: int = 16
+) -> list[Batch]:
+    """One epoch of batches; deterministic for a given seed."""
+    rng = random.Random(seed)
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    lengths = [len(encode_pair(tokenizer, e.prompt, e.response, max_len)[0]) for e in examples]
+    chunks = [order[i : i + batch_size * group] for i in range(0, len(order), batch_size * group)]
+    batches = []
+    for chunk in chunks:
+        chunk.sort(key=lambda i: lengths[i])
+        for i in range(0, len(chunk), batch_size):
+            batches.append([examples[j] for j in chunk[i : i + batch_size]])
+    rng.shuffle(batches)
+    return [collate(tokenizer, b, max_len) for b in batches]
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int = 16,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+) -> list[list[int]]:
+    """Batched generation with a KV cache; returns the new token ids per prompt (up to and
+    including the end-of-sequence token), in the order of `prompts`.
+
+    Prompts are sorted by length so that each batch carries little left padding.
+    """
+    device = next(model.parameters()).device
+    texts = [render_prompt(tokenizer, p) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[list[int]] = [[] for _ in texts]
+    if seed is not None:
+        torch.manual_seed(seed)
+    eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
+                        padding_side="left", add_special_tokens=False).to(device)
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample \
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        with autocast(device):
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, use_cache=True,
+                                 pad_token_id=tokenizer.pad_token_id, **sampling)
+        for row, i in enumerate(idx):
+            new = gen[row, enc["input_ids"].shape[1]:].tolist()
+            cut = next((k + 1 for k, t in enumerate(new) if t in eos), len(new))
+            out[i] = new[:cut]
+    model.train(was_training)
+    return out
+
+
+def autocast(device):
+    """bf16 autocast on CUDA; a no-op context elsewhere (CPU runs stay in float32)."""
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")

@@ -1,0 +1,61 @@
+"""Method registry: built-in methods, installed plugins, and method files.
+
+A method is named by
+- a built-in name (`harness list methods`),
+- a name registered by an installed package in the entry-point group `harness.methods`,
+- or a file path and class, `path/to/file.py:ClassName`, for a method not packaged yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.methods.base import Context, Method  # noqa: F401  (public API)
+
+BUILTIN = {
+    "sft": "baselines.sft:SFT",
+    "lora": "baselines.lora:LoRA",
+}
+
+
+def _plugins() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group="harness.methods")}
+
+
+def available() -> dict[str, str]:
+    """name -> 'module:Class' for built-in and installed methods."""
+    return {**_plugins(), **BUILTIN}
+
+
+def load_method_class(spec: str) -> type[Method]:
+    """Resolve a method name or `file.py:Class` to its class."""
+    if ":" in spec and spec.split(":")[0].endswith(".py"):
+        path, cls_name = spec.rsplit(":", 1)
+        if not Path(path).is_file():
+            raise HarnessError(f"method file '{path}' does not exist",
+                               "give a path to a .py file as path/to/file.py:ClassName")
+        module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        where = path
+    else:
+        known = available()
+        if spec not in known:
+            raise HarnessError(f"unknown method '{spec}'",
+                               f"use one of: {', '.join(sorted(known))}, or path/to/file.py:Class")
+        module_name, cls_name = known[spec].split(":")
+        module = importlib.import_module(module_name)
+        where = module_name
+    cls = getattr(module, cls_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise HarnessError(f"'{cls_name}' in {where} is not a harness Method subclass",
+                           "subclass harness.methods.Method and name that class")
+    return cls
+
+
+def make_method(spec: str, params: dict | None = None) -> Method:
+    return load_method_class(spec)(**(params or {}))

@@ -1,0 +1,121 @@
+"""The public method API: a method is a class with a few hooks, all optional.
+
+The harness calls, per cell (model, stream, method, seed):
+
+    method = Method(**params_from_suite)
+    method.setup(ctx)                          # once, on the untouched base model
+    model = method.wrap_model(model, ctx)      # LoRA, freezing, ...
+    for task in stream:
+        data = method.train_data(task, examples, ctx)   # mixing, replay, rewriting
+        for each optimiser step:
+            loss = method.loss(model, batch, ctx)       # default: response-token CE
+            ... backward, clip, optimiser, scheduler ...
+            method.after_step(model, ctx)               # EMA teachers, ...
+        method.after_task(task, model, ctx)             # Fisher, snapshots, ...
+        (the harness evaluates the model: one row of R and of the probes)
+
+Only parameters with `requires_grad` are optimised, so `wrap_model` decides what trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from harness.errors import HarnessError
+
+
+def response_token_loss(model, batch) -> torch.Tensor:
+    """Mean cross-entropy over response tokens (labels != -100)."""
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    return token_cross_entropy(logits, batch.labels).sum() / (batch.labels[:, 1:] != -100).sum()
+
+
+def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-token CE [B, L-1] (0 where the label is -100), next-token aligned."""
+    shifted = labels[:, 1:]
+    return F.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), shifted.reshape(-1),
+        ignore_index=-100, reduction="none",
+    ).view(shifted.shape)
+
+
+@dataclass
+class Context:
+    """What a method may use. One per cell."""
+
+    tokenizer: Any
+    device: torch.device
+    seed: int
+    model_id: str  # content identity of the base model (for cache keys)
+    model_path: str  # where the base weights load from
+    train_settings: Any  # harness.config.TrainSettings in force for this method
+    cache: Any  # harness.cache.Cache: get_or_compute(namespace, key, fn)
+    log: Callable[[str], None] = print
+    history: list[str] = field(default_factory=list)  # tasks trained so far, in order
+    _model: Any = None  # the model being trained (set by the harness)
+    _frozen_base: Any = None
+
+    @contextlib.contextmanager
+    def base_model(self):
+        """The frozen base model, under no_grad. Under peft, the same network with its
+        adapters disabled (no second copy); otherwise a frozen copy made on first use."""
+        model = self._model
+        if model is not None and hasattr(model, "disable_adapter"):
+            with model.disable_adapter(), torch.no_grad():
+                yield model
+            return
+        if self._frozen_base is None:  # reloaded from disk: the pristine weights
+            from harness.models import load_model
+
+            base, _, _ = load_model(self.model_path, str(self.device), log=self.log)
+            self._frozen_base = base.requires_grad_(False)
+        with torch.no_grad():
+            yield self._frozen_base
+
+    def generate(self, prompts: list[str], max_new_tokens: int = 64, **sampling) -> list[str]:
+        """Batched generation (KV cache) with the current model; decoded texts."""
+        from harness.data import generate
+
+        ids = generate(self._model, self.tokenizer, prompts, max_new_tokens, **sampling)
+        return [self.tokenizer.decode(x, skip_special_tokens=True) for x in ids]
+
+
+class Method:
+    """Base class: plain supervised fine-tuning. Override only what differs."""
+
+    name: str = ""
+    description: str = ""
+    defaults: dict[str, Any] = {}  # hyper-parameters, overridable from the suite YAML
+    continual: bool = True  # False for references such as joint training
+
+    def __init__(self, **params):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise HarnessError(
+                f"method '{self.name}' has no setting {', '.join(sorted(unknown))}",
+                f"use one of: {', '.join(self.defaults) or '(none)'}",
+            )
+        self.params = {**self.defaults, **params}
+
+    def setup(self, ctx: Context) -> None:
+        pass
+
+    def wrap_model(self, model, ctx: Context):
+        return model
+
+    def train_data(self, task, examples: list, ctx: Context) -> list:
+        return list(examples)
+
+    def loss(self, model, batch, ctx: Context) -> torch.Tensor:
+        return response_token_loss(model, batch)
+
+    def after_step(self, model, ctx: Context) -> None:
+        pass
+
+    def after_task(self, task, model, ctx: Context) -> None:
+        pass

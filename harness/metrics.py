@@ -1,0 +1,65 @@
+"""Continual-learning metrics of one cell, as defined in docs/metrics.md.
+
+R is (T+1) x T: R[i][j] = score on task j after training through task i; row 0 is the
+base model, b_j = R[0][j]. Metrics that need two or more tasks are None when T = 1.
+"""
+
+from __future__ import annotations
+
+from statistics import mean
+
+
+def acc(R) -> float:
+    """Final average: mean_j R[T][j]."""
+    return mean(R[-1])
+
+
+def aia(R) -> float:
+    """Average incremental accuracy: mean over i=1..T of mean_{j<=i} R[i][j]."""
+    T = len(R[0])
+    return mean(mean(R[i][:i]) for i in range(1, T + 1))
+
+
+def bwt(R) -> float | None:
+    """Backward transfer: mean_{j<T} R[T][j] - R[j][j] (tasks 1-indexed). Negative = forgetting."""
+    T = len(R[0])
+    if T < 2:
+        return None
+    return mean(R[T][j] - R[j + 1][j] for j in range(T - 1))
+
+
+def fwt(R) -> float | None:
+    """Forward transfer against the base model: mean_{j>=2} R[j-1][j] - b_j."""
+    T = len(R[0])
+    if T < 2:
+        return None
+    return mean(R[j][j] - R[0][j] for j in range(1, T))
+
+
+def forgetting(R) -> float | None:
+    """Chaudhry forgetting: mean_{j<T} max_{l in 1..T-1} R[l][j] - R[T][j].
+
+    The base row (l = 0) does not count: forgetting is measured from scores reached by
+    training, never from the base model's own skill. Rows before task j was trained do
+    count (a task improved by transfer and then lost is forgotten too).
+    """
+    T = len(R[0])
+    if T < 2:
+        return None
+    return mean(max(R[l][j] for l in range(1, T)) - R[T][j] for j in range(T - 1))
+
+
+def plasticity(R) -> float:
+    """Mean gain on each task right after training on it: mean_j R[j][j] - b_j."""
+    T = len(R[0])
+    return mean(R[j + 1][j] - R[0][j] for j in range(T))
+
+
+def cell_metrics(R, probes: dict[str, list[float]] | None = None) -> dict:
+    """All per-cell metrics; probes contribute their final value and change from base."""
+    out = {"acc": acc(R), "aia": aia(R), "bwt": bwt(R), "fwt": fwt(R),
+           "forgetting": forgetting(R), "plasticity": plasticity(R)}
+    for name, values in (probes or {}).items():
+        out[f"{name}_final"] = values[-1]
+        out[f"{name}_delta"] = values[-1] - values[0]
+    return out

@@ -1,0 +1,93 @@
+"""Tasks: what a stream is made of.
+
+A task generates a pool of unique examples from a seed (our own code, no downloads),
+splits it into disjoint train and test sets, and scores a model's output exactly. Every
+training example carries a gold demonstration (`response`); SDFT's teacher needs it.
+Task generators live in `benchmarks/tasks/` and register themselves with `@register`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from harness.errors import HarnessError
+from harness.paths import stable_hash
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str  # the user turn
+    response: str  # gold demonstration (what SFT trains on)
+    target: str  # what the scorer compares against
+    key: str = ""  # identity for the leak-free split (defaults to the prompt)
+
+
+@dataclass(frozen=True)
+class Split:
+    task: str
+    train: tuple[Example, ...]
+    test: tuple[Example, ...]
+    content_hash: str  # hash of the generator version and of every example
+
+
+class Task:
+    """Subclass and implement `sample` and `score`; register with `@register`."""
+
+    name: str = ""
+    version: str = "1"
+    description: str = ""
+    max_new_tokens: int = 48  # generation budget at evaluation
+
+    def sample(self, rng: random.Random) -> Example:
+        """Draw one example; the pool is deduplicated by `Example.key or prompt`."""
+        raise NotImplementedError
+
+    def score(self, output: str, target: str) -> float:
+        """Score one model output in [0, 1]."""
+        raise NotImplementedError
+
+    def split(self, n_train: int, n_test: int, data_seed: int = 0) -> Split:
+        """Deterministic, disjoint train/test split: the same seed gives the same bytes."""
+        rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
+        pool: dict[str, Example] = {}
+        need, tries = n_train + n_test, 0
+        while len(pool) < need:
+            ex = self.sample(rng)
+            pool.setdefault(ex.key or ex.prompt, ex)
+            tries += 1
+            if tries > 50 * need:
+                raise HarnessError(
+                    f"task '{self.name}' cannot produce {need} distinct examples",
+                    "lower n_train/n_test in the suite's `data` section",
+                )
+        examples = list(pool.values())
+        test, train = tuple(examples[:n_test]), tuple(examples[n_test:])
+        digest = stable_hash([self.name, self.version, [asdict(e) for e in examples]])
+        return Split(self.name, train, test, digest)
+
+
+_TASKS: dict[str, type[Task]] = {}
+
+
+def register(cls: type[Task]) -> type[Task]:
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    _TASKS[cls.name] = cls
+    return cls
+
+
+def all_tasks() -> dict[str, type[Task]]:
+    import benchmarks.tasks  # noqa: F401  (registers the built-in tasks)
+
+    return dict(sorted(_TASKS.items()))
+
+
+def get_task(name: str) -> Task:
+    tasks = all_tasks()
+    if name not in tasks:
+        raise HarnessError(
+            f"unknown task '{name}'",
+            f"use one of: {', '.join(tasks)} (see `harness list tasks`)",
+        )
+    return tasks[name]()
