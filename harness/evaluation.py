@@ -29,6 +29,7 @@ class EvalSettings:
 class Row:
     scores: dict[str, float]  # task -> mean score
     items: dict[str, list[float]]  # task -> per-item scores, in test-set order
+    outputs: dict[str, list[str]]  # task -> the model's answer per item (for inspection)
     probes: dict[str, float]
     seconds: float
 
@@ -101,14 +102,13 @@ class Evaluator:
 
     def evaluate(self, model) -> Row:
         import lm_eval
-        from lm_eval.models.huggingface import HFLM
 
         start = time.perf_counter()
         live = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
         was_training = live.training
         live.eval()
-        lm = HFLM(pretrained=live, tokenizer=self.tokenizer,
-                  batch_size=self.settings.batch_size)
+        lm = _quiet_hflm()(pretrained=live, tokenizer=self.tokenizer,
+                           batch_size=self.settings.batch_size)
         names = self.task_names + [t for t in self.probe_tasks if t]
         with autocast(live.device):
             out = lm_eval.simple_evaluate(
@@ -116,11 +116,29 @@ class Evaluator:
                 apply_chat_template=True, log_samples=True, bootstrap_iters=0,
                 verbosity="ERROR",
             )
-        scores, items = {}, {}
+        scores, items, outputs = {}, {}, {}
         for task, name in zip(self.tasks, self.task_names):
             samples = sorted(out["samples"][name], key=lambda s: s["doc_id"])
             items[task.name] = [float(s["score"]) for s in samples]
+            outputs[task.name] = [s["filtered_resps"][0] for s in samples]
             scores[task.name] = sum(items[task.name]) / len(items[task.name])
         probes = {p.name: p.measure(live, self.tokenizer, out) for p in self.probes}
         live.train(was_training)
-        return Row(scores, items, probes, time.perf_counter() - start)
+        return Row(scores, items, outputs, probes, time.perf_counter() - start)
+
+
+def _quiet_hflm():
+    """HFLM without its tqdm bars (our own progress display covers evaluation)."""
+    from lm_eval.models.huggingface import HFLM
+
+    class QuietHFLM(HFLM):
+        def loglikelihood(self, requests, disable_tqdm=False):
+            return super().loglikelihood(requests, disable_tqdm=True)
+
+        def loglikelihood_rolling(self, requests, disable_tqdm=False):
+            return super().loglikelihood_rolling(requests, disable_tqdm=True)
+
+        def generate_until(self, requests, disable_tqdm=False):
+            return super().generate_until(requests, disable_tqdm=True)
+
+    return QuietHFLM

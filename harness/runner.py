@@ -192,6 +192,10 @@ class Runner:
 
         result = self._result(cell, rows, training, config, config_hash, model_id, started,
                               setup_s)
+        atomic_write_json(folder / "samples.json", {  # what the model answered, per row
+            t: {"prompts": [e.prompt for e in s.test], "targets": [e.target for e in s.test],
+                "outputs": [row["outputs"][t] for row in rows]}
+            for t, s in zip(cell.tasks, splits)})
         atomic_write_json(folder / "result.json", result)
         (folder / "progress.json").unlink(missing_ok=True)
         return result

@@ -51,12 +51,13 @@ class Task:
         """Deterministic, disjoint train/test split: the same seed gives the same bytes."""
         rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
         pool: dict[str, Example] = {}
-        need, tries = n_train + n_test, 0
+        need, misses = n_train + n_test, 0
         while len(pool) < need:
             ex = self.sample(rng)
-            pool.setdefault(ex.key or ex.prompt, ex)
-            tries += 1
-            if tries > 50 * need:
+            key = ex.key or ex.prompt
+            misses = misses + 1 if key in pool else 0
+            pool.setdefault(key, ex)
+            if misses > 2000:  # the generator's space is exhausted
                 raise HarnessError(
                     f"task '{self.name}' cannot produce {need} distinct examples",
                     "lower n_train/n_test in the suite's `data` section",

@@ -66,7 +66,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
                                    f"{step + 1} of task '{task.name}'",
                                    "lower the learning rate or check the method's loss hook")
             (loss / settings.grad_accum).backward()
-            step_loss += float(loss) / settings.grad_accum
+            step_loss += float(loss.detach()) / settings.grad_accum
         torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
         optimizer.step()
         schedule.step()

@@ -1,7 +1,10 @@
 """Arithmetic word problems with a fixed answer format ("#### N").
 
-Tests: a two-step addition/subtraction in words, and a terse final-answer format that a
-chat model does not use on its own (the format is what makes SFT on it drift).
+Tests: one small operation stated in words (an addition with a one-digit addend, or a
+times-table product), answered with a working line and a terse final-answer line that a
+chat model does not use on its own. The base model computes these sums and products
+correctly most of the time (measured: 81% and 94% as bare equations), so what SFT must
+learn is the format; and the format is what makes SFT on this task drift.
 """
 
 import re
@@ -10,29 +13,28 @@ from benchmarks.tasks._words import FIRST, OBJECTS
 from harness.tasks import Example, Task, register
 
 _ANSWER = re.compile(r"####\s*(-?\d+)")
+_CONTAINERS = ["bags", "boxes", "jars", "baskets", "tins", "envelopes"]
 
 
 @register
 class Arith(Task):
     name = "arith"
-    version = "1"
-    description = "two-step word problems; answer line '#### N'"
-    max_new_tokens = 32
+    version = "2"
+    description = "one-operation word problems (sum or product); answer line '#### N'"
+    max_new_tokens = 24
 
     def sample(self, rng):
         who, what = rng.choice(FIRST), rng.choice(OBJECTS)
-        a, b = rng.randint(3, 40), rng.randint(2, 30)
-        if rng.random() < 0.5:
-            c = rng.randint(1, 20)
-            prompt = (f"{who} has {a} {what}. {who} gets {b} more and then gives away {c}. "
-                      f"How many {what} does {who} have now?")
-            work, answer, op = f"{a} + {b} - {c} = {a + b - c}", a + b - c, "-"
+        if rng.random() < 0.6:
+            a, b = rng.randint(2, 30), rng.randint(2, 9)
+            prompt = f"{who} has {a} {what} and finds {b} more. How many {what} does {who} have now?"
+            work, answer, key = f"{a} + {b} = {a + b}", a + b, f"+{a},{b}"
         else:
-            c = rng.randint(2, 25)
-            prompt = (f"{who} has {a} {what}, buys {b} more, then finds {c} more. "
-                      f"How many {what} does {who} have now?")
-            work, answer, op = f"{a} + {b} + {c} = {a + b + c}", a + b + c, "+"
-        return Example(prompt, f"{work}\n#### {answer}", str(answer), key=f"{op}{a},{b},{c}")
+            a, b = rng.randint(2, 9), rng.randint(2, 9)
+            box = rng.choice(_CONTAINERS)
+            prompt = f"{who} has {a} {box} with {b} {what} in each. How many {what} is that in total?"
+            work, answer, key = f"{a} x {b} = {a * b}", a * b, f"x{a},{b}"
+        return Example(prompt, f"{work}\n#### {answer}", str(answer), key=key)
 
     def score(self, output, target):
         found = _ANSWER.search(output)

@@ -30,9 +30,34 @@ from harness.errors import HarnessError
 
 
 def response_token_loss(model, batch) -> torch.Tensor:
-    """Mean cross-entropy over response tokens (labels != -100)."""
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-    return token_cross_entropy(logits, batch.labels).sum() / (batch.labels[:, 1:] != -100).sum()
+    """Mean cross-entropy over response tokens (labels != -100).
+
+    The vocabulary projection runs only at the positions that predict a response token:
+    for short answers to long prompts this skips most of the LM head's work.
+    """
+    hidden, head = _backbone_and_head(model, batch)
+    if head is None:  # models whose head is not a plain projection: full logits
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        return token_cross_entropy(logits, batch.labels).sum() / (batch.labels[:, 1:] != -100).sum()
+    targets = batch.labels[:, 1:]
+    keep = targets != -100
+    logits = head(hidden[:, :-1][keep])
+    return F.cross_entropy(logits.float(), targets[keep])
+
+
+def _backbone_and_head(model, batch):
+    """(last hidden states, output projection), or (None, None) where logits are not a
+    plain linear map of the hidden states (e.g. soft-capped logits)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = inner.config
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None, None
+    backbone = getattr(inner, inner.base_model_prefix, None)
+    head = inner.get_output_embeddings()
+    if backbone is None or head is None:
+        return None, None
+    out = backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    return out.last_hidden_state, head
 
 
 def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
