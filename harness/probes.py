@@ -8,7 +8,9 @@ distributions, which lm-eval has no notion of).
   a fixed set of general prompts. Lower is better; 0 for the base model. The base answers
   are generated once per (model, prompts, settings) and cached on disk; the base
   log-probabilities are computed once per process and kept in memory.
-- `knowledge`: multiple-choice questions scored by log-likelihood (lm-eval `acc`).
+- `knowledge`: multiple-choice questions scored by log-likelihood: the chat-formatted
+  question, the assistant turn opened with "The answer is", each option scored by its
+  length-normalised log-likelihood (lm-eval `acc_norm`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class Probe:
 
 class KnowledgeProbe(Probe):
     name = "knowledge"
-    description = "40 general-knowledge multiple-choice questions, log-likelihood accuracy"
+    description = ("40 general-knowledge multiple-choice questions, length-normalised "
+                   "log-likelihood accuracy")
     chance = 0.25
 
     def lmeval_task(self, workdir):
@@ -65,14 +68,15 @@ class KnowledgeProbe(Probe):
             "doc_to_text: \"{{question}}\"\n"
             "doc_to_choice: \"{{choices}}\"\n"
             "doc_to_target: answer\n"
-            "target_delimiter: \"\"\n"
-            "metric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n"
+            "gen_prefix: \"The answer is\"\n"  # a natural answer frame for a chat model
+            "target_delimiter: \" \"\n"
+            "metric_list:\n  - metric: acc_norm\n    aggregation: mean\n    higher_is_better: true\n"
         )
         self.task = task
         return task
 
     def measure(self, model, tokenizer, lmeval):
-        return float(lmeval["results"][self.task]["acc,none"])
+        return float(lmeval["results"][self.task]["acc_norm,none"])
 
 
 class DriftProbe(Probe):

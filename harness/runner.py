@@ -47,8 +47,13 @@ class Cell:
 
     @property
     def id(self) -> str:
-        raw = f"{self.model}__{self.stream}__{self.method.name}__s{self.seed}"
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw)
+        model = Path(self.model).name if Path(self.model).is_dir() else self.model
+        method = self.method.name
+        if ".py:" in method:  # a method file: file stem and class name
+            path, cls = method.rsplit(":", 1)
+            method = f"{Path(path).stem}.{cls}"
+        raw = f"{model}__{self.stream}__{method}__s{self.seed}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")
 
 
 def expand(suite: Suite) -> list[Cell]:
@@ -112,6 +117,7 @@ class Runner:
             self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
             try:
                 results.append(self.run_cell(cell))
+                self.ui.clear()
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # one failing cell must not stop the grid

@@ -18,8 +18,10 @@ def is_quiet(flag: bool = False) -> bool:
 class UI:
     def __init__(self, quiet: bool = False):
         self.quiet = is_quiet(quiet)
-        self.console = Console(highlight=False)
+        # not a terminal (CI logs, files): wide enough for the results table
+        self.console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
         self._progress: Progress | None = None
+        self._bars: list = []  # bars of the current cell, cleared when it ends
 
     def log(self, message: str) -> None:
         self.console.print(message, markup=False) if self.quiet else self.console.print(message)
@@ -50,6 +52,7 @@ class UI:
 
             return log_step
         task_id = self._progress.add_task(description, total=total, info="")
+        self._bars.append(task_id)
 
         def advance(done, _total, loss):
             self._progress.update(task_id, completed=done, info=f"loss {loss:.3f}")
@@ -64,7 +67,15 @@ class UI:
             yield
             return
         task_id = self._progress.add_task(description, total=None, info="")
+        self._bars.append(task_id)
         try:
             yield
         finally:
             self._progress.update(task_id, total=1, completed=1)
+
+    def clear(self) -> None:
+        """Drop the finished bars (called at the end of each cell; its log lines stay)."""
+        if self._progress is not None:
+            for task_id in self._bars:
+                self._progress.remove_task(task_id)
+        self._bars = []
