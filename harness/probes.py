@@ -1,21 +1,29 @@
 """General-capability probes, run on every checkpoint of a cell.
 
 A probe is measured either through lm-eval (it contributes a task to the row's single
-lm-eval call; multiple choice fits this) or directly (drift needs the base model's own
-distributions, which lm-eval has no notion of).
+lm-eval call: multiple choice, or any lm-eval task by name) or directly on the model
+(drift and the behaviour probes compare it with the base model, which lm-eval has no
+notion of). All direct probes use one fixed set of 24 general prompts and the base
+model's greedy answers to them, generated once per model and cached on disk.
 
-- `drift`: mean per-token KL(base || current) over the base model's own greedy answers to
-  a fixed set of general prompts. Lower is better; 0 for the base model. The base answers
-  are generated once per (model, prompts, settings) and cached on disk; the base
-  log-probabilities are computed once per process and kept in memory.
+- `drift`: mean per-token KL(base || current) over the base model's answers. Lower is
+  better; 0 for the base model.
 - `knowledge`: multiple-choice questions scored by log-likelihood: the chat-formatted
   question, the assistant turn opened with "The answer is", each option scored by its
   length-normalised log-likelihood (lm-eval `acc_norm`).
+- `style-leak`: the fraction of general prompts whose current answer takes on the output
+  format of a built-in task (`Task.format_pattern`) when the base answer did not. Lower is
+  better; 0 for the base model.
+- `agreement`: mean ROUGE-L F1 between the current and the base model's greedy answers.
+  Higher is better; 1 for the base model.
+- `lm-eval:<task>[:<metric>]`: any lm-eval task (its first reported metric unless one is
+  named); needs that task's data (the hub, or its local cache).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -26,6 +34,39 @@ from harness.errors import HarnessError
 from harness.paths import atomic_write_json, cache_dir, stable_hash
 
 PROBE_DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "probes"
+GENERAL_MAX_NEW_TOKENS = 48
+
+
+def general_prompts() -> list[str]:
+    return json.loads((PROBE_DATA / "general_prompts.json").read_text())
+
+
+def base_general_answers(model, tokenizer, model_id: str) -> list[list[int]]:
+    """The base model's greedy answers (token ids) to the general prompts; cached on disk,
+    because generation is the expensive part and the base model never changes."""
+    prompts = general_prompts()
+    key = stable_hash([model_id, prompts, GENERAL_MAX_NEW_TOKENS, "greedy"])
+    path = cache_dir() / "general_answers" / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())["answers"]
+    answers = generate(model, tokenizer, prompts, GENERAL_MAX_NEW_TOKENS)
+    atomic_write_json(path, {"model": model_id, "answers": answers})
+    return answers
+
+
+class RowState:
+    """What the probes of one row share: lm-eval's results and, computed at most once, the
+    current model's greedy answers to the general prompts."""
+
+    def __init__(self, model, tokenizer, lmeval: dict | None = None):
+        self.model, self.tokenizer, self.lmeval = model, tokenizer, lmeval or {}
+        self._answers: list[str] | None = None
+
+    def general_answers(self) -> list[str]:
+        if self._answers is None:
+            ids = generate(self.model, self.tokenizer, general_prompts(), GENERAL_MAX_NEW_TOKENS)
+            self._answers = [self.tokenizer.decode(x, skip_special_tokens=True) for x in ids]
+        return self._answers
 
 
 class Probe:
@@ -38,31 +79,28 @@ class Probe:
         """Called once per cell on the untouched base model, before any training."""
 
     def lmeval_task(self, workdir: Path) -> str | None:
-        """Write an lm-eval task config under `workdir`; return its task name, or None."""
+        """Write an lm-eval task config under `workdir` if needed; return the task name."""
         return None
 
-    def measure(self, model, tokenizer, lmeval: dict) -> float:
-        """The probe's value for the current model; `lmeval` holds this row's results."""
+    def measure(self, row: RowState) -> float:
         raise NotImplementedError
 
 
 class KnowledgeProbe(Probe):
     name = "knowledge"
-    description = ("40 general-knowledge multiple-choice questions, length-normalised "
-                   "log-likelihood accuracy")
+    description = "40 general-knowledge multiple-choice questions, length-normalised log-likelihood accuracy"
     chance = 0.25
+    task = "cl_probe_knowledge"
 
     def lmeval_task(self, workdir):
-        task = "cl_probe_knowledge"
-        folder = workdir / task
+        folder = workdir / self.task
         folder.mkdir(parents=True, exist_ok=True)
         rows = json.loads((PROBE_DATA / "knowledge.json").read_text())
-        data = folder / "test.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (folder / f"{task}.yaml").write_text(
-            f"task: {task}\n"
-            "dataset_path: json\n"
-            f"dataset_kwargs:\n  data_files:\n    test: {data}\n"
+        (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (folder / "utils.py").write_text(LOCAL_DATA_UTILS)
+        (folder / f"{self.task}.yaml").write_text(
+            f"task: {self.task}\n"
+            "custom_dataset: !function utils.load_local\n"
             "test_split: test\n"
             "output_type: multiple_choice\n"
             "doc_to_text: \"{{question}}\"\n"
@@ -72,73 +110,124 @@ class KnowledgeProbe(Probe):
             "target_delimiter: \" \"\n"
             "metric_list:\n  - metric: acc_norm\n    aggregation: mean\n    higher_is_better: true\n"
         )
-        self.task = task
-        return task
+        return self.task
 
-    def measure(self, model, tokenizer, lmeval):
-        return float(lmeval["results"][self.task]["acc_norm,none"])
+    def measure(self, row):
+        return float(row.lmeval["results"][self.task]["acc_norm,none"])
 
 
-class DriftProbe(Probe):
+class _BaseAnswersProbe(Probe):
+    """Probes that compare the current model with the base model's general answers."""
+
+    def prepare(self, base_model, tokenizer, model_id):
+        self.base_ids = base_general_answers(base_model, tokenizer, model_id)
+        self.base_texts = [tokenizer.decode(x, skip_special_tokens=True) for x in self.base_ids]
+
+
+class DriftProbe(_BaseAnswersProbe):
     name = "drift"
     description = "mean per-token KL(base || current) on the base model's answers to 24 general prompts"
     higher_is_better = False
-    max_new_tokens = 48
 
     def __init__(self):
-        self._ref: dict[str, tuple] = {}  # model_id -> (token batches, base log-probs)
-        self._active: tuple | None = None
+        self._base_logprobs: dict[str, list[torch.Tensor]] = {}  # per model, kept in memory
 
     def prepare(self, base_model, tokenizer, model_id):
-        if model_id not in self._ref:
-            prompts = json.loads((PROBE_DATA / "general_prompts.json").read_text())
-            answers = self._base_answers(base_model, tokenizer, prompts, model_id)
-            seqs = []
-            for prompt, ans in zip(prompts, answers):
-                head = tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)
-                seqs.append((head["input_ids"], ans))
-            self._ref[model_id] = (seqs, self._answer_logprobs(base_model, seqs))
-        self._active = self._ref[model_id]
+        super().prepare(base_model, tokenizer, model_id)
+        self.seqs = [(tokenizer(render_prompt(tokenizer, p), add_special_tokens=False)["input_ids"], a)
+                     for p, a in zip(general_prompts(), self.base_ids)]
+        if model_id not in self._base_logprobs:
+            self._base_logprobs[model_id] = answer_logprobs(base_model, self.seqs)
+        self.base = self._base_logprobs[model_id]
 
-    def _base_answers(self, model, tokenizer, prompts, model_id) -> list[list[int]]:
-        """Greedy base answers, cached on disk: generation is the expensive part."""
-        key = stable_hash([model_id, prompts, self.max_new_tokens, "greedy"])
-        path = cache_dir() / "drift" / f"{key}.json"
-        if path.exists():
-            return json.loads(path.read_text())["answers"]
-        answers = generate(model, tokenizer, prompts, self.max_new_tokens)
-        atomic_write_json(path, {"model": model_id, "answers": answers})
-        return answers
-
-    @torch.no_grad()
-    def _answer_logprobs(self, model, seqs, batch_size: int = 8) -> list[torch.Tensor]:
-        """Per sequence, log-softmax over the vocabulary at each answer position: [n, V]."""
-        device = next(model.parameters()).device
-        out = []
-        for start in range(0, len(seqs), batch_size):
-            chunk = seqs[start : start + batch_size]
-            width = max(len(h) + len(a) for h, a in chunk)
-            ids = torch.zeros((len(chunk), width), dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, (h, a) in enumerate(chunk):
-                ids[r, : len(h) + len(a)] = torch.tensor(h + a)
-                mask[r, : len(h) + len(a)] = 1
-            with autocast(device):
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            logp = F.log_softmax(logits.float(), dim=-1).cpu()
-            for r, (h, a) in enumerate(chunk):
-                # position t predicts token t+1: answers are predicted from len(h)-1 on
-                out.append(logp[r, len(h) - 1 : len(h) + len(a) - 1])
-        return out
-
-    def measure(self, model, tokenizer, lmeval):
-        if self._active is None:
-            raise RuntimeError("DriftProbe.measure called before prepare")
-        seqs, base = self._active
-        current = self._answer_logprobs(model, seqs)
-        total = sum(kl_per_token(b, c).sum() for b, c in zip(base, current))
-        n_tokens = sum(b.shape[0] for b in base)
+    def measure(self, row):
+        current = answer_logprobs(row.model, self.seqs)
+        total = sum(kl_per_token(b, c).sum() for b, c in zip(self.base, current))
+        n_tokens = sum(b.shape[0] for b in self.base)
         return float(total / max(n_tokens, 1))
+
+
+class StyleLeakProbe(_BaseAnswersProbe):
+    name = "style-leak"
+    description = "share of general prompts answered in a trained task's format the base answer did not have"
+    higher_is_better = False
+
+    def prepare(self, base_model, tokenizer, model_id):
+        from harness.tasks import all_tasks
+
+        super().prepare(base_model, tokenizer, model_id)
+        patterns = [c.format_pattern for c in all_tasks().values() if c.format_pattern]
+        self.pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.M)
+        self.base_leaky = [bool(self.pattern.search(t)) for t in self.base_texts]
+
+    def measure(self, row):
+        leaky = [bool(self.pattern.search(t)) for t in row.general_answers()]
+        return sum(now and not before for now, before in zip(leaky, self.base_leaky)) / len(leaky)
+
+
+class AgreementProbe(_BaseAnswersProbe):
+    name = "agreement"
+    description = "mean ROUGE-L F1 between current and base greedy answers to 24 general prompts"
+
+    def measure(self, row):
+        from rouge_score import rouge_scorer
+
+        # whitespace tokens: keeps symbols such as "####" or "{" that carry a format
+        scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_WhitespaceTokenizer())
+        scores = [1.0 if base == now else scorer.score(base, now)["rougeL"].fmeasure
+                  for base, now in zip(self.base_texts, row.general_answers())]
+        return sum(scores) / len(scores)
+
+
+class _WhitespaceTokenizer:
+    def tokenize(self, text):
+        return text.lower().split()
+
+
+class LmEvalProbe(Probe):
+    """Any lm-eval task, e.g. `lm-eval:hellaswag` or `lm-eval:mmlu:acc`."""
+
+    def __init__(self, spec: str):
+        parts = spec.split(":")
+        self.name, self.task = spec, parts[1]
+        self.metric = parts[2] if len(parts) > 2 else None
+        self.description = f"lm-eval task {self.task}"
+
+    def lmeval_task(self, workdir):
+        return self.task
+
+    def measure(self, row):
+        results = row.lmeval["results"][self.task]
+        keys = [k for k in results if "," in k and "stderr" not in k]
+        if self.metric:
+            keys = [k for k in keys if k.split(",")[0] == self.metric]
+        if not keys:
+            raise HarnessError(f"lm-eval task '{self.task}' reported no metric "
+                               f"{self.metric or ''}".strip(),
+                               f"choose one of: {', '.join(k.split(',')[0] for k in results if ',' in k)}")
+        return float(results[keys[0]])
+
+
+@torch.no_grad()
+def answer_logprobs(model, seqs, batch_size: int = 8) -> list[torch.Tensor]:
+    """Per (prompt ids, answer ids) pair: log-softmax over the vocabulary at each answer
+    position, [len(answer), V]."""
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(seqs), batch_size):
+        chunk = seqs[start : start + batch_size]
+        width = max(len(h) + len(a) for h, a in chunk)
+        ids = torch.zeros((len(chunk), width), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, (h, a) in enumerate(chunk):
+            ids[r, : len(h) + len(a)] = torch.tensor(h + a)
+            mask[r, : len(h) + len(a)] = 1
+        with autocast(device):
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        logp = F.log_softmax(logits.float(), dim=-1).cpu()
+        for r, (h, a) in enumerate(chunk):
+            out.append(logp[r, len(h) - 1 : len(h) + len(a) - 1])  # position t predicts t+1
+    return out
 
 
 def kl_per_token(p_logprobs: torch.Tensor, q_logprobs: torch.Tensor) -> torch.Tensor:
@@ -146,13 +235,27 @@ def kl_per_token(p_logprobs: torch.Tensor, q_logprobs: torch.Tensor) -> torch.Te
     return (p_logprobs.exp() * (p_logprobs - q_logprobs)).sum(-1)
 
 
-PROBES: dict[str, type[Probe]] = {"drift": DriftProbe, "knowledge": KnowledgeProbe}
+LOCAL_DATA_UTILS = '''"""Loads test.jsonl from this folder, wherever lm-eval is run from."""
+from pathlib import Path
+
+import datasets
+
+
+def load_local(**kwargs):
+    path = str(Path(__file__).resolve().parent / "test.jsonl")
+    return datasets.load_dataset("json", data_files={"test": path})
+'''
+
+PROBES: dict[str, type[Probe]] = {p.name: p for p in (DriftProbe, KnowledgeProbe,
+                                                       StyleLeakProbe, AgreementProbe)}
 
 
 def get_probe(name: str) -> Probe:
+    if name.startswith("lm-eval:") and len(name.split(":")) in (2, 3) and name.split(":")[1]:
+        return LmEvalProbe(name)
     if name not in PROBES:
         raise HarnessError(
             f"unknown probe '{name}'",
-            f"use one of: {', '.join(PROBES)} (see `harness list probes`)",
+            f"use one of: {', '.join(PROBES)} (see `harness list probes`), or lm-eval:<task>",
         )
     return PROBES[name]()

@@ -38,6 +38,7 @@ class Task:
     version: str = "1"
     description: str = ""
     max_new_tokens: int = 48  # generation budget at evaluation
+    format_pattern: str | None = None  # regex of the task's output format (style-leak probe)
 
     def sample(self, rng: random.Random) -> Example:
         """Draw one example; the pool is deduplicated by `Example.key or prompt`."""

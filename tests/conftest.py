@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+USER_CACHE = os.environ.get("HARNESS_CACHE")  # before any test isolates its cache
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

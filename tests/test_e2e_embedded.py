@@ -2,7 +2,6 @@
 a reduced quickstart. Slow (minutes on a 2-core CPU); CI runs it."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,12 @@ QUICKSTART = Path(__file__).resolve().parent.parent / "benchmarks" / "suites" / 
 
 @pytest.fixture
 def shared_cache(monkeypatch):
-    """Keep the converted model between runs: use the user's cache, not the per-test one."""
-    if os.environ.get("HARNESS_E2E_CACHE"):
-        monkeypatch.setenv("HARNESS_CACHE", os.environ["HARNESS_E2E_CACHE"])
+    """Use the caller's cache (CI points HARNESS_CACHE at a fresh folder), not the per-test
+    one, so the converted model is reused by later runs."""
+    from conftest import USER_CACHE
+
+    if USER_CACHE:
+        monkeypatch.setenv("HARNESS_CACHE", USER_CACHE)
     else:
         monkeypatch.delenv("HARNESS_CACHE", raising=False)
 

@@ -1,9 +1,20 @@
-"""Probes: the KL helper against torch, and the drift probe's direction."""
+"""Probes: the KL helper against torch, and each probe's direction (a model that drifts
+scores worse)."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.probes import DriftProbe, kl_per_token
+from harness.errors import HarnessError
+from harness.probes import (AgreementProbe, DriftProbe, LmEvalProbe, RowState, StyleLeakProbe,
+                            base_general_answers, get_probe, kl_per_token)
+
+
+def perturb(model, scale, seed=0):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * scale)
 
 
 def test_kl_matches_torch_kl_div():
@@ -18,27 +29,63 @@ def test_kl_matches_torch_kl_div():
 def test_drift_is_zero_for_base_and_grows_with_perturbation(tiny):
     model, tok = tiny
     probe = DriftProbe()
-    probe.max_new_tokens = 6
     probe.prepare(model, tok, "tiny")
-    assert probe.measure(model, tok, {}) == 0.0
+    assert probe.measure(RowState(model, tok)) == 0.0
     values = []
     for scale in (0.01, 0.1):
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(torch.randn_like(p) * scale)
-        values.append(probe.measure(model, tok, {}))
+        perturb(model, scale)
+        values.append(probe.measure(RowState(model, tok)))
     assert 0 < values[0] < values[1]
 
 
-def test_drift_base_answers_are_cached_on_disk(tiny):
+def test_base_answers_are_generated_once_and_cached(tiny):
     model, tok = tiny
-    probe = DriftProbe()
-    probe.max_new_tokens = 4
+    first = base_general_answers(model, tok, "tiny")
+    perturb(model, 0.5)  # the same model id reuses the cached answers
+    assert base_general_answers(model, tok, "tiny") == first
+    assert base_general_answers(model, tok, "other-id") != first
+
+
+def test_agreement_is_one_for_base_and_drops_when_the_model_drifts(tiny):
+    model, tok = tiny
+    probe = AgreementProbe()
     probe.prepare(model, tok, "tiny")
-    with torch.no_grad():  # a different model with the same id reuses the cached answers
-        for p in model.parameters():
-            p.mul_(0.5)
-    second = DriftProbe()
-    second.max_new_tokens = 4
-    second.prepare(model, tok, "tiny")
-    assert [x[1] for x in second._active[0]] == [x[1] for x in probe._active[0]]
+    assert probe.measure(RowState(model, tok)) == pytest.approx(1.0)
+    perturb(model, 0.2)
+    assert probe.measure(RowState(model, tok)) < 0.9
+
+
+class FixedAnswers(RowState):
+    def __init__(self, answers):
+        super().__init__(None, None)
+        self._answers = answers
+
+
+def test_style_leak_counts_task_formats_the_base_did_not_use(tiny):
+    model, tok = tiny
+    probe = StyleLeakProbe()
+    probe.prepare(model, tok, "tiny")
+    n = len(probe.base_texts)
+    assert probe.measure(RowState(model, tok)) == 0.0
+    assert probe.measure(FixedAnswers(["Sure, here is a poem."] * n)) == 0.0
+    half = ["2 + 3 = 5\n#### 5"] * (n // 2) + ["A calm answer."] * (n - n // 2)
+    assert probe.measure(FixedAnswers(half)) == pytest.approx(0.5)
+    assert probe.measure(FixedAnswers(['{"name": "Red"}'] * n)) == 1.0
+    assert probe.measure(FixedAnswers(["red > blue > green"] * n)) == 1.0
+    assert probe.measure(FixedAnswers(["refund"] * n)) == 1.0
+
+
+def test_lm_eval_probe_picks_its_metric():
+    probe = get_probe("lm-eval:hellaswag")
+    assert isinstance(probe, LmEvalProbe) and probe.task == "hellaswag"
+    results = {"results": {"hellaswag": {"alias": "hellaswag", "acc,none": 0.4,
+                                         "acc_stderr,none": 0.01, "acc_norm,none": 0.5}}}
+    assert probe.measure(RowState(None, None, results)) == 0.4
+    assert get_probe("lm-eval:hellaswag:acc_norm").measure(RowState(None, None, results)) == 0.5
+    with pytest.raises(HarnessError, match="no metric f1"):
+        get_probe("lm-eval:hellaswag:f1").measure(RowState(None, None, results))
+
+
+def test_unknown_probe():
+    with pytest.raises(HarnessError, match="unknown probe 'nope'"):
+        get_probe("nope")

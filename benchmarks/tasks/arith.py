@@ -22,6 +22,7 @@ class Arith(Task):
     version = "2"
     description = "one-operation word problems (sum or product); answer line '#### N'"
     max_new_tokens = 24
+    format_pattern = r"####|^\s*\d+ [+x] \d+ = \d+"
 
     def sample(self, rng):
         who, what = rng.choice(FIRST), rng.choice(OBJECTS)

@@ -27,6 +27,7 @@ class JsonExtract(Task):
     version = "1"
     description = "extract name, age and city of a person into a JSON object"
     max_new_tokens = 40
+    format_pattern = r"^\s*\{\s*\""
 
     def sample(self, rng):
         person = {"name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",

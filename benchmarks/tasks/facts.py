@@ -1,0 +1,80 @@
+"""Acquisition of fictional knowledge: facts about invented people, asked back in other words.
+
+Tests: whether fine-tuning writes new facts into the model. Each invented person has a
+home town (invented too), a job and a pet. Training asks each fact with one or two
+phrasings and answers in a full sentence; the test asks every fact with a phrasing never
+seen in training. A model that only learned the answer format scores nothing: the facts
+are made up, so the base model cannot know them.
+"""
+
+import random
+import re
+
+from harness.paths import stable_hash
+from harness.tasks import Example, Split, Task, register
+
+_SYLLABLES = ["zor", "bel", "qua", "mir", "tal", "ven", "dro", "kis", "lun", "pax", "rho",
+              "sel", "tum", "vor", "wen", "yul", "gri", "fen", "oth", "nak"]
+_JOBS = ["baker", "pilot", "gardener", "dentist", "painter", "plumber", "librarian",
+         "carpenter", "tailor", "beekeeper"]
+_PETS = ["parrot", "tortoise", "goat", "hamster", "ferret", "pony", "lizard", "rabbit"]
+
+_TRAIN = {
+    "town": ["Where does {p} live?", "What town is {p} from?"],
+    "job": ["What does {p} do for a living?", "What is {p}'s job?"],
+    "pet": ["What pet does {p} have?", "Which animal does {p} keep at home?"],
+}
+_TEST = {
+    "town": "In which town can you find {p}'s home?",
+    "job": "What kind of work does {p} do?",
+    "pet": "Tell me which pet {p} owns.",
+}
+_ANSWER = {"town": "{p} lives in {v}.", "job": "{p} works as a {v}.", "pet": "{p} has a {v}."}
+
+
+def _word(rng, n):
+    return "".join(rng.choice(_SYLLABLES) for _ in range(n)).capitalize()
+
+
+@register
+class Facts(Task):
+    name = "facts"
+    version = "1"
+    description = "facts about invented people, tested with paraphrased questions"
+    max_new_tokens = 24
+
+    def _world(self, rng, n_people):
+        people, names = [], set()
+        while len(people) < n_people:
+            name = f"{_word(rng, 2)} {_word(rng, 2)}"
+            if name in names:
+                continue
+            names.add(name)
+            people.append({"name": name, "town": _word(rng, 3), "job": rng.choice(_JOBS),
+                           "pet": rng.choice(_PETS)})
+        return people
+
+    def split(self, n_train, n_test, data_seed=0):
+        """Test: every fact once, with the held-out phrasing. Train: the same facts with the
+        training phrasings, round-robin, so that every tested fact is trained on."""
+        rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
+        people = self._world(rng, -(-n_test // 3))
+        facts = [(p, attr) for p in people for attr in ("town", "job", "pet")][:n_test]
+        test = tuple(self._example(p, a, _TEST[a]) for p, a in facts)
+        rounds = [[self._example(p, a, _TRAIN[a][r]) for p, a in facts] for r in range(2)]
+        pool = [e for batch in rounds for e in batch]
+        train = tuple(pool[i % len(pool)] for i in range(n_train))
+        digest = stable_hash([self.name, self.version, [e.prompt + e.response for e in test + train]])
+        return Split(self.name, train, test, digest)
+
+    @staticmethod
+    def _example(person, attr, template):
+        prompt = template.format(p=person["name"])
+        return Example(prompt, _ANSWER[attr].format(p=person["name"], v=person[attr]),
+                       person[attr])
+
+    def sample(self, rng):  # facts are generated as a world, see split()
+        raise NotImplementedError
+
+    def score(self, output, target):
+        return float(re.search(rf"\b{re.escape(target)}\b", output, re.I) is not None)

@@ -1,0 +1,448 @@
+"""Significance and aggregation statistics over per-seed cell metrics (see METRICS.md).
+
+A *scenario* is (model, stream, metric). Within a scenario every method has one value per
+seed, and seeds fix data order and sampling, so methods are **paired by seed**. Everything
+here is a pure function of numbers; reading result files is the caller's job.
+
+Every mean below names its normaliser (what the sum is divided by), because "mean
+difference" over seeds, over pooled items, or over scenarios are different quantities.
+Reports must also state the number of seeds, the pairing, the test, the correction family
+and alpha; the result objects carry ``n`` for that reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "PairedCI", "FriedmanResult", "IQMInterval", "WinCount",
+    "paired_bootstrap_ci", "item_bootstrap_ci", "paired_permutation_test", "wilcoxon_test",
+    "holm", "benjamini_hochberg", "friedman", "nemenyi_cd", "iqm",
+    "stratified_bootstrap_iqm_ci", "probability_of_improvement", "win_counts",
+]
+
+_DegenerateDataWarning = getattr(stats, "DegenerateDataWarning", RuntimeWarning)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _rng_kwargs(func, seed) -> dict:
+    """scipy >= 1.15 takes ``rng=``; older releases only ``random_state=``."""
+    gen = np.random.default_rng(seed)
+    params = inspect.signature(func).parameters
+    return {"rng": gen} if "rng" in params else {"random_state": gen}
+
+
+def _vector(x, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf; drop the seed from both methods "
+                         "(pairing needs both values) before calling")
+    return arr
+
+
+def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _vector(a, "a"), _vector(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired inputs differ in length: {a.size} vs {b.size} "
+                         "(one value per seed for each method, same seed order)")
+    return a, b
+
+
+def _all_equal(d: np.ndarray) -> bool:
+    """Identical up to float noise (0.3 - 0.2 and 0.1 - 0.0 count as equal)."""
+    scale = max(1.0, float(np.max(np.abs(d))))
+    return float(np.ptp(d)) <= 1e-12 * scale
+
+
+def _mean_diff(x, y, axis=-1):
+    return np.mean(x - y, axis=axis)
+
+
+# --------------------------------------------------------------------------- effect sizes
+
+@dataclass(frozen=True)
+class PairedCI:
+    """Mean paired difference (a - b) with a bootstrap confidence interval.
+
+    ``method`` is the interval actually used: ``"BCa"``, ``"percentile"`` (BCa degenerated),
+    ``"degenerate"`` (all differences identical: the interval is the point) or ``"single"``
+    (n = 1: no seed-to-seed variation is observable, so the interval is the point; it is
+    *not* a statement of certainty). ``n`` is the number of resampled units: seeds for
+    :func:`paired_bootstrap_ci`, (seed, item) pairs for :func:`item_bootstrap_ci`.
+    """
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    method: str
+    n: int
+    confidence: float
+
+
+def _bootstrap_diff(a: np.ndarray, b: np.ndarray, confidence: float, n_resamples: int,
+                    seed, batch: int | None = None) -> PairedCI:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    d = a - b
+    diff = float(np.mean(d))
+    n = int(d.size)
+    if n == 1 or _all_equal(d):
+        # Every resample has the same mean, and BCa divides by zero: report the point.
+        return PairedCI(diff, diff, diff, "single" if n == 1 else "degenerate", n, confidence)
+    kwargs = dict(statistic=_mean_diff, paired=True, vectorized=True,
+                  n_resamples=n_resamples, confidence_level=confidence, batch=batch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = stats.bootstrap((a, b), method="BCa", **kwargs,
+                              **_rng_kwargs(stats.bootstrap, seed))
+    ci = res.confidence_interval
+    degenerate = any(issubclass(w.category, (_DegenerateDataWarning, RuntimeWarning))
+                     for w in caught)
+    if not degenerate and np.isfinite(ci.low) and np.isfinite(ci.high):
+        for w in caught:  # pass on anything unrelated (e.g. deprecations)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return PairedCI(diff, float(ci.low), float(ci.high), "BCa", n, confidence)
+    res = stats.bootstrap((a, b), method="percentile", **kwargs,
+                          **_rng_kwargs(stats.bootstrap, seed))
+    ci = res.confidence_interval
+    return PairedCI(diff, float(ci.low), float(ci.high), "percentile", n, confidence)
+
+
+def paired_bootstrap_ci(a, b, confidence: float = 0.95, n_resamples: int = 9999,
+                        seed: int | None = 0) -> PairedCI:
+    """CI for mean over the n seeds of (a_s - b_s), resampling seeds with their pairs intact.
+
+    Normaliser: n, the number of seeds present for both methods. Uses
+    ``scipy.stats.bootstrap(paired=True, method='BCa')`` and falls back to the percentile
+    interval when BCa degenerates (NaN bounds or a degeneracy warning). With n = 1 or all
+    differences identical the interval collapses to the point (see :class:`PairedCI`).
+    Few seeds make any bootstrap CI too narrow (it has no t-tail): in simulation with normal
+    differences a nominal 95% BCa interval covered about 85% at n = 5 and 91% at n = 10,
+    so always state n beside it.
+    """
+    a, b = _paired(a, b)
+    return _bootstrap_diff(a, b, confidence, n_resamples, seed)
+
+
+def item_bootstrap_ci(items_a, items_b, confidence: float = 0.95, n_resamples: int = 9999,
+                      seed: int | None = 0) -> PairedCI:
+    """Item-level paired bootstrap: CI for the pooled mean of (a - b) over (seed, item) pairs.
+
+    ``items_a[s][i]`` is method A's score on item i under seed s; ``items_b`` is aligned
+    with it (same seeds, same item order). All (seed, item) units are pooled and resampled
+    jointly, each unit keeping its A and B scores together. Normaliser: the total number of
+    (seed, item) pairs, sum_s n_items_s (equal to the mean of per-seed means when every seed
+    has the same items). Pooling treats units as exchangeable, so this interval reflects
+    item sampling and understates seed-to-seed variation; report it next to
+    :func:`paired_bootstrap_ci`, not instead of it.
+    """
+    if len(items_a) != len(items_b):
+        raise ValueError(f"items_a has {len(items_a)} seeds, items_b {len(items_b)}")
+    if len(items_a) == 0:
+        raise ValueError("no seeds given")
+    flat_a, flat_b = [], []
+    for s, (ia, ib) in enumerate(zip(items_a, items_b)):
+        ia, ib = _vector(ia, f"items_a[{s}]"), _vector(ib, f"items_b[{s}]")
+        if ia.shape != ib.shape:
+            raise ValueError(f"seed {s}: {ia.size} items for a but {ib.size} for b; "
+                             "items must be aligned between the methods")
+        flat_a.append(ia)
+        flat_b.append(ib)
+    a, b = np.concatenate(flat_a), np.concatenate(flat_b)
+    batch = max(1, int(2_000_000 // a.size))  # bounds memory at ~2e6 floats per array
+    return _bootstrap_diff(a, b, confidence, n_resamples, seed, batch=batch)
+
+
+# --------------------------------------------------------------------------- tests
+
+def paired_permutation_test(a, b, n_resamples: int = 9999, seed: int | None = 0) -> float:
+    """Two-sided paired sign-flip permutation test of mean(a - b) = 0; returns p.
+
+    Under the null each seed's difference is equally likely to have either sign, so the
+    null distribution is the mean difference (normaliser: n seeds) over sign flips.
+    ``scipy.stats.permutation_test(permutation_type='samples')`` enumerates all 2^n flips
+    exactly when 2^n <= n_resamples (n <= 13 at the default), else samples them.
+    The smallest exact two-sided p is 2 / 2^n: 0.0625 for n = 5, so with 5 seeds no
+    single scenario can reach p < 0.05. n = 1 returns p = 1.0, the exact value (the null
+    distribution is {d, -d}, both as extreme as d), not a placeholder; all-zero
+    differences also give p = 1.0.
+    """
+    a, b = _paired(a, b)
+    if a.size == 1:  # scipy needs n >= 2; the exact answer is known: {d, -d} -> p = 1
+        return 1.0
+    res = stats.permutation_test((a, b), _mean_diff, permutation_type="samples",
+                                 vectorized=True, n_resamples=n_resamples,
+                                 alternative="two-sided",
+                                 **_rng_kwargs(stats.permutation_test, seed))
+    return float(min(1.0, res.pvalue))
+
+
+def wilcoxon_test(a, b) -> float:
+    """Two-sided Wilcoxon signed-rank test on the paired differences; returns p.
+
+    Wraps ``scipy.stats.wilcoxon`` (zero differences dropped, ``zero_method='wilcox'``).
+    All-zero differences return p = 1.0 (no evidence of a difference; scipy would warn).
+    Note: with n = 5 the smallest two-sided p is 2 / 2^5 = 0.0625, so a per-scenario
+    Wilcoxon over 5 seeds cannot reach 0.05; use it across scenarios.
+    """
+    a, b = _paired(a, b)
+    d = a - b
+    if np.all(d == 0):
+        return 1.0
+    return float(stats.wilcoxon(d, alternative="two-sided").pvalue)
+
+
+# --------------------------------------------------------------------------- corrections
+
+def _pvalues(pvalues) -> np.ndarray:
+    p = np.asarray(pvalues, dtype=float).reshape(-1)
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must be finite and in [0, 1]")
+    return p
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm step-down adjusted p-values, in input order (controls the family-wise error).
+
+    Use within one family of "method vs reference" claims. For the i-th smallest of m
+    p-values (i = 1..m) the adjusted value is max_{j <= i} min(1, (m - j + 1) p_(j)):
+    monotone in the sorted order and capped at 1. Reject where adjusted p <= alpha.
+    """
+    p = _pvalues(pvalues)
+    m = p.size
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(m)) * p[order]
+    adjusted_sorted = np.minimum(1.0, np.maximum.accumulate(scaled))
+    out = np.empty(m)
+    out[order] = adjusted_sorted
+    return out
+
+
+def benjamini_hochberg(pvalues) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (controls the false discovery rate), input order.
+
+    Use across the whole scenario grid. ``scipy.stats.false_discovery_control(method='bh')``:
+    adjusted p_(i) = min_{j >= i} min(1, m p_(j) / j).
+    """
+    p = _pvalues(pvalues)
+    if p.size == 0:
+        return p
+    return np.asarray(stats.false_discovery_control(p, method="bh"), dtype=float)
+
+
+# --------------------------------------------------------------------------- many methods
+
+@dataclass(frozen=True)
+class FriedmanResult:
+    """Friedman test over scenarios; ``avg_ranks[j]`` is method j's rank averaged over the
+    N scenarios (rank 1 = best, ties share the average rank)."""
+
+    statistic: float
+    pvalue: float
+    avg_ranks: np.ndarray
+    n_scenarios: int
+    n_methods: int
+
+
+def friedman(scores, higher_is_better: bool = True) -> FriedmanResult:
+    """Friedman test that k >= 3 methods rank alike across N scenarios, plus average ranks.
+
+    ``scores`` is [n_scenarios, n_methods] (one value per method per scenario, usually the
+    seed mean); scenarios are the blocks, so every method needs every scenario. Uses
+    ``scipy.stats.friedmanchisquare`` (tie-corrected chi-square). Average ranks
+    (normaliser: N scenarios) feed the Nemenyi CD diagram. If every scenario ties all
+    methods, there is no evidence of a difference: statistic 0, p 1.
+    """
+    x = np.asarray(scores, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"scores must be 2-D [n_scenarios, n_methods], got shape {x.shape}")
+    n, k = x.shape
+    if k < 3:
+        raise ValueError(f"Friedman needs at least 3 methods, got {k}; for two methods use "
+                         "paired_permutation_test or wilcoxon_test across scenarios")
+    if n < 2:
+        raise ValueError(f"Friedman needs at least 2 scenarios, got {n}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("scores contain NaN or inf; Friedman needs every method in every "
+                         "scenario (complete blocks)")
+    ranks = stats.rankdata(-x if higher_is_better else x, axis=1, method="average")
+    avg_ranks = ranks.mean(axis=0)
+    if np.all(np.ptp(x, axis=1) == 0):
+        return FriedmanResult(0.0, 1.0, avg_ranks, n, k)
+    res = stats.friedmanchisquare(*x.T)
+    return FriedmanResult(float(res.statistic), float(res.pvalue), avg_ranks, n, k)
+
+
+def nemenyi_cd(n_methods: int, n_scenarios: int, alpha: float = 0.05) -> float:
+    """Nemenyi critical difference: average ranks further apart than CD differ at ``alpha``.
+
+    CD = q_alpha * sqrt(k (k + 1) / (6 N)), with q_alpha = (studentized range quantile at
+    1 - alpha for k groups and infinite df) / sqrt(2) (Demsar 2006, Table 5a;
+    e.g. k = 3: 2.343).
+    """
+    k, n = int(n_methods), int(n_scenarios)
+    if k < 2:
+        raise ValueError(f"need at least 2 methods, got {k}")
+    if n < 1:
+        raise ValueError(f"need at least 1 scenario, got {n}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    try:
+        q = stats.studentized_range.ppf(1 - alpha, k, np.inf)
+    except (ValueError, OverflowError):  # older scipy without df = inf
+        q = float("nan")
+    if not np.isfinite(q):
+        q = stats.studentized_range.ppf(1 - alpha, k, 1e6)
+    return float(q / math.sqrt(2) * math.sqrt(k * (k + 1) / (6.0 * n)))
+
+
+# --------------------------------------------------------------------------- aggregation
+
+def iqm(values) -> float:
+    """Interquartile mean: ``scipy.stats.trim_mean(values, 0.25)``.
+
+    Drops int(0.25 n) values from each end and averages the rest (normaliser: the
+    n - 2 int(0.25 n) values kept). Robust to a few outlying runs, less noisy than the
+    median. Values must already be normalised to a common scale across scenarios; the
+    caller names that normaliser in the report.
+    """
+    v = _vector(values, "values")
+    return float(stats.trim_mean(v, 0.25))
+
+
+class IQMInterval(NamedTuple):
+    point: float
+    low: float
+    high: float
+
+
+def stratified_bootstrap_iqm_ci(per_scenario_values, confidence: float = 0.95,
+                                n_resamples: int = 2000,
+                                seed: int | None = 0) -> IQMInterval:
+    """IQM over all (scenario, seed) normalised scores with a stratified bootstrap CI.
+
+    ``per_scenario_values[s]`` holds scenario s's per-seed scores, already normalised
+    (say by what, e.g. (x - SFT) / (upper bound - SFT)). Each resample draws seeds with
+    replacement *within* each scenario (so every scenario keeps its weight), pools, and
+    takes the IQM; the interval is the percentile interval of those IQMs.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    groups = [_vector(v, f"per_scenario_values[{i}]")
+              for i, v in enumerate(per_scenario_values)]
+    if not groups:
+        raise ValueError("no scenarios given")
+    point = float(stats.trim_mean(np.concatenate(groups), 0.25))
+    rng = np.random.default_rng(seed)
+    pooled = np.concatenate(
+        [g[rng.integers(0, g.size, size=(n_resamples, g.size))] for g in groups], axis=1)
+    boot = stats.trim_mean(pooled, 0.25, axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(boot, [tail, 1 - tail])
+    return IQMInterval(point, float(low), float(high))
+
+
+def _scenario_list(x, name: str) -> tuple[list, list]:
+    if isinstance(x, Mapping):
+        return list(x.keys()), list(x.values())
+    if isinstance(x, Sequence) or isinstance(x, np.ndarray):
+        return list(range(len(x))), list(x)
+    raise TypeError(f"{name} must be a sequence or mapping of per-scenario samples")
+
+
+def probability_of_improvement(x_by_scenario, y_by_scenario) -> float:
+    """P(X > Y): chance a run of method X beats a run of method Y, averaged over scenarios.
+
+    Per scenario: Mann-Whitney U of x against y divided by n_x n_y (ties count 1/2);
+    then the unweighted mean over the S scenarios (normaliser: S). Inputs are sequences
+    (or mappings with the same keys) of per-seed values, one entry per scenario; higher is
+    better. 0.5 means no difference.
+    """
+    kx, xs = _scenario_list(x_by_scenario, "x_by_scenario")
+    ky, ys = _scenario_list(y_by_scenario, "y_by_scenario")
+    if isinstance(x_by_scenario, Mapping) or isinstance(y_by_scenario, Mapping):
+        if set(kx) != set(ky):
+            raise ValueError("x and y cover different scenarios")
+        ymap = dict(zip(ky, ys))
+        ys = [ymap[k] for k in kx]
+    elif len(xs) != len(ys):
+        raise ValueError(f"x has {len(xs)} scenarios, y {len(ys)}")
+    if not xs:
+        raise ValueError("no scenarios given")
+    probs = []
+    for key, x, y in zip(kx, xs, ys):
+        x, y = _vector(x, f"x[{key!r}]"), _vector(y, f"y[{key!r}]")
+        u = stats.mannwhitneyu(x, y, alternative="two-sided").statistic
+        probs.append(float(u) / (x.size * y.size))
+    return float(np.mean(probs))
+
+
+@dataclass(frozen=True)
+class WinCount:
+    """``outright``: scenarios where the method alone is best; ``shared``: scenarios where
+    it is best or within the best's CI together with others; ``n``: scenarios it ran in."""
+
+    outright: int
+    shared: int
+    n: int
+
+    def describe(self) -> str:
+        return (f"best in {self.outright} of {self.n} scenarios"
+                f" (+{self.shared} shared: tied with the best or within its CI)")
+
+
+def win_counts(means: Mapping, cis: Mapping | None = None,
+               higher_is_better: bool = True) -> dict[str, WinCount]:
+    """"Best in k of n scenarios, ties stated": per method, outright and shared wins.
+
+    ``means`` is {scenario: {method: mean over seeds}}. In each scenario the best mean wins.
+    Tie rule: methods whose mean equals the best are tied; with ``cis``
+    ({scenario: {method: (low, high)}}) every method whose mean lies inside (inclusive)
+    the CI of a best method is tied too. A scenario with a single best and nobody tied is an
+    outright win; otherwise every tied method gets a shared win, counted separately and
+    never added to the outright count. Methods with a missing/NaN mean in a scenario do
+    not compete there and that scenario is not in their n.
+    """
+    outright: dict[str, int] = {}
+    shared: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for scenario, by_method in means.items():
+        vals = {m: float(v) for m, v in by_method.items()
+                if v is not None and np.isfinite(float(v))}
+        for m in vals:
+            total[m] = total.get(m, 0) + 1
+            outright.setdefault(m, 0)
+            shared.setdefault(m, 0)
+        if not vals:
+            continue
+        best = max(vals.values()) if higher_is_better else min(vals.values())
+        tied = {m for m, v in vals.items() if v == best}
+        if cis is not None:
+            scenario_cis = cis.get(scenario, {})
+            for b in list(tied):
+                if b not in scenario_cis:
+                    raise ValueError(f"cis given but no CI for best method {b!r} in "
+                                     f"scenario {scenario!r}")
+                low, high = scenario_cis[b]
+                tied |= {m for m, v in vals.items() if low <= v <= high}
+        if len(tied) == 1:
+            outright[next(iter(tied))] += 1
+        else:
+            for m in tied:
+                shared[m] += 1
+    return {m: WinCount(outright[m], shared[m], total[m]) for m in total}

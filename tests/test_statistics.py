@@ -1,0 +1,386 @@
+"""Statistics of harness/statistics.py: agreement with scipy or hand computations on fixed
+inputs, edge cases, and small planted-null / planted-effect simulations (fixed RNG)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness import statistics as S
+
+ALPHA = 0.05
+
+
+def _mean_diff(x, y, axis=-1):
+    return np.mean(x - y, axis=axis)
+
+
+# --------------------------------------------------------------------------- bootstrap CIs
+
+A5 = np.array([0.61, 0.55, 0.70, 0.58, 0.66])
+B5 = np.array([0.52, 0.57, 0.60, 0.50, 0.61])
+
+
+def test_paired_bootstrap_matches_scipy_bca():
+    res = S.paired_bootstrap_ci(A5, B5, n_resamples=999, seed=3)
+    ref = stats.bootstrap((A5, B5), _mean_diff, paired=True, vectorized=True,
+                          method="BCa", n_resamples=999, rng=np.random.default_rng(3))
+    assert res.method == "BCa"
+    assert res.n == 5 and res.confidence == 0.95
+    assert res.diff == pytest.approx(np.mean(A5 - B5))
+    assert res.ci_low == pytest.approx(ref.confidence_interval.low)
+    assert res.ci_high == pytest.approx(ref.confidence_interval.high)
+    assert res.ci_low < res.diff < res.ci_high
+
+
+def test_paired_bootstrap_is_paired():
+    # A large shared seed effect cancels in the pairs: the CI is as narrow as the
+    # differences' spread, far narrower than an unpaired interval would be.
+    seed_effect = np.array([0.0, 10.0, -10.0, 20.0, -20.0, 5.0])
+    d = np.array([1.0, 1.2, 0.8, 1.1, 0.9, 1.0])
+    res = S.paired_bootstrap_ci(seed_effect + d, seed_effect, n_resamples=999)
+    assert 0.8 <= res.ci_low < 1.0 < res.ci_high <= 1.2
+
+
+def test_paired_bootstrap_falls_back_to_percentile_when_bca_degenerates(monkeypatch):
+    real = stats.bootstrap
+
+    def bca_degenerates(data, statistic, *, method="BCa", rng=None, **kw):
+        if method == "BCa":
+            warnings.warn("The BCa confidence interval cannot be calculated.",
+                          S._DegenerateDataWarning)
+        return real(data, statistic, method=method, rng=rng, **kw)
+
+    monkeypatch.setattr(S.stats, "bootstrap", bca_degenerates)
+    res = S.paired_bootstrap_ci(A5, B5, n_resamples=999, seed=1)
+    monkeypatch.undo()
+    ref = stats.bootstrap((A5, B5), _mean_diff, paired=True, vectorized=True,
+                          method="percentile", n_resamples=999, rng=np.random.default_rng(1))
+    assert res.method == "percentile"
+    assert (res.ci_low, res.ci_high) == pytest.approx(tuple(ref.confidence_interval))
+
+
+def test_single_seed_ci_collapses_to_point():
+    res = S.paired_bootstrap_ci([0.7], [0.4])
+    assert res.method == "single" and res.n == 1
+    assert res.diff == res.ci_low == res.ci_high == pytest.approx(0.3)
+
+
+def test_identical_differences_ci_collapses_to_point_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # 0.3 - 0.2 and 0.1 - 0.0 differ only by float noise
+        res = S.paired_bootstrap_ci([0.3, 0.1, 0.5], [0.2, 0.0, 0.4])
+        zero = S.paired_bootstrap_ci([0.5] * 5, [0.5] * 5)
+    assert res.method == "degenerate"
+    assert res.ci_low == res.ci_high == res.diff == pytest.approx(0.1)
+    assert (zero.diff, zero.ci_low, zero.ci_high) == (0.0, 0.0, 0.0)
+
+
+def test_paired_inputs_are_validated():
+    with pytest.raises(ValueError, match="differ in length"):
+        S.paired_bootstrap_ci([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="NaN"):
+        S.paired_permutation_test([1, np.nan], [1, 2])
+    with pytest.raises(ValueError, match="empty"):
+        S.wilcoxon_test([], [])
+
+
+def test_bootstrap_ci_coverage_with_20_seeds():
+    # 95% BCa interval of a mean difference: coverage close to nominal at n = 20.
+    rng = np.random.default_rng(20)
+    sims, covered = 200, 0
+    for i in range(sims):
+        s = rng.normal(size=20)
+        a = s + 0.5 + rng.normal(scale=0.7, size=20)
+        b = s + rng.normal(scale=0.7, size=20)
+        r = S.paired_bootstrap_ci(a, b, n_resamples=999, seed=i)
+        covered += r.ci_low <= 0.5 <= r.ci_high
+    mcse = math.sqrt(0.95 * 0.05 / sims)
+    assert covered / sims >= 0.95 - 3 * mcse
+
+
+# --------------------------------------------------------------------------- item bootstrap
+
+ITEMS_A = [[1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 1], [0, 1, 1, 1, 1, 1]]
+ITEMS_B = [[0, 0, 1, 0, 0, 1], [1, 0, 1, 0, 0, 0], [0, 1, 0, 1, 0, 1]]
+
+
+def test_item_bootstrap_pools_seed_item_pairs_like_scipy():
+    res = S.item_bootstrap_ci(ITEMS_A, ITEMS_B, n_resamples=999, seed=5)
+    a, b = np.ravel(ITEMS_A).astype(float), np.ravel(ITEMS_B).astype(float)
+    ref = stats.bootstrap((a, b), _mean_diff, paired=True, vectorized=True, method="BCa",
+                          n_resamples=999, rng=np.random.default_rng(5))
+    assert res.n == 18
+    assert res.diff == pytest.approx((13 - 7) / 18)  # A sums 4+4+5, B sums 2+2+3
+    assert res.diff == pytest.approx(np.mean(a - b))
+    assert (res.ci_low, res.ci_high) == pytest.approx(tuple(ref.confidence_interval))
+
+
+def test_item_bootstrap_keeps_pairs_together():
+    # b = a - 1 on every item: if (seed, item) pairs were broken the CI would be wide.
+    rng = np.random.default_rng(0)
+    a = [rng.random(50).tolist() for _ in range(3)]
+    b = [[x - 1 for x in seed] for seed in a]
+    res = S.item_bootstrap_ci(a, b, n_resamples=999)
+    assert res.method == "degenerate"
+    assert res.ci_low == pytest.approx(1.0) and res.ci_high == pytest.approx(1.0)
+
+
+def test_item_bootstrap_rejects_misaligned_items():
+    with pytest.raises(ValueError, match="aligned"):
+        S.item_bootstrap_ci([[1, 0, 1]], [[1, 0]])
+    with pytest.raises(ValueError, match="seeds"):
+        S.item_bootstrap_ci([[1, 0]], [[1, 0], [0, 1]])
+
+
+# --------------------------------------------------------------------------- tests
+
+def test_permutation_n5_all_positive_is_exact_2_over_32():
+    d = np.array([0.1, 0.3, 0.2, 0.05, 0.4])
+    assert S.paired_permutation_test(d, np.zeros(5)) == pytest.approx(2 / 32)
+    # identical nonzero differences: same extreme pattern
+    assert S.paired_permutation_test(np.ones(5), np.zeros(5)) == pytest.approx(2 / 32)
+
+
+def test_permutation_matches_hand_enumeration():
+    d = np.array([0.5, -0.2, 0.3, 0.1, -0.4, 0.6])
+    signs = np.array(np.meshgrid(*[[-1, 1]] * 6)).reshape(6, -1).T
+    null = (signs * d).mean(axis=1)
+    p_hand = np.mean(np.abs(null) >= abs(d.mean()) - 1e-12)
+    assert S.paired_permutation_test(d, np.zeros(6)) == pytest.approx(p_hand)
+
+
+def test_permutation_edge_cases():
+    assert S.paired_permutation_test([0.9], [0.1]) == 1.0  # exact: null is {d, -d}
+    assert S.paired_permutation_test([0.4] * 5, [0.4] * 5) == 1.0
+
+
+def test_wilcoxon_matches_scipy_and_handles_zeros():
+    a = np.array([0.61, 0.55, 0.70, 0.58, 0.66, 0.71, 0.49])
+    b = np.array([0.52, 0.57, 0.60, 0.50, 0.61, 0.62, 0.52])
+    assert S.wilcoxon_test(a, b) == pytest.approx(stats.wilcoxon(a - b).pvalue)
+    # n = 5, all differences positive: smallest two-sided p is 2/32, above 0.05
+    assert S.wilcoxon_test([1, 2, 3, 4, 5], [0] * 5) == pytest.approx(0.0625)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert S.wilcoxon_test([0.3] * 5, [0.3] * 5) == 1.0
+
+
+# --------------------------------------------------------------------------- corrections
+
+def test_holm_by_hand():
+    # sorted: 0.005 (x4) = 0.02, 0.01 (x3) = 0.03, 0.03 (x2) = 0.06, 0.04 (x1) = 0.04 -> 0.06
+    # (running max); back in input order [0.01, 0.04, 0.03, 0.005]:
+    assert S.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_caps_at_one_handles_ties_and_empty():
+    assert S.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # 2 x 0.5 = 1.0, then max
+    assert S.holm([0.01, 0.01, 0.2]) == pytest.approx([0.03, 0.03, 0.2])
+    assert S.holm([0.04]) == pytest.approx([0.04])
+    assert S.holm([]).size == 0
+    with pytest.raises(ValueError):
+        S.holm([0.1, 1.5])
+
+
+def test_holm_is_monotone_and_never_below_raw():
+    p = np.random.default_rng(1).random(12) ** 3
+    adj = S.holm(p)
+    order = np.argsort(p)
+    assert np.all(np.diff(adj[order]) >= 0)
+    assert np.all(adj >= p) and np.all(adj <= 1)
+
+
+def test_benjamini_hochberg_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4/1, x4/2, x4/3, x4/4 = 0.02, 0.02, 0.04, 0.04
+    # (running min from the top); back in input order:
+    assert S.benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx(
+        [0.02, 0.04, 0.04, 0.02])
+    assert S.benjamini_hochberg([0.02, 0.5]) == pytest.approx([0.04, 0.5])
+
+
+# --------------------------------------------------------------------------- Friedman, Nemenyi
+
+def test_friedman_by_hand_and_matches_scipy():
+    scores = np.array([[1, 2, 3], [2, 1, 3], [1, 2, 3], [3, 2, 1]], dtype=float)
+    res = S.friedman(scores)
+    # ranks (1 = highest): [3,2,1], [2,3,1], [3,2,1], [1,2,3] -> sums 9, 9, 6
+    assert res.avg_ranks == pytest.approx([2.25, 2.25, 1.5])
+    # chi2 = 12 / (N k (k+1)) * sum R_j^2 - 3 N (k+1) = 0.25 * 198 - 48 = 1.5
+    assert res.statistic == pytest.approx(1.5)
+    assert res.pvalue == pytest.approx(math.exp(-0.75))  # chi2 sf with 2 df
+    ref = stats.friedmanchisquare(*scores.T)
+    assert (res.statistic, res.pvalue) == pytest.approx((ref.statistic, ref.pvalue))
+    assert (res.n_scenarios, res.n_methods) == (4, 3)
+
+
+def test_friedman_ties_and_lower_is_better():
+    scores = np.array([[0.5, 0.5, 0.1, 0.2], [0.3, 0.9, 0.9, 0.1], [0.8, 0.7, 0.6, 0.6]])
+    res = S.friedman(scores)
+    ref = stats.friedmanchisquare(*scores.T)
+    assert res.statistic == pytest.approx(ref.statistic)
+    assert res.avg_ranks == pytest.approx(
+        stats.rankdata(-scores, axis=1).mean(axis=0))
+    assert res.avg_ranks[0] == pytest.approx((1.5 + 3 + 1) / 3)
+    low = S.friedman(scores, higher_is_better=False)
+    assert low.avg_ranks == pytest.approx(5 - res.avg_ranks)
+    assert low.statistic == pytest.approx(res.statistic)
+
+
+def test_friedman_needs_three_methods_and_complete_blocks():
+    with pytest.raises(ValueError, match="at least 3 methods"):
+        S.friedman([[0.1, 0.2], [0.3, 0.4], [0.5, 0.4]])
+    with pytest.raises(ValueError, match="complete blocks"):
+        S.friedman([[0.1, 0.2, np.nan], [0.3, 0.4, 0.5]])
+    all_tied = S.friedman(np.ones((4, 3)))
+    assert (all_tied.statistic, all_tied.pvalue) == (0.0, 1.0)
+    assert all_tied.avg_ranks == pytest.approx([2, 2, 2])
+
+
+DEMSAR_Q = {  # Demsar (2006), Table 5(a): Nemenyi q_alpha for k = 2..10
+    0.05: [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164],
+    0.10: [1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920],
+}
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.10])
+def test_nemenyi_q_matches_demsar_table(alpha):
+    for k, q_table in zip(range(2, 11), DEMSAR_Q[alpha]):
+        n = 7
+        q = S.nemenyi_cd(k, n, alpha) / math.sqrt(k * (k + 1) / (6 * n))
+        assert q == pytest.approx(q_table, abs=0.01), k
+
+
+def test_nemenyi_cd_formula():
+    # Demsar's worked example: k = 4 methods, N = 14 data sets -> CD = 2.569 sqrt(20/84)
+    assert S.nemenyi_cd(4, 14) == pytest.approx(2.569 * math.sqrt(20 / 84), abs=0.005)
+    assert S.nemenyi_cd(4, 56) == pytest.approx(S.nemenyi_cd(4, 14) / 2)
+    with pytest.raises(ValueError):
+        S.nemenyi_cd(1, 10)
+
+
+# --------------------------------------------------------------------------- aggregation
+
+def test_iqm_known_arrays():
+    assert S.iqm(np.arange(1, 9)) == pytest.approx(4.5)  # keeps 3, 4, 5, 6
+    assert S.iqm([1, 2, 3, 4, 100]) == pytest.approx(3.0)  # drops int(1.25) = 1 each end
+    v = np.random.default_rng(2).normal(size=37)
+    assert S.iqm(v) == pytest.approx(stats.trim_mean(v, 0.25))
+
+
+def test_stratified_bootstrap_iqm_ci():
+    rng = np.random.default_rng(4)
+    groups = [rng.normal(loc=m, size=5) for m in (0.0, 0.5, 1.0, 2.0)]
+    res = S.stratified_bootstrap_iqm_ci(groups, n_resamples=500, seed=0)
+    assert res.point == pytest.approx(S.iqm(np.concatenate(groups)))
+    assert res.low < res.point < res.high
+    point, low, high = S.stratified_bootstrap_iqm_ci(groups, n_resamples=500, seed=0)
+    assert (point, low, high) == tuple(res)  # reproducible, unpacks as a triple
+
+
+def test_stratified_bootstrap_keeps_scenario_sizes():
+    # Constant within each scenario: stratified resampling reproduces the pool exactly,
+    # so the interval has zero width (an unstratified bootstrap would not).
+    res = S.stratified_bootstrap_iqm_ci([[0.0] * 4, [1.0] * 4, [2.0] * 4, [3.0] * 4],
+                                        n_resamples=200)
+    assert res.point == res.low == res.high == pytest.approx(1.5)
+
+
+def test_probability_of_improvement():
+    x = [[0.9, 0.8, 0.95], [0.7, 0.75]]
+    y = [[0.1, 0.2, 0.3], [0.5, 0.6]]
+    assert S.probability_of_improvement(x, y) == 1.0
+    assert S.probability_of_improvement(y, x) == 0.0
+    assert S.probability_of_improvement(x, x) == 0.5
+    # hand: x=[1, 2] vs y=[1.5, 2]: 2>1.5 counts 1, 2=2 counts 1/2 -> 1.5/4; second 1.0
+    assert S.probability_of_improvement([[1, 2], [3]], [[1.5, 2], [0]]) == pytest.approx(
+        (0.375 + 1.0) / 2)
+    mapped = S.probability_of_improvement({"s1": [1, 2], "s2": [3]},
+                                          {"s2": [0], "s1": [1.5, 2]})
+    assert mapped == pytest.approx((0.375 + 1.0) / 2)
+
+
+def test_win_counts_ties_and_cis():
+    means = {
+        "s1": {"A": 0.90, "B": 0.85, "C": 0.10},
+        "s2": {"A": 0.50, "B": 0.60, "C": 0.20},
+        "s3": {"A": 0.40, "B": 0.40, "C": 0.30},   # exact tie A/B
+        "s4": {"A": 0.70, "B": 0.10, "C": None},   # C missing here
+    }
+    plain = S.win_counts(means)
+    assert plain["A"] == S.WinCount(outright=2, shared=1, n=4)
+    assert plain["B"] == S.WinCount(outright=1, shared=1, n=4)
+    assert plain["C"] == S.WinCount(outright=0, shared=0, n=3)
+    assert plain["A"].describe().startswith("best in 2 of 4 scenarios (+1 shared")
+
+    cis = {"s1": {"A": (0.80, 0.95)}, "s2": {"B": (0.55, 0.65)},
+           "s3": {"A": (0.35, 0.45), "B": (0.28, 0.50)}, "s4": {"A": (0.6, 0.8)}}
+    with_ci = S.win_counts(means, cis)
+    assert with_ci["A"] == S.WinCount(outright=1, shared=2, n=4)  # s1 now shared with B
+    assert with_ci["B"] == S.WinCount(outright=1, shared=2, n=4)
+    assert with_ci["C"] == S.WinCount(outright=0, shared=1, n=3)  # in B's CI in s3
+
+    lower = S.win_counts({"s": {"A": 0.2, "B": 0.1}}, higher_is_better=False)
+    assert lower["B"].outright == 1 and lower["A"].outright == 0
+    with pytest.raises(ValueError, match="no CI"):
+        S.win_counts(means, {"s1": {"B": (0, 1)}})
+
+
+# --------------------------------------------------------------------------- simulations
+
+SIMS = 200
+
+
+def _pair(rng, n, shift=0.0):
+    """A paired (a, b) with a shared per-seed effect; differences have sd 1."""
+    seed_effect = rng.normal(size=n)
+    a = seed_effect + shift + rng.normal(scale=math.sqrt(0.5), size=n)
+    b = seed_effect + rng.normal(scale=math.sqrt(0.5), size=n)
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def null_grids():
+    """p-values of 4 method-vs-reference comparisons per grid, n = 10 seeds, no effect."""
+    rng = np.random.default_rng(12345)
+    return np.array([[S.paired_permutation_test(*_pair(rng, 10)) for _ in range(4)]
+                     for _ in range(SIMS)])
+
+
+def test_null_rejection_rate_at_most_alpha(null_grids):
+    # every comparison is an independent null scenario: 4 x SIMS of them
+    rate = np.mean(null_grids <= ALPHA)
+    mcse = math.sqrt(ALPHA * (1 - ALPHA) / null_grids.size)
+    assert rate <= ALPHA + 3 * mcse
+    assert rate >= ALPHA - 3 * mcse  # and the test is not dead
+
+
+def test_null_with_5_seeds_never_rejects_per_scenario():
+    rng = np.random.default_rng(5)
+    ps = np.array([S.paired_permutation_test(*_pair(rng, 5)) for _ in range(SIMS)])
+    assert ps.min() >= 2 / 32 - 1e-12  # the exact floor; rejection rate at 0.05 is 0
+
+
+def test_holm_and_bh_control_familywise_error_under_null(null_grids):
+    mcse = math.sqrt(ALPHA * (1 - ALPHA) / SIMS)
+    unadjusted = np.mean((null_grids <= ALPHA).any(axis=1))
+    fwer_holm = np.mean([(S.holm(p) <= ALPHA).any() for p in null_grids])
+    fdr_bh = np.mean([(S.benjamini_hochberg(p) <= ALPHA).any() for p in null_grids])
+    assert fwer_holm <= ALPHA + 3 * mcse
+    assert fdr_bh <= ALPHA + 3 * mcse  # under the global null, FDR = FWER
+    assert unadjusted > ALPHA + 3 * mcse  # the family needs the correction
+
+
+def test_power_rises_with_seeds_under_planted_effect():
+    rng = np.random.default_rng(7)
+    power = {}
+    for n in (4, 8, 16):
+        ps = [S.paired_permutation_test(*_pair(rng, n, shift=1.0), n_resamples=999, seed=i)
+              for i in range(SIMS)]
+        power[n] = np.mean(np.array(ps) <= ALPHA)
+    assert power[4] == 0.0  # exact floor 2/16 = 0.125 > alpha
+    assert power[4] < power[8] < power[16]
+    assert power[16] >= 0.8
