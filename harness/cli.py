@@ -57,13 +57,15 @@ def cmd_run(args) -> int:
     suite = narrow(suite, _csv(args.methods) if args.methods else None,
                    _seeds(args.seeds) if args.seeds else None)
     out = Path(args.out or Path("runs") / suite.name)
+    if args.dry_run:
+        return dry_run(suite, out)
     device = pick_device(args.device)
     ui = UI(quiet=args.quiet)
     _quiet_libraries()
     n = len(suite.models) * len(suite.streams) * len(suite.methods) * len(suite.seeds)
     ui.log(f"suite {suite.name}: {n} cells on {device} -> {out}")
     with ui.session():
-        results, failures = Runner(suite, out, device, ui).run()
+        results, failures = Runner(suite, out, device, ui, save_model=args.save_model).run()
     if results:
         ui.console.print(summary_table(results))
     ui.log(f"results: {out / 'cells'}/*/result.json")
@@ -71,6 +73,52 @@ def cmd_run(args) -> int:
         for cell, message in failures:
             ui.log(f"failed cell {cell.id}: {message} (see {out / 'cells' / cell.id / 'failure.json'})")
         return 1
+    return 0
+
+
+# Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for
+# SmolLM2-135M on a 2-core CPU (docs/running.md); used when OUT has no timings of its own.
+CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4}
+CPU_135M_ROW_S = 30.0
+
+
+def dry_run(suite, out: Path) -> int:
+    """List the cells, what a run would do with each, and an estimate of the cost."""
+    from statistics import mean
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.runner import cell_state, expand, grid_id
+    from harness.training import total_steps
+
+    measured: dict[str, list[float]] = {}
+    for path in out.glob("cells/*/result.json"):
+        try:
+            r = json.loads(path.read_text())
+            measured.setdefault(r["cell"]["method"], []).extend(
+                t["sec_per_step"] for t in r["training"] if t.get("steps"))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    table = Table(title=f"suite {suite.name}: grid {grid_id(suite)} -> {out}")
+    for col in ("cell", "state", "steps", "est. time", "estimate from"):
+        table.add_column(col)
+    total_s, todo = 0.0, 0
+    for cell in expand(suite):
+        state = cell_state(cell, suite, out / "cells" / cell.id)
+        steps = len(cell.tasks) * total_steps(cell.method.train, suite.data.n_train)
+        if cell.method.name in measured:
+            per_step, source = mean(measured[cell.method.name]), "this OUT"
+        else:
+            per_step = CPU_135M_STEP_S.get(cell.method.name, CPU_135M_STEP_S["sft"])
+            source = "135M on 2-core CPU"
+        seconds = steps * per_step + len(cell.tasks) * CPU_135M_ROW_S
+        if state != "complete":
+            total_s, todo = total_s + seconds, todo + 1
+        table.add_row(cell.id, state, str(steps), f"{seconds / 60:.1f} min", source)
+    Console(width=160).print(table)
+    print(f"{todo} of {len(expand(suite))} cells to run; estimated {total_s / 60:.0f} min "
+          "(evaluation rows counted at the CPU figure; a GPU is much faster)")
     return 0
 
 
@@ -128,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="comma-separated seeds to run instead of the suite's")
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     run.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list the cells, their state in OUT and a cost estimate; run nothing")
+    run.add_argument("--save-model", action="store_true",
+                     help="save each cell's final model (adapters merged) to cells/<id>/model/")
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])

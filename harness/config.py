@@ -218,7 +218,7 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
 
 
 def _parse_methods(raw, train: TrainSettings, where) -> list[MethodSpec]:
-    from harness.methods import load_method_class
+    from harness.methods import PluginImportError, load_method_class
 
     if isinstance(raw, list):
         raw = {str(m): {} for m in raw}
@@ -231,6 +231,8 @@ def _parse_methods(raw, train: TrainSettings, where) -> list[MethodSpec]:
         method_train = _settings(TrainSettings, overrides, f"{where}, methods.{name}.train", train)
         try:
             load_method_class(name)(**params)  # validates the name and the settings
+        except PluginImportError:
+            pass  # found but broken: its cells fail with this error, the others run
         except HarnessError as exc:
             _fail(where, exc.problem, exc.fix)
         specs.append(MethodSpec(name, params, method_train))
@@ -244,9 +246,12 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None) -> 
         picked = []
         for name in methods:
             if name not in by_name:
-                from harness.methods import load_method_class
+                from harness.methods import PluginImportError, load_method_class
 
-                load_method_class(name)()
+                try:
+                    load_method_class(name)()
+                except PluginImportError:
+                    pass  # found but broken: its cells fail with this error, the others run
             picked.append(by_name.get(name, MethodSpec(name, {}, suite.train)))
         suite = dataclasses.replace(suite, methods=picked)
     if seeds:

@@ -16,6 +16,8 @@ from pathlib import Path
 from harness.data import autocast
 from harness.paths import cache_dir, stable_hash
 from harness.probes import LOCAL_DATA_UTILS, LmEvalProbe, Probe, RowState
+
+GENERAL = "general-prompts"  # key of the general prompts' answers in Row.outputs
 from harness.tasks import Split, Task
 
 
@@ -58,6 +60,7 @@ def write_lmeval_task(task: Task, split: Split, folder: Path,
     works from any directory with `lm_eval --include_path <folder> --tasks <name>`.
     """
     name = lmeval_task_name(task.name)
+    test_hash = stable_hash([task.name, task.version, [e.prompt + e.target for e in split.test]])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "test.jsonl").write_text("".join(
         json.dumps({"prompt": e.prompt, "target": e.target}) + "\n" for e in split.test))
@@ -75,7 +78,7 @@ def write_lmeval_task(task: Task, split: Split, folder: Path,
         f"  max_gen_toks: {max_new_tokens or task.max_new_tokens}\n"
         "process_results: !function utils.process_results\n"
         "metric_list:\n  - metric: score\n    aggregation: mean\n    higher_is_better: true\n"
-        f"metadata:\n  version: {task.version}\n  content_hash: {split.content_hash}\n"
+        f"metadata:\n  version: {task.version}\n  test_hash: {test_hash}\n"
     )
     return name
 
@@ -124,6 +127,8 @@ class Evaluator:
             scores[task.name] = sum(items[task.name]) / len(items[task.name])
         state = RowState(live, self.tokenizer, out)
         probes = {p.name: p.measure(state) for p in self.probes}
+        if state.answered:  # what the model now says to general prompts, for inspection
+            outputs[GENERAL] = state.general_answers()
         live.train(was_training)
         return Row(scores, items, outputs, probes, time.perf_counter() - start)
 

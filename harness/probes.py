@@ -62,6 +62,10 @@ class RowState:
         self.model, self.tokenizer, self.lmeval = model, tokenizer, lmeval or {}
         self._answers: list[str] | None = None
 
+    @property
+    def answered(self) -> bool:
+        return self._answers is not None
+
     def general_answers(self) -> list[str]:
         if self._answers is None:
             ids = generate(self.model, self.tokenizer, general_prompts(), GENERAL_MAX_NEW_TOKENS)

@@ -25,12 +25,13 @@ from harness import __version__
 from harness.cache import Cache
 from harness.config import MethodSpec, Suite
 from harness.errors import HarnessError
-from harness.evaluation import EvalSettings, Evaluator
+from harness.evaluation import GENERAL, EvalSettings, Evaluator
 from harness.methods import Context, make_method
+from harness.methods.base import call_hook
 from harness.metrics import cell_metrics
 from harness.models import load_model, model_identity, resolve_model
 from harness.paths import atomic_write_json, stable_hash
-from harness.probes import get_probe
+from harness.probes import general_prompts, get_probe
 from harness.tasks import get_task
 from harness.training import total_steps, train_task
 
@@ -62,6 +63,62 @@ def expand(suite: Suite) -> list[Cell]:
             for stream, tasks in suite.streams.items()
             for method in suite.methods
             for seed in suite.seeds]
+
+
+def grid_definition(suite: Suite) -> dict:
+    """Everything that fixes the grid's results, with the content hashes of the task data
+    and probe data: two runs with the same grid id measure the same thing."""
+    from harness.probes import PROBE_DATA
+
+    data = suite.data
+    task_hashes = {t: get_task(t).split(data.n_train, data.n_test, data.seed).content_hash
+                   for tasks in suite.streams.values() for t in tasks}
+    probe_files = {p.name: stable_hash(p.read_text()) for p in sorted(PROBE_DATA.glob("*.json"))}
+    return {
+        "models": {m: model_identity(m, m) for m in suite.models},
+        "streams": suite.streams, "task_hashes": task_hashes,
+        "methods": [{"name": m.name, "params": m.params, "train": dataclasses.asdict(m.train)}
+                    for m in suite.methods],
+        "seeds": suite.seeds, "probes": suite.probes, "probe_data": probe_files,
+        "data": dataclasses.asdict(data), "eval": dataclasses.asdict(suite.eval),
+        "schema": SCHEMA_VERSION,
+    }
+
+
+def grid_id(suite: Suite) -> str:
+    return stable_hash(grid_definition(suite))
+
+
+def cell_config(cell: Cell, suite: Suite, model_id: str, splits) -> dict:
+    """Everything that determines a cell's result; its hash decides whether a complete
+    cell can be skipped."""
+    return {
+        "model": model_id, "tasks": {s.task: s.content_hash for s in splits},
+        "method": cell.method.name, "params": cell.method.params,
+        "train": dataclasses.asdict(cell.method.train), "seed": cell.seed,
+        "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
+        "probes": list(suite.probes), "schema": SCHEMA_VERSION,
+    }
+
+
+def cell_state(cell: Cell, suite: Suite, folder: Path) -> str:
+    """What a run will do with a cell: complete (skip) | stale (settings changed: re-run) |
+    failed (retry) | partial (interrupted: re-run) | new."""
+    import json
+
+    if (folder / "result.json").exists():
+        try:
+            result = json.loads((folder / "result.json").read_text())
+        except json.JSONDecodeError:
+            return "corrupt"
+        data = suite.data
+        splits = [get_task(t).split(data.n_train, data.n_test, data.seed) for t in cell.tasks]
+        config = cell_config(cell, suite, model_identity(cell.model, cell.model), splits)
+        fresh = result.get("config_hash") == stable_hash(config)
+        return "complete" if fresh and result.get("status") == "complete" else "stale"
+    if (folder / "failure.json").exists():
+        return "failed"
+    return "partial" if (folder / "progress.json").exists() else "new"
 
 
 def pick_device(requested: str | None) -> torch.device:
@@ -99,10 +156,13 @@ def hardware(device: torch.device) -> dict:
 class Runner:
     """Runs the cells of a suite into an output directory."""
 
-    def __init__(self, suite: Suite, out: Path, device: torch.device, ui):
+    def __init__(self, suite: Suite, out: Path, device: torch.device, ui,
+                 save_model: bool = False):
         self.suite, self.out, self.device, self.ui = suite, Path(out), device, ui
+        self.save_model = save_model
         self.cache = Cache()
         self.probes = {name: get_probe(name) for name in suite.probes}  # shared by cells
+        self.grid_id = grid_id(suite)
 
     def cell_dir(self, cell: Cell) -> Path:
         return self.out / "cells" / cell.id
@@ -145,13 +205,7 @@ class Runner:
         tasks = [get_task(name) for name in cell.tasks]
         splits = [t.split(suite.data.n_train, suite.data.n_test, suite.data.seed) for t in tasks]
         eval_settings = EvalSettings(suite.eval.batch_size, suite.eval.max_new_tokens)
-        config = {
-            "model": model_id, "tasks": {s.task: s.content_hash for s in splits},
-            "method": cell.method.name, "params": cell.method.params,
-            "train": dataclasses.asdict(cell.method.train), "seed": cell.seed,
-            "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
-            "probes": list(self.probes), "schema": SCHEMA_VERSION,
-        }
+        config = cell_config(cell, suite, model_id, splits)
         config_hash = stable_hash(config)
         done = self._completed(folder, config_hash)
         if done:
@@ -172,20 +226,27 @@ class Runner:
         method = make_method(cell.method.name, cell.method.params)
         ctx = Context(tokenizer=tokenizer, device=self.device, seed=cell.seed, model_id=model_id,
                       train_settings=cell.method.train, cache=self.cache, log=self.ui.log,
-                      model_path=path)
+                      model_path=path, stream=[(t, list(s.train)) for t, s in zip(tasks, splits)])
         ctx._model = model
-        method.setup(ctx)
-        model = method.wrap_model(model, ctx).to(self.device)
+        call_hook(method, "setup", ctx)
+        model = call_hook(method, "wrap_model", model, ctx).to(self.device)
         ctx._model = model
         setup_s = time.perf_counter() - started
 
         training = []
         for i, (task, split) in enumerate(zip(tasks, splits)):
-            data = method.train_data(task, list(split.train), ctx)
-            stats = train_task(model, method, ctx, task, data, cell.method.train, i,
-                               on_step=self.ui.steps(f"{cell.method.name} train {task.name}",
-                                                     total_steps(cell.method.train, len(data))))
-            method.after_task(task, model, ctx)
+            data = call_hook(method, "train_data", task, list(split.train), ctx)
+            if data:
+                steps = total_steps(cell.method.train, len(data))
+                stats = train_task(model, method, ctx, task, data, cell.method.train, i,
+                                   on_step=self.ui.steps(f"{cell.method.name} train {task.name}",
+                                                         steps))
+            else:
+                self.ui.log(f"  NOTE: {cell.method.name} returned no training data for "
+                            f"{task.name}: no training on it; its row repeats the model as is")
+                stats = {"task": task.name, "steps": 0, "examples": 0, "skipped": True,
+                         "seconds": 0.0, "losses": []}
+            call_hook(method, "after_task", task, model, ctx)
             ctx.history.append(task.name)
             training.append(stats)
             with self.ui.activity(f"{cell.method.name} evaluate after {task.name}"):
@@ -198,10 +259,15 @@ class Runner:
 
         result = self._result(cell, rows, training, config, config_hash, model_id, started,
                               setup_s)
-        atomic_write_json(folder / "samples.json", {  # what the model answered, per row
-            t: {"prompts": [e.prompt for e in s.test], "targets": [e.target for e in s.test],
-                "outputs": [row["outputs"][t] for row in rows]}
-            for t, s in zip(cell.tasks, splits)})
+        samples = {t: {"prompts": [e.prompt for e in s.test], "targets": [e.target for e in s.test],
+                       "outputs": [row["outputs"][t] for row in rows]}
+                   for t, s in zip(cell.tasks, splits)}
+        if all(GENERAL in row["outputs"] for row in rows):
+            samples[GENERAL] = {"prompts": general_prompts(),
+                                "outputs": [row["outputs"][GENERAL] for row in rows]}
+        atomic_write_json(folder / "samples.json", samples)  # what the model answered, per row
+        if self.save_model:  # before result.json: a complete cell has its model
+            save_checkpoint(model, tokenizer, folder / "model")
         atomic_write_json(folder / "result.json", result)
         (folder / "progress.json").unlink(missing_ok=True)
         return result
@@ -245,6 +311,7 @@ class Runner:
             "task_hashes": config["tasks"],
             "model_id": model_id,
             "config_hash": config_hash,
+            "grid_id": self.grid_id,
             "suite": self.suite.name,
             "timings": {"total_s": time.perf_counter() - started, "setup_s": setup_s,
                         "train_s": train_s, "eval_s": eval_s,
@@ -253,3 +320,12 @@ class Runner:
             "hardware": hardware(self.device),
             "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         }
+
+
+def save_checkpoint(model, tokenizer, folder: Path) -> None:
+    """Save the trained model as a plain transformers checkpoint (adapters merged), which
+    `lm_eval --model hf --model_args pretrained=FOLDER` and `from_pretrained` can load."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)

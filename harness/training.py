@@ -17,6 +17,7 @@ from transformers import get_cosine_schedule_with_warmup
 from harness.config import TrainSettings
 from harness.data import autocast, length_grouped_batches
 from harness.errors import HarnessError
+from harness.methods.base import call_hook
 
 
 def total_steps(settings: TrainSettings, n_examples: int) -> int:
@@ -45,7 +46,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
     if not params:
         raise HarnessError(f"method '{method.name}' left no trainable parameters",
                            "its wrap_model hook must leave some parameters with requires_grad")
-    steps = total_steps(settings, len(examples))
+    steps = int(call_hook(method, "plan_steps", task, total_steps(settings, len(examples)), ctx))
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = get_cosine_schedule_with_warmup(
         optimizer, num_warmup_steps=round(settings.warmup_ratio * steps), num_training_steps=steps)
@@ -60,7 +61,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
             batch = next(batches).to(ctx.device)
             tokens += int(batch.attention_mask.sum())
             with autocast(ctx.device):
-                loss = method.loss(model, batch, ctx)
+                loss = call_hook(method, "loss", model, batch, ctx)
             if not torch.isfinite(loss):
                 raise HarnessError(f"method '{method.name}' produced a non-finite loss at step "
                                    f"{step + 1} of task '{task.name}'",
@@ -70,7 +71,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
         optimizer.step()
         schedule.step()
-        method.after_step(model, ctx)
+        call_hook(method, "after_step", model, ctx)
         losses.append(step_loss)
         if on_step:
             on_step(step + 1, steps, step_loss)

@@ -46,16 +46,16 @@ class UI:
         if self._progress is None:
             marks = {total, max(1, total // 4), max(1, total // 2), max(1, 3 * total // 4)}
 
-            def log_step(done, _total, loss):
-                if done in marks:
-                    self.log(f"  {description}: step {done}/{total} loss {loss:.3f}")
+            def log_step(done, steps, loss):
+                if done in marks or done == steps:
+                    self.log(f"  {description}: step {done}/{steps} loss {loss:.3f}")
 
             return log_step
         task_id = self._progress.add_task(description, total=total, info="")
         self._bars.append(task_id)
 
-        def advance(done, _total, loss):
-            self._progress.update(task_id, completed=done, info=f"loss {loss:.3f}")
+        def advance(done, steps, loss):  # a method may plan more or fewer steps
+            self._progress.update(task_id, completed=done, total=steps, info=f"loss {loss:.3f}")
 
         return advance
 

@@ -112,8 +112,10 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
 
 
 def test_list_json_outputs(capsys):
-    for what, expect in [("tasks", {"arith", "json-extract"}), ("methods", {"sft", "lora"}),
-                         ("probes", {"drift", "knowledge"}), ("streams", {"arith-json"}),
+    for what, expect in [("tasks", {"arith", "json-extract", "tool-call", "facts", "classify", "transform"}),
+                         ("methods", {"sft", "lora"}),
+                         ("probes", {"drift", "knowledge", "style-leak", "agreement"}),
+                         ("streams", {"arith-json", "format-heavy", "knowledge-skills", "mixed-4"}),
                          ("suites", {"quickstart"})]:
         assert main(["list", what, "--json"]) == 0
         names = {row["name"] for row in json.loads(capsys.readouterr().out)}

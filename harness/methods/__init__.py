@@ -19,7 +19,23 @@ from harness.methods.base import Context, Method  # noqa: F401  (public API)
 BUILTIN = {
     "sft": "baselines.sft:SFT",
     "lora": "baselines.lora:LoRA",
+    "freeze": "baselines.freeze:Freeze",
+    "mix-external": "baselines.mix_external:MixExternal",
+    "replay": "baselines.replay:Replay",
+    "l2sp": "baselines.l2sp:L2SP",
+    "ewc": "baselines.ewc:EWC",
+    "lwf": "baselines.lwf:LwF",
+    "dft": "baselines.dft:DFT",
+    "multitask": "baselines.multitask:Multitask",
 }
+
+
+class PluginImportError(HarnessError):
+    """A method plugin was found but could not be imported: its cells fail, others run."""
+
+    def __init__(self, spec: str, exc: BaseException):
+        super().__init__(f"method plugin '{spec}' failed to import: {type(exc).__name__}: {exc}",
+                         "fix the plugin's code or its dependencies")
 
 
 def _plugins() -> dict[str, str]:
@@ -40,7 +56,10 @@ def load_method_class(spec: str) -> type[Method]:
                                "give a path to a .py file as path/to/file.py:ClassName")
         module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise PluginImportError(spec, exc) from exc
         where = path
     else:
         known = available()
@@ -48,7 +67,10 @@ def load_method_class(spec: str) -> type[Method]:
             raise HarnessError(f"unknown method '{spec}'",
                                f"use one of: {', '.join(sorted(known))}, or path/to/file.py:Class")
         module_name, cls_name = known[spec].split(":")
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise PluginImportError(spec, exc) from exc
         where = module_name
     cls = getattr(module, cls_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Method)):

@@ -29,20 +29,36 @@ import torch.nn.functional as F
 from harness.errors import HarnessError
 
 
-def response_token_loss(model, batch) -> torch.Tensor:
-    """Mean cross-entropy over response tokens (labels != -100).
+def response_logits(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits [N, V], targets [N]) at the N positions that predict a response token.
 
-    The vocabulary projection runs only at the positions that predict a response token:
-    for short answers to long prompts this skips most of the LM head's work.
+    The vocabulary projection runs only there: for short answers to long prompts this
+    skips most of the LM head's work.
     """
+    targets = batch.labels[:, 1:]
+    keep = targets != -100
     hidden, head = _backbone_and_head(model, batch)
     if head is None:  # models whose head is not a plain projection: full logits
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        return token_cross_entropy(logits, batch.labels).sum() / (batch.labels[:, 1:] != -100).sum()
-    targets = batch.labels[:, 1:]
-    keep = targets != -100
-    logits = head(hidden[:, :-1][keep])
-    return F.cross_entropy(logits.float(), targets[keep])
+        return logits[:, :-1][keep], targets[keep]
+    return head(hidden[:, :-1][keep]), targets[keep]
+
+
+def response_token_loss(model, batch) -> torch.Tensor:
+    """Mean cross-entropy over response tokens (labels != -100): the SFT loss."""
+    logits, targets = response_logits(model, batch)
+    return F.cross_entropy(logits.float(), targets)
+
+
+def decoder_blocks(model) -> torch.nn.ModuleList:
+    """The stack of transformer blocks (bottom first), found by its length."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    n = inner.config.num_hidden_layers
+    for module in inner.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
+            return module
+    raise HarnessError(f"no list of {n} transformer blocks found in {type(inner).__name__}",
+                       "this method needs a decoder-only model with a block list")
 
 
 def _backbone_and_head(model, batch):
@@ -60,15 +76,6 @@ def _backbone_and_head(model, batch):
     return out.last_hidden_state, head
 
 
-def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-token CE [B, L-1] (0 where the label is -100), next-token aligned."""
-    shifted = labels[:, 1:]
-    return F.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]), shifted.reshape(-1),
-        ignore_index=-100, reduction="none",
-    ).view(shifted.shape)
-
-
 @dataclass
 class Context:
     """What a method may use. One per cell."""
@@ -82,8 +89,14 @@ class Context:
     cache: Any  # harness.cache.Cache: get_or_compute(namespace, key, fn)
     log: Callable[[str], None] = print
     history: list[str] = field(default_factory=list)  # tasks trained so far, in order
+    stream: list = field(default_factory=list)  # [(Task, training examples)] of the whole stream
     _model: Any = None  # the model being trained (set by the harness)
     _frozen_base: Any = None
+
+    @property
+    def model(self):
+        """The model being trained (as wrapped by the method)."""
+        return self._model
 
     @contextlib.contextmanager
     def base_model(self):
@@ -102,12 +115,39 @@ class Context:
         with torch.no_grad():
             yield self._frozen_base
 
+    def batches(self, examples: list, batch_size: int | None = None, seed: int | None = None):
+        """Length-grouped training batches of `examples` on the cell's device (one epoch)."""
+        from harness.data import length_grouped_batches
+
+        settings = self.train_settings
+        found = length_grouped_batches(self.tokenizer, examples, batch_size or settings.batch_size,
+                                       settings.max_len, self.seed if seed is None else seed)
+        return [b.to(self.device) for b in found]
+
     def generate(self, prompts: list[str], max_new_tokens: int = 64, **sampling) -> list[str]:
         """Batched generation (KV cache) with the current model; decoded texts."""
         from harness.data import generate
 
         ids = generate(self._model, self.tokenizer, prompts, max_new_tokens, **sampling)
         return [self.tokenizer.decode(x, skip_special_tokens=True) for x in ids]
+
+
+class MethodError(HarnessError):
+    """A method's hook raised: names the method and the hook."""
+
+    def __init__(self, method, hook: str, exc: BaseException):
+        super().__init__(f"method '{method.name or type(method).__name__}' failed in its "
+                         f"{hook} hook: {type(exc).__name__}: {exc}")
+
+
+def call_hook(method, hook: str, *args):
+    """Call `method.<hook>(*args)`, turning an unexpected exception into a MethodError."""
+    try:
+        return getattr(method, hook)(*args)
+    except (HarnessError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise MethodError(method, hook, exc) from exc
 
 
 class Method:
@@ -135,6 +175,10 @@ class Method:
 
     def train_data(self, task, examples: list, ctx: Context) -> list:
         return list(examples)
+
+    def plan_steps(self, task, steps: int, ctx: Context) -> int:
+        """Optimiser steps for this task (the suite's budget by default)."""
+        return steps
 
     def loss(self, model, batch, ctx: Context) -> torch.Tensor:
         return response_token_loss(model, batch)
