@@ -1,10 +1,11 @@
 """Acquisition of fictional knowledge: facts about invented people, asked back in other words.
 
 Tests: whether fine-tuning writes new facts into the model. Each invented person has a
-home town (invented too), a job and a pet. Training asks each fact with one or two
-phrasings and answers in a full sentence; the test asks every fact with a phrasing never
-seen in training. A model that only learned the answer format scores nothing: the facts
-are made up, so the base model cannot know them.
+home town (invented too), a job (one of 24) and a pet (one of 16). Training asks each fact
+with four phrasings and answers in a full sentence; the test asks every fact with two
+phrasings never seen in training. The facts are made up, so the base model cannot know
+them; a model that learned only the answer format guesses jobs and pets at about 1 in 20
+and invented towns not at all.
 """
 
 import random
@@ -16,18 +17,24 @@ from harness.tasks import Example, Split, Task, register
 _SYLLABLES = ["zor", "bel", "qua", "mir", "tal", "ven", "dro", "kis", "lun", "pax", "rho",
               "sel", "tum", "vor", "wen", "yul", "gri", "fen", "oth", "nak"]
 _JOBS = ["baker", "pilot", "gardener", "dentist", "painter", "plumber", "librarian",
-         "carpenter", "tailor", "beekeeper"]
-_PETS = ["parrot", "tortoise", "goat", "hamster", "ferret", "pony", "lizard", "rabbit"]
+         "carpenter", "tailor", "beekeeper", "glassblower", "locksmith", "potter", "jeweller",
+         "ferryman", "clockmaker", "cartographer", "blacksmith", "florist", "bookbinder",
+         "shepherd", "weaver", "lighthouse keeper", "violin maker"]
+_PETS = ["parrot", "tortoise", "goat", "hamster", "ferret", "pony", "lizard", "rabbit",
+         "hedgehog", "donkey", "iguana", "canary", "llama", "chinchilla", "axolotl", "peacock"]
 
 _TRAIN = {
-    "town": ["Where does {p} live?", "What town is {p} from?"],
-    "job": ["What does {p} do for a living?", "What is {p}'s job?"],
-    "pet": ["What pet does {p} have?", "Which animal does {p} keep at home?"],
+    "town": ["Where does {p} live?", "What town is {p} from?", "Which town is {p}'s home?",
+             "Name the town where {p} lives."],
+    "job": ["What does {p} do for a living?", "What is {p}'s job?", "What is {p}'s profession?",
+            "How does {p} earn a living?"],
+    "pet": ["What pet does {p} have?", "Which animal does {p} keep at home?",
+            "What animal does {p} own?", "Does {p} have a pet? Which one?"],
 }
 _TEST = {
-    "town": "In which town can you find {p}'s home?",
-    "job": "What kind of work does {p} do?",
-    "pet": "Tell me which pet {p} owns.",
+    "town": ["In which town can you find {p}'s home?", "Tell me the home town of {p}."],
+    "job": ["What kind of work does {p} do?", "Tell me what {p} works as."],
+    "pet": ["Tell me which pet {p} owns.", "Which animal lives with {p}?"],
 }
 _ANSWER = {"town": "{p} lives in {v}.", "job": "{p} works as a {v}.", "pet": "{p} has a {v}."}
 
@@ -39,7 +46,7 @@ def _word(rng, n):
 @register
 class Facts(Task):
     name = "facts"
-    version = "1"
+    version = "2"
     description = "facts about invented people, tested with paraphrased questions"
     max_new_tokens = 24
 
@@ -50,19 +57,18 @@ class Facts(Task):
             if name in names:
                 continue
             names.add(name)
-            people.append({"name": name, "town": _word(rng, 3), "job": rng.choice(_JOBS),
+            people.append({"name": name, "town": _word(rng, 2), "job": rng.choice(_JOBS),
                            "pet": rng.choice(_PETS)})
         return people
 
     def split(self, n_train, n_test, data_seed=0):
-        """Test: every fact once, with the held-out phrasing. Train: the same facts with the
-        training phrasings, round-robin, so that every tested fact is trained on."""
+        """Test: every fact with two held-out phrasings. Train: the same facts with four
+        other phrasings, round-robin, so that every tested fact is trained on."""
         rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
-        people = self._world(rng, -(-n_test // 3))
-        facts = [(p, attr) for p in people for attr in ("town", "job", "pet")][:n_test]
-        test = tuple(self._example(p, a, _TEST[a]) for p, a in facts)
-        rounds = [[self._example(p, a, _TRAIN[a][r]) for p, a in facts] for r in range(2)]
-        pool = [e for batch in rounds for e in batch]
+        people = self._world(rng, -(-n_test // 6))
+        facts = [(p, attr) for p in people for attr in ("town", "job", "pet")]
+        test = tuple(self._example(p, a, _TEST[a][r]) for r in range(2) for p, a in facts)[:n_test]
+        pool = [self._example(p, a, _TRAIN[a][r]) for r in range(4) for p, a in facts]
         train = tuple(pool[i % len(pool)] for i in range(n_train))
         digest = stable_hash([self.name, self.version, [e.prompt + e.response for e in test + train]])
         return Split(self.name, train, test, digest)
