@@ -75,6 +75,7 @@ class RowState:
 
 class Probe:
     name = ""
+    version = "1"  # bump when what the probe measures changes (cached base rows depend on it)
     description = ""
     higher_is_better = True
     chance: float | None = None  # for normalised retention, where a chance level exists

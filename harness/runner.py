@@ -79,7 +79,8 @@ def grid_definition(suite: Suite) -> dict:
         "streams": suite.streams, "task_hashes": task_hashes,
         "methods": [{"name": m.name, "params": m.params, "train": dataclasses.asdict(m.train)}
                     for m in suite.methods],
-        "seeds": suite.seeds, "probes": suite.probes, "probe_data": probe_files,
+        "seeds": suite.seeds, "probe_data": probe_files,
+        "probes": {name: get_probe(name).version for name in suite.probes},
         "data": dataclasses.asdict(data), "eval": dataclasses.asdict(suite.eval),
         "schema": SCHEMA_VERSION,
     }
@@ -97,7 +98,8 @@ def cell_config(cell: Cell, suite: Suite, model_id: str, splits) -> dict:
         "method": cell.method.name, "params": cell.method.params,
         "train": dataclasses.asdict(cell.method.train), "seed": cell.seed,
         "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
-        "probes": list(suite.probes), "schema": SCHEMA_VERSION,
+        "probes": {name: get_probe(name).version for name in suite.probes},
+        "schema": SCHEMA_VERSION,
     }
 
 
@@ -200,8 +202,7 @@ class Runner:
         torch.manual_seed(cell.seed)
         random.seed(cell.seed)
         suite, folder = self.suite, self.cell_dir(cell)
-        model, tokenizer, path = load_model(cell.model, str(self.device), log=self.ui.log)
-        model_id = model_identity(cell.model, path)
+        model_id = model_identity(cell.model, resolve_model(cell.model, log=self.ui.log))
         tasks = [get_task(name) for name in cell.tasks]
         splits = [t.split(suite.data.n_train, suite.data.n_test, suite.data.seed) for t in tasks]
         eval_settings = EvalSettings(suite.eval.batch_size, suite.eval.max_new_tokens)
@@ -212,6 +213,7 @@ class Runner:
             self.ui.log("  already complete: skipped")
             return done
         (folder / "failure.json").unlink(missing_ok=True)  # a re-run retries a failed cell
+        model, tokenizer, path = load_model(cell.model, str(self.device), log=self.ui.log)
 
         with self.ui.activity("base model: probes setup"):
             for probe in self.probes.values():
