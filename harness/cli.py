@@ -165,6 +165,13 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from harness.report import run_report
+
+    return run_report(Path(args.out), reference=args.reference, alpha=args.alpha,
+                      plots=not args.no_plots)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=cmd_list)
+    rep = sub.add_parser("report", help="statistics across the cells of a run: terminal "
+                         "tables, OUT/report.md, OUT/summary.json, OUT/plots/*.png")
+    rep.add_argument("out", help="the folder given to `harness run --out` (it holds cells/)")
+    rep.add_argument("--reference", default="sft",
+                     help="method every other method is compared with (default: sft)")
+    rep.add_argument("--alpha", type=float, default=0.05,
+                     help="significance level after Holm correction (default: 0.05)")
+    rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 
