@@ -15,6 +15,7 @@ exceptions into skipped entries too, so a plot never stops a report.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.") or "x"
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, constrained: bool = True):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100,
+                 layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
 
@@ -36,7 +38,9 @@ def _figure(width: float, height: float):
 def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, format="png", bbox_inches="tight")
+    # constrained-layout figures already fit their labels; "tight" would draw twice
+    tight = None if fig.get_layout_engine() is not None else "tight"
+    fig.savefig(tmp, format="png", bbox_inches=tight)
     tmp.replace(path)
 
 
@@ -64,7 +68,9 @@ def make_plots(groups: dict, per_method: list[dict], metrics: dict[str, bool],
     def attempt(what: str, name: str, fn, *args):
         name = _unique_name(name, used)
         try:
-            why = fn(*args, outdir / name)
+            with warnings.catch_warnings():  # empty-slice means, layout hints: not news
+                warnings.simplefilter("ignore")
+                why = fn(*args, outdir / name)
         except Exception as exc:  # a plot must never stop the report
             why = f"plot failed: {type(exc).__name__}: {exc}"
         if why:
@@ -224,7 +230,7 @@ def cd_diagram(entry: dict, path: Path) -> str | None:
     half = (k + 1) // 2
     left, right = order[:half], order[half:][::-1]
     rows = max(len(left), len(right))
-    fig = _figure(8, 1.6 + 0.32 * rows + 0.12 * len(groups))
+    fig = _figure(8, 1.6 + 0.32 * rows + 0.12 * len(groups), constrained=False)
     ax = fig.add_subplot(1, 1, 1)
     ax.set_xlim(0.2, k + 0.8)
     top = 0.6

@@ -458,6 +458,7 @@ class _Ctx:
     n_resamples: int
     n_permutations: int
     n_iqm_resamples: int
+    n_item_resamples: int
     seed: int
     cells: Cells
     metrics: dict[str, bool] = field(default_factory=dict)  # metric -> higher is better
@@ -482,6 +483,14 @@ def _collect(ctx: _Ctx) -> None:
     ctx.metrics.update({f"{p}_final": hib for p, hib in ctx.probes.items()})
     for r in sorted(records, key=lambda r: r.key):
         ctx.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
+    for (model, stream), methods in sorted(ctx.groups.items()):
+        task_lists = Counter(tuple(r.tasks) for by in methods.values() for r in by.values())
+        if len(task_lists) > 1:
+            ctx.notes.append({"what": f"tasks of {_scenario_id(model, stream)}",
+                              "why": "cells disagree on the stream's task list ("
+                                     + "; ".join(f"{', '.join(t)}: {n} cell(s)"
+                                                 for t, n in task_lists.most_common())
+                                     + "); their metrics are compared as they are"})
     filled: Counter = Counter()
     for (model, stream), methods in sorted(ctx.groups.items()):
         for metric in ctx.metrics:
@@ -557,7 +566,7 @@ def _item_ci(ctx: _Ctx, model: str, stream: str, method: str, seeds: list[int]):
         items_a.append(a)
         items_b.append(b)
     try:
-        return item_bootstrap_ci(items_a, items_b, ctx.confidence, ctx.n_resamples,
+        return item_bootstrap_ci(items_a, items_b, ctx.confidence, ctx.n_item_resamples,
                                  seed=ctx.seed), None
     except ValueError as exc:
         return None, str(exc)
@@ -623,7 +632,7 @@ def _comparisons(ctx: _Ctx) -> list[dict]:
                        "direction": ("equal" if diff == 0 else
                                      "better" if (diff > 0) == hib else "worse"),
                        "item_diff": None, "item_ci_low": None, "item_ci_high": None,
-                       "item_n": None}
+                       "item_n": None, "item_note": None}
                 if metric == "acc":
                     ici, why = _item_ci(ctx, model, stream, method, seeds)
                     if ici is not None:
@@ -860,7 +869,7 @@ def _cells_summary(cells: Cells) -> dict:
 def build_report(out, reference: str = "sft", alpha: float = 0.05, plots: bool = True,
                  confidence: float = 0.95, n_resamples: int = 9999,
                  n_permutations: int = 9999, n_iqm_resamples: int = 2000,
-                 seed: int = 0) -> dict:
+                 n_item_resamples: int = 1999, seed: int = 0) -> dict:
     """Read OUT/cells, compute the statistics, write OUT/report.md, OUT/summary.json and
     (unless plots=False) OUT/plots/*.png; return the summary (the content of summary.json).
 
@@ -892,7 +901,8 @@ def build_report(out, reference: str = "sft", alpha: float = 0.05, plots: bool =
                            f"pass --reference with one of: {', '.join(methods_present)}")
     ctx = _Ctx(out=out, reference=reference, alpha=alpha, confidence=confidence,
                n_resamples=n_resamples, n_permutations=n_permutations,
-               n_iqm_resamples=n_iqm_resamples, seed=seed, cells=cells)
+               n_iqm_resamples=n_iqm_resamples,
+               n_item_resamples=min(n_item_resamples, n_resamples), seed=seed, cells=cells)
     if not cells.records:
         ctx.skipped.append({"what": "all statistics and plots",
                             "why": "no complete cell (see cells: failed, incomplete, corrupt)"})
@@ -921,6 +931,7 @@ def build_report(out, reference: str = "sft", alpha: float = 0.05, plots: bool =
             "bootstrap_resamples": n_resamples,
             "item_ci": ("acc only: item-level paired bootstrap pooling (seed, item) units "
                         "of the final row over all tasks"),
+            "item_bootstrap_resamples": min(n_item_resamples, n_resamples),
             "test": ("two-sided paired sign-flip permutation test of the mean difference "
                      "(scipy.stats.permutation_test, permutation_type='samples'; exact when "
                      "2^n <= permutation_resamples)"),

@@ -331,3 +331,40 @@ def test_cli_writes_report(tmp_path, capsys):
     assert {"comparisons", "wins", "friedman", "iqm", "skipped", "cells"} <= set(s)
     assert s["cells"]["corrupt"][0]["path"] == "cells/broken/result.json"
     assert not (tmp_path / "plots").exists()
+
+
+def test_odd_inputs_never_crash(tmp_path):
+    for s in range(3):
+        write_cell(tmp_path, "m", "x", "sft", s, R_for(0.5 + 0.01 * s), probes={})
+        f = write_cell(tmp_path, "m", "x", "new[1]", s, R_for(0.6 + 0.01 * s),
+                       probes={"drift": [0.0, None, 0.2]})
+        d = json.loads((f / "result.json").read_text())
+        del d["metrics"]["acc"], d["probe_info"]
+        d["metrics"]["bwt"] = float("nan")
+        d["items"] = {"t1": "bad"}
+        (f / "result.json").write_text(json.dumps(d))
+    write_cell(tmp_path, "m", "x", "sft", 9, R_for(0.5, T=3))  # another task list
+    (tmp_path / "cells" / "dir" / "result.json").mkdir(parents=True)
+    (tmp_path / "cells" / "list").mkdir()
+    (tmp_path / "cells" / "list" / "result.json").write_text("[1, 2]")
+    s = build_report(tmp_path, plots=True, **FAST)
+    acc = next(c for c in s["comparisons"] if c["metric"] == "acc")
+    assert acc["n"] == 3 and acc["diff"] == pytest.approx(0.1)  # acc filled from R
+    assert acc["item_n"] is None and "items" in acc["item_note"]
+    assert any("m/x/bwt" in x["what"] for x in s["skipped"])  # NaN bwt = null
+    assert {x["cell_id"] for x in s["cells"]["corrupt"]} == {"dir", "list"}
+    notes = " ".join(x["what"] + " " + x["why"] for x in s["notes"])
+    assert "computed from R" in notes and "disagree on the stream's task list" in notes
+    assert not any("failed" in x["why"] for x in s["skipped"]), s["skipped"]
+
+
+def test_only_failed_cells_still_reported(tmp_path, capsys):
+    d = tmp_path / "cells" / "a"
+    d.mkdir(parents=True)
+    (d / "failure.json").write_text(json.dumps({
+        "status": "failed", "cell": {"model": "m", "stream": "x", "method": "sft", "seed": 0},
+        "error": "boom"}))
+    code, out, err = _cli(["report", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "cells/a/failure.json" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())["cells"]["complete"] == 0
