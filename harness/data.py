@@ -13,25 +13,43 @@ from dataclasses import dataclass
 import torch
 
 
-def render_prompt(tokenizer, prompt: str) -> str:
-    """The text a chat model sees before its answer; a plain fallback without a template."""
+def _messages(prompt: str, history=()) -> list[dict]:
+    turns = [m for user, reply in history
+             for m in ({"role": "user", "content": user}, {"role": "assistant", "content": reply})]
+    return turns + [{"role": "user", "content": prompt}]
+
+
+def render_prompt(tokenizer, prompt: str, history=()) -> str:
+    """The text a chat model sees before its answer (after earlier `history` turns of
+    (user, assistant) pairs); a plain fallback without a template."""
     if tokenizer.chat_template:
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            _messages(prompt, history), tokenize=False, add_generation_prompt=True
         )
-    return f"{prompt}\n"
+    return "".join(f"{u}\n{a}\n" for u, a in history) + f"{prompt}\n"
 
 
-def encode_pair(tokenizer, prompt: str, response: str, max_len: int) -> tuple[list[int], int]:
+def user_turn_prefix(tokenizer, history=()) -> str:
+    """The chat text up to the start of an empty user turn (after `history`): what a model
+    continues to write a user message of its own (Magpie-style self-dialogue)."""
+    if not tokenizer.chat_template:
+        return "".join(f"{u}\n{a}\n" for u, a in history)
+    marker = "\x00USER\x00"
+    text = tokenizer.apply_chat_template(_messages(marker, history), tokenize=False)
+    return text[: text.index(marker)]
+
+
+def encode_pair(tokenizer, prompt: str, response: str, max_len: int,
+                history=()) -> tuple[list[int], int]:
     """Token ids of prompt+response (+ end of turn) and the number of prompt tokens.
 
-    The loss is taken on the response tokens only, including the end-of-turn token so the
-    model learns to stop. Too long sequences are cut at `max_len` (response side).
+    The loss is taken on the (last) response's tokens only, including the end-of-turn token
+    so the model learns to stop. Too long sequences are cut at `max_len` (response side).
     """
-    head = render_prompt(tokenizer, prompt)
+    head = render_prompt(tokenizer, prompt, history)
     if tokenizer.chat_template:
         full = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}],
+            _messages(prompt, history) + [{"role": "assistant", "content": response}],
             tokenize=False,
         )
         tail = full[len(head):] if full.startswith(head) else response + tokenizer.eos_token
@@ -62,7 +80,17 @@ class Batch:
 
 
 def collate(tokenizer, examples: list, max_len: int) -> Batch:
-    encoded = [encode_pair(tokenizer, e.prompt, e.response, max_len) for e in examples]
+    encoded = [encode_example(tokenizer, e, max_len) for e in examples]
+    return pad_batch(tokenizer, encoded, examples)
+
+
+def encode_example(tokenizer, example, max_len: int) -> tuple[list[int], int]:
+    return encode_pair(tokenizer, example.prompt, example.response, max_len,
+                       getattr(example, "history", ()))
+
+
+def pad_batch(tokenizer, encoded: list[tuple[list[int], int]], examples: list) -> "Batch":
+    """Right-padded batch of (token ids, number of prompt tokens); labels on the rest."""
     width = max(len(ids) for ids, _ in encoded)
     pad = tokenizer.pad_token_id
     ids = torch.full((len(encoded), width), pad, dtype=torch.long)
@@ -82,7 +110,7 @@ def length_grouped_batches(
     rng = random.Random(seed)
     order = list(range(len(examples)))
     rng.shuffle(order)
-    lengths = [len(encode_pair(tokenizer, e.prompt, e.response, max_len)[0]) for e in examples]
+    lengths = [len(encode_example(tokenizer, e, max_len)[0]) for e in examples]
     chunks = [order[i : i + batch_size * group] for i in range(0, len(order), batch_size * group)]
     batches = []
     for chunk in chunks:
@@ -103,19 +131,27 @@ def generate(
     do_sample: bool = False,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    top_k: int | None = None,
     seed: int | None = None,
+    chat: bool = True,
 ) -> list[list[int]]:
     """Batched generation with a KV cache; returns the new token ids per prompt (up to and
     including the end-of-sequence token), in the order of `prompts`.
 
-    Prompts are sorted by length so that each batch carries little left padding.
+    With `chat` each prompt is a user turn put into the chat template; without, the
+    prompts are raw text to continue. Prompts are sorted by length so that each batch
+    carries little left padding.
     """
     device = next(model.parameters()).device
-    texts = [render_prompt(tokenizer, p) for p in prompts]
+    texts = [render_prompt(tokenizer, p) for p in prompts] if chat else list(prompts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[list[int]] = [[] for _ in texts]
-    if seed is not None:
-        torch.manual_seed(seed)
+    if seed is not None:  # seeded sampling leaves the caller's random state as it was
+        cuda = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)
+            return generate(model, tokenizer, texts, max_new_tokens, batch_size, do_sample,
+                            temperature, top_p, top_k, None, chat=False)
     eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     was_training = model.training
     model.eval()
@@ -123,7 +159,8 @@ def generate(
         idx = order[start : start + batch_size]
         enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                         padding_side="left", add_special_tokens=False).to(device)
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample \
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p,
+                    "top_k": top_k or 0} if do_sample \
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         with autocast(device):
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, use_cache=True,

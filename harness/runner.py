@@ -261,6 +261,7 @@ class Runner:
 
         result = self._result(cell, rows, training, config, config_hash, model_id, started,
                               setup_s)
+        result["method_stats"] = ctx.stats
         samples = {t: {"prompts": [e.prompt for e in s.test], "targets": [e.target for e in s.test],
                        "outputs": [row["outputs"][t] for row in rows]}
                    for t, s in zip(cell.tasks, splits)}

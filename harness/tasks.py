@@ -24,6 +24,14 @@ class Example:
 
 
 @dataclass(frozen=True)
+class Dialogue(Example):
+    """An example after earlier turns: `history` holds (user, assistant) pairs; the loss is
+    on the last `response` only. Self-generated multi-turn data use it."""
+
+    history: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Split:
     task: str
     train: tuple[Example, ...]
@@ -39,6 +47,7 @@ class Task:
     description: str = ""
     max_new_tokens: int = 48  # generation budget at evaluation
     format_pattern: str | None = None  # regex of the task's output format (style-leak probe)
+    rewrite_instruction: str | None = None  # SDFT-rewrite's instruction sentence, if not the general one
 
     def sample(self, rng: random.Random) -> Example:
         """Draw one example; the pool is deduplicated by `Example.key or prompt`."""
@@ -47,6 +56,12 @@ class Task:
     def score(self, output: str, target: str) -> float:
         """Score one model output in [0, 1]."""
         raise NotImplementedError
+
+    def accept_rewrite(self, example: Example, text: str) -> bool:
+        """Does a model's rewrite of `example.response` still answer correctly? (SDFT by
+        rewriting trains on it only then.) Default: the task's own scorer gives it full
+        marks, so a rewrite keeps whatever the scorer checks (answer and format)."""
+        return self.score(text, example.target) == 1.0
 
     def split(self, n_train: int, n_test: int, data_seed: int = 0) -> Split:
         """Deterministic, disjoint train/test split: the same seed gives the same bytes."""

@@ -36,6 +36,7 @@ class ToolCall(Task):
     description = "pick one of four tools and fill its arguments as a JSON call"
     max_new_tokens = 48
     format_pattern = r"^\s*\{\s*\"tool\""
+    rewrite_instruction = "Refer to the reference answer and write your own response."
 
     def sample(self, rng):
         kind = rng.randrange(4)

@@ -27,6 +27,11 @@ BUILTIN = {
     "lwf": "baselines.lwf:LwF",
     "dft": "baselines.dft:DFT",
     "multitask": "baselines.multitask:Multitask",
+    # the methods under study
+    "sa-sft": "harness.methods.sa_sft:SASFT",
+    "sdft": "harness.methods.sdft:SDFT",
+    "sdft-rewrite": "harness.methods.sdft_rewrite:SDFTRewrite",
+    "selfaug": "harness.methods.selfaug:SelfAug",
 }
 
 

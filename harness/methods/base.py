@@ -29,19 +29,71 @@ import torch.nn.functional as F
 from harness.errors import HarnessError
 
 
-def response_logits(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits [N, V], targets [N]) at the N positions that predict a response token.
+def logits_at(model, batch, *masks: torch.Tensor) -> list[torch.Tensor]:
+    """Logits [N_i, V] at the True positions of each [B, L] mask (the logits at position
+    i predict token i+1), from one forward pass of the backbone.
 
-    The vocabulary projection runs only there: for short answers to long prompts this
-    skips most of the LM head's work.
+    The vocabulary projection runs only at the requested positions: for short answers to
+    long prompts this skips most of the LM head's work.
     """
-    targets = batch.labels[:, 1:]
-    keep = targets != -100
     hidden, head = _backbone_and_head(model, batch)
     if head is None:  # models whose head is not a plain projection: full logits
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        return logits[:, :-1][keep], targets[keep]
-    return head(hidden[:, :-1][keep]), targets[keep]
+        return [logits[m] for m in masks]
+    return [head(hidden[m]) for m in masks]
+
+
+def response_logits(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits [N, V], targets [N]) at the N positions that predict a response token."""
+    targets = batch.labels[:, 1:]
+    keep = targets != -100
+    predicts = torch.nn.functional.pad(keep, (0, 1), value=False)  # position i predicts i+1
+    (logits,) = logits_at(model, batch, predicts)
+    return logits, targets[keep]
+
+
+def token_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                     kind: str = "forward", beta: float = 0.5) -> torch.Tensor:
+    """Per-position divergence [N] between two next-token distributions, summed over the
+    full vocabulary (computed in float32).
+
+    forward: KL(teacher || student); reverse: KL(student || teacher); jsd: the generalised
+    Jensen-Shannon divergence beta*KL(teacher || M) + (1-beta)*KL(student || M) with
+    M = beta*teacher + (1-beta)*student (beta 0 and 1 are the two KLs' limits up to scale).
+    These are TRL's `compute_divergence` with alpha = 0, 1 and beta respectively.
+    """
+    s = F.log_softmax(student_logits.float(), -1)
+    t = F.log_softmax(teacher_logits.float(), -1)
+    if kind == "forward":
+        return (t.exp() * (t - s)).sum(-1)
+    if kind == "reverse":
+        return (s.exp() * (s - t)).sum(-1)
+    if kind == "jsd":
+        b = torch.tensor(beta, dtype=s.dtype, device=s.device)
+        m = torch.logsumexp(torch.stack([t + b.log(), s + (1 - b).log()]), 0)
+        return beta * (t.exp() * (t - m)).sum(-1) + (1 - beta) * (s.exp() * (s - m)).sum(-1)
+    raise ValueError(f"unknown divergence '{kind}' (use forward, reverse or jsd)")
+
+
+LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.0,
+                 "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj",
+                                    "gate_proj", "up_proj", "down_proj"]}
+
+
+def apply_lora(model, settings: dict | bool | None = None):
+    """Wrap `model` with peft LoRA adapters (only they train). `settings`: True for
+    LORA_DEFAULTS, or a dict overriding some of r, alpha, dropout, target_modules."""
+    from peft import LoraConfig, get_peft_model
+
+    given = settings if isinstance(settings, dict) else {}
+    unknown = set(given) - set(LORA_DEFAULTS)
+    if unknown:
+        raise HarnessError(f"unknown LoRA setting {', '.join(sorted(unknown))}",
+                           f"use some of: {', '.join(LORA_DEFAULTS)}")
+    lora = {**LORA_DEFAULTS, **given}
+    config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                        target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
 
 
 def response_token_loss(model, batch) -> torch.Tensor:
@@ -90,6 +142,7 @@ class Context:
     log: Callable[[str], None] = print
     history: list[str] = field(default_factory=list)  # tasks trained so far, in order
     stream: list = field(default_factory=list)  # [(Task, training examples)] of the whole stream
+    stats: dict = field(default_factory=dict)  # what methods record(), for result.json
     _model: Any = None  # the model being trained (set by the harness)
     _frozen_base: Any = None
 
@@ -124,12 +177,21 @@ class Context:
                                        settings.max_len, self.seed if seed is None else seed)
         return [b.to(self.device) for b in found]
 
-    def generate(self, prompts: list[str], max_new_tokens: int = 64, **sampling) -> list[str]:
-        """Batched generation (KV cache) with the current model; decoded texts."""
+    def generate(self, prompts: list[str], max_new_tokens: int = 64, ids: bool = False,
+                 **sampling) -> list:
+        """Batched generation (KV cache) with the current model: decoded texts, or with
+        `ids` the new token ids (ending with end-of-sequence when the model stopped).
+        `sampling`: do_sample, temperature, top_p, top_k, seed, batch_size, and chat=False
+        to continue raw text instead of answering a user turn."""
         from harness.data import generate
 
-        ids = generate(self._model, self.tokenizer, prompts, max_new_tokens, **sampling)
-        return [self.tokenizer.decode(x, skip_special_tokens=True) for x in ids]
+        out = generate(self._model, self.tokenizer, prompts, max_new_tokens, **sampling)
+        return out if ids else [self.tokenizer.decode(x, skip_special_tokens=True) for x in out]
+
+    def record(self, key: str, value, task: str | None = None) -> None:
+        """Keep a figure in the cell's result.json (`method_stats`), under a task's name or
+        under "cell": e.g. SDFT-rewrite's acceptance rate."""
+        self.stats.setdefault(task or "cell", {})[key] = value
 
 
 class MethodError(HarnessError):

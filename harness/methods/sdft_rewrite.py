@@ -1,0 +1,82 @@
+"""SDFT by rewriting ("Self-Distillation Bridges Distribution Gap", Yang et al., ACL 2024).
+
+Before training, the frozen base model rewrites every gold response in its own words, shown
+the query and the reference in the authors' Alpaca-style template (put in the user turn of
+the chat template); then plain SFT on the rewritten set. A rewrite is kept only if it
+passes the task's check (`Task.accept_rewrite`: by default the task's scorer gives it full
+marks) and contains none of the filter phrases; otherwise the original response is used.
+The acceptance rate per task goes into the cell's result.json (`method_stats`).
+
+Sampling follows the paper (T 0.95, top-p 0.7, top-k 50), one rewrite per example. The
+rewrites of a stream are cached per (model, seed, examples, settings). The paper trains
+with LoRA (r 8, alpha 16, q/v): `lora: {r: 8, alpha: 16, target_modules: [q_proj, v_proj]}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.methods.base import Method, apply_lora
+
+GENERAL = "Using the reference answer as a guide, write your own response."
+TEMPLATE = "{instruction}\n\n### Instruction:\n{query}\n\n### Reference Answer:\n{reference}\n\n### Response:\n"
+FILTER_PHRASES = ["reference answer", "your response", "my response", "your own response"]
+
+
+def accepted(task, example, text: str, phrases=FILTER_PHRASES) -> bool:
+    """Keep a rewrite? Non-empty, free of the filter phrases, and correct for the task."""
+    lowered = text.lower()
+    return bool(text.strip()) and not any(p in lowered for p in phrases) \
+        and task.accept_rewrite(example, text)
+
+
+class SDFTRewrite(Method):
+    name = "sdft-rewrite"
+    description = "SFT on the base model's own rewrites of the gold responses (SDFT, ACL 2024)"
+    defaults = {
+        "temperature": 0.95,
+        "top_p": 0.7,
+        "top_k": 50,
+        "max_new_tokens": None,  # None: twice the task's evaluation budget
+        "instruction": GENERAL,  # a task's own `rewrite_instruction` takes precedence
+        "template": TEMPLATE,
+        "filter_phrases": FILTER_PHRASES,
+        "lora": False,  # True or a dict of LoRA settings to train adapters only
+    }
+
+    def setup(self, ctx):
+        """Rewrite every task of the stream now, while ctx.model is the untouched base."""
+        self.rewritten = {}
+        for task, examples in ctx.stream:
+            key = [ctx.model_id, ctx.seed, task.name, [(e.prompt, e.response) for e in examples],
+                   {k: v for k, v in self.params.items() if k != "lora"}, task.rewrite_instruction]
+            texts = ctx.cache.get_or_compute("sdft_rewrite", key,
+                                             lambda: self.rewrite(task, examples, ctx))
+            self.rewritten[task.name] = texts
+
+    def wrap_model(self, model, ctx):
+        return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
+
+    def rewrite(self, task, examples, ctx) -> list[str]:
+        p = self.params
+        instruction = task.rewrite_instruction or p["instruction"]
+        prompts = [p["template"].format(instruction=instruction, query=e.prompt,
+                                        reference=e.response) for e in examples]
+        return [t.strip() for t in ctx.generate(
+            prompts, p["max_new_tokens"] or 2 * task.max_new_tokens, do_sample=True,
+            temperature=p["temperature"], top_p=p["top_p"], top_k=p["top_k"], seed=ctx.seed)]
+
+    def train_data(self, task, examples, ctx):
+        texts = self.rewritten.get(task.name)
+        if texts is None or len(texts) != len(examples):
+            raise ValueError(f"no rewrites prepared for task {task.name}")
+        out, kept = [], 0
+        for example, text in zip(examples, texts):
+            ok = accepted(task, example, text, self.params["filter_phrases"])
+            kept += ok
+            out.append(replace(example, response=text) if ok else example)
+        rate = kept / len(examples)
+        ctx.record("rewrite_acceptance", rate, task=task.name)
+        ctx.log(f"  sdft-rewrite: {kept}/{len(examples)} rewrites accepted for {task.name} "
+                f"({rate:.0%}); the rest train on the original response")
+        return out
