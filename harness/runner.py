@@ -58,11 +58,12 @@ class Cell:
 
 
 def expand(suite: Suite) -> list[Cell]:
+    """All cells, seed by seed: a grid stopped early still compares every method."""
     return [Cell(model, stream, tuple(tasks), method, seed)
             for model in suite.models
             for stream, tasks in suite.streams.items()
-            for method in suite.methods
-            for seed in suite.seeds]
+            for seed in suite.seeds
+            for method in suite.methods]
 
 
 def grid_definition(suite: Suite) -> dict:

@@ -41,7 +41,8 @@ class SASFT(Method):
         "max_new_tokens": 160,  # per turn; a turn that does not finish is dropped
         "min_chars": 8,
         "max_chars": 1200,
-        "oversample": 1.5,  # candidates generated per example needed (filters drop some)
+        "oversample": 3.0,  # candidates generated per example needed (filters drop some)
+        "batch_size": 64,  # generation batch (large: on CPU a token step costs ~ the same)
         "source": "base",  # base: once from the frozen base; current: per task, from the model now
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
@@ -102,7 +103,8 @@ class SASFT(Method):
             sampling = {**sampling, "chat": False}
         if not prompts:
             return []
-        ids = ctx.generate(prompts, self.params["max_new_tokens"], ids=True, seed=seed, **sampling)
+        ids = ctx.generate(prompts, self.params["max_new_tokens"], ids=True, seed=seed,
+                           batch_size=self.params["batch_size"], **sampling)
         eos = {ctx.tokenizer.eos_token_id, ctx.tokenizer.pad_token_id}
         return [ctx.tokenizer.decode(x, skip_special_tokens=True).strip()
                 if x and x[-1] in eos else None for x in ids]

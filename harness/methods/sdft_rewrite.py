@@ -64,7 +64,8 @@ class SDFTRewrite(Method):
                                         reference=e.response) for e in examples]
         return [t.strip() for t in ctx.generate(
             prompts, p["max_new_tokens"] or 2 * task.max_new_tokens, do_sample=True,
-            temperature=p["temperature"], top_p=p["top_p"], top_k=p["top_k"], seed=ctx.seed)]
+            temperature=p["temperature"], top_p=p["top_p"], top_k=p["top_k"], seed=ctx.seed,
+            batch_size=64)]
 
     def train_data(self, task, examples, ctx):
         texts = self.rewritten.get(task.name)
