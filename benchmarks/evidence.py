@@ -1,0 +1,105 @@
+"""Tables comparing methods within one stream: task gain, retention and cost.
+
+    harness run --suite methods --out runs/methods
+    python -m benchmarks.evidence runs/methods [--reference sft] > tables.md
+
+Per method, mean ± sd over seeds of: task gain (score right after learning a task minus
+the base score, averaged over tasks), final ACC and BWT, every probe's final value, and the
+training step time, also as a ratio to the reference method's (paired by seed and task).
+Method statistics recorded in result.json (`method_stats`) are averaged per key. For
+paired significance tests use `harness report`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean, stdev
+
+
+def _ms(values: list[float], digits: int = 3) -> str:
+    if not values:
+        return "-"
+    sd = stdev(values) if len(values) > 1 else 0.0
+    return f"{mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def load(out: Path) -> dict[str, dict[int, dict]]:
+    """method -> seed -> result (complete cells only)."""
+    found: dict[str, dict[int, dict]] = defaultdict(dict)
+    for path in sorted(out.glob("cells/*/result.json")):
+        result = json.loads(path.read_text())
+        if result.get("status") == "complete":
+            found[result["cell"]["method"]][result["cell"]["seed"]] = result
+    return dict(found)
+
+
+def gain(result: dict) -> float:
+    R = result["R"]
+    return mean(R[i + 1][i] - R[0][i] for i in range(len(result["tasks"])))
+
+
+def step_seconds(result: dict) -> list[float]:
+    return [t["sec_per_step"] for t in result["training"] if t.get("steps")]
+
+
+def tables(cells: dict[str, dict[int, dict]], reference: str = "sft") -> str:
+    some = next(iter(next(iter(cells.values())).values()))
+    probes = list(some["probes"])
+    arrows = {p: "↑" if some["probe_info"][p]["higher_is_better"] else "↓" for p in probes}
+    head = ["method", "seeds", "task gain ↑", "ACC ↑", "BWT ↑"] + [f"{p} {arrows[p]}" for p in probes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+             "| base | - | - | " + " | ".join(f"{x:.3f}" for x in [mean(some['R'][0])])
+             + " | - | " + " | ".join(f"{some['probes'][p][0]:.3f}" for p in probes) + " |"]
+    order = [reference] + sorted(m for m in cells if m != reference) if reference in cells else sorted(cells)
+    for method in order:
+        rs = list(cells[method].values())
+        row = [method, str(len(rs)), _ms([gain(r) for r in rs]),
+               _ms([r["metrics"]["acc"] for r in rs]), _ms([r["metrics"]["bwt"] for r in rs])]
+        row += [_ms([r["probes"][p][-1] for r in rs]) for p in probes]
+        lines.append("| " + " | ".join(row) + " |")
+
+    lines += ["", "| method | s per step | vs " + reference + " (paired) | setup s (generation) "
+              "| train s per cell | method_stats |", "|---|---|---|---|---|---|"]
+    ref = cells.get(reference, {})
+    for method in order:
+        rs = cells[method]
+        per_step = [s for r in rs.values() for s in step_seconds(r)]
+        ratios = [mean(step_seconds(r)) / mean(step_seconds(ref[seed]))
+                  for seed, r in rs.items() if seed in ref and step_seconds(r) and step_seconds(ref[seed])]
+        stats: dict[str, list[float]] = defaultdict(list)
+        for r in rs.values():
+            for where, values in r.get("method_stats", {}).items():
+                for key, value in values.items():
+                    if isinstance(value, (int, float)):
+                        stats[f"{key} ({where})"].append(value)
+        stat_text = "; ".join(f"{k}: {mean(v):.3g}" for k, v in sorted(stats.items())) or "-"
+        lines.append(f"| {method} | {_ms(per_step, 2)} | {_ms(ratios, 2)}x | "
+                     f"{_ms([r['timings']['setup_s'] for r in rs.values()], 0)} | "
+                     f"{_ms([r['timings']['train_s'] for r in rs.values()], 0)} | {stat_text} |")
+    hardware = some["hardware"]
+    lines += ["", f"Hardware: {hardware['platform']}, {hardware['cpu_count']} CPUs, device "
+              f"{hardware['device']}. Stream: {' -> '.join(some['tasks'])}."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    reference = "sft"
+    if "--reference" in argv:
+        i = argv.index("--reference")
+        reference, argv = argv[i + 1], argv[:i] + argv[i + 2:]
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: python -m benchmarks.evidence RUN_DIR [--reference sft]", file=sys.stderr)
+        return 2
+    cells = load(Path(argv[0]))
+    if not cells:
+        print(f"no complete cells under {argv[0]}/cells", file=sys.stderr)
+        return 2
+    print(tables(cells, reference))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
