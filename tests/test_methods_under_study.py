@@ -13,7 +13,7 @@ from harness.cli import main
 from harness.data import collate, encode_example, render_prompt, user_turn_prefix
 from harness.methods import make_method
 from harness.methods.base import logits_at, response_logits, token_divergence
-from harness.methods.sa_sft import keep_dialogue
+from harness.methods.sa_sft import text_problem
 from harness.methods.sdft import completion_positions, sequence_mean
 from harness.methods.sdft_rewrite import accepted
 from harness.tasks import Dialogue, Example, get_task
@@ -257,11 +257,11 @@ def test_dialogue_history_is_context_not_loss(tiny):
 
 
 def test_dialogue_filters():
-    assert keep_dialogue([("What is a cat?", "A small animal.")], 8, 100)
-    assert not keep_dialogue([("What is a cat?", None)], 8, 100)  # never finished
-    assert not keep_dialogue([("", "A small animal.")], 8, 100)  # empty
-    assert not keep_dialogue([("Hi", "A small animal.")], 8, 100)  # too short
-    assert not keep_dialogue([("What is a cat?", "x" * 101)], 8, 100)  # too long
+    assert text_problem("What is a cat?", 8, 100) is None
+    assert text_problem(None, 8, 100) == "unfinished"  # hit the token budget
+    assert text_problem("", 8, 100) == "too short"  # empty
+    assert text_problem("Hi", 8, 100) == "too short"
+    assert text_problem("x" * 101, 8, 100) == "too long"
 
 
 @pytest.fixture
@@ -280,7 +280,7 @@ def chatty(tiny):
 
 def sa_sft_pool(tiny, seed, **params):
     model, tok = tiny
-    params = {"min_chars": 1, "max_new_tokens": 32, "oversample": 3, **params}
+    params = {"min_chars": 1, "user_tokens": 32, "answer_tokens": 32, **params}
     method, ctx, _ = setup_method("sa-sft", model, tok, params)
     ctx.seed = seed
     return method.dialogues(ctx, seed)
@@ -288,18 +288,33 @@ def sa_sft_pool(tiny, seed, **params):
 
 def test_sa_sft_generation_is_identical_for_the_same_seed(chatty):
     a, b, c = sa_sft_pool(chatty, 0), sa_sft_pool(chatty, 0), sa_sft_pool(chatty, 1)
-    assert len(a) >= 4 and a == b and a != c
-    assert len({d["prompt"] for d in a}) == len(a)  # deduplicated
+    assert len(a["dialogues"]) >= 4 and a == b and a != c
+    assert len({d["prompt"] for d in a["dialogues"]}) == len(a["dialogues"])  # deduplicated
+
+
+def test_sa_sft_counts_every_candidate_and_tops_up_in_rounds(chatty):
+    one = sa_sft_pool(chatty, 0, max_rounds=1, oversample=1.0)
+    more = sa_sft_pool(chatty, 0, max_rounds=6, oversample=1.0)
+    for found in (one, more):  # every candidate is either kept or dropped for a reason
+        assert found["candidates"] == len(found["dialogues"]) + sum(found["dropped"].values())
+    assert one["candidates"] == 8  # the stream's largest task has 8 examples, ratio 1
+    assert one["dropped"]  # the tiny model's samples do not all pass
+    # later rounds ask only for what is missing and extend the first round's pool
+    assert more["candidates"] > one["candidates"]
+    assert more["dialogues"][:len(one["dialogues"])] == one["dialogues"]
+    assert len(one["dialogues"]) < len(more["dialogues"]) <= 8
+    strict = sa_sft_pool(chatty, 0, max_rounds=1, oversample=1.0, answer_tokens=1)
+    assert strict["dialogues"] == [] and strict["dropped"].get("answer unfinished", 0) > 0
 
 
 def test_sa_sft_multi_turn_dialogues(chatty):
-    pool = sa_sft_pool(chatty, 0, turns=2, oversample=6)
+    pool = sa_sft_pool(chatty, 0, turns=2, oversample=6)["dialogues"]
     assert pool and all(len(d["history"]) == 1 for d in pool)
 
 
 def test_sa_sft_mixes_at_ratio_and_cap_and_caches(chatty, monkeypatch):
     model, tok = chatty
-    lenient = {"min_chars": 1, "max_new_tokens": 32, "oversample": 3, "ratio": 0.5}
+    lenient = {"min_chars": 1, "user_tokens": 32, "answer_tokens": 32, "oversample": 3, "ratio": 0.5}
     method, ctx, model = setup_method("sa-sft", model, tok, lenient)
     task, examples = ctx.stream[0]
     data = method.train_data(task, examples, ctx)
@@ -366,7 +381,7 @@ def test_listed_with_their_defaults(capsys):
 
 
 def test_the_four_run_through_the_stream(tmp_path, tiny_model_dir):
-    methods = {"sa-sft": {"min_chars": 1, "max_new_tokens": 16}, "sdft": {"max_new_tokens": 8},
+    methods = {"sa-sft": {"min_chars": 1, "user_tokens": 16, "answer_tokens": 16}, "sdft": {"max_new_tokens": 8},
                "sdft-rewrite": {"max_new_tokens": 8}, "selfaug": {"lora": {"r": 4, "alpha": 8}}}
     suite = tiny_suite(tmp_path, str(tiny_model_dir), methods=methods, probes=["drift"])
     out = tmp_path / "out"
