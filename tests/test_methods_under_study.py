@@ -425,3 +425,23 @@ def test_evidence_tables_from_results(tmp_path):
     assert "| sft | 2 | 0.850 ± 0.000 | 0.700 ± 0.000 |" in rows["sft"]
     assert "0.250 ± 0.071" in rows["sft"]  # final drift 0.2, 0.3
     assert "2.50 ± 0.00x" in text and "rate (a): 0.5" in text  # 5 s / 2 s; mean of 0.25, 0.75
+
+
+def test_teacher_check_scores_student_and_teacher_prompts(tiny, monkeypatch):
+    """The pre-flight check shows the teacher the demonstration and the student only the
+    query: a model that copies a demonstration when it sees one scores 1 vs 0."""
+    import benchmarks.teacher_check as check
+
+    model, tok = tiny
+    task = get_task("arith")
+    by_prompt = {e.prompt: e.response for e in task.split(8, 8, 0).train}
+
+    def copy_demo(model, tokenizer, prompts, max_new_tokens, batch_size):
+        outs = []
+        for p in prompts:
+            demo = next((r for q, r in by_prompt.items() if p.startswith(q) and r in p), "no idea")
+            outs.append(tokenizer(demo, add_special_tokens=False)["input_ids"])
+        return outs
+
+    monkeypatch.setattr(check, "generate", copy_demo)
+    assert check.scores(model, tok, task, 4) == (0.0, 1.0)
