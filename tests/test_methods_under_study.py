@@ -237,6 +237,7 @@ def test_sdft_trains_and_moves_teacher_slowly(tiny, lora):
                        if p.requires_grad)
     teacher_move = sum((method.ema[n] - start[n]).norm() for n in start)
     assert 0 < teacher_move < student_move
+    assert ctx.stats[ctx.stream[0][0].name]["rollout_s"] > 0  # sampling time is reported
 
 
 # --- SA-SFT --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ correction for vLLM sampling is 1 and is left out.
 from __future__ import annotations
 
 import contextlib
+import time
 
 import torch
 
@@ -66,6 +67,7 @@ class SDFT(Method):
         if self.params["kl"] not in {"forward", "reverse", "jsd"}:
             raise ValueError(f"kl must be forward, reverse or jsd, not {self.params['kl']!r}")
         self.ema: dict[str, torch.Tensor] | None = None
+        self.rollout_s = 0.0  # sampling time in the current task (most of a step's cost)
 
     def wrap_model(self, model, ctx):
         return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
@@ -115,8 +117,14 @@ class SDFT(Method):
                           for e in batch.examples])
         return student, teacher
 
+    def after_task(self, task, model, ctx):
+        ctx.record("rollout_s", round(self.rollout_s, 2), task=task.name)
+        self.rollout_s = 0.0
+
     def loss(self, model, batch, ctx):
+        start = time.perf_counter()
         student_batch, teacher_batch = self.rollouts(model, batch, ctx)
+        self.rollout_s += time.perf_counter() - start
         with self.teacher(model) as t:
             teacher_logits, _ = response_logits(t, teacher_batch)
         student_logits, _ = response_logits(model, student_batch)
