@@ -77,8 +77,10 @@ def cmd_run(args) -> int:
 
 
 # Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for
-# SmolLM2-135M on a 2-core CPU (docs/running.md); used when OUT has no timings of its own.
-CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4}
+# SmolLM2-135M on a 2-core CPU (docs/running.md, docs/methods-evidence.md); used when OUT
+# has no timings of its own. sa-sft's generation in setup (~7 min a seed) is not counted.
+CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 8.6, "sdft-rewrite": 2.6,
+                   "selfaug": 3.3}
 CPU_135M_ROW_S = 30.0
 
 
