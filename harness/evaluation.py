@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.data import autocast
 from harness.paths import cache_dir, stable_hash
 from harness.probes import LOCAL_DATA_UTILS, LmEvalProbe, Probe, RowState
+from harness.seeding import isolated
 
 GENERAL = "general-prompts"  # key of the general prompts' answers in Row.outputs
 from harness.tasks import Split, Task
@@ -113,11 +114,14 @@ class Evaluator:
         lm = _quiet_hflm()(pretrained=live, tokenizer=self.tokenizer,
                            batch_size=self.settings.batch_size)
         names = self.task_names + [t for t in self.probe_tasks if t]
-        with autocast(live.device):
+        # No global reseeding (lm-eval's defaults reset random/numpy/torch), and whatever
+        # the evaluation draws leaves the caller's generators as they were.
+        with isolated(), autocast(live.device):
             out = lm_eval.simple_evaluate(
                 model=lm, tasks=names, task_manager=self.task_manager, num_fewshot=0,
                 apply_chat_template=True, log_samples=True, bootstrap_iters=0,
-                verbosity="ERROR",
+                verbosity="ERROR", random_seed=None, numpy_random_seed=None,
+                torch_random_seed=None,
             )
         scores, items, outputs = {}, {}, {}
         for task, name in zip(self.tasks, self.task_names):
@@ -126,7 +130,8 @@ class Evaluator:
             outputs[task.name] = [s["filtered_resps"][0] for s in samples]
             scores[task.name] = sum(items[task.name]) / len(items[task.name])
         state = RowState(live, self.tokenizer, out)
-        probes = {p.name: p.measure(state) for p in self.probes}
+        with isolated():
+            probes = {p.name: p.measure(state) for p in self.probes}
         if state.answered:  # what the model now says to general prompts, for inspection
             outputs[GENERAL] = state.general_answers()
         live.train(was_training)

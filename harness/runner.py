@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import platform
-import random
 import re
 import time
 import traceback
@@ -32,6 +31,7 @@ from harness.metrics import cell_metrics
 from harness.models import load_model, model_identity, resolve_model
 from harness.paths import atomic_write_json, stable_hash
 from harness.probes import general_prompts, get_probe
+from harness.seeding import isolated, seeded
 from harness.tasks import get_task
 from harness.training import total_steps, train_task
 
@@ -200,8 +200,6 @@ class Runner:
 
     def run_cell(self, cell: Cell) -> dict:
         started = time.perf_counter()
-        torch.manual_seed(cell.seed)
-        random.seed(cell.seed)
         suite, folder = self.suite, self.cell_dir(cell)
         model_id = model_identity(cell.model, resolve_model(cell.model, log=self.ui.log))
         tasks = [get_task(name) for name in cell.tasks]
@@ -217,8 +215,9 @@ class Runner:
         model, tokenizer, path = load_model(cell.model, str(self.device), log=self.ui.log)
 
         with self.ui.activity("base model: probes setup"):
-            for probe in self.probes.values():
-                probe.prepare(model, tokenizer, model_id)
+            with isolated():
+                for probe in self.probes.values():
+                    probe.prepare(model, tokenizer, model_id)
         evaluator = Evaluator(tasks, splits, list(self.probes.values()), eval_settings, tokenizer)
         base_key = [model_id, config["tasks"], config["probes"], config["eval"], SCHEMA_VERSION]
         with self.ui.activity("base model: evaluate (row 0)"):
@@ -231,25 +230,17 @@ class Runner:
                       train_settings=cell.method.train, cache=self.cache, log=self.ui.log,
                       model_path=path, stream=[(t, list(s.train)) for t, s in zip(tasks, splits)])
         ctx._model = model
-        call_hook(method, "setup", ctx)
-        model = call_hook(method, "wrap_model", model, ctx).to(self.device)
+        with seeded(cell.seed, "setup"):  # each phase draws from its own (seed, phase) stream
+            call_hook(method, "setup", ctx)
+        with seeded(cell.seed, "wrap_model"):
+            model = call_hook(method, "wrap_model", model, ctx).to(self.device)
         ctx._model = model
         setup_s = time.perf_counter() - started
 
         training = []
         for i, (task, split) in enumerate(zip(tasks, splits)):
-            data = call_hook(method, "train_data", task, list(split.train), ctx)
-            if data:
-                steps = total_steps(cell.method.train, len(data))
-                stats = train_task(model, method, ctx, task, data, cell.method.train, i,
-                                   on_step=self.ui.steps(f"{cell.method.name} train {task.name}",
-                                                         steps))
-            else:
-                self.ui.log(f"  NOTE: {cell.method.name} returned no training data for "
-                            f"{task.name}: no training on it; its row repeats the model as is")
-                stats = {"task": task.name, "steps": 0, "examples": 0, "skipped": True,
-                         "seconds": 0.0, "losses": []}
-            call_hook(method, "after_task", task, model, ctx)
+            with seeded(cell.seed, f"task {i}"):
+                stats = self._train_one(cell, method, model, ctx, task, split, i)
             ctx.history.append(task.name)
             training.append(stats)
             with self.ui.activity(f"{cell.method.name} evaluate after {task.name}"):
@@ -275,6 +266,22 @@ class Runner:
         atomic_write_json(folder / "result.json", result)
         (folder / "progress.json").unlink(missing_ok=True)
         return result
+
+    def _train_one(self, cell, method, model, ctx, task, split, index: int) -> dict:
+        """One task of the stream: the method's data, the training steps, after_task."""
+        data = call_hook(method, "train_data", task, list(split.train), ctx)
+        if data:
+            steps = total_steps(cell.method.train, len(data))
+            stats = train_task(model, method, ctx, task, data, cell.method.train, index,
+                               on_step=self.ui.steps(f"{cell.method.name} train {task.name}",
+                                                     steps))
+        else:
+            self.ui.log(f"  NOTE: {cell.method.name} returned no training data for "
+                        f"{task.name}: no training on it; its row repeats the model as is")
+            stats = {"task": task.name, "steps": 0, "examples": 0, "skipped": True,
+                     "seconds": 0.0, "losses": []}
+        call_hook(method, "after_task", task, model, ctx)
+        return stats
 
     def _completed(self, folder: Path, config_hash: str) -> dict | None:
         import json
