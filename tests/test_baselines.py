@@ -164,3 +164,108 @@ def test_multitask_sees_all_tasks_at_once(tiny):
     assert method.plan_steps(ctx.stream[0][0], 4, ctx) == 8
     ctx.history.append(ctx.stream[0][0].name)
     assert method.train_data(ctx.stream[1][0], ctx.stream[1][1], ctx) == []
+
+
+def perturb(model, scale=0.02):
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+
+
+def new_response_tokens(batch, vocab):
+    """The batch with every response token replaced and the prompt as it was."""
+    other = copy.copy(batch)
+    other.input_ids = torch.where(batch.labels != -100, (batch.input_ids + 7) % vocab, batch.input_ids)
+    return other
+
+
+def hand_kl(student, teacher, mask, t):
+    """T^2 * KL(teacher_T || student_T) at the True positions of full-forward logits."""
+    return F.kl_div(F.log_softmax(student[mask] / t, -1), F.log_softmax(teacher[mask] / t, -1),
+                    log_target=True, reduction="batchmean") * t * t
+
+
+def test_lwf_prompt_kl_is_taken_on_the_inputs_only(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("lwf", model, tok)
+    assert method.params["positions"] == "prompt"  # the original's: distil on the inputs
+    task, examples = ctx.stream[0]
+    method.train_data(task, examples, ctx)
+    batch = collate(tok, examples[:4], 96)
+    _, kl = method.distillation(model, batch)
+    assert float(kl) == pytest.approx(0.0, abs=1e-6)
+    perturb(model)
+    calls = []
+    hook = model.model.register_forward_hook(lambda *_: calls.append(1))
+    ce, kl = method.distillation(model, batch)
+    hook.remove()
+    assert len(calls) == 1  # student's prompt and response logits from one forward pass
+    assert float(kl) > 1e-4
+    assert float(ce) == pytest.approx(float(response_token_loss(model, batch)), rel=1e-5)
+    # the positions: inside the prompt only, disjoint from the CE's
+    p = batch.prompt_mask
+    mask = F.pad(p[:, :-1] & p[:, 1:], (0, 1), value=False)
+    response = F.pad(batch.labels[:, 1:] != -100, (0, 1), value=False)
+    assert mask.any() and not (mask & response).any()
+    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    with torch.no_grad():
+        student, teacher = model(**inputs).logits, method.teacher(**inputs).logits
+    assert float(kl) == pytest.approx(float(hand_kl(student, teacher, mask, 2.0)), rel=1e-4)
+    # the KL does not see the response: new response tokens leave it unchanged
+    other = new_response_tokens(batch, len(tok))
+    assert float(method.distillation(model, other)[1]) == pytest.approx(float(kl), rel=1e-5)
+    with pytest.raises(ValueError, match="positions"):
+        make_method("lwf", {"positions": "all"})
+
+
+def test_lwf_response_mode_is_the_previous_behaviour(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("lwf", model, tok, {"positions": "response", "temperature": 1.5})
+    task, examples = ctx.stream[0]
+    method.train_data(task, examples, ctx)
+    batch = collate(tok, examples[:4], 96)
+    assert float(method.distillation(model, batch)[1]) == pytest.approx(0.0, abs=1e-6)
+    perturb(model)
+    ce, kl = method.distillation(model, batch)
+    student, targets = response_logits(model, batch)  # the old computation
+    teacher, _ = response_logits(method.teacher, batch)
+    old = F.kl_div(F.log_softmax(student / 1.5, -1), F.log_softmax(teacher / 1.5, -1),
+                   log_target=True, reduction="batchmean") * 1.5 * 1.5
+    assert float(kl) == pytest.approx(float(old), rel=1e-5) and float(kl) > 1e-4
+    assert float(ce) == pytest.approx(float(F.cross_entropy(student, targets)), rel=1e-5)
+    other = new_response_tokens(batch, len(tok))  # unlike `prompt`, this KL sees them
+    assert float(method.distillation(model, other)[1]) != pytest.approx(float(kl), rel=1e-3)
+
+
+def ewc_fisher_on_two(model, tok, mode):
+    method, ctx, model = setup_method("ewc", model, tok, {"fisher_examples": 2, "fisher": mode})
+    task, examples = ctx.stream[0]
+    method.train_data(task, examples[:2], ctx)
+    method.after_task(task, model, ctx)
+    return method, ctx, model, examples[:2]
+
+
+def test_ewc_empirical_fisher_is_the_mean_of_squared_per_example_gradients(tiny):
+    model, tok = tiny
+    method, ctx, model, pair = ewc_fisher_on_two(model, tok, "empirical")
+    assert ctx.stats["arith"] == {"fisher": "empirical", "fisher_examples": 2}
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [torch.autograd.grad(response_token_loss(model, collate(tok, [e], 96)), params)
+             for e in pair]
+    expected = [(a ** 2 + b ** 2) / 2 for a, b in zip(*grads)]
+    assert all(torch.allclose(f, e, rtol=1e-4, atol=1e-12) for f, e in zip(method.fisher, expected))
+    joint = torch.autograd.grad(response_token_loss(model, collate(tok, pair, 96)), params)
+    assert not all(torch.allclose(f, g ** 2) for f, g in zip(method.fisher, joint))  # per example
+
+
+def test_ewc_true_fisher_samples_the_models_own_labels(tiny):
+    model, tok = tiny
+    empirical, *_ = ewc_fisher_on_two(model, tok, "empirical")
+    true, ctx, model, _ = ewc_fisher_on_two(model, tok, "true")
+    assert ctx.stats["arith"]["fisher"] == "true"
+    assert [f.shape for f in true.fisher] == [f.shape for f in empirical.fisher]
+    assert all((f >= 0).all() for f in true.fisher) and any(f.sum() > 0 for f in true.fisher)
+    assert not all(torch.allclose(a, b) for a, b in zip(true.fisher, empirical.fisher))
+    again, *_ = ewc_fisher_on_two(model, tok, "true")  # seeded: the same samples
+    assert all(torch.equal(a, b) for a, b in zip(true.fisher, again.fisher))
