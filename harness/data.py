@@ -152,7 +152,7 @@ def generate(
             torch.manual_seed(seed)
             return generate(model, tokenizer, texts, max_new_tokens, batch_size, do_sample,
                             temperature, top_p, top_k, None, chat=False)
-    eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    eos = stop_ids(tokenizer)
     was_training = model.training
     model.eval()
     for start in range(0, len(order), batch_size):
@@ -171,6 +171,16 @@ def generate(
             out[i] = new[:cut]
     model.train(was_training)
     return out
+
+
+def stop_ids(tokenizer) -> set[int]:
+    """Token ids that end a generation (end of sequence / turn, padding)."""
+    return {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+
+
+def finished(ids: list[int], tokenizer) -> bool:
+    """Did a generation from `generate` stop by itself (rather than hit its budget)?"""
+    return bool(ids) and ids[-1] in stop_ids(tokenizer)
 
 
 def autocast(device):

@@ -163,6 +163,62 @@ def test_sdft_teacher_swaps_ema_weights_in_and_back(tiny):
         assert torch.equal(p, student[n])
 
 
+def test_sdft_teacher_is_the_ema_model_under_autocast(tiny):
+    """Regression: autocast caches each weight's low-precision copy by parameter; a `.data`
+    swap left the teacher running on the student's cached weights (CUDA's bf16 autocast
+    shares the mechanism with CPU's)."""
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok)
+    method.train_data(*ctx.stream[0], ctx)
+    with torch.no_grad():
+        for e in method.ema.values():
+            e.add_(0.5 * torch.randn_like(e))
+    reference = copy.deepcopy(model)
+    reference.load_state_dict({**reference.state_dict(), **method.ema})
+    batch = batch_of(tok)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        student = response_logits(model, batch)[0]  # with grad: fills the cast cache
+        with method.teacher(model) as teacher:
+            got = response_logits(teacher, batch)[0]
+        again = response_logits(model, batch)[0]  # the student sees its own weights again
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = response_logits(reference, batch)[0]
+    assert (student.float() - want.float()).abs().max() > 0.5  # the two really differ
+    assert torch.equal(got.float(), want.float())
+    assert torch.equal(again.float(), student.float())
+
+
+def test_sdft_divergence_at_the_sampling_temperature(tiny, monkeypatch):
+    import harness.methods.sdft as sdft
+
+    model, tok = tiny
+    seen = []
+    monkeypatch.setattr(sdft, "token_divergence",
+                        lambda s, t, kind, beta: seen.append((s, t)) or (s - t).sum(-1) * 0)
+    method, ctx, model = setup_method("sdft", model, tok, {"temperature": 2.0,
+                                                            "max_new_tokens": 6})
+    method.train_data(*ctx.stream[0], ctx)
+    batch = batch_of(tok)
+    torch.manual_seed(0)
+    method.loss(model, batch, ctx)
+    torch.manual_seed(0)
+    student, _ = method.rollouts(model, batch, ctx)
+    with torch.no_grad():
+        raw = response_logits(model, student)[0]
+    assert torch.allclose(seen[0][0], raw / 2.0, atol=1e-5)
+
+
+def test_sdft_counts_truncated_rollouts_and_kl_by_position(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok, {"max_new_tokens": 5})
+    train_stream_task(method, ctx, model, 0)
+    stats = ctx.stats["arith"]
+    assert stats["rollouts"] == SETTINGS.steps * SETTINGS.batch_size
+    assert stats["truncated_share"] > 0.5  # a random tiny model rarely stops within 5 tokens
+    assert set(stats["kl_by_position"]) == {"0", "1", "2", "3-7"}
+    assert all(v >= 0 for v in stats["kl_by_position"].values())
+
+
 def test_sdft_lora_teacher_holds_only_the_adapters(tiny):
     model, tok = tiny
     total = sum(p.numel() for p in model.parameters())

@@ -9,11 +9,19 @@ over the full vocabulary (forward KL(teacher || student), the released code's de
 skipping the first `skip_tokens` completion tokens, averaged over a sequence's tokens and
 then over sequences.
 
+Both distributions are taken at the sampling temperature (logits / T), as in the released
+code. Rollouts get the released code's budget (1024 new tokens); one that hits the budget
+is a prefix without an end token: it is distilled token by token as it stands (no end token
+is added) and counted (`truncated_share` in method_stats, with the mean divergence per
+completion position, `kl_by_position`).
+
 The EMA (phi <- rate*theta + (1-rate)*phi after every optimiser step) covers the trainable
 parameters only, and the teacher forward swaps those tensors into the live network and
 back (no copy of the frozen weights: under LoRA the teacher costs the adapters' size).
-Sampling uses the same weights and numerics as training, so the code's importance-weight
-correction for vLLM sampling is 1 and is left out.
+Under autocast the swap clears autocast's weight-cast cache on the way in and out: the
+cache is keyed by the parameter, so without that the "teacher" would reuse the student's
+cached low-precision weights. Sampling uses the same weights and numerics as training, so
+the code's importance-weight correction for vLLM sampling is 1 and is left out.
 """
 
 from __future__ import annotations
@@ -23,11 +31,16 @@ import time
 
 import torch
 
-from harness.data import pad_batch, render_prompt
+from harness.data import finished, pad_batch, render_prompt
+from harness.errors import HarnessError
 from harness.methods.base import Method, apply_lora, response_logits, token_divergence
 
 TEMPLATE = ("{query}\n\nThis is an example for a response to the question:\n{demonstration}\n\n"
             "Now answer with a response of your own, including the thinking process.")
+
+# Completion positions grouped for kl_by_position: 0, 1, 2, 3-7, 8-15, 16-63, 64+.
+POSITION_BUCKETS = ["0", "1", "2", "3-7", "8-15", "16-63", "64+"]
+BUCKET_STARTS = torch.tensor([0, 1, 2, 3, 8, 16, 64])
 
 
 def completion_positions(batch) -> torch.Tensor:
@@ -54,20 +67,32 @@ class SDFT(Method):
         "ema_rate": 0.01,
         "kl": "forward",  # forward: KL(teacher||student); reverse; jsd
         "beta": 0.5,  # jsd only
-        "skip_tokens": 3,  # first completion tokens left out of the loss
+        "skip_tokens": 3,  # first completion tokens left out of the loss (released code: 3)
         "temperature": 1.0,
         "top_p": 1.0,
-        "max_new_tokens": None,  # None: twice the longest gold response in the batch (+8)
+        "max_new_tokens": 1024,  # rollout budget (released code: max_completion_length 1024)
         "template": TEMPLATE,
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
 
     def __init__(self, **params):
         super().__init__(**params)
-        if self.params["kl"] not in {"forward", "reverse", "jsd"}:
-            raise ValueError(f"kl must be forward, reverse or jsd, not {self.params['kl']!r}")
+        p = self.params
+        if p["kl"] not in {"forward", "reverse", "jsd"}:
+            raise HarnessError(f"sdft: kl must be forward, reverse or jsd, not {p['kl']!r}",
+                               "set kl: forward (the released code's), reverse or jsd")
+        for key in ("max_new_tokens", "temperature"):
+            if not isinstance(p[key], (int, float)) or p[key] <= 0:
+                raise HarnessError(f"sdft: {key} must be a positive number, not {p[key]!r}",
+                                   f"set {key} to a positive number")
         self.ema: dict[str, torch.Tensor] | None = None
+        self._reset_task_stats()
+
+    def _reset_task_stats(self):
         self.rollout_s = 0.0  # sampling time in the current task (most of a step's cost)
+        self.rollouts_n, self.truncated_n = 0, 0
+        self.kl_sum = torch.zeros(len(POSITION_BUCKETS), dtype=torch.float64)
+        self.kl_count = torch.zeros(len(POSITION_BUCKETS), dtype=torch.float64)
 
     def wrap_model(self, model, ctx):
         return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
@@ -87,25 +112,29 @@ class SDFT(Method):
 
     @contextlib.contextmanager
     def teacher(self, model):
-        """The live network with the EMA weights swapped in (tensor pointers, no copies)."""
+        """The live network with the EMA weights swapped in (tensor pointers, no copies).
+        Autocast caches its low-precision copy of each weight by parameter, which a `.data`
+        swap does not invalidate: the cache is cleared on the way in and on the way out."""
         params = self._trainable(model)
         for n, p in params:
             p.data, self.ema[n] = self.ema[n], p.data
+        torch.clear_autocast_cache()
         try:
             with torch.no_grad():
                 yield model
         finally:
             for n, p in params:
                 p.data, self.ema[n] = self.ema[n], p.data
+            torch.clear_autocast_cache()
 
     def rollouts(self, model, batch, ctx):
         """(student batch, teacher batch): the same sampled completions after each prompt."""
         tok, p = ctx.tokenizer, self.params
-        budget = p["max_new_tokens"] or 8 + 2 * max(
-            len(tok(e.response, add_special_tokens=False)["input_ids"]) for e in batch.examples)
-        completions = ctx.generate([e.prompt for e in batch.examples], budget, ids=True,
-                                   do_sample=True, temperature=p["temperature"], top_p=p["top_p"],
-                                   top_k=0, batch_size=len(batch.examples))
+        completions = ctx.generate([e.prompt for e in batch.examples], int(p["max_new_tokens"]),
+                                   ids=True, do_sample=True, temperature=p["temperature"],
+                                   top_p=p["top_p"], top_k=0, batch_size=len(batch.examples))
+        self.rollouts_n += len(completions)
+        self.truncated_n += sum(not finished(c, tok) for c in completions)
 
         def encode(prompts):
             heads = [tok(render_prompt(tok, q), add_special_tokens=False)["input_ids"] for q in prompts]
@@ -119,7 +148,20 @@ class SDFT(Method):
 
     def after_task(self, task, model, ctx):
         ctx.record("rollout_s", round(self.rollout_s, 2), task=task.name)
-        self.rollout_s = 0.0
+        ctx.record("rollouts", self.rollouts_n, task=task.name)
+        ctx.record("truncated_share", round(self.truncated_n / max(self.rollouts_n, 1), 4),
+                   task=task.name)
+        means = (self.kl_sum / self.kl_count.clamp(min=1)).tolist()
+        ctx.record("kl_by_position", {b: round(m, 5) for b, m, c in zip(
+            POSITION_BUCKETS, means, self.kl_count.tolist()) if c}, task=task.name)
+        self._reset_task_stats()
+
+    def _count_positions(self, per_token: torch.Tensor, positions: torch.Tensor):
+        """Accumulate the divergence per completion position (for kl_by_position)."""
+        bucket = torch.bucketize(positions, BUCKET_STARTS, right=True) - 1
+        values = per_token.detach().double().cpu()
+        self.kl_sum.index_add_(0, bucket.cpu(), values)
+        self.kl_count.index_add_(0, bucket.cpu(), torch.ones_like(values))
 
     def loss(self, model, batch, ctx):
         start = time.perf_counter()
@@ -128,9 +170,12 @@ class SDFT(Method):
         with self.teacher(model) as t:
             teacher_logits, _ = response_logits(t, teacher_batch)
         student_logits, _ = response_logits(model, student_batch)
-        per_token = token_divergence(student_logits, teacher_logits, self.params["kl"],
+        t = self.params["temperature"]  # both at the sampling temperature, as released
+        per_token = token_divergence(student_logits / t, teacher_logits / t, self.params["kl"],
                                      self.params["beta"])
-        keep = completion_positions(student_batch) >= self.params["skip_tokens"]
+        positions = completion_positions(student_batch)
+        self._count_positions(per_token, positions)
+        keep = positions >= self.params["skip_tokens"]
         if not keep.any():  # every completion shorter than the skipped prefix
             return student_logits.sum() * 0.0
         rows = (student_batch.labels[:, 1:] != -100).nonzero()[:, 0]
