@@ -376,7 +376,7 @@ def test_sa_sft_mixes_at_ratio_and_cap_and_caches(chatty, monkeypatch):
     task, examples = ctx.stream[0]
     data = method.train_data(task, examples, ctx)
     assert data[:len(examples)] == examples
-    assert len(data) - len(examples) == min(4, len(method.pool))
+    assert len(data) - len(examples) == min(4, len(method.pools[task.name]))
     assert all(isinstance(d, Dialogue) for d in data[len(examples):])
     assert ctx.stats[task.name]["self_examples"] == len(data) - len(examples)
     capped, ctx, _ = setup_method("sa-sft", model, tok, {**lenient, "cap": 1})
@@ -384,7 +384,33 @@ def test_sa_sft_mixes_at_ratio_and_cap_and_caches(chatty, monkeypatch):
     # the pool is cached: a second cell with the same model and seed generates nothing
     monkeypatch.setattr(type(method), "dialogues", lambda *a: pytest.fail("regenerated"))
     again, _, _ = setup_method("sa-sft", model, tok, lenient)
-    assert again.pool == method.pool
+    assert again.pools == method.pools
+
+
+def test_sa_sft_leaves_out_dialogues_longer_than_max_len(chatty):
+    model, tok = chatty
+    lenient = {"min_chars": 1, "user_tokens": 32, "answer_tokens": 32, "oversample": 3}
+    method, ctx, model = setup_method("sa-sft", model, tok, lenient)
+    task, examples = ctx.stream[0]
+    long = Dialogue("question " * 40, "answer " * 80, "")
+    method.pools[task.name] = [long] + method.pools[task.name]
+    data = method.train_data(task, examples, ctx)
+    assert long not in data
+    assert ctx.stats[task.name]["dropped longer than max_len"] >= 1
+    for d in data:  # nothing in the mix is cut: each keeps its end-of-turn token
+        ids, _ = encode_example(tok, d, 10_000)
+        assert len(ids) <= SETTINGS.max_len
+
+
+def test_sa_sft_fresh_pool_per_task(chatty):
+    model, tok = chatty
+    lenient = {"min_chars": 1, "user_tokens": 32, "answer_tokens": 32, "oversample": 3}
+    shared, _, _ = setup_method("sa-sft", model, tok, lenient)
+    fresh, ctx, _ = setup_method("sa-sft", model, tok, {**lenient, "pool": "per-task"})
+    assert shared.pools["arith"] is shared.pools["json-extract"]
+    assert fresh.pools["arith"] == shared.pools["arith"]  # task 0 reuses the shared pool
+    assert fresh.pools["json-extract"] != fresh.pools["arith"]
+    assert ctx.stats["json-extract"]["self_candidates"] > 0
 
 
 # --- SDFT by rewriting ---------------------------------------------------------------------
@@ -409,20 +435,34 @@ def test_rewrite_falls_back_records_acceptance_and_caches(tiny, monkeypatch):
     model, tok = tiny
     method, ctx, model = setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 8})
     task, examples = ctx.stream[0]
-    good = examples[0].response  # plant one acceptable rewrite
-    method.rewritten[task.name] = [good + " "] + ["#### wrong"] * (len(examples) - 1)
+    good = examples[0].response  # plant one acceptable rewrite, and one cut by the budget
+    method.rewritten[task.name] = (
+        [{"text": good + " ", "finished": True}, {"text": examples[1].response, "finished": False}]
+        + [{"text": "#### wrong", "finished": True}] * (len(examples) - 2))
     data = method.train_data(task, examples, ctx)
     assert [d.response for d in data[1:]] == [e.response for e in examples[1:]]
     assert ctx.stats[task.name]["rewrite_acceptance"] == pytest.approx(1 / len(examples))
+    assert ctx.stats[task.name]["rewrite_truncated"] == pytest.approx(1 / len(examples))
     assert data[0].response == good + " " and data[0].prompt == examples[0].prompt
     prompts = []
-    monkeypatch.setattr(type(ctx), "generate", lambda self, p, *a, **k: prompts.extend(p) or [""] * len(p))
+    monkeypatch.setattr(type(ctx), "generate",
+                        lambda self, p, *a, **k: prompts.extend(p) or [[tok.eos_token_id]] * len(p))
     fresh, ctx2, _ = setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 9})
     assert "### Reference Answer:\n" + examples[0].response in prompts[0]
     assert prompts[0].startswith("Using the reference answer as a guide")
+    assert all(r["finished"] for r in fresh.rewritten[task.name])
     prompts.clear()
     setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 9})
     assert prompts == []  # cached
+
+
+def test_rewrite_records_whether_each_rewrite_finished(tiny):
+    model, tok = tiny
+    method, ctx, _ = setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 3})
+    rewrites = method.rewritten["arith"]
+    assert len(rewrites) == 8 and not all(r["finished"] for r in rewrites)  # 3 tokens: cut
+    for r in rewrites:
+        assert r["finished"] in (True, False) and isinstance(r["text"], str)
 
 
 # --- the four through the CLI --------------------------------------------------------------

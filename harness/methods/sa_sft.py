@@ -10,10 +10,13 @@ into every task at `ratio` self examples per task example (at most `cap`). Optim
 the step budget are unchanged; no external data.
 
 The paper releases no code. Sampling at T 0.7, top-p 0.9 follows what is reported
-elsewhere. The pool is generated once per (model, seed, generation settings), cached on
-disk and shared by every cell that needs it; `source: current` instead regenerates per
-task from the model as trained so far (not cached). How many candidates each filter
-dropped goes into result.json (`method_stats`).
+elsewhere. The pool is generated once per (model, seed, generation settings, version of this
+code), cached on disk and shared by every cell that needs it; `pool: per-task` draws a fresh
+pool from the base model for every task of the stream instead of reusing one, and `source:
+current` regenerates per task from the model as trained so far (not cached). A dialogue
+that does not fit the training length (`train.max_len`) would lose its end, so it is left
+out of the mix rather than cut. How many candidates each filter dropped goes into
+result.json (`method_stats`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import math
 import random
 from collections import Counter
 
-from harness.data import render_prompt, user_turn_prefix
+from harness.data import encode_example, finished, render_prompt, user_turn_prefix
+from harness.errors import HarnessError
 from harness.methods.base import Method, apply_lora
 from harness.tasks import Dialogue
+
+VERSION = 2  # of the generating code, in the cache key
 
 
 def text_problem(text: str | None, min_chars: int, max_chars: int) -> str | None:
@@ -52,22 +58,43 @@ class SASFT(Method):
         "oversample": 2.0,  # candidates per missing dialogue in each round
         "max_rounds": 4,  # generation rounds before settling for a smaller pool
         "batch_size": 64,  # generation batch (large: on CPU a token step costs ~ the same)
-        "source": "base",  # base: once from the frozen base; current: per task, from the model now
+        "source": "base",  # base: from the frozen base; current: per task, from the model now
+        "pool": "shared",  # shared: one base pool for the stream; per-task: a fresh one per task
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
     GENERATION = ("turns", "temperature", "top_p", "user_tokens", "answer_tokens", "min_chars",
                   "max_chars", "oversample", "max_rounds")
 
+    def __init__(self, **params):
+        super().__init__(**params)
+        for key, allowed in (("source", ("base", "current")), ("pool", ("shared", "per-task"))):
+            if self.params[key] not in allowed:
+                raise HarnessError(f"sa-sft: {key} must be {' or '.join(allowed)}, not "
+                                   f"{self.params[key]!r}", f"set {key}: {allowed[0]}")
+
     def setup(self, ctx):
         largest = max((len(ex) for _, ex in ctx.stream), default=0)
         self.needed = self._count(largest)
-        self.pool = []
-        if self.params["source"] == "base" and self.needed:
-            key = [ctx.model_id, ctx.seed, self.needed, {k: self.params[k] for k in self.GENERATION}]
-            found = ctx.cache.get_or_compute("sa_sft", key, lambda: self.dialogues(ctx, ctx.seed))
-            self.pool = self._unpack(found, ctx)
-            ctx.log(f"  sa-sft: {len(self.pool)} self-dialogues from the base model "
-                    f"({found['candidates']} candidates; dropped: {self._dropped_text(found)})")
+        self.pools = {}  # task name -> pool drawn from the base model
+        if self.params["source"] != "base" or not self.needed:
+            return
+        if self.params["pool"] == "shared":
+            pool = self._base_pool(ctx, ctx.seed)
+            self.pools = {task.name: pool for task, _ in ctx.stream}
+        else:  # task 0 draws the shared pool's seed, so it reuses that pool's cache entry
+            self.pools = {task.name: self._base_pool(ctx, ctx.seed if i == 0 else ctx.seed * 1000 + i,
+                                                     task.name)
+                          for i, (task, _) in enumerate(ctx.stream)}
+
+    def _base_pool(self, ctx, seed: int, task: str | None = None) -> list[Dialogue]:
+        """Self-dialogues of the base model for `seed`, cached across cells and runs."""
+        key = [ctx.model_id, seed, self.needed, {k: self.params[k] for k in self.GENERATION},
+               VERSION]
+        found = ctx.cache.get_or_compute("sa_sft", key, lambda: self.dialogues(ctx, seed))
+        pool = self._unpack(found, ctx, task)
+        ctx.log(f"  sa-sft: {len(pool)} self-dialogues from the base model "
+                f"({found['candidates']} candidates; dropped: {self._dropped_text(found)})")
+        return pool
 
     def wrap_model(self, model, ctx):
         return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
@@ -123,9 +150,8 @@ class SASFT(Method):
         ids = ctx.generate(texts, budget, ids=True, seed=seed, batch_size=p["batch_size"],
                            do_sample=True, temperature=p["temperature"], top_p=p["top_p"],
                            top_k=0, chat=False)
-        eos = {ctx.tokenizer.eos_token_id, ctx.tokenizer.pad_token_id}
         return [ctx.tokenizer.decode(x, skip_special_tokens=True).strip()
-                if x and x[-1] in eos else None for x in ids]
+                if finished(x, ctx.tokenizer) else None for x in ids]
 
     def _unpack(self, found: dict, ctx, task: str | None = None) -> list[Dialogue]:
         ctx.record("self_candidates", found["candidates"], task=task)
@@ -140,9 +166,13 @@ class SASFT(Method):
 
     def train_data(self, task, examples, ctx):
         n = self._count(len(examples))
-        pool = self.pool
+        pool = self.pools.get(task.name, [])
         if self.params["source"] == "current":
             pool = self._unpack(self.dialogues(ctx, ctx.seed * 100 + len(ctx.history)), ctx, task.name)
+        max_len = ctx.train_settings.max_len  # a cut dialogue would lose its end: leave it out
+        fits = [d for d in pool if len(encode_example(ctx.tokenizer, d, max_len + 1)[0]) <= max_len]
+        ctx.record("dropped longer than max_len", len(pool) - len(fits), task=task.name)
+        pool = fits
         if len(pool) < n:
             ctx.log(f"  WARNING sa-sft: only {len(pool)} self-dialogues passed the filters, "
                     f"{n} wanted for {task.name}; mixing all of them (raise max_rounds or "

@@ -7,8 +7,10 @@ passes the task's check (`Task.accept_rewrite`: by default the task's scorer giv
 marks) and contains none of the filter phrases; otherwise the original response is used.
 The acceptance rate per task goes into the cell's result.json (`method_stats`).
 
-Sampling follows the paper (T 0.95, top-p 0.7, top-k 50), one rewrite per example. The
-rewrites of a stream are cached per (model, seed, examples, settings). The paper trains
+Sampling follows the paper (T 0.95, top-p 0.7, top-k 50, 512 new tokens), one rewrite per
+example. A rewrite that hits the budget is unfinished: it is never trained on (the original
+response is used) and counted (`rewrite_truncated`). The rewrites of a stream are cached
+per (model, seed, examples, settings, version of this code). The paper trains
 with LoRA (r 8, alpha 16, q/v): `lora: {r: 8, alpha: 16, target_modules: [q_proj, v_proj]}`.
 """
 
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from harness.data import finished
 from harness.methods.base import Method, apply_lora
 
 GENERAL = "Using the reference answer as a guide, write your own response."
 TEMPLATE = "{instruction}\n\n### Instruction:\n{query}\n\n### Reference Answer:\n{reference}\n\n### Response:\n"
 FILTER_PHRASES = ["reference answer", "your response", "my response", "your own response"]
+VERSION = 2  # of the generating code, in the cache key: 2 records whether a rewrite finished
 
 
 def accepted(task, example, text: str, phrases=FILTER_PHRASES) -> bool:
@@ -37,7 +41,7 @@ class SDFTRewrite(Method):
         "temperature": 0.95,
         "top_p": 0.7,
         "top_k": 50,
-        "max_new_tokens": None,  # None: twice the task's evaluation budget
+        "max_new_tokens": 512,  # rewrite budget (the paper's code: 512)
         "instruction": GENERAL,  # a task's own `rewrite_instruction` takes precedence
         "template": TEMPLATE,
         "filter_phrases": FILTER_PHRASES,
@@ -49,35 +53,39 @@ class SDFTRewrite(Method):
         self.rewritten = {}
         for task, examples in ctx.stream:
             key = [ctx.model_id, ctx.seed, task.name, [(e.prompt, e.response) for e in examples],
-                   {k: v for k, v in self.params.items() if k != "lora"}, task.rewrite_instruction]
-            texts = ctx.cache.get_or_compute("sdft_rewrite", key,
-                                             lambda: self.rewrite(task, examples, ctx))
-            self.rewritten[task.name] = texts
+                   {k: v for k, v in self.params.items() if k != "lora"}, task.rewrite_instruction,
+                   VERSION]
+            self.rewritten[task.name] = ctx.cache.get_or_compute(
+                "sdft_rewrite", key, lambda: self.rewrite(task, examples, ctx))
 
     def wrap_model(self, model, ctx):
         return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
 
-    def rewrite(self, task, examples, ctx) -> list[str]:
+    def rewrite(self, task, examples, ctx) -> list[dict]:
+        """One sampled rewrite per example: {"text", "finished"}."""
         p = self.params
         instruction = task.rewrite_instruction or p["instruction"]
         prompts = [p["template"].format(instruction=instruction, query=e.prompt,
                                         reference=e.response) for e in examples]
-        return [t.strip() for t in ctx.generate(
-            prompts, p["max_new_tokens"] or 2 * task.max_new_tokens, do_sample=True,
-            temperature=p["temperature"], top_p=p["top_p"], top_k=p["top_k"], seed=ctx.seed,
-            batch_size=64)]
+        ids = ctx.generate(prompts, int(p["max_new_tokens"]), ids=True, do_sample=True,
+                           temperature=p["temperature"], top_p=p["top_p"], top_k=p["top_k"],
+                           seed=ctx.seed, batch_size=64)
+        return [{"text": ctx.tokenizer.decode(x, skip_special_tokens=True).strip(),
+                 "finished": finished(x, ctx.tokenizer)} for x in ids]
 
     def train_data(self, task, examples, ctx):
-        texts = self.rewritten.get(task.name)
-        if texts is None or len(texts) != len(examples):
+        rewrites = self.rewritten.get(task.name)
+        if rewrites is None or len(rewrites) != len(examples):
             raise ValueError(f"no rewrites prepared for task {task.name}")
         out, kept = [], 0
-        for example, text in zip(examples, texts):
-            ok = accepted(task, example, text, self.params["filter_phrases"])
+        for example, r in zip(examples, rewrites):
+            ok = r["finished"] and accepted(task, example, r["text"], self.params["filter_phrases"])
             kept += ok
-            out.append(replace(example, response=text) if ok else example)
+            out.append(replace(example, response=r["text"]) if ok else example)
         rate = kept / len(examples)
         ctx.record("rewrite_acceptance", rate, task=task.name)
+        ctx.record("rewrite_truncated", sum(not r["finished"] for r in rewrites) / len(examples),
+                   task=task.name)
         ctx.log(f"  sdft-rewrite: {kept}/{len(examples)} rewrites accepted for {task.name} "
                 f"({rate:.0%}); the rest train on the original response")
         return out
