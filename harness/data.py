@@ -104,21 +104,54 @@ def pad_batch(tokenizer, encoded: list[tuple[list[int], int]], examples: list) -
 
 
 def length_grouped_batches(
-    tokenizer, examples: list, batch_size: int, max_len: int, seed: int, group: int = 16
+    tokenizer, examples: list, batch_size: int, max_len: int, seed: int, group: int = 16,
+    strata: list | None = None,
 ) -> list[Batch]:
-    """One epoch of batches; deterministic for a given seed."""
+    """One epoch of batches; deterministic for a given seed.
+
+    With `strata` (a label per example, e.g. the task's own data vs data a method mixed
+    in), every batch carries each stratum in proportion to its size, and lengths are
+    grouped within each stratum: otherwise length grouping would put long self-generated
+    answers and short task answers into separate batches.
+    """
     rng = random.Random(seed)
-    order = list(range(len(examples)))
-    rng.shuffle(order)
     lengths = [len(encode_example(tokenizer, e, max_len)[0]) for e in examples]
-    chunks = [order[i : i + batch_size * group] for i in range(0, len(order), batch_size * group)]
-    batches = []
-    for chunk in chunks:
-        chunk.sort(key=lambda i: lengths[i])
-        for i in range(0, len(chunk), batch_size):
-            batches.append([examples[j] for j in chunk[i : i + batch_size]])
-    rng.shuffle(batches)
-    return [collate(tokenizer, b, max_len) for b in batches]
+    if strata is not None and len(set(strata)) > 1:
+        groups = _mixed_batches(strata, lengths, batch_size, group, rng)
+    else:
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        step = batch_size * group
+        groups = []
+        for chunk in (order[i : i + step] for i in range(0, len(order), step)):
+            chunk.sort(key=lambda i: lengths[i])
+            groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(groups)
+    return [collate(tokenizer, [examples[j] for j in g], max_len) for g in groups]
+
+
+def _mixed_batches(strata: list, lengths: list[int], batch_size: int, group: int,
+                   rng: random.Random) -> list[list[int]]:
+    """Index lists of batches holding every stratum in proportion, length-grouped within
+    each stratum over runs of `group` batches."""
+    n_batches = -(-len(strata) // batch_size)
+    batches: list[list[int]] = [[] for _ in range(n_batches)]
+    for label in sorted(set(strata), key=str):
+        members = [i for i, s in enumerate(strata) if s == label]
+        rng.shuffle(members)
+        # deal the stratum over the batches as evenly as possible, then sort by length
+        # within each run of `group` batches and deal again with the same counts
+        counts = [len(members) // n_batches + (b < len(members) % n_batches)
+                  for b in range(n_batches)]
+        start = 0
+        for run in range(0, n_batches, group):
+            size = sum(counts[run : run + group])
+            pick = sorted(members[start : start + size], key=lambda i: lengths[i])
+            start += size
+            for b in range(run, min(run + group, n_batches)):
+                batches[b] += pick[: counts[b]]
+                pick = pick[counts[b]:]
+    return batches
 
 
 @torch.no_grad()

@@ -4,6 +4,11 @@ AdamW over the parameters that require grad, linear warm-up then cosine decay, g
 accumulation, gradient-norm clipping, bf16 autocast on CUDA. The optimiser and schedule
 start afresh for every task (as in the papers' sequential fine-tuning). Deterministic for
 a given seed: batch order derives from (seed, task index, epoch).
+
+Data a method adds to the task's own examples (replay, self-generated or external data)
+is spread over every batch in proportion (`train.mix_within_batches`, default on). A
+sequence longer than `train.max_len` is cut (its response loses its end) and counted; a
+micro-batch left with no response token at all is skipped and counted, never a NaN loss.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import torch
 from transformers import get_cosine_schedule_with_warmup
 
 from harness.config import TrainSettings
-from harness.data import autocast, length_grouped_batches
+from harness.data import autocast, encode_example, length_grouped_batches
 from harness.errors import HarnessError
 from harness.methods.base import call_hook
 
@@ -27,13 +32,40 @@ def total_steps(settings: TrainSettings, n_examples: int) -> int:
     return max(1, math.ceil(settings.epochs * batches / settings.grad_accum))
 
 
-def _micro_batches(tokenizer, examples, settings: TrainSettings, seed: int):
+def _micro_batches(tokenizer, examples, settings: TrainSettings, seed: int, strata=None):
     """Endless stream of length-grouped micro-batches, a new shuffle each epoch."""
     epoch = 0
     while True:
         yield from length_grouped_batches(tokenizer, examples, settings.batch_size,
-                                          settings.max_len, seed=seed * 1000 + epoch)
+                                          settings.max_len, seed=seed * 1000 + epoch,
+                                          strata=strata)
         epoch += 1
+
+
+def own_or_added(ctx, task_index: int, examples: list) -> list[bool] | None:
+    """Per example: is it one of the task's own training prompts (True) or data the method
+    added (False)? None when the stream is unknown. Rewritten responses count as own."""
+    if task_index >= len(ctx.stream):
+        return None
+    own = {e.prompt for e in ctx.stream[task_index][1]}
+    return [e.prompt in own and not getattr(e, "history", ()) for e in examples]
+
+
+def _labelled_batches(batches, task, settings: TrainSettings, skipped: list):
+    """Micro-batches with at least one response token; the others are counted in
+    `skipped` (every sequence cut to its prompt by max_len would give a NaN loss)."""
+    run = 0
+    for batch in batches:
+        if bool((batch.labels != -100).any()):
+            run = 0
+            yield batch
+            continue
+        skipped.append(1)
+        run += 1
+        if run > 1000:
+            raise HarnessError(f"no training sequence of task '{task.name}' keeps a response "
+                               f"token within train.max_len {settings.max_len}",
+                               "raise train.max_len above the prompts' length")
 
 
 def train_task(model, method, ctx, task, examples: list, settings: TrainSettings,
@@ -50,7 +82,17 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = get_cosine_schedule_with_warmup(
         optimizer, num_warmup_steps=round(settings.warmup_ratio * steps), num_training_steps=steps)
-    batches = _micro_batches(ctx.tokenizer, examples, settings, ctx.seed * 100 + task_index)
+    strata = own_or_added(ctx, task_index, examples) if settings.mix_within_batches else None
+    skipped: list[int] = []
+    batches = _labelled_batches(_micro_batches(ctx.tokenizer, examples, settings,
+                                               ctx.seed * 100 + task_index, strata),
+                                task, settings, skipped)
+    cut = sum(len(encode_example(ctx.tokenizer, e, 1 << 30)[0]) > settings.max_len
+              for e in examples)
+    if cut:
+        ctx.log(f"  WARNING: {cut} of {len(examples)} training sequences of {task.name} are "
+                f"longer than train.max_len {settings.max_len} and are cut (their responses "
+                "lose their end)")
     losses, tokens = [], 0
     model.train()
     start = time.perf_counter()
@@ -65,7 +107,8 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
             if not torch.isfinite(loss):
                 raise HarnessError(f"method '{method.name}' produced a non-finite loss at step "
                                    f"{step + 1} of task '{task.name}'",
-                                   "lower the learning rate or check the method's loss hook")
+                                   "lower train.lr (the weights may have diverged) or check "
+                                   "the method's loss hook")
             (loss / settings.grad_accum).backward()
             step_loss += float(loss.detach()) / settings.grad_accum
         torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
@@ -77,6 +120,10 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
             on_step(step + 1, steps, step_loss)
     seconds = time.perf_counter() - start
     model.eval()
+    if skipped:
+        ctx.log(f"  WARNING: {len(skipped)} micro-batches of {task.name} had no response token "
+                f"left within train.max_len {settings.max_len} and were skipped")
     return {"task": task.name, "steps": steps, "examples": len(examples),
+            "truncated_examples": cut, "skipped_batches": len(skipped),
             "loss_first": losses[0], "loss_last": losses[-1], "losses": losses,
             "tokens": tokens, "seconds": seconds, "sec_per_step": seconds / steps}

@@ -3,7 +3,7 @@
 import torch
 
 from harness.data import collate, encode_pair, generate, length_grouped_batches, render_prompt
-from harness.tasks import get_task
+from harness.tasks import Example, get_task
 
 
 def test_labels_cover_exactly_the_response_and_end_of_turn(tiny):
@@ -57,3 +57,27 @@ def test_batched_generation_matches_one_by_one(tiny):
     single = [generate(model, tok, [p], max_new_tokens=8)[0] for p in prompts]
     assert batched == single
     assert all(0 < len(x) <= 8 for x in batched)
+
+
+def test_mixed_strata_share_every_batch_in_proportion(tiny):
+    _, tok = tiny
+    own = list(get_task("arith").split(48, 2, 0).train)
+    added = [Example("Tell me about the sea " + "and waves " * (i % 7), "It is wide. " * 10, "")
+             for i in range(24)]  # longer than the task's answers
+    examples = own + added
+    strata = [True] * len(own) + [False] * len(added)
+    batches = length_grouped_batches(tok, examples, 6, 512, seed=1, strata=strata)
+    seen = [e for b in batches for e in b.examples]
+    assert sorted(map(id, seen)) == sorted(map(id, examples))  # each example exactly once
+    for b in batches:  # 48 own + 24 added over 12 batches: 4 + 2 in each
+        assert sum(e in added for e in b.examples) == 2 and len(b.examples) == 6
+    unmixed = length_grouped_batches(tok, examples, 6, 512, seed=1)
+    assert any(all(e in added for e in b.examples) for b in unmixed)  # what mixing prevents
+
+
+def test_one_stratum_batches_as_without_strata(tiny):
+    _, tok = tiny
+    examples = list(get_task("arith").split(40, 2, 0).train)
+    plain = length_grouped_batches(tok, examples, 8, 96, seed=3)
+    same = length_grouped_batches(tok, examples, 8, 96, seed=3, strata=[True] * len(examples))
+    assert [b.examples for b in plain] == [b.examples for b in same]

@@ -84,3 +84,32 @@ def test_gradient_accumulation_matches_a_big_batch(tiny_model_dir):
     # per-micro-batch means weight tokens slightly differently; the direction agrees
     cos = torch.nn.functional.cosine_similarity(grads[0].flatten(), grads[1].flatten(), dim=0)
     assert cos > 0.98
+
+
+def test_batches_cut_to_their_prompt_are_skipped_and_counted(tiny):
+    """A response cut away by max_len leaves no labelled token: CE would be NaN."""
+    model, tok = tiny
+    task = get_task("arith")
+    examples = list(task.split(8, 2, 0).train)
+    long_prompt = examples[0].__class__("word " * 200, examples[0].response, examples[0].target)
+    data = [long_prompt] * 4 + examples[:4]
+    settings = TrainSettings(steps=4, lr=1e-3, batch_size=4, max_len=96, warmup_ratio=0.0,
+                             mix_within_batches=False)
+    ctx = make_ctx(model, tok, 0, settings)
+    stats = train_task(model, make_method("sft", {}), ctx, task, data, settings, 0)
+    assert stats["skipped_batches"] >= 1 and stats["truncated_examples"] == 4
+    assert all(torch.isfinite(torch.tensor(stats["losses"])))
+
+
+def test_all_sequences_cut_to_their_prompt_is_a_clear_error(tiny):
+    import pytest
+
+    from harness.errors import HarnessError
+
+    model, tok = tiny
+    task = get_task("arith")
+    settings = TrainSettings(steps=2, lr=1e-3, batch_size=4, max_len=8, warmup_ratio=0.0)
+    ctx = make_ctx(model, tok, 0, settings)
+    with pytest.raises(HarnessError, match="raise train.max_len"):
+        train_task(model, make_method("sft", {}), ctx, task, list(task.split(8, 2, 0).train),
+                   settings, 0)
