@@ -25,9 +25,9 @@ def _seeds(text: str) -> list[int]:
         seeds = [int(x) for x in _csv(text)]
     except ValueError:
         raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
-    if not seeds or min(seeds) < 0:
+    if seeds and min(seeds) < 0:
         raise HarnessError(f"--seeds expects non-negative numbers, got '{text}'", "e.g. --seeds 0,1,2")
-    return seeds
+    return seeds  # empty: narrow() says so
 
 
 def _quiet_libraries() -> None:
@@ -49,21 +49,25 @@ def _quiet_libraries() -> None:
 
 def cmd_run(args) -> int:
     from harness.config import load_suite, narrow
+    from harness.models import check_model
     from harness.report import summary_table
-    from harness.runner import Runner, pick_device
+    from harness.runner import Runner, expand, pick_device
     from harness.ui import UI
 
     suite = load_suite(args.suite)
-    suite = narrow(suite, _csv(args.methods) if args.methods else None,
-                   _seeds(args.seeds) if args.seeds else None)
+    suite = narrow(suite, _csv(args.methods) if args.methods is not None else None,
+                   _seeds(args.seeds) if args.seeds is not None else None)
+    device = pick_device(args.device)
+    for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
+        check_model(model)
+    cells = expand(suite)  # stops on two cells that would share one folder
     out = Path(args.out or Path("runs") / suite.name)
     if args.dry_run:
         return dry_run(suite, out)
-    device = pick_device(args.device)
+    check_writable(out)
     ui = UI(quiet=args.quiet)
     _quiet_libraries()
-    n = len(suite.models) * len(suite.streams) * len(suite.methods) * len(suite.seeds)
-    ui.log(f"suite {suite.name}: {n} cells on {device} -> {out}")
+    ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}")
     with ui.session():
         results, failures = Runner(suite, out, device, ui, save_model=args.save_model).run()
     if results:
@@ -71,9 +75,26 @@ def cmd_run(args) -> int:
     ui.log(f"results: {out / 'cells'}/*/result.json")
     if failures:
         for cell, message in failures:
-            ui.log(f"failed cell {cell.id}: {message} (see {out / 'cells' / cell.id / 'failure.json'})")
+            recorded = out / "cells" / cell.id / "failure.json"
+            ui.log(f"failed cell {cell.id}: {message}"
+                   + (f" (see {recorded})" if recorded.exists() else ""))
         return 1
     return 0
+
+
+def check_writable(out: Path) -> None:
+    """The output folder and the cache must take files before anything runs: finding out
+    after the first cell has trained loses its work."""
+    from harness.paths import cache_dir, writable_problem
+
+    problem = writable_problem(out / "cells")
+    if problem:
+        raise HarnessError(f"cannot write to the output folder '{out}' ({problem})",
+                           "choose a writable folder with --out")
+    problem = writable_problem(cache_dir())
+    if problem:
+        raise HarnessError(f"cannot write to the cache '{cache_dir()}' ({problem})",
+                           "set HARNESS_CACHE to a writable folder")
 
 
 # Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for
@@ -91,17 +112,17 @@ def dry_run(suite, out: Path) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.runner import cell_state, expand, grid_id
+    from harness.runner import cell_state, expand, grid_id, read_result
     from harness.training import total_steps
 
     measured: dict[str, list[float]] = {}
     for path in out.glob("cells/*/result.json"):
+        r = read_result(path)
         try:
-            r = json.loads(path.read_text())
             measured.setdefault(r["cell"]["method"], []).extend(
-                t["sec_per_step"] for t in r["training"] if t.get("steps"))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
+                float(t["sec_per_step"]) for t in r["training"] if t.get("steps"))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # not a complete result: no timing from it
     table = Table(title=f"suite {suite.name}: grid {grid_id(suite)} -> {out}")
     for col in ("cell", "state", "steps", "est. time", "estimate from"):
         table.add_column(col)
@@ -174,8 +195,15 @@ def cmd_report(args) -> int:
                       plots=not args.no_plots)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit 2 like every other user error."""
+
+    def error(self, message):
+        raise HarnessError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    parser = _Parser(prog="harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a suite: train on each stream, evaluate after every task")
     run.add_argument("--suite", required=True, help="built-in suite name or path to a suite .yaml")
@@ -207,11 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except HarnessError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        one_line = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"harness: error: {one_line}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("harness: interrupted; completed cells are kept, the interrupted cell left no "

@@ -7,6 +7,9 @@ See docs/suites.md for the format.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     max_len: int = 256  # tokens per training sequence (prompt + response)
+    mix_within_batches: bool = True  # data a method adds (replay, self/external) shares batches
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,44 @@ _TOP = {"name", "description", "models", "streams", "methods", "seeds", "probes"
         "data", "eval"}
 _POSITIVE = {"lr", "batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
              "epochs", "max_new_tokens", "max_grad_norm"}
+_WHOLE = {"batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
+          "max_new_tokens", "seed"}
+MAX_LR = 1.0  # AdamW with a larger rate only destroys the model
+MIN_MAX_LEN = 16  # tokens: below this no prompt leaves room for a response
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
+class SuiteLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a repeated key (plain YAML keeps the last one silently) and
+    reads 1e-3 as a number, as YAML 1.2 does (PyYAML's YAML 1.1 reads it as a string)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys beside it
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise _DuplicateKey("while reading a mapping", node.start_mark,
+                                    f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+SuiteLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 
 def _fail(where: str, problem: str, fix: str):
     raise HarnessError(f"{where}: {problem}", fix)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _settings(cls, raw: Any, where: str, base=None):
@@ -85,38 +123,75 @@ def _settings(cls, raw: Any, where: str, base=None):
         return base
     if not isinstance(raw, dict):
         _fail(where, f"expected a mapping, got {type(raw).__name__}", "see docs/suites.md")
-    known = {f.name: f for f in fields(cls)}
+    known = [f.name for f in fields(cls)]
+    values = {}
     for key, value in raw.items():
         if key not in known:
             _fail(where, f"unknown key '{key}'", f"use one of: {', '.join(known)}")
-        default = getattr(cls(), key)
-        numeric = isinstance(default, (int, float)) or key in _POSITIVE
-        if numeric and value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                _fail(where, f"{key} must be a number, got {value!r}", "write a number")
-            if key in _POSITIVE and value <= 0:
-                _fail(where, f"{key} must be > 0, got {value}", f"set {key} to a positive value")
-            if value < 0:
-                _fail(where, f"{key} must be >= 0, got {value}", f"set {key} to 0 or more")
-            if key in {"batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
-                       "max_new_tokens", "seed"} and value != int(value):
+        if value is None and getattr(cls(), key) is None:
+            values[key] = None  # unset, as by default
+            continue
+        if not _number(value):
+            _fail(where, f"{key} must be a number, got {value!r}",
+                  f"write a number, e.g. {key}: {getattr(cls(), key) or 1}")
+        if not math.isfinite(value):
+            _fail(where, f"{key} must be a finite number, got {value}", "write a number")
+        if key in _POSITIVE and value <= 0:
+            _fail(where, f"{key} must be > 0, got {value}", f"set {key} to a positive value")
+        if value < 0:
+            _fail(where, f"{key} must be >= 0, got {value}", f"set {key} to 0 or more")
+        if key in _WHOLE:
+            if value != int(value):
                 _fail(where, f"{key} must be a whole number, got {value}", "drop the fraction")
-    settings = dataclasses.replace(base, **raw)
+            value = int(value)
+        values[key] = value
+    if cls is TrainSettings:
+        if values.get("steps") is not None and values.get("epochs") is not None:
+            _fail(where, "both steps and epochs are set", "give one training budget: steps or epochs")
+        for given, other in (("steps", "epochs"), ("epochs", "steps")):
+            if values.get(given) is not None:  # a method's budget replaces the suite's
+                values[other] = None
+    settings = dataclasses.replace(base, **values)
     if isinstance(settings, TrainSettings):
         if settings.steps is None and settings.epochs is None:
             _fail(where, "neither steps nor epochs is set", "set train.steps or train.epochs")
         if settings.warmup_ratio >= 1:
             _fail(where, f"warmup_ratio must be < 1, got {settings.warmup_ratio}",
                   "use a fraction such as 0.1")
+        if settings.lr > MAX_LR:
+            _fail(where, f"lr must be <= {MAX_LR:g}, got {settings.lr:g}",
+                  "use a learning rate such as 5e-5 (full fine-tuning) or 1e-3 (LoRA)")
+        if settings.max_len < MIN_MAX_LEN:
+            _fail(where, f"max_len must be at least {MIN_MAX_LEN} tokens, got {settings.max_len}",
+                  "leave room for the prompt and the response, e.g. max_len: 256")
     return settings
 
 
-def _string_list(raw, where, what) -> list:
-    if isinstance(raw, (str, int)):
+def _list(raw, where, what) -> list:
+    """A non-empty list; a single item stands for a list of one."""
+    if isinstance(raw, (str, int)) and not isinstance(raw, bool):
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         _fail(where, f"'{what}' must be a non-empty list", f"list at least one {what[:-1]}")
     return raw
+
+
+def _names(raw, where, what, example) -> list[str]:
+    """A non-empty list of distinct, non-empty strings."""
+    items = _list(raw, where, what)
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            _fail(where, f"'{what}' must list names, got {item!r}", f"e.g. {what}: {example}")
+    _unique(items, where, what)
+    return items
+
+
+def _unique(items, where, what) -> None:
+    seen = set()
+    for item in items:
+        if item in seen:
+            _fail(where, f"{what} repeat: {item!r} is listed twice", f"list each {what[:-1]} once")
+        seen.add(item)
 
 
 def load_streams() -> dict[str, list[str]]:
@@ -143,47 +218,72 @@ def suite_path(name_or_path: str) -> Path:
     return suites[name_or_path]
 
 
-def load_suite(name_or_path: str) -> Suite:
-    path = suite_path(name_or_path)
-    where = f"suite {path.name}"
+def read_yaml(path: Path, where: str):
+    """Parse a suite file, turning every way it can be unreadable into one line."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(where, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+              f"{exc.start})", "save the file as UTF-8")
+    except OSError as exc:
+        _fail(where, f"cannot be read ({exc.strerror or exc})", "check the file's permissions")
+    try:
+        return yaml.load(text, Loader=SuiteLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
-        _fail(where, f"malformed YAML{line} ({getattr(exc, 'problem', exc)})",
+        if isinstance(exc, _DuplicateKey):
+            _fail(where, f"{exc.problem}{line}",
+                  "keep one of the two (YAML would silently use the last)")
+        _fail(where, f"malformed YAML{line} ({getattr(exc, 'problem', None) or exc})",
               "fix the YAML syntax (indentation, colons, quotes)")
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = suite_path(name_or_path)
+    where = f"suite {path.name}"
+    raw = read_yaml(path, where)
     if not isinstance(raw, dict):
         _fail(where, "the file is not a mapping of settings", "see docs/suites.md")
-    unknown = set(raw) - _TOP
+    unknown = set(map(str, raw)) - _TOP
     if unknown:
         _fail(where, f"unknown key '{sorted(unknown)[0]}'", f"use only: {', '.join(sorted(_TOP))}")
     for key in ("models", "streams", "methods", "seeds", "train"):
         if key not in raw:
             _fail(where, f"missing key '{key}'", f"add '{key}:' (see docs/suites.md)")
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not name.strip() or name in (".", "..") or set("/\\") & set(name):
+        _fail(where, f"name must be a word (it names the output folder), got {name!r}",
+              "e.g. name: my-suite")
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        _fail(where, f"description must be text, got {description!r}",
+              "write it as one string (quote it if it contains ': ')")
 
     train = _settings(TrainSettings, raw["train"], f"{where}, train")
+    models = _names(raw["models"], where, "models", "[smollm2-135m-instruct]")
     streams = _parse_streams(raw["streams"], where)
     methods = _parse_methods(raw["methods"], train, where)
-    seeds = _string_list(raw["seeds"], where, "seeds")
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+    seeds = _list(raw["seeds"], where, "seeds")
+    if not all(_number(s) and s == int(s) and s >= 0 for s in seeds):
         _fail(where, f"seeds must be non-negative whole numbers, got {seeds}", "e.g. seeds: [0, 1, 2]")
-    if len(set(seeds)) != len(seeds):
-        _fail(where, f"seeds repeat: {seeds}", "list each seed once")
-    probes = raw.get("probes", [])
-    if not isinstance(probes, list):
-        _fail(where, "'probes' must be a list", "e.g. probes: [drift, knowledge]")
-    from harness.probes import get_probe
+    seeds = [int(s) for s in seeds]
+    _unique(seeds, where, "seeds")
+    probes = raw.get("probes") or []
+    if probes:
+        probes = _names(probes, where, "probes", "[drift, knowledge]")
+    from harness.probes import LmEvalProbe, get_probe
 
-    for probe in probes:
+    for probe_name in probes:
         try:
-            get_probe(probe)
+            probe = get_probe(probe_name)
+            if isinstance(probe, LmEvalProbe):
+                probe.check()
         except HarnessError as exc:
             _fail(where, exc.problem, exc.fix)
     return Suite(
-        name=raw.get("name", path.stem), description=raw.get("description", ""),
-        models=[str(m) for m in _string_list(raw["models"], where, "models")],
-        streams=streams, methods=methods, seeds=seeds, probes=probes, train=train,
+        name=name, description=description, models=models, streams=streams, methods=methods,
+        seeds=seeds, probes=probes, train=train,
         data=_settings(DataSettings, raw.get("data"), f"{where}, data"),
         eval=_settings(EvalConfig, raw.get("eval"), f"{where}, eval"), path=str(path),
     )
@@ -194,7 +294,7 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
 
     named = load_streams()
     if isinstance(raw, (str, list)):
-        items = _string_list(raw, where, "streams")
+        items = _names(raw, where, "streams", "[arith-json], or {my-stream: [arith, facts]}")
         raw = {}
         for name in items:
             if name not in named:
@@ -206,11 +306,14 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
               "e.g. streams: [arith-json]")
     tasks = all_tasks()
     for name, stream in raw.items():
-        if not isinstance(stream, list) or not stream:
+        if stream in (None, []):
             _fail(where, f"stream '{name}' is empty", "give it at least one task")
+        if not isinstance(stream, list):
+            _fail(where, f"stream '{name}' must be a list of tasks, got {stream!r}",
+                  f"e.g. {name}: [arith, json-extract]")
         for task in stream:
-            if task not in tasks:
-                _fail(where, f"stream '{name}' names unknown task '{task}'",
+            if not isinstance(task, str) or task not in tasks:
+                _fail(where, f"stream '{name}' names unknown task {task!r}",
                       f"use one of: {', '.join(tasks)}")
         if len(set(stream)) != len(stream):
             _fail(where, f"stream '{name}' repeats a task", "list each task once")
@@ -218,42 +321,136 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
 
 
 def _parse_methods(raw, train: TrainSettings, where) -> list[MethodSpec]:
-    from harness.methods import PluginImportError, load_method_class
-
-    if isinstance(raw, list):
-        raw = {str(m): {} for m in raw}
+    if isinstance(raw, (str, list)):
+        raw = {name: {} for name in _names(raw, where, "methods", "[sft, lora]")}
     if not isinstance(raw, dict) or not raw:
         _fail(where, "'methods' must name at least one method", "e.g. methods: [sft, lora]")
     specs = []
     for name, params in raw.items():
-        params = dict(params or {})
+        name = str(name)
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            _fail(where, f"methods.{name} must be a mapping of settings, got {params!r}",
+                  f"e.g. methods: {{{name}: {{}}}} (see `harness list methods --json`)")
+        params = dict(params)
         overrides = params.pop("train", None)
         method_train = _settings(TrainSettings, overrides, f"{where}, methods.{name}.train", train)
-        try:
-            load_method_class(name)(**params)  # validates the name and the settings
-        except PluginImportError:
-            pass  # found but broken: its cells fail with this error, the others run
-        except HarnessError as exc:
-            _fail(where, exc.problem, exc.fix)
+        params = check_method(name, params, f"{where}, methods.{name}")
         specs.append(MethodSpec(name, params, method_train))
     return specs
 
 
+def check_method(name: str, params: dict, where: str) -> dict:
+    """Check a method's settings against its defaults and build it once, so that a bad
+    setting stops the run before anything is written. Returns the settings (whole numbers
+    given as 4.0 become 4). A plugin that is found but fails to import is let through:
+    its cells fail with that error and the others run."""
+    from harness.methods import PluginImportError, load_method_class
+
+    try:
+        cls = load_method_class(name)
+    except PluginImportError:
+        return params
+    except HarnessError as exc:
+        _fail(where, exc.problem, exc.fix)
+    params = _typed_params(cls, params, where)
+    try:
+        cls(**params)
+    except HarnessError as exc:
+        _fail(where, exc.problem, exc.fix)
+    except Exception as exc:
+        shown = ", ".join(f"{k}: {v!r}" for k, v in params.items()) or "its defaults"
+        _fail(where, f"method '{name}' rejected its settings ({shown}): "
+              f"{type(exc).__name__}: {exc}",
+              "see `harness list methods --json` and docs/methods.md for its settings")
+    return params
+
+
+def _typed_params(cls, params: dict, where: str) -> dict:
+    """Each setting must have its default's type: a number where the default is a number
+    (a whole one where the default is whole), true/false, text, or a list of text. LoRA
+    settings (the lora method's own, or a `lora:` mapping) are checked in full."""
+    from harness.methods.base import LORA_DEFAULTS
+
+    defaults = cls.defaults
+    out = dict(params)
+    is_lora = set(LORA_DEFAULTS) <= set(defaults)
+    if is_lora:
+        out.update(_lora_settings({k: v for k, v in params.items() if k in LORA_DEFAULTS}, where))
+    for key, value in params.items():
+        if key not in defaults or (is_lora and key in LORA_DEFAULTS):
+            continue  # unknown keys: the constructor names them with the known ones
+        default = defaults[key]
+        if key == "lora":
+            if isinstance(value, dict):
+                out[key] = _lora_settings(value, f"{where}.lora")
+            elif not isinstance(value, bool):
+                _fail(where, f"lora must be true, false or a mapping of LoRA settings, got {value!r}",
+                      "e.g. lora: true, or lora: {r: 8, alpha: 16}")
+            continue
+        out[key] = _typed(key, value, default, where)
+    return out
+
+
+def _typed(key: str, value, default, where: str):
+    """`value` checked against the type of `default` (None: anything goes)."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = _number(value) and math.isfinite(value) and value == int(value), "a whole number"
+        value = int(value) if ok else value
+    elif isinstance(default, float):
+        ok, kind = _number(value) and math.isfinite(value), "a finite number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "text"
+    elif isinstance(default, list):
+        ok, kind = isinstance(value, list) and all(isinstance(x, str) for x in value), "a list of names"
+    else:
+        return value
+    if not ok:
+        _fail(where, f"{key} must be {kind}, got {value!r}", f"e.g. {key}: {json.dumps(default)}")
+    return value
+
+
+def _lora_settings(given: dict, where: str) -> dict:
+    """LoRA settings: known keys, r a whole number >= 1, alpha > 0, dropout in [0, 1),
+    target_modules a non-empty list of module names."""
+    from harness.methods.base import LORA_DEFAULTS
+
+    unknown = sorted(set(map(str, given)) - set(LORA_DEFAULTS))
+    if unknown:
+        _fail(where, f"unknown LoRA setting {', '.join(unknown)}",
+              f"use some of: {', '.join(LORA_DEFAULTS)}")
+    out = {k: _typed(k, v, LORA_DEFAULTS[k], where) for k, v in given.items()}
+    if out.get("r", 1) < 1:
+        _fail(where, f"LoRA r must be >= 1, got {out['r']}", "e.g. r: 8")
+    if "alpha" in out and out["alpha"] <= 0:
+        _fail(where, f"LoRA alpha must be > 0, got {out['alpha']}", "e.g. alpha: 16 (twice r)")
+    if not 0 <= out.get("dropout", 0) < 1:
+        _fail(where, f"LoRA dropout must be in [0, 1), got {out['dropout']}", "e.g. dropout: 0.05")
+    if out.get("target_modules") == []:
+        _fail(where, "LoRA target_modules is empty", "e.g. target_modules: [q_proj, v_proj]")
+    return out
+
+
 def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None) -> Suite:
     """Apply --methods/--seeds: pick from the suite, or add a method with its defaults."""
-    if methods:
+    if methods is not None:
+        where = "--methods"
+        if not methods:
+            _fail(where, "names no method", "e.g. --methods sft,lora")
+        _unique(methods, where, "methods")
         by_name = {m.name: m for m in suite.methods}
         picked = []
         for name in methods:
             if name not in by_name:
-                from harness.methods import PluginImportError, load_method_class
-
-                try:
-                    load_method_class(name)()
-                except PluginImportError:
-                    pass  # found but broken: its cells fail with this error, the others run
+                check_method(name, {}, where)
             picked.append(by_name.get(name, MethodSpec(name, {}, suite.train)))
         suite = dataclasses.replace(suite, methods=picked)
-    if seeds:
+    if seeds is not None:
+        if not seeds:
+            _fail("--seeds", "names no seed", "e.g. --seeds 0,1,2")
+        _unique(seeds, "--seeds", "seeds")
         suite = dataclasses.replace(suite, seeds=list(seeds))
     return suite

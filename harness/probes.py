@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from harness.data import autocast, generate, render_prompt
 from harness.errors import HarnessError
-from harness.paths import atomic_write_json, cache_dir, stable_hash
+from harness.cache import Cache
 
 PROBE_DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "probes"
 GENERAL_MAX_NEW_TOKENS = 48
@@ -45,13 +45,27 @@ def base_general_answers(model, tokenizer, model_id: str) -> list[list[int]]:
     """The base model's greedy answers (token ids) to the general prompts; cached on disk,
     because generation is the expensive part and the base model never changes."""
     prompts = general_prompts()
-    key = stable_hash([model_id, prompts, GENERAL_MAX_NEW_TOKENS, "greedy"])
-    path = cache_dir() / "general_answers" / f"{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())["answers"]
-    answers = generate(model, tokenizer, prompts, GENERAL_MAX_NEW_TOKENS)
-    atomic_write_json(path, {"model": model_id, "answers": answers})
-    return answers
+
+    def valid(answers) -> bool:  # one list of token ids per prompt, else rebuilt
+        return (isinstance(answers, list) and len(answers) == len(prompts)
+                and all(isinstance(a, list) and all(type(t) is int for t in a) for a in answers))
+
+    return Cache().get_or_compute(
+        "general_answers", [model_id, prompts, GENERAL_MAX_NEW_TOKENS, "greedy"],
+        lambda: generate(model, tokenizer, prompts, GENERAL_MAX_NEW_TOKENS), valid=valid)
+
+
+def lmeval_task_names() -> set[str]:
+    """Every task, group and tag name lm-eval knows (without include paths). Indexing them
+    takes lm-eval ~15 s, so the list is cached per lm-eval installation."""
+    import lm_eval
+    import lm_eval.tasks
+
+    key = [getattr(lm_eval, "__version__", "?"), str(Path(lm_eval.__file__).parent)]
+    names = Cache().get_or_compute(
+        "lmeval_tasks", key, lambda: sorted(lm_eval.tasks.TaskManager().all_tasks),
+        valid=lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+    return set(names)
 
 
 class RowState:
@@ -197,6 +211,13 @@ class LmEvalProbe(Probe):
         self.name, self.task = spec, parts[1]
         self.metric = parts[2] if len(parts) > 2 else None
         self.description = f"lm-eval task {self.task}"
+
+    def check(self) -> None:
+        """Stop at suite load, not after the first cell has trained, on a name lm-eval
+        does not know."""
+        if self.task not in lmeval_task_names():
+            raise HarnessError(f"unknown lm-eval task '{self.task}' in probe '{self.name}'",
+                               "use a task listed by `lm_eval ls tasks`, e.g. lm-eval:hellaswag")
 
     def lmeval_task(self, workdir):
         return self.task

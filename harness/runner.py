@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import platform
 import re
 import time
@@ -48,7 +49,7 @@ class Cell:
 
     @property
     def id(self) -> str:
-        model = Path(self.model).name if Path(self.model).is_dir() else self.model
+        model = Path(os.path.abspath(self.model)).name if Path(self.model).is_dir() else self.model
         method = self.method.name
         if ".py:" in method:  # a method file: file stem and class name
             path, cls = method.rsplit(":", 1)
@@ -58,12 +59,28 @@ class Cell:
 
 
 def expand(suite: Suite) -> list[Cell]:
-    """All cells, seed by seed: a grid stopped early still compares every method."""
-    return [Cell(model, stream, tuple(tasks), method, seed)
-            for model in suite.models
-            for stream, tasks in suite.streams.items()
-            for seed in suite.seeds
-            for method in suite.methods]
+    """All cells, seed by seed: a grid stopped early still compares every method. Stops on
+    two cells whose ids (folder names) are equal, which would overwrite each other."""
+    cells = [Cell(model, stream, tuple(tasks), method, seed)
+             for model in suite.models
+             for stream, tasks in suite.streams.items()
+             for seed in suite.seeds
+             for method in suite.methods]
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        other = seen.setdefault(cell.id, cell)
+        if other is not cell:
+            what, a, b, fix = next(
+                (what, x, y, fix) for what, x, y, fix in (
+                    ("models", other.model, cell.model,
+                     "give the model folders different names (a symlink will do)"),
+                    ("streams", other.stream, cell.stream, "rename one of the streams"),
+                    ("methods", other.method.name, cell.method.name,
+                     "rename one of the method files or classes"))
+                if x != y)
+            raise HarnessError(f"{what} '{a}' and '{b}' would share the cell folder "
+                               f"cells/{cell.id} and overwrite each other's results", fix)
+    return cells
 
 
 def grid_definition(suite: Suite) -> dict:
@@ -104,15 +121,24 @@ def cell_config(cell: Cell, suite: Suite, model_id: str, splits) -> dict:
     }
 
 
-def cell_state(cell: Cell, suite: Suite, folder: Path) -> str:
-    """What a run will do with a cell: complete (skip) | stale (settings changed: re-run) |
-    failed (retry) | partial (interrupted: re-run) | new."""
+def read_result(path: Path) -> dict | None:
+    """A result.json's content, or None where it is missing, unreadable, not JSON or not a
+    JSON object: such a cell is re-run, never a traceback."""
     import json
 
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def cell_state(cell: Cell, suite: Suite, folder: Path) -> str:
+    """What a run will do with a cell: complete (skip) | stale (settings changed: re-run) |
+    corrupt (re-run) | failed (retry) | partial (interrupted: re-run) | new."""
     if (folder / "result.json").exists():
-        try:
-            result = json.loads((folder / "result.json").read_text())
-        except json.JSONDecodeError:
+        result = read_result(folder / "result.json")
+        if result is None:
             return "corrupt"
         data = suite.data
         splits = [get_task(t).split(data.n_train, data.n_test, data.seed) for t in cell.tasks]
@@ -185,13 +211,26 @@ class Runner:
                 raise
             except Exception as exc:  # one failing cell must not stop the grid
                 message = exc.args[0] if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
-                atomic_write_json(self.cell_dir(cell) / "failure.json", {
-                    "status": "failed", "cell": self._cell_info(cell), "error": message,
-                    "traceback": traceback.format_exc(),
-                    "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()})
                 self.ui.log(f"  FAILED: {message}")
                 failures.append((cell, message))
+                unwritable = self._record_failure(cell, message)
+                if unwritable:  # a full disk or a lost folder: later cells would fail alike
+                    self.ui.log(f"  cannot write {self.cell_dir(cell) / 'failure.json'} "
+                                f"({unwritable}): stopping with {len(cells) - n} cells not run; "
+                                "complete cells are kept, re-run the same command to resume")
+                    break
         return results, failures
+
+    def _record_failure(self, cell: Cell, message: str) -> str | None:
+        """Write the cell's failure.json; return why it could not be written, else None."""
+        try:
+            atomic_write_json(self.cell_dir(cell) / "failure.json", {
+                "status": "failed", "cell": self._cell_info(cell), "error": message,
+                "traceback": traceback.format_exc(),
+                "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc.strerror or exc}"
+        return None
 
     @staticmethod
     def _cell_info(cell: Cell) -> dict:
@@ -284,14 +323,8 @@ class Runner:
         return stats
 
     def _completed(self, folder: Path, config_hash: str) -> dict | None:
-        import json
-
-        path = folder / "result.json"
-        if not path.exists():
-            return None
-        try:
-            result = json.loads(path.read_text())
-        except json.JSONDecodeError:
+        result = read_result(folder / "result.json")
+        if result is None:
             return None
         ok = result.get("status") == "complete" and result.get("config_hash") == config_hash
         return result if ok else None
