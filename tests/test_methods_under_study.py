@@ -531,7 +531,8 @@ def test_teacher_check_scores_student_and_teacher_prompts(tiny, monkeypatch):
 
     model, tok = tiny
     task = get_task("arith")
-    by_prompt = {e.prompt: e.response for e in task.split(8, 8, 0).train}
+    by_prompt = {e.prompt: e.response for e in task.split(64, 32, 0).train}
+    test_prompts = {e.prompt for e in task.split(64, 32, 0).test}
 
     def copy_demo(model, tokenizer, prompts, max_new_tokens, batch_size):
         outs = []
@@ -540,5 +541,11 @@ def test_teacher_check_scores_student_and_teacher_prompts(tiny, monkeypatch):
             outs.append(tokenizer(demo, add_special_tokens=False)["input_ids"])
         return outs
 
-    monkeypatch.setattr(check, "generate", copy_demo)
-    assert check.scores(model, tok, task, 4) == (0.0, 1.0)
+    def seen(model, tokenizer, prompts, max_new_tokens, batch_size):
+        assert not any(p in test_prompts for p in prompts)  # never a test item
+        return copy_demo(model, tokenizer, prompts, max_new_tokens, batch_size)
+
+    monkeypatch.setattr(check, "generate", seen)
+    got = check.scores(model, tok, task, 4)
+    assert (got["student"], got["teacher"]) == (0.0, 1.0)
+    assert got["teacher_cut"] == 1.0  # no end token in these made-up answers
