@@ -128,12 +128,16 @@ def _settings(cls, raw: Any, where: str, base=None):
     for key, value in raw.items():
         if key not in known:
             _fail(where, f"unknown key '{key}'", f"use one of: {', '.join(known)}")
-        if value is None and getattr(cls(), key) is None:
+        default = getattr(cls(), key)
+        if value is None and default is None:
             values[key] = None  # unset, as by default
+            continue
+        if isinstance(default, bool):
+            values[key] = _typed(key, value, default, where)
             continue
         if not _number(value):
             _fail(where, f"{key} must be a number, got {value!r}",
-                  f"write a number, e.g. {key}: {getattr(cls(), key) or 1}")
+                  f"write a number, e.g. {key}: {default or 1}")
         if not math.isfinite(value):
             _fail(where, f"{key} must be a finite number, got {value}", "write a number")
         if key in _POSITIVE and value <= 0:
@@ -374,6 +378,9 @@ def _typed_params(cls, params: dict, where: str) -> dict:
     from harness.methods.base import LORA_DEFAULTS
 
     defaults = cls.defaults
+    if not isinstance(defaults, dict):
+        _fail(where, f"{cls.__name__}.defaults must be a mapping of settings, got {defaults!r}",
+              "write defaults = {} (or a dict of settings) in the method class")
     out = dict(params)
     is_lora = set(LORA_DEFAULTS) <= set(defaults)
     if is_lora:
