@@ -80,6 +80,7 @@ _WHOLE = {"batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
           "max_new_tokens", "seed"}
 MAX_LR = 1.0  # AdamW with a larger rate only destroys the model
 MIN_MAX_LEN = 16  # tokens: below this no prompt leaves room for a response
+MAX_SEED = 2**32 - 1
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):
@@ -190,6 +191,16 @@ def _names(raw, where, what, example) -> list[str]:
     return items
 
 
+def _seeds(seeds: list, where: str) -> list[int]:
+    """Distinct whole numbers in [0, 2**32): what every random generator accepts."""
+    if not all(_number(s) and s == int(s) and 0 <= s <= MAX_SEED for s in seeds):
+        _fail(where, f"seeds must be whole numbers from 0 to {MAX_SEED}, got {seeds}",
+              "e.g. seeds: [0, 1, 2]")
+    seeds = [int(s) for s in seeds]
+    _unique(seeds, where, "seeds")
+    return seeds
+
+
 def _unique(items, where, what) -> None:
     seen = set()
     for item in items:
@@ -211,7 +222,8 @@ def suite_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"}:
         if not path.is_file():
-            raise HarnessError(f"suite file '{name_or_path}' does not exist",
+            raise HarnessError(f"suite file '{name_or_path}' "
+                               + ("is a folder" if path.is_dir() else "does not exist"),
                                "check the path, or name a built-in suite")
         return path
     suites = available_suites()
@@ -268,11 +280,7 @@ def load_suite(name_or_path: str) -> Suite:
     models = _names(raw["models"], where, "models", "[smollm2-135m-instruct]")
     streams = _parse_streams(raw["streams"], where)
     methods = _parse_methods(raw["methods"], train, where)
-    seeds = _list(raw["seeds"], where, "seeds")
-    if not all(_number(s) and s == int(s) and s >= 0 for s in seeds):
-        _fail(where, f"seeds must be non-negative whole numbers, got {seeds}", "e.g. seeds: [0, 1, 2]")
-    seeds = [int(s) for s in seeds]
-    _unique(seeds, where, "seeds")
+    seeds = _seeds(_list(raw["seeds"], where, "seeds"), where)
     probes = raw.get("probes") or []
     if probes:
         probes = _names(probes, where, "probes", "[drift, knowledge]")
@@ -458,6 +466,5 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None) -> 
     if seeds is not None:
         if not seeds:
             _fail("--seeds", "names no seed", "e.g. --seeds 0,1,2")
-        _unique(seeds, "--seeds", "seeds")
-        suite = dataclasses.replace(suite, seeds=list(seeds))
+        suite = dataclasses.replace(suite, seeds=_seeds(seeds, "--seeds"))
     return suite

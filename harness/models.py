@@ -61,7 +61,12 @@ def resolve_model(name: str, log=print) -> str:
     if path.is_dir():
         check_model_dir(path, name)
         return str(path)
-    if "/" in name and not name.startswith((".", "/", "~")):
+    if path.exists() or name.startswith((".", "/", "~")):
+        raise HarnessError(f"model '{name}' is not a folder" if path.exists() else
+                           f"model directory '{name}' does not exist",
+                           "name a folder written by save_pretrained (a relative path starts "
+                           "from the current folder)")
+    if "/" in name:
         _check_hub_model(name, _offline())
         return name
     raise HarnessError(
