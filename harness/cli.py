@@ -58,7 +58,7 @@ def cmd_run(args) -> int:
     for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
         check_model(model)
     cells = expand(suite)  # stops on two cells that would share one folder
-    out = Path(args.out or Path("runs") / suite.name)
+    out = Path(args.out or Path("runs") / suite.name).expanduser()
     if args.dry_run:
         return dry_run(suite, out)
     check_writable(out)

@@ -119,9 +119,10 @@ def _number(value) -> bool:
 
 def _settings(cls, raw: Any, where: str, base=None):
     """Build a settings dataclass from a mapping, checking keys, types and ranges."""
+    if raw is None and base is not None:
+        return base  # a method without train overrides: the suite's, already checked
     base = base or cls()
-    if raw is None:
-        return base
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         _fail(where, f"expected a mapping, got {type(raw).__name__}", "see docs/suites.md")
     known = [f.name for f in fields(cls)]

@@ -48,7 +48,7 @@ _MARKER = "harness-model.json"
 def model_cache_dir() -> Path:
     """HARNESS_MODEL_CACHE overrides only the model cache; else <HARNESS_CACHE>/models."""
     env = os.environ.get("HARNESS_MODEL_CACHE")
-    return Path(env) if env else cache_dir() / "models"
+    return Path(env).expanduser() if env else cache_dir() / "models"
 
 
 def resolve_model(name: str, log=print) -> str:

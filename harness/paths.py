@@ -10,7 +10,7 @@ from pathlib import Path
 def cache_dir() -> Path:
     """Root cache; override with HARNESS_CACHE (CI and tests point it at a temp dir)."""
     root = os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness"
-    return Path(root)
+    return Path(root).expanduser()
 
 
 def stable_hash(obj, n: int = 16) -> str:

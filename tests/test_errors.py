@@ -160,6 +160,7 @@ USER_ERRORS = [
     ("train-not-a-mapping", ["train: expected a mapping"], lambda e: e.run(e.suite(train=5))),
     ("train-unknown-key", ["unknown key 'lern_rate'"], lambda e: e.run(e.train(lern_rate=1))),
     ("no-budget", ["neither steps nor epochs"], lambda e: e.run(e.suite(train={"lr": 1e-3}))),
+    ("train-empty", ["train: neither steps nor epochs"], lambda e: e.run(e.suite(train=None))),
     ("steps-and-epochs", ["both steps and epochs are set"], lambda e: e.run(e.train(epochs=2))),
     ("lr-nan", ["lr must be a finite number"], lambda e: e.run(e.train(lr=float("nan")))),
     ("steps-inf", ["steps must be a finite number"], lambda e: e.run(e.train(steps=float("inf")))),
