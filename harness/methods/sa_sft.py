@@ -62,8 +62,10 @@ class SASFT(Method):
         "pool": "shared",  # shared: one base pool for the stream; per-task: a fresh one per task
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
+    # what changes a pool, in its cache key (the batch size too: it decides which random
+    # numbers each sampled row draws)
     GENERATION = ("turns", "temperature", "top_p", "user_tokens", "answer_tokens", "min_chars",
-                  "max_chars", "oversample", "max_rounds")
+                  "max_chars", "oversample", "max_rounds", "batch_size")
 
     def __init__(self, **params):
         super().__init__(**params)
