@@ -156,7 +156,8 @@ def _settings(cls, raw: Any, where: str, base=None):
         values[key] = value
     if cls is TrainSettings:
         if values.get("steps") is not None and values.get("epochs") is not None:
-            _fail(where, "both steps and epochs are set", "give one training budget: steps or epochs")
+            _fail(where, "both steps and epochs are set",
+                  "give one training budget: steps or epochs")
         for given, other in (("steps", "epochs"), ("epochs", "steps")):
             if values.get(given) is not None:  # a method's budget replaces the suite's
                 values[other] = None
@@ -272,7 +273,8 @@ def load_suite(name_or_path: str) -> Suite:
         if key not in raw:
             _fail(where, f"missing key '{key}'", f"add '{key}:' (see docs/suites.md)")
     name = raw.get("name", path.stem)
-    if not isinstance(name, str) or not name.strip() or name in (".", "..") or set("/\\") & set(name):
+    if (not isinstance(name, str) or not name.strip() or name in (".", "..")
+            or set("/\\") & set(name)):
         _fail(where, f"name must be a word (it names the output folder), got {name!r}",
               "e.g. name: my-suite")
     description = raw.get("description") or ""
@@ -405,8 +407,8 @@ def _typed_params(cls, params: dict, where: str) -> dict:
             if isinstance(value, dict):
                 out[key] = _lora_settings(value, f"{where}.lora")
             elif not isinstance(value, bool):
-                _fail(where, f"lora must be true, false or a mapping of LoRA settings, got {value!r}",
-                      "e.g. lora: true, or lora: {r: 8, alpha: 16}")
+                _fail(where, "lora must be true, false or a mapping of LoRA settings, "
+                      f"got {value!r}", "e.g. lora: true, or lora: {r: 8, alpha: 16}")
             continue
         out[key] = _typed(key, value, default, where)
     return out
@@ -424,7 +426,8 @@ def _typed(key: str, value, default, where: str):
     elif isinstance(default, str):
         ok, kind = isinstance(value, str), "text"
     elif isinstance(default, list):
-        ok, kind = isinstance(value, list) and all(isinstance(x, str) for x in value), "a list of names"
+        ok = isinstance(value, list) and all(isinstance(x, str) for x in value)
+        kind = "a list of names"
     else:
         return value
     if not ok:

@@ -124,7 +124,8 @@ def check_model_dir(path: Path, name: str) -> None:
     weights = [path / f for f in WEIGHT_FILES if (path / f).is_file()]
     for index in (path / f for f in WEIGHT_INDEXES if (path / f).is_file()):
         try:
-            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+                                .values()))
         except Exception as exc:
             bad(f"has a corrupt {index.name} ({_first_line(exc)})")
         missing = [s for s in shards if not (path / s).is_file()]
