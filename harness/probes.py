@@ -35,6 +35,8 @@ from harness.cache import Cache
 
 PROBE_DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "probes"
 GENERAL_MAX_NEW_TOKENS = 48
+GENERAL_ANSWERS_VERSION = 1  # of the generating code, in the cache key: bump when it changes
+GENERAL_BATCH = 16
 
 
 def general_prompts() -> list[str]:
@@ -51,8 +53,10 @@ def base_general_answers(model, tokenizer, model_id: str) -> list[list[int]]:
                 and all(isinstance(a, list) and all(type(t) is int for t in a) for a in answers))
 
     return Cache().get_or_compute(
-        "general_answers", [model_id, prompts, GENERAL_MAX_NEW_TOKENS, "greedy"],
-        lambda: generate(model, tokenizer, prompts, GENERAL_MAX_NEW_TOKENS), valid=valid)
+        "general_answers", [model_id, prompts, GENERAL_MAX_NEW_TOKENS, "greedy", GENERAL_BATCH,
+                            GENERAL_ANSWERS_VERSION],
+        lambda: generate(model, tokenizer, prompts, GENERAL_MAX_NEW_TOKENS,
+                         batch_size=GENERAL_BATCH), valid=valid)
 
 
 def lmeval_task_names() -> set[str]:

@@ -156,8 +156,11 @@ def pick_device(requested: str | None) -> torch.device:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise HarnessError("--device cuda was asked for but no CUDA device is visible",
                            "use --device cpu, or run on a machine with a GPU")
-    if requested not in ("cpu",) and not requested.startswith("cuda"):
+    if requested not in ("cpu", "cuda") and not re.fullmatch(r"cuda:\d+", requested):
         raise HarnessError(f"unknown device '{requested}'", "use cpu, cuda, cuda:N or auto")
+    if requested.startswith("cuda:") and int(requested[5:]) >= torch.cuda.device_count():
+        raise HarnessError(f"--device {requested}: only {torch.cuda.device_count()} CUDA "
+                           "device(s) are visible", "use cuda:0 .. cuda:N-1, or cuda")
     return torch.device(requested)
 
 
@@ -261,7 +264,8 @@ class Runner:
         base_key = [model_id, config["tasks"], config["probes"], config["eval"], SCHEMA_VERSION]
         with self.ui.activity("base model: evaluate (row 0)"):
             row0 = self.cache.get_or_compute(
-                "base_rows", base_key, lambda: dataclasses.asdict(evaluator.evaluate(model)))
+                "base_rows", base_key, lambda: dataclasses.asdict(evaluator.evaluate(model)),
+                valid=lambda row: _is_row(row, cell.tasks, self.probes))
         rows = [row0]
 
         method = make_method(cell.method.name, cell.method.params)
@@ -364,6 +368,16 @@ class Runner:
             "hardware": hardware(self.device),
             "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         }
+
+
+def _is_row(row, tasks, probes) -> bool:
+    """Is a cached base row complete for these tasks and probes? (Else it is recomputed.)"""
+    return (isinstance(row, dict) and isinstance(row.get("scores"), dict)
+            and isinstance(row.get("items"), dict) and isinstance(row.get("probes"), dict)
+            and isinstance(row.get("outputs"), dict)
+            and all(isinstance(row["scores"].get(t), (int, float)) for t in tasks)
+            and all(isinstance(row["items"].get(t), list) for t in tasks)
+            and all(isinstance(row["probes"].get(p), (int, float)) for p in probes))
 
 
 def save_checkpoint(model, tokenizer, folder: Path) -> None:

@@ -257,7 +257,7 @@ USER_ERRORS = [
     ("method-train-override", ["methods.sft.train: lr must be <= 1"],
      lambda e: e.run(e.suite(methods={"sft": {"train": {"lr": 2}}}))),
     ("method-file-missing", ["method file 'x.py' does not exist"], lambda e: e.run(e.suite(), "--methods", "x.py:Y")),
-    ("method-class-missing", ["'Nope' in", "is not a harness Method subclass"],
+    ("method-class-missing", ["has no class 'Nope'", "name one of its method classes"],
      lambda e: e.run(e.suite(), "--methods", e.plugin("class Yes(Method):\n    pass\n") + ":Nope")),
     ("method-class-not-method", ["'Plain' in", "is not a harness Method subclass"],
      lambda e: e.run(e.suite(), "--methods", e.plugin("class Plain:\n    pass\n") + ":Plain")),
@@ -413,3 +413,24 @@ def test_plugin_import_fails(env, capsys):
     (failure,) = env.out.glob("cells/*/failure.json")
     assert "SyntaxError" in json.loads(failure.read_text())["error"]
     assert not list(env.out.rglob("result.json"))
+
+
+def test_corrupt_cached_base_row_is_recomputed(tmp_path, tiny_model_dir):
+    import json
+
+    from harness.cache import Cache
+    from harness.cli import main
+    from helpers import tiny_suite
+
+    suite = tiny_suite(tmp_path, str(tiny_model_dir), methods=["sft"], probes=["knowledge"],
+                       train={"steps": 1, "lr": 1e-3, "batch_size": 4})
+    assert main(["run", "--suite", str(suite), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    rows = list((Cache().root / "base_rows").glob("*.json"))
+    assert len(rows) == 1
+    entry = json.loads(rows[0].read_text())
+    entry["value"]["scores"] = {}  # JSON, but not a row for these tasks
+    rows[0].write_text(json.dumps(entry))
+    assert main(["run", "--suite", str(suite), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    a, b = (json.loads(next((tmp_path / o / "cells").glob("*/result.json")).read_text())
+            for o in ("a", "b"))
+    assert a["R"] == b["R"]

@@ -78,6 +78,11 @@ def load_method_class(spec: str) -> type[Method]:
             raise PluginImportError(spec, exc) from exc
         where = module_name
     cls = getattr(module, cls_name, None)
+    if cls is None:
+        classes = sorted(n for n, c in vars(module).items()
+                         if isinstance(c, type) and issubclass(c, Method) and c is not Method)
+        raise HarnessError(f"{where} has no class '{cls_name}'",
+                           f"name one of its method classes: {', '.join(classes) or '(none)'}")
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise HarnessError(f"'{cls_name}' in {where} is not a harness Method subclass",
                            "subclass harness.methods.Method and name that class")

@@ -42,6 +42,14 @@ def text_problem(text: str | None, min_chars: int, max_chars: int) -> str | None
     return "too long" if len(text) > max_chars else None
 
 
+def _is_pool(found) -> bool:
+    """Is a cached pool well-formed? (Else it is generated again.)"""
+    return (isinstance(found, dict) and isinstance(found.get("candidates"), int)
+            and isinstance(found.get("dropped"), dict) and isinstance(found.get("dialogues"), list)
+            and all(isinstance(d, dict) and {"prompt", "response", "history"} <= set(d)
+                    for d in found["dialogues"]))
+
+
 class SASFT(Method):
     name = "sa-sft"
     description = "mix self-dialogues written by the base model into each task (SA-SFT)"
@@ -92,7 +100,8 @@ class SASFT(Method):
         """Self-dialogues of the base model for `seed`, cached across cells and runs."""
         key = [ctx.model_id, seed, self.needed, {k: self.params[k] for k in self.GENERATION},
                VERSION]
-        found = ctx.cache.get_or_compute("sa_sft", key, lambda: self.dialogues(ctx, seed))
+        found = ctx.cache.get_or_compute("sa_sft", key, lambda: self.dialogues(ctx, seed),
+                                         valid=_is_pool)
         pool = self._unpack(found, ctx, task)
         ctx.log(f"  sa-sft: {len(pool)} self-dialogues from the base model "
                 f"({found['candidates']} candidates; dropped: {self._dropped_text(found)})")

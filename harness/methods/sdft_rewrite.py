@@ -56,7 +56,10 @@ class SDFTRewrite(Method):
                    {k: v for k, v in self.params.items() if k != "lora"}, task.rewrite_instruction,
                    VERSION]
             self.rewritten[task.name] = ctx.cache.get_or_compute(
-                "sdft_rewrite", key, lambda: self.rewrite(task, examples, ctx))
+                "sdft_rewrite", key, lambda: self.rewrite(task, examples, ctx),
+                valid=lambda found: isinstance(found, list) and len(found) == len(examples) and all(
+                    isinstance(r, dict) and isinstance(r.get("text"), str)
+                    and isinstance(r.get("finished"), bool) for r in found))
 
     def wrap_model(self, model, ctx):
         return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
