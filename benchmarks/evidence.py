@@ -6,8 +6,10 @@
 Per method, mean ± sd over seeds of: task gain (score right after learning a task minus
 the base score, averaged over tasks), final ACC and BWT, every probe's final value, and the
 training step time, also as a ratio to the reference method's (paired by seed and task).
-Method statistics recorded in result.json (`method_stats`) are averaged per key. For
-paired significance tests use `harness report`.
+Method statistics recorded in result.json (`method_stats`) are averaged per key; SDFT's
+divergence per completion position (`kl_by_position`) gets a table of its own. A method
+given as a file plugin is shown by its class name. For paired significance tests use
+`harness report`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,38 @@ def step_seconds(result: dict) -> list[float]:
     return [t["sec_per_step"] for t in result["training"] if t.get("steps")]
 
 
+def shown(method: str) -> str:
+    """A file plugin (path/to/file.py:Class) is shown by its class name."""
+    return method.rsplit(":", 1)[1] if ".py:" in method else method
+
+
+def position_table(cells: dict[str, dict[int, dict]]) -> str:
+    """Mean divergence per completion position and truncated share, per method and task
+    (mean over seeds), for methods that record `kl_by_position`."""
+    rows, buckets = [], []
+    for method in sorted(cells):
+        per_task: dict[str, list[dict]] = defaultdict(list)
+        for r in cells[method].values():
+            for task, values in r.get("method_stats", {}).items():
+                if isinstance(values.get("kl_by_position"), dict):
+                    per_task[task].append(values)
+        for task, found in per_task.items():
+            for stat in found:
+                buckets += [b for b in stat["kl_by_position"] if b not in buckets]
+            rows.append((method, task, found))
+    if not rows:
+        return ""
+    lines = ["| method | task | seeds | truncated | " + " | ".join(f"KL @{b}" for b in buckets)
+             + " |", "|" + "---|" * (4 + len(buckets))]
+    for method, task, found in rows:
+        kl = [_ms([s["kl_by_position"][b] for s in found if b in s["kl_by_position"]], 4)
+              for b in buckets]
+        lines.append(f"| {shown(method)} | {task} | {len(found)} | "
+                     f"{_ms([s.get('truncated_share', 0.0) for s in found], 2)} | "
+                     + " | ".join(kl) + " |")
+    return "\n".join(lines)
+
+
 def tables(cells: dict[str, dict[int, dict]], reference: str = "sft") -> str:
     some = next(iter(next(iter(cells.values())).values()))
     probes = list(some["probes"])
@@ -56,7 +90,7 @@ def tables(cells: dict[str, dict[int, dict]], reference: str = "sft") -> str:
     order = [reference] + sorted(m for m in cells if m != reference) if reference in cells else sorted(cells)
     for method in order:
         rs = list(cells[method].values())
-        row = [method, str(len(rs)), _ms([gain(r) for r in rs]),
+        row = [shown(method), str(len(rs)), _ms([gain(r) for r in rs]),
                _ms([r["metrics"]["acc"] for r in rs]), _ms([r["metrics"]["bwt"] for r in rs])]
         row += [_ms([r["probes"][p][-1] for r in rs]) for p in probes]
         lines.append("| " + " | ".join(row) + " |")
@@ -76,9 +110,12 @@ def tables(cells: dict[str, dict[int, dict]], reference: str = "sft") -> str:
                     if isinstance(value, (int, float)):
                         stats[f"{key} ({where})"].append(value)
         stat_text = "; ".join(f"{k}: {mean(v):.3g}" for k, v in sorted(stats.items())) or "-"
-        lines.append(f"| {method} | {_ms(per_step, 2)} | {_ms(ratios, 2)}x | "
+        lines.append(f"| {shown(method)} | {_ms(per_step, 2)} | {_ms(ratios, 2)}x | "
                      f"{_ms([r['timings']['setup_s'] for r in rs.values()], 0)} | "
                      f"{_ms([r['timings']['train_s'] for r in rs.values()], 0)} | {stat_text} |")
+    positions = position_table(cells)
+    if positions:
+        lines += ["", positions]
     hardware = some["hardware"]
     lines += ["", f"Hardware: {hardware['platform']}, {hardware['cpu_count']} CPUs, device "
               f"{hardware['device']}. Stream: {' -> '.join(some['tasks'])}."]

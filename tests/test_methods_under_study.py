@@ -522,6 +522,18 @@ def test_evidence_tables_from_results(tmp_path):
     assert "| sft | 2 | 0.850 ± 0.000 | 0.700 ± 0.000 |" in rows["sft"]
     assert "0.250 ± 0.071" in rows["sft"]  # final drift 0.2, 0.3
     assert "2.50 ± 0.00x" in text and "rate (a): 0.5" in text  # 5 s / 2 s; mean of 0.25, 0.75
+    assert "KL @" not in text  # no method recorded divergences per position
+
+
+def test_evidence_position_table_and_plugin_names():
+    from benchmarks.evidence import position_table, shown
+
+    stats = lambda kl, cut: {"a": {"kl_by_position": kl, "truncated_share": cut}}
+    cells = {"x/v.py:SDFTSkip0": {0: {"method_stats": stats({"0": 0.2, "1": 0.1}, 0.5)},
+                                  1: {"method_stats": stats({"0": 0.4, "1": 0.3}, 0.25)}}}
+    text = position_table(cells)
+    assert "| SDFTSkip0 | a | 2 | 0.38 ± 0.18 | 0.3000 ± 0.1414 | 0.2000 ± 0.1414 |" in text
+    assert shown("sft") == "sft" and shown("a/b.py:C") == "C"
 
 
 def test_teacher_check_scores_student_and_teacher_prompts(tiny, monkeypatch):
