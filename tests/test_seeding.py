@@ -104,13 +104,16 @@ def _numbers(result: dict) -> dict:
 def test_cold_and_warm_base_row_cache_give_identical_numbers(tmp_path, tiny_model_dir):
     """LoRA initialisation and SDFT's sampling used to depend on whether row 0 (an lm-eval
     call that reseeded the process) was computed or read from the cache."""
-    suite = tiny_suite(tmp_path, str(tiny_model_dir),
-                       methods={"sdft": {"lora": {"r": 4, "alpha": 8}, "max_new_tokens": 8}},
+    methods = {"sdft": {"lora": {"r": 4, "alpha": 8}, "max_new_tokens": 8},
+               "sdft-rewrite": {"max_new_tokens": 8},
+               "sa-sft": {"user_tokens": 8, "answer_tokens": 8, "min_chars": 1, "max_rounds": 1}}
+    suite = tiny_suite(tmp_path, str(tiny_model_dir), methods=methods,
                        train={"steps": 2, "lr": 1e-2, "batch_size": 4}, probes=["drift"])
     cold, warm = tmp_path / "cold", tmp_path / "warm"
     assert main(["run", "--suite", str(suite), "--out", str(cold), "--quiet"]) == 0
     assert main(["run", "--suite", str(suite), "--out", str(warm), "--quiet"]) == 0
-    a, b = (json.loads(next((o / "cells").glob("*/result.json")).read_text())
-            for o in (cold, warm))
-    assert _numbers(a) == _numbers(b)
-    assert a["training"][0]["losses"][0] > 0
+    for name in methods:
+        a, b = (json.loads(next((o / "cells").glob(f"*__{name}__*/result.json")).read_text())
+                for o in (cold, warm))
+        assert _numbers(a) == _numbers(b), name
+        assert a["training"][0]["losses"][0] > 0

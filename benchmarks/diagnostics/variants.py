@@ -21,6 +21,10 @@ class SASFTPoolPerTask(SASFT):
     name = "sa-sft-pool-per-task"
 
 
+class SDFTShort(SDFT):
+    name = "sdft-short"
+
+
 class SDFTSkip0Short(SDFT):
     name = "sdft-skip0-short"
 
