@@ -79,7 +79,7 @@ class SASFT(Method):
         super().__init__(**params)
         for key, allowed in (("source", ("base", "current")), ("pool", ("shared", "per-task"))):
             if self.params[key] not in allowed:
-                raise HarnessError(f"sa-sft: {key} must be {' or '.join(allowed)}, not "
+                raise HarnessError(f"{key} must be {' or '.join(allowed)}, not "
                                    f"{self.params[key]!r}", f"set {key}: {allowed[0]}")
 
     def setup(self, ctx):

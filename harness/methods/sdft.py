@@ -79,11 +79,11 @@ class SDFT(Method):
         super().__init__(**params)
         p = self.params
         if p["kl"] not in {"forward", "reverse", "jsd"}:
-            raise HarnessError(f"sdft: kl must be forward, reverse or jsd, not {p['kl']!r}",
+            raise HarnessError(f"kl must be forward, reverse or jsd, not {p['kl']!r}",
                                "set kl: forward (the released code's), reverse or jsd")
         for key in ("max_new_tokens", "temperature"):
             if not isinstance(p[key], (int, float)) or p[key] <= 0:
-                raise HarnessError(f"sdft: {key} must be a positive number, not {p[key]!r}",
+                raise HarnessError(f"{key} must be a positive number, not {p[key]!r}",
                                    f"set {key} to a positive number")
         self.ema: dict[str, torch.Tensor] | None = None
         self._reset_task_stats()
