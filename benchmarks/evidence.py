@@ -1,7 +1,7 @@
 """Tables comparing methods within one stream: task gain, retention and cost.
 
     harness run --suite methods --out runs/methods
-    python -m benchmarks.evidence runs/methods [--reference sft] > tables.md
+    python -m benchmarks.evidence runs/methods [--reference sft] [--methods a,b] > tables.md
 
 Per method, mean ± sd over seeds of: task gain (score right after learning a task minus
 the base score, averaged over tasks), final ACC and BWT, every probe's final value, and the
@@ -123,16 +123,22 @@ def tables(cells: dict[str, dict[int, dict]], reference: str = "sft") -> str:
 
 
 def main(argv: list[str]) -> int:
-    reference = "sft"
-    if "--reference" in argv:
-        i = argv.index("--reference")
-        reference, argv = argv[i + 1], argv[:i] + argv[i + 2:]
-    if len(argv) != 1 or not Path(argv[0]).is_dir():
-        print("usage: python -m benchmarks.evidence RUN_DIR [--reference sft]", file=sys.stderr)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.evidence")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--reference", default="sft")
+    parser.add_argument("--methods", help="only these methods (names as shown), comma-separated")
+    args = parser.parse_args(argv)
+    if not args.run_dir.is_dir():
+        print(f"no folder {args.run_dir}", file=sys.stderr)
         return 2
-    cells = load(Path(argv[0]))
+    cells, reference = load(args.run_dir), args.reference
+    if args.methods:
+        keep = set(args.methods.split(","))
+        cells = {m: c for m, c in cells.items() if shown(m) in keep}
     if not cells:
-        print(f"no complete cells under {argv[0]}/cells", file=sys.stderr)
+        print(f"no complete cells under {args.run_dir}/cells", file=sys.stderr)
         return 2
     print(tables(cells, reference))
     return 0

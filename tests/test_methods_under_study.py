@@ -495,7 +495,7 @@ def test_the_four_run_through_the_stream(tmp_path, tiny_model_dir):
     assert "self_examples" in results["sa-sft"]["method_stats"]["arith"]
 
 
-def test_evidence_tables_from_results(tmp_path):
+def test_evidence_tables_from_results(tmp_path, capsys):
     from benchmarks.evidence import load, tables
 
     def cell(method, seed, r11, drift, sec, stats=None):
@@ -523,6 +523,11 @@ def test_evidence_tables_from_results(tmp_path):
     assert "0.250 ± 0.071" in rows["sft"]  # final drift 0.2, 0.3
     assert "2.50 ± 0.00x" in text and "rate (a): 0.5" in text  # 5 s / 2 s; mean of 0.25, 0.75
     assert "KL @" not in text  # no method recorded divergences per position
+    from benchmarks.evidence import main as evidence_main
+
+    assert evidence_main([str(tmp_path), "--methods", "sdft"]) == 0
+    printed = capsys.readouterr().out
+    assert "| sdft | 2 |" in printed and "| sft |" not in printed
 
 
 def test_evidence_position_table_and_plugin_names():
