@@ -413,6 +413,17 @@ def test_sa_sft_fresh_pool_per_task(chatty):
     assert ctx.stats["json-extract"]["self_candidates"] > 0
 
 
+def test_sa_sft_per_task_pools_do_not_reuse_other_seeds_pools(chatty, monkeypatch):
+    from harness.methods.sa_sft import SASFT
+
+    seeds = []
+    monkeypatch.setattr(SASFT, "_base_pool", lambda self, ctx, seed, task=None: seeds.append(seed) or [])
+    model, tok = chatty
+    setup_method("sa-sft", model, tok, {"pool": "per-task"}, stream=("arith", "json-extract", "facts"))
+    assert seeds[0] == 0 and len(set(seeds)) == 3
+    assert not set(seeds[1:]) & set(range(100))  # not the shared pool of any small seed
+
+
 # --- SDFT by rewriting ---------------------------------------------------------------------
 
 def test_rewrite_filters_on_hand_made_cases():

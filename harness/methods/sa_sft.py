@@ -28,6 +28,7 @@ from collections import Counter
 from harness.data import encode_example, finished, render_prompt, user_turn_prefix
 from harness.errors import HarnessError
 from harness.methods.base import Method, apply_lora
+from harness.seeding import derive_seed
 from harness.tasks import Dialogue
 
 VERSION = 2  # of the generating code, in the cache key
@@ -91,10 +92,11 @@ class SASFT(Method):
         if self.params["pool"] == "shared":
             pool = self._base_pool(ctx, ctx.seed)
             self.pools = {task.name: pool for task, _ in ctx.stream}
-        else:  # task 0 draws the shared pool's seed, so it reuses that pool's cache entry
-            self.pools = {task.name: self._base_pool(ctx, ctx.seed if i == 0 else ctx.seed * 1000 + i,
-                                                     task.name)
-                          for i, (task, _) in enumerate(ctx.stream)}
+        else:  # task 0 draws the shared pool's seed, so it reuses that pool's cache entry;
+            # later tasks draw seeds of their own that no other cell's shared pool uses
+            self.pools = {task.name: self._base_pool(
+                ctx, ctx.seed if i == 0 else derive_seed(ctx.seed, f"sa-sft pool {i}") % 2**31,
+                task.name) for i, (task, _) in enumerate(ctx.stream)}
 
     def _base_pool(self, ctx, seed: int, task: str | None = None) -> list[Dialogue]:
         """Self-dialogues of the base model for `seed`, cached across cells and runs."""
