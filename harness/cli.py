@@ -48,7 +48,8 @@ def cmd_run(args) -> int:
     from harness.config import load_suite, narrow
     from harness.models import check_model
     from harness.report import summary_table
-    from harness.runner import Runner, expand, pick_device
+    from harness.grid import expand
+    from harness.runner import Runner, pick_device
     from harness.ui import UI
 
     suite = load_suite(args.suite)
@@ -94,52 +95,28 @@ def check_writable(out: Path) -> None:
                            "set HARNESS_CACHE to a writable folder")
 
 
-# Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for
-# SmolLM2-135M on a 2-core CPU (docs/running.md, docs/methods-evidence.md); used when OUT
-# has no timings of its own. sa-sft's generation in setup (~7 min a seed) is not counted;
-# sdft's figure is for rollouts of at most ~64 tokens (its default budget of 1024 costs minutes
-# a step on a CPU).
-CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 8.6, "sdft-rewrite": 2.6,
-                   "selfaug": 3.3}
-CPU_135M_ROW_S = 30.0
-
-
 def dry_run(suite, out: Path) -> int:
     """List the cells, what a run would do with each, and an estimate of the cost."""
-    from statistics import mean
-
     from rich.console import Console
     from rich.table import Table
 
-    from harness.runner import cell_state, expand, grid_id, read_result
-    from harness.training import total_steps
+    from harness.grid import estimate, expand, grid_id, measured_step_seconds, state
+    from harness.results import CellState
 
-    measured: dict[str, list[float]] = {}
-    for path in out.glob("cells/*/result.json"):
-        r = read_result(path)
-        try:
-            measured.setdefault(r["cell"]["method"], []).extend(
-                float(t["sec_per_step"]) for t in r["training"] if t.get("steps"))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue  # not a complete result: no timing from it
+    measured = measured_step_seconds(out)
     table = Table(title=f"suite {suite.name}: grid {grid_id(suite)} -> {out}")
     for col in ("cell", "state", "steps", "est. time", "estimate from"):
         table.add_column(col)
+    cells = expand(suite)
     total_s, todo = 0.0, 0
-    for cell in expand(suite):
-        state = cell_state(cell, suite, out / "cells" / cell.id)
-        steps = len(cell.tasks) * total_steps(cell.method.train, suite.data.n_train)
-        if cell.method.name in measured:
-            per_step, source = mean(measured[cell.method.name]), "this OUT"
-        else:
-            per_step = CPU_135M_STEP_S.get(cell.method.name, CPU_135M_STEP_S["sft"])
-            source = "135M on 2-core CPU"
-        seconds = steps * per_step + len(cell.tasks) * CPU_135M_ROW_S
-        if state != "complete":
+    for cell in cells:
+        found = state(cell, suite, out / "cells" / cell.id)
+        steps, seconds, source = estimate(cell, suite, measured)
+        if found is not CellState.COMPLETE:
             total_s, todo = total_s + seconds, todo + 1
-        table.add_row(cell.id, state, str(steps), f"{seconds / 60:.1f} min", source)
+        table.add_row(cell.id, found.value, str(steps), f"{seconds / 60:.1f} min", source)
     Console(width=160).print(table)
-    print(f"{todo} of {len(expand(suite))} cells to run; estimated {total_s / 60:.0f} min "
+    print(f"{todo} of {len(cells)} cells to run; estimated {total_s / 60:.0f} min "
           "(evaluation rows counted at the CPU figure; a GPU is much faster)")
     return 0
 

@@ -356,7 +356,7 @@ def test_result_not_an_object(env, capsys, content):
     """`result-not-an-object`: a result.json that is JSON but not an object is corrupt:
     --dry-run says so and a run re-runs the cell."""
     from harness.config import load_suite
-    from harness.runner import expand
+    from harness.grid import expand
 
     suite = env.suite(methods=["sft"], **FAST)
     cell = expand(load_suite(suite))[0]

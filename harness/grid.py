@@ -1,0 +1,171 @@
+"""Planning: a suite -> its cells (model x stream x method x seed), the grid id, each cell's
+plan (tasks, splits, config and hash, computed once) and the cost estimate of `--dry-run`.
+
+Nothing here trains or evaluates; harness/runner.py runs what is planned here, and
+harness/results.py owns what a cell folder holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+
+from harness.config import DataSettings, MethodSpec, Suite
+from harness.errors import HarnessError
+from harness.models import model_identity
+from harness.paths import stable_hash
+from harness.probes import PROBE_DATA, get_probe
+from harness.results import SCHEMA_VERSION, CellState, cell_id, read_result
+from harness.tasks import Split, get_task
+from harness.training import total_steps
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    stream: str
+    tasks: tuple[str, ...]
+    method: MethodSpec
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.model, self.stream, self.method.name, self.seed)
+
+    @property
+    def info(self) -> dict:
+        """The cell as result.json and failure.json name it."""
+        return {"model": self.model, "stream": self.stream, "method": self.method.name,
+                "seed": self.seed}
+
+
+def expand(suite: Suite) -> list[Cell]:
+    """All cells, seed by seed: a grid stopped early still compares every method. Stops on
+    two cells whose ids (folder names) are equal, which would overwrite each other."""
+    cells = [Cell(model, stream, tuple(tasks), method, seed)
+             for model in suite.models
+             for stream, tasks in suite.streams.items()
+             for seed in suite.seeds
+             for method in suite.methods]
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        other = seen.setdefault(cell.id, cell)
+        if other is not cell:
+            what, a, b, fix = next(
+                (what, x, y, fix) for what, x, y, fix in (
+                    ("models", other.model, cell.model,
+                     "give the model folders different names (a symlink will do)"),
+                    ("streams", other.stream, cell.stream, "rename one of the streams"),
+                    ("methods", other.method.name, cell.method.name,
+                     "rename one of the method files or classes"))
+                if x != y)
+            raise HarnessError(f"{what} '{a}' and '{b}' would share the cell folder "
+                               f"cells/{cell.id} and overwrite each other's results", fix)
+    return cells
+
+
+@functools.lru_cache(maxsize=256)
+def split(task: str, data: DataSettings) -> Split:
+    """A task's train/test split, generated once per process (every cell shares it; nothing
+    may mutate it: methods get copies of the lists)."""
+    return get_task(task).split(data.n_train, data.n_test, data.seed)
+
+
+def grid_definition(suite: Suite) -> dict:
+    """Everything that fixes the grid's results, with the content hashes of the task data
+    and probe data: two runs with the same grid id measure the same thing."""
+    task_hashes = {t: split(t, suite.data).content_hash
+                   for tasks in suite.streams.values() for t in tasks}
+    probe_files = {p.name: stable_hash(p.read_text()) for p in sorted(PROBE_DATA.glob("*.json"))}
+    return {
+        "models": {m: model_identity(m, m) for m in suite.models},
+        "streams": suite.streams, "task_hashes": task_hashes,
+        "methods": [{"name": m.name, "params": m.params, "train": dataclasses.asdict(m.train)}
+                    for m in suite.methods],
+        "seeds": suite.seeds, "probe_data": probe_files,
+        "probes": {name: get_probe(name).version for name in suite.probes},
+        "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
+        "schema": SCHEMA_VERSION,
+    }
+
+
+def grid_id(suite: Suite) -> str:
+    return stable_hash(grid_definition(suite))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a cell will run: its tasks and splits, and the config whose hash decides whether
+    a complete cell can be skipped."""
+
+    tasks: list
+    splits: list[Split]
+    model_id: str
+    config: dict
+
+    @property
+    def config_hash(self) -> str:
+        return stable_hash(self.config)
+
+
+def plan(cell: Cell, suite: Suite, model_path: str | None = None) -> Plan:
+    """The cell's plan; `model_path` is where the model was resolved to (its identity keys
+    caches), the model as named when not yet resolved (`--dry-run`)."""
+    model_id = model_identity(cell.model, model_path or cell.model)
+    tasks = [get_task(name) for name in cell.tasks]
+    splits = [split(name, suite.data) for name in cell.tasks]
+    config = {
+        "model": model_id, "tasks": {s.task: s.content_hash for s in splits},
+        "method": cell.method.name, "params": cell.method.params,
+        "train": dataclasses.asdict(cell.method.train), "seed": cell.seed,
+        "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
+        "probes": {name: get_probe(name).version for name in suite.probes},
+        "schema": SCHEMA_VERSION,
+    }
+    return Plan(tasks, splits, model_id, config)
+
+
+def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
+    """What a run will do with the cell's folder: skip it (complete), re-run it (stale:
+    settings changed; corrupt; incomplete), retry it (failed), or run it (empty, new)."""
+    result, found = read_result(folder)
+    if found is not CellState.COMPLETE:
+        return found
+    fresh = result.get("config_hash") == plan(cell, suite).config_hash
+    return CellState.COMPLETE if fresh else CellState.STALE
+
+
+# Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for
+# SmolLM2-135M on a 2-core CPU (docs/running.md, docs/methods-evidence.md); used when OUT
+# has no timings of its own. sa-sft's generation in setup (~7 min a seed) is not counted;
+# sdft's figure is for rollouts of at most ~64 tokens (its default budget of 1024 costs minutes
+# a step on a CPU).
+CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 8.6, "sdft-rewrite": 2.6,
+                   "selfaug": 3.3}
+CPU_135M_ROW_S = 30.0
+
+
+def measured_step_seconds(out: Path) -> dict[str, float]:
+    """Mean seconds per optimiser step of each method, from OUT's complete cells."""
+    measured: dict[str, list[float]] = {}
+    for folder in sorted(out.glob("cells/*")):
+        result, found = read_result(folder)
+        if found is CellState.COMPLETE:
+            measured.setdefault(result["cell"]["method"], []).extend(
+                float(t["sec_per_step"]) for t in result.get("training", [])
+                if isinstance(t, dict) and t.get("steps") and "sec_per_step" in t)
+    return {method: mean(values) for method, values in measured.items() if values}
+
+
+def estimate(cell: Cell, suite: Suite, measured: dict[str, float]) -> tuple[int, float, str]:
+    """(optimiser steps, estimated seconds, where the per-step figure comes from)."""
+    steps = len(cell.tasks) * total_steps(cell.method.train, suite.data.n_train)
+    if cell.method.name in measured:
+        per_step, source = measured[cell.method.name], "this OUT"
+    else:
+        per_step = CPU_135M_STEP_S.get(cell.method.name, CPU_135M_STEP_S["sft"])
+        source = "135M on 2-core CPU"
+    return steps, steps * per_step + len(cell.tasks) * CPU_135M_ROW_S, source

@@ -1,0 +1,417 @@
+"""The one owner of a cell's files: `result.json` (schema, builder, validator), the writers
+of progress.json, samples.json, result.json and failure.json, the cell id, the vocabulary of
+cell states, and the one reader of an output folder (`read_cells`).
+
+The runner writes through here, `harness report`, `--dry-run`, resume and the scripts read
+through here; docs/results.md documents the fields. Nobody else parses these files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import math
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.metrics import cell_metrics
+from harness.paths import atomic_write_json
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = ("status", "cell", "R", "metrics")
+
+
+class CellState(str, enum.Enum):
+    """What a cell folder holds, in the words `--dry-run`, resume and `harness report` share.
+
+    complete: a valid result.json (for a run: of the same settings, so it is skipped);
+    stale: a valid result.json of other settings (a run re-runs it); failed: failure.json
+    (retried); incomplete: progress.json only, interrupted or still running (re-run);
+    corrupt: a result.json that cannot be used (re-run); empty: a folder with none of these;
+    new: no folder yet.
+    """
+
+    COMPLETE = "complete"
+    STALE = "stale"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+    CORRUPT = "corrupt"
+    EMPTY = "empty"
+    NEW = "new"
+
+
+def cell_id(model: str, stream: str, method: str, seed: int) -> str:
+    """The cell's folder name. A model folder counts by its name, a method file by its stem
+    and class (`variants.SDFTShort`); anything outside [A-Za-z0-9._-] becomes '-'."""
+    if Path(model).is_dir():
+        model = Path(os.path.abspath(model)).name
+    if ".py:" in method:
+        path, cls = method.rsplit(":", 1)
+        method = f"{Path(path).stem}.{cls}"
+    raw = f"{model}__{stream}__{method}__s{seed}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")
+
+
+# --------------------------------------------------------------------------- building, writing
+
+def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict,
+                 training: list[dict], config: dict, config_hash: str,
+                 model_id: str, grid_id: str, suite: str, timings: dict, versions: dict,
+                 hardware: dict, method_stats: dict) -> dict:
+    """result.json of a complete cell from its evaluation rows (row 0 = base model) and the
+    cell's plan; every key is documented in docs/results.md."""
+    R = [[row["scores"][t] for t in tasks] for row in rows]
+    probe_values = {name: [row["probes"][name] for row in rows] for name in probes}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "complete",
+        "cell_id": cell_id(cell["model"], cell["stream"], cell["method"], cell["seed"]),
+        "cell": cell,
+        "tasks": list(tasks),
+        "R": R,
+        "items": {t: [row["items"][t] for row in rows] for t in tasks},
+        "probes": probe_values,
+        "probe_info": {name: {"higher_is_better": p.higher_is_better, "chance": p.chance,
+                              "description": p.description}
+                       for name, p in probes.items()},
+        "metrics": cell_metrics(R, probe_values),
+        "training": [dict(s) for s in training],
+        "method_params": config["params"],
+        "train_settings": config["train"],
+        "data_settings": config["data"],
+        "eval_settings": config["eval"],
+        "task_hashes": config["tasks"],
+        "model_id": model_id,
+        "config_hash": config_hash,
+        "grid_id": grid_id,
+        "suite": suite,
+        "timings": timings,
+        "versions": versions,
+        "hardware": hardware,
+        "finished_at": _now(),
+        "method_stats": method_stats,
+    }
+
+
+def write_progress(folder: Path, config_hash: str, tasks: list[str], rows: list[dict]) -> None:
+    atomic_write_json(folder / "progress.json", {
+        "status": "running", "config_hash": config_hash, "rows_done": len(rows),
+        "R": [[r["scores"][t] for t in tasks] for r in rows]})
+
+
+def write_samples(folder: Path, samples: dict) -> None:
+    """What the model answered, per task and row (prompts, targets, outputs)."""
+    atomic_write_json(folder / "samples.json", samples)
+
+
+def write_result(folder: Path, result: dict) -> None:
+    """Write result.json (only ever a complete, valid one) and drop progress.json."""
+    problem = check_result(result)
+    if problem is not None:
+        raise ValueError(f"refusing to write an invalid result.json: {problem}")
+    atomic_write_json(folder / "result.json", result)
+    (folder / "progress.json").unlink(missing_ok=True)
+
+
+def write_failure(folder: Path, cell: dict, message: str) -> str | None:
+    """Write failure.json (with the current traceback); return why it could not be written."""
+    try:
+        atomic_write_json(folder / "failure.json", {
+            "status": "failed", "cell": cell, "error": message,
+            "traceback": traceback.format_exc(), "finished_at": _now()})
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+# --------------------------------------------------------------------------- validating
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def finite(x) -> float | None:
+    """A finite float, or None for null / NaN / inf / anything else."""
+    if not _is_num(x):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def check_result(data) -> str | None:
+    """Why a parsed result.json cannot be used, or None if it can.
+
+    Required: `status` ("complete"), `cell` {model, stream, method, seed}, `R` ((T+1) x T
+    finite numbers) and `metrics` (numbers or null). `tasks`, `probes` and `probe_info`
+    are optional but must be well formed when present; `items` is checked where used.
+    """
+    if not isinstance(data, dict):
+        return f"top level is a JSON {type(data).__name__}, not an object"
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        return "missing required key" + ("s " if len(missing) > 1 else " ") + ", ".join(missing)
+    if data["status"] != "complete":
+        return f"status is {data['status']!r}, not 'complete'"
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        return (f"schema_version {version!r} is not supported "
+                f"(this report reads {SCHEMA_VERSION})")
+    return _check_cell(data["cell"]) or _check_R(data["R"]) or _check_rest(data)
+
+
+def _check_cell(cell) -> str | None:
+    if not isinstance(cell, dict):
+        return "cell is not an object"
+    for key in ("model", "stream", "method"):
+        if key not in cell:
+            return f"missing required key cell.{key}"
+        if not isinstance(cell[key], str) or not cell[key]:
+            return f"cell.{key} is not a non-empty string ({cell[key]!r})"
+    if "seed" not in cell:
+        return "missing required key cell.seed"
+    seed = cell["seed"]
+    if not _is_num(seed) or not math.isfinite(seed) or int(seed) != seed:
+        return f"cell.seed is not a whole number ({seed!r})"
+    return None
+
+
+def _check_R(R) -> str | None:
+    if not isinstance(R, list) or not R or not all(isinstance(row, list) for row in R):
+        return "R is not a list of rows"
+    T = len(R[0])
+    if T == 0:
+        return "R has no tasks (row 0 is empty)"
+    if len(R) != T + 1:
+        return f"R has {len(R)} rows for {T} tasks; expected T+1 = {T + 1}"
+    for i, row in enumerate(R):
+        if len(row) != T:
+            return f"R row {i} has {len(row)} scores, expected {T}"
+        for j, x in enumerate(row):
+            if finite(x) is None:
+                return f"R[{i}][{j}] is not a finite number ({x!r})"
+    return None
+
+
+def _check_rest(data: dict) -> str | None:
+    T = len(data["R"][0])
+    tasks = data.get("tasks")
+    if tasks is not None and (not isinstance(tasks, list) or len(tasks) != T
+                              or not all(isinstance(t, str) for t in tasks)):
+        return f"tasks is not a list of {T} task names (one per column of R)"
+    metrics = data["metrics"]
+    if not isinstance(metrics, dict):
+        return "metrics is not an object"
+    for key, value in metrics.items():
+        if value is not None and not _is_num(value):
+            return f"metrics.{key} is not a number or null ({value!r})"
+    probes = data.get("probes")
+    if probes is not None:
+        if not isinstance(probes, dict):
+            return "probes is not an object"
+        for name, values in probes.items():
+            if not isinstance(values, list) or len(values) != T + 1:
+                return f"probes.{name} is not a list of T+1 = {T + 1} values"
+            if not all(v is None or _is_num(v) for v in values):
+                return f"probes.{name} holds a value that is not a number or null"
+    info = data.get("probe_info")
+    if info is not None:
+        if not isinstance(info, dict) or not all(isinstance(v, dict) for v in info.values()):
+            return "probe_info is not an object of objects"
+        for name, v in info.items():
+            if "higher_is_better" in v and not isinstance(v["higher_is_better"], bool):
+                return f"probe_info.{name}.higher_is_better is not true/false"
+    return None
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_json(path: Path) -> tuple[object, str | None]:
+    """(parsed JSON, None), or (None, why it cannot be read)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable: {type(exc).__name__}: {exc}"
+    if not text.strip():
+        return None, "empty file"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
+
+
+def read_result(folder: Path) -> tuple[dict | None, CellState]:
+    """A cell folder's valid result.json and its state, as resume and `--dry-run` see it:
+    (result, COMPLETE), or (None, CORRUPT / FAILED / INCOMPLETE / EMPTY / NEW). Whether a
+    complete result is stale is the caller's question (it knows the config hash)."""
+    if (folder / "result.json").exists():
+        data, problem = read_json(folder / "result.json")
+        if problem is None and check_result(data) is None:
+            return data, CellState.COMPLETE
+        return None, CellState.CORRUPT
+    if (folder / "failure.json").exists():
+        return None, CellState.FAILED
+    if (folder / "progress.json").exists():
+        return None, CellState.INCOMPLETE
+    return None, CellState.EMPTY if folder.is_dir() else CellState.NEW
+
+
+@dataclass
+class Record:
+    """One complete cell: its result.json (validated) and where it was read from."""
+
+    path: str  # relative to OUT, POSIX style
+    data: dict
+
+    @property
+    def model(self) -> str:
+        return self.data["cell"]["model"]
+
+    @property
+    def stream(self) -> str:
+        return self.data["cell"]["stream"]
+
+    @property
+    def method(self) -> str:
+        return self.data["cell"]["method"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.data["cell"]["seed"])
+
+    @property
+    def key(self) -> tuple:
+        return (self.model, self.stream, self.method, self.seed)
+
+    @property
+    def T(self) -> int:
+        return len(self.data["R"][0])
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.data.get("tasks") or [f"task{j + 1}" for j in range(self.T)]
+
+
+@dataclass
+class Cells:
+    """Every folder under OUT/cells, sorted by state (records are the complete ones)."""
+
+    records: list[Record] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    incomplete: list[dict] = field(default_factory=list)
+    corrupt: list[dict] = field(default_factory=list)
+    empty: list[dict] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    missing: list[dict] = field(default_factory=list)
+    n_folders: int = 0
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def read_cells(out: Path) -> Cells:
+    """Sort every folder of OUT/cells by state: complete (valid result.json), failed
+    (failure.json), incomplete (progress.json only), corrupt (result.json unreadable or
+    invalid) or empty. Two complete cells with the same (model, stream, method, seed) keep
+    the first (sorted by folder name); the other is listed under duplicates. Cells expected
+    from the grid of models x streams x methods x seeds seen, but with no folder at all, are
+    listed as missing."""
+    out = Path(out)
+    found, seen = Cells(), {}
+    folders = sorted((d for d in (out / "cells").iterdir() if d.is_dir()), key=lambda d: d.name)
+    found.n_folders = len(folders)
+    for folder in folders:
+        if (folder / "result.json").exists():
+            _read_complete(folder, out, found, seen)
+        elif (folder / "failure.json").exists():
+            found.failed.append(_read_failure(folder, out))
+        elif (folder / "progress.json").exists():
+            data, problem = read_json(folder / "progress.json")
+            rows = data.get("rows_done") if isinstance(data, dict) else None
+            found.incomplete.append({
+                "path": _rel(folder / "progress.json", out), "cell_id": folder.name,
+                "rows_done": rows if _is_num(rows) else None,
+                "note": f"progress.json {problem}" if problem else
+                        "no result.json: the run was interrupted or is still going"})
+        else:
+            found.empty.append({"path": _rel(folder, out), "cell_id": folder.name,
+                                "files": sorted(p.name for p in folder.iterdir())[:20]})
+    found.missing = _missing_cells(found)
+    return found
+
+
+def _read_complete(folder: Path, out: Path, found: Cells, seen: dict) -> None:
+    path = folder / "result.json"
+    data, problem = read_json(path)
+    if problem is None:
+        problem = check_result(data)
+    if problem is not None:
+        found.corrupt.append({"path": _rel(path, out), "cell_id": folder.name,
+                              "reason": problem})
+        return
+    record = Record(_rel(path, out), data)
+    if record.key in seen:
+        found.duplicates.append({"path": record.path, "duplicate_of": seen[record.key].path,
+                                 "why": "same (model, stream, method, seed); the first one "
+                                        "(by folder name) is used"})
+        return
+    seen[record.key] = record
+    found.records.append(record)
+
+
+def _read_failure(folder: Path, out: Path) -> dict:
+    data, problem = read_json(folder / "failure.json")
+    entry = {"path": _rel(folder / "failure.json", out), "cell_id": folder.name,
+             "cell": None, "error": None}
+    if problem is not None:
+        entry["error"] = f"failure.json {problem}"
+    elif isinstance(data, dict):
+        entry["cell"] = data.get("cell") if isinstance(data.get("cell"), dict) else None
+        error = data.get("error")
+        entry["error"] = str(error) if error is not None else "no error message"
+    else:
+        entry["error"] = "failure.json is not an object"
+    return entry
+
+
+def _missing_cells(found: Cells, limit: int = 100_000) -> list[dict]:
+    """Cells of the grid spanned by the cells seen that have no folder at all."""
+    infos = [r.data["cell"] for r in found.records] + [f["cell"] for f in found.failed
+                                                        if f["cell"]]
+    axes = {k: set() for k in ("model", "stream", "method", "seed")}
+    have = {r.key for r in found.records}
+    for c in infos:
+        try:
+            key = (c["model"], c["stream"], c["method"], int(c["seed"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        for axis, value in zip(axes, key):
+            axes[axis].add(value)
+        have.add(key)
+    if not all(axes.values()) or math.prod(len(v) for v in axes.values()) > limit:
+        return []
+    folder_ids = {e["cell_id"] for e in found.incomplete + found.corrupt + found.empty}
+    missing = []
+    for model in sorted(axes["model"]):
+        for stream in sorted(axes["stream"]):
+            for method in sorted(axes["method"]):
+                for seed in sorted(axes["seed"]):
+                    ids = {cell_id(model, stream, method, seed),
+                           cell_id(Path(model).name, stream, method, seed)}
+                    if (model, stream, method, seed) not in have and not ids & folder_ids:
+                        missing.append({"model": model, "stream": stream, "method": method,
+                                        "seed": seed})
+    return missing
