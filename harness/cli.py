@@ -47,7 +47,7 @@ def _quiet_libraries() -> None:
 def cmd_run(args) -> int:
     from harness.config import load_suite, narrow
     from harness.models import check_model
-    from harness.report import summary_table
+    from harness.ui import summary_table
     from harness.grid import expand
     from harness.runner import Runner, pick_device
     from harness.ui import UI

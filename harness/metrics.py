@@ -1,4 +1,6 @@
-"""Continual-learning metrics of one cell, as defined in docs/metrics.md.
+"""Continual-learning metrics of one cell, as defined in docs/metrics.md, and `METRICS`,
+the one catalogue of them (name, function, direction) that result.json, `harness report`
+and the end-of-run table iterate.
 
 R is (T+1) x T: R[i][j] = score on task j after training through task i; row 0 is the
 base model, b_j = R[0][j]. Metrics that need two or more tasks are None when T = 1.
@@ -6,7 +8,9 @@ base model, b_j = R[0][j]. Metrics that need two or more tasks are None when T =
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import mean
+from typing import Callable
 
 
 def acc(R) -> float:
@@ -55,10 +59,32 @@ def plasticity(R) -> float:
     return mean(R[j + 1][j] - R[0][j] for j in range(T))
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One per-cell metric of R. `min_tasks`: below it `fn` returns None (undefined);
+    `label` and `headline`: its column in the end-of-run table of `harness run`, if any."""
+
+    fn: Callable[[list[list[float]]], float | None]
+    higher_is_better: bool
+    min_tasks: int
+    label: str
+    headline: bool = False
+
+
+#: Every per-cell metric of R, in the order of result.json's `metrics` and of the report.
+METRICS: dict[str, Metric] = {
+    "acc": Metric(acc, True, 1, "ACC", headline=True),
+    "aia": Metric(aia, True, 1, "AIA"),
+    "bwt": Metric(bwt, True, 2, "BWT", headline=True),
+    "fwt": Metric(fwt, True, 2, "FWT"),
+    "forgetting": Metric(forgetting, False, 2, "forgetting"),
+    "plasticity": Metric(plasticity, True, 1, "plasticity", headline=True),
+}
+
+
 def cell_metrics(R, probes: dict[str, list[float]] | None = None) -> dict:
     """All per-cell metrics; probes contribute their final value and change from base."""
-    out = {"acc": acc(R), "aia": aia(R), "bwt": bwt(R), "fwt": fwt(R),
-           "forgetting": forgetting(R), "plasticity": plasticity(R)}
+    out = {name: metric.fn(R) for name, metric in METRICS.items()}
     for name, values in (probes or {}).items():
         out[f"{name}_final"] = values[-1]
         out[f"{name}_delta"] = values[-1] - values[0]

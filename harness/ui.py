@@ -1,14 +1,21 @@
-"""Terminal output: rich progress bars when interactive, plain one-line logs when quiet
-(under CI, with --quiet, or when stdout is not a terminal)."""
+"""Terminal output of `harness run`: rich progress bars when interactive, plain one-line
+logs when quiet (under CI, with --quiet, or when stdout is not a terminal), and the
+end-of-run results table (`summary_table`). `harness report`'s tables are in
+harness/report/terminal.py."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+from collections import defaultdict
+from statistics import mean, stdev
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.metrics import METRICS
 
 
 def is_quiet(flag: bool = False) -> bool:
@@ -79,3 +86,38 @@ class UI:
             for task_id in self._bars:
                 self._progress.remove_task(task_id)
         self._bars = []
+
+
+def _mean_sd(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{mean(values):.3f} ± {stdev(values):.3f}"
+
+
+def summary_table(results: list[dict]) -> Table:
+    """One row per (model, stream, method): mean ± sd over seeds of the headline metrics
+    (`METRICS[...].headline`), each probe's final value, and the training time."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in results:
+        c = r["cell"]
+        groups[(c["model"], c["stream"], c["method"])].append(r)
+    headline = [name for name, metric in METRICS.items() if metric.headline]
+    probe_names = sorted({p for r in results for p in r["probes"]})
+    table = Table(title="Results (final row; mean ± sd over seeds)")
+    for col in ["model", "stream", "method", "seeds", *(METRICS[m].label for m in headline)]:
+        table.add_column(col)
+    for p in probe_names:
+        hib = results[0]["probe_info"].get(p, {}).get("higher_is_better", True)
+        table.add_column(f"{p} ({'↑' if hib else '↓'})")
+    table.add_column("train s")
+    for (model, stream, method), rs in sorted(groups.items()):
+        table.add_row(
+            model, stream, method, str(len(rs)),
+            *[_mean_sd([r["metrics"][m] for r in rs]) for m in headline],
+            *[_mean_sd([r["probes"][p][-1] for r in rs if p in r["probes"]]) for p in probe_names],
+            f"{mean(r['timings']['train_s'] for r in rs):.0f}",
+        )
+    return table

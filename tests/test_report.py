@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 from harness.cli import main
-from harness.report import build_report, check_result, load_cells, summary_table
+from harness.report import build_report, check_result, load_cells
+from harness.ui import summary_table
 
 FAST = dict(n_resamples=999, n_permutations=9999, n_iqm_resamples=200)
 PROBE_INFO = {"drift": {"higher_is_better": False, "chance": None, "description": "KL"},
