@@ -46,7 +46,7 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalSettings:
     batch_size: int = 16
     max_new_tokens: int | None = None  # None: each task's own budget
 
@@ -69,7 +69,7 @@ class Suite:
     probes: list[str]
     train: TrainSettings
     data: DataSettings
-    eval: EvalConfig
+    eval: EvalSettings
     path: str = ""
 
 
@@ -303,7 +303,7 @@ def load_suite(name_or_path: str) -> Suite:
         name=name, description=description, models=models, streams=streams, methods=methods,
         seeds=seeds, probes=probes, train=train,
         data=_settings(DataSettings, raw.get("data"), f"{where}, data"),
-        eval=_settings(EvalConfig, raw.get("eval"), f"{where}, eval"), path=str(path),
+        eval=_settings(EvalSettings, raw.get("eval"), f"{where}, eval"), path=str(path),
     )
 
 

@@ -16,16 +16,11 @@ from pathlib import Path
 from harness.data import autocast
 from harness.paths import cache_dir, stable_hash
 from harness.probes import LOCAL_DATA_UTILS, LmEvalProbe, Probe, RowState
+from harness.config import EvalSettings
 from harness.seeding import isolated
-
-GENERAL = "general-prompts"  # key of the general prompts' answers in Row.outputs
 from harness.tasks import Split, Task
 
-
-@dataclass
-class EvalSettings:
-    batch_size: int = 16
-    max_new_tokens: int | None = None  # None: each task's own budget
+GENERAL_PROMPTS_KEY = "general-prompts"  # key of the general prompts' answers in Row.outputs
 
 
 @dataclass
@@ -133,7 +128,7 @@ class Evaluator:
         with isolated():
             probes = {p.name: p.measure(state) for p in self.probes}
         if state.answered:  # what the model now says to general prompts, for inspection
-            outputs[GENERAL] = state.general_answers()
+            outputs[GENERAL_PROMPTS_KEY] = state.general_answers()
         live.train(was_training)
         return Row(scores, items, outputs, probes, time.perf_counter() - start)
 

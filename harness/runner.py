@@ -20,7 +20,7 @@ from harness import __version__
 from harness.cache import Cache
 from harness.config import Suite
 from harness.errors import HarnessError
-from harness.evaluation import GENERAL, EvalSettings, Evaluator
+from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
 from harness.methods import Context, make_method
 from harness.methods.base import call_hook
 from harness import results
@@ -168,8 +168,7 @@ class Runner:
             with isolated():
                 for probe in self.probes.values():
                     probe.prepare(model, tokenizer, p.model_id)
-        eval_settings = EvalSettings(self.suite.eval.batch_size, self.suite.eval.max_new_tokens)
-        evaluator = Evaluator(p.tasks, p.splits, list(self.probes.values()), eval_settings,
+        evaluator = Evaluator(p.tasks, p.splits, list(self.probes.values()), self.suite.eval,
                               tokenizer)
         key = [p.model_id, p.config["tasks"], p.config["probes"], p.config["eval"],
                results.SCHEMA_VERSION]
@@ -185,9 +184,10 @@ class Runner:
         samples = {t: {"prompts": [e.prompt for e in s.test], "targets": [e.target for e in s.test],
                        "outputs": [row["outputs"][t] for row in rows]}
                    for t, s in zip(cell.tasks, p.splits)}
-        if all(GENERAL in row["outputs"] for row in rows):
-            samples[GENERAL] = {"prompts": general_prompts(),
-                                "outputs": [row["outputs"][GENERAL] for row in rows]}
+        key = GENERAL_PROMPTS_KEY
+        if all(key in row["outputs"] for row in rows):
+            samples[key] = {"prompts": general_prompts(),
+                            "outputs": [row["outputs"][key] for row in rows]}
         return samples
 
     def _train_one(self, cell, method, model, ctx, task, split, index: int) -> dict:

@@ -55,7 +55,8 @@ def test_run_writes_complete_results(tmp_path, suite_file, tiny_model_dir):
 
 def test_row_zero_is_the_base_model_evaluation(tmp_path, suite_file, tiny_model_dir):
     from harness.config import load_suite
-    from harness.evaluation import EvalSettings, Evaluator
+    from harness.config import EvalSettings
+    from harness.evaluation import Evaluator
     from harness.models import load_model
     from harness.probes import get_probe
     from harness.tasks import get_task

@@ -45,7 +45,8 @@ def test_seeded_blocks_depend_on_seed_and_purpose_and_restore_state():
 
 def test_evaluation_does_not_reseed_the_process(tiny, tiny_model_dir):
     """lm-eval's defaults reset random/numpy/torch to fixed seeds after every row of R."""
-    from harness.evaluation import EvalSettings, Evaluator
+    from harness.config import EvalSettings
+    from harness.evaluation import Evaluator
     from harness.tasks import get_task
 
     model, tok = tiny
