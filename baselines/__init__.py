@@ -1,1 +1,1 @@
-"""Baseline methods, written only against the public method API (harness.methods.base)."""
+"""Baseline methods, written only against the public method API (harness.methods)."""

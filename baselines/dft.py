@@ -4,7 +4,7 @@ response tokens. Low-probability tokens, which drive large updates in SFT, count
 
 import torch.nn.functional as F
 
-from harness.methods.base import Method, response_logits
+from harness.methods import Method, response_logits
 
 
 def dft_loss(logits, targets):

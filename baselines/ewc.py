@@ -19,7 +19,7 @@ import random
 import torch
 import torch.nn.functional as F
 
-from harness.methods.base import Method, response_logits, response_token_loss
+from harness.methods import Method, response_logits, response_token_loss
 
 
 class EWC(Method):

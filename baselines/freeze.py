@@ -4,8 +4,7 @@ A standard forgetting baseline in the SA-SFT paper: the lower blocks (and the em
 tied to the output head in small models) keep the base model's features.
 """
 
-from harness.errors import HarnessError
-from harness.methods.base import Method, decoder_blocks
+from harness.methods import HarnessError, Method, decoder_blocks
 
 
 class Freeze(Method):

@@ -8,7 +8,7 @@ fine-tuning of a ~100M model at lr 5e-5 (the paper's 0.1 was for image classifie
 
 import torch
 
-from harness.methods.base import Method, response_token_loss
+from harness.methods import Method, response_token_loss
 
 
 class L2SP(Method):

@@ -1,6 +1,6 @@
 """LoRA (Hu et al. 2021) through peft: only low-rank adapters train; the base is frozen."""
 
-from harness.methods.base import LORA_DEFAULTS, Method, apply_lora
+from harness.methods import LORA_DEFAULTS, Method, apply_lora
 
 
 class LoRA(Method):

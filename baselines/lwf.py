@@ -19,14 +19,14 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from harness.methods.base import Method, logits_at
+from harness.methods import Method, logits_at, token_divergence
 
 
 def distilled_positions(batch, positions: str) -> torch.Tensor:
     """[B, L] True where position i predicts token i+1 and both lie in the prompt
     (`prompt`), or where token i+1 is a response token (`response`)."""
     if positions == "response":
-        return F.pad(batch.labels[:, 1:] != -100, (0, 1), value=False)
+        return batch.response_mask
     p = batch.prompt_mask
     return F.pad(p[:, :-1] & p[:, 1:], (0, 1), value=False)
 
@@ -55,8 +55,7 @@ class LwF(Method):
         logits = logits_at(model, batch, *masks)
         with torch.no_grad():
             (teacher,) = logits_at(self.teacher, batch, at)
-        kl = F.kl_div(F.log_softmax(logits[0].float() / t, -1), F.log_softmax(teacher.float() / t, -1),
-                      log_target=True, reduction="batchmean")
+        kl = token_divergence(logits[0].float() / t, teacher.float() / t, reduction="batchmean")
         return F.cross_entropy(logits[-1].float(), labels[labels != -100]), kl * t * t
 
     def loss(self, model, batch, ctx):

@@ -8,8 +8,7 @@ examples per task example (capped at `cap` if set). Same optimiser steps as SFT.
 import random
 
 from benchmarks.external import instructions
-from harness.methods.base import Method
-from harness.tasks import Example
+from harness.methods import Example, Method
 
 
 class MixExternal(Method):

@@ -5,7 +5,7 @@ stream's whole step budget (steps per task x number of tasks); later tasks train
 nothing, so their rows show the jointly trained model again.
 """
 
-from harness.methods.base import Method
+from harness.methods import Method
 
 
 class Multitask(Method):

@@ -6,7 +6,7 @@ join a buffer; every later task trains on its own data plus the whole buffer.
 
 import random
 
-from harness.methods.base import Method
+from harness.methods import Method
 
 
 class Replay(Method):

@@ -1,6 +1,6 @@
 """SFT: full fine-tuning with cross-entropy on the response tokens (the reference)."""
 
-from harness.methods.base import Method
+from harness.methods import Method
 
 
 class SFT(Method):

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 
 from harness.data import finished, generate
-from harness.methods.sdft import TEMPLATE
+from harness.methods.sdft import TEACHER_TEMPLATE
 from harness.models import load_model
 from harness.tasks import get_task
 
 
-def scores(model, tokenizer, task, n: int, template: str = TEMPLATE, n_train: int = 64,
+def scores(model, tokenizer, task, n: int, template: str = TEACHER_TEMPLATE, n_train: int = 64,
            n_test: int = 32, max_new_tokens: int = 128) -> dict:
     """Student and teacher scores, and the share of answers cut by the budget, on the first
     n training examples of the task's split."""

@@ -10,8 +10,7 @@ the frozen base model from the context, and the harness's response-position logi
 
 import torch.nn.functional as F
 
-from harness.methods import Method
-from harness.methods.base import response_logits
+from harness.methods import Method, response_logits, token_divergence
 
 
 class BaseKLSFT(Method):
@@ -27,6 +26,5 @@ class BaseKLSFT(Method):
         with ctx.base_model() as base:  # adapters disabled under LoRA, else a frozen copy
             base_logits, _ = response_logits(base, batch)
         ce = F.cross_entropy(logits.float(), targets)
-        kl = F.kl_div(F.log_softmax(logits.float(), -1), F.log_softmax(base_logits.float(), -1),
-                      log_target=True, reduction="batchmean")
+        kl = token_divergence(logits, base_logits, reduction="batchmean")  # KL(base || model)
         return ce + self.params["beta"] * kl

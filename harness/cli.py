@@ -123,7 +123,7 @@ def dry_run(suite, out: Path) -> int:
 
 def cmd_list(args) -> int:
     from harness.config import available_suites, load_streams
-    from harness.methods import available, load_method_class
+    from harness.methods import METHODS
     from harness.probes import PROBES
     from harness.tasks import all_tasks
 
@@ -135,9 +135,9 @@ def cmd_list(args) -> int:
                 for n, p in available_suites().items()]
     elif args.what == "methods":
         rows = []
-        for name, target in sorted(available().items()):
+        for name, target in METHODS.targets().items():
             try:
-                cls = load_method_class(name)
+                cls = METHODS[name]
             except HarnessError as exc:  # a broken plugin is listed, not fatal to the list
                 rows.append({"name": name, "class": target, "description": f"BROKEN: {exc}",
                              "defaults": {}, "continual": None})

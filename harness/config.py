@@ -364,10 +364,11 @@ def check_method(name: str, params: dict, where: str) -> dict:
     setting stops the run before anything is written. Returns the settings (whole numbers
     given as 4.0 become 4). A plugin that is found but fails to import is let through:
     its cells fail with that error and the others run."""
-    from harness.methods import PluginImportError, load_method_class
+    from harness.methods import METHODS
+    from harness.registry import PluginImportError
 
     try:
-        cls = load_method_class(name)
+        cls = METHODS[name]
     except PluginImportError:
         return params
     except HarnessError as exc:
@@ -389,7 +390,7 @@ def _typed_params(cls, params: dict, where: str) -> dict:
     """Each setting must have its default's type: a number where the default is a number
     (a whole one where the default is whole), true/false, text, or a list of text. LoRA
     settings (the lora method's own, or a `lora:` mapping) are checked in full."""
-    from harness.methods.base import LORA_DEFAULTS
+    from harness.methods import LORA_DEFAULTS
 
     defaults = cls.defaults
     if not isinstance(defaults, dict):
@@ -438,7 +439,7 @@ def _typed(key: str, value, default, where: str):
 def _lora_settings(given: dict, where: str) -> dict:
     """LoRA settings: known keys, r a whole number >= 1, alpha > 0, dropout in [0, 1),
     target_modules a non-empty list of module names."""
-    from harness.methods.base import LORA_DEFAULTS
+    from harness.methods import LORA_DEFAULTS
 
     unknown = sorted(set(map(str, given)) - set(LORA_DEFAULTS))
     if unknown:

@@ -75,8 +75,14 @@ class Batch:
 
     @property
     def prompt_mask(self) -> torch.Tensor:
-        """True at real (non-padding) prompt positions."""
+        """[B, L] True at real (non-padding) prompt positions."""
         return (self.labels == -100) & self.attention_mask.bool()
+
+    @property
+    def response_mask(self) -> torch.Tensor:
+        """[B, L] True at the positions whose next token is a response token: where the
+        logits that the SFT loss scores sit (position i predicts token i+1)."""
+        return torch.nn.functional.pad(self.labels[:, 1:] != -100, (0, 1), value=False)
 
 
 def collate(tokenizer, examples: list, max_len: int) -> Batch:
@@ -101,6 +107,15 @@ def pad_batch(tokenizer, encoded: list[tuple[list[int], int]], examples: list) -
         mask[row, : len(seq)] = 1
         labels[row, n_prompt : len(seq)] = torch.tensor(seq[n_prompt:], dtype=torch.long)
     return Batch(ids, mask, labels, list(examples))
+
+
+def completion_batch(tokenizer, prompts: list[str], completions: list[list[int]],
+                     examples: list) -> Batch:
+    """A batch of chat-formatted `prompts`, each followed by its completion's token ids
+    (labels on the completions): how on-policy methods score sampled rollouts."""
+    heads = [tokenizer(render_prompt(tokenizer, p), add_special_tokens=False)["input_ids"]
+             for p in prompts]
+    return pad_batch(tokenizer, [(h + c, len(h)) for h, c in zip(heads, completions)], examples)
 
 
 def length_grouped_batches(

@@ -22,7 +22,7 @@ from transformers import get_cosine_schedule_with_warmup
 from harness.config import TrainSettings
 from harness.data import autocast, encode_example, length_grouped_batches
 from harness.errors import HarnessError
-from harness.methods.base import call_hook
+from harness.methods import call_hook
 
 
 def total_steps(settings: TrainSettings, n_examples: int) -> int:

@@ -1,8 +1,18 @@
-"""Writing small suites for tests."""
+"""Shared test helpers: small suites, and a method set up on a model as the runner does."""
 
 from pathlib import Path
 
+import torch
 import yaml
+
+from harness.cache import Cache
+from harness.config import TrainSettings
+from harness.data import collate
+from harness.methods import Context, make_method
+from harness.tasks import get_task
+from harness.training import train_task
+
+SETTINGS = TrainSettings(steps=4, lr=1e-2, batch_size=4, max_len=96, warmup_ratio=0.0)
 
 
 def tiny_suite(folder: Path, model: str, **overrides) -> Path:
@@ -21,3 +31,36 @@ def tiny_suite(folder: Path, model: str, **overrides) -> Path:
     path = folder / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
     return path
+
+
+def make_ctx(model, tok, seed=0, settings=None, path=""):
+    ctx = Context(tokenizer=tok, device=torch.device("cpu"), seed=seed, model_id="tiny",
+                  model_path=path, train_settings=settings, cache=Cache(), log=lambda m: None)
+    ctx._bind(model)
+    return ctx
+
+
+def batch_of(tok, n=4, task="arith"):
+    return collate(tok, list(get_task(task).split(8, 2, 0).train[:n]), 96)
+
+
+def setup_method(name, model, tok, params=None, stream=("arith", "json-extract")):
+    """(method, ctx, wrapped model) after setup and wrap_model, on a two-task stream."""
+    method = make_method(name, params or {})
+    ctx = make_ctx(model, tok, 0, SETTINGS)
+    ctx.stream = [(get_task(t), list(get_task(t).split(8, 2, 0).train)) for t in stream]
+    method.setup(ctx)
+    model = method.wrap_model(model, ctx)
+    ctx._bind(model)
+    return method, ctx, model
+
+
+def train_stream_task(method, ctx, model, index):
+    """Train the stream's task `index` as the runner would; returns its training data."""
+    task, examples = ctx.stream[index]
+    data = method.train_data(task, examples, ctx)
+    if data:
+        train_task(model, method, ctx, task, data, SETTINGS, index)
+    method.after_task(task, model, ctx)
+    ctx.history.append(task.name)
+    return data

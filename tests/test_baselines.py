@@ -7,35 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from baselines.dft import dft_loss
-from harness.config import TrainSettings
 from harness.data import collate
-from harness.methods import make_method
-from harness.methods.base import response_logits, response_token_loss
+from harness.methods import make_method, response_logits, response_token_loss
 from harness.tasks import get_task
 from harness.training import train_task
-from test_training import make_ctx
-
-SETTINGS = TrainSettings(steps=4, lr=1e-2, batch_size=4, max_len=96, warmup_ratio=0.0)
-
-
-def setup_method(name, model, tok, params=None, stream=("arith", "json-extract")):
-    method = make_method(name, params or {})
-    ctx = make_ctx(model, tok, 0, SETTINGS)
-    ctx.stream = [(get_task(t), list(get_task(t).split(8, 2, 0).train)) for t in stream]
-    method.setup(ctx)
-    model = method.wrap_model(model, ctx)
-    ctx._model = model
-    return method, ctx, model
-
-
-def train_stream_task(method, ctx, model, index):
-    task, examples = ctx.stream[index]
-    data = method.train_data(task, examples, ctx)
-    if data:
-        train_task(model, method, ctx, task, data, SETTINGS, index)
-    method.after_task(task, model, ctx)
-    ctx.history.append(task.name)
-    return data
+from helpers import SETTINGS, setup_method, train_stream_task
 
 
 def test_freeze_leaves_frozen_parameters_bit_identical(tiny):

@@ -10,61 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from harness.cli import main
-from harness.data import collate, encode_example, render_prompt, user_turn_prefix
-from harness.methods import make_method
-from harness.methods.base import logits_at, response_logits, token_divergence
+from harness.data import Batch, encode_example, render_prompt, user_turn_prefix
+from harness.methods import make_method, response_logits
 from harness.methods.sa_sft import text_problem
 from harness.methods.sdft import completion_positions, sequence_mean
 from harness.methods.sdft_rewrite import accepted
 from harness.tasks import Dialogue, Example, get_task
-from helpers import tiny_suite
-from test_baselines import SETTINGS, setup_method, train_stream_task
+from helpers import SETTINGS, batch_of, setup_method, tiny_suite, train_stream_task
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-
-
-def batch_of(tok, n=4, task="arith"):
-    return collate(tok, list(get_task(task).split(8, 2, 0).train[:n]), 96)
-
-
-# --- the shared divergence ---------------------------------------------------------------
-
-def test_divergence_hand_computation():
-    s = torch.tensor([[0.0, 1.0, 2.0]])
-    t = torch.tensor([[2.0, 0.0, -1.0]])
-    p, q = F.softmax(s, -1)[0], F.softmax(t, -1)[0]
-    forward = sum(q[i] * (q[i].log() - p[i].log()) for i in range(3))
-    reverse = sum(p[i] * (p[i].log() - q[i].log()) for i in range(3))
-    m = 0.3 * q + 0.7 * p
-    jsd = 0.3 * sum(q * (q / m).log()) + 0.7 * sum(p * (p / m).log())
-    assert token_divergence(s, t, "forward").item() == pytest.approx(forward.item(), rel=1e-5)
-    assert token_divergence(s, t, "reverse").item() == pytest.approx(reverse.item(), rel=1e-5)
-    assert token_divergence(s, t, "jsd", 0.3).item() == pytest.approx(jsd.item(), rel=1e-5)
-    assert token_divergence(s, s, "forward").item() == pytest.approx(0.0, abs=1e-7)
-
-
-@pytest.mark.parametrize("kind,alpha", [("forward", 0.0), ("reverse", 1.0), ("jsd", 0.3)])
-def test_divergence_equals_trl_sdft(kind, alpha):
-    from trl.experimental.sdft.loss_utils import compute_full_logit_self_distillation_loss
-
-    g = torch.Generator().manual_seed(0)
-    student, teacher = torch.randn(6, 50, generator=g) * 3, torch.randn(6, 50, generator=g) * 3
-    ours = token_divergence(student, teacher, kind, beta=alpha)
-    trl = compute_full_logit_self_distillation_loss(student, teacher, distillation_alpha=alpha)
-    assert torch.allclose(ours, trl, atol=1e-5)
-    if kind == "forward":  # and torch's kl_div(input=student, target=teacher)
-        ref = F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1),
-                       log_target=True, reduction="none").sum(-1)
-        assert torch.allclose(ours, ref, atol=1e-5)
-
-
-def test_logits_at_equals_full_forward(tiny):
-    model, tok = tiny
-    batch = batch_of(tok)
-    full = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-    masks = [batch.prompt_mask, batch.attention_mask.bool()]
-    for got, mask in zip(logits_at(model, batch, *masks), masks):
-        assert torch.allclose(got, full[mask], atol=1e-5)
 
 
 # --- SelfAug -------------------------------------------------------------------------------
@@ -124,7 +78,7 @@ def test_selfaug_pulls_towards_base(tiny_model_dir):
 
 def test_completion_positions_and_sequence_mean():
     labels = torch.tensor([[-100, -100, 5, 6, 7, -100], [-100, 8, 9, -100, -100, -100]])
-    batch = type("B", (), {"labels": labels})()
+    batch = Batch(labels.clamp(min=0), torch.ones_like(labels), labels, [])
     # labels[:, 1:] has completion tokens at row 0: 5 6 7, row 1: 8 9
     assert completion_positions(batch).tolist() == [0, 1, 2, 0, 1]
     values = torch.tensor([1.0, 2.0, 3.0, 10.0])

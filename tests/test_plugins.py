@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.methods import available, load_method_class
+from harness.methods import METHODS
 from helpers import tiny_suite
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "base_kl_sft.py"
@@ -43,14 +43,14 @@ def test_entry_point_plugin_is_discovered_and_runs(tmp_path, suite_file, monkeyp
     dist.mkdir(parents=True)
     shutil.copy(EXAMPLE, site / "my_cl_plugin.py")
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-cl-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[harness.methods]\nbase-kl = my_cl_plugin:BaseKLSFT\n")
+    (dist / "entry_points.txt").write_text("[harness.methods]\nbase-kl-sft = my_cl_plugin:BaseKLSFT\n")
     monkeypatch.syspath_prepend(str(site))
-    assert available()["base-kl"] == "my_cl_plugin:BaseKLSFT"
-    assert load_method_class("base-kl").name == "base-kl-sft"
+    assert METHODS.targets()["base-kl-sft"] == "my_cl_plugin:BaseKLSFT"
+    assert METHODS["base-kl-sft"].name == "base-kl-sft"
     out = tmp_path / "out"
     assert main(["run", "--suite", str(suite_file), "--out", str(out), "--quiet",
-                 "--methods", "base-kl"]) == 0
-    assert set(results(out)) == {"base-kl"}
+                 "--methods", "base-kl-sft"]) == 0
+    assert set(results(out)) == {"base-kl-sft"}
 
 
 def test_plugin_that_fails_to_import_fails_its_cells_only(tmp_path, suite_file):

@@ -2,18 +2,11 @@
 
 import torch
 
-from harness.cache import Cache
 from harness.config import TrainSettings
-from harness.methods import Context, make_method
+from harness.methods import make_method
 from harness.tasks import get_task
 from harness.training import total_steps, train_task
-
-
-def make_ctx(model, tok, seed=0, settings=None, path=""):
-    ctx = Context(tokenizer=tok, device=torch.device("cpu"), seed=seed, model_id="tiny",
-                  model_path=path, train_settings=settings, cache=Cache(), log=lambda m: None)
-    ctx._model = model
-    return ctx
+from helpers import make_ctx
 
 
 def run(model, tok, method_name="sft", steps=30, lr=3e-3, seed=0, params=None):
@@ -21,7 +14,7 @@ def run(model, tok, method_name="sft", steps=30, lr=3e-3, seed=0, params=None):
     method = make_method(method_name, params or {})
     ctx = make_ctx(model, tok, seed, settings)
     model = method.wrap_model(model, ctx)
-    ctx._model = model
+    ctx._bind(model)
     task = get_task("arith")
     stats = train_task(model, method, ctx, task, list(task.split(32, 4, 0).train), settings, 0)
     return model, stats
@@ -70,7 +63,7 @@ def test_step_count_from_epochs():
 def test_gradient_accumulation_matches_a_big_batch(tiny_model_dir):
     """2 x 4 accumulated == 1 x 8 when the micro-batches hold the same examples."""
     from harness.data import collate
-    from harness.methods.base import response_token_loss
+    from harness.methods import response_token_loss
     from harness.models import load_model
 
     examples = list(get_task("arith").split(8, 1, 0).train)

@@ -1,93 +1,58 @@
-"""Method registry: built-in methods, installed plugins, and method files.
+"""The public method API, and the registry of method names.
 
-A method is named by
-- a built-in name (`harness list methods`),
-- a name registered by an installed package in the entry-point group `harness.methods`,
-- or a file path and class, `path/to/file.py:ClassName`, for a method not packaged yet.
+`__all__` is exactly the API that docs/writing-a-method.md documents (a test holds the two
+together): the baselines, the methods under study and the examples import only these
+names. The harness side, not part of the API: `METHODS` (names -> classes) and
+`make_method`, plus `call_hook` and `MethodError` (how the harness calls a hook).
+
+A method is named by a built-in name (`harness list methods`), a name registered by an
+installed package in the entry-point group `harness.methods`, or a file path and class,
+`path/to/file.py:ClassName`, for a method not packaged yet.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from importlib.metadata import entry_points
-from pathlib import Path
-
+from harness.data import Batch, completion_batch, encode_example, finished, render_prompt, user_turn_prefix
 from harness.errors import HarnessError
-from harness.methods.base import Context, Method  # noqa: F401  (public API)
+from harness.methods.api import Context, Method, MethodError, call_hook
+from harness.methods.lora import LORA_DEFAULTS, OptionalLoRA, apply_lora
+from harness.methods.nn import (decoder_blocks, logits_at, response_logits, response_token_loss,
+                                token_divergence)
+from harness.registry import Registry
+from harness.seeding import derive_seed
+from harness.tasks import Dialogue, Example
 
-BUILTIN = {
-    "sft": "baselines.sft:SFT",
-    "lora": "baselines.lora:LoRA",
-    "freeze": "baselines.freeze:Freeze",
-    "mix-external": "baselines.mix_external:MixExternal",
-    "replay": "baselines.replay:Replay",
-    "l2sp": "baselines.l2sp:L2SP",
-    "ewc": "baselines.ewc:EWC",
-    "lwf": "baselines.lwf:LwF",
+__all__ = [
+    # api
+    "Method", "Context",
+    # nn
+    "logits_at", "response_logits", "response_token_loss", "token_divergence", "decoder_blocks",
+    # lora
+    "LORA_DEFAULTS", "apply_lora", "OptionalLoRA",
+    # data and helpers
+    "Batch", "Example", "Dialogue", "render_prompt", "user_turn_prefix", "encode_example",
+    "completion_batch", "finished", "derive_seed", "HarnessError",
+]
+
+METHODS = Registry("method", Method, "harness.methods", {
     "dft": "baselines.dft:DFT",
+    "ewc": "baselines.ewc:EWC",
+    "freeze": "baselines.freeze:Freeze",
+    "l2sp": "baselines.l2sp:L2SP",
+    "lora": "baselines.lora:LoRA",
+    "lwf": "baselines.lwf:LwF",
+    "mix-external": "baselines.mix_external:MixExternal",
     "multitask": "baselines.multitask:Multitask",
+    "replay": "baselines.replay:Replay",
+    "sft": "baselines.sft:SFT",
     # the methods under study
     "sa-sft": "harness.methods.sa_sft:SASFT",
     "sdft": "harness.methods.sdft:SDFT",
     "sdft-rewrite": "harness.methods.sdft_rewrite:SDFTRewrite",
     "selfaug": "harness.methods.selfaug:SelfAug",
-}
-
-
-class PluginImportError(HarnessError):
-    """A method plugin was found but could not be imported: its cells fail, others run."""
-
-    def __init__(self, spec: str, exc: BaseException):
-        super().__init__(f"method plugin '{spec}' failed to import: {type(exc).__name__}: {exc}",
-                         "fix the plugin's code or its dependencies")
-
-
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group="harness.methods")}
-
-
-def available() -> dict[str, str]:
-    """name -> 'module:Class' for built-in and installed methods."""
-    return {**_plugins(), **BUILTIN}
-
-
-def load_method_class(spec: str) -> type[Method]:
-    """Resolve a method name or `file.py:Class` to its class."""
-    if ":" in spec and spec.split(":")[0].endswith(".py"):
-        path, cls_name = spec.rsplit(":", 1)
-        if not Path(path).is_file():
-            raise HarnessError(f"method file '{path}' does not exist",
-                               "give a path to a .py file as path/to/file.py:ClassName")
-        module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-        module = importlib.util.module_from_spec(module_spec)
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as exc:
-            raise PluginImportError(spec, exc) from exc
-        where = path
-    else:
-        known = available()
-        if spec not in known:
-            raise HarnessError(f"unknown method '{spec}'",
-                               f"use one of: {', '.join(sorted(known))}, or path/to/file.py:Class")
-        module_name, cls_name = known[spec].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:
-            raise PluginImportError(spec, exc) from exc
-        where = module_name
-    cls = getattr(module, cls_name, None)
-    if cls is None:
-        classes = sorted(n for n, c in vars(module).items()
-                         if isinstance(c, type) and issubclass(c, Method) and c is not Method)
-        raise HarnessError(f"{where} has no class '{cls_name}'",
-                           f"name one of its method classes: {', '.join(classes) or '(none)'}")
-    if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise HarnessError(f"'{cls_name}' in {where} is not a harness Method subclass",
-                           "subclass harness.methods.Method and name that class")
-    return cls
+}, files=True, hint="path/to/file.py:Class")
 
 
 def make_method(spec: str, params: dict | None = None) -> Method:
-    return load_method_class(spec)(**(params or {}))
+    """An instance of the method named `spec` (a name or `file.py:Class`) with `params`."""
+    return METHODS[spec](**(params or {}))

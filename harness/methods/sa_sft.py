@@ -25,11 +25,8 @@ import math
 import random
 from collections import Counter
 
-from harness.data import encode_example, finished, render_prompt, user_turn_prefix
-from harness.errors import HarnessError
-from harness.methods.base import Method, apply_lora
-from harness.seeding import derive_seed
-from harness.tasks import Dialogue
+from harness.methods import (Dialogue, HarnessError, Method, OptionalLoRA, derive_seed,
+                             encode_example, finished, render_prompt, user_turn_prefix)
 
 VERSION = 2  # of the generating code, in the cache key
 
@@ -51,7 +48,7 @@ def _is_pool(found) -> bool:
                     for d in found["dialogues"]))
 
 
-class SASFT(Method):
+class SASFT(OptionalLoRA, Method):
     name = "sa-sft"
     description = "mix self-dialogues written by the base model into each task (SA-SFT)"
     defaults = {
@@ -108,9 +105,6 @@ class SASFT(Method):
         ctx.log(f"  sa-sft: {len(pool)} self-dialogues from the base model "
                 f"({found['candidates']} candidates; dropped: {self._dropped_text(found)})")
         return pool
-
-    def wrap_model(self, model, ctx):
-        return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
 
     def _count(self, n_examples: int) -> int:
         n = round(self.params["ratio"] * n_examples)

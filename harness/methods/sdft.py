@@ -31,11 +31,10 @@ import time
 
 import torch
 
-from harness.data import finished, pad_batch, render_prompt
-from harness.errors import HarnessError
-from harness.methods.base import Method, apply_lora, response_logits, token_divergence
+from harness.methods import (HarnessError, Method, OptionalLoRA, completion_batch, finished,
+                             response_logits, token_divergence)
 
-TEMPLATE = ("{query}\n\nThis is an example for a response to the question:\n{demonstration}\n\n"
+TEACHER_TEMPLATE = ("{query}\n\nThis is an example for a response to the question:\n{demonstration}\n\n"
             "Now answer with a response of your own, including the thinking process.")
 
 # Completion positions grouped for kl_by_position: 0, 1, 2, 3-7, 8-15, 16-63, 64+.
@@ -46,9 +45,8 @@ BUCKET_STARTS = torch.tensor([0, 1, 2, 3, 8, 16, 64])
 def completion_positions(batch) -> torch.Tensor:
     """For each labelled token (row-major, as response_logits orders them), its index
     within its own completion: 0, 1, 2, ..."""
-    labelled = batch.labels[:, 1:] != -100
-    index = labelled.long().cumsum(1) - 1
-    return index[labelled]
+    predicts = batch.response_mask
+    return (predicts.long().cumsum(1) - 1)[predicts]
 
 
 def sequence_mean(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
@@ -60,7 +58,7 @@ def sequence_mean(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torc
     return (sums[has] / counts[has]).mean()
 
 
-class SDFT(Method):
+class SDFT(OptionalLoRA, Method):
     name = "sdft"
     description = "on-policy self-distillation from an EMA teacher shown the demonstration"
     defaults = {
@@ -71,7 +69,7 @@ class SDFT(Method):
         "temperature": 1.0,
         "top_p": 1.0,
         "max_new_tokens": 1024,  # rollout budget (released code: max_completion_length 1024)
-        "template": TEMPLATE,
+        "template": TEACHER_TEMPLATE,
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
 
@@ -93,9 +91,6 @@ class SDFT(Method):
         self.rollouts_n, self.truncated_n = 0, 0
         self.kl_sum = torch.zeros(len(POSITION_BUCKETS), dtype=torch.float64)
         self.kl_count = torch.zeros(len(POSITION_BUCKETS), dtype=torch.float64)
-
-    def wrap_model(self, model, ctx):
-        return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
 
     def _trainable(self, model):
         return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -137,9 +132,7 @@ class SDFT(Method):
         self.truncated_n += sum(not finished(c, tok) for c in completions)
 
         def encode(prompts):
-            heads = [tok(render_prompt(tok, q), add_special_tokens=False)["input_ids"] for q in prompts]
-            return pad_batch(tok, [(h + c, len(h)) for h, c in zip(heads, completions)],
-                             batch.examples).to(ctx.device)
+            return completion_batch(tok, prompts, completions, batch.examples).to(ctx.device)
 
         student = encode([e.prompt for e in batch.examples])
         teacher = encode([p["template"].format(query=e.prompt, demonstration=e.response)
@@ -178,5 +171,5 @@ class SDFT(Method):
         keep = positions >= self.params["skip_tokens"]
         if not keep.any():  # every completion shorter than the skipped prefix
             return student_logits.sum() * 0.0
-        rows = (student_batch.labels[:, 1:] != -100).nonzero()[:, 0]
+        rows = student_batch.response_mask.nonzero()[:, 0]
         return sequence_mean(per_token[keep], rows[keep], student_batch.input_ids.shape[0])

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.data import finished
-from harness.methods.base import Method, apply_lora
+from harness.methods import Method, OptionalLoRA, finished
 
-GENERAL = "Using the reference answer as a guide, write your own response."
-TEMPLATE = "{instruction}\n\n### Instruction:\n{query}\n\n### Reference Answer:\n{reference}\n\n### Response:\n"
+REWRITE_INSTRUCTION = "Using the reference answer as a guide, write your own response."
+REWRITE_TEMPLATE = "{instruction}\n\n### Instruction:\n{query}\n\n### Reference Answer:\n{reference}\n\n### Response:\n"
 FILTER_PHRASES = ["reference answer", "your response", "my response", "your own response"]
 VERSION = 2  # of the generating code, in the cache key: 2 records whether a rewrite finished
 
@@ -34,7 +33,7 @@ def accepted(task, example, text: str, phrases=FILTER_PHRASES) -> bool:
         and task.accept_rewrite(example, text)
 
 
-class SDFTRewrite(Method):
+class SDFTRewrite(OptionalLoRA, Method):
     name = "sdft-rewrite"
     description = "SFT on the base model's own rewrites of the gold responses (SDFT, ACL 2024)"
     defaults = {
@@ -42,8 +41,8 @@ class SDFTRewrite(Method):
         "top_p": 0.7,
         "top_k": 50,
         "max_new_tokens": 512,  # rewrite budget (the paper's code: 512)
-        "instruction": GENERAL,  # a task's own `rewrite_instruction` takes precedence
-        "template": TEMPLATE,
+        "instruction": REWRITE_INSTRUCTION,  # a task's own `rewrite_instruction` takes precedence
+        "template": REWRITE_TEMPLATE,
         "filter_phrases": FILTER_PHRASES,
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
@@ -60,9 +59,6 @@ class SDFTRewrite(Method):
                 valid=lambda found: isinstance(found, list) and len(found) == len(examples) and all(
                     isinstance(r, dict) and isinstance(r.get("text"), str)
                     and isinstance(r.get("finished"), bool) for r in found))
-
-    def wrap_model(self, model, ctx):
-        return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
 
     def rewrite(self, task, examples, ctx) -> list[dict]:
         """One sampled rewrite per example: {"text", "finished"}."""

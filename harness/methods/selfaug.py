@@ -17,20 +17,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.methods.base import Method, apply_lora, logits_at, token_divergence
+from harness.methods import Method, OptionalLoRA, logits_at, token_divergence
 
 
-def prompt_predicting(batch) -> torch.Tensor:
-    """[B, L] True at the non-padding prompt positions."""
-    return batch.prompt_mask
-
-
-def response_predicting(batch) -> torch.Tensor:
-    """[B, L] True at the positions whose next token is a response token."""
-    return F.pad(batch.labels[:, 1:] != -100, (0, 1), value=False)
-
-
-class SelfAug(Method):
+class SelfAug(OptionalLoRA, Method):
     name = "selfaug"
     description = "CE + alpha * KL to the base model's distribution at the prompt positions"
     defaults = {
@@ -45,12 +35,9 @@ class SelfAug(Method):
             raise ValueError(f"direction must be base-tuned or tuned-base, "
                              f"not {self.params['direction']!r}")
 
-    def wrap_model(self, model, ctx):
-        return apply_lora(model, self.params["lora"]) if self.params["lora"] else model
-
     def terms(self, model, batch, ctx) -> tuple[torch.Tensor, torch.Tensor]:
         """(cross-entropy on the response, KL at the prompt positions)."""
-        prompt, response = prompt_predicting(batch), response_predicting(batch)
+        prompt, response = batch.prompt_mask, batch.response_mask
         tuned_prompt, tuned_response = logits_at(model, batch, prompt, response)
         with ctx.base_model() as base:
             (base_prompt,) = logits_at(base, batch, prompt)

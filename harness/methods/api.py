@@ -1,0 +1,162 @@
+"""The public method API: a method is a class with a few hooks, all optional.
+
+The harness calls, per cell (model, stream, method, seed):
+
+    method = Method(**params_from_suite)
+    method.setup(ctx)                          # once, on the untouched base model
+    model = method.wrap_model(model, ctx)      # LoRA, freezing, ...
+    for task in stream:
+        data = method.train_data(task, examples, ctx)   # mixing, replay, rewriting
+        for each optimiser step:
+            loss = method.loss(model, batch, ctx)       # default: response-token CE
+            ... backward, clip, optimiser, scheduler ...
+            method.after_step(model, ctx)               # EMA teachers, ...
+        method.after_task(task, model, ctx)             # Fisher, snapshots, ...
+        (the harness evaluates the model: one row of R and of the probes)
+
+Only parameters with `requires_grad` are optimised, so `wrap_model` decides what trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+
+from harness.errors import HarnessError
+from harness.methods.nn import response_token_loss
+
+if TYPE_CHECKING:
+    from harness.cache import Cache
+    from harness.config import TrainSettings
+
+
+@dataclass
+class Context:
+    """What a method may use. One per cell."""
+
+    tokenizer: Any
+    device: torch.device
+    seed: int
+    model_id: str  # content identity of the base model (for cache keys)
+    model_path: str  # where the base weights load from
+    train_settings: TrainSettings  # in force for this method
+    cache: Cache  # get_or_compute(namespace, key, fn), shared by cells and runs
+    log: Callable[[str], None] = print
+    history: list[str] = field(default_factory=list)  # tasks trained so far, in order
+    stream: list = field(default_factory=list)  # [(Task, training examples)] of the whole stream
+    stats: dict = field(default_factory=dict)  # what methods record(), for result.json
+    _model: Any = None  # the model being trained: set by the harness through _bind
+    _frozen_base: Any = None
+
+    def _bind(self, model) -> None:
+        """Harness only: make `model` the one being trained (after loading, and again
+        after `wrap_model`), so that methods never set private attributes."""
+        self._model = model
+
+    @property
+    def model(self):
+        """The model being trained (as wrapped by the method)."""
+        return self._model
+
+    @contextlib.contextmanager
+    def base_model(self):
+        """The frozen base model, under no_grad. Under peft, the same network with its
+        adapters disabled (no second copy); otherwise a frozen copy made on first use."""
+        model = self._model
+        if model is not None and hasattr(model, "disable_adapter"):
+            with model.disable_adapter(), torch.no_grad():
+                yield model
+            return
+        if self._frozen_base is None:  # reloaded from disk: the pristine weights
+            from harness.models import load_model
+
+            base, _, _ = load_model(self.model_path, str(self.device), log=self.log)
+            self._frozen_base = base.requires_grad_(False)
+        with torch.no_grad():
+            yield self._frozen_base
+
+    def batches(self, examples: list, batch_size: int | None = None, seed: int | None = None):
+        """Length-grouped training batches of `examples` on the cell's device (one epoch)."""
+        from harness.data import length_grouped_batches
+
+        settings = self.train_settings
+        found = length_grouped_batches(self.tokenizer, examples, batch_size or settings.batch_size,
+                                       settings.max_len, self.seed if seed is None else seed)
+        return [b.to(self.device) for b in found]
+
+    def generate(self, prompts: list[str], max_new_tokens: int = 64, ids: bool = False,
+                 **sampling) -> list:
+        """Batched generation (KV cache) with the current model: decoded texts, or with
+        `ids` the new token ids (ending with end-of-sequence when the model stopped).
+        `sampling`: do_sample, temperature, top_p, top_k, seed, batch_size, and chat=False
+        to continue raw text instead of answering a user turn."""
+        from harness.data import generate
+
+        out = generate(self._model, self.tokenizer, prompts, max_new_tokens, **sampling)
+        return out if ids else [self.tokenizer.decode(x, skip_special_tokens=True) for x in out]
+
+    def record(self, key: str, value, task: str | None = None) -> None:
+        """Keep a figure in the cell's result.json (`method_stats`), under a task's name or
+        under "cell": e.g. SDFT-rewrite's acceptance rate."""
+        self.stats.setdefault(task or "cell", {})[key] = value
+
+
+class MethodError(HarnessError):
+    """A method's hook raised: names the method and the hook."""
+
+    def __init__(self, method, hook: str, exc: BaseException):
+        super().__init__(f"method '{method.name or type(method).__name__}' failed in its "
+                         f"{hook} hook: {type(exc).__name__}: {exc}")
+
+
+def call_hook(method, hook: str, *args):
+    """Call `method.<hook>(*args)`, turning an unexpected exception into a MethodError."""
+    try:
+        return getattr(method, hook)(*args)
+    except (HarnessError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise MethodError(method, hook, exc) from exc
+
+
+class Method:
+    """Base class: plain supervised fine-tuning. Override only what differs."""
+
+    name: str = ""
+    description: str = ""
+    defaults: dict[str, Any] = {}  # hyper-parameters, overridable from the suite YAML
+    continual: bool = True  # False for references such as joint training
+
+    def __init__(self, **params):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise HarnessError(
+                f"method '{self.name}' has no setting {', '.join(sorted(unknown))}",
+                f"use one of: {', '.join(self.defaults) or '(none)'}",
+            )
+        self.params = {**self.defaults, **params}
+
+    def setup(self, ctx: Context) -> None:
+        pass
+
+    def wrap_model(self, model, ctx: Context):
+        return model
+
+    def train_data(self, task, examples: list, ctx: Context) -> list:
+        return list(examples)
+
+    def plan_steps(self, task, steps: int, ctx: Context) -> int:
+        """Optimiser steps for this task (the suite's budget by default)."""
+        return steps
+
+    def loss(self, model, batch, ctx: Context) -> torch.Tensor:
+        return response_token_loss(model, batch)
+
+    def after_step(self, model, ctx: Context) -> None:
+        pass
+
+    def after_task(self, task, model, ctx: Context) -> None:
+        pass

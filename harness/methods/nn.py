@@ -1,0 +1,105 @@
+"""Tensor helpers for methods: logits at chosen positions, the SFT loss, divergences.
+
+Pure functions of a model and a `harness.data.Batch`; nothing here keeps state. The
+position masks they take are the batch's own (`Batch.prompt_mask`, `Batch.response_mask`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from harness.errors import HarnessError
+
+
+def logits_at(model, batch, *masks: torch.Tensor) -> list[torch.Tensor]:
+    """Logits [N_i, V] at the True positions of each [B, L] mask (the logits at position
+    i predict token i+1), from one forward pass of the backbone.
+
+    The vocabulary projection runs only at the requested positions: for short answers to
+    long prompts this skips most of the LM head's work.
+    """
+    hidden, head = _backbone_and_head(model, batch)
+    if head is None:  # models whose head is not a plain projection: full logits
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        return [logits[m] for m in masks]
+    return [head(hidden[m]) for m in masks]
+
+
+def response_logits(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits [N, V], targets [N]) at the N positions that predict a response token."""
+    targets = batch.labels[:, 1:]
+    (logits,) = logits_at(model, batch, batch.response_mask)
+    return logits, targets[targets != -100]
+
+
+def response_token_loss(model, batch) -> torch.Tensor:
+    """Mean cross-entropy over response tokens (labels != -100): the SFT loss."""
+    logits, targets = response_logits(model, batch)
+    return F.cross_entropy(logits.float(), targets)
+
+
+def token_divergence(student: torch.Tensor, teacher: torch.Tensor, kind: str = "forward",
+                     beta: float = 0.5, reduction: str = "none",
+                     log_probs: bool = False) -> torch.Tensor:
+    """Divergence between two next-token distributions [N, V], summed over the full
+    vocabulary (computed in float32): per position [N] (`reduction="none"`), or the sum
+    over every position divided by N (`"batchmean"`, `F.kl_div`'s reduction, bit for bit;
+    equal to the per-position mean up to rounding). The inputs are logits, or already
+    log-probabilities with `log_probs` (then used as they are).
+
+    forward: KL(teacher || student); reverse: KL(student || teacher); jsd: the generalised
+    Jensen-Shannon divergence beta*KL(teacher || M) + (1-beta)*KL(student || M) with
+    M = beta*teacher + (1-beta)*student (beta 0 and 1 are the two KLs' limits up to scale).
+    These are TRL's `compute_divergence` with alpha = 0, 1 and beta respectively.
+    """
+    if log_probs:
+        s, t = student, teacher
+    else:
+        s, t = F.log_softmax(student.float(), -1), F.log_softmax(teacher.float(), -1)
+    if reduction not in ("none", "batchmean"):
+        raise ValueError(f"unknown reduction '{reduction}' (use none or batchmean)")
+
+    def total(pointwise: torch.Tensor) -> torch.Tensor:
+        return pointwise.sum(-1) if reduction == "none" else pointwise.sum() / pointwise.shape[0]
+
+    if kind == "forward":
+        return total(t.exp() * (t - s))
+    if kind == "reverse":
+        return total(s.exp() * (s - t))
+    if kind == "jsd":
+        b = torch.tensor(beta, dtype=s.dtype, device=s.device)
+        m = torch.logsumexp(torch.stack([t + b.log(), s + (1 - b).log()]), 0)
+        return beta * total(t.exp() * (t - m)) + (1 - beta) * total(s.exp() * (s - m))
+    raise ValueError(f"unknown divergence '{kind}' (use forward, reverse or jsd)")
+
+
+def decoder_blocks(model) -> torch.nn.ModuleList:
+    """The stack of transformer blocks (bottom first), found by its length."""
+    inner = _unwrapped(model)
+    n = inner.config.num_hidden_layers
+    for module in inner.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
+            return module
+    raise HarnessError(f"no list of {n} transformer blocks found in {type(inner).__name__}",
+                       "this method needs a decoder-only model with a block list")
+
+
+def _unwrapped(model):
+    """The transformers model under a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _backbone_and_head(model, batch):
+    """(last hidden states, output projection), or (None, None) where logits are not a
+    plain linear map of the hidden states (e.g. soft-capped logits)."""
+    inner = _unwrapped(model)
+    config = inner.config
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None, None
+    backbone = getattr(inner, inner.base_model_prefix, None)
+    head = inner.get_output_embeddings()
+    if backbone is None or head is None:
+        return None, None
+    out = backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    return out.last_hidden_state, head

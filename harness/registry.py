@@ -1,0 +1,106 @@
+"""Names -> classes, one registry per kind (methods, tasks, probes), after lm-eval's.
+
+A name resolves to a built-in ("module:Class", imported on first use, so importing the
+harness imports no plugin code), to an entry point of the kind's group in an installed
+package, or, where the kind allows files, to `path/to/file.py:Class`. A class's `name`
+attribute is the single source of its registry name: a key that disagrees is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+class PluginImportError(HarnessError):
+    """A plugin was found but could not be imported: its cells fail, others run."""
+
+    def __init__(self, kind: str, spec: str, exc: BaseException):
+        super().__init__(f"{kind} plugin '{spec}' failed to import: {type(exc).__name__}: {exc}",
+                         "fix the plugin's code or its dependencies")
+
+
+class Registry:
+    """`kind` names things in messages; `base` is the class every entry subclasses;
+    `group` is the entry-point group; `builtins` maps names to "module:Class" or classes;
+    `files` allows `file.py:Class`; `hint` names a further way to name one."""
+
+    def __init__(self, kind: str, base: type, group: str, builtins: dict, *,
+                 files: bool = False, hint: str | None = None):
+        self.kind, self.base, self.group, self.builtins = kind, base, group, builtins
+        self.files, self.hint = files, hint
+
+    def targets(self) -> dict[str, str | type]:
+        """name -> "module:Class" (or class), installed plugins then built-ins, by name."""
+        found = {ep.name: ep.value for ep in entry_points(group=self.group)}
+        return dict(sorted({**found, **self.builtins}.items()))
+
+    def __contains__(self, name) -> bool:
+        return name in self.targets()
+
+    def __iter__(self):
+        return iter(self.targets())
+
+    def items(self) -> list[tuple[str, type]]:
+        """(name, class) for every entry, each imported."""
+        return [(name, self[name]) for name in self.targets()]
+
+    def __getitem__(self, spec: str) -> type:
+        """The class named `spec`; HarnessError if there is none."""
+        path, _, cls_name = spec.rpartition(":")
+        if self.files and path.endswith(".py"):
+            return self._class_in(self._file_module(spec, path), cls_name, path)
+        target = self.targets().get(spec)
+        if target is None:
+            raise self.unknown(spec)
+        if isinstance(target, str):
+            module_name, cls_name = target.split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:
+                raise PluginImportError(self.kind, spec, exc) from exc
+            target = self._class_in(module, cls_name, module_name)
+        if target.name != spec:
+            raise HarnessError(f"{self.kind} '{spec}' is registered to {target.__name__}, whose "
+                               f"name is '{target.name}'", f"register it as '{target.name}'")
+        return target
+
+    def unknown(self, name: str) -> HarnessError:
+        """The error for a name nothing is registered under: what exists, and the closest."""
+        names = list(self.targets())
+        close = difflib.get_close_matches(str(name), names, n=1)
+        guess = f" (did you mean '{close[0]}'?)" if close else ""
+        more = f", or {self.hint}" if self.hint else ""
+        return HarnessError(f"unknown {self.kind} '{name}'{guess}",
+                            f"use one of: {', '.join(names)} (see `harness list {self.kind}s`){more}")
+
+    def _file_module(self, spec: str, path: str):
+        if not Path(path).is_file():
+            raise HarnessError(f"{self.kind} file '{path}' does not exist",
+                               "give a path to a .py file as path/to/file.py:ClassName")
+        module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise PluginImportError(self.kind, spec, exc) from exc
+        return module
+
+    def _class_in(self, module, cls_name: str, where: str) -> type:
+        """`module.<cls_name>`, which must subclass `base`."""
+        cls = getattr(module, cls_name, None)
+        if cls is None:
+            classes = sorted(n for n, c in vars(module).items()
+                             if isinstance(c, type) and issubclass(c, self.base) and c is not self.base)
+            raise HarnessError(f"{where} has no class '{cls_name}'",
+                               f"name one of its {self.kind} classes: {', '.join(classes) or '(none)'}")
+        if not (isinstance(cls, type) and issubclass(cls, self.base)):
+            raise HarnessError(f"'{cls_name}' in {where} is not a harness {self.base.__name__} "
+                               f"subclass", f"subclass {self.base.__name__} (from harness."
+                               f"{self.kind}s) and name that class")
+        return cls
