@@ -29,9 +29,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from harness.cache import Cache
 from harness.data import autocast, generate, render_prompt
 from harness.errors import HarnessError
-from harness.cache import Cache
+from harness.methods.nn import token_divergence
+from harness.registry import Registry
 
 PROBE_DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "probes"
 GENERAL_MAX_NEW_TOKENS = 48
@@ -165,7 +167,8 @@ class DriftProbe(_BaseAnswersProbe):
 
     def measure(self, row):
         current = answer_logprobs(row.model, self.seqs)
-        total = sum(kl_per_token(b, c).sum() for b, c in zip(self.base, current))
+        total = sum(token_divergence(c, b, "forward", log_probs=True).sum()  # KL(base || current)
+                    for b, c in zip(self.base, current))
         n_tokens = sum(b.shape[0] for b in self.base)
         return float(total / max(n_tokens, 1))
 
@@ -260,11 +263,6 @@ def answer_logprobs(model, seqs, batch_size: int = 8) -> list[torch.Tensor]:
     return out
 
 
-def kl_per_token(p_logprobs: torch.Tensor, q_logprobs: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) at each position over the full vocabulary: sum_v p (log p - log q)."""
-    return (p_logprobs.exp() * (p_logprobs - q_logprobs)).sum(-1)
-
-
 LOCAL_DATA_UTILS = '''"""Loads test.jsonl from this folder, wherever lm-eval is run from."""
 from pathlib import Path
 
@@ -276,16 +274,12 @@ def load_local(**kwargs):
     return datasets.load_dataset("json", data_files={"test": path})
 '''
 
-PROBES: dict[str, type[Probe]] = {p.name: p for p in (DriftProbe, KnowledgeProbe,
-                                                       StyleLeakProbe, AgreementProbe)}
+PROBES = Registry("probe", Probe, "harness.probes", {p.name: p for p in (
+    DriftProbe, KnowledgeProbe, StyleLeakProbe, AgreementProbe)}, hint="lm-eval:<task>")
 
 
 def get_probe(name: str) -> Probe:
+    """A fresh probe: a registered one, or `lm-eval:<task>[:<metric>]`."""
     if name.startswith("lm-eval:") and len(name.split(":")) in (2, 3) and name.split(":")[1]:
         return LmEvalProbe(name)
-    if name not in PROBES:
-        raise HarnessError(
-            f"unknown probe '{name}'",
-            f"use one of: {', '.join(PROBES)} (see `harness list probes`), or lm-eval:<task>",
-        )
     return PROBES[name]()

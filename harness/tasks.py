@@ -3,7 +3,9 @@
 A task generates a pool of unique examples from a seed (our own code, no downloads),
 splits it into disjoint train and test sets, and scores a model's output exactly. Every
 training example carries a gold demonstration (`response`); SDFT's teacher needs it.
-Task generators live in `benchmarks/tasks/` and register themselves with `@register`.
+Task generators live in `benchmarks/tasks/` and are named in `TASKS`, which imports one only
+when it is used (so the harness never imports `benchmarks` on its own); an installed package
+adds tasks through the entry-point group `harness.tasks`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from harness.errors import HarnessError
 from harness.paths import stable_hash
+from harness.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Split:
 
 
 class Task:
-    """Subclass and implement `sample` and `score`; register with `@register`."""
+    """Subclass and implement `sample` and `score`; name the class in `TASKS`."""
 
     name: str = ""
     version: str = "1"
@@ -80,31 +83,31 @@ class Task:
                 )
         examples = list(pool.values())
         test, train = tuple(examples[:n_test]), tuple(examples[n_test:])
-        digest = stable_hash([self.name, self.version, [asdict(e) for e in examples]])
-        return Split(self.name, train, test, digest)
+        return Split(self.name, train, test, content_hash(self.name, self.version, examples))
 
 
-_TASKS: dict[str, type[Task]] = {}
+def content_hash(name: str, version: str, examples, item=asdict) -> str:
+    """The identity of a task's data, which keys caches and result files: the task's name,
+    its generator's version and every example (test then train), each as `item(example)`.
+    `item` is the whole example by default; a task with its own recipe (facts hashes
+    prompt + response) keeps it, so that its recorded hashes stay valid."""
+    return stable_hash([name, version, [item(e) for e in examples]])
 
 
-def register(cls: type[Task]) -> type[Task]:
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} has no name")
-    _TASKS[cls.name] = cls
-    return cls
+TASKS = Registry("task", Task, "harness.tasks", {
+    "arith": "benchmarks.tasks.arith:Arith",
+    "classify": "benchmarks.tasks.classify:Classify",
+    "facts": "benchmarks.tasks.facts:Facts",
+    "json-extract": "benchmarks.tasks.json_extract:JsonExtract",
+    "tool-call": "benchmarks.tasks.tool_call:ToolCall",
+    "transform": "benchmarks.tasks.transform:Transform",
+})
 
 
 def all_tasks() -> dict[str, type[Task]]:
-    import benchmarks.tasks  # noqa: F401  (registers the built-in tasks)
-
-    return dict(sorted(_TASKS.items()))
+    """name -> class of every task, built-in and installed, by name."""
+    return dict(TASKS.items())
 
 
 def get_task(name: str) -> Task:
-    tasks = all_tasks()
-    if name not in tasks:
-        raise HarnessError(
-            f"unknown task '{name}'",
-            f"use one of: {', '.join(tasks)} (see `harness list tasks`)",
-        )
-    return tasks[name]()
+    return TASKS[name]()

@@ -61,6 +61,14 @@ def test_json_scorer_parses_objects():
     assert task.score("not json {", target) == 0.0
 
 
+def test_content_hashes_are_unchanged():
+    """The hashes key caches and result files: the recipe moved into content_hash, the
+    values did not (recorded before the move; facts keeps its own recipe)."""
+    assert get_task("arith").split(8, 4, 0).content_hash == "c7c64e52bc2647b3"
+    assert get_task("json-extract").split(8, 4, 0).content_hash == "790a152eae138b80"
+    assert get_task("facts").split(8, 4, 0).content_hash == "5afcbee36b62bc76"
+
+
 def test_unknown_task_is_a_clear_error():
     with pytest.raises(HarnessError, match="unknown task 'nope'"):
         get_task("nope")

@@ -1,3 +1,2 @@
-"""Built-in task generators; importing this package registers them (see harness.tasks)."""
-
-from benchmarks.tasks import arith, classify, facts, json_extract, tool_call, transform  # noqa: F401
+"""Built-in task generators, one per module; harness.tasks.TASKS names each as
+"benchmarks.tasks.<module>:<Class>" and imports it on first use."""

@@ -10,13 +10,12 @@ learn is the format; and the format is what makes SFT on this task drift.
 import re
 
 from benchmarks.tasks._words import FIRST, OBJECTS
-from harness.tasks import Example, Task, register
+from harness.tasks import Example, Task
 
 _ANSWER = re.compile(r"####\s*(-?\d+)")
 _CONTAINERS = ["bags", "boxes", "jars", "baskets", "tins", "envelopes"]
 
 
-@register
 class Arith(Task):
     name = "arith"
     version = "2"

@@ -7,7 +7,7 @@ Tests: mapping free text to a fixed set of label words that the prompt does not 
 import re
 
 from benchmarks.tasks._words import CITIES
-from harness.tasks import Example, Task, register
+from harness.tasks import Example, Task
 
 _ITEMS = ["blender", "lamp", "jacket", "phone case", "kettle", "backpack", "desk chair",
           "headphones", "toaster", "rug"]
@@ -36,7 +36,6 @@ _MESSAGES = {
 _DAYS = ["yesterday", "on Monday", "last week", "two days ago", "this morning"]
 
 
-@register
 class Classify(Task):
     name = "classify"
     version = "1"

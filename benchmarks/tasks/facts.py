@@ -11,8 +11,7 @@ and invented towns not at all.
 import random
 import re
 
-from harness.paths import stable_hash
-from harness.tasks import Example, Split, Task, register
+from harness.tasks import Example, Split, Task, content_hash
 
 _SYLLABLES = ["zor", "bel", "qua", "mir", "tal", "ven", "dro", "kis", "lun", "pax", "rho",
               "sel", "tum", "vor", "wen", "yul", "gri", "fen", "oth", "nak"]
@@ -43,7 +42,6 @@ def _word(rng, n):
     return "".join(rng.choice(_SYLLABLES) for _ in range(n)).capitalize()
 
 
-@register
 class Facts(Task):
     name = "facts"
     version = "2"
@@ -70,8 +68,8 @@ class Facts(Task):
         test = tuple(self._example(p, a, _TEST[a][r]) for r in range(2) for p, a in facts)[:n_test]
         pool = [self._example(p, a, _TRAIN[a][r]) for r in range(4) for p, a in facts]
         train = tuple(pool[i % len(pool)] for i in range(n_train))
-        digest = stable_hash([self.name, self.version, [e.prompt + e.response for e in test + train]])
-        return Split(self.name, train, test, digest)
+        return Split(self.name, train, test, content_hash(
+            self.name, self.version, test + train, lambda e: e.prompt + e.response))
 
     @staticmethod
     def _example(person, attr, template):

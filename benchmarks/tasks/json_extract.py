@@ -9,7 +9,7 @@ import json
 import re
 
 from benchmarks.tasks._words import CITIES, FIRST, LAST
-from harness.tasks import Example, Task, register
+from harness.tasks import Example, Task
 
 _SENTENCES = [
     "{name}, who is {age}, has lived in {city} for a few years.",
@@ -21,7 +21,6 @@ _SENTENCES = [
 _OBJECT = re.compile(r"\{.*?\}", re.S)
 
 
-@register
 class JsonExtract(Task):
     name = "json-extract"
     version = "1"

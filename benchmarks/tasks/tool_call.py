@@ -9,7 +9,7 @@ import json
 import re
 
 from benchmarks.tasks._words import CITIES, FIRST
-from harness.tasks import Example, Task, register
+from harness.tasks import Example, Task
 
 TOOLS = (
     "Tools:\n"
@@ -29,7 +29,6 @@ def _call(tool: str, **args) -> str:
     return json.dumps({"tool": tool, "args": args})
 
 
-@register
 class ToolCall(Task):
     name = "tool-call"
     version = "1"

@@ -5,14 +5,13 @@ separator) that the instruction names only loosely; the convention comes from th
 demonstrations.
 """
 
-from harness.tasks import Example, Task, register
+from harness.tasks import Example, Task
 
 _WORDS = ["apple", "river", "candle", "pepper", "tiger", "window", "garden", "silver",
           "rocket", "violin", "forest", "button", "planet", "marble", "ladder", "orange",
           "pillow", "island", "hammer", "yellow", "bridge", "cotton", "dragon", "mirror"]
 
 
-@register
 class Transform(Task):
     name = "transform"
     version = "1"
