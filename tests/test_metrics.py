@@ -61,3 +61,18 @@ def test_no_forgetting_when_scores_only_rise():
 def test_probe_summaries():
     m = metrics.cell_metrics(R, {"drift": [0.0, 0.2, 0.5, 0.4]})
     assert m["drift_final"] == pytest.approx(0.4) and m["drift_delta"] == pytest.approx(0.4)
+
+
+def test_catalogue_is_cell_metrics_and_states_directions():
+    m = metrics.cell_metrics(R)
+    assert list(m) == list(metrics.METRICS)
+    for name, metric in metrics.METRICS.items():
+        assert m[name] == metric.fn(R)
+    assert [n for n, x in metrics.METRICS.items() if not x.higher_is_better] == ["forgetting"]
+
+
+def test_min_tasks_is_where_a_metric_becomes_defined():
+    one = [[0.2], [0.7]]
+    for name, metric in metrics.METRICS.items():
+        assert (metric.fn(one) is None) == (metric.min_tasks > 1), name
+        assert metric.fn(R) is not None

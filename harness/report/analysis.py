@@ -1,0 +1,407 @@
+"""The statistics of a report, one function per summary.json section, each reading the
+score table (`ReportInputs`) and returning its rows plus the items it skipped, with why.
+
+The maths is in harness/statistics.py; this module only chooses the inputs (pairing by
+seed, orientation, families) and names what it could not compute.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from statistics import mean
+
+from harness import statistics as S
+from harness.metrics import METRICS
+from harness.report.collect import ReportInputs, mean_sd, scenario_id, scenario_means
+from harness.results import Record, finite
+
+NORMALISATION = ("per scenario (model, stream, metric): min-max over the methods' seed "
+                 "means, oriented so that higher is better; norm(x) = (x - worst) / "
+                 "(best - worst), applied to every seed's value (so single seeds may fall "
+                 "outside [0, 1]); scenarios where all method means are equal are left out")
+TIE_RULE = ("a method wins a scenario when its seed mean is the best; methods whose mean "
+            "equals the best or lies inside (inclusive) the 95% bootstrap CI of the best "
+            "method's mean (over seeds) are tied with it: every tied method gets a shared "
+            "win, counted separately from outright wins; scenarios with fewer than two "
+            "methods are not counted")
+
+
+def _skip(what: str, why: str) -> dict:
+    return {"what": what, "why": why}
+
+
+# --------------------------------------------------------------------------- per method
+
+def seed_summary(inputs: ReportInputs) -> list[dict]:
+    return [{"model": model, "stream": stream, "method": method, "n": len(by_seed),
+             "seeds": sorted(by_seed)}
+            for (model, stream), methods in sorted(inputs.groups.items())
+            for method, by_seed in sorted(methods.items())]
+
+
+def per_method(inputs: ReportInputs) -> list[dict]:
+    """Mean and sd over seeds of every method in every scenario, with the null seeds."""
+    rows = []
+    for (model, stream), methods in sorted(inputs.groups.items()):
+        for metric, hib in inputs.metrics.items():
+            key = (model, stream, metric)
+            for method in sorted(methods):
+                vals = inputs.values.get(key, {}).get(method, {})
+                nulls = inputs.nulls.get(key, {}).get(method, [])
+                m, sd = mean_sd(list(vals.values()))
+                rows.append({"scenario": scenario_id(model, stream, metric), "model": model,
+                             "stream": stream, "metric": metric, "higher_is_better": hib,
+                             "method": method, "n": len(vals), "seeds": sorted(vals),
+                             "values": [vals[s] for s in sorted(vals)], "mean": m, "sd": sd,
+                             "null_seeds": sorted(nulls)})
+    return rows
+
+
+# --------------------------------------------------------------------------- comparisons
+
+def comparisons(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
+    """Every method vs the reference in every scenario, paired by seed; Holm within a
+    scenario, Benjamini-Hochberg across the grid."""
+    ref, rows, skipped = inputs.reference, [], []
+    undefined = "/".join(n for n, m in METRICS.items() if m.min_tasks > 1)
+    for (model, stream), methods in sorted(inputs.groups.items()):
+        group = scenario_id(model, stream)
+        if ref not in methods:
+            skipped.append(_skip(f"comparisons in {group}",
+                                 f"reference {ref!r} has no complete cell there "
+                                 f"(methods: {', '.join(sorted(methods))})"))
+            continue
+        others = sorted(m for m in methods if m != ref)
+        if not others:
+            skipped.append(_skip(f"comparisons in {group}",
+                                 f"only the reference {ref!r} has complete cells there"))
+            continue
+        for metric, hib in inputs.metrics.items():
+            vals = inputs.values.get((model, stream, metric), {})
+            if not vals:
+                skipped.append(_skip(f"comparisons in {scenario_id(model, stream, metric)}",
+                                     "the metric is null in every cell (undefined, e.g. "
+                                     f"{undefined} on a one-task stream, or a probe these "
+                                     "cells did not run)"))
+                continue
+            for method in others:
+                row, why = _compare(inputs, model, stream, metric, method, vals)
+                if row is None:
+                    skipped.append(_skip(f"{method} vs {ref} on "
+                                         f"{scenario_id(model, stream, metric)}", why))
+                else:
+                    rows.append(row)
+    _adjust(rows, inputs.alpha)
+    return rows, skipped
+
+
+def _compare(inputs: ReportInputs, model: str, stream: str, metric: str, method: str,
+             vals: dict[str, dict[int, float]]) -> tuple[dict | None, str | None]:
+    """One comparison row (p values not yet adjusted), or None and why not."""
+    ref, hib = inputs.reference, inputs.metrics[metric]
+    mv, ref_vals = vals.get(method, {}), vals.get(ref, {})
+    seeds = sorted(set(mv) & set(ref_vals))
+    if len(seeds) < 2:
+        return None, (f"{len(seeds)} paired seed(s); need at least 2 (seeds with a value: "
+                      f"{method} {sorted(mv) or 'none'}, {ref} {sorted(ref_vals) or 'none'})")
+    a, b = [mv[s] for s in seeds], [ref_vals[s] for s in seeds]
+    try:
+        ci = S.paired_bootstrap_ci(a, b, inputs.confidence, inputs.n_resamples, inputs.seed)
+        p = S.paired_permutation_test(a, b, inputs.n_permutations, inputs.seed)
+    except ValueError as exc:
+        return None, f"statistics failed: {exc}"
+    diff = float(mean(x - y for x, y in zip(a, b)))
+    (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
+    row = {"scenario": scenario_id(model, stream, metric), "model": model, "stream": stream,
+           "metric": metric, "higher_is_better": hib, "method": method, "reference": ref,
+           "n": len(seeds), "seeds": seeds, "mean": ma, "sd": sa, "ref_mean": mb,
+           "ref_sd": sb, "diff": diff, "ci_low": ci.ci_low, "ci_high": ci.ci_high,
+           "ci_method": ci.method, "confidence": inputs.confidence,
+           "p": p, "p_adjusted": None, "p_bh": None, "significant": False,
+           "direction": "equal" if diff == 0 else "better" if (diff > 0) == hib else "worse",
+           "item_diff": None, "item_ci_low": None, "item_ci_high": None,
+           "item_n": None, "item_note": None}
+    if metric == "acc":
+        ici, why = item_ci(inputs, model, stream, method, seeds)
+        if ici is not None:
+            row.update(item_diff=ici.diff, item_ci_low=ici.ci_low, item_ci_high=ici.ci_high,
+                       item_n=ici.n)
+        else:
+            row["item_note"] = why
+    return row, None
+
+
+def _adjust(rows: list[dict], alpha: float) -> None:
+    """Holm within each scenario (-> p_adjusted, significant); BH over all rows (-> p_bh)."""
+    families: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        families[row["scenario"]].append(row)
+    for family in families.values():
+        for row, adj in zip(family, S.holm([r["p"] for r in family])):
+            row["p_adjusted"] = float(adj)
+            row["significant"] = bool(adj < alpha)
+    if rows:
+        for row, adj in zip(rows, S.benjamini_hochberg([r["p"] for r in rows])):
+            row["p_bh"] = float(adj)
+
+
+def final_items(record: Record) -> tuple[list[float] | None, str | None]:
+    """Per-item scores of the final row, all tasks concatenated in stream order."""
+    items = record.data.get("items")
+    if not isinstance(items, dict):
+        return None, "no per-item scores (items)"
+    flat = []
+    for task in record.tasks:
+        rows = items.get(task)
+        if not isinstance(rows, list) or len(rows) != record.T + 1:
+            return None, f"items[{task}] is not a list of T+1 rows"
+        final = rows[-1]
+        if not isinstance(final, list) or not all(finite(x) is not None for x in final):
+            return None, f"items[{task}] final row is not a list of numbers"
+        flat.extend(float(x) for x in final)
+    return (flat, None) if flat else (None, "no items in the final row")
+
+
+def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: list[int]):
+    """Item-level paired bootstrap of acc's final row ((seed, item) units), or None and why
+    not (the cells must share tasks, task data and item counts with the reference's)."""
+    by_method = inputs.groups[(model, stream)]
+    items_a, items_b = [], []
+    for s in seeds:
+        ra, rb = by_method[method][s], by_method[inputs.reference][s]
+        ha, hb = ra.data.get("task_hashes"), rb.data.get("task_hashes")
+        if ra.tasks != rb.tasks or (ha and hb and ha != hb):
+            return None, f"seed {s}: tasks or task data differ from the reference's"
+        a, why = final_items(ra)
+        if a is None:
+            return None, f"{method} seed {s}: {why}"
+        b, why = final_items(rb)
+        if b is None:
+            return None, f"{inputs.reference} seed {s}: {why}"
+        if len(a) != len(b):
+            return None, f"seed {s}: {len(a)} items vs {len(b)} for the reference"
+        items_a.append(a)
+        items_b.append(b)
+    try:
+        return S.item_bootstrap_ci(items_a, items_b, inputs.confidence,
+                                   inputs.n_item_resamples, seed=inputs.seed), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Wilcoxon signed-rank over (model, stream) scenarios of the per-scenario mean paired
+    difference, per metric and method vs the reference."""
+    by: dict[tuple, list[dict]] = defaultdict(list)
+    for c in comps:
+        by[(c["metric"], c["method"])].append(c)
+    order = list(inputs.metrics)
+    rows = []
+    for (metric, method), cs in sorted(by.items(),
+                                       key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
+        if len(cs) < 2:
+            continue
+        d = [c["diff"] for c in cs]
+        rows.append({"metric": metric, "method": method, "reference": inputs.reference,
+                     "n_scenarios": len(cs), "mean_diff": float(mean(d)),
+                     "n_better": sum(c["direction"] == "better" for c in cs),
+                     "n_worse": sum(c["direction"] == "worse" for c in cs),
+                     "n_significant": sum(c["significant"] for c in cs),
+                     "p_wilcoxon": S.wilcoxon_test(d, [0.0] * len(d))})
+    if comps and not rows:
+        return rows, [_skip("Wilcoxon across scenarios", "every method meets the reference "
+                            "in only one (model, stream) scenario")]
+    return rows, []
+
+
+# --------------------------------------------------------------------------- wins
+
+def _mean_ci(inputs: ReportInputs, values: dict[int, float]) -> tuple[float, float]:
+    """CI of one method's mean over seeds: the paired bootstrap of (values - 0)."""
+    v = [values[s] for s in sorted(values)]
+    ci = S.paired_bootstrap_ci(v, [0.0] * len(v), inputs.confidence, inputs.n_resamples,
+                               inputs.seed)
+    return ci.ci_low, ci.ci_high
+
+
+def _win_rows(metric: str, means: dict, cis: dict, higher_is_better: bool) -> list[dict]:
+    return [{"metric": metric, "method": method, "outright": wc.outright,
+             "shared": wc.shared, "n": wc.n, "text": wc.describe()}
+            for method, wc in sorted(S.win_counts(means, cis, higher_is_better).items())]
+
+
+def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
+    """Win counts per metric over (model, stream) scenarios, then over every scenario
+    (`all`, each metric oriented so higher is better); ties by TIE_RULE."""
+    rows, all_means, all_cis = [], {}, {}
+    for metric, hib in inputs.metrics.items():
+        means, cis = {}, {}
+        for (model, stream), by_method in scenario_means(inputs, metric).items():
+            if len(by_method) < 2:
+                continue
+            sid = scenario_id(model, stream)
+            means[sid] = by_method
+            vals = inputs.values[(model, stream, metric)]
+            cis[sid] = {m: _mean_ci(inputs, vals[m]) for m in by_method}
+            sign = 1.0 if hib else -1.0
+            full = scenario_id(model, stream, metric)
+            all_means[full] = {m: sign * v for m, v in by_method.items()}
+            all_cis[full] = {m: tuple(sorted((sign * lo, sign * hi)))
+                             for m, (lo, hi) in cis[sid].items()}
+        if means:
+            rows += _win_rows(metric, means, cis, hib)
+    if all_means:
+        rows += _win_rows("all", all_means, all_cis, True)
+    if not rows:
+        return rows, [_skip("win counts", "no scenario has two or more methods")]
+    return rows, []
+
+
+# --------------------------------------------------------------------------- Friedman
+
+def cliques(ranks: dict[str, float], cd: float) -> list[list[str]]:
+    """Maximal runs of methods (sorted by average rank) whose ranks differ by at most CD:
+    the groups a CD diagram joins with a bar (no significant difference inside a group)."""
+    order = sorted(ranks, key=lambda m: (ranks[m], m))
+    groups: list[tuple[int, int]] = []
+    for i in range(len(order)):
+        j = i
+        while j + 1 < len(order) and ranks[order[j + 1]] - ranks[order[i]] <= cd:
+            j += 1
+        if j > i and not any(a <= i and j <= b for a, b in groups):
+            groups.append((i, j))
+    return [order[a:b + 1] for a, b in groups]
+
+
+def _complete_blocks(table: dict[str, dict[str, float]]) -> tuple[list, list, list, list]:
+    """(methods, scenarios, methods used, scenarios used): keep every method and drop the
+    scenarios missing one if that leaves >= 2 scenarios; otherwise keep the scenarios and
+    drop the methods missing from any."""
+    methods = sorted({m for v in table.values() for m in v})
+    scenarios = sorted(table)
+    full = [s for s in scenarios if all(m in table[s] for m in methods)]
+    if len(full) >= 2:
+        return methods, scenarios, methods, full
+    return methods, scenarios, [m for m in methods if all(m in table[s] for s in scenarios)], \
+        scenarios
+
+
+def friedman_one(inputs: ReportInputs, label: str, table: dict[str, dict[str, float]]
+                 ) -> tuple[dict | None, str | None]:
+    """Friedman + Nemenyi on {scenario: {method: oriented mean}} (higher is better)."""
+    methods, scenarios, use_methods, use_scen = _complete_blocks(table)
+    if len(use_methods) < 3 or len(use_scen) < 2:
+        return None, (f"needs >= 3 methods in >= 2 common scenarios; have {len(methods)} "
+                      f"method(s) over {len(scenarios)} scenario(s)"
+                      + ("" if len(methods) < 3 or len(scenarios) < 2 else
+                         ", but not enough of them together"))
+    scores = [[table[s][m] for m in use_methods] for s in use_scen]
+    res = S.friedman(scores, higher_is_better=True)
+    cd = S.nemenyi_cd(len(use_methods), len(use_scen), inputs.alpha)
+    ranks = {m: float(r) for m, r in zip(use_methods, res.avg_ranks)}
+    return {"metric": label, "methods": use_methods, "n_methods": len(use_methods),
+            "n_scenarios": len(use_scen), "scenarios": use_scen,
+            "statistic": res.statistic, "p": res.pvalue, "avg_ranks": ranks,
+            "cd": cd, "alpha": inputs.alpha, "groups": cliques(ranks, cd),
+            "excluded_methods": sorted(set(methods) - set(use_methods)),
+            "excluded_scenarios": sorted(set(scenarios) - set(use_scen))}, None
+
+
+def friedman(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
+    """Friedman/Nemenyi per metric over (model, stream) scenarios on oriented seed means,
+    then pooled over every (model, stream, metric) scenario (`all`)."""
+    tables = {}
+    for metric, hib in inputs.metrics.items():
+        sign = 1.0 if hib else -1.0
+        table = {scenario_id(m, s): {k: sign * v for k, v in by.items()}
+                 for (m, s), by in scenario_means(inputs, metric).items()}
+        if table:
+            tables[metric] = table
+    if tables:
+        tables["all"] = {f"{sid}/{metric}": v for metric, table in tables.items()
+                         for sid, v in table.items()}
+    rows, skipped = [], []
+    for label, table in tables.items():
+        entry, why = friedman_one(inputs, label, table)
+        if entry is None:
+            skipped.append(_skip(f"Friedman/Nemenyi ({label})", why))
+            continue
+        if label == "all":
+            entry["note"] = ("pooled over every (model, stream, metric) scenario, each metric "
+                             "oriented so higher is better; metrics of one (model, stream) are "
+                             "correlated, so read this as a summary, not an independent test")
+        rows.append(entry)
+    return rows, skipped
+
+
+# --------------------------------------------------------------------------- IQM
+
+def _normalised(inputs: ReportInputs) -> tuple[dict, dict, int]:
+    """(norm, oriented, flat): per metric (and `all`), method -> one list of seed values
+    per scenario, min-max normalised by NORMALISATION (norm) or only oriented so higher is
+    better (oriented, keyed by scenario); flat counts the scenarios left out of norm."""
+    norm: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    oriented: dict[str, dict[str, dict[str, list]]] = defaultdict(lambda: defaultdict(dict))
+    flat = 0
+    for (model, stream, metric), by_method in sorted(inputs.values.items()):
+        by_method = {m: v for m, v in by_method.items() if v}
+        if len(by_method) < 2:
+            continue
+        sign = 1.0 if inputs.metrics[metric] else -1.0
+        means = {m: sign * float(mean(v.values())) for m, v in by_method.items()}
+        lo, hi = min(means.values()), max(means.values())
+        sid = scenario_id(model, stream, metric)
+        for m, v in by_method.items():
+            oriented[metric][m][sid] = [sign * x for x in v.values()]
+            oriented["all"][m][sid] = oriented[metric][m][sid]
+        if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+            flat += 1
+            continue
+        for m, v in by_method.items():
+            scaled = [(sign * x - lo) / (hi - lo) for x in v.values()]
+            norm[metric][m].append(scaled)
+            norm["all"][m].append(scaled)
+    return norm, oriented, flat
+
+
+def _prob_improvement(x: dict[str, list], y: dict[str, list]) -> tuple[float | None, int]:
+    """P(method > reference) averaged over their common scenarios, and how many."""
+    import numpy as np
+
+    common = sorted(set(x) & set(y))
+    if not common:
+        return None, 0
+    return S.probability_of_improvement([np.asarray(x[s]) for s in common],
+                                        [np.asarray(y[s]) for s in common]), len(common)
+
+
+def iqm(inputs: ReportInputs) -> tuple[dict, list[dict], list[dict]]:
+    """IQM of normalised scores with a stratified bootstrap CI, and the probability of
+    improvement over the reference, per metric and over all scenarios. Returns (section,
+    skipped, notes): leaving out flat scenarios is a choice on the data, hence a note."""
+    ref = inputs.reference
+    norm, oriented, flat = _normalised(inputs)
+    notes = [{"what": "IQM normalisation",
+              "why": f"{flat} scenario(s) left out: every method has the same mean, so "
+                     "min-max normalisation is undefined"}] if flat else []
+    rows = []
+    for metric in [*inputs.metrics, "all"]:
+        for method in sorted(norm.get(metric, {})):
+            groups = norm[metric][method]
+            res = S.stratified_bootstrap_iqm_ci(groups, inputs.confidence,
+                                                inputs.n_iqm_resamples, inputs.seed)
+            pi, pi_n = None, 0
+            if method != ref and ref in oriented[metric]:
+                pi, pi_n = _prob_improvement(oriented[metric][method], oriented[metric][ref])
+            rows.append({"metric": metric, "method": method, "iqm": res.point,
+                         "ci_low": res.low, "ci_high": res.high,
+                         "n_scenarios": len(groups), "n_values": sum(len(g) for g in groups),
+                         "prob_improvement": pi, "pi_n_scenarios": pi_n})
+    skipped = [] if rows else [_skip("IQM and probability of improvement",
+                                     "no scenario has two or more methods with different means")]
+    return {"normalisation": NORMALISATION,
+            "prob_improvement": (f"P(method > {ref}): Mann-Whitney U / (n_x n_y) of the "
+                                 "method's seeds against the reference's, oriented so higher "
+                                 "is better, averaged over scenarios"),
+            "confidence": inputs.confidence, "n_resamples": inputs.n_iqm_resamples,
+            "rows": rows}, skipped, notes

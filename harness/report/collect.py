@@ -1,0 +1,163 @@
+"""The score table of a report: every complete cell's value of every compared metric,
+as (model, stream, metric) -> method -> seed -> value, with each metric's direction.
+
+Metrics come from `harness.metrics.METRICS` plus `<probe>_final` for every probe, whose
+direction is read from the cells' `probe_info`, else from the probe registry. Values are
+read from result.json's `metrics`; a missing standard metric is computed from R, a missing
+`<probe>_final` taken from the probe's last value (both noted). Null, NaN and infinite
+values are left out of the table and their seeds kept in `nulls`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from statistics import mean, stdev
+
+from harness.metrics import METRICS
+from harness.results import Cells, Record, finite
+
+
+@dataclass
+class ReportInputs:
+    """What every analysis reads: the report's settings and the collected score table."""
+
+    reference: str
+    alpha: float
+    confidence: float
+    n_resamples: int
+    n_permutations: int
+    n_iqm_resamples: int
+    n_item_resamples: int
+    seed: int
+    cells: Cells
+    metrics: dict[str, bool] = field(default_factory=dict)  # metric -> higher is better
+    probes: dict[str, bool] = field(default_factory=dict)
+    # (model, stream) -> method -> seed -> Record
+    groups: dict[tuple, dict[str, dict[int, Record]]] = field(default_factory=dict)
+    # (model, stream, metric) -> method -> seed -> value (finite only)
+    values: dict[tuple, dict[str, dict[int, float]]] = field(default_factory=dict)
+    nulls: dict[tuple, dict[str, list[int]]] = field(default_factory=dict)
+    notes: list[dict] = field(default_factory=list)
+
+
+def scenario_id(model: str, stream: str, metric: str | None = None) -> str:
+    return f"{model}/{stream}" + (f"/{metric}" if metric else "")
+
+
+def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return float(mean(values)), (float(stdev(values)) if len(values) > 1 else None)
+
+
+def metric_value(record: Record, metric: str) -> tuple[float | None, bool]:
+    """(value, filled): the cell's value of a metric, None where null/undefined/non-finite.
+    `filled` is True when result.json's `metrics` lacked the key and the value was
+    computed from R (standard metrics) or the probe's last value (`<probe>_final`)."""
+    metrics = record.data["metrics"]
+    if metric in metrics:
+        return finite(metrics[metric]), False
+    if metric in METRICS:
+        return finite(METRICS[metric].fn(record.data["R"])), True
+    if metric.endswith("_final"):
+        values = (record.data.get("probes") or {}).get(metric[: -len("_final")])
+        if values:
+            return finite(values[-1]), True
+    return None, False
+
+
+def _registry_direction(probe: str) -> bool | None:
+    """The direction a built-in probe declares, or None for a probe the harness does not
+    define (unknown names, and lm-eval tasks, whose direction lm-eval does not state)."""
+    from harness.errors import HarnessError
+    from harness.probes import LmEvalProbe, get_probe
+
+    try:
+        found = get_probe(probe)
+    except HarnessError:
+        return None
+    return None if isinstance(found, LmEvalProbe) else found.higher_is_better
+
+
+def probe_directions(records: list[Record], notes: list[dict]) -> dict[str, bool]:
+    """Probe -> higher is better: the majority of the cells' `probe_info`, else the probe
+    registry, else True; disagreements and assumptions are appended to `notes`."""
+    probes = set()
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        probes |= set(r.data.get("probes") or {})
+        probes |= {k[: -len("_final")] for k in r.data["metrics"] if k.endswith("_final")}
+        for name, info in (r.data.get("probe_info") or {}).items():
+            if isinstance(info.get("higher_is_better"), bool):
+                votes[name][info["higher_is_better"]] += 1
+    directions = {}
+    for p in sorted(probes):
+        if votes[p]:
+            (best, count), *rest = votes[p].most_common()
+            if rest:
+                notes.append({"what": f"direction of probe {p}",
+                              "why": f"cells disagree on probe_info.{p}.higher_is_better "
+                                     f"({dict(votes[p])}); used the majority ({best})"})
+            directions[p] = best
+        elif (declared := _registry_direction(p)) is not None:
+            directions[p] = declared
+        else:
+            directions[p] = True
+            notes.append({"what": f"direction of probe {p}",
+                          "why": "no cell states probe_info.higher_is_better; assumed "
+                                 "higher is better"})
+    return directions
+
+
+def collect(cells: Cells, **settings) -> ReportInputs:
+    """The score table of the complete cells; `settings` are ReportInputs' own fields."""
+    inputs = ReportInputs(cells=cells, **settings)
+    inputs.probes = probe_directions(cells.records, inputs.notes)
+    inputs.metrics = {name: m.higher_is_better for name, m in METRICS.items()}
+    inputs.metrics.update({f"{p}_final": hib for p, hib in inputs.probes.items()})
+    for r in sorted(cells.records, key=lambda r: r.key):
+        inputs.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
+    _note_task_lists(inputs)
+    filled: Counter = Counter()
+    for (model, stream), methods in sorted(inputs.groups.items()):
+        for metric in inputs.metrics:
+            key = (model, stream, metric)
+            for method, by_seed in sorted(methods.items()):
+                for seed, r in sorted(by_seed.items()):
+                    value, was_filled = metric_value(r, metric)
+                    if was_filled:
+                        filled[metric] += 1
+                    if value is None:
+                        inputs.nulls.setdefault(key, {}).setdefault(method, []).append(seed)
+                    else:
+                        inputs.values.setdefault(key, {}).setdefault(method, {})[seed] = value
+    for metric, count in sorted(filled.items()):
+        source = "R" if metric in METRICS else "the probe's last value"
+        inputs.notes.append({"what": f"metric {metric}",
+                             "why": f"missing from `metrics` in {count} cell(s); computed "
+                                    f"from {source}"})
+    return inputs
+
+
+def _note_task_lists(inputs: ReportInputs) -> None:
+    """Cells of one (model, stream) should share a task list; say so where they do not."""
+    for (model, stream), methods in sorted(inputs.groups.items()):
+        task_lists = Counter(tuple(r.tasks) for by in methods.values() for r in by.values())
+        if len(task_lists) > 1:
+            inputs.notes.append({"what": f"tasks of {scenario_id(model, stream)}",
+                                 "why": "cells disagree on the stream's task list ("
+                                        + "; ".join(f"{', '.join(t)}: {n} cell(s)"
+                                                    for t, n in task_lists.most_common())
+                                        + "); their metrics are compared as they are"})
+
+
+def scenario_means(inputs: ReportInputs, metric: str) -> dict[tuple, dict[str, float]]:
+    """(model, stream) -> method -> mean over seeds, for the scenarios with a value."""
+    out = {}
+    for (model, stream) in sorted(inputs.groups):
+        vals = inputs.values.get((model, stream, metric), {})
+        means = {m: float(mean(v.values())) for m, v in vals.items() if v}
+        if means:
+            out[(model, stream)] = means
+    return out

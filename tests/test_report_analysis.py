@@ -1,0 +1,113 @@
+"""harness/report/analysis.py through `build_report` on synthetic cells: planted effects
+found, planted nulls not, numbers equal to an independent computation, pairing by seed,
+directions, and every skipped comparison named with its reason."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.report import build_report
+from harness.report.analysis import cliques
+from synthetic_cells import FAST, R_for, planted_grid, write_cell
+
+
+def comparisons(summary, metric="acc", method="B"):
+    return [c for c in summary["comparisons"] if c["metric"] == metric and c["method"] == method]
+
+
+def test_planted_effect_is_found(tmp_path):
+    planted_grid(tmp_path, effect=0.2)
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    rows = comparisons(s)
+    assert len(rows) == 3
+    for c in rows:
+        assert c["n"] == 8 and c["seeds"] == list(range(8))
+        assert c["diff"] == pytest.approx(0.2, abs=0.03)
+        assert c["ci_low"] <= c["diff"] <= c["ci_high"]
+        assert c["ci_low"] <= 0.2 <= c["ci_high"] or abs(c["diff"] - 0.2) < 0.02
+        assert c["significant"] and c["direction"] == "better"
+        assert c["p_adjusted"] < 0.05 and c["p_bh"] < 0.05
+    wins = {(w["metric"], w["method"]): w for w in s["wins"]}
+    assert wins[("acc", "B")]["outright"] == 3 and wins[("acc", "A")]["outright"] == 0
+    assert set(s["comparisons"][0]) >= {"scenario", "method", "reference", "metric", "diff",
+                                        "ci_low", "ci_high", "p", "p_adjusted", "significant"}
+
+
+def test_planted_null_is_not_found(tmp_path):
+    planted_grid(tmp_path, effect=0.0, methods=("A", "B", "C"))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    acc = [c for c in s["comparisons"] if c["metric"] == "acc"]
+    assert len(acc) == 6
+    assert not any(c["significant"] for c in acc)
+    for c in acc:
+        assert c["ci_low"] <= 0.0 <= c["ci_high"] or c["p"] > 0.01
+
+
+def test_numbers_agree_with_independent_computation(tmp_path):
+    accs = planted_grid(tmp_path, effect=0.03, methods=("A", "B", "C"), n_seeds=6)
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    family = [c for c in s["comparisons"] if c["scenario"] == "m/s1/acc"]
+    assert [c["method"] for c in family] == ["B", "C"]
+    ps = []
+    for c in family:
+        a = np.array([accs[("s1", c["method"], k)] for k in range(6)])
+        b = np.array([accs[("s1", "A", k)] for k in range(6)])
+        assert c["diff"] == pytest.approx(np.mean(a - b), abs=1e-12)
+        assert c["mean"] == pytest.approx(a.mean()) and c["ref_mean"] == pytest.approx(b.mean())
+        ref = stats.permutation_test((a, b), lambda x, y, axis=-1: np.mean(x - y, axis=axis),
+                                     permutation_type="samples", vectorized=True,
+                                     n_resamples=9999, alternative="two-sided")
+        assert c["p"] == pytest.approx(ref.pvalue)  # exact: 2^6 sign flips
+        ps.append(c["p"])
+    # Holm by hand for a family of two: min p doubled, the other max(that, p), capped at 1.
+    lo, hi = sorted(ps)
+    expected = {lo: min(1, 2 * lo), hi: min(1, max(2 * lo, hi))}
+    for c in family:
+        assert c["p_adjusted"] == pytest.approx(expected[c["p"]])
+    # BH across the grid equals scipy's on all p-values in order
+    allp = [c["p"] for c in s["comparisons"]]
+    bh = stats.false_discovery_control(allp, method="bh")
+    assert [c["p_bh"] for c in s["comparisons"]] == pytest.approx(list(bh))
+    # per-method mean/sd equal numpy's
+    row = next(r for r in s["per_method"] if r["scenario"] == "m/s2/acc" and r["method"] == "C")
+    v = np.array([accs[("s2", "C", k)] for k in range(6)])
+    assert row["mean"] == pytest.approx(v.mean()) and row["sd"] == pytest.approx(v.std(ddof=1))
+
+
+def test_direction_pairing_and_skips(tmp_path):
+    # forgetting: lower is better; seeds 0..3 for A, 1..4 for B -> 3 paired seeds;
+    # a one-task stream has null bwt/forgetting -> skipped with a reason.
+    for s in range(4):
+        write_cell(tmp_path, "m", "two", "A", s, R_for(0.5), metrics={"forgetting": 0.3 + 0.01 * s})
+    for s in range(1, 5):
+        write_cell(tmp_path, "m", "two", "B", s, R_for(0.5), metrics={"forgetting": 0.1 + 0.01 * s})
+    for s in range(3):
+        for m in ("A", "B"):
+            write_cell(tmp_path, "m", "one", m, s, R_for(0.5, T=1))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    c = next(c for c in s["comparisons"] if c["scenario"] == "m/two/forgetting")
+    assert c["n"] == 3 and c["seeds"] == [1, 2, 3]
+    assert c["diff"] == pytest.approx(-0.2) and c["direction"] == "better"
+    assert not c["higher_is_better"]
+    assert any(x["what"] == "comparisons in m/one/bwt" and "null" in x["why"]
+               for x in s["skipped"])
+    drift = next(m for m in s["metrics"] if m["name"] == "drift_final")
+    assert drift["higher_is_better"] is False
+
+
+def test_too_few_paired_seeds_is_skipped_with_reason(tmp_path):
+    write_cell(tmp_path, "m", "x", "A", 0, R_for(0.5))
+    write_cell(tmp_path, "m", "x", "A", 1, R_for(0.5))
+    write_cell(tmp_path, "m", "x", "B", 1, R_for(0.6))
+    write_cell(tmp_path, "m", "x", "B", 2, R_for(0.6))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    assert s["comparisons"] == []
+    assert any("B vs A on m/x/acc" == x["what"] and "1 paired seed" in x["why"]
+               for x in s["skipped"])
+
+
+def test_cliques_are_maximal_runs_within_cd():
+    ranks = {"a": 1.0, "b": 1.5, "c": 2.4, "d": 4.0}
+    assert cliques(ranks, 1.0) == [["a", "b"], ["b", "c"]]
+    assert cliques(ranks, 0.1) == []
+    assert cliques(ranks, 5.0) == [["a", "b", "c", "d"]]
