@@ -1,4 +1,5 @@
-"""PNG plots for `harness report` (matplotlib; Agg canvas, no pyplot global state).
+"""PNG plots of `harness report` (matplotlib; Agg canvas, no pyplot global state), drawn
+from the score table's groups of records and the summary's rows.
 
 Every plot function either writes its file or returns why it did not; `make_plots` turns
 exceptions into skipped entries too, so a plot never stops a report.
@@ -282,51 +283,56 @@ def stream_curves(stream: str, by_model: dict, probes: list[str], metrics: dict[
     fig = _figure(3.0 * ncols, 2.8 * len(models))
     axes = fig.subplots(len(models), ncols, squeeze=False)
     for row, (model, tasks, present, methods) in enumerate(layout):
-        T = len(tasks)
-        xs = np.arange(T + 1)
-        xlabels = ["base"] + [f"{i + 1}" for i in range(T)]
         panels = [("task", j, t) for j, t in enumerate(tasks)] + \
                  [("probe", None, p) for p in present]
         for col in range(ncols):
-            ax = axes[row][col]
             if col >= len(panels):
-                ax.axis("off")
-                continue
-            kind, j, name = panels[col]
-            for k, (method, by_seed) in enumerate(sorted(methods.items())):
-                series = []
-                for r in by_seed.values():
-                    if r.tasks != tasks:
-                        continue
-                    if kind == "task":
-                        series.append([row_[j] for row_ in r.data["R"]])
-                    else:
-                        vals = (r.data.get("probes") or {}).get(name)
-                        if vals and len(vals) == T + 1:
-                            series.append([np.nan if v is None else float(v) for v in vals])
-                if not series:
-                    continue
-                arr = np.asarray(series, dtype=float)
-                with np.errstate(all="ignore"):
-                    mu = np.nanmean(arr, axis=0)
-                    sd = np.nanstd(arr, axis=0, ddof=1) if len(series) > 1 else None
-                ax.plot(xs, mu, marker="o", ms=3, color=f"C{k % 10}", label=method)
-                if sd is not None:
-                    ax.fill_between(xs, mu - sd, mu + sd, color=f"C{k % 10}", alpha=0.15)
-            if kind == "task":
-                ax.axvline(j + 1, color="0.6", ls=":", lw=1)
-                ax.set_title(f"{model}: {name} (task {j + 1})", fontsize=8)
-                ax.set_ylabel("score", fontsize=7)
+                axes[row][col].axis("off")
             else:
-                hib = metrics.get(f"{name}_final", True)
-                ax.set_title(f"{model}: probe {name} ({'↑' if hib else '↓'})", fontsize=8)
-            ax.set_xticks(xs)
-            ax.set_xticklabels(xlabels, fontsize=7)
-            ax.set_xlabel("after task", fontsize=7)
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
+                _curve_panel(axes[row][col], model, tasks, methods, panels[col], metrics)
         axes[row][0].legend(fontsize=6, loc="best")
     fig.suptitle(f"Stream {stream}: score on each task after each training step (dotted: "
                  "when the task is trained); mean ± sd over seeds", fontsize=10)
     _save(fig, path)
     return None
+
+
+def _curve_panel(ax, model: str, tasks: list[str], methods: dict, panel: tuple,
+                 metrics: dict[str, bool]) -> None:
+    """One task's score (or one probe) along the rows, a line per method (mean ± sd over
+    the seeds whose task list is `tasks`)."""
+    kind, j, name = panel
+    T = len(tasks)
+    xs = np.arange(T + 1)
+    for k, (method, by_seed) in enumerate(sorted(methods.items())):
+        series = []
+        for r in by_seed.values():
+            if r.tasks != tasks:
+                continue
+            if kind == "task":
+                series.append([row_[j] for row_ in r.data["R"]])
+            else:
+                vals = (r.data.get("probes") or {}).get(name)
+                if vals and len(vals) == T + 1:
+                    series.append([np.nan if v is None else float(v) for v in vals])
+        if not series:
+            continue
+        arr = np.asarray(series, dtype=float)
+        with np.errstate(all="ignore"):
+            mu = np.nanmean(arr, axis=0)
+            sd = np.nanstd(arr, axis=0, ddof=1) if len(series) > 1 else None
+        ax.plot(xs, mu, marker="o", ms=3, color=f"C{k % 10}", label=method)
+        if sd is not None:
+            ax.fill_between(xs, mu - sd, mu + sd, color=f"C{k % 10}", alpha=0.15)
+    if kind == "task":
+        ax.axvline(j + 1, color="0.6", ls=":", lw=1)
+        ax.set_title(f"{model}: {name} (task {j + 1})", fontsize=8)
+        ax.set_ylabel("score", fontsize=7)
+    else:
+        hib = metrics.get(f"{name}_final", True)
+        ax.set_title(f"{model}: probe {name} ({'↑' if hib else '↓'})", fontsize=8)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(["base"] + [f"{i + 1}" for i in range(T)], fontsize=7)
+    ax.set_xlabel("after task", fontsize=7)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
