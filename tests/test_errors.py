@@ -231,6 +231,8 @@ USER_ERRORS = [
      lambda e: e.run(e.suite(streams={"my stream": ["arith"], "my-stream": ["facts"]}))),
     # -- methods and plugins ------------------------------------------------------------
     ("unknown-method", ["unknown method 'nope'", "sft"], lambda e: e.run(e.suite(methods=["nope"]))),
+    ("unknown-method-typo", ["unknown method 'sfft' (did you mean 'sft'?)"],
+     lambda e: e.run(e.suite(methods=["sfft"]))),
     ("method-twice", ["methods repeat: 'sft'"], lambda e: e.run(e.suite(methods=["sft", "sft"]))),
     ("method-not-a-name", ["'methods' must list names"], lambda e: e.run(e.suite(methods=[{"sft": {}}]))),
     ("method-settings-not-mapping", ["methods.sft must be a mapping of settings, got 5"],
