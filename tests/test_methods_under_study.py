@@ -460,52 +460,6 @@ def test_the_four_run_through_the_stream(tmp_path, tiny_model_dir):
     assert "self_examples" in results["sa-sft"]["method_stats"]["arith"]
 
 
-def test_evidence_tables_from_results(tmp_path, capsys):
-    from benchmarks.evidence import load, tables
-
-    def cell(method, seed, r11, drift, sec, stats=None):
-        folder = tmp_path / "cells" / f"{method}{seed}"
-        folder.mkdir(parents=True)
-        folder.joinpath("result.json").write_text(json.dumps({
-            "status": "complete", "cell": {"method": method, "seed": seed}, "tasks": ["a", "b"],
-            "R": [[0.1, 0.0], [r11, 0.0], [0.5, 0.9]], "metrics": {"acc": 0.7, "bwt": 0.5 - r11},
-            "probes": {"drift": [0.0, drift / 2, drift]},
-            "probe_info": {"drift": {"higher_is_better": False}},
-            "training": [{"steps": 2, "sec_per_step": sec}, {"steps": 2, "sec_per_step": sec}],
-            "timings": {"setup_s": 1.0, "train_s": 4 * sec}, "method_stats": stats or {},
-            "hardware": {"platform": "x", "cpu_count": 2, "device": "cpu"}}))
-
-    for seed in (0, 1):
-        cell("sft", seed, 0.9, 0.2 + seed / 10, 2.0)
-        cell("sdft", seed, 0.7, 0.1, 5.0, {"a": {"rate": 0.25 + seed / 2}})
-    text = tables(load(tmp_path))
-    rows = {}
-    for line in text.splitlines():  # the first table's row of each method
-        if line.startswith("| "):
-            rows.setdefault(line.split(" | ")[0].strip("| "), line)
-    # task gain = mean(R[1][0]-R[0][0], R[2][1]-R[0][1]) = ((0.9-0.1) + 0.9) / 2 = 0.85 for sft
-    assert "| sft | 2 | 0.850 ± 0.000 | 0.700 ± 0.000 |" in rows["sft"]
-    assert "0.250 ± 0.071" in rows["sft"]  # final drift 0.2, 0.3
-    assert "2.50 ± 0.00x" in text and "rate (a): 0.5" in text  # 5 s / 2 s; mean of 0.25, 0.75
-    assert "KL @" not in text  # no method recorded divergences per position
-    from benchmarks.evidence import main as evidence_main
-
-    assert evidence_main([str(tmp_path), "--methods", "sdft"]) == 0
-    printed = capsys.readouterr().out
-    assert "| sdft | 2 |" in printed and "| sft |" not in printed
-
-
-def test_evidence_position_table_and_plugin_names():
-    from benchmarks.evidence import position_table, shown
-
-    stats = lambda kl, cut: {"a": {"kl_by_position": kl, "truncated_share": cut}}
-    cells = {"x/v.py:SDFTSkip0": {0: {"method_stats": stats({"0": 0.2, "1": 0.1}, 0.5)},
-                                  1: {"method_stats": stats({"0": 0.4, "1": 0.3}, 0.25)}}}
-    text = position_table(cells)
-    assert "| SDFTSkip0 | a | 2 | 0.38 ± 0.18 | 0.3000 ± 0.1414 | 0.2000 ± 0.1414 |" in text
-    assert shown("sft") == "sft" and shown("a/b.py:C") == "C"
-
-
 def test_teacher_check_scores_student_and_teacher_prompts(tiny, monkeypatch):
     """The pre-flight check shows the teacher the demonstration and the student only the
     query: a model that copies a demonstration when it sees one scores 1 vs 0."""

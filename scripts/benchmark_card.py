@@ -1,20 +1,22 @@
 """Build the benchmark card's calibration tables from a `calibration` suite run.
 
     harness run --suite calibration --out runs/calibration
-    python -m benchmarks.card runs/calibration > docs/benchmark-card-tables.md
+    python scripts/benchmark_card.py runs/calibration > docs/benchmark-card-tables.md
 
 Criteria checked per task: not already solved (base <= 0.5) and learnable within the
 quickstart budget (mean gain >= 0.3 over seeds). Per probe: its base value, its value after
 SFT on each task (mean ± sd over seeds; the sd is the seed-to-seed noise) and the change.
+Cells are read through harness.results (complete, valid result.json files only).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
+
+from harness.results import read_cells
 
 MAX_BASE, MIN_GAIN = 0.5, 0.3
 
@@ -25,11 +27,11 @@ def _ms(values: list[float]) -> str:
 
 
 def load(out: Path) -> dict[str, list[dict]]:
+    """task -> the result.json of every complete single-task sft cell on it."""
     by_task: dict[str, list[dict]] = defaultdict(list)
-    for path in sorted(out.glob("cells/*/result.json")):
-        result = json.loads(path.read_text())
-        if len(result["tasks"]) == 1 and result["cell"]["method"] == "sft":
-            by_task[result["tasks"][0]].append(result)
+    for record in read_cells(out).records:
+        if record.T == 1 and record.method == "sft":
+            by_task[record.tasks[0]].append(record.data)
     return dict(sorted(by_task.items()))
 
 
@@ -61,7 +63,7 @@ def tables(by_task: dict[str, list[dict]]) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0]).is_dir():
-        print("usage: python -m benchmarks.card RUN_DIR (a `harness run --suite calibration` output)",
+        print("usage: python scripts/benchmark_card.py RUN_DIR (a `harness run --suite calibration` output)",
               file=sys.stderr)
         return 2
     by_task = load(Path(argv[0]))

@@ -1,24 +1,27 @@
 """Tables comparing methods within one stream: task gain, retention and cost.
 
     harness run --suite methods --out runs/methods
-    python -m benchmarks.evidence runs/methods [--reference sft] [--methods a,b] > tables.md
+    python scripts/method_evidence.py runs/methods [--reference sft] [--methods a,b] > tables.md
 
 Per method, mean ± sd over seeds of: task gain (score right after learning a task minus
 the base score, averaged over tasks), final ACC and BWT, every probe's final value, and the
 training step time, also as a ratio to the reference method's (paired by seed and task).
 Method statistics recorded in result.json (`method_stats`) are averaged per key; SDFT's
 divergence per completion position (`kl_by_position`) gets a table of its own. A method
-given as a file plugin is shown by its class name. For paired significance tests use
+given as a file plugin is shown by its class name. Cells are read through harness.results
+(complete, valid result.json files only). For paired significance tests use
 `harness report`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
+
+from harness.metrics import METRICS
+from harness.results import read_cells
 
 
 def _ms(values: list[float], digits: int = 3) -> str:
@@ -29,18 +32,17 @@ def _ms(values: list[float], digits: int = 3) -> str:
 
 
 def load(out: Path) -> dict[str, dict[int, dict]]:
-    """method -> seed -> result (complete cells only)."""
+    """method -> seed -> result.json (complete cells only)."""
     found: dict[str, dict[int, dict]] = defaultdict(dict)
-    for path in sorted(out.glob("cells/*/result.json")):
-        result = json.loads(path.read_text())
-        if result.get("status") == "complete":
-            found[result["cell"]["method"]][result["cell"]["seed"]] = result
+    for record in read_cells(out).records:
+        found[record.method][record.seed] = record.data
     return dict(found)
 
 
 def gain(result: dict) -> float:
-    R = result["R"]
-    return mean(R[i + 1][i] - R[0][i] for i in range(len(result["tasks"])))
+    """Task gain: the score right after learning each task minus the base score, averaged
+    over tasks (the `plasticity` metric)."""
+    return METRICS["plasticity"].fn(result["R"])
 
 
 def step_seconds(result: dict) -> list[float]:
@@ -125,7 +127,7 @@ def tables(cells: dict[str, dict[int, dict]], reference: str = "sft") -> str:
 def main(argv: list[str]) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.evidence")
+    parser = argparse.ArgumentParser(prog="python scripts/method_evidence.py")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--reference", default="sft")
     parser.add_argument("--methods", help="only these methods (names as shown), comma-separated")
