@@ -21,29 +21,27 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 
 from harness.errors import HarnessError
 from harness.methods.nn import response_token_loss
 
-if TYPE_CHECKING:
-    from harness.cache import Cache
-    from harness.config import TrainSettings
-
 
 @dataclass
 class Context:
-    """What a method may use. One per cell."""
+    """What a method may use. One per cell. (`train_settings` and `cache` are typed in
+    comments: importing harness.config here would close an import cycle, as config checks
+    methods.)"""
 
     tokenizer: Any
     device: torch.device
     seed: int
     model_id: str  # content identity of the base model (for cache keys)
     model_path: str  # where the base weights load from
-    train_settings: TrainSettings  # in force for this method
-    cache: Cache  # get_or_compute(namespace, key, fn), shared by cells and runs
+    train_settings: Any  # harness.config.TrainSettings in force for this method
+    cache: Any  # harness.cache.Cache: get_or_compute(namespace, key, fn)
     log: Callable[[str], None] = print
     history: list[str] = field(default_factory=list)  # tasks trained so far, in order
     stream: list = field(default_factory=list)  # [(Task, training examples)] of the whole stream
