@@ -16,19 +16,18 @@ from pathlib import Path
 
 import torch
 
-from harness import __version__
+from harness import __version__, results
 from harness.cache import Cache
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
-from harness.methods import Context, make_method
-from harness.methods.base import call_hook
-from harness import results
 from harness.grid import Cell, expand, grid_id, plan
+from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
 from harness.training import total_steps, train_task
+
 
 def pick_device(requested: str | None) -> torch.device:
     if requested in (None, "auto"):
@@ -127,12 +126,12 @@ class Runner:
                       model_id=p.model_id, train_settings=cell.method.train, cache=self.cache,
                       log=self.ui.log, model_path=path,
                       stream=[(t, list(s.train)) for t, s in zip(p.tasks, p.splits)])
-        ctx._model = model
+        ctx._bind(model)
         with seeded(cell.seed, "setup"):  # each phase draws from its own (seed, phase) stream
             call_hook(method, "setup", ctx)
         with seeded(cell.seed, "wrap_model"):
             model = call_hook(method, "wrap_model", model, ctx).to(self.device)
-        ctx._model = model
+        ctx._bind(model)
         setup_s = time.perf_counter() - started
 
         training = []
