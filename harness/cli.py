@@ -83,7 +83,7 @@ def cmd_run(args) -> int:
 def check_writable(out: Path) -> None:
     """The output folder and the cache must take files before anything runs: finding out
     after the first cell has trained loses its work."""
-    from harness.paths import cache_dir, writable_problem
+    from harness.storage import cache_dir, writable_problem
 
     problem = writable_problem(out / "cells")
     if problem:

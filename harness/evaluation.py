@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.data import autocast
-from harness.paths import cache_dir, stable_hash
-from harness.probes import LOCAL_DATA_UTILS, LmEvalProbe, Probe, RowState
 from harness.config import EvalSettings
+from harness.data import autocast
+from harness.probes import LOCAL_DATA_UTILS, LmEvalProbe, Probe, RowState
 from harness.seeding import isolated
+from harness.storage import cache_dir, stable_hash
 from harness.tasks import Split, Task
 
 GENERAL_PROMPTS_KEY = "general-prompts"  # key of the general prompts' answers in Row.outputs

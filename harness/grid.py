@@ -16,9 +16,9 @@ from statistics import mean
 from harness.config import DataSettings, MethodSpec, Suite
 from harness.errors import HarnessError
 from harness.models import model_identity
-from harness.paths import stable_hash
 from harness.probes import PROBE_DATA, get_probe
 from harness.results import SCHEMA_VERSION, CellState, cell_id, read_result
+from harness.storage import stable_hash
 from harness.tasks import Split, get_task
 from harness.training import total_steps
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.paths import atomic_write_json, cache_dir, writable_problem
+from harness.storage import atomic_write_json, cache_dir, writable_problem
 
 
 @dataclass(frozen=True)
@@ -325,7 +325,7 @@ def model_identity(name: str, path: str) -> str:
         return f"{name}@{EMBEDDED[name].sha256[:16]}"
     local = Path(path)
     if local.is_dir():
-        from harness.paths import stable_hash
+        from harness.storage import stable_hash
 
         files = sorted((p.name, p.stat().st_size) for p in local.iterdir() if p.is_file())
         return f"{local.resolve()}@{stable_hash([files, (local / 'config.json').read_text()])}"

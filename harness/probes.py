@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from harness.cache import Cache
 from harness.data import autocast, generate, render_prompt
 from harness.errors import HarnessError
 from harness.methods.nn import token_divergence
 from harness.registry import Registry
+from harness.storage import Cache
 
 PROBE_DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "probes"
 GENERAL_MAX_NEW_TOKENS = 48

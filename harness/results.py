@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.metrics import cell_metrics
-from harness.paths import atomic_write_json
+from harness.storage import atomic_write_json
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("status", "cell", "R", "metrics")

@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from harness import __version__, results
-from harness.cache import Cache
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
@@ -26,6 +25,7 @@ from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
+from harness.storage import Cache
 from harness.training import total_steps, train_task
 
 

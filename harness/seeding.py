@@ -16,7 +16,7 @@ import random
 import numpy as np
 import torch
 
-from harness.paths import stable_hash
+from harness.storage import stable_hash
 
 
 def derive_seed(seed: int, purpose: str) -> int:

@@ -14,8 +14,8 @@ import random
 from dataclasses import asdict, dataclass
 
 from harness.errors import HarnessError
-from harness.paths import stable_hash
 from harness.registry import Registry
+from harness.storage import stable_hash
 
 
 @dataclass(frozen=True)

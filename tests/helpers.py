@@ -5,10 +5,10 @@ from pathlib import Path
 import torch
 import yaml
 
-from harness.cache import Cache
 from harness.config import TrainSettings
 from harness.data import collate
 from harness.methods import Context, make_method
+from harness.storage import Cache
 from harness.tasks import get_task
 from harness.training import train_task
 

@@ -376,7 +376,7 @@ def test_result_not_an_object(env, capsys, content):
 def test_general_answers_corrupt(tiny):
     """`general-answers-corrupt`: a damaged entry of the drift probe's cached base answers
     is rebuilt, whatever is wrong with it."""
-    from harness.paths import cache_dir
+    from harness.storage import cache_dir
     from harness.probes import base_general_answers
 
     model, tok = tiny
@@ -392,7 +392,7 @@ def test_general_answers_corrupt(tiny):
 def test_cache_entry_wrong_shape(tmp_path):
     """`cache-entry-wrong-shape`: Cache.get_or_compute treats unreadable, non-object,
     valueless or (by the caller's check) misshapen entries as misses."""
-    from harness.cache import Cache
+    from harness.storage import Cache
 
     cache = Cache(tmp_path)
     path = cache.path("ns", "k")
@@ -420,7 +420,7 @@ def test_plugin_import_fails(env, capsys):
 def test_corrupt_cached_base_row_is_recomputed(tmp_path, tiny_model_dir):
     import json
 
-    from harness.cache import Cache
+    from harness.storage import Cache
     from harness.cli import main
     from helpers import tiny_suite
 

@@ -41,7 +41,7 @@ class Context:
     model_id: str  # content identity of the base model (for cache keys)
     model_path: str  # where the base weights load from
     train_settings: Any  # harness.config.TrainSettings in force for this method
-    cache: Any  # harness.cache.Cache: get_or_compute(namespace, key, fn)
+    cache: Any  # harness.storage.Cache: get_or_compute(namespace, key, fn)
     log: Callable[[str], None] = print
     history: list[str] = field(default_factory=list)  # tasks trained so far, in order
     stream: list = field(default_factory=list)  # [(Task, training examples)] of the whole stream

@@ -183,7 +183,7 @@ def _clean(obj):
 
 
 def _write(path: Path, text: str) -> None:
-    from harness.paths import atomic_write_text
+    from harness.storage import atomic_write_text
 
     atomic_write_text(path, text)
 
