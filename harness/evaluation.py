@@ -7,15 +7,14 @@ statistics). All tasks and lm-eval-based probes of a row share one `simple_evalu
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.config import EvalSettings
 from harness.data import autocast
-from harness.probes import LOCAL_DATA_UTILS, LmEvalProbe, Probe, RowState
+from harness.lmeval_tasks import write_task
+from harness.probes import LmEvalProbe, Probe, RowState
 from harness.seeding import isolated
 from harness.storage import cache_dir, stable_hash
 from harness.tasks import Split, Task
@@ -32,53 +31,6 @@ class Row:
     seconds: float
 
 
-_SCORER = '''
-
-from harness.tasks import get_task
-
-_TASK = get_task(TASK_NAME)
-
-
-def process_results(doc, results):
-    return {"score": _TASK.score(results[0], doc["target"])}
-'''
-
-
-def lmeval_task_name(task_name: str) -> str:
-    return "cl_" + task_name.replace("-", "_")
-
-
-def write_lmeval_task(task: Task, split: Split, folder: Path,
-                      max_new_tokens: int | None = None) -> str:
-    """Write `<folder>/{<name>.yaml, test.jsonl, utils.py}`; return the lm-eval task name.
-
-    The folder is self-contained (the YAML loads test.jsonl from beside itself), so it
-    works from any directory with `lm_eval --include_path <folder> --tasks <name>`.
-    """
-    name = lmeval_task_name(task.name)
-    test_hash = stable_hash([task.name, task.version, [e.prompt + e.target for e in split.test]])
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test.jsonl").write_text("".join(
-        json.dumps({"prompt": e.prompt, "target": e.target}) + "\n" for e in split.test))
-    (folder / "utils.py").write_text(LOCAL_DATA_UTILS + _SCORER.replace("TASK_NAME", repr(task.name)))
-    (folder / f"{name}.yaml").write_text(
-        f"task: {name}\n"
-        "custom_dataset: !function utils.load_local\n"
-        "test_split: test\n"
-        "output_type: generate_until\n"
-        "doc_to_text: \"{{prompt}}\"\n"
-        "doc_to_target: \"{{target}}\"\n"
-        "generation_kwargs:\n"
-        "  until: [\"<|im_end|>\", \"</s>\", \"<|endoftext|>\"]\n"
-        "  do_sample: false\n"
-        f"  max_gen_toks: {max_new_tokens or task.max_new_tokens}\n"
-        "process_results: !function utils.process_results\n"
-        "metric_list:\n  - metric: score\n    aggregation: mean\n    higher_is_better: true\n"
-        f"metadata:\n  version: {task.version}\n  test_hash: {test_hash}\n"
-    )
-    return name
-
-
 class Evaluator:
     """Scores a model on fixed test sets and probes; built once per cell."""
 
@@ -90,7 +42,7 @@ class Evaluator:
         key = stable_hash([[s.content_hash for s in splits], [p.name for p in probes],
                            settings.max_new_tokens])
         workdir = cache_dir() / "lmeval" / key
-        self.task_names = [write_lmeval_task(t, s, workdir / t.name, settings.max_new_tokens)
+        self.task_names = [write_task(t, s, workdir / t.name, settings.max_new_tokens)
                            for t, s in zip(tasks, splits)]
         self.probe_tasks = [p.lmeval_task(workdir) for p in probes]
         logging.getLogger("lm-eval").setLevel(logging.ERROR)

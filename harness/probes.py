@@ -29,8 +29,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from harness.data import autocast, generate, render_prompt
+from harness.data import autocast, render_prompt
 from harness.errors import HarnessError
+from harness.generation import generate
+from harness.lmeval_tasks import write_folder
 from harness.methods.nn import token_divergence
 from harness.registry import Registry
 from harness.storage import Cache
@@ -118,24 +120,16 @@ class KnowledgeProbe(Probe):
     task = "cl_probe_knowledge"
 
     def lmeval_task(self, workdir):
-        folder = workdir / self.task
-        folder.mkdir(parents=True, exist_ok=True)
         rows = json.loads((PROBE_DATA / "knowledge.json").read_text())
-        (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (folder / "utils.py").write_text(LOCAL_DATA_UTILS)
-        (folder / f"{self.task}.yaml").write_text(
-            f"task: {self.task}\n"
-            "custom_dataset: !function utils.load_local\n"
-            "test_split: test\n"
-            "output_type: multiple_choice\n"
-            "doc_to_text: \"{{question}}\"\n"
-            "doc_to_choice: \"{{choices}}\"\n"
-            "doc_to_target: answer\n"
-            "gen_prefix: \"The answer is\"\n"  # a natural answer frame for a chat model
-            "target_delimiter: \" \"\n"
-            "metric_list:\n  - metric: acc_norm\n    aggregation: mean\n    higher_is_better: true\n"
-        )
-        return self.task
+        return write_folder(workdir / self.task, self.task, rows, {
+            "output_type": "multiple_choice",
+            "doc_to_text": "{{question}}",
+            "doc_to_choice": "{{choices}}",
+            "doc_to_target": "answer",
+            "gen_prefix": "The answer is",  # a natural answer frame for a chat model
+            "target_delimiter": " ",
+            "metric_list": [{"metric": "acc_norm", "aggregation": "mean",
+                             "higher_is_better": True}]})
 
     def measure(self, row):
         return float(row.lmeval["results"][self.task]["acc_norm,none"])
@@ -262,17 +256,6 @@ def answer_logprobs(model, seqs, batch_size: int = 8) -> list[torch.Tensor]:
             out.append(logp[r, len(h) - 1 : len(h) + len(a) - 1])  # position t predicts t+1
     return out
 
-
-LOCAL_DATA_UTILS = '''"""Loads test.jsonl from this folder, wherever lm-eval is run from."""
-from pathlib import Path
-
-import datasets
-
-
-def load_local(**kwargs):
-    path = str(Path(__file__).resolve().parent / "test.jsonl")
-    return datasets.load_dataset("json", data_files={"test": path})
-'''
 
 PROBES = Registry("probe", Probe, "harness.probes", {p.name: p for p in (
     DriftProbe, KnowledgeProbe, StyleLeakProbe, AgreementProbe)}, hint="lm-eval:<task>")

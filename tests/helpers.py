@@ -64,3 +64,14 @@ def train_stream_task(method, ctx, model, index):
     method.after_task(task, model, ctx)
     ctx.history.append(task.name)
     return data
+
+
+def load_script(name: str):
+    """Load scripts/<name>.py by path: scripts/ is a folder of programs, not a package."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

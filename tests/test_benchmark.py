@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from benchmarks.external import instructions
-from benchmarks.lm_eval_export import DEFAULT_DIR, export
 from harness.config import load_streams
 from harness.probes import general_prompts
 from harness.tasks import all_tasks, get_task
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
+EXPORT = load_script("lm_eval_export")
 
 
 def test_tool_call_scorer():
@@ -89,20 +90,20 @@ def test_named_streams():
 
 
 def test_committed_lm_eval_folders_are_up_to_date(tmp_path):
-    names = export(tmp_path)
+    names = EXPORT.export(tmp_path)
     assert len(names) == len(all_tasks()) + 1
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(DEFAULT_DIR) for p in DEFAULT_DIR.rglob("*")
+    committed = sorted(p.relative_to(EXPORT.DEFAULT_DIR) for p in EXPORT.DEFAULT_DIR.rglob("*")
                        if p.is_file() and "__pycache__" not in p.parts)
-    assert fresh == committed, "run `python -m benchmarks.lm_eval_export`"
+    assert fresh == committed, "run `python scripts/lm_eval_export.py`"
     for rel in fresh:
-        assert filecmp.cmp(tmp_path / rel, DEFAULT_DIR / rel, shallow=False), rel
+        assert filecmp.cmp(tmp_path / rel, EXPORT.DEFAULT_DIR / rel, shallow=False), rel
 
 
 def test_lm_eval_task_configs_load():
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    manager = TaskManager(include_path=str(DEFAULT_DIR), include_defaults=False)
+    manager = TaskManager(include_path=str(EXPORT.DEFAULT_DIR), include_defaults=False)
     names = [f"cl_{n.replace('-', '_')}" for n in all_tasks()] + ["cl_probe_knowledge"]
     loaded = get_task_dict(names, manager)
     for name in names:
@@ -115,7 +116,7 @@ def test_lm_eval_command_line_on_a_saved_checkpoint(tmp_path, tiny_model_dir):
     out = tmp_path / "lm_eval_out"
     proc = subprocess.run(
         [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args",
-         f"pretrained={tiny_model_dir}", "--include_path", str(DEFAULT_DIR), "--tasks",
+         f"pretrained={tiny_model_dir}", "--include_path", str(EXPORT.DEFAULT_DIR), "--tasks",
          "cl_arith,cl_probe_knowledge", "--apply_chat_template", "--limit", "4",
          "--batch_size", "4", "--output_path", str(out)],
         capture_output=True, text=True, timeout=600)

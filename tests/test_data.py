@@ -2,7 +2,8 @@
 
 import torch
 
-from harness.data import collate, encode_pair, generate, length_grouped_batches, render_prompt
+from harness.data import collate, encode_pair, length_grouped_batches, render_prompt
+from harness.generation import generate
 from harness.tasks import Example, get_task
 
 

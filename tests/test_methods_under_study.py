@@ -16,7 +16,7 @@ from harness.methods.sa_sft import text_problem
 from harness.methods.sdft import completion_positions, sequence_mean
 from harness.methods.sdft_rewrite import accepted
 from harness.tasks import Dialogue, Example, get_task
-from helpers import SETTINGS, batch_of, setup_method, tiny_suite, train_stream_task
+from helpers import SETTINGS, batch_of, load_script, setup_method, tiny_suite, train_stream_task
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -463,7 +463,7 @@ def test_the_four_run_through_the_stream(tmp_path, tiny_model_dir):
 def test_teacher_check_scores_student_and_teacher_prompts(tiny, monkeypatch):
     """The pre-flight check shows the teacher the demonstration and the student only the
     query: a model that copies a demonstration when it sees one scores 1 vs 0."""
-    import benchmarks.teacher_check as check
+    check = load_script("teacher_check")
 
     model, tok = tiny
     task = get_task("arith")

@@ -1,24 +1,15 @@
 """The scripts that read results (scripts/method_evidence.py, scripts/benchmark_card.py):
 their tables from synthetic cells read through harness.results."""
 
-import importlib.util
 import json
 from pathlib import Path
 
+from helpers import load_script
 from synthetic_cells import write_cell
 
 
-def _script(name: str):
-    """Load scripts/<name>.py by path: scripts/ is a folder of programs, not a package."""
-    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-EVIDENCE = _script("method_evidence")
-CARD = _script("benchmark_card")
+EVIDENCE = load_script("method_evidence")
+CARD = load_script("benchmark_card")
 
 
 def test_evidence_tables_from_results(tmp_path, capsys):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from harness.data import finished, generate
+from harness.generation import finished, generate
 from harness.models import load_model
 from harness.seeding import seeded
 from harness.tasks import get_task

@@ -12,8 +12,9 @@ installed package in the entry-point group `harness.methods`, or a file path and
 
 from __future__ import annotations
 
-from harness.data import Batch, completion_batch, encode_example, finished, render_prompt, user_turn_prefix
+from harness.data import Batch, completion_batch, encode_example, render_prompt, user_turn_prefix
 from harness.errors import HarnessError
+from harness.generation import finished
 from harness.methods.api import Context, Method, MethodError, call_hook
 from harness.methods.lora import LORA_DEFAULTS, OptionalLoRA, apply_lora
 from harness.methods.nn import (decoder_blocks, logits_at, response_logits, response_token_loss,

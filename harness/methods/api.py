@@ -91,7 +91,7 @@ class Context:
         `ids` the new token ids (ending with end-of-sequence when the model stopped).
         `sampling`: do_sample, temperature, top_p, top_k, seed, batch_size, and chat=False
         to continue raw text instead of answering a user turn."""
-        from harness.data import generate
+        from harness.generation import generate
 
         out = generate(self._model, self.tokenizer, prompts, max_new_tokens, **sampling)
         return out if ids else [self.tokenizer.decode(x, skip_special_tokens=True) for x in out]

@@ -1,6 +1,6 @@
 """Write lm-eval task folders for every built-in task and the knowledge probe.
 
-    python -m benchmarks.lm_eval_export [DIR]      # default: benchmarks/lm_eval
+    python scripts/lm_eval_export.py [DIR]      # default: benchmarks/lm_eval
 
 The folders are committed, so that anyone can evaluate a saved checkpoint on our tasks:
 
@@ -16,11 +16,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.evaluation import write_lmeval_task
+from harness.lmeval_tasks import write_task
 from harness.probes import KnowledgeProbe
 from harness.tasks import all_tasks
 
-DEFAULT_DIR = Path(__file__).resolve().parent / "lm_eval"
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "lm_eval"
 N_TEST, DATA_SEED = 32, 0
 
 
@@ -29,7 +29,7 @@ def export(folder: Path = DEFAULT_DIR) -> list[str]:
     for cls in all_tasks().values():
         task = cls()
         split = task.split(0, N_TEST, DATA_SEED)
-        names.append(write_lmeval_task(task, split, folder / task.name))
+        names.append(write_task(task, split, folder / task.name))
     names.append(KnowledgeProbe().lmeval_task(folder))
     return names
 

@@ -7,7 +7,7 @@ task (from the same split as the suites': `--n-train`/`--n-test`, so never a tes
 with the task's own scorer, on a budget long enough for a sentence of reasoning and the
 answer (`--max-new-tokens`, default 128; the share of answers cut by it is printed):
 
-    python -m benchmarks.teacher_check [--model smollm2-135m-instruct] [--tasks arith,json-extract] [--n 16]
+    python scripts/teacher_check.py [--model smollm2-135m-instruct] [--tasks arith,json-extract] [--n 16]
 
 A task whose teacher score is no higher than the student's gives SDFT nothing to distil.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.data import finished, generate
+from harness.generation import finished, generate
 from harness.methods.sdft import TEACHER_TEMPLATE
 from harness.models import load_model
 from harness.tasks import get_task
