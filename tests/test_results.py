@@ -3,6 +3,8 @@ state."""
 
 import json
 
+import pytest
+
 from harness.results import CellState, check_result, read_cells, read_result
 from synthetic_cells import R_for, write_cell
 
@@ -52,3 +54,62 @@ def test_every_folder_gets_one_state(tmp_path):
     assert [x["cell_id"] for x in found.empty] == ["empty"]
     assert read_result(cells / "bad") == (None, CellState.CORRUPT)
     assert read_result(good)[1] is CellState.COMPLETE
+
+
+class _Probe:
+    higher_is_better, chance, description = False, None, "a probe"
+
+
+def _built(**over):
+    from harness.results import build_result
+
+    rows = [{"scores": {"a": 0.1, "b": 0.2}, "items": {"a": [0.0, 0.2], "b": [0.2, 0.2]},
+             "probes": {"drift": 0.0}},
+            {"scores": {"a": 0.9, "b": 0.3}, "items": {"a": [1.0, 0.8], "b": [0.3, 0.3]},
+             "probes": {"drift": 0.2}},
+            {"scores": {"a": 0.7, "b": 0.8}, "items": {"a": [0.6, 0.8], "b": [0.8, 0.8]},
+             "probes": {"drift": 0.3}}]
+    config = {"params": {}, "train": {}, "data": {}, "eval": {}, "tasks": {"a": "h1", "b": "h2"}}
+    args = dict(cell={"model": "m", "stream": "s", "method": "sft", "seed": 0},
+                tasks=["a", "b"], rows=rows, probes={"drift": _Probe()}, training=[],
+                config=config, config_hash="c", model_id="m", grid_id="g", suite="x",
+                timings={}, versions={}, hardware={}, method_stats={})
+    return build_result(**{**args, **over})
+
+
+def test_built_result_is_valid_and_computes_R_and_metrics():
+    result = _built()
+    assert check_result(result) is None
+    assert result["R"] == [[0.1, 0.2], [0.9, 0.3], [0.7, 0.8]]
+    assert result["probes"] == {"drift": [0.0, 0.2, 0.3]}
+    assert result["cell_id"] == "m__s__sft__s0"
+    assert abs(result["metrics"]["acc"] - 0.75) < 1e-12  # mean of the last row
+    assert abs(result["metrics"]["bwt"] - (0.7 - 0.9)) < 1e-12  # task a: after all - after a
+    assert list(result)[-1] == "method_stats"
+
+
+def test_write_result_writes_only_a_valid_result_and_drops_progress(tmp_path):
+    from harness.results import write_progress, write_result
+
+    rows = [{"scores": {"a": 0.5}}]
+    write_progress(tmp_path, "c", ["a"], rows)
+    assert read_result(tmp_path) == (None, CellState.INCOMPLETE)
+    bad = {**_built(), "R": [[0.1]]}
+    with pytest.raises(ValueError, match="invalid result.json"):
+        write_result(tmp_path, bad)
+    assert not (tmp_path / "result.json").exists()
+    write_result(tmp_path, _built())
+    result, state = read_result(tmp_path)
+    assert state is CellState.COMPLETE and result["R"] == _built()["R"]
+    assert not (tmp_path / "progress.json").exists()
+
+
+def test_write_failure_records_the_error_or_says_why_it_could_not(tmp_path):
+    from harness.results import write_failure
+
+    cell = {"model": "m", "stream": "s", "method": "sft", "seed": 0}
+    assert write_failure(tmp_path / "cell", cell, "boom") is None
+    data = json.loads((tmp_path / "cell" / "failure.json").read_text())
+    assert data["error"] == "boom" and data["cell"] == cell and data["status"] == "failed"
+    (tmp_path / "file").write_text("x")
+    assert "Error" in write_failure(tmp_path / "file" / "cell", cell, "boom")
