@@ -163,7 +163,7 @@ def check_result(data) -> str | None:
     version = data.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         return (f"schema_version {version!r} is not supported "
-                f"(this report reads {SCHEMA_VERSION})")
+                f"(this harness reads {SCHEMA_VERSION})")
     return _check_cell(data["cell"]) or _check_R(data["R"]) or _check_rest(data)
 
 
