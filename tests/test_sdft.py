@@ -1,0 +1,186 @@
+"""On-policy SDFT: completion positions, the EMA teacher, rollouts and the loss by hand."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness.data import Batch
+from harness.methods import response_logits
+from harness.methods.sdft import completion_positions, sequence_mean
+from helpers import SETTINGS, batch_of, setup_method, train_stream_task
+
+
+def test_completion_positions_and_sequence_mean():
+    labels = torch.tensor([[-100, -100, 5, 6, 7, -100], [-100, 8, 9, -100, -100, -100]])
+    batch = Batch(labels.clamp(min=0), torch.ones_like(labels), labels, [])
+    # labels[:, 1:] has completion tokens at row 0: 5 6 7, row 1: 8 9
+    assert completion_positions(batch).tolist() == [0, 1, 2, 0, 1]
+    values = torch.tensor([1.0, 2.0, 3.0, 10.0])
+    rows = torch.tensor([0, 0, 0, 2])
+    assert sequence_mean(values, rows, 3).item() == pytest.approx((2.0 + 10.0) / 2)
+
+
+def test_sdft_ema_update_is_exact(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok, {"ema_rate": 0.25})
+    method.train_data(*ctx.stream[0], ctx)
+    before = {n: e.clone() for n, e in method.ema.items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    method.after_step(model, ctx)
+    for n, p in model.named_parameters():
+        assert torch.allclose(method.ema[n], 0.25 * p + 0.75 * before[n], atol=1e-6)
+
+
+def test_sdft_teacher_swaps_ema_weights_in_and_back(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok)
+    method.train_data(*ctx.stream[0], ctx)
+    with torch.no_grad():
+        for e in method.ema.values():
+            e.add_(0.01 * torch.randn_like(e))
+    student = {n: p.detach().clone() for n, p in model.named_parameters()}
+    reference = copy.deepcopy(model)
+    reference.load_state_dict({**reference.state_dict(), **method.ema})
+    batch = batch_of(tok)
+    with method.teacher(model) as teacher:
+        got = response_logits(teacher, batch)[0]
+    assert torch.allclose(got, response_logits(reference, batch)[0], atol=1e-5)
+    for n, p in model.named_parameters():
+        assert torch.equal(p, student[n])
+
+
+def test_sdft_teacher_is_the_ema_model_under_autocast(tiny):
+    """Regression: autocast caches each weight's low-precision copy by parameter; a `.data`
+    swap left the teacher running on the student's cached weights (CUDA's bf16 autocast
+    shares the mechanism with CPU's)."""
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok)
+    method.train_data(*ctx.stream[0], ctx)
+    with torch.no_grad():
+        for e in method.ema.values():
+            e.add_(0.5 * torch.randn_like(e))
+    reference = copy.deepcopy(model)
+    reference.load_state_dict({**reference.state_dict(), **method.ema})
+    batch = batch_of(tok)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        student = response_logits(model, batch)[0]  # with grad: fills the cast cache
+        with method.teacher(model) as teacher:
+            got = response_logits(teacher, batch)[0]
+        again = response_logits(model, batch)[0]  # the student sees its own weights again
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = response_logits(reference, batch)[0]
+    assert (student.float() - want.float()).abs().max() > 0.5  # the two really differ
+    assert torch.equal(got.float(), want.float())
+    assert torch.equal(again.float(), student.float())
+
+
+def test_sdft_divergence_at_the_sampling_temperature(tiny, monkeypatch):
+    import harness.methods.sdft as sdft
+
+    model, tok = tiny
+    seen = []
+    monkeypatch.setattr(sdft, "token_divergence",
+                        lambda s, t, kind, beta: seen.append((s, t)) or (s - t).sum(-1) * 0)
+    method, ctx, model = setup_method("sdft", model, tok, {"temperature": 2.0,
+                                                            "max_new_tokens": 6})
+    method.train_data(*ctx.stream[0], ctx)
+    batch = batch_of(tok)
+    torch.manual_seed(0)
+    method.loss(model, batch, ctx)
+    torch.manual_seed(0)
+    student, _ = method.rollouts(model, batch, ctx)
+    with torch.no_grad():
+        raw = response_logits(model, student)[0]
+    assert torch.allclose(seen[0][0], raw / 2.0, atol=1e-5)
+
+
+def test_sdft_counts_truncated_rollouts_and_kl_by_position(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok, {"max_new_tokens": 5})
+    train_stream_task(method, ctx, model, 0)
+    stats = ctx.stats["arith"]
+    assert stats["rollouts"] == SETTINGS.steps * SETTINGS.batch_size
+    assert stats["truncated_share"] > 0.5  # a random tiny model rarely stops within 5 tokens
+    assert set(stats["kl_by_position"]) == {"0", "1", "2", "3-7"}
+    assert all(v >= 0 for v in stats["kl_by_position"].values())
+
+
+def test_sdft_lora_teacher_holds_only_the_adapters(tiny):
+    model, tok = tiny
+    total = sum(p.numel() for p in model.parameters())
+    method, ctx, model = setup_method("sdft", model, tok, {"lora": {"r": 4, "alpha": 8}})
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    train_stream_task(method, ctx, model, 0)
+    held = sum(e.numel() for e in method.ema.values())
+    assert all("lora_" in n for n in method.ema) and 0 < held < total / 10
+    for n, p in model.named_parameters():  # the frozen weights did not move
+        if n in frozen:
+            assert torch.equal(p, frozen[n])
+    assert any(not torch.equal(e, p) for n, p in model.named_parameters() if n in method.ema
+               for e in [method.ema[n]])
+
+
+def test_sdft_rollouts_share_completions_and_show_the_demonstration(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok)
+    batch = batch_of(tok)
+    student, teacher = method.rollouts(model, batch, ctx)
+    for row, e in enumerate(batch.examples):
+        s_ids = student.input_ids[row][student.labels[row] != -100]
+        t_ids = teacher.input_ids[row][teacher.labels[row] != -100]
+        assert torch.equal(s_ids, t_ids) and len(s_ids) > 0
+        t_prompt = tok.decode(teacher.input_ids[row][teacher.labels[row] == -100])
+        assert e.response in t_prompt and "This is an example for a response" in t_prompt
+        assert e.response not in tok.decode(student.input_ids[row][student.labels[row] == -100])
+
+
+def test_sdft_loss_is_zero_when_teacher_sees_what_student_sees(tiny):
+    """Same prompt and same weights: every per-token divergence is 0."""
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok, {"template": "{query}"})
+    method.train_data(*ctx.stream[0], ctx)
+    assert method.loss(model, batch_of(tok), ctx).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_sdft_loss_matches_a_hand_computation(tiny):
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok, {"skip_tokens": 2, "kl": "reverse"})
+    method.train_data(*ctx.stream[0], ctx)
+    with torch.no_grad():
+        for e in method.ema.values():
+            e.add_(0.05 * torch.randn_like(e))
+    batch = batch_of(tok)
+    torch.manual_seed(3)
+    loss = method.loss(model, batch, ctx)
+    torch.manual_seed(3)
+    student, teacher = method.rollouts(model, batch, ctx)
+    ema_model = copy.deepcopy(model)
+    ema_model.load_state_dict({**ema_model.state_dict(), **method.ema})
+    per_seq = []
+    for row in range(len(batch.examples)):
+        def row_logits(m, b):
+            out = m(input_ids=b.input_ids[row:row + 1], attention_mask=b.attention_mask[row:row + 1])
+            return out.logits[0, :-1][b.labels[row, 1:] != -100]
+        s, t = row_logits(model, student), row_logits(ema_model, teacher)
+        kl = (F.softmax(s, -1) * (F.log_softmax(s, -1) - F.log_softmax(t, -1))).sum(-1)[2:]
+        if len(kl):
+            per_seq.append(kl.mean())
+    assert loss.item() == pytest.approx(torch.stack(per_seq).mean().item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_sdft_trains_and_moves_teacher_slowly(tiny, lora):
+    model, tok = tiny
+    params = {"lora": {"r": 4, "alpha": 8}} if lora else {}
+    method, ctx, model = setup_method("sdft", model, tok, params)
+    start = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    train_stream_task(method, ctx, model, 0)
+    student_move = sum((p.detach() - start[n]).norm() for n, p in model.named_parameters()
+                       if p.requires_grad)
+    teacher_move = sum((method.ema[n] - start[n]).norm() for n in start)
+    assert 0 < teacher_move < student_move
+    assert ctx.stats[ctx.stream[0][0].name]["rollout_s"] > 0  # sampling time is reported
