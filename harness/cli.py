@@ -100,24 +100,26 @@ def dry_run(suite, out: Path) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.grid import estimate, expand, grid_id, measured_step_seconds, state
+    from harness.grid import estimate, expand, grid_id, measured_seconds, state
     from harness.results import CellState
 
-    measured = measured_step_seconds(out)
+    measured = measured_seconds(out)
     table = Table(title=f"suite {suite.name}: grid {grid_id(suite)} -> {out}")
-    for col in ("cell", "state", "steps", "est. time", "estimate from"):
+    for col in ("cell", "state", "steps", "train", "eval", "estimate from"):
         table.add_column(col)
     cells = expand(suite)
     total_s, todo = 0.0, 0
     for cell in cells:
         found = state(cell, suite, out / "cells" / cell.id)
-        steps, seconds, source = estimate(cell, suite, measured)
+        e = estimate(cell, suite, measured)
         if found is not CellState.COMPLETE:
-            total_s, todo = total_s + seconds, todo + 1
-        table.add_row(cell.id, found.value, str(steps), f"{seconds / 60:.1f} min", source)
+            total_s, todo = total_s + e["train_s"] + e["eval_s"], todo + 1
+        table.add_row(cell.id, found.value, str(e["steps"]), f"{e['train_s'] / 60:.1f} min",
+                      f"{e['eval_s'] / 60:.1f} min", e["source"])
     Console(width=160).print(table)
     print(f"{todo} of {len(cells)} cells to run; estimated {total_s / 60:.0f} min "
-          "(evaluation rows counted at the CPU figure; a GPU is much faster)")
+          "(figures from this OUT where it has complete cells of a method, else the 2-core "
+          "CPU figures for the 135M model; a GPU is much faster)")
     return 0
 
 

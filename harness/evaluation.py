@@ -29,6 +29,7 @@ class Row:
     outputs: dict[str, list[str]]  # task -> the model's answer per item (for inspection)
     probes: dict[str, float]
     seconds: float
+    probe_seconds: float = 0.0  # of `seconds`, spent measuring the probes
 
 
 class Evaluator:
@@ -77,12 +78,14 @@ class Evaluator:
             outputs[task.name] = [s["filtered_resps"][0] for s in samples]
             scores[task.name] = sum(items[task.name]) / len(items[task.name])
         state = RowState(live, self.tokenizer, out)
+        probes_started = time.perf_counter()
         with isolated():
             probes = {p.name: p.measure(state) for p in self.probes}
+        probe_seconds = time.perf_counter() - probes_started
         if state.answered:  # what the model now says to general prompts, for inspection
             outputs[GENERAL_PROMPTS_KEY] = state.general_answers()
         live.train(was_training)
-        return Row(scores, items, outputs, probes, time.perf_counter() - start)
+        return Row(scores, items, outputs, probes, time.perf_counter() - start, probe_seconds)
 
 
 def _quiet_hflm():

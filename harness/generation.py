@@ -3,6 +3,8 @@ and self-generated data, and the teacher check; and whether a generation ended b
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from harness.data import autocast, render_prompt
@@ -40,6 +42,7 @@ def generate(
             return generate(model, tokenizer, texts, max_new_tokens, batch_size, do_sample,
                             temperature, top_p, top_k, None, chat=False)
     eos = stop_ids(tokenizer)
+    started = time.perf_counter()
     was_training = model.training
     model.eval()
     for start in range(0, len(order), batch_size):
@@ -57,7 +60,17 @@ def generate(
             cut = next((k + 1 for k, t in enumerate(new) if t in eos), len(new))
             out[i] = new[:cut]
     model.train(was_training)
+    _SPENT[0] += time.perf_counter() - started
     return out
+
+
+_SPENT = [0.0]  # seconds spent in generate() by this process
+
+
+def generation_seconds() -> float:
+    """Seconds this process has spent generating so far (a cell reports the difference:
+    generation is part of its setup, training and evaluation, shown on its own)."""
+    return _SPENT[0]
 
 
 def stop_ids(tokenizer) -> set[int]:

@@ -148,24 +148,36 @@ CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 8.6, "sdft-re
 CPU_135M_ROW_S = 30.0
 
 
-def measured_step_seconds(out: Path) -> dict[str, float]:
-    """Mean seconds per optimiser step of each method, from OUT's complete cells."""
-    measured: dict[str, list[float]] = {}
+def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
+    """Per method, from OUT's complete cells: mean seconds per optimiser step ("step") and
+    per evaluation row after training ("row")."""
+    steps: dict[str, list[float]] = {}
+    rows: dict[str, list[float]] = {}
     for folder in sorted(out.glob("cells/*")):
         result, found = read_result(folder)
-        if found is CellState.COMPLETE:
-            measured.setdefault(result["cell"]["method"], []).extend(
-                float(t["sec_per_step"]) for t in result.get("training", [])
-                if isinstance(t, dict) and t.get("steps") and "sec_per_step" in t)
-    return {method: mean(values) for method, values in measured.items() if values}
+        if found is not CellState.COMPLETE:
+            continue
+        method = result["cell"]["method"]
+        steps.setdefault(method, []).extend(
+            float(t["sec_per_step"]) for t in result.get("training", [])
+            if isinstance(t, dict) and t.get("steps") and "sec_per_step" in t)
+        eval_s = (result.get("timings") or {}).get("eval_s")
+        if isinstance(eval_s, (int, float)):
+            rows.setdefault(method, []).append(eval_s / (len(result["R"]) - 1))
+    return {m: {"step": mean(steps[m])} | ({"row": mean(rows[m])} if rows.get(m) else {})
+            for m in steps if steps[m]}
 
 
-def estimate(cell: Cell, suite: Suite, measured: dict[str, float]) -> tuple[int, float, str]:
-    """(optimiser steps, estimated seconds, where the per-step figure comes from)."""
+def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) -> dict:
+    """A cell's optimiser steps and estimated seconds of training and evaluation, with
+    where the per-step and per-row figures come from."""
     steps = len(cell.tasks) * total_steps(cell.method.train, suite.data.n_train)
-    if cell.method.name in measured:
-        per_step, source = measured[cell.method.name], "this OUT"
+    figures = measured.get(cell.method.name, {})
+    if "step" in figures:
+        per_step, source = figures["step"], "this OUT"
     else:
         per_step = CPU_135M_STEP_S.get(cell.method.name, CPU_135M_STEP_S["sft"])
         source = "135M on 2-core CPU"
-    return steps, steps * per_step + len(cell.tasks) * CPU_135M_ROW_S, source
+    per_row = figures.get("row", CPU_135M_ROW_S)
+    return {"steps": steps, "train_s": steps * per_step, "eval_s": len(cell.tasks) * per_row,
+            "source": source}

@@ -20,6 +20,7 @@ from harness import __version__, results
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
+from harness.generation import generation_seconds
 from harness.grid import Cell, expand, grid_id, plan
 from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
@@ -108,7 +109,7 @@ class Runner:
 
     def run_cell(self, cell: Cell) -> dict:
         """load -> row 0 -> for each task: data, train, after_task, evaluate -> write."""
-        started = time.perf_counter()
+        started, generated = time.perf_counter(), generation_seconds()
         folder = self.cell_dir(cell)
         path = resolve_model(cell.model, log=self.ui.log)
         p = plan(cell, self.suite, path)
@@ -148,7 +149,9 @@ class Runner:
         timings = {"total_s": time.perf_counter() - started, "setup_s": setup_s,
                    "train_s": sum(s["seconds"] for s in training),
                    "eval_s": sum(row["seconds"] for row in rows[1:]),
-                   "base_eval_s": rows[0]["seconds"]}
+                   "base_eval_s": rows[0]["seconds"],
+                   "probes_s": sum(row.get("probe_seconds", 0.0) for row in rows[1:]),
+                   "generation_s": generation_seconds() - generated}
         result = results.build_result(
             cell=cell.info, tasks=list(cell.tasks), rows=rows, probes=self.probes,
             training=training, config=p.config, config_hash=p.config_hash,

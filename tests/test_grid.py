@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.config import load_suite
-from harness.grid import expand, grid_id, measured_step_seconds, plan, split, state
+from harness.grid import expand, grid_id, estimate, measured_seconds, plan, split, state
 from harness.results import CellState, cell_id
 from helpers import tiny_suite
 
@@ -58,11 +58,16 @@ def test_every_cell_state(suite, tmp_path):
     assert state(cell, suite, folder) is CellState.COMPLETE
 
 
-def test_measured_step_seconds_come_from_complete_cells_only(suite, tmp_path):
+def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     a, b = expand(suite)[:2]
     for cell, seconds in ((a, 2.0), (b, 4.0)):
         (tmp_path / "cells" / cell.id).mkdir(parents=True)
-    (tmp_path / "cells" / a.id / "result.json").write_text(json.dumps(_result(a, "h", 2.0)))
+    timed = _result(a, "h", 2.0) | {"timings": {"eval_s": 30.0}}  # 2 rows after training
+    (tmp_path / "cells" / a.id / "result.json").write_text(json.dumps(timed))
     broken = _result(b, "h", 4.0) | {"status": "running"}
     (tmp_path / "cells" / b.id / "result.json").write_text(json.dumps(broken))
-    assert measured_step_seconds(tmp_path) == {"lora": 2.0}
+    measured = measured_seconds(tmp_path)
+    assert measured == {"lora": {"step": 2.0, "row": 15.0}}
+    e = estimate(a, suite, measured)
+    assert e == {"steps": 6, "train_s": 12.0, "eval_s": 30.0, "source": "this OUT"}
+    assert estimate(b, suite, measured)["source"] == "135M on 2-core CPU"

@@ -48,6 +48,9 @@ def test_run_writes_complete_results(tmp_path, suite_file, tiny_model_dir):
         assert len(r["training"]) == 2 and r["training"][0]["steps"] == 3
         assert {"torch", "transformers", "lm_eval", "peft"} <= set(r["versions"])
         assert not (out / "cells" / r["cell_id"] / "progress.json").exists()
+        t = r["timings"]
+        assert 0 < t["probes_s"] < t["eval_s"] < t["total_s"] and t["train_s"] > 0
+        assert 0 <= t["generation_s"] < t["total_s"]
     sft, lora = (next(r for r in results.values() if r["cell"]["method"] == m) for m in ("sft", "lora"))
     assert sft["R"][0] == lora["R"][0]  # the same base row
     assert sft["config_hash"] != lora["config_hash"]
