@@ -1,0 +1,39 @@
+"""benchmarks/perf on the tiny model: the SFT losses agree with TRL's and both sides get
+positive tokens/s and a ratio (TRL is a test extra, never a runtime dependency)."""
+
+import json
+
+import pytest
+
+pytest.importorskip("trl")
+
+
+def test_perf_sft_agrees_with_trl_and_reports_a_ratio(tiny_model_dir, tmp_path, capsys,
+                                                      monkeypatch):
+    import torch
+
+    from benchmarks.perf.__main__ import main
+
+    for key in ("OMP_NUM_THREADS", "TRL_EXPERIMENTAL_SILENCE"):  # main sets them
+        monkeypatch.setenv(key, "1")
+    threads = torch.get_num_threads()
+    out = tmp_path / "perf.json"
+    try:
+        assert main(["--model", str(tiny_model_dir), "--rounds", "2", "--steps", "2",
+                     "--only", "sft", "--threads", "1", "--json", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert "SFT loss on the same batch" in printed and "SFT tokens/s ours/TRL" in printed
+    result = json.loads(out.read_text())["sft"]
+    assert result["loss_check"]["agree"]
+    assert result["loss_check"]["abs_diff"] <= 1e-5 * max(1.0, result["loss_check"]["ours"])
+    assert result["ours"]["tokens_per_s"] > 0 and result["trl"]["tokens_per_s"] > 0
+    assert result["ratio_tokens_per_s"]["n"] == 2 and result["ratio_tokens_per_s"]["median"] > 0
+
+
+def test_perf_rejects_an_unknown_part():
+    from benchmarks.perf.__main__ import parse
+
+    with pytest.raises(SystemExit):
+        parse(["--only", "sft,nope"])
