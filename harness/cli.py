@@ -47,6 +47,7 @@ def _quiet_libraries() -> None:
 def cmd_run(args) -> int:
     from harness.config import load_suite, narrow
     from harness.models import check_model
+    from harness.precision import cpu_has_bf16
     from harness.ui import summary_table
     from harness.grid import expand
     from harness.runner import Runner, pick_device
@@ -54,7 +55,7 @@ def cmd_run(args) -> int:
 
     suite = load_suite(args.suite)
     suite = narrow(suite, _csv(args.methods) if args.methods is not None else None,
-                   _seeds(args.seeds) if args.seeds is not None else None)
+                   _seeds(args.seeds) if args.seeds is not None else None, args.precision)
     device = pick_device(args.device)
     for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
         check_model(model)
@@ -66,6 +67,8 @@ def cmd_run(args) -> int:
     ui = UI(quiet=args.quiet)
     _quiet_libraries()
     ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}")
+    if suite.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: slower than fp32")
     with ui.session():
         results, failures = Runner(suite, out, device, ui, save_model=args.save_model).run()
     if results:
@@ -195,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated methods to run (suite names, registry names, or file.py:Class)")
     run.add_argument("--seeds", help="comma-separated seeds to run instead of the suite's")
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    run.add_argument("--precision", help="auto (the suite's default: bf16 autocast on CUDA, "
+                     "float32 on a CPU), fp32 or bf16 (autocast on any device)")
     run.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
     run.add_argument("--dry-run", action="store_true",
                      help="list the cells, their state in OUT and a cost estimate; run nothing")

@@ -71,10 +71,11 @@ class Suite:
     data: DataSettings
     eval: EvalSettings
     path: str = ""
+    precision: str = "auto"  # auto | fp32 | bf16: harness/precision.py
 
 
 _TOP = {"name", "description", "models", "streams", "methods", "seeds", "probes", "train",
-        "data", "eval"}
+        "data", "eval", "precision"}
 _POSITIVE = {"lr", "batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
              "epochs", "max_new_tokens", "max_grad_norm"}
 _WHOLE = {"batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
@@ -307,7 +308,17 @@ def load_suite(name_or_path: str) -> Suite:
         seeds=seeds, probes=probes, train=train,
         data=_settings(DataSettings, raw.get("data"), f"{where}, data"),
         eval=_settings(EvalSettings, raw.get("eval"), f"{where}, eval"), path=str(path),
+        precision=_precision(raw.get("precision", "auto"), where),
     )
+
+
+def _precision(value, where: str) -> str:
+    from harness.precision import CHOICES
+
+    if value not in CHOICES:
+        _fail(where, f"precision must be one of {', '.join(CHOICES)}, got {value!r}",
+              "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU)")
+    return value
 
 
 def _parse_streams(raw, where) -> dict[str, list[str]]:
@@ -364,8 +375,10 @@ def _parse_methods(raw, train: TrainSettings, where) -> list[MethodSpec]:
     return specs
 
 
-def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None) -> Suite:
-    """Apply --methods/--seeds: pick from the suite, or add a method with its defaults."""
+def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
+           precision: str | None = None) -> Suite:
+    """Apply --methods/--seeds/--precision: pick from the suite, or add a method with its
+    defaults."""
     from harness.methods.settings import check_method
 
     if methods is not None:
@@ -384,4 +397,6 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None) -> 
         if not seeds:
             _fail("--seeds", "names no seed", "e.g. --seeds 0,1,2")
         suite = dataclasses.replace(suite, seeds=_seeds(seeds, "--seeds"))
+    if precision is not None:
+        suite = dataclasses.replace(suite, precision=_precision(precision, "--precision"))
     return suite

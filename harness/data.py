@@ -167,9 +167,3 @@ def _mixed_batches(strata: list, lengths: list[int], batch_size: int, group: int
                 batches[b] += pick[: counts[b]]
                 pick = pick[counts[b]:]
     return batches
-
-
-def autocast(device):
-    """bf16 autocast on CUDA; a no-op context elsewhere (CPU runs stay in float32)."""
-    dev = torch.device(device) if not isinstance(device, torch.device) else device
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")

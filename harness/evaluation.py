@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 
 from harness.config import EvalSettings
-from harness.data import autocast
 from harness.lmeval_tasks import write_task
+from harness.precision import autocast
 from harness.probes import LmEvalProbe, Probe, RowState
 from harness.seeding import isolated
 from harness.storage import cache_dir, stable_hash

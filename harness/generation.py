@@ -7,7 +7,8 @@ import time
 
 import torch
 
-from harness.data import autocast, render_prompt
+from harness.data import render_prompt
+from harness.precision import autocast
 
 
 @torch.no_grad()

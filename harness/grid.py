@@ -88,8 +88,14 @@ def grid_definition(suite: Suite) -> dict:
         "seeds": suite.seeds, "probe_data": probe_files,
         "probes": {name: get_probe(name).version for name in suite.probes},
         "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
-        "schema": SCHEMA_VERSION,
+        "schema": SCHEMA_VERSION, **_precision(suite),
     }
+
+
+def _precision(suite: Suite) -> dict:
+    """The precision, where it is not `auto` (so that grids and cells from before the
+    setting keep their ids and hashes)."""
+    return {} if suite.precision == "auto" else {"precision": suite.precision}
 
 
 def grid_id(suite: Suite) -> str:
@@ -123,7 +129,7 @@ def plan(cell: Cell, suite: Suite, model_path: str | None = None) -> Plan:
         "train": dataclasses.asdict(cell.method.train), "seed": cell.seed,
         "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
         "probes": {name: get_probe(name).version for name in suite.probes},
-        "schema": SCHEMA_VERSION,
+        "schema": SCHEMA_VERSION, **_precision(suite),
     }
     return Plan(tasks, splits, model_id, config)
 

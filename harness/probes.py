@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from harness.data import autocast, render_prompt
+from harness.data import render_prompt
 from harness.errors import HarnessError
 from harness.generation import generate
 from harness.lmeval_tasks import write_folder
 from harness.methods.nn import token_divergence
+from harness.precision import autocast
 from harness.registry import Registry
 from harness.storage import Cache
 

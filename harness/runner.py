@@ -24,6 +24,7 @@ from harness.generation import generation_seconds
 from harness.grid import Cell, expand, grid_id, plan
 from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
+from harness.precision import using
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
 from harness.storage import Cache
@@ -88,7 +89,8 @@ class Runner:
         for n, cell in enumerate(cells, 1):
             self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
             try:
-                results.append(self.run_cell(cell))
+                with using(self.suite.precision):
+                    results.append(self.run_cell(cell))
                 self.ui.clear()
             except KeyboardInterrupt:
                 raise

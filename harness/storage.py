@@ -77,6 +77,12 @@ class Cache:
         self.root = root or cache_dir()
 
     def path(self, namespace: str, key: Any) -> Path:
+        """Where `key`'s entry lives; model outputs computed at another precision than
+        `auto` (harness/precision.py) are keyed apart."""
+        from harness.precision import current
+
+        if current() != "auto":
+            key = [key, {"precision": current()}]
         return self.root / namespace / f"{stable_hash(key, 24)}.json"
 
     def get_or_compute(self, namespace: str, key: Any, compute: Callable[[], Any],

@@ -20,9 +20,10 @@ import torch
 from transformers import get_cosine_schedule_with_warmup
 
 from harness.config import TrainSettings
-from harness.data import autocast, encode_example, length_grouped_batches
+from harness.data import encode_example, length_grouped_batches
 from harness.errors import HarnessError
 from harness.methods import call_hook
+from harness.precision import autocast
 
 
 def total_steps(settings: TrainSettings, n_examples: int) -> int:
