@@ -1,6 +1,6 @@
 """The training step: one task of a stream, for any method.
 
-AdamW over the parameters that require grad, linear warm-up then cosine decay, gradient
+AdamW (fused) over the parameters that require grad, linear warm-up then cosine decay, gradient
 accumulation, gradient-norm clipping, bf16 autocast on CUDA. The optimiser and schedule
 start afresh for every task (as in the papers' sequential fine-tuning). Deterministic for
 a given seed: batch order derives from (seed, task index, epoch).
@@ -43,6 +43,18 @@ def _micro_batches(tokenizer, examples, settings: TrainSettings, seed: int, stra
         epoch += 1
 
 
+def adamw(params: list, settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW, fused where torch has a fused kernel for the parameters' device (CPU, CUDA):
+    one kernel over all tensors instead of a Python loop over them. On the 135M model on
+    this project's CPU its step took 0.37 s against 2.7 s, and the weights after three steps
+    differ from the loop's by at most 9e-8 (float rounding); docs/performance.md."""
+    try:
+        return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay,
+                                 fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
 def own_or_added(ctx, task_index: int, examples: list) -> list[bool] | None:
     """Per example: is it one of the task's own training prompts (True) or data the method
     added (False)? None when the stream is unknown. Rewritten responses count as own."""
@@ -80,7 +92,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         raise HarnessError(f"method '{method.name}' left no trainable parameters",
                            "its wrap_model hook must leave some parameters with requires_grad")
     steps = int(call_hook(method, "plan_steps", task, total_steps(settings, len(examples)), ctx))
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = adamw(params, settings)
     schedule = get_cosine_schedule_with_warmup(
         optimizer, num_warmup_steps=round(settings.warmup_ratio * steps), num_training_steps=steps)
     strata = own_or_added(ctx, task_index, examples) if settings.mix_within_batches else None

@@ -106,3 +106,27 @@ def test_all_sequences_cut_to_their_prompt_is_a_clear_error(tiny):
     with pytest.raises(HarnessError, match="raise train.max_len"):
         train_task(model, make_method("sft", {}), ctx, task, list(task.split(8, 2, 0).train),
                    settings, 0)
+
+
+def test_adamw_is_fused_and_agrees_with_the_loop_implementation():
+    import torch
+
+    from harness.config import TrainSettings
+    from harness.training import adamw
+
+    torch.manual_seed(0)
+    start = [torch.randn(64, 32), torch.randn(32)]
+    grads = [torch.randn_like(t) for t in start]
+    settings = TrainSettings(steps=1, lr=1e-2, weight_decay=0.1)
+    ours = [t.clone().requires_grad_() for t in start]
+    loop = [t.clone().requires_grad_() for t in start]
+    opt = adamw(ours, settings)
+    assert opt.defaults["fused"] is True
+    ref = torch.optim.AdamW(loop, lr=1e-2, weight_decay=0.1, foreach=False)
+    for _ in range(3):
+        for p, q, g in zip(ours, loop, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref.step()
+    for p, q in zip(ours, loop):
+        assert torch.allclose(p, q, atol=1e-6) and not torch.equal(p, start[0] if p.ndim == 2 else start[1])
