@@ -36,7 +36,7 @@ def ours(model_path: str) -> dict:
     row = evaluator.evaluate(model)
     end = time.perf_counter()
     return {"score": row.scores["arith"], "items": row.items["arith"],
-            "evaluate_s": end - ready, "with_setup_s": end - start}
+            "answers": row.outputs["arith"], "evaluate_s": end - ready, "with_setup_s": end - start}
 
 
 def cli(model_path: str, threads: int) -> dict:
@@ -58,25 +58,31 @@ def cli(model_path: str, threads: int) -> dict:
     results = json.loads(next(out.rglob("results_*.json")).read_text())
     samples = [json.loads(line) for f in out.rglob("samples_cl_arith_*.jsonl")
                for line in f.read_text().splitlines()]
-    items = [float(s["score"]) for s in sorted(samples, key=lambda s: s["doc_id"])]
-    return {"score": results["results"]["cl_arith"]["score,none"], "items": items,
+    samples.sort(key=lambda s: s["doc_id"])
+    return {"score": results["results"]["cl_arith"]["score,none"],
+            "items": [float(s["score"]) for s in samples],
+            "answers": [s["filtered_resps"][0] for s in samples],
             "wall_s": seconds, "command": " ".join(command)}
 
 
 def run(model_path: str, threads: int, say=print) -> dict:
-    """Ours, then the command line; the scores (per item) must be equal."""
+    """Ours, then the command line; the per-item scores must be equal (and the answers:
+    on the base model most scores are 0, so equal scores alone say little)."""
     mine = ours(model_path)
     theirs = cli(model_path, threads)
     same = mine["items"] == theirs["items"]
+    differ = sum(a != b for a, b in zip(mine["answers"], theirs["answers"]))
     say(f"eval arith: ours score {mine['score']:.4f} in {mine['evaluate_s']:.1f} s "
         f"({mine['with_setup_s']:.1f} s with model load and task setup); lm_eval CLI score "
         f"{theirs['score']:.4f} in {theirs['wall_s']:.1f} s (includes its start-up and model load)")
     if not same:
         say("  WARNING: per-item scores differ between ours and the lm_eval command line")
+    say(f"  answers: {len(mine['answers']) - differ} of {len(mine['answers'])} identical")
     ratio = mine["evaluate_s"] / theirs["wall_s"]
     line = (f"eval time ours/lm_eval CLI: {ratio:.2f}x "
             f"({mine['with_setup_s'] / theirs['wall_s']:.2f}x counting our model load), "
             f"scores {'equal' if same else 'DIFFERENT'}")
-    return {"ours": {k: v for k, v in mine.items() if k != "items"},
-            "cli": {k: v for k, v in theirs.items() if k != "items"},
-            "same_scores": same, "ratio_time": ratio, "line": line}
+    drop = ("items", "answers")
+    return {"ours": {k: v for k, v in mine.items() if k not in drop},
+            "cli": {k: v for k, v in theirs.items() if k not in drop},
+            "same_scores": same, "different_answers": differ, "ratio_time": ratio, "line": line}
