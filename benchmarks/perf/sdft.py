@@ -24,8 +24,8 @@ TRL_MATCHED = ("EMA teacher (rate 0.01, synced every step), full-vocabulary forw
 TRL_MISMATCHED = ("TRL keeps a second full model copy as the EMA teacher (ours swaps EMA "
                   "tensors into the live network); TRL samples with model.generate (ours: "
                   "harness.generation with its own KV-cache loop); different random completions "
-                  "(lengths differ, see mean completion tokens); TRL optimiser: fused AdamW "
-                  "(ours: torch AdamW defaults)")
+                  "(lengths differ, see mean completion tokens); TRL's loss counts a sequence "
+                  "shorter than the skipped prefix as 0, ours leaves it out")
 
 
 class OursSdft(Ours):
