@@ -27,6 +27,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads, also OMP_NUM_THREADS of the lm_eval subprocess "
                         "(default: all cores)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="as a suite's precision: auto (bf16 autocast on CUDA, float32 on a "
+                        "CPU), fp32, or bf16 autocast on any device; TRL is set alike")
     p.add_argument("--no-trl-sdft", action="store_true", help="skip TRL's SDFTTrainer")
     p.add_argument("--json", metavar="OUT.json", help="also write every figure here")
     args = p.parse_args(argv)
@@ -39,7 +42,14 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    from harness.precision import using
+
     args = parse(argv)
+    with using(args.precision):
+        return measure(args)
+
+
+def measure(args) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     import torch
 

@@ -18,11 +18,17 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def bf16() -> bool:
+    """Does the harness autocast to bf16 here, at the current precision? TRL is set alike."""
+    from harness.precision import current
+
+    return current() == "bf16" or (current() == "auto" and device().type == "cuda")
+
+
 def hardware(threads: int) -> dict:
     """What the figures were measured on: they mean nothing without it."""
     if torch.cuda.is_available():
         chip = torch.cuda.get_device_name(0)
-        dtype = "bf16 autocast (ours and TRL)"
     else:
         chip = platform.processor() or "unknown CPU"
         cpuinfo = Path("/proc/cpuinfo")
@@ -30,7 +36,7 @@ def hardware(threads: int) -> dict:
             names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                      if line.startswith("model name")]
             chip = names[0] if names else chip
-        dtype = "float32"
+    dtype = "bf16 autocast (ours and TRL)" if bf16() else "float32"
     return {"device": chip, "threads": threads, "cores": os.cpu_count(),
             "torch": torch.__version__, "dtype": dtype}
 

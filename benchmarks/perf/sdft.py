@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 import tempfile
 
-from benchmarks.perf.common import BATCH, LR, MAX_LEN, arith_train, device, fmt_spread, intervals, load
+from benchmarks.perf.common import (BATCH, LR, MAX_LEN, arith_train, bf16, device, fmt_spread,
+                                    intervals, load)
 from benchmarks.perf.sft import Ours, _stamps_callback
 
 MAX_NEW = 64
@@ -61,7 +62,7 @@ class TrlSdft:
         args = SDFTConfig(
             output_dir=tempfile.mkdtemp(prefix="perf-trl-sdft-"), per_device_train_batch_size=BATCH,
             learning_rate=LR, lr_scheduler_type="cosine", warmup_steps=round(0.1 * steps),
-            max_grad_norm=1.0, weight_decay=0.0, activation_checkpointing=False, bf16=cuda,
+            max_grad_norm=1.0, weight_decay=0.0, activation_checkpointing=False, bf16=bf16(),
             use_cpu=not cuda, report_to="none", save_strategy="no", disable_tqdm=True,
             max_steps=steps, seed=0, teacher_model_kind="ema", teacher_update_rate=0.01,
             teacher_sync_steps=1, distillation_mode="full_logits", distillation_alpha=0.0,

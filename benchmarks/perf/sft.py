@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from benchmarks.perf.common import (BATCH, LR, MAX_LEN, arith_train, device, fmt_spread, intervals,
-                                    load, spread)
+from benchmarks.perf.common import (BATCH, LR, MAX_LEN, arith_train, bf16, device, fmt_spread,
+                                    intervals, load, spread)
 
 
 @dataclasses.dataclass
@@ -119,7 +119,7 @@ class Trl:
             output_dir=tempfile.mkdtemp(prefix="perf-trl-"), per_device_train_batch_size=BATCH,
             max_length=MAX_LEN, completion_only_loss=True, packing=False, padding_free=False,
             learning_rate=LR, lr_scheduler_type="cosine", warmup_steps=round(0.1 * steps),
-            max_grad_norm=1.0, weight_decay=0.0, activation_checkpointing=False, bf16=cuda,
+            max_grad_norm=1.0, weight_decay=0.0, activation_checkpointing=False, bf16=bf16(),
             use_cpu=not cuda, report_to="none", save_strategy="no", disable_tqdm=True,
             max_steps=steps, seed=0, dataloader_num_workers=0)
         self.stamps = _stamps_callback()
