@@ -56,11 +56,11 @@ class Ours:
         self.model = self.method.wrap_model(model, self.ctx)
         self.ctx._bind(self.model)
         self.data = self.method.train_data(self.task, examples, self.ctx)
-        self._tokens: list[int] = []
+        self.tokens: list[int] = []
         loss = self.method.loss
 
         def counted(model, batch, ctx):
-            self._tokens.append(int(batch.attention_mask.sum()))
+            self.tokens.append(int(batch.attention_mask.sum()))
             return loss(model, batch, ctx)
 
         self.method.loss = counted  # call_hook looks the hook up on the instance
@@ -69,12 +69,12 @@ class Ours:
         from harness.training import train_task
 
         stamps: list[float] = []
-        self._tokens = []
+        self.tokens = []
         settings = dataclasses.replace(self.settings, steps=steps)
         self.ctx.train_settings = settings
         train_task(self.model, self.method, self.ctx, self.task, self.data, settings, 0,
                    on_step=lambda *_: stamps.append(time.perf_counter()))
-        return Round(intervals(stamps), self._tokens[1:])
+        return Round(intervals(stamps), self.tokens[1:])
 
 
 def _stamps_callback():
@@ -127,12 +127,12 @@ class Trl:
                                   train_dataset=Dataset.from_list(token_rows(tok, examples)),
                                   callbacks=[self.stamps])
         self.trainer.remove_callback(PrinterCallback)  # it prints every log dict
-        self.tok, self._tokens = tok, []
+        self.tok, self.tokens = tok, []
         collate = self.trainer.data_collator
 
         def counted(rows):
             batch = collate(rows)
-            self._tokens.append(int(batch["attention_mask"].sum()))
+            self.tokens.append(int(batch["attention_mask"].sum()))
             return batch
 
         self.trainer.data_collator = counted
@@ -153,11 +153,11 @@ class Trl:
         return float(t.compute_loss(t.model, inputs))
 
     def round(self, steps: int) -> Round:
-        self.stamps.begin, self.stamps.end, self._tokens = [], [], []
+        self.stamps.begin, self.stamps.end, self.tokens = [], [], []
         self.trainer.optimizer = self.trainer.lr_scheduler = None  # fresh, as ours per task
         self.trainer.train()
         self.compute_only = [e - b for b, e in zip(self.stamps.begin, self.stamps.end)][1:]
-        return Round(intervals(self.stamps.end), self._tokens[1:steps])
+        return Round(intervals(self.stamps.end), self.tokens[1:steps])
 
 
 def template_difference(trl: Trl, tok, examples: list) -> str:
@@ -195,7 +195,7 @@ def loss_agreement(ours: Ours, trl: Trl, examples: list) -> dict:
     ours.model.eval()
     mine = float(ours.method.loss(ours.model, collate(ours.ctx.tokenizer, batch, MAX_LEN)
                                   .to(device()), ours.ctx))
-    ours._tokens = []
+    ours.tokens = []  # the check is not a timed step
     theirs = trl.loss(token_rows(trl.tok, batch))
     note = template_difference(trl, trl.tok, batch)
     return {"ours": mine, "trl": theirs, "abs_diff": abs(mine - theirs), "note": note,
