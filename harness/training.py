@@ -45,9 +45,10 @@ def _micro_batches(tokenizer, examples, settings: TrainSettings, seed: int, stra
 
 def adamw(params: list, settings: TrainSettings) -> torch.optim.Optimizer:
     """AdamW, fused where torch has a fused kernel for the parameters' device (CPU, CUDA):
-    one kernel over all tensors instead of a Python loop over them. On the 135M model on
-    this project's CPU its step took 0.37 s against 2.7 s, and the weights after three steps
-    differ from the loop's by at most 9e-8 (float rounding); docs/performance.md."""
+    one kernel over all tensors instead of a loop over them. On the 135M model on this
+    project's CPU (one thread, a loaded machine) the optimiser step alone took 0.37 s
+    against 2.7 s, a quickstart SFT cell's training 256 s against 282 s, with the same
+    scores; weights after three steps differ from the loop's by at most 9e-8 (rounding)."""
     try:
         return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay,
                                  fused=True)
