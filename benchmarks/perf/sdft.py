@@ -23,8 +23,9 @@ TRL_MATCHED = ("EMA teacher (rate 0.01, synced every step), full-vocabulary forw
                "our teacher template, per-sequence mean then batch mean, no importance "
                "correction (one generation per step)")
 TRL_MISMATCHED = ("TRL keeps a second full model copy as the EMA teacher (ours swaps EMA "
-                  "tensors into the live network); TRL samples with model.generate (ours: "
-                  "harness.generation with its own KV-cache loop); different random completions "
+                  "tensors into the live network); both sample with model.generate, ours through "
+                  "harness.generation (prompts sorted by length, left padding); different "
+                  "random completions "
                   "(lengths differ, see mean completion tokens); TRL's loss counts a sequence "
                   "shorter than the skipped prefix as 0, ours leaves it out")
 
@@ -96,7 +97,7 @@ def run(model_path: str, rounds: int, steps: int, with_trl: bool = True, say=pri
     """Rounds of (our SFT, our SDFT, TRL's SDFT) steps; ratios per round of median step times."""
     examples = arith_train()
     sft, ours = Ours("sft", {}, model_path, examples), OursSdft(model_path, examples)
-    trl, why_not = None, None
+    trl, why_not = None, "skipped: --no-trl-sdft"
     if with_trl:
         try:
             trl = TrlSdft(model_path, examples, steps)
