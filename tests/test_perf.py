@@ -37,3 +37,13 @@ def test_perf_rejects_an_unknown_part():
 
     with pytest.raises(SystemExit):
         parse(["--only", "sft,nope"])
+
+
+def test_sdft_breakdown_times_every_phase(tiny_model_dir, capsys):
+    from benchmarks.perf import breakdown
+
+    result = breakdown.run(str(tiny_model_dir), rounds=2, say=print)
+    assert set(result["median_s"]) == set(breakdown.PHASES)
+    assert all(seconds > 0 for seconds in result["median_s"].values())
+    printed = capsys.readouterr().out
+    assert "rollout" in printed and "SDFT / SFT without the optimiser" in printed

@@ -13,7 +13,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
 
-PARTS = ("sft", "sdft", "eval")
+PARTS = ("sft", "sdft", "breakdown", "eval")
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -23,7 +23,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     p.add_argument("--steps", type=int, default=4,
                    help="optimiser steps per round and side; the first is warm-up (default 4)")
-    p.add_argument("--only", default=",".join(PARTS), help="comma-separated: sft,sdft,eval")
+    p.add_argument("--only", default=",".join(PARTS), help="comma-separated: sft,sdft,breakdown,eval")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads, also OMP_NUM_THREADS of the lm_eval subprocess "
                         "(default: all cores)")
@@ -80,6 +80,11 @@ def measure(args) -> int:
         results["sdft"] = sdft.run(path, args.rounds, args.steps, not args.no_trl_sdft, say=say)
         for line in results["sdft"]["lines"]:
             say(line)
+    if "breakdown" in args.only:
+        from benchmarks.perf import breakdown
+
+        say("== where an SDFT step's time goes (median over rounds)")
+        results["breakdown"] = breakdown.run(path, args.rounds, say=say)
     if "eval" in args.only:
         from benchmarks.perf import evaluation
 
