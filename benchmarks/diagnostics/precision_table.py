@@ -12,7 +12,7 @@ from statistics import mean, stdev
 
 from harness.results import read_cells
 
-RUNS = ("precision-old", "precision-fp32", "precision-bf16")
+RUNS = ("precision-old", "precision-fp32", "precision-bf16", "precision-old-again")
 FIELDS = ("acc", "bwt", "drift", "knowledge", "train_s", "eval_s", "total_s")
 
 
@@ -51,12 +51,13 @@ def main(root: Path) -> None:
             print(f"  {f}: " + ", ".join(f"{d:+.3f}" for d in diffs))
         ratio = [fp32[s]["train_s"] / bf16[s]["train_s"] for s in seeds]
         print("  training speed-up fp32/bf16: " + ", ".join(f"{r:.2f}x" for r in ratio))
-    old = found.get("precision-old", {})
-    for s in sorted(set(old) & set(fp32)):
-        print(f"\nseed {s}, old code / new code (fp32): total "
-              f"{old[s]['total_s'] / fp32[s]['total_s']:.2f}x, training "
-              f"{old[s]['train_s'] / fp32[s]['train_s']:.2f}x, evaluation "
-              f"{old[s]['eval_s'] / fp32[s]['eval_s']:.2f}x")
+    for name in ("precision-old", "precision-old-again"):
+        old = found.get(name, {})
+        for s in sorted(set(old) & set(fp32)):
+            print(f"\n{name} seed {s} / new code fp32: total "
+                  f"{old[s]['total_s'] / fp32[s]['total_s']:.2f}x, training "
+                  f"{old[s]['train_s'] / fp32[s]['train_s']:.2f}x, evaluation "
+                  f"{old[s]['eval_s'] / fp32[s]['eval_s']:.2f}x")
 
 
 if __name__ == "__main__":
