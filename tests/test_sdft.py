@@ -35,13 +35,20 @@ def test_sdft_ema_update_is_exact(tiny):
         assert torch.allclose(method.ema[n], 0.25 * p + 0.75 * before[n], atol=1e-6)
 
 
-def test_sdft_teacher_swaps_ema_weights_in_and_back(tiny):
+def _sdft_with_moved_ema(tiny, scale: float):
+    """An sdft method set up on the tiny model, its EMA teacher moved off the student by
+    Gaussian noise of this scale: (method, model, tokenizer)."""
     model, tok = tiny
     method, ctx, model = setup_method("sdft", model, tok)
     method.train_data(*ctx.stream[0], ctx)
     with torch.no_grad():
         for e in method.ema.values():
-            e.add_(0.01 * torch.randn_like(e))
+            e.add_(scale * torch.randn_like(e))
+    return method, model, tok
+
+
+def test_sdft_teacher_swaps_ema_weights_in_and_back(tiny):
+    method, model, tok = _sdft_with_moved_ema(tiny, 0.01)
     student = {n: p.detach().clone() for n, p in model.named_parameters()}
     reference = copy.deepcopy(model)
     reference.load_state_dict({**reference.state_dict(), **method.ema})
@@ -57,12 +64,7 @@ def test_sdft_teacher_is_the_ema_model_under_autocast(tiny):
     """Regression: autocast caches each weight's low-precision copy by parameter; a `.data`
     swap left the teacher running on the student's cached weights (CUDA's bf16 autocast
     shares the mechanism with CPU's)."""
-    model, tok = tiny
-    method, ctx, model = setup_method("sdft", model, tok)
-    method.train_data(*ctx.stream[0], ctx)
-    with torch.no_grad():
-        for e in method.ema.values():
-            e.add_(0.5 * torch.randn_like(e))
+    method, model, tok = _sdft_with_moved_ema(tiny, 0.5)
     reference = copy.deepcopy(model)
     reference.load_state_dict({**reference.state_dict(), **method.ema})
     batch = batch_of(tok)

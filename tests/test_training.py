@@ -128,5 +128,5 @@ def test_adamw_is_fused_and_agrees_with_the_loop_implementation():
             p.grad, q.grad = g.clone(), g.clone()
         opt.step()
         ref.step()
-    for p, q in zip(ours, loop):
-        assert torch.allclose(p, q, atol=1e-6) and not torch.equal(p, start[0] if p.ndim == 2 else start[1])
+    for p, q, s in zip(ours, loop, start):
+        assert torch.allclose(p, q, atol=1e-6) and not torch.equal(p, s)
