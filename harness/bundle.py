@@ -1,0 +1,253 @@
+"""Submission bundles: one method's results on the leaderboard grid, self-describing and
+checksummed, so that anyone can check them (`harness verify`) and rank them
+(`harness leaderboard`). `harness submit` writes them (docs/leaderboard.md).
+
+    leaderboard/submissions/<name>/
+      manifest.json        the method (name, class, settings, source hash), the grid, the
+                           harness and library versions, hardware, seeds, cost
+      method/<file>.py     the method's source as it ran
+      cells/<cell id>/     result.json and samples.json of every cell of the grid
+      checksums.sha256     sha256 of every file above (`sha256sum -c` reads it)
+      verification.json    written by `harness verify` when it accepts the bundle
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import os
+import platform
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import MethodSpec, Suite
+from harness.errors import HarnessError
+from harness.grid import expand, grid_definition, state
+from harness.results import CellState, read_json, read_result
+from harness.storage import atomic_write_json, atomic_write_text, stable_hash
+
+BUNDLE_VERSION = 1
+MANIFEST, CHECKSUMS, VERIFICATION = "manifest.json", "checksums.sha256", "verification.json"
+SUBMISSIONS = Path("leaderboard") / "submissions"
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def scenario(suite: Suite) -> dict:
+    """What a leaderboard entry is measured on: the suite's grid without its method list
+    (models, streams, task and probe content, seeds, data, evaluation, the default training
+    budget). Every bundle of one leaderboard has the same scenario."""
+    definition = {k: v for k, v in grid_definition(suite).items() if k != "methods"}
+    return definition | {"train": dataclasses.asdict(suite.train)}
+
+
+def leaderboard_grid_id(suite: Suite) -> str:
+    return stable_hash(scenario(suite))
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name or ""):
+        raise HarnessError(f"submission name '{name}' is not a valid folder name",
+                           "use lower-case letters, digits, '.', '_' and '-' (e.g. --name my-method)")
+    return name
+
+
+def method_class(spec: str) -> type:
+    from harness.methods import METHODS
+
+    return METHODS[spec]
+
+
+def method_source(spec: str) -> Path:
+    """The file that defines the method's class (what the bundle keeps and hashes)."""
+    return Path(inspect.getsourcefile(method_class(spec))).resolve()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root` but the checksum file and the verifier's record,
+    by POSIX path relative to `root`, sorted."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in files
+            if p.relative_to(root).as_posix() not in (CHECKSUMS, VERIFICATION)}
+
+
+def format_checksums(sums: dict[str, str]) -> str:
+    return "".join(f"{digest}  {path}\n" for path, digest in sums.items())
+
+
+def parse_checksums(text: str) -> dict[str, str] | None:
+    """The checksum file's entries, or None where a line is not `<64 hex>  <path>`."""
+    found = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([0-9a-f]{64})  (\S.*)", line)
+        if not match:
+            return None
+        found[match.group(2)] = match.group(1)
+    return found
+
+
+def git_revision() -> str | None:
+    """The harness checkout's commit (with "-dirty" where tracked files differ), or None
+    outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"],
+                               cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None if found.returncode == 0 else None
+
+
+def method_entry(spec: MethodSpec) -> tuple[dict, Path]:
+    """The manifest's description of a method and the source file to copy."""
+    cls = method_class(spec.name)
+    source = method_source(spec.name)
+    builtin = ":" not in spec.name or not spec.name.split(":")[0].endswith(".py")
+    return ({"name": cls.name, "spec": spec.name, "class": f"{cls.__module__}:{cls.__qualname__}",
+             "builtin": builtin, "description": cls.description,
+             "source": f"method/{source.name}", "sha256": sha256_file(source),
+             "params": spec.params, "train": dataclasses.asdict(spec.train)}, source)
+
+
+def _complete_results(suite: Suite, out: Path) -> dict[str, dict]:
+    """Every cell's result.json from `out`, each complete and current; else the one line
+    that says which cell is not and how to finish it."""
+    found = {}
+    for cell in expand(suite):
+        folder = out / "cells" / cell.id
+        now = state(cell, suite, folder)
+        if now is not CellState.COMPLETE:
+            raise HarnessError(f"cell {cell.id} in {out} is {now.value}, not complete",
+                               "run the same `harness submit` command again to finish the grid")
+        found[cell.id] = read_result(folder)[0]
+    return found
+
+
+def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
+    """Bundle the one method of `suite` from its run folder `out` into `dest`; returns the
+    manifest. Written beside `dest` and renamed into place: never half a bundle."""
+    (spec,) = suite.methods
+    results = _complete_results(suite, out)
+    method, source = method_entry(spec)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "method").mkdir(parents=True)
+    shutil.copyfile(source, tmp / method["source"])
+    for cell_id in results:
+        for name in ("result.json", "samples.json"):
+            target = tmp / "cells" / cell_id / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / "cells" / cell_id / name, target)
+    first = next(iter(results.values()))
+    seconds = sum(r["timings"]["total_s"] for r in results.values())
+    manifest = {
+        "bundle_version": BUNDLE_VERSION,
+        "name": dest.name,
+        "method": method,
+        "suite": {"name": suite.name, "grid_id": leaderboard_grid_id(suite),
+                  "models": suite.models, "streams": suite.streams, "seeds": suite.seeds,
+                  "probes": suite.probes},
+        "harness": {"version": first["versions"]["harness"], "git_revision": git_revision()},
+        "task_hashes": scenario(suite)["task_hashes"],
+        "probe_data": scenario(suite)["probe_data"],
+        "libraries": first["versions"],
+        "hardware": first["hardware"] | hardware_fingerprint(first["hardware"]["device"], threads),
+        "cells": sorted(results),
+        "wall_clock_s": round(seconds, 1),
+        "device_hours": round(seconds / 3600, 3),
+    }
+    atomic_write_json(tmp / MANIFEST, manifest)
+    atomic_write_text(tmp / CHECKSUMS, format_checksums(file_checksums(tmp)))
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    return manifest
+
+
+def hardware_fingerprint(device, threads: int | None = None) -> dict:
+    """What decides whether a re-run can match bit for bit: the device kind, the processor
+    (CPU model or GPU name) and, on a CPU, the number of threads."""
+    import torch
+
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    return {"device_type": device.type, "processor": name, "machine": platform.machine(),
+            "threads": torch.get_num_threads() if threads is None else threads}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+@dataclass
+class Bundle:
+    path: Path
+    manifest: dict
+    results: dict[str, dict]  # cell id -> result.json
+
+
+def read_bundle(path: Path) -> Bundle:
+    """A bundle's manifest and cell results as written (no checks: `harness verify` checks)."""
+    manifest, problem = read_json(path / MANIFEST)
+    if problem or not isinstance(manifest, dict):
+        raise HarnessError(f"{path / MANIFEST}: {problem or 'not a JSON object'}",
+                           "is this a bundle written by `harness submit`?")
+    results = {}
+    for folder in sorted((path / "cells").glob("*")):
+        data, problem = read_json(folder / "result.json")
+        if problem is None:
+            results[folder.name] = data
+    return Bundle(path, manifest, results)
+
+
+def suite_for(manifest_method: dict, suite: Suite, bundle: Path | None = None) -> Suite:
+    """The leaderboard suite narrowed to a bundle's method with its recorded settings (the
+    bundled source for a file plugin)."""
+    from harness.config import TrainSettings
+
+    spec = manifest_method["spec"]
+    if not manifest_method.get("builtin", True):
+        if bundle is None:
+            raise HarnessError("a file plugin's bundle is needed to re-run it")
+        cls_name = spec.rpartition(":")[2]
+        spec = f"{(bundle / manifest_method['source']).resolve()}:{cls_name}"
+    method = MethodSpec(spec, dict(manifest_method.get("params") or {}),
+                        TrainSettings(**manifest_method["train"]))
+    return dataclasses.replace(suite, methods=[method])
+
+
+def submit(method: str, name: str | None, suite: Suite, out: Path | None, root: Path,
+           device, ui) -> tuple[dict, Path]:
+    """Run `suite` (the leaderboard grid) for one method, resumably, and bundle its cells
+    into root/leaderboard/submissions/<name>/. `suite` is already narrowed to the method."""
+    import torch
+
+    from harness.runner import Runner
+
+    (spec,) = suite.methods
+    name = check_name(name or method_class(spec.name).name)
+    out = Path(out) if out else Path("runs") / "submit" / name
+    _, failures = Runner(suite, out, device, ui).run()
+    if failures:
+        raise HarnessError(f"{len(failures)} cell(s) failed (first: {failures[0][0].id}: "
+                           f"{failures[0][1]}); no bundle written",
+                           f"fix the cause and run the same command again (results in {out})")
+    dest = root / SUBMISSIONS / name
+    return write_bundle(dest, suite, out, torch.get_num_threads()), dest

@@ -1,0 +1,211 @@
+"""`harness verify BUNDLE`: is a submission what it claims to be?
+
+Static checks first (each rejection one line naming the file or cell and the reason): the
+manifest, every checksum, the method's source against its hash (and, for a built-in, against
+this harness's copy), the grid against the current leaderboard grid, the set of cells, and
+every cell's schema, settings hash and metrics recomputed from its R and probes. Then it
+re-runs sampled cells and compares them with the bundle: exactly where the hardware matches
+(same device kind, CPU model and thread count), else within TOLERANCE (docs/leaderboard.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from harness import bundle as B
+from harness.config import Suite
+from harness.grid import expand, plan
+from harness.metrics import cell_metrics
+from harness.results import check_result, read_json
+from harness.storage import atomic_write_json
+
+# Where the re-run's hardware differs from the submitter's: scores may move by a couple of
+# test items (a greedy answer flips), probe values by a little.
+TOLERANCE = {"R_items": 2, "probe_abs": 0.05, "probe_rel": 0.10}
+REQUIRED = ("bundle_version", "name", "method", "suite", "cells", "hardware", "harness")
+
+
+def static_problems(path: Path, suite: Suite) -> list[str]:
+    """Every reason to reject the bundle at `path` without running anything."""
+    manifest, problem = read_json(path / B.MANIFEST)
+    if problem or not isinstance(manifest, dict):
+        return [f"{B.MANIFEST}: {problem or 'not a JSON object'}"]
+    missing = [k for k in REQUIRED if k not in manifest]
+    if missing:
+        return [f"{B.MANIFEST}: missing {', '.join(missing)}"]
+    if manifest["bundle_version"] != B.BUNDLE_VERSION:
+        return [f"{B.MANIFEST}: bundle_version {manifest['bundle_version']!r}, this harness "
+                f"reads {B.BUNDLE_VERSION}"]
+    problems = _checksum_problems(path) + _method_problems(path, manifest["method"])
+    grid = B.leaderboard_grid_id(suite)
+    if manifest["suite"].get("grid_id") != grid:
+        problems.append(f"{B.MANIFEST}: grid {manifest['suite'].get('grid_id')} is not the "
+                        f"current leaderboard grid {grid} (suite '{suite.name}')")
+        return problems  # the cells cannot be checked against another grid
+    try:
+        narrowed = B.suite_for(manifest["method"], suite, path)
+        cells = {cell.id: cell for cell in expand(narrowed)}
+    except Exception as exc:  # an unloadable method or bad settings
+        return problems + [f"method: cannot be loaded: {exc}"]
+    found = {p.name for p in (path / "cells").glob("*") if p.is_dir()}
+    problems += [f"cell {c}: missing" for c in sorted(set(cells) - found)]
+    problems += [f"cell {c}: not a cell of the leaderboard grid" for c in sorted(found - set(cells))]
+    if sorted(manifest["cells"]) != sorted(found):
+        problems.append(f"{B.MANIFEST}: its cell list does not match the cells/ folder")
+    for cell_id in sorted(found & set(cells)):
+        problem = _cell_problem(path / "cells" / cell_id, cells[cell_id], narrowed)
+        if problem:
+            problems.append(f"cell {cell_id}: {problem}")
+    return problems
+
+
+def _checksum_problems(path: Path) -> list[str]:
+    listed = None
+    if (path / B.CHECKSUMS).is_file():
+        listed = B.parse_checksums((path / B.CHECKSUMS).read_text(errors="replace"))
+    if listed is None:
+        return [f"{B.CHECKSUMS}: missing or malformed"]
+    actual = B.file_checksums(path)
+    problems = [f"{f}: listed in {B.CHECKSUMS} but missing" for f in sorted(set(listed) - set(actual))]
+    problems += [f"{f}: not listed in {B.CHECKSUMS}" for f in sorted(set(actual) - set(listed))]
+    problems += [f"{f}: checksum mismatch (the file changed after submission)"
+                 for f in sorted(set(listed) & set(actual)) if listed[f] != actual[f]]
+    return problems
+
+
+def _method_problems(path: Path, method: dict) -> list[str]:
+    source = path / method.get("source", "")
+    if not source.is_file():
+        return [f"method: source {method.get('source')} missing"]
+    if B.sha256_file(source) != method.get("sha256"):
+        return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
+    if method.get("builtin", True):
+        try:
+            here = B.method_source(method["spec"])
+        except Exception as exc:
+            return [f"method: built-in '{method.get('spec')}' is unknown here: {exc}"]
+        if B.sha256_file(here) != method["sha256"]:
+            return [f"method: built-in '{method['spec']}' ran as a different version of "
+                    f"{here.name} than this harness's"]
+    return []
+
+
+def _cell_problem(folder: Path, cell, suite: Suite) -> str | None:
+    result, problem = read_json(folder / "result.json")
+    if problem:
+        return f"result.json {problem}"
+    problem = check_result(result)
+    if problem:
+        return f"result.json {problem}"
+    if result.get("cell_id") != cell.id or result["cell"] != cell.info:
+        return f"result.json belongs to cell {result.get('cell_id')}"
+    expected = plan(cell, suite).config_hash
+    if result.get("config_hash") != expected:
+        return (f"settings hash {result.get('config_hash')} is not the grid's {expected} "
+                "(other settings, tasks or probes)")
+    for t, task in enumerate(result["tasks"]):
+        for i, items in enumerate(result["items"][task]):
+            if not items or not math.isclose(sum(items) / len(items), result["R"][i][t],
+                                             abs_tol=1e-9):
+                return f"R[{i}][{t}] ({task}) does not match its per-item scores"
+    recomputed = cell_metrics(result["R"], result["probes"])
+    for name, value in recomputed.items():
+        recorded = result["metrics"].get(name)
+        if not _same(value, recorded):
+            return f"metric {name} is {recorded}, recomputed from R and probes {value}"
+    return None
+
+
+def _same(a, b, tol: float = 1e-9) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+
+
+def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui) -> tuple[list, list]:
+    """Re-run the named cells of the bundle and compare: (rejections, per-cell records)."""
+    from harness.runner import Runner
+
+    manifest = read_json(path / B.MANIFEST)[0]
+    narrowed = B.suite_for(manifest["method"], suite, path)
+    cells = {cell.id: cell for cell in expand(narrowed)}
+    exact = same_hardware(manifest["hardware"], device)
+    problems, records = [], []
+    for cell_id in cell_ids:
+        cell = cells[cell_id]
+        recorded = read_json(path / "cells" / cell_id / "result.json")[0]
+        ui.log(f"re-running {cell_id} ({'exact' if exact else 'tolerance'} comparison)")
+        with tempfile.TemporaryDirectory() as tmp, _threads(manifest["hardware"], device):
+            one = dataclasses.replace(narrowed, streams={cell.stream: list(cell.tasks)},
+                                      seeds=[cell.seed])
+            fresh = Runner(one, Path(tmp), device, ui).run_cell(cell)
+        diff = compare(recorded, fresh, exact)
+        records.append({"cell": cell_id, "comparison": "exact" if exact else "tolerance",
+                        "max_abs_diff": diff["max_abs_diff"]})
+        if diff["problem"]:
+            problems.append(f"cell {cell_id}: re-run differs: {diff['problem']}")
+    return problems, records
+
+
+def same_hardware(recorded: dict, device) -> bool:
+    here = B.hardware_fingerprint(device)
+    return all(recorded.get(k) == here[k] for k in here)
+
+
+@contextlib.contextmanager
+def _threads(recorded: dict, device):
+    """On a CPU, run with the submitter's thread count (matmul reductions depend on it)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu" and isinstance(recorded.get("threads"), int):
+        torch.set_num_threads(max(1, recorded["threads"]))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def compare(recorded: dict, fresh: dict, exact: bool) -> dict:
+    """The first difference between a bundled result and its re-run beyond what is allowed."""
+    worst, problem = 0.0, None
+    n_items = max(len(recorded["items"][t][0]) for t in recorded["tasks"])
+    pairs = [(f"R[{i}][{j}]", a, b, TOLERANCE["R_items"] / n_items, 0.0)
+             for i, (ra, rb) in enumerate(zip(recorded["R"], fresh["R"]))
+             for j, (a, b) in enumerate(zip(ra, rb))]
+    pairs += [(f"{name}[{i}]", a, b, TOLERANCE["probe_abs"], TOLERANCE["probe_rel"])
+              for name, values in recorded["probes"].items()
+              for i, (a, b) in enumerate(zip(values, fresh["probes"].get(name, [])))]
+    if len(recorded["R"]) != len(fresh["R"]) or set(recorded["probes"]) != set(fresh["probes"]):
+        return {"max_abs_diff": None, "problem": "different rows or probes"}
+    for what, a, b, abs_tol, rel_tol in pairs:
+        gap = abs(a - b)
+        worst = max(worst, gap)
+        allowed = 0.0 if exact else max(abs_tol, rel_tol * abs(a))
+        if problem is None and gap > allowed:
+            problem = f"{what} is {a} in the bundle, {b} re-run"
+    return {"max_abs_diff": worst, "problem": problem}
+
+
+def pick_cells(cell_ids: list[str], n: int, chosen: list[str] | None) -> list[str]:
+    """The cells to re-run: those named, else n drawn at random (not predictable by the
+    submitter)."""
+    if chosen:
+        return chosen
+    return sorted(random.SystemRandom().sample(sorted(cell_ids), min(n, len(cell_ids))))
+
+
+def write_verification(path: Path, records: list[dict], device) -> dict:
+    """The verifier's statement, tied to the checksums it checked (an edit afterwards
+    makes the leaderboard show the bundle as self-reported again)."""
+    record = {"verified": True, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "harness": B.git_revision(), "hardware": B.hardware_fingerprint(device),
+              "checksums_sha256": B.sha256_file(path / B.CHECKSUMS), "reruns": records}
+    atomic_write_json(path / B.VERIFICATION, record)
+    return record

@@ -1,0 +1,196 @@
+"""Submission bundles: `submit` writes a complete, checksummed bundle; `verify` accepts it and
+rejects every tampering we could think of, each with a one-line reason naming the cell."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from harness import bundle as B
+from harness import verify as V
+from harness.config import load_suite, narrow
+from harness.ui import UI
+from tests.helpers import tiny_suite
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def made(tiny_model_dir, tmp_path_factory):
+    """One honest bundle of sft on a tiny two-seed grid (module-wide: built once)."""
+    root = tmp_path_factory.mktemp("lb")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HARNESS_CACHE", str(root / "cache"))
+    path = tiny_suite(root, str(tiny_model_dir), seeds=[0, 1], probes=["drift"])
+    suite = narrow(load_suite(str(path)), ["sft"], None)
+    manifest, dest = B.submit("sft", None, suite, root / "run", root, CPU, UI(quiet=True))
+    yield load_suite(str(path)), dest, manifest
+    mp.undo()
+
+
+def copy(made, tmp_path):
+    suite, dest, _ = made
+    target = tmp_path / "bundle"
+    shutil.copytree(dest, target)
+    return suite, target
+
+
+def reseal(path):
+    """What a careful forger does after an edit: rewrite the checksums."""
+    (path / B.CHECKSUMS).write_text(B.format_checksums(B.file_checksums(path)))
+
+
+def edit_json(path, fn):
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def test_bundle_layout_and_manifest(made):
+    suite, dest, manifest = made
+    assert dest.name == "sft" and dest.parent.name == "submissions"
+    cells = sorted(p.name for p in (dest / "cells").iterdir())
+    assert cells == manifest["cells"] and len(cells) == 2
+    assert all({f.name for f in (dest / "cells" / c).iterdir()} == {"result.json", "samples.json"}
+               for c in cells)
+    method = manifest["method"]
+    assert method["name"] == "sft" and method["builtin"] and method["class"] == "baselines.sft:SFT"
+    assert method["sha256"] == B.sha256_file(dest / method["source"])
+    assert manifest["suite"]["grid_id"] == B.leaderboard_grid_id(suite)
+    assert manifest["suite"]["seeds"] == [0, 1]
+    assert manifest["hardware"]["device_type"] == "cpu"
+    assert manifest["hardware"]["threads"] == torch.get_num_threads()
+    assert manifest["device_hours"] == pytest.approx(manifest["wall_clock_s"] / 3600, abs=1e-3)
+    assert set(manifest["libraries"]) >= {"torch", "transformers", "peft", "lm_eval"}
+    sums = B.parse_checksums((dest / B.CHECKSUMS).read_text())
+    assert sums == B.file_checksums(dest) and B.MANIFEST in sums and len(sums) == 6
+
+
+def test_honest_bundle_passes_static_checks(made):
+    suite, dest, _ = made
+    assert V.static_problems(dest, suite) == []
+
+
+def test_leaderboard_grid_id_ignores_the_method_list_only(made, tmp_path):
+    suite, _, _ = made
+    import dataclasses
+    assert B.leaderboard_grid_id(narrow(suite, ["sft"], None)) == B.leaderboard_grid_id(suite)
+    assert B.leaderboard_grid_id(dataclasses.replace(suite, seeds=[0, 1, 2])) != B.leaderboard_grid_id(suite)
+
+
+def first_cell(path):
+    return sorted((path / "cells").iterdir())[0]
+
+
+@pytest.mark.parametrize("tamper, expected", [
+    ("edit_score", "checksum mismatch"),
+    ("edit_score_resealed", "does not match its per-item scores"),
+    ("edit_metric_resealed", "metric acc is"),
+    ("swap_cells", "belongs to cell"),
+    ("missing_cell", "missing"),
+    ("extra_file", "not listed in checksums.sha256"),
+    ("changed_method", "does not match its sha256"),
+    ("changed_method_rehashed", "ran as a different version"),
+    ("changed_checksum", "checksum mismatch"),
+    ("no_checksums", "checksums.sha256: missing or malformed"),
+    ("other_grid", "is not the current leaderboard grid"),
+    ("other_settings", "settings hash"),
+    ("bad_manifest", "manifest.json: invalid JSON"),
+])
+def test_tampered_bundles_are_rejected(made, tmp_path, tamper, expected):
+    suite, path = copy(made, tmp_path)
+    cell = first_cell(path)
+    result = cell / "result.json"
+    if tamper.startswith("edit_score"):
+        edit_json(result, lambda r: r["R"][1].__setitem__(0, 1.0 - r["R"][1][0] + 0.25))
+    elif tamper == "edit_metric_resealed":
+        edit_json(result, lambda r: r["metrics"].__setitem__("acc", r["metrics"]["acc"] + 0.1))
+    elif tamper == "swap_cells":
+        other = sorted((path / "cells").iterdir())[1]
+        tmp = path / "swap.json"
+        shutil.move(result, tmp)
+        shutil.move(other / "result.json", result)
+        shutil.move(tmp, other / "result.json")
+    elif tamper == "missing_cell":
+        shutil.rmtree(cell)
+    elif tamper == "extra_file":
+        (path / "cells" / "notes.txt").write_text("hi")
+    elif tamper.startswith("changed_method"):
+        source = path / json.loads((path / B.MANIFEST).read_text())["method"]["source"]
+        source.write_text(source.read_text() + "\n# changed\n")
+        if tamper.endswith("rehashed"):
+            edit_json(path / B.MANIFEST,
+                      lambda m: m["method"].__setitem__("sha256", B.sha256_file(source)))
+    elif tamper == "changed_checksum":
+        text = (path / B.CHECKSUMS).read_text()
+        (path / B.CHECKSUMS).write_text(("0" if text[0] != "0" else "1") + text[1:])
+    elif tamper == "no_checksums":
+        (path / B.CHECKSUMS).unlink()
+    elif tamper == "other_grid":
+        import dataclasses
+        suite = dataclasses.replace(suite, seeds=[0, 1, 2])
+    elif tamper == "other_settings":
+        edit_json(path / B.MANIFEST, lambda m: m["method"]["train"].__setitem__("lr", 0.5))
+    elif tamper == "bad_manifest":
+        (path / B.MANIFEST).write_text("{not json")
+    if tamper.endswith("resealed") or tamper in ("swap_cells", "changed_method_rehashed",
+                                                  "other_settings"):
+        reseal(path)
+    problems = V.static_problems(path, suite)
+    assert problems, tamper
+    assert any(expected in p for p in problems), problems
+    assert all("\n" not in p for p in problems)
+    if tamper in ("edit_score_resealed", "edit_metric_resealed", "swap_cells", "missing_cell"):
+        assert any(p.startswith("cell ") for p in problems)  # names the cell
+
+
+def test_rerun_matches_exactly_on_the_same_cpu(made, tmp_path):
+    suite, path = copy(made, tmp_path)
+    cell = first_cell(path).name
+    problems, records = V.rerun_problems(path, suite, [cell], CPU, UI(quiet=True))
+    assert problems == [] and records[0]["comparison"] == "exact"
+    assert records[0]["max_abs_diff"] == 0.0
+
+
+def test_rerun_catches_a_consistent_forgery(made, tmp_path):
+    """R, items and metrics edited together and resealed pass the static checks; the re-run
+    does not."""
+    suite, path = copy(made, tmp_path)
+    result = first_cell(path) / "result.json"
+    from harness.metrics import cell_metrics
+
+    def forge(r):
+        task = r["tasks"][0]
+        r["items"][task][-1] = [1.0] * len(r["items"][task][-1])
+        r["R"][-1][0] = 1.0
+        r["metrics"] = cell_metrics(r["R"], r["probes"])
+    edit_json(result, forge)
+    reseal(path)
+    assert V.static_problems(path, suite) == []
+    problems, _ = V.rerun_problems(path, suite, [result.parent.name], CPU, UI(quiet=True))
+    assert problems and "re-run differs" in problems[0] and result.parent.name in problems[0]
+
+
+def test_compare_tolerance_off_hardware():
+    rec = {"tasks": ["a"], "items": {"a": [[1.0] * 32]}, "R": [[0.5], [0.9]],
+           "probes": {"drift": [0.0, 0.10]}}
+    near = {"R": [[0.5], [0.9 - 2 / 32]], "probes": {"drift": [0.0, 0.12]}}
+    far = {"R": [[0.5], [0.9 - 3 / 32]], "probes": {"drift": [0.0, 0.10]}}
+    assert V.compare(rec, near, exact=False)["problem"] is None
+    assert V.compare(rec, near, exact=True)["problem"] is not None
+    assert "R[1][0]" in V.compare(rec, far, exact=False)["problem"]
+
+
+def test_pick_cells_named_or_sampled():
+    ids = [f"c{i}" for i in range(10)]
+    assert V.pick_cells(ids, 1, ["c3"]) == ["c3"]
+    picked = V.pick_cells(ids, 3, None)
+    assert len(set(picked)) == 3 and set(picked) <= set(ids)
+    assert len(V.pick_cells(ids, 50, None)) == 10
+
+
+def test_bad_submission_name():
+    from harness.errors import HarnessError
+    with pytest.raises(HarnessError, match="not a valid folder name"):
+        B.check_name("../evil")
