@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from harness import __version__, results
+from harness import __version__, claims, results
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
@@ -76,6 +76,7 @@ class Runner:
         self.cache = Cache()
         self.probes = {name: get_probe(name) for name in suite.probes}  # shared by cells
         self.grid_id = grid_id(suite)
+        self.elsewhere: list[Cell] = []  # cells another process held a claim on
 
     def cell_dir(self, cell: Cell) -> Path:
         return self.out / "cells" / cell.id
@@ -89,7 +90,13 @@ class Runner:
         for n, cell in enumerate(cells, 1):
             self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
             try:
-                with using(self.suite.precision):
+                claim = claims.acquire(self.cell_dir(cell))
+                if claim is None:  # another process runs it: take the next one
+                    info = claims.holder(self.cell_dir(cell)) or {}
+                    self.ui.log(f"  claimed by another run ({claims.describe(info)}): skipped")
+                    self.elsewhere.append(cell)
+                    continue
+                with claim, using(self.suite.precision):
                     results.append(self.run_cell(cell))
                 self.ui.clear()
             except KeyboardInterrupt:

@@ -1,0 +1,132 @@
+"""Cell claims: several `harness run` processes (or machines on shared storage) pointed at one
+output folder split its grid instead of each running all of it.
+
+A process claims a cell by creating `cells/<id>/claim.json` exclusively (O_CREAT | O_EXCL,
+atomic on local and NFS v3+ file systems) and keeps it fresh with a heartbeat (the file's
+mtime, touched every HEARTBEAT_S). A claim is dead when its process is gone (same host) or
+its heartbeat is older than STALE_S (any host): the next run takes it over, so a killed
+process (kill -9 included) never blocks a cell for long. The claim is removed when the cell
+ends, complete or failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+CLAIM = "claim.json"
+HEARTBEAT_S = 30.0
+STALE_S = 600.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def holder(folder: Path, now: float | None = None) -> dict | None:
+    """The live claim on a cell folder (its JSON), or None when unclaimed or dead."""
+    path = folder / CLAIM
+    try:
+        age = (now or time.time()) - path.stat().st_mtime
+    except OSError:
+        return None
+    try:  # a claim being written is briefly empty: judged by its age alone
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        if info["pid"] != os.getpid() and not _alive(info["pid"]):
+            return None
+    return info if age < STALE_S else None
+
+
+class Claim:
+    """A held claim: a heartbeat thread keeps it fresh until release()."""
+
+    def __init__(self, path: Path, token: str):
+        self.path, self.token = path, token
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def release(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(self.path.read_text()).get("token") == self.token:
+                self.path.unlink()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def acquire(folder: Path) -> Claim | None:
+    """Claim the cell folder, taking over a dead claim; None while another process holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CLAIM
+    token = uuid.uuid4().hex
+    info = {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if holder(folder) is not None:
+                return None
+            if not _take_over(path, folder / f".dead-claim-{token}"):
+                return None
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f)
+        return Claim(path, token)
+    return None
+
+
+def _token(path: Path):
+    try:
+        return json.loads(path.read_text()).get("token")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _take_over(path: Path, aside: Path) -> bool:
+    """Remove a dead claim. Moving it aside is atomic; if what was moved is not the dead
+    claim (another process replaced it in between), it is put back and the take-over
+    abandoned."""
+    dead = _token(path)
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return True  # someone else removed it: try to create ours
+    if _token(aside) != dead:
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+        aside.unlink()
+        return False
+    aside.unlink()
+    return True
+
+
+def describe(info: dict) -> str:
+    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
