@@ -17,8 +17,8 @@ from harness.errors import HarnessError
 from harness.generation import finished
 from harness.methods.api import Context, Method, MethodError, call_hook
 from harness.methods.lora import LORA_DEFAULTS, OptionalLoRA, apply_lora
-from harness.methods.nn import (decoder_blocks, logits_at, response_logits, response_token_loss,
-                                token_divergence)
+from harness.methods.nn import (anchor_distance, decoder_blocks, logits_at, response_logits,
+                                response_token_loss, token_divergence, trainable_anchor)
 from harness.registry import Registry
 from harness.seeding import derive_seed
 from harness.tasks import Dialogue, Example
@@ -28,6 +28,7 @@ __all__ = [
     "Method", "Context",
     # nn
     "logits_at", "response_logits", "response_token_loss", "token_divergence", "decoder_blocks",
+    "trainable_anchor", "anchor_distance",
     # lora
     "LORA_DEFAULTS", "apply_lora", "OptionalLoRA",
     # data and helpers

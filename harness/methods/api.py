@@ -96,10 +96,22 @@ class Context:
         out = generate(self._model, self.tokenizer, prompts, max_new_tokens, **sampling)
         return out if ids else [self.tokenizer.decode(x, skip_special_tokens=True) for x in out]
 
-    def record(self, key: str, value, task: str | None = None) -> None:
-        """Keep a figure in the cell's result.json (`method_stats`), under a task's name or
-        under "cell": e.g. SDFT-rewrite's acceptance rate."""
-        self.stats.setdefault(task or "cell", {})[key] = value
+    def record(self, key: str, value, task=None) -> None:
+        """Keep a figure in the cell's result.json: `method_stats[task][key] = value`, under
+        the task's name (a Task or its name) or, without one, under "cell"; recording a key
+        again replaces it. The value must be JSON (numbers, strings, bools, None, lists,
+        dicts with string keys): it is copied as JSON now, so a later change to it is not
+        recorded, and a tensor or other object fails here, in the hook, not when the cell
+        is written. E.g. SDFT-rewrite's acceptance rate."""
+        import json
+
+        try:
+            value = json.loads(json.dumps(value))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"ctx.record({key!r}): the value is not JSON ({exc}); record "
+                            "numbers, strings, lists or dicts (a tensor: .item() or .tolist())"
+                            ) from None
+        self.stats.setdefault(getattr(task, "name", task) or "cell", {})[str(key)] = value
 
 
 class MethodError(HarnessError):

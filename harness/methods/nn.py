@@ -1,4 +1,5 @@
-"""Tensor helpers for methods: logits at chosen positions, the SFT loss, divergences.
+"""Tensor helpers for methods: logits at chosen positions, the SFT loss, divergences, an
+anchor of the starting weights.
 
 Pure functions of a model and a `harness.data.Batch`; nothing here keeps state. The
 position masks they take are the batch's own (`Batch.prompt_mask`, `Batch.response_mask`).
@@ -72,6 +73,29 @@ def token_divergence(student: torch.Tensor, teacher: torch.Tensor, kind: str = "
         m = torch.logsumexp(torch.stack([t + b.log(), s + (1 - b).log()]), 0)
         return beta * total(t.exp() * (t - m)) + (1 - beta) * total(s.exp() * (s - m))
     raise ValueError(f"unknown divergence '{kind}' (use forward, reverse or jsd)")
+
+
+def trainable_anchor(model) -> dict[str, torch.Tensor]:
+    """A detached copy of every parameter that trains (`requires_grad`), by name: the
+    starting point of a pull back towards it (L2-SP). Take it once the model is wrapped (at
+    the end of `wrap_model`, or in the first `train_data`): under LoRA the parameters that
+    train are the adapters, so the anchor holds their initial values, and the model they
+    start from is the base model; otherwise it holds the base weights that train."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def anchor_distance(model, anchor: dict[str, torch.Tensor]) -> torch.Tensor:
+    """sum over the anchored parameters of sum((w - w0)^2): a scalar with a gradient to the
+    weights, 0 at the anchor. The same sum, in the same order, as L2-SP's penalty (bit for
+    bit). Under LoRA it measures how far the adapters moved (not the merged weights)."""
+    params = dict(model.named_parameters())
+    missing = [name for name in anchor if name not in params]
+    if missing:
+        raise HarnessError(f"the anchor names {len(missing)} parameters the model does not "
+                           f"have (e.g. {missing[0]})", "take the anchor from this model with "
+                           "trainable_anchor(model) after wrap_model")
+    total = sum(((params[name] - w0) ** 2).sum() for name, w0 in anchor.items())
+    return total if torch.is_tensor(total) else torch.zeros(())
 
 
 def decoder_blocks(model) -> torch.nn.ModuleList:
