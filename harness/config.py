@@ -53,9 +53,10 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    name: str  # registry name or path/to/file.py:Class
+    name: str  # the method's one identity: its class's `name` (cells, rows, config hash)
     params: dict = field(default_factory=dict)
     train: TrainSettings = TrainSettings()
+    source: str = ""  # where its class is defined, /abs/file.py:Class: never hashed
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ def load_suite(name_or_path: str) -> Suite:
     train = _settings(TrainSettings, raw["train"], f"{where}, train")
     models = _names(raw["models"], where, "models", "[smollm2-135m-instruct]")
     streams = _parse_streams(raw["streams"], where)
-    methods = _parse_methods(raw["methods"], train, where)
+    methods = _parse_methods(raw["methods"], train, where, path.parent)
     seeds = _seeds(_list(raw["seeds"], where, "seeds"), where)
     probes = raw.get("probes") or []
     if probes:
@@ -352,8 +353,10 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
     return {str(k): list(v) for k, v in raw.items()}
 
 
-def _parse_methods(raw, train: TrainSettings, where) -> list[MethodSpec]:
-    from harness.methods.settings import check_method
+def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[MethodSpec]:
+    """The suite's methods; a file's path is relative to the suite's folder (or, failing
+    that, to the working directory, as suites written before were)."""
+    from harness.methods.settings import one_per_name
 
     if isinstance(raw, (str, list)):
         raw = {name: {} for name in _names(raw, where, "methods", "[sft, lora]")}
@@ -370,16 +373,26 @@ def _parse_methods(raw, train: TrainSettings, where) -> list[MethodSpec]:
         params = dict(params)
         overrides = params.pop("train", None)
         method_train = _settings(TrainSettings, overrides, f"{where}, methods.{name}.train", train)
-        params = check_method(name, params, f"{where}, methods.{name}")
-        specs.append(MethodSpec(name, params, method_train))
-    return specs
+        specs.append((name, _method(name, params, method_train, f"{where}, methods.{name}",
+                                    (folder,))))
+    one_per_name(specs, where)
+    return [spec for _, spec in specs]
+
+
+def _method(spec: str, params: dict, train: TrainSettings, where: str,
+            folders: tuple) -> MethodSpec:
+    """A method named by a registered name or a file, under its class's `name`."""
+    from harness.methods.settings import resolve_method
+
+    name, params, source = resolve_method(spec, params, where, folders)
+    return MethodSpec(name, params, train, source)
 
 
 def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
            precision: str | None = None) -> Suite:
-    """Apply --methods/--seeds/--precision: pick from the suite, or add a method with its
-    defaults."""
-    from harness.methods.settings import check_method
+    """Apply --methods/--seeds/--precision: pick from the suite (by name, or by a file path
+    to a method the suite lists, however spelled), or add a method with its defaults."""
+    from harness.methods.settings import is_file, one_per_name
 
     if methods is not None:
         where = "--methods"
@@ -387,12 +400,21 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
             _fail(where, "names no method", "e.g. --methods sft,lora")
         _unique(methods, where, "methods")
         by_name = {m.name: m for m in suite.methods}
+        folders = (Path.cwd(), Path(suite.path).parent) if suite.path else ()
         picked = []
-        for name in methods:
-            if name not in by_name:
-                check_method(name, {}, where)
-            picked.append(by_name.get(name, MethodSpec(name, {}, suite.train)))
-        suite = dataclasses.replace(suite, methods=picked)
+        for given in methods:
+            if given in by_name:
+                picked.append((given, by_name[given]))
+                continue
+            spec = _method(given, {}, suite.train, where, folders)
+            listed = by_name.get(spec.name)
+            if listed is not None and is_file(given) and listed.source != spec.source:
+                _fail(where, f"'{given}' is named '{spec.name}', as the suite's method "
+                      f"from {listed.source} is, but is another class ({spec.source})",
+                      "give one of the classes another name, or name the suite's")
+            picked.append((given, listed or spec))
+        one_per_name(picked, where)
+        suite = dataclasses.replace(suite, methods=[spec for _, spec in picked])
     if seeds is not None:
         if not seeds:
             _fail("--seeds", "names no seed", "e.g. --seeds 0,1,2")
@@ -400,3 +422,19 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
     if precision is not None:
         suite = dataclasses.replace(suite, precision=_precision(precision, "--precision"))
     return suite
+
+
+def apply_sets(suite: Suite, assignments: list[str]) -> Suite:
+    """`--set METHOD.KEY=VALUE` / `METHOD.train.KEY=VALUE`, checked as a suite's settings."""
+    from harness.methods.settings import check_method, parse_sets
+
+    given = parse_sets([m.name for m in suite.methods], assignments)
+    methods = []
+    for m in suite.methods:
+        params, train = given[m.name]
+        if params or train:
+            m = dataclasses.replace(
+                m, train=_settings(TrainSettings, train, f"--set {m.name}.train", m.train),
+                params=check_method(m.name, {**m.params, **params}, f"--set {m.name}"))
+        methods.append(m)
+    return dataclasses.replace(suite, methods=methods)

@@ -60,7 +60,7 @@ def expand(suite: Suite) -> list[Cell]:
                      "give the model folders different names (a symlink will do)"),
                     ("streams", other.stream, cell.stream, "rename one of the streams"),
                     ("methods", other.method.name, cell.method.name,
-                     "rename one of the method files or classes"))
+                     "give one of the method classes another `name`"))
                 if x != y)
             raise HarnessError(f"{what} '{a}' and '{b}' would share the cell folder "
                                f"cells/{cell.id} and overwrite each other's results", fix)

@@ -31,10 +31,12 @@ def test_method_file_runs_end_to_end(tmp_path, suite_file):
     assert main(["run", "--suite", str(suite_file), "--out", str(out), "--quiet",
                  "--methods", f"sft,{spec}"]) == 0
     found = results(out)
-    assert set(found) == {"sft", spec}
-    assert len(found[spec]["R"]) == 2 and found[spec]["training"][0]["steps"] == 3
+    assert set(found) == {"sft", "base-kl-sft"}  # named by its class's `name`, not its path
+    assert sorted(p.name.split("__")[2] for p in (out / "cells").iterdir()) == ["base-kl-sft", "sft"]
+    mine = found["base-kl-sft"]
+    assert len(mine["R"]) == 2 and mine["training"][0]["steps"] == 3
     # the KL pull keeps the model nearer the base than plain SFT does
-    assert found[spec]["probes"]["drift"][-1] < found["sft"]["probes"]["drift"][-1]
+    assert mine["probes"]["drift"][-1] < found["sft"]["probes"]["drift"][-1]
 
 
 def test_entry_point_plugin_is_discovered_and_runs(tmp_path, suite_file, monkeypatch):

@@ -1,11 +1,16 @@
-"""A method's settings from a suite, checked against its defaults before anything runs:
-each value has its default's type, LoRA settings are checked in full, and the method is
-built once so that any constructor error is one line (exit 2), never a traceback mid-grid."""
+"""A method named in a suite or on the command line -> its MethodSpec: the method's one
+identity is its class's `name` (a file plugin's path only says where to load it from), and
+its settings are checked against its defaults before anything runs: each value has its
+default's type, LoRA settings are checked in full, and the method is built once so that
+any constructor error is one line (exit 2), never a traceback mid-grid."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
+from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.methods.lora import LORA_DEFAULTS
@@ -18,6 +23,137 @@ def _fail(where: str, problem: str, fix: str):
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_file(spec: str) -> bool:
+    """Does `spec` name a method by file, `path/to/file.py:Class`?"""
+    return spec.rpartition(":")[0].endswith(".py")
+
+
+def resolve_method(spec: str, params: dict, where: str, folders: tuple = ()) -> tuple:
+    """(name, checked settings, source) of the method `spec` names (a registered name, or
+    `path/to/file.py:Class` with a relative path looked up in `folders` in turn, then the
+    working directory): the name is the class's `name`, the source where the class is
+    defined. A plugin found but failing to import is named by its absolute path until it
+    imports: its cells fail with that error and the others run."""
+    from harness.methods import METHODS
+
+    target = spec
+    if is_file(spec):
+        path, _, cls_name = spec.rpartition(":")
+        target = f"{find_file(path, folders, where)}:{cls_name}"
+    try:
+        cls, source = METHODS.locate(target)
+    except PluginImportError:
+        path, _, cls_name = target.rpartition(":")
+        target = f"{os.path.abspath(path)}:{cls_name}"
+        return target, params, target
+    except HarnessError as exc:
+        _fail(where, exc.problem, exc.fix)
+    params = _checked(cls, spec, params, where)
+    return _name_of(cls, spec, source, where), params, source
+
+
+def one_per_name(specs: list[tuple], where: str) -> None:
+    """A name names one method: the same class listed twice, or two classes sharing a
+    name, is an error (their cells and rows would be one method's)."""
+    seen: dict[str, tuple] = {}
+    for given, spec in specs:
+        if spec.name not in seen:
+            seen[spec.name] = (given, spec)
+            continue
+        first, other = seen[spec.name]
+        if other.source == spec.source:
+            _fail(where, f"methods repeat: '{spec.name}' is listed twice ('{first}' and "
+                  f"'{given}')", "list each method once")
+        _fail(where, f"two different methods are named '{spec.name}': '{first}' "
+              f"({other.source}) and '{given}' ({spec.source})",
+              "give one of the classes another name (its `name` names its cells and rows)")
+
+
+def find_file(path: str, folders: tuple, where: str) -> str:
+    """A method file's path: absolute, or relative to the first of `folders` that holds it,
+    or to the working directory."""
+    candidates = [Path(path)] if Path(path).is_absolute() else [
+        Path(folder) / path for folder in folders] + [Path(path)]
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    if Path(path).is_dir():
+        _fail(where, f"method file '{path}' is a folder", "give a path to a .py file")
+    looked = ", ".join(dict.fromkeys(os.path.abspath(c) for c in candidates))
+    _fail(where, f"method file '{path}' does not exist",
+          f"give a path to a .py file as path/to/file.py:ClassName (tried {looked}; a "
+          "suite's paths are relative to the suite's folder)")
+
+
+def _name_of(cls, spec: str, source: str, where: str) -> str:
+    """The class's `name`: set, and not a registered method's unless it is that method."""
+    from harness.methods import METHODS
+
+    if not is_file(spec):
+        return spec  # the registry holds a registered class to its name
+    name = getattr(cls, "name", None)
+    label = f"'{cls.__name__}' in {spec.rpartition(':')[0]}"
+    if not isinstance(name, str) or not name.strip():
+        _fail(where, f"method class {label} has no name",
+              f"set one in the class, e.g. name = \"{cls.__name__.lower()}\": it names the "
+              "method's cells, result rows and settings (--set NAME.KEY=VALUE)")
+    if name in METHODS:
+        try:
+            registered = METHODS.locate(name)[1]
+        except HarnessError:
+            registered = None
+        if registered != source:
+            _fail(where, f"method class {label} is named '{name}', as the registered "
+                  f"method '{name}' is", f"give the class a name of its own, e.g. "
+                  f"name = \"{name}-variant\" (a subclass inherits its parent's name)")
+    return name
+
+
+_EXPONENT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")  # YAML 1.2's 1e-3
+
+
+def parse_sets(names: list[str], assignments: list[str]) -> dict[str, tuple[dict, dict]]:
+    """`--set METHOD.KEY=VALUE` (a setting) and `--set METHOD.train.KEY=VALUE` (a training
+    setting of that method alone), VALUE read as YAML: method name -> (settings, training
+    settings) given. The caller checks them as a suite's."""
+    import yaml
+
+    given = {name: ({}, {}) for name in names}
+    for text in assignments:
+        where = f"--set {text}"
+        target, eq, raw = text.partition("=")
+        name = max((n for n in names if target.startswith(n + ".")), key=len, default=None)
+        if not eq or name is None and "." not in target:
+            _fail(where, "expected METHOD.KEY=VALUE", "e.g. --set sdft.skip_tokens=0, or "
+                  "--set lora.train.lr=1e-3 for a training setting")
+        if name is None:
+            _fail(where, f"no method '{target.split('.')[0]}' in this run",
+                  f"name one of: {', '.join(names)} (add a method with --methods)")
+        key = target[len(name) + 1:]
+        try:
+            value = float(raw) if _EXPONENT.match(raw) else yaml.safe_load(raw)
+        except yaml.YAMLError:
+            _fail(where, "the value is not valid YAML", "quote it, e.g. --set 'x.k=\"a: b\"'")
+        train = key.startswith("train.") and key != "train."
+        key = key[len("train."):] if train else key
+        if not key or "." in key or key == "train":
+            _fail(where, f"'{target[len(name) + 1:]}' is not a setting name",
+                  f"write {name}.KEY=VALUE or {name}.train.KEY=VALUE")
+        given[name][train][key] = value
+    return given
+
+
+def in_force(method: MethodSpec) -> dict | None:
+    """The settings a method runs with: its defaults updated with the given ones (None
+    for a plugin that does not import)."""
+    from harness.methods import METHODS
+
+    try:
+        return {**METHODS[method.name].defaults, **method.params}
+    except HarnessError:
+        return None
 
 
 def check_method(name: str, params: dict, where: str) -> dict:
@@ -33,6 +169,11 @@ def check_method(name: str, params: dict, where: str) -> dict:
         return params
     except HarnessError as exc:
         _fail(where, exc.problem, exc.fix)
+    return _checked(cls, name, params, where)
+
+
+def _checked(cls, name: str, params: dict, where: str) -> dict:
+    """`params` typed against `cls.defaults`, and the method built once with them."""
     params = _typed_params(cls, params, where)
     try:
         cls(**params)
