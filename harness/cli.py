@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -45,7 +46,7 @@ def _quiet_libraries() -> None:
 
 
 def cmd_run(args) -> int:
-    from harness.config import load_suite, narrow
+    from harness.config import apply_sets, load_suite, narrow
     from harness.models import check_model
     from harness.precision import cpu_has_bf16
     from harness.ui import summary_table
@@ -56,6 +57,7 @@ def cmd_run(args) -> int:
     suite = load_suite(args.suite)
     suite = narrow(suite, _csv(args.methods) if args.methods is not None else None,
                    _seeds(args.seeds) if args.seeds is not None else None, args.precision)
+    suite = apply_sets(suite, args.set or [])
     device = pick_device(args.device)
     for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
         check_model(model)
@@ -123,7 +125,42 @@ def dry_run(suite, out: Path) -> int:
     print(f"{todo} of {len(cells)} cells to run; estimated {total_s / 60:.0f} min "
           "(figures from this OUT where it has complete cells of a method, else the 2-core "
           "CPU figures for the 135M model; a GPU is much faster)")
+    print("settings in force (defaults, then the suite's, then --set):")
+    for line in settings_lines(suite):
+        print(f"  {line}")
     return 0
+
+
+def settings_lines(suite) -> list[str]:
+    """Per method: its name, the settings it runs with, the training settings where they
+    differ from the suite's, and the file a plugin comes from."""
+    from harness.methods import METHODS
+    from harness.methods.settings import in_force
+
+    suite_train = dataclasses.asdict(suite.train)
+    width = max(len(m.name) for m in suite.methods)
+    lines = []
+    for m in suite.methods:
+        settings = in_force(m)
+        shown = ("(does not import: its cells will fail)" if settings is None else
+                 ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items()) or "(none)")
+        train = {k: v for k, v in dataclasses.asdict(m.train).items() if suite_train[k] != v}
+        if train:
+            shown += "; train: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in train.items())
+        if settings is not None and m.name not in METHODS:  # a file plugin: its file
+            shown += f"  [{_shown_path(m.source)}]"
+        lines.append(f"{m.name:<{width}}  {shown}")
+    return lines
+
+
+def _shown_path(source: str) -> str:
+    """A plugin's source, relative to the working directory when under it."""
+    path, _, cls = source.rpartition(":")
+    try:
+        path = str(Path(path).relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
+    return f"{path}:{cls}"
 
 
 def cmd_list(args) -> int:
@@ -138,6 +175,8 @@ def cmd_list(args) -> int:
         rows = [{"name": n, "path": str(p),
                  "description": " ".join(str((yaml.safe_load(p.read_text()) or {}).get("description", "")).split())}
                 for n, p in available_suites().items()]
+    elif args.what == "methods" and args.name:
+        rows = [method_row(args.name)]
     elif args.what == "methods":
         rows = []
         for name, target in METHODS.targets().items():
@@ -157,8 +196,16 @@ def cmd_list(args) -> int:
                 for n, c in PROBES.items()]
     else:
         rows = [{"name": n, "tasks": t} for n, t in load_streams().items()]
+    if args.name and args.what != "methods":
+        raise HarnessError(f"harness list {args.what} takes no name (got '{args.name}')",
+                           "name one method: harness list methods NAME|path/to/file.py:Class")
     if args.json:
         print(json.dumps(rows, indent=1))
+    elif args.name:
+        for key, value in rows[0].items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={json.dumps(v)}" for k, v in value.items()) or "(none)"
+            print(f"{key:<12} {value}")
     else:
         from rich.console import Console
         from rich.table import Table
@@ -172,6 +219,17 @@ def cmd_list(args) -> int:
                             for v in (row[k] for k in keys)])
         Console().print(table)
     return 0
+
+
+def method_row(spec: str) -> dict:
+    """One method in full: its name, where it comes from, description, defaults."""
+    from harness.methods import METHODS
+    from harness.methods.settings import resolve_method
+
+    name, _, source = resolve_method(spec, {}, "harness list methods")
+    cls = METHODS[name]  # a plugin that does not import: its import error
+    return {"name": name, "class": spec, "source": source, "description": cls.description,
+            "defaults": cls.defaults, "continual": cls.continual}
 
 
 def cmd_report(args) -> int:
@@ -201,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", help="auto (the suite's default: bf16 autocast on CUDA, "
                      "float32 on a CPU), fp32 or bf16 (autocast on any device)")
     run.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
+    run.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
+                     help="a method's setting (VALUE as YAML), or METHOD.train.KEY=VALUE for "
+                     "its training settings; repeatable; checked before anything runs")
     run.add_argument("--dry-run", action="store_true",
                      help="list the cells, their state in OUT and a cost estimate; run nothing")
     run.add_argument("--save-model", action="store_true",
@@ -208,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])
+    lst.add_argument("name", nargs="?", help="with methods: one method in full, by name or "
+                     "as path/to/file.py:Class (its name, description and defaults)")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=cmd_list)
     rep = sub.add_parser("report", help="statistics across the cells of a run: terminal "
