@@ -1,0 +1,73 @@
+"""`harness leaderboard`: rank the submitted bundles and write the leaderboard
+(docs/leaderboard.md).
+
+    root/leaderboard/leaderboard.json   the numbers (versioned: LEADERBOARD_VERSION)
+    root/leaderboard/README.md          the same ranking as markdown tables
+    root/leaderboard/index.html         one self-contained page (no network request)
+
+Regenerating from the same bundles gives the same bytes, so the committed page can be
+checked against the committed bundles. A bundle that fails `harness verify`'s static checks
+is rejected: by default nothing is written (the CLI exits 2 naming every problem), so a
+leaderboard never silently drops an entry; with skip_invalid the others are ranked and the
+page lists the excluded bundles with their reasons.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.config import Suite
+from harness.errors import HarnessError
+from harness.leaderboard.board import LEADERBOARD_VERSION, leaderboard_data
+from harness.leaderboard.entries import read_entries, submissions
+from harness.leaderboard.page import render_page
+from harness.leaderboard.readme import render_readme
+from harness.storage import atomic_write_text
+
+__all__ = ["LEADERBOARD_VERSION", "build", "rejection_lines", "leaderboard_data"]
+
+FILES = ("leaderboard.json", "README.md", "index.html")
+
+
+def rejection_lines(rejected: dict[str, list[str]]) -> list[str]:
+    """One line per problem: `<bundle>: <problem>`."""
+    return [f"{name}: {problem}" for name in sorted(rejected) for problem in rejected[name]]
+
+
+def render(data: dict) -> dict[str, str]:
+    """The three files' text from leaderboard data."""
+    return {"leaderboard.json": json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True) + "\n",
+            "README.md": render_readme(data), "index.html": render_page(data)}
+
+
+def build(root: Path, suite: Suite | None = None, skip_invalid: bool = False) -> dict:
+    """Check and rank every bundle in root/leaderboard/submissions/*/ against `suite` (the
+    leaderboard suite by default) and write the three files into root/leaderboard/.
+
+    Returns {"written": [paths], "rejected": {bundle: [problems]}, "ranked": [names],
+    "data": leaderboard data}. With a rejected bundle and not skip_invalid, nothing is
+    written ("written" is empty): the caller exits 2 with rejection_lines(). Raises
+    HarnessError when no bundle can be ranked."""
+    from harness.config import load_suite
+
+    root = Path(root)
+    suite = suite if suite is not None else load_suite("leaderboard")
+    entries, rejected = read_entries(root, suite)
+    if not entries:
+        first = rejection_lines(rejected)[:1]
+        raise HarnessError(
+            f"no bundle to rank in {submissions(root)}"
+            + (f" ({len(rejected)} rejected; first: {first[0]})" if first else ""),
+            "write one with `harness submit METHOD` (docs/leaderboard.md)")
+    result = {"written": [], "rejected": rejected, "ranked": sorted(e.name for e in entries),
+              "data": None}
+    if rejected and not skip_invalid:
+        return result
+    data = leaderboard_data(entries, rejected)
+    out = root / "leaderboard"
+    for name, text in render(data).items():
+        atomic_write_text(out / name, text)
+        result["written"].append(out / name)
+    result["data"] = data
+    return result

@@ -1,0 +1,161 @@
+"""leaderboard.json's content (docs/leaderboard.md), computed once in Python so that the page
+and README.md only display it: the page switches views (a stream or all) and the ranking
+metric by picking precomputed rankings, never by doing statistics in JavaScript.
+
+Deterministic by construction: sorted names everywhere, a fixed bootstrap seed, no clock,
+no absolute paths, floats rounded to DIGITS places.
+"""
+
+from __future__ import annotations
+
+from harness.leaderboard import ranking as K
+from harness.leaderboard.entries import REFERENCE, Entry, metric_catalogue, score_table
+
+LEADERBOARD_VERSION = 1
+DIGITS = 6
+ALL = "all"
+PARETO = ("drift_final", "task_gain")  # x (lower is better), y (higher is better)
+
+
+def tidy(obj):
+    """Round floats to DIGITS places (and -0.0 to 0.0), tuples to lists, recursively."""
+    if isinstance(obj, float):
+        return round(obj, DIGITS) + 0.0
+    if isinstance(obj, dict):
+        return {str(k): tidy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [tidy(v) for v in obj]
+    return obj
+
+
+def grid_of(entries: list[Entry]) -> dict:
+    """The grid the bundles share (they all passed the grid-id check)."""
+    suite = entries[0].manifest.get("suite", {})
+    streams = suite.get("streams") or {}
+    names = list(streams) if isinstance(streams, dict) else list(streams)
+    found = sorted({r["cell"]["stream"] for e in entries for r in e.results.values()})
+    names = [s for s in names if s in found] + [s for s in found if s not in names]
+    models = list(suite.get("models") or sorted({r["cell"]["model"] for e in entries
+                                                  for r in e.results.values()}))
+    seeds = sorted(suite.get("seeds") or {int(r["cell"]["seed"]) for e in entries
+                                          for r in e.results.values()})
+    return {"name": suite.get("name"), "grid_id": suite.get("grid_id"), "models": models,
+            "streams": names, "seeds": seeds, "probes": list(suite.get("probes") or []),
+            "tasks": {s: list(streams[s]) for s in names
+                      if isinstance(streams, dict) and s in streams}}
+
+
+def _view(table: dict, stream: str | None) -> dict:
+    """The score table restricted to one stream's pairs (None: every pair)."""
+    return {metric: {m: {p: v for p, v in by_pair.items() if stream is None or p[1] == stream}
+                     for m, by_pair in by_method.items()}
+            for metric, by_method in table.items()}
+
+
+def analyse_metric(values: dict, higher_is_better: bool, n_pairs: int, n_methods: int
+                   ) -> dict | None:
+    """One (view, metric): each method's aggregate, CI, rank, the methods significantly
+    better, and its comparison with the reference; the rank order; what is detectable."""
+    present = {m: v for m, v in values.items() if v}
+    if not present:
+        return None
+    ranked = K.ranks(present, higher_is_better)
+    versus = K.versus_reference(present, REFERENCE, higher_is_better)
+    sign = 1.0 if higher_is_better else -1.0
+    rows = {}
+    for m, by_pair in present.items():
+        strata = sorted({p[:2] for p in by_pair})
+        groups = [[by_pair[p] for p in sorted(by_pair) if p[:2] == s] for s in strata]
+        point, low, high = K.stratified_mean_ci(groups)
+        rows[m] = {"mean": point, "ci": [low, high], "n": len(by_pair),
+                   "rank": ranked[m]["rank"], "better": ranked[m]["better"],
+                   "vs_reference": versus.get(m)}
+    order = sorted(rows, key=lambda m: (rows[m]["rank"], -sign * round(rows[m]["mean"], DIGITS), m))
+    return {"order": order, "methods": rows,
+            "detectable": K.detectable(present, n_pairs, n_methods)}
+
+
+def pareto(view: dict) -> dict | None:
+    """Task gain against drift per method (means over the view's pairs), front marked."""
+    x_key, y_key = PARETO
+    if not view.get(x_key) or not view.get(y_key):
+        return None
+    xs, ys = view[x_key]["methods"], view[y_key]["methods"]
+    points = {m: (xs[m]["mean"], ys[m]["mean"]) for m in sorted(set(xs) & set(ys))}
+    rounded = {m: (round(x, DIGITS), round(y, DIGITS)) for m, (x, y) in points.items()}
+    front = K.pareto_front(rounded)
+    return {"x": x_key, "y": y_key, "front": front,
+            "points": [{"method": m, "x": x, "y": y, "front": m in front}
+                       for m, (x, y) in points.items()]}
+
+
+def method_meta(entry: Entry, keys: list[str]) -> dict:
+    """What the page says about a method beside its numbers, and its cells."""
+    from harness.leaderboard.entries import cell_values
+
+    man, method = entry.manifest, entry.manifest.get("method", {})
+    hardware = man.get("hardware", {})
+    cells = {}
+    for cell_id in sorted(entry.results):
+        r = entry.results[cell_id]
+        cells[cell_id] = {"model": r["cell"]["model"], "stream": r["cell"]["stream"],
+                          "seed": int(r["cell"]["seed"]), "tasks": r.get("tasks") or [],
+                          "R": r["R"], "probes": r.get("probes") or {},
+                          "values": cell_values(r, keys)}
+    record = entry.verification or {}
+    return {"bundle": f"submissions/{entry.name}", "method": method.get("name", entry.name),
+            "description": method.get("description", ""), "spec": method.get("spec"),
+            "class": method.get("class"), "builtin": method.get("builtin"),
+            "params": method.get("params") or {}, "train": method.get("train") or {},
+            "source": method.get("source"), "source_sha256": method.get("sha256"),
+            "verified": entry.verified,
+            "verified_at": str(record.get("at", ""))[:10] or None if entry.verified else None,
+            "device_hours": man.get("device_hours"), "wall_clock_s": man.get("wall_clock_s"),
+            "harness": man.get("harness", {}),
+            "hardware": {k: hardware.get(k) for k in ("device_type", "processor", "threads")},
+            "cells": cells}
+
+
+def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]]) -> dict:
+    """Everything leaderboard.json holds (see docs/leaderboard.md), rounded."""
+    entries = sorted(entries, key=lambda e: e.name)
+    catalogue = metric_catalogue(entries)
+    keys = [m["key"] for m in catalogue]
+    table = score_table(entries, keys)
+    grid = grid_of(entries)
+    per_stream = len(grid["models"]) * len(grid["seeds"])
+    n_methods = len(entries)
+    views, figures = {}, {}
+    for view in [ALL, *grid["streams"]]:
+        sub = _view(table, None if view == ALL else view)
+        n_pairs = per_stream * (len(grid["streams"]) if view == ALL else 1)
+        metrics = {}
+        for metric in catalogue:
+            found = analyse_metric(sub[metric["key"]], metric["higher_is_better"], n_pairs,
+                                   n_methods)
+            if found:
+                metrics[metric["key"]] = found
+        views[view] = {"label": "all streams" if view == ALL else f"stream {view}",
+                       "n_pairs": n_pairs, "power": K.power(n_pairs, n_methods),
+                       "metrics": metrics}
+        figures[view] = pareto(metrics)
+    catalogue = [m for m in catalogue if m["key"] in views[ALL]["metrics"]]
+    return tidy({
+        "leaderboard_version": LEADERBOARD_VERSION,
+        "grid": grid,
+        "settings": {"aggregate": "mean over streams of the mean over seeds",
+                     "confidence": K.CONFIDENCE, "bootstrap": "stratified percentile "
+                     "(strata: streams; seeds resampled within each stream)",
+                     "n_resamples": K.N_RESAMPLES, "bootstrap_seed": K.BOOTSTRAP_SEED,
+                     "rank_test": "paired t-test (scipy.stats.ttest_rel) over (model, "
+                                  "stream, seed) pairs", "correction": "Holm, within each "
+                     "method's comparisons with every other method", "alpha": K.ALPHA,
+                     "rank_rule": "1 + the number of methods significantly better",
+                     "reference": REFERENCE, "default_metric": "acc"},
+        "metrics": catalogue,
+        "reference": REFERENCE if any(e.name == REFERENCE for e in entries) else None,
+        "views": views,
+        "pareto": figures,
+        "methods": {e.name: method_meta(e, keys) for e in entries},
+        "rejected": {k: rejected[k] for k in sorted(rejected)},
+    })

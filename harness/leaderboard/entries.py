@@ -1,0 +1,146 @@
+"""The leaderboard's inputs: every submitted bundle, checked (`harness verify`'s static
+checks) and read into one score table.
+
+A bundle that fails a check is never ranked: a number that cannot be traced to its bundle
+would make the whole page untrustworthy. Verification is read, not re-done: a bundle counts
+as verified only while its verification.json names the sha256 of its current checksum file
+(an edit after verification makes it self-reported again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+
+from harness import bundle as B
+from harness import verify
+from harness.config import Suite
+from harness.metrics import METRICS
+from harness.results import finite, read_json
+
+REFERENCE = "sft"  # the baseline every method is compared with (win counts, significance)
+
+# The metrics of R shown and rankable, in page order (task_gain is ours: ACC minus the base
+# model's ACC, which the grid shares, so it ranks like ACC but reads as an improvement).
+R_METRICS = ("acc", "task_gain", "bwt", "forgetting", "plasticity")
+LABELS = {"acc": "ACC", "task_gain": "task gain", "bwt": "BWT", "forgetting": "forgetting",
+          "plasticity": "plasticity"}
+DESCRIPTIONS = {
+    "acc": "final average score over the stream's tasks: mean_j R[T][j]",
+    "task_gain": "ACC minus the base model's: mean_j R[T][j] - R[0][j]",
+    "bwt": "backward transfer: mean_{j<T} R[T][j] - R[j][j] (negative = forgetting)",
+    "forgetting": "mean drop from a task's best trained score to its final score",
+    "plasticity": "mean gain on each task right after training on it",
+}
+
+
+@dataclass
+class Entry:
+    """One accepted bundle: its name (the submission folder), manifest, cell results and
+    whether a verifier's record still covers it."""
+
+    name: str
+    manifest: dict
+    results: dict[str, dict]
+    verified: bool
+    verification: dict | None = field(default=None)
+
+
+def submissions(root: Path) -> Path:
+    return Path(root) / B.SUBMISSIONS
+
+
+def bundle_folders(root: Path) -> list[Path]:
+    """Submission folders, sorted; hidden ones (a bundle being written) are skipped."""
+    folder = submissions(root)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def verification_of(path: Path) -> tuple[bool, dict | None]:
+    """(verified, the record): verified iff verification.json exists and its
+    checksums_sha256 is the sha256 of the bundle's current checksums.sha256."""
+    record, problem = read_json(path / B.VERIFICATION)
+    if problem or not isinstance(record, dict) or not (path / B.CHECKSUMS).is_file():
+        return False, None
+    ok = record.get("checksums_sha256") == B.sha256_file(path / B.CHECKSUMS)
+    return ok, record if ok else None
+
+
+def read_entries(root: Path, suite: Suite) -> tuple[list[Entry], dict[str, list[str]]]:
+    """(accepted entries, {bundle name: its problems}) for every bundle under root."""
+    entries, rejected = [], {}
+    for path in bundle_folders(root):
+        problems = verify.static_problems(path, suite)
+        if problems:
+            rejected[path.name] = list(problems)
+            continue
+        bundle = B.read_bundle(path)
+        verified, record = verification_of(path)
+        entries.append(Entry(path.name, bundle.manifest, bundle.results, verified, record))
+    return entries, rejected
+
+
+def probe_directions(entries: list[Entry]) -> dict[str, bool]:
+    """probe -> higher_is_better, from the cells' probe_info (first cell that says)."""
+    found: dict[str, bool] = {}
+    for entry in entries:
+        for cell_id in sorted(entry.results):
+            for name, info in (entry.results[cell_id].get("probe_info") or {}).items():
+                if name not in found and isinstance(info.get("higher_is_better"), bool):
+                    found[name] = info["higher_is_better"]
+    return found
+
+
+def probe_order(entries: list[Entry]) -> list[str]:
+    """The probes in the suite's order, then any others by name."""
+    listed = [p for e in entries for p in e.manifest.get("suite", {}).get("probes") or []]
+    present = {p for e in entries for r in e.results.values() for p in (r.get("probes") or {})}
+    order = list(dict.fromkeys(p for p in listed if p in present))
+    return order + sorted(present - set(order))
+
+
+def metric_catalogue(entries: list[Entry]) -> list[dict]:
+    """Every shown metric: key, label, direction, description, in page order."""
+    out = [{"key": k, "label": LABELS[k],
+            "higher_is_better": METRICS[k].higher_is_better if k in METRICS else True,
+            "description": DESCRIPTIONS[k]} for k in R_METRICS]
+    directions = probe_directions(entries)
+    for probe in probe_order(entries):
+        hib = directions.get(probe, True)
+        better = "higher" if hib else "lower"
+        out.append({"key": f"{probe}_final", "label": f"{probe}", "higher_is_better": hib,
+                    "description": f"the {probe} probe after the last task ({better} is better)"})
+        out.append({"key": f"{probe}_delta", "label": f"{probe} change", "higher_is_better": hib,
+                    "description": f"the {probe} probe's change from the base model "
+                                   f"({better} is better)"})
+    return out
+
+
+def cell_values(result: dict, keys: list[str]) -> dict[str, float | None]:
+    """One cell's value of every metric key (None where undefined)."""
+    R = result["R"]
+    metrics = result.get("metrics") or {}
+    values = {k: finite(metrics.get(k)) for k in keys}
+    values["task_gain"] = mean(R[-1]) - mean(R[0])
+    return values
+
+
+Pair = tuple[str, str, int]  # (model, stream, seed): what two methods are paired on
+
+
+def score_table(entries: list[Entry], keys: list[str]) -> dict[str, dict[str, dict[Pair, float]]]:
+    """metric -> method -> (model, stream, seed) -> value; undefined values left out."""
+    table: dict[str, dict[str, dict[Pair, float]]] = {k: {} for k in keys}
+    for entry in entries:
+        for key in keys:
+            table[key][entry.name] = {}
+        for result in entry.results.values():
+            cell = result["cell"]
+            pair = (cell["model"], cell["stream"], int(cell["seed"]))
+            for key, value in cell_values(result, keys).items():
+                if value is not None and key in table:
+                    table[key][entry.name][pair] = value
+    return table

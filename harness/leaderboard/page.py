@@ -1,0 +1,231 @@
+"""index.html: one self-contained page (CSS, JS, data and SVG figures inline; no request of
+any kind, so it opens from disk, offline, and cannot leak who reads it). The ranking table
+is drawn by the inline script from the embedded leaderboard data; the header note, the
+Pareto figures and every method's drill-down are rendered here, so they are in the file
+as text.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from harness.leaderboard.assets import CSS, JS
+from harness.leaderboard.svg import pareto_svg, sparkline
+
+TITLE = "Continual-learning leaderboard for LM fine-tuning"
+DEFAULT_SHOWN = ("acc", "task_gain", "bwt", "forgetting", "drift_final", "knowledge_final")
+
+
+def _json_for_script(obj) -> str:
+    """JSON safe inside <script>: '<' (never outside a string in JSON) escaped."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return text.replace("<", "\\u003c")
+
+
+def _num(x, digits: int = 3) -> str:
+    return "\u2013" if x is None else f"{x:.{digits}f}"
+
+
+def _settings(obj) -> str:
+    return escape(json.dumps(obj, sort_keys=True, separators=(", ", ": ")))
+
+
+def header_note(data: dict) -> str:
+    """Seeds, pairs, the test, the floor and how to read CIs and badges, stated plainly."""
+    grid, power = data["grid"], data["views"]["all"]["power"]
+    n_methods, streams, seeds = len(data["methods"]), grid["streams"], grid["seeds"]
+    s = data["settings"]
+    lines = [
+        f"<strong>{n_methods} methods</strong> on one fixed grid: model "
+        f"{escape(', '.join(grid['models']))}; {len(streams)} stream(s) "
+        f"({escape(', '.join(streams))}) &times; {len(seeds)} seed(s) "
+        f"({', '.join(map(str, seeds))}) = <strong>{power['n_pairs']} (stream, seed) pairs "
+        f"per method</strong>; every method runs the same pairs, so methods are compared "
+        "pair by pair.",
+        f"<strong>Aggregate</strong>: {escape(s['aggregate'])}, with a 95% stratified "
+        f"bootstrap CI ({s['n_resamples']:,} resamples, seeds resampled within each stream, "
+        f"RNG seed {s['bootstrap_seed']}). With {len(seeds)} seeds per stream these intervals "
+        "are narrower than the truth (a bootstrap has no t-tail): read them as a spread, "
+        "and read ties from the rank.",
+        f"<strong>Rank</strong> = 1 + the number of methods significantly better: a paired "
+        f"t-test over the {power['n_pairs']} pairs, Holm-corrected over the method's "
+        f"{power['comparisons']} comparisons, &alpha; = {s['alpha']}. Methods with the same "
+        "rank (shown =) are statistically tied.",
+        f"<strong>Why a t-test</strong>: a sign-flip permutation test's smallest two-sided p "
+        f"with {power['n_pairs']} pairs is 2/2<sup>{power['n_pairs']}</sup> = "
+        f"{power['permutation_floor_p']:.3f}; after Holm over {power['comparisons']} "
+        f"comparisons it is at least {power['permutation_floor_holm']:.3f}, so nothing "
+        "could ever be significant. The t-test assumes roughly normal per-pair differences "
+        "and can then detect a consistent difference; more seeds would let a permutation "
+        "test replace it.",
+        "<strong>Verified</strong>: a maintainer ran <code>harness verify</code> on the "
+        "bundle as it is now (checksums, metrics recomputed, a cell re-run). "
+        "<strong>Self-reported</strong>: the bundle passed the static checks (checksums, "
+        "grid, method source, metrics recomputed from its scores) but no re-run vouches for it.",
+    ]
+    return "".join(f"<p>{line}</p>" for line in lines)
+
+
+def controls(data: dict) -> str:
+    views = "".join(f'<option value="{escape(k)}">{escape(v["label"])}</option>'
+                    for k, v in data["views"].items())
+    default = data["settings"]["default_metric"]
+    metrics = "".join(f'<option value="{escape(m["key"])}"'
+                      f'{" selected" if m["key"] == default else ""}>{escape(m["label"])}'
+                      f'{"" if m["higher_is_better"] else " (lower is better)"}</option>'
+                      for m in data["metrics"])
+    boxes = "".join(f'<label title="{escape(m["description"])}"><input type="checkbox" '
+                    f'value="{escape(m["key"])}"{" checked" if m["key"] in DEFAULT_SHOWN else ""}>'
+                    f' {escape(m["label"])}</label> ' for m in data["metrics"])
+    return (f'<div class="controls"><label>Stream <select id="view">{views}</select></label>'
+            f'<label>Rank by <select id="metric">{metrics}</select></label>'
+            f'<fieldset id="shown"><legend>Metrics shown</legend>{boxes}</fieldset></div>')
+
+
+def pareto_section(data: dict) -> str:
+    labels = {m["key"]: m["label"] for m in data["metrics"]}
+    figures = []
+    for view, figure in data["pareto"].items():
+        if not figure:
+            continue
+        hidden = "" if view == "all" else " hidden"
+        front = ", ".join(figure["front"])
+        figures.append(f'<figure data-view="{escape(view)}"{hidden}>'
+                       f'{pareto_svg(figure, "drift", labels.get(figure["y"], figure["y"]))}'
+                       f'<figcaption class="legend-text">{escape(data["views"][view]["label"])}: '
+                       f'means over the view\'s pairs; Pareto front: {escape(front)}'
+                       f'</figcaption></figure>')
+    if not figures:
+        return ""
+    return ('<section id="pareto"><h2>Task gain against drift</h2><p class="legend-text">'
+            "Up is more learned, left is less changed from the base model (drift: mean KL "
+            "from the base model on general prompts). A method is on the Pareto front when "
+            "no other has both more task gain and less drift. The stream filter above "
+            f"switches the figure.</p>{''.join(figures)}</section>")
+
+
+def _badge(meta: dict) -> str:
+    if meta["verified"]:
+        return f'<span class="badge verified">verified {escape(meta["verified_at"] or "")}</span>'
+    return '<span class="badge self">self-reported</span>'
+
+
+def _cell_detail(cell_id: str, cell: dict) -> str:
+    tasks = cell["tasks"] or [f"task {j + 1}" for j in range(len(cell["R"][0]))]
+    rows = ["base"] + [f"after {t}" for t in tasks]
+    head = "".join(f"<th>{escape(t)}</th>" for t in tasks)
+    body = "".join(f"<tr><th>{escape(rows[i])}</th>"
+                   + "".join(f"<td>{_num(x)}</td>" for x in row) + "</tr>"
+                   for i, row in enumerate(cell["R"]))
+    r_table = (f'<table class="R"><caption>R: score on each task (column) after each '
+               f'training step (row)</caption><thead><tr><th></th>{head}</tr></thead>'
+               f"<tbody>{body}</tbody></table>")
+    p_head = "".join(f"<th>{escape(r)}</th>" for r in rows)
+    p_body = "".join(f"<tr><th>{escape(name)}</th>"
+                     + "".join(f"<td>{_num(v)}</td>" for v in values)
+                     + f"<td>{sparkline(values)}</td></tr>"
+                     for name, values in sorted(cell["probes"].items()))
+    p_table = (f'<table class="probes"><caption>probe curves</caption><thead><tr><th>probe'
+               f"</th>{p_head}<th>curve</th></tr></thead><tbody>{p_body}</tbody></table>"
+               if cell["probes"] else "")
+    return (f'<details><summary>{escape(cell["stream"])}, seed {cell["seed"]} '
+            f'<code>{escape(cell_id)}</code></summary><div class="cell-detail">{r_table}'
+            f"{p_table}</div></details>")
+
+
+def drilldown(name: str, meta: dict, metrics: list[dict]) -> str:
+    """One method: description, settings, cost, provenance, then its cells (metrics,
+    score matrix R and probe curves of each)."""
+    hw = meta["hardware"]
+    harness = meta.get("harness") or {}
+    cost = (f"{_num(meta['device_hours'], 3)} device-hours ({_num(meta['wall_clock_s'], 0)} s "
+            f"of cell wall clock) on {escape(str(hw.get('processor')))} "
+            f"({escape(str(hw.get('device_type')))}, {escape(str(hw.get('threads')))} threads)")
+    meta_rows = [("method", f"<code>{escape(str(meta['spec']))}</code> "
+                            f"({escape(str(meta['class']))}"
+                            f"{', built-in' if meta['builtin'] else ', file plugin'})"),
+                 ("settings", f"<code>{_settings(meta['params'])}</code>"),
+                 ("training", f"<code>{_settings(meta['train'])}</code>"),
+                 ("cost", cost),
+                 ("harness", f"{escape(str(harness.get('version')))} at "
+                             f"<code>{escape(str(harness.get('git_revision')))}</code>"),
+                 ("source", f"<code>{escape(str(meta['source']))}</code> sha256 "
+                            f"<code>{escape(str(meta['source_sha256']))}</code>"),
+                 ("bundle", f"<code>{escape(meta['bundle'])}</code>")]
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta_rows)
+    head = "".join(f'<th title="{escape(m["description"])}">{escape(m["label"])}</th>'
+                   for m in metrics)
+    body = "".join(f"<tr><td><code>{escape(cid)}</code></td><td>{escape(c['stream'])}</td>"
+                   f"<td>{c['seed']}</td>"
+                   + "".join(f"<td>{_num(c['values'].get(m['key']))}</td>" for m in metrics)
+                   + "</tr>" for cid, c in meta["cells"].items())
+    cells = (f'<table class="cells"><thead><tr><th>cell</th><th>stream</th><th>seed</th>{head}'
+             f"</tr></thead><tbody>{body}</tbody></table>")
+    details = "".join(_cell_detail(cid, c) for cid, c in meta["cells"].items())
+    return (f'<section class="drill" id="drill-{escape(name)}" data-method="{escape(name)}" '
+            f'hidden><h3>{escape(name)} {_badge(meta)}</h3><p>{escape(meta["description"])}</p>'
+            f"<dl>{dl}</dl><h4>Cells</h4>{cells}<h4>Score matrices and probe curves</h4>"
+            f"{details}</section>")
+
+
+def rejected_section(data: dict) -> str:
+    if not data["rejected"]:
+        return ""
+    items = "".join(f"<li>{escape(name)}: {escape(problem)}</li>"
+                    for name, problems in data["rejected"].items() for problem in problems)
+    return (f'<section id="rejected" class="rejected"><h2>Excluded bundles</h2><p>These '
+            f"bundles failed <code>harness verify</code>'s static checks and are not ranked:"
+            f"</p><ul>{items}</ul></section>")
+
+
+def page_data(data: dict) -> dict:
+    """What the script needs: everything but the cells (the drill-downs hold those)."""
+    methods = {name: {k: v for k, v in meta.items() if k != "cells"}
+               for name, meta in data["methods"].items()}
+    return {k: v for k, v in data.items() if k not in ("methods", "pareto")} | {"methods": methods}
+
+
+def render_page(data: dict) -> str:
+    """The page as ASCII text (other characters as references), whatever the locale."""
+    return _page(data).encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def _page(data: dict) -> str:
+    grid = data["grid"]
+    drills = "".join(drilldown(name, meta, data["metrics"])
+                     for name, meta in data["methods"].items())
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{TITLE}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header>
+<h1>{TITLE}</h1>
+<p class="sub">Grid <code>{escape(str(grid['grid_id']))}</code> (suite
+{escape(str(grid['name']))}); generated by <code>harness leaderboard</code> from
+<code>leaderboard/submissions/</code>; the same numbers are in leaderboard.json and README.md.</p>
+<div class="note" id="note">{header_note(data)}</div>
+</header>
+<main>
+{controls(data)}
+<p id="power" class="power"></p>
+<table id="board"><thead></thead><tbody></tbody></table>
+<noscript><p>The table needs JavaScript; README.md beside this page has the same ranking.</p></noscript>
+<p class="legend-text">Click a column header to sort (again to reverse); click a row for the
+method's cells. "=" marks a rank shared with another method. * marks a Holm-adjusted p below
+{data['settings']['alpha']} against {escape(str(data['reference'] or 'the reference'))}.</p>
+{pareto_section(data)}
+<section id="drilldowns"><h2>Methods</h2><p class="legend-text">Click a row of the table to
+open a method here.</p>{drills}</section>
+{rejected_section(data)}
+</main>
+<script type="application/json" id="lb-data">{_json_for_script(page_data(data))}</script>
+<script>{JS}</script>
+</body>
+</html>
+"""

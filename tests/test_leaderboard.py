@@ -1,0 +1,295 @@
+"""`harness leaderboard`: the ranking, CIs and tests agree with a direct numpy/scipy
+computation; planted effects come out (a clearly better method ranks 1 alone, identical
+methods tie); a rebuild is byte-identical; a tampered bundle is excluded and named; verified
+and self-reported are told apart; the page makes no request. One test ranks real bundles
+written by `harness submit` on the tiny model."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from harness import bundle as B
+from harness import statistics as S
+from harness import verify as V
+from harness.errors import HarnessError
+from harness.leaderboard import build, rejection_lines
+from harness.leaderboard import ranking as K
+from tests.synthetic_cells import R_for, write_cell
+
+STREAMS, SEEDS = ("s1", "s2"), (0, 1, 2)
+PAIRS = [(s, k) for s in STREAMS for k in SEEDS]
+NAMES = ("sft", "lora", "best", "twin-a", "twin-b", "worse")
+
+
+def write_bundle(root, name, accs, drift=0.1, verified=False):
+    """A synthetic bundle: valid result.json cells (tests/synthetic_cells.py), a manifest
+    and checksums; verification.json matching them when `verified`."""
+    path = root / "leaderboard" / "submissions" / name
+    for (stream, seed), acc in accs.items():
+        write_cell(path, "m", stream, name, seed, R_for(acc),
+                   probes={"drift": [0.0, drift / 2, drift + 0.001 * seed],
+                           "knowledge": [0.6, 0.6, 0.58]})
+    manifest = {
+        "bundle_version": 1, "name": name,
+        "method": {"name": name, "spec": name, "class": f"x:{name}", "builtin": True,
+                   "description": f"the {name} method", "source": "method/x.py",
+                   "sha256": "0", "params": {"k": 1}, "train": {"lr": 1e-3}},
+        "suite": {"name": "synthetic", "grid_id": "g1", "models": ["m"],
+                  "streams": {"s1": ["t1", "t2"], "s2": ["t2", "t1"]}, "seeds": list(SEEDS),
+                  "probes": ["drift", "knowledge"]},
+        "harness": {"version": "0.1.0", "git_revision": "abc"},
+        "hardware": {"device_type": "cpu", "processor": "cpu", "threads": 1},
+        "cells": sorted(p.name for p in (path / "cells").iterdir()),
+        "wall_clock_s": 36.0, "device_hours": 0.01}
+    (path / B.MANIFEST).write_text(json.dumps(manifest))
+    (path / B.CHECKSUMS).write_text(B.format_checksums(B.file_checksums(path)))
+    if verified:
+        (path / B.VERIFICATION).write_text(json.dumps(
+            {"verified": True, "at": "2025-02-03T04:05:06+00:00",
+             "checksums_sha256": B.sha256_file(path / B.CHECKSUMS)}))
+    return path
+
+
+def checksum_only(path, suite):
+    """Stands in for verify.static_problems on synthetic bundles (they have no real grid):
+    the checksum check alone."""
+    listed = B.parse_checksums((path / B.CHECKSUMS).read_text())
+    actual = B.file_checksums(path)
+    return [f"{f}: checksum mismatch" for f in sorted(set(listed) | set(actual))
+            if listed.get(f) != actual.get(f)]
+
+
+def make_board(root, seed=1):
+    """Six methods on 2 streams x 3 seeds: `best` is 0.2 better on every pair, `worse`
+    0.1 worse, `twin-a` and `twin-b` identical, `sft` and `lora` noise around a shared
+    per-pair baseline. sft and best are verified. Returns {method: {pair: acc}}."""
+    rng = np.random.default_rng(seed)
+    base = {p: 0.5 + 0.05 * rng.standard_normal() for p in PAIRS}
+    accs = {}
+    for i, name in enumerate(NAMES):
+        offset = {"best": 0.2, "worse": -0.1}.get(name, 0.0)
+        accs[name] = {p: base[p] + offset + 0.01 * rng.standard_normal() for p in PAIRS}
+    accs["twin-b"] = dict(accs["twin-a"])
+    for i, name in enumerate(NAMES):
+        write_bundle(root, name, accs[name], drift=0.05 * (i + 1),
+                     verified=name in ("sft", "best"))
+    return accs
+
+
+@pytest.fixture
+def board(tmp_path, monkeypatch):
+    monkeypatch.setattr(V, "static_problems", checksum_only)
+    accs = make_board(tmp_path)
+    return tmp_path, accs
+
+
+def built(root, **kw):
+    result = build(root, suite="synthetic", **kw)
+    return result, json.loads((root / "leaderboard" / "leaderboard.json").read_text())
+
+
+def acc_of(name, pair, accs):
+    return float(np.mean(R_for(accs[name][pair])[-1]))
+
+
+def test_aggregate_and_ci_match_a_numpy_computation(board):
+    root, accs = board
+    _, data = built(root)
+    rows = data["views"]["all"]["metrics"]["acc"]["methods"]
+    for name in NAMES:
+        groups = [np.array([acc_of(name, (s, k), accs) for k in SEEDS]) for s in STREAMS]
+        rng = np.random.default_rng(0)  # the documented bootstrap seed
+        boot = np.mean([g[rng.integers(0, 3, size=(10_000, 3))].mean(axis=1) for g in groups],
+                       axis=0)
+        low, high = np.quantile(boot, [0.025, 0.975])
+        assert rows[name]["mean"] == pytest.approx(np.mean([g.mean() for g in groups]), abs=1e-6)
+        assert rows[name]["ci"] == pytest.approx([low, high], abs=1e-6)
+        assert rows[name]["n"] == 6
+
+
+def test_ranks_match_paired_t_tests_with_holm(board):
+    root, accs = board
+    _, data = built(root)
+    rows = data["views"]["all"]["metrics"]["acc"]["methods"]
+    values = {n: np.array([acc_of(n, p, accs) for p in PAIRS]) for n in NAMES}
+    for name in NAMES:
+        others = sorted(n for n in NAMES if n != name)
+        ps = []
+        for o in others:
+            d = values[o] - values[name]
+            ps.append(1.0 if np.ptp(d) < 1e-12 else stats.ttest_rel(values[o], values[name]).pvalue)
+        adjusted = S.holm(ps)
+        better = [o for o, q in zip(others, adjusted)
+                  if q < 0.05 and values[o].mean() > values[name].mean()]
+        assert rows[name]["better"] == better
+        assert rows[name]["rank"] == 1 + len(better)
+    ref = data["views"]["all"]["metrics"]["acc"]["methods"]
+    vs = {n: ref[n]["vs_reference"] for n in NAMES if n != "sft"}
+    ps = [stats.ttest_rel(values[n], values["sft"]).pvalue for n in sorted(vs)]
+    for n, q in zip(sorted(vs), S.holm(ps)):
+        assert vs[n]["p_holm"] == pytest.approx(q, abs=1e-6)
+        assert vs[n]["wins"] == int(np.sum(values[n] > values["sft"]))
+    assert ref["sft"]["vs_reference"] is None
+
+
+def test_planted_effects_rank_one_alone_and_twins_tie(board):
+    root, _ = board
+    _, data = built(root)
+    acc = data["views"]["all"]["metrics"]["acc"]
+    ranks = {n: acc["methods"][n]["rank"] for n in NAMES}
+    assert ranks["best"] == 1 and sorted(ranks.values()).count(1) == 1
+    assert acc["order"][0] == "best" and acc["order"][-1] == "worse"
+    assert ranks["worse"] == max(ranks.values()) and ranks["worse"] > 2
+    assert ranks["twin-a"] == ranks["twin-b"]
+    assert acc["methods"]["twin-a"]["ci"] == acc["methods"]["twin-b"]["ci"]
+    assert "twin-a" not in acc["methods"]["twin-b"]["better"]
+    best_vs = acc["methods"]["best"]["vs_reference"]
+    assert best_vs["wins"] == 6 and best_vs["significant"] and best_vs["direction"] == "better"
+    for stream in STREAMS:  # per-stream views exist and are computed on 3 pairs each
+        view = data["views"][stream]
+        assert view["n_pairs"] == 3 and view["metrics"]["acc"]["methods"]["best"]["n"] == 3
+    # lower is better for drift (from probe_info): sft drifts least and ranks 1 there
+    drift = data["views"]["all"]["metrics"]["drift_final"]
+    assert drift["order"][0] == "sft"
+    assert {m["key"]: m["higher_is_better"] for m in data["metrics"]}["drift_final"] is False
+    assert data["pareto"]["all"]["front"] == ["sft", "best"]
+
+
+def test_rebuild_is_byte_identical_anywhere(board, tmp_path_factory):
+    root, _ = board
+    first = build(root, suite="synthetic")["written"]
+    before = {p.name: p.read_bytes() for p in first}
+    again = {p.name: p.read_bytes() for p in build(root, suite="synthetic")["written"]}
+    assert before == again and set(before) == {"leaderboard.json", "README.md", "index.html"}
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "checkout"
+    shutil.copytree(root / "leaderboard" / "submissions", elsewhere / "leaderboard" / "submissions")
+    moved = {p.name: p.read_bytes() for p in build(elsewhere, suite="synthetic")["written"]}
+    assert moved == before
+
+
+def test_tampered_bundle_is_excluded_and_named(board):
+    root, _ = board
+    result = next((root / "leaderboard" / "submissions" / "lora" / "cells").iterdir()) / "result.json"
+    data = json.loads(result.read_text())
+    data["R"][-1] = [0.99, 0.99]
+    result.write_text(json.dumps(data))
+    refused = build(root, suite="synthetic")
+    assert refused["written"] == [] and list(refused["rejected"]) == ["lora"]
+    assert not (root / "leaderboard" / "leaderboard.json").exists()
+    lines = rejection_lines(refused["rejected"])
+    assert lines and all(line.startswith("lora: ") and "checksum mismatch" in line for line in lines)
+    res, board_data = built(root, skip_invalid=True)
+    assert res["rejected"] == refused["rejected"] and "lora" not in res["ranked"]
+    assert "lora" not in board_data["methods"] and "lora" in board_data["rejected"]
+    assert "lora" not in board_data["views"]["all"]["metrics"]["acc"]["order"]
+    page = (root / "leaderboard" / "index.html").read_text()
+    readme = (root / "leaderboard" / "README.md").read_text()
+    assert "Excluded bundles" in page and "lora: cells/" in page
+    assert "Excluded bundles" in readme and "`lora`" in readme
+
+
+def test_verified_and_self_reported(board):
+    root, _ = board
+    subs = root / "leaderboard" / "submissions"
+    stale = json.loads((subs / "sft" / B.VERIFICATION).read_text())
+    (subs / "lora" / B.VERIFICATION).write_text(json.dumps(stale))  # another bundle's record
+    _, data = built(root)
+    status = {n: data["methods"][n]["verified"] for n in NAMES}
+    assert status == {"sft": True, "best": True, "lora": False, "twin-a": False,
+                      "twin-b": False, "worse": False}
+    assert data["methods"]["sft"]["verified_at"] == "2025-02-03"
+    assert data["methods"]["lora"]["verified_at"] is None
+    readme = (root / "leaderboard" / "README.md").read_text()
+    assert "verified 2025-02-03" in readme and "self-reported" in readme
+
+
+def test_page_is_self_contained_and_complete(board):
+    root, _ = board
+    _, data = built(root)
+    page = (root / "leaderboard" / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert not re.search(r"<link|<img|<iframe|@import|url\(|fetch\(|XMLHttpRequest", page, re.I)
+    assert page.isascii()
+    assert page.count('class="drill"') == len(NAMES)  # one drill-down per method
+    assert page.count('<svg class="pareto"') == 3  # all streams and each stream
+    assert 'class="cells"' in page and 'class="R"' in page and 'class="spark"' in page
+    embedded = re.search(r'<script type="application/json" id="lb-data">(.*?)</script>', page, re.S)
+    assert json.loads(embedded.group(1))["views"] == data["views"]
+    assert data["leaderboard_version"] == 1
+
+
+def test_statistics_edge_cases():
+    assert K.paired_t_p([0.1, 0.2, 0.3], [0.1, 0.2, 0.3]) == 1.0
+    assert K.paired_t_p([0.2, 0.3, 0.4], [0.1, 0.2, 0.3]) == 0.0  # same gain on every pair
+    assert K.paired_t_p([0.2], [0.1]) == 1.0
+    a, b = [0.5, 0.6, 0.55, 0.7], [0.45, 0.58, 0.56, 0.6]
+    assert K.paired_t_p(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    power = K.power(6, 14)
+    assert power["permutation_floor_p"] == 2 / 64
+    assert power["permutation_floor_holm"] > 0.05  # why not a permutation test
+    assert power["t_first"] == pytest.approx(stats.t.ppf(1 - 0.05 / 26, 5))
+    assert power["sd_ratio_last"] == pytest.approx(stats.t.ppf(0.975, 5) / np.sqrt(6))
+    assert K.pareto_front({"a": (0.1, 0.5), "b": (0.2, 0.4), "c": (0.3, 0.9),
+                           "d": (0.1, 0.5)}) == ["a", "d", "c"]
+
+
+def test_no_bundle_is_an_error(tmp_path):
+    with pytest.raises(HarnessError, match="no bundle to rank"):
+        build(tmp_path, suite="synthetic")
+
+
+# --------------------------------------------------------------------------- real bundles
+
+@pytest.fixture(scope="module")
+def real(tiny_model_dir, tmp_path_factory):
+    """Real bundles of sft and lora from `harness submit` on the tiny model; sft's is
+    verified (static checks, then the verifier's record)."""
+    from harness.config import load_suite, narrow
+    from harness.ui import UI
+    from tests.helpers import tiny_suite
+
+    root = tmp_path_factory.mktemp("lb-real")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HARNESS_CACHE", str(root / "cache"))
+    suite = load_suite(str(tiny_suite(root, str(tiny_model_dir), seeds=[0, 1], probes=["drift"])))
+    cpu = torch.device("cpu")
+    for method in ("sft", "lora"):
+        B.submit(method, None, narrow(suite, [method], None), root / f"run-{method}", root,
+                 cpu, UI(quiet=True))
+    sft = root / B.SUBMISSIONS / "sft"
+    assert V.static_problems(sft, suite) == []
+    V.write_verification(sft, [], cpu)
+    yield root, suite
+    mp.undo()
+
+
+def test_real_bundles_rank_and_tampering_is_named(real, tmp_path):
+    root, suite = real
+    result = build(root, suite=suite)
+    data = result["data"]
+    assert result["rejected"] == {} and result["ranked"] == ["lora", "sft"]
+    assert data["methods"]["sft"]["verified"] and not data["methods"]["lora"]["verified"]
+    acc = data["views"]["all"]["metrics"]["acc"]
+    assert sorted(acc["order"]) == ["lora", "sft"] and acc["methods"]["lora"]["n"] == 2
+    assert data["grid"]["grid_id"] == B.leaderboard_grid_id(suite)
+    assert "drift_final" in data["views"]["all"]["metrics"]
+    assert len(data["methods"]["lora"]["cells"]) == 2
+    first = {p.name: p.read_bytes() for p in result["written"]}
+    assert {p.name: p.read_bytes() for p in build(root, suite=suite)["written"]} == first
+
+    copy = tmp_path / "copy"
+    shutil.copytree(root / B.SUBMISSIONS, copy / B.SUBMISSIONS)
+    cell = sorted((copy / B.SUBMISSIONS / "lora" / "cells").iterdir())[0]
+    data = json.loads((cell / "result.json").read_text())
+    data["R"][-1][0] = 1.0
+    (cell / "result.json").write_text(json.dumps(data))
+    refused = build(copy, suite=suite)
+    assert refused["written"] == [] and list(refused["rejected"]) == ["lora"]
+    assert any(line.startswith("lora: ") and cell.name in line and "checksum mismatch" in line
+               for line in rejection_lines(refused["rejected"]))
