@@ -61,9 +61,14 @@ def method_class(spec: str) -> type:
     return METHODS[spec]
 
 
-def method_source(spec: str) -> Path:
-    """The file that defines the method's class (what the bundle keeps and hashes)."""
-    return Path(inspect.getsourcefile(method_class(spec))).resolve()
+def method_source(name: str, source: str = "") -> Path:
+    """The file that defines the method's class (what the bundle keeps and hashes):
+    `source` where a file plugin's MethodSpec names it, else the class's module file."""
+    from harness.methods.settings import is_file
+
+    if is_file(source):
+        return Path(source.rpartition(":")[0]).resolve()
+    return Path(inspect.getsourcefile(method_class(name))).resolve()
 
 
 def sha256_file(path: Path) -> str:
@@ -111,11 +116,14 @@ def git_revision() -> str | None:
 
 def method_entry(spec: MethodSpec) -> tuple[dict, Path]:
     """The manifest's description of a method and the source file to copy."""
+    from harness.methods import METHODS
+
     cls = method_class(spec.name)
-    source = method_source(spec.name)
-    builtin = ":" not in spec.name or not spec.name.split(":")[0].endswith(".py")
-    return ({"name": cls.name, "spec": spec.name, "class": f"{cls.__module__}:{cls.__qualname__}",
-             "builtin": builtin, "description": cls.description,
+    source = method_source(spec.name, spec.source)
+    builtin = spec.name in METHODS  # registered (built in or installed), else a file
+    return ({"name": spec.name, "builtin": builtin, "description": cls.description,
+             "class": f"{cls.__module__}:{cls.__qualname__}" if builtin
+             else f"method/{source.name}:{cls.__qualname__}",
              "source": f"method/{source.name}", "sha256": sha256_file(source),
              "params": spec.params, "train": dataclasses.asdict(spec.train)}, source)
 
@@ -217,24 +225,22 @@ def read_bundle(path: Path) -> Bundle:
     return Bundle(path, manifest, results)
 
 
-def suite_for(manifest_method: dict, suite: Suite, bundle: Path | None = None) -> Suite:
-    """The leaderboard suite narrowed to a bundle's method with its recorded settings (the
-    bundled source for a file plugin)."""
-    from harness.config import TrainSettings
+def suite_for(method: dict, suite: Suite, bundle: Path) -> Suite:
+    """The leaderboard suite narrowed to a bundle's method with its recorded settings: a
+    built-in as this harness has it, a file plugin from the bundle's copy of its source."""
+    from harness.config import TrainSettings, _method
 
-    spec = manifest_method["spec"]
-    if not manifest_method.get("builtin", True):
-        if bundle is None:
-            raise HarnessError("a file plugin's bundle is needed to re-run it")
-        cls_name = spec.rpartition(":")[2]
-        spec = f"{(bundle / manifest_method['source']).resolve()}:{cls_name}"
-    method = MethodSpec(spec, dict(manifest_method.get("params") or {}),
-                        TrainSettings(**manifest_method["train"]))
-    return dataclasses.replace(suite, methods=[method])
+    spec = method["name"]
+    if not method.get("builtin", True):
+        spec = f"{(bundle / method['class'].rpartition(':')[0]).resolve()}:" \
+               f"{method['class'].rpartition(':')[2]}"
+    found = _method(spec, dict(method.get("params") or {}), TrainSettings(**method["train"]),
+                    f"{bundle / MANIFEST}, method", ())
+    return dataclasses.replace(suite, methods=[found])
 
 
-def submit(method: str, name: str | None, suite: Suite, out: Path | None, root: Path,
-           device, ui) -> tuple[dict, Path]:
+def submit(name: str | None, suite: Suite, out: Path | None, root: Path, device,
+           ui) -> tuple[dict, Path]:
     """Run `suite` (the leaderboard grid) for one method, resumably, and bundle its cells
     into root/leaderboard/submissions/<name>/. `suite` is already narrowed to the method."""
     import torch

@@ -89,11 +89,11 @@ def _method_problems(path: Path, method: dict) -> list[str]:
         return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
     if method.get("builtin", True):
         try:
-            here = B.method_source(method["spec"])
+            here = B.method_source(method["name"])
         except Exception as exc:
-            return [f"method: built-in '{method.get('spec')}' is unknown here: {exc}"]
+            return [f"method: built-in '{method.get('name')}' is unknown here: {exc}"]
         if B.sha256_file(here) != method["sha256"]:
-            return [f"method: built-in '{method['spec']}' ran as a different version of "
+            return [f"method: built-in '{method['name']}' ran as a different version of "
                     f"{here.name} than this harness's"]
     return []
 

@@ -24,7 +24,7 @@ def made(tiny_model_dir, tmp_path_factory):
     mp.setenv("HARNESS_CACHE", str(root / "cache"))
     path = tiny_suite(root, str(tiny_model_dir), seeds=[0, 1], probes=["drift"])
     suite = narrow(load_suite(str(path)), ["sft"], None)
-    manifest, dest = B.submit("sft", None, suite, root / "run", root, CPU, UI(quiet=True))
+    manifest, dest = B.submit(None, suite, root / "run", root, CPU, UI(quiet=True))
     yield load_suite(str(path)), dest, manifest
     mp.undo()
 
@@ -194,3 +194,42 @@ def test_bad_submission_name():
     from harness.errors import HarnessError
     with pytest.raises(HarnessError, match="not a valid folder name"):
         B.check_name("../evil")
+
+
+PLUGIN = '''
+from harness.methods import Method, response_token_loss
+
+
+class HalfSFT(Method):
+    name = "half-sft"
+    description = "SFT with the loss halved"
+    defaults = {"scale": 0.5}
+
+    def loss(self, model, batch, ctx):
+        return self.params["scale"] * response_token_loss(model, batch)
+'''
+
+
+def test_file_plugin_bundle_verifies_from_its_own_copy(tiny_model_dir, tmp_path, monkeypatch):
+    """A file plugin is bundled with its source; verify re-runs it from the bundle's copy,
+    with the original file gone."""
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    plugin = tmp_path / "src" / "half.py"
+    plugin.parent.mkdir()
+    plugin.write_text(PLUGIN)
+    path = tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0], probes=["drift"],
+                      streams={"one": ["arith"]})
+    suite = load_suite(str(path))
+    narrowed = narrow(suite, [f"{plugin}:HalfSFT"], None)
+    manifest, dest = B.submit(None, narrowed, tmp_path / "run", tmp_path,
+                              CPU, UI(quiet=True))
+    assert dest.name == "half-sft" and manifest["method"]["name"] == "half-sft"
+    assert not manifest["method"]["builtin"]
+    assert manifest["method"]["class"] == "method/half.py:HalfSFT"
+    assert (dest / "method" / "half.py").read_text() == PLUGIN
+    assert manifest["method"]["params"] == {"scale": 0.5} or manifest["method"]["params"] == {}
+    assert manifest["cells"] == [f"{tiny_model_dir.name}__one__half-sft__s0"]
+    plugin.unlink()
+    assert V.static_problems(dest, suite) == []
+    problems, records = V.rerun_problems(dest, suite, manifest["cells"], CPU, UI(quiet=True))
+    assert problems == [] and records[0]["max_abs_diff"] == 0.0

@@ -272,9 +272,11 @@ USER_ERRORS = [
          "class Bad(Method):\n    def __init__(self, **p):\n        raise RuntimeError('no GPU today')\n") + ":Bad")),
     ("plugin-defaults-not-dict", ["Odd.defaults must be a mapping"],
      lambda e: e.run(e.suite(), "--methods", e.plugin("class Odd(Method):\n    defaults = None\n") + ":Odd")),
-    ("plugins-one-folder", ["methods", "would share the cell folder", "rename one of the method files"],
+    ("plugins-one-name", ["two different methods are named 'm'", "give one of the classes another name"],
      lambda e: e.run(e.suite(), "--methods", ",".join(
-         e.plugin("class M(Method):\n    pass\n", f"{d}/m.py") + ":M" for d in ("a", "b")))),
+         e.plugin("class M(Method):\n    name = 'm'\n", f"{d}/m.py") + ":M" for d in ("a", "b")))),
+    ("plugin-no-name", ["has no name", "set one in the class"],
+     lambda e: e.run(e.suite(), "--methods", e.plugin("class N(Method):\n    pass\n") + ":N")),
     # -- output and caches --------------------------------------------------------------
     ("out-is-a-file", ["cannot write to the output folder", "is a file", "--out"],
      lambda e: ["run", "--suite", e.suite(), "--out", str(e.a_file())]),
