@@ -36,7 +36,7 @@ def write_bundle(root, name, accs, drift=0.1, verified=False):
                            "knowledge": [0.6, 0.6, 0.58]})
     manifest = {
         "bundle_version": 1, "name": name,
-        "method": {"name": name, "spec": name, "class": f"x:{name}", "builtin": True,
+        "method": {"name": name, "class": f"x:{name}", "builtin": True,
                    "description": f"the {name} method", "source": "method/x.py",
                    "sha256": "0", "params": {"k": 1}, "train": {"lr": 1e-3}},
         "suite": {"name": "synthetic", "grid_id": "g1", "models": ["m"],
@@ -260,8 +260,8 @@ def real(tiny_model_dir, tmp_path_factory):
     suite = load_suite(str(tiny_suite(root, str(tiny_model_dir), seeds=[0, 1], probes=["drift"])))
     cpu = torch.device("cpu")
     for method in ("sft", "lora"):
-        B.submit(method, None, narrow(suite, [method], None), root / f"run-{method}", root,
-                 cpu, UI(quiet=True))
+        B.submit(None, narrow(suite, [method], None), root / f"run-{method}", root, cpu,
+                 UI(quiet=True))
     sft = root / B.SUBMISSIONS / "sft"
     assert V.static_problems(sft, suite) == []
     V.write_verification(sft, [], cpu)

@@ -23,6 +23,7 @@ fieldset { border: 1px solid var(--line); border-radius: 6px; padding: 4px 10px;
 fieldset label { font-weight: 400; margin-right: 10px; white-space: nowrap; }
 .power { color: var(--muted); margin: 6px 0 10px; }
 table { border-collapse: collapse; }
+.scroll { overflow-x: auto; }
 #board { width: 100%; }
 #board th, #board td { padding: 5px 8px; border-bottom: 1px solid var(--line);
   text-align: right; white-space: nowrap; }
@@ -56,12 +57,13 @@ svg .other-dot { fill: #fff; stroke: var(--accent); stroke-width: 1.5; }
 svg .front { fill: none; stroke: var(--front); stroke-width: 1.5; stroke-dasharray: 4 3; }
 svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.4; }
 svg.spark circle { fill: var(--accent); }
-.drill { border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; margin: 12px 0; }
+.drill { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; margin: 12px 0; }
 .drill dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0; }
 .drill dt { color: var(--muted); } .drill dd { margin: 0; }
 .drill table { margin: 8px 0; font-size: 13px; }
 .drill th, .drill td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: right; }
 .drill th:first-child, .drill td:first-child { text-align: left; }
+.drill caption { text-align: left; color: var(--muted); font-size: 12px; white-space: nowrap; }
 .drill details { margin: 4px 0; } .drill summary { cursor: pointer; }
 .cell-detail { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 code { font-size: 12px; background: var(--alt); padding: 1px 4px; border-radius: 3px;

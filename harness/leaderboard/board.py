@@ -8,7 +8,7 @@ no absolute paths, floats rounded to DIGITS places.
 
 from __future__ import annotations
 
-from harness.leaderboard import ranking as K
+import harness.leaderboard.ranking as K
 from harness.leaderboard.entries import REFERENCE, Entry, metric_catalogue, score_table
 
 LEADERBOARD_VERSION = 1
@@ -104,8 +104,7 @@ def method_meta(entry: Entry, keys: list[str]) -> dict:
                           "values": cell_values(r, keys)}
     record = entry.verification or {}
     return {"bundle": f"submissions/{entry.name}", "method": method.get("name", entry.name),
-            "description": method.get("description", ""), "spec": method.get("spec"),
-            "class": method.get("class"), "builtin": method.get("builtin"),
+            "description": method.get("description", ""), "class": method.get("class"), "builtin": method.get("builtin"),
             "params": method.get("params") or {}, "train": method.get("train") or {},
             "source": method.get("source"), "source_sha256": method.get("sha256"),
             "verified": entry.verified,

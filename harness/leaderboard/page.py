@@ -142,7 +142,7 @@ def drilldown(name: str, meta: dict, metrics: list[dict]) -> str:
     cost = (f"{_num(meta['device_hours'], 3)} device-hours ({_num(meta['wall_clock_s'], 0)} s "
             f"of cell wall clock) on {escape(str(hw.get('processor')))} "
             f"({escape(str(hw.get('device_type')))}, {escape(str(hw.get('threads')))} threads)")
-    meta_rows = [("method", f"<code>{escape(str(meta['spec']))}</code> "
+    meta_rows = [("method", f"<code>{escape(str(meta['method']))}</code> "
                             f"({escape(str(meta['class']))}"
                             f"{', built-in' if meta['builtin'] else ', file plugin'})"),
                  ("settings", f"<code>{_settings(meta['params'])}</code>"),
@@ -214,7 +214,7 @@ def _page(data: dict) -> str:
 <main>
 {controls(data)}
 <p id="power" class="power"></p>
-<table id="board"><thead></thead><tbody></tbody></table>
+<div class="scroll"><table id="board"><thead></thead><tbody></tbody></table></div>
 <noscript><p>The table needs JavaScript; README.md beside this page has the same ranking.</p></noscript>
 <p class="legend-text">Click a column header to sort (again to reverse); click a row for the
 method's cells. "=" marks a rank shared with another method. * marks a Holm-adjusted p below

@@ -83,20 +83,39 @@ def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, heigh
     if len(front) > 1:
         path = " ".join(f"{_f(sx(p['x']))},{_f(sy(p['y']))}" for p in front)
         out.append(f'<polyline class="front" points="{path}"/>')
-    for p in sorted(points, key=lambda p: p["method"]):
+    label_y = _label_positions([(sx(p["x"]), sy(p["y"]) + 3.5, len(p["method"]))
+                                for p in points])
+    for i in sorted(range(len(points)), key=lambda i: points[i]["method"]):
+        p = points[i]
         cls = "pt front-pt" if p["front"] else "pt"
         name = escape(p["method"])
         out.append(f'<g class="{cls}" data-method="{name}"><title>{name}: {escape(x_label)} '
                    f'{p["x"]:.4f}, {escape(y_label)} {p["y"]:.4f}'
                    f'{" (Pareto front)" if p["front"] else ""}</title>'
                    f'<circle cx="{_f(sx(p["x"]))}" cy="{_f(sy(p["y"]))}" r="4.5"/>'
-                   f'<text x="{_f(sx(p["x"]) + 7)}" y="{_f(sy(p["y"]) + 3.5)}">{name}</text></g>')
+                   f'<text x="{_f(sx(p["x"]) + 7)}" y="{_f(label_y[i])}">{name}</text></g>')
     out.append(f'<g class="legend" transform="translate({left + pw + 14} {top + 10})">'
                '<circle class="front-dot" cx="5" cy="0" r="4.5"/><text x="14" y="4">Pareto '
                'front</text><circle class="other-dot" cx="5" cy="18" r="4.5"/>'
                '<text x="14" y="22">dominated</text></g>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _label_positions(labels: list[tuple[float, float, int]], line: float = 11.0,
+                     char: float = 6.0) -> list[float]:
+    """Baselines for point labels (x, y, length in characters), moved down a line at a time,
+    top to bottom, until they clear the labels already placed: readable, deterministic."""
+    placed: list[tuple[float, float, float]] = []
+    out = [0.0] * len(labels)
+    for i in sorted(range(len(labels)), key=lambda i: (labels[i][1], labels[i][0], i)):
+        x, y, n = labels[i]
+        width = n * char
+        while any(abs(y - py) < line and x < px + pw and px < x + width for px, py, pw in placed):
+            y += line
+        placed.append((x, y, width))
+        out[i] = y
+    return out
 
 
 def sparkline(values: list, width: int = 96, height: int = 26) -> str:
