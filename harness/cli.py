@@ -1,4 +1,5 @@
-"""Command line: `harness run`, `harness list`. User errors print one line and exit 2."""
+"""Command line: `harness run`, `list`, `report`, `submit`, `verify`, `leaderboard`.
+User errors print one line and exit 2."""
 
 from __future__ import annotations
 
@@ -239,6 +240,80 @@ def cmd_report(args) -> int:
                       plots=not args.no_plots)
 
 
+def cmd_submit(args) -> int:
+    from harness import bundle
+    from harness.config import apply_sets, load_suite, narrow
+    from harness.runner import pick_device
+    from harness.ui import UI
+
+    suite = load_suite(args.suite)
+    suite = apply_sets(narrow(suite, [args.method], None), args.set or [])
+    device = pick_device(args.device)
+    name = bundle.check_name(args.name or suite.methods[0].name)
+    out = Path(args.out or Path("runs") / "submit" / name).expanduser()
+    check_writable(out)
+    ui = UI(quiet=args.quiet)
+    _quiet_libraries()
+    ui.log(f"submit {suite.methods[0].name} as '{name}': the {suite.name} grid "
+           f"({len(suite.streams) * len(suite.seeds)} cells) on {device} -> {out}")
+    with ui.session():
+        manifest, dest = bundle.submit(name, suite, out, Path(args.root), device, ui)
+    ui.log(f"bundle: {dest} ({len(manifest['cells'])} cells, {manifest['device_hours']} "
+           f"device-hours); check it with `harness verify {dest}`")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from harness import verify
+    from harness.config import load_suite
+    from harness.results import read_json
+    from harness.runner import pick_device
+    from harness.ui import UI
+
+    path = Path(args.bundle)
+    if not path.is_dir():
+        raise HarnessError(f"no bundle folder at {path}",
+                           "name a folder written by `harness submit` (leaderboard/submissions/NAME)")
+    suite = load_suite(args.suite)
+    problems, records = verify.static_problems(path, suite), []
+    if not problems and (args.cells > 0 or args.cell):
+        listed = read_json(path / "manifest.json")[0]["cells"]
+        unknown = [c for c in args.cell or [] if c not in listed]
+        if unknown:
+            raise HarnessError(f"--cell {unknown[0]}: not a cell of this bundle",
+                               f"name one of: {', '.join(listed)}")
+        device = pick_device(args.device)
+        ui = UI(quiet=True)
+        _quiet_libraries()
+        problems, records = verify.rerun_problems(
+            path, suite, verify.pick_cells(listed, args.cells, args.cell), device, ui)
+        if not problems:
+            verify.write_verification(path, records, device)
+    for problem in problems:
+        print(f"REJECTED {path}: {problem}")
+    if problems:
+        return 1
+    reran = ", ".join(f"{r['cell']} ({r['comparison']})" for r in records) or "none (--cells 0)"
+    print(f"ACCEPTED {path}: every check passed; re-run: {reran}")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from harness.config import load_suite
+    from harness.leaderboard import build, rejection_lines
+
+    found = build(Path(args.root), load_suite(args.suite), skip_invalid=args.skip_invalid)
+    for line in rejection_lines(found["rejected"]):
+        print(line, file=sys.stderr)
+    if not found["written"]:
+        raise HarnessError(f"{len(found['rejected'])} bundle(s) rejected: nothing written",
+                           "fix or remove them, or pass --skip-invalid to rank the others")
+    for path in found["written"]:
+        print(f"wrote {path}")
+    print(f"ranked {len(found['ranked'])} method(s): {', '.join(found['ranked'])}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit 2 like every other user error."""
 
@@ -282,6 +357,34 @@ def build_parser() -> argparse.ArgumentParser:
                      help="significance level after Holm correction (default: 0.05)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     rep.set_defaults(func=cmd_report)
+    sub_ = sub.add_parser("submit", help="run the leaderboard grid for one method and write "
+                          "its bundle to leaderboard/submissions/NAME/")
+    sub_.add_argument("method", help="a method's name or path/to/file.py:Class")
+    sub_.add_argument("--name", help="the bundle's name (default: the method's name)")
+    sub_.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
+    sub_.add_argument("--out", help="run folder, resumable (default: runs/submit/NAME)")
+    sub_.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
+    sub_.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
+                      help="a setting of the method, as for `harness run`; repeatable")
+    sub_.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    sub_.add_argument("--quiet", action="store_true", help="plain log lines")
+    sub_.set_defaults(func=cmd_submit)
+    ver = sub.add_parser("verify", help="check a bundle (checksums, source, grid, metrics) "
+                         "and re-run sampled cells")
+    ver.add_argument("bundle", help="the bundle folder (leaderboard/submissions/NAME)")
+    ver.add_argument("--cells", type=int, default=1,
+                     help="cells to re-run, drawn at random (default 1; 0: static checks only)")
+    ver.add_argument("--cell", action="append", help="re-run this cell (repeatable)")
+    ver.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
+    ver.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    ver.set_defaults(func=cmd_verify)
+    lb = sub.add_parser("leaderboard", help="build leaderboard/index.html, README.md and "
+                        "leaderboard.json from the bundles")
+    lb.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
+    lb.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
+    lb.add_argument("--skip-invalid", action="store_true",
+                    help="rank the valid bundles and list the rejected ones on the page")
+    lb.set_defaults(func=cmd_leaderboard)
     return parser
 
 

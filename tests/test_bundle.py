@@ -233,3 +233,36 @@ def test_file_plugin_bundle_verifies_from_its_own_copy(tiny_model_dir, tmp_path,
     assert V.static_problems(dest, suite) == []
     problems, records = V.rerun_problems(dest, suite, manifest["cells"], CPU, UI(quiet=True))
     assert problems == [] and records[0]["max_abs_diff"] == 0.0
+
+
+def test_submit_verify_leaderboard_from_the_command_line(tiny_model_dir, tmp_path, monkeypatch,
+                                                         capsys):
+    """The user's journey: submit two methods, verify one, tamper with it, rank them."""
+    from harness.cli import main
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    suite = str(tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0, 1], probes=["drift"]))
+    common = ["--suite", suite, "--root", str(tmp_path), "--quiet"]
+    assert main(["submit", "sft", *common, "--out", str(tmp_path / "r")]) == 0
+    assert main(["submit", "lora", *common, "--out", str(tmp_path / "r"),
+                 "--set", "lora.r=2"]) == 0
+    bundle = tmp_path / "leaderboard" / "submissions" / "sft"
+    lora = json.loads((tmp_path / "leaderboard/submissions/lora" / B.MANIFEST).read_text())
+    assert lora["method"]["params"]["r"] == 2
+    capsys.readouterr()
+    assert main(["verify", str(bundle), "--suite", suite]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith(f"ACCEPTED {bundle}") and "(exact)" in out[-1]
+    record = json.loads((bundle / B.VERIFICATION).read_text())
+    assert record["checksums_sha256"] == B.sha256_file(bundle / B.CHECKSUMS)
+    assert main(["leaderboard", "--root", str(tmp_path), "--suite", suite]) == 0
+    board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
+    assert "sft" in json.dumps(board) and "lora" in json.dumps(board)
+    edit_json(first_cell(bundle) / "result.json", lambda r: r["metrics"].update(acc=0.99))
+    capsys.readouterr()
+    assert main(["verify", str(bundle), "--suite", suite, "--cells", "0"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith(f"REJECTED {bundle}: ") for line in lines)
+    assert main(["leaderboard", "--root", str(tmp_path), "--suite", suite]) == 2
+    assert "sft" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path / "nope")]) == 2
