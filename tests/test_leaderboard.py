@@ -4,6 +4,7 @@ methods tie); a rebuild is byte-identical; a tampered bundle is excluded and nam
 and self-reported are told apart; the page makes no request. One test ranks real bundles
 written by `harness submit` on the tiny model."""
 
+import itertools
 import json
 import re
 import shutil
@@ -98,18 +99,35 @@ def acc_of(name, pair, accs):
 
 
 def test_aggregate_and_ci_match_a_numpy_computation(board):
+    """2 streams x 3 seeds: the exact bootstrap, every one of the 27 x 27 resamples."""
     root, accs = board
     _, data = built(root)
     rows = data["views"]["all"]["metrics"]["acc"]["methods"]
+    assert data["settings"]["bootstrap_exact"] == 729
     for name in NAMES:
-        groups = [np.array([acc_of(name, (s, k), accs) for k in SEEDS]) for s in STREAMS]
-        rng = np.random.default_rng(0)  # the documented bootstrap seed
-        boot = np.mean([g[rng.integers(0, 3, size=(10_000, 3))].mean(axis=1) for g in groups],
-                       axis=0)
+        groups = [[acc_of(name, (s, k), accs) for k in SEEDS] for s in STREAMS]
+        boot = [(np.mean([groups[0][i] for i in a]) + np.mean([groups[1][j] for j in b])) / 2
+                for a in itertools.product(range(3), repeat=3)
+                for b in itertools.product(range(3), repeat=3)]
         low, high = np.quantile(boot, [0.025, 0.975])
-        assert rows[name]["mean"] == pytest.approx(np.mean([g.mean() for g in groups]), abs=1e-6)
+        assert rows[name]["mean"] == pytest.approx(np.mean([np.mean(g) for g in groups]), abs=1e-6)
         assert rows[name]["ci"] == pytest.approx([low, high], abs=1e-6)
         assert rows[name]["n"] == 6
+        one = data["views"]["s1"]["metrics"]["acc"]["methods"][name]
+        exact = [np.mean([groups[0][i] for i in a]) for a in itertools.product(range(3), repeat=3)]
+        assert one["ci"] == pytest.approx(list(np.quantile(exact, [0.025, 0.975])), abs=1e-6)
+
+
+def test_bootstrap_draws_with_a_fixed_seed_beyond_the_exact_limit():
+    rng = np.random.default_rng(5)
+    groups = [rng.normal(size=5), rng.normal(size=5)]  # 3125^2 resamples: drawn, not enumerated
+    point, low, high = K.stratified_mean_ci(groups)
+    draw = np.random.default_rng(K.BOOTSTRAP_SEED)
+    boot = np.mean([g[draw.integers(0, 5, size=(K.N_RESAMPLES, 5))].mean(axis=1)
+                    for g in groups], axis=0)
+    assert point == pytest.approx(np.mean([g.mean() for g in groups]))
+    assert [low, high] == pytest.approx(list(np.quantile(boot, [0.025, 0.975])))
+    assert K.stratified_mean_ci(groups) == (point, low, high)
 
 
 def test_ranks_match_paired_t_tests_with_holm(board):

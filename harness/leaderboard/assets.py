@@ -173,6 +173,10 @@ JS = r"""
   }
 
   function render() {
+    if (!D.views[state.view].metrics[state.metric]) {  // undefined in this view: the default
+      state.metric = D.settings.default_metric;
+      document.getElementById("metric").value = state.metric;
+    }
     var cols = columns(), head = "<tr>", body = "";
     cols.forEach(function (c) {
       var cls = (c.key === "method" ? "name " : "") +
@@ -203,7 +207,7 @@ JS = r"""
       text += "A difference is significant only if it exceeds " + fmt(p.sd_ratio_first, 2) +
         " (first Holm step) to " + fmt(p.sd_ratio_last, 2) + " (last step) times the sd of " +
         "its per-pair differences.";
-      if (det.sd_median !== null) {
+      if (det.sd_median) {  // null: too few pairs; 0: no spread (any difference counts)
         text += " For " + info[state.metric].label + " (median sd of paired differences " +
           fmt(det.sd_median, 4) + ") that is about " + fmt(det.first, 4) + " to " +
           fmt(det.last, 4) + ": smaller differences show as ties.";

@@ -124,6 +124,9 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]]) -> di
     grid = grid_of(entries)
     per_stream = len(grid["models"]) * len(grid["seeds"])
     n_methods = len(entries)
+    strata, n_seeds = len(grid["models"]) * len(grid["streams"]), len(grid["seeds"])
+    exact = (n_seeds ** n_seeds) ** strata
+    exact = exact if exact <= K.EXACT_LIMIT else None
     views, figures = {}, {}
     for view in [ALL, *grid["streams"]]:
         sub = _view(table, None if view == ALL else view)
@@ -144,7 +147,10 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]]) -> di
         "grid": grid,
         "settings": {"aggregate": "mean over streams of the mean over seeds",
                      "confidence": K.CONFIDENCE, "bootstrap": "stratified percentile "
-                     "(strata: streams; seeds resampled within each stream)",
+                     "(strata: streams; seeds resampled within each stream); exact (every "
+                     "resample enumerated) up to bootstrap_exact_limit resamples, else "
+                     "n_resamples random ones with bootstrap_seed",
+                     "bootstrap_exact_limit": K.EXACT_LIMIT, "bootstrap_exact": exact,
                      "n_resamples": K.N_RESAMPLES, "bootstrap_seed": K.BOOTSTRAP_SEED,
                      "rank_test": "paired t-test (scipy.stats.ttest_rel) over (model, "
                                   "stream, seed) pairs", "correction": "Holm, within each "

@@ -31,6 +31,12 @@ def _settings(obj) -> str:
     return escape(json.dumps(obj, sort_keys=True, separators=(", ", ": ")))
 
 
+def _resamples(settings: dict) -> str:
+    if settings["bootstrap_exact"]:
+        return f"exact: all {settings['bootstrap_exact']:,} resamples enumerated"
+    return f"{settings['n_resamples']:,} random resamples, RNG seed {settings['bootstrap_seed']}"
+
+
 def header_note(data: dict) -> str:
     """Seeds, pairs, the test, the floor and how to read CIs and badges, stated plainly."""
     grid, power = data["grid"], data["views"]["all"]["power"]
@@ -44,8 +50,8 @@ def header_note(data: dict) -> str:
         f"per method</strong>; every method runs the same pairs, so methods are compared "
         "pair by pair.",
         f"<strong>Aggregate</strong>: {escape(s['aggregate'])}, with a 95% stratified "
-        f"bootstrap CI ({s['n_resamples']:,} resamples, seeds resampled within each stream, "
-        f"RNG seed {s['bootstrap_seed']}). With {len(seeds)} seeds per stream these intervals "
+        f"bootstrap CI (seeds resampled within each stream; {_resamples(s)}). "
+        f"With {len(seeds)} seeds per stream these intervals "
         "are narrower than the truth (a bootstrap has no t-tail): read them as a spread, "
         "and read ties from the rank.",
         f"<strong>Rank</strong> = 1 + the number of methods significantly better: a paired "

@@ -12,6 +12,7 @@ per-pair differences and in exchange can detect a consistent difference with 6 p
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 
@@ -24,6 +25,7 @@ ALPHA = 0.05
 CONFIDENCE = 0.95
 N_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+EXACT_LIMIT = 200_000  # enumerate the bootstrap up to this many resamples
 
 
 def stratified_mean_ci(groups: list, confidence: float = CONFIDENCE,
@@ -32,15 +34,27 @@ def stratified_mean_ci(groups: list, confidence: float = CONFIDENCE,
     """(point, low, high): the mean over strata of each stratum's mean, with a percentile
     CI from resampling values with replacement *within* each stratum (the scheme of
     harness.statistics.stratified_bootstrap_iqm_ci, for a mean). Strata are streams, values
-    seeds; every stratum keeps its weight. The same seed for every method gives common
-    random numbers: one method's interval never depends on which others are ranked."""
+    seeds; every stratum keeps its weight.
+
+    Where the strata allow at most EXACT_LIMIT resamples (prod n_s^n_s: 729 for 2 streams
+    x 3 seeds) every resample is enumerated: the exact bootstrap distribution, with no
+    Monte Carlo error and no random numbers (the same bytes with any numpy). Otherwise
+    n_resamples draws with a fixed seed, the same for every method (common random numbers:
+    one method's interval never depends on which others are ranked)."""
     groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
     if not groups:
         raise ValueError("no values")
     point = float(np.mean([g.mean() for g in groups]))
-    rng = np.random.default_rng(seed)
-    boot = np.mean([g[rng.integers(0, g.size, size=(n_resamples, g.size))].mean(axis=1)
-                    for g in groups], axis=0)
+    if math.prod(g.size ** g.size for g in groups) <= EXACT_LIMIT:
+        boot = np.zeros(1)
+        for g in groups:  # every combination of every stratum's resample means
+            means = g[np.array(list(itertools.product(range(g.size), repeat=g.size)))].mean(axis=1)
+            boot = (boot[:, None] + means[None, :]).ravel()
+        boot = boot / len(groups)
+    else:
+        rng = np.random.default_rng(seed)
+        boot = np.mean([g[rng.integers(0, g.size, size=(n_resamples, g.size))].mean(axis=1)
+                        for g in groups], axis=0)
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail])
     return point, float(low), float(high)

@@ -87,8 +87,11 @@ def render_readme(data: dict) -> str:
         f"{len(grid['seeds'])} seed(s) ({', '.join(map(str, grid['seeds']))}) = "
         f"**{power['n_pairs']} (stream, seed) pairs per method**, "
         f"{len(data['methods'])} methods.",
-        f"- **Aggregate**: {s['aggregate']}; 95% stratified bootstrap CI "
-        f"({s['n_resamples']} resamples within streams, RNG seed {s['bootstrap_seed']}); "
+        f"- **Aggregate**: {s['aggregate']}; 95% stratified bootstrap CI (seeds resampled "
+        "within streams; " + (f"exact: all {s['bootstrap_exact']} resamples enumerated"
+                              if s["bootstrap_exact"] else
+                              f"{s['n_resamples']} resamples, RNG seed {s['bootstrap_seed']}")
+        + "); "
         f"with {len(grid['seeds'])} seeds per stream the CIs are too narrow: read ties from "
         "the rank.",
         f"- **Rank** = 1 + the number of methods significantly better (paired t-test over "
@@ -104,7 +107,7 @@ def render_readme(data: dict) -> str:
             f"(first Holm step) to {power['sd_ratio_last']:.2f} (last step) times the sd of "
             "its per-pair differences"
             + (f"; for {label} (median sd {det['sd_median']:.4f}) about {det['first']:.3f} "
-               f"to {det['last']:.3f}." if det["sd_median"] is not None else "."))
+               f"to {det['last']:.3f}." if det["sd_median"] else "."))
     lines += ["- **Status**: *verified* = `harness verify` accepted the bundle as it is now "
               "(a cell re-run); *self-reported* = static checks only.", ""]
     lines += [f"## Ranking by {label} (all streams)", ""] + ranking_table(data, ALL, default)

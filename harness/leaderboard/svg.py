@@ -37,7 +37,8 @@ def _span(values: list[float]) -> tuple[float, float]:
 
 
 def _tick_text(v: float, step: float) -> str:
-    digits = max(0, min(4, -math.floor(math.log10(step)) + 1)) if step > 0 else 2
+    """As many decimals as the tick step needs (0.25 -> 2, 0.005 -> 3)."""
+    digits = next((d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * step), 6)
     return f"{v:.{digits}f}"
 
 
