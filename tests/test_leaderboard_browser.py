@@ -47,8 +47,6 @@ def page(tmp_path_factory):
     mp.setenv("SE_OFFLINE", "true")  # selenium-manager must never download anything
     make_board(root)
     build(root, suite="synthetic")
-    mp.undo()
-    mp.setenv("SE_OFFLINE", "true")
     index = root / "leaderboard" / "index.html"
     options = webdriver.ChromeOptions()
     options.binary_location = browser
