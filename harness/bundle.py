@@ -28,7 +28,7 @@ from harness.config import MethodSpec, Suite
 from harness.errors import HarnessError
 from harness.grid import expand, grid_definition, state
 from harness.results import CellState, read_json, read_result
-from harness.storage import atomic_write_json, atomic_write_text, stable_hash
+from harness.storage import atomic_write_json, atomic_write_text, sha256_file, stable_hash
 
 BUNDLE_VERSION = 1
 MANIFEST, CHECKSUMS, VERIFICATION = "manifest.json", "checksums.sha256", "verification.json"
@@ -68,15 +68,9 @@ def method_source(name: str, source: str = "") -> Path:
 
     if is_file(source):
         return Path(source.rpartition(":")[0]).resolve()
+    if not source and ":" in name and is_file(name):
+        return Path(name.rpartition(":")[0]).resolve()
     return Path(inspect.getsourcefile(method_class(name))).resolve()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_checksums(root: Path) -> dict[str, str]:
@@ -142,12 +136,25 @@ def _complete_results(suite: Suite, out: Path) -> dict[str, dict]:
     return found
 
 
+def _check_sources(results: dict[str, dict], sha256: str, source: Path) -> None:
+    """Every cell ran with the source being bundled (cells from before results recorded
+    their method's source are taken as they are)."""
+    for cell_id, result in results.items():
+        ran = (result.get("method_source") or {}).get("sha256")
+        if ran is not None and ran != sha256:
+            raise HarnessError(f"cell {cell_id} ran with another version of {source.name} "
+                               "than the one being bundled",
+                               "re-run it (delete its folder in the run folder) or submit from "
+                               "the checkout it ran with")
+
+
 def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
     """Bundle the one method of `suite` from its run folder `out` into `dest`; returns the
     manifest. Written beside `dest` and renamed into place: never half a bundle."""
     (spec,) = suite.methods
     results = _complete_results(suite, out)
     method, source = method_entry(spec)
+    _check_sources(results, method["sha256"], source)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "method").mkdir(parents=True)
@@ -170,7 +177,8 @@ def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
         "task_hashes": scenario(suite)["task_hashes"],
         "probe_data": scenario(suite)["probe_data"],
         "libraries": first["versions"],
-        "hardware": first["hardware"] | hardware_fingerprint(first["hardware"]["device"], threads),
+        "hardware": first["hardware"] | hardware_fingerprint(
+            first["hardware"]["device"], first["hardware"].get("threads", threads)),
         "cells": sorted(results),
         "wall_clock_s": round(seconds, 1),
         "device_hours": round(seconds / 3600, 3),

@@ -58,6 +58,12 @@ class MethodSpec:
     train: TrainSettings = TrainSettings()
     source: str = ""  # where its class is defined, /abs/file.py:Class: never hashed
 
+    @property
+    def source_file(self) -> Path | None:
+        """The file that defines the method's class, where known."""
+        path = self.source.rpartition(":")[0]
+        return Path(path) if path.endswith(".py") else None
+
 
 @dataclass(frozen=True)
 class Suite:

@@ -61,7 +61,7 @@ def cell_id(model: str, stream: str, method: str, seed: int) -> str:
 def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict,
                  training: list[dict], config: dict, config_hash: str,
                  model_id: str, grid_id: str, suite: str, timings: dict, versions: dict,
-                 hardware: dict, method_stats: dict) -> dict:
+                 hardware: dict, method_stats: dict, method_source: dict | None = None) -> dict:
     """result.json of a complete cell from its evaluation rows (row 0 = base model) and the
     cell's plan; every key is documented in docs/results.md."""
     R = [[row["scores"][t] for t in tasks] for row in rows]
@@ -93,6 +93,7 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "versions": versions,
         "hardware": hardware,
         "finished_at": _now(),
+        "method_source": method_source,
         "method_stats": method_stats,
     }
 

@@ -27,7 +27,7 @@ from harness.models import load_model, resolve_model
 from harness.precision import using
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
-from harness.storage import Cache
+from harness.storage import Cache, sha256_file
 from harness.training import total_steps, train_task
 
 
@@ -57,10 +57,20 @@ def versions() -> dict:
             "datasets": datasets.__version__}
 
 
+def method_source(spec) -> dict | None:
+    """The file that defines the method and its sha256: a bundle holds the source its cells
+    ran with (harness/bundle.py)."""
+    path = spec.source_file
+    if path is None or not path.is_file():
+        return None
+    return {"file": path.name, "sha256": sha256_file(path)}
+
+
 def hardware(device: torch.device) -> dict:
     import os
 
-    info = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "device": str(device)}
+    info = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "device": str(device),
+            "threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -165,7 +175,8 @@ class Runner:
             cell=cell.info, tasks=list(cell.tasks), rows=rows, probes=self.probes,
             training=training, config=p.config, config_hash=p.config_hash,
             model_id=p.model_id, grid_id=self.grid_id, suite=self.suite.name, timings=timings,
-            versions=versions(), hardware=hardware(self.device), method_stats=ctx.stats)
+            versions=versions(), hardware=hardware(self.device), method_stats=ctx.stats,
+            method_source=method_source(cell.method))
         results.write_samples(folder, self._samples(cell, p, rows))
         if self.save_model:  # before result.json: a complete cell has its model
             save_checkpoint(model, tokenizer, folder / "model")

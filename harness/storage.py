@@ -30,6 +30,15 @@ def stable_hash(obj, n: int = 16) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
 
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file + rename, so a reader never sees a half-written file; a write
     that fails (a full disk) leaves no temp file behind."""

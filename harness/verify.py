@@ -25,7 +25,7 @@ from harness.config import Suite
 from harness.grid import expand, plan
 from harness.metrics import cell_metrics
 from harness.results import check_result, read_json
-from harness.storage import atomic_write_json
+from harness.storage import atomic_write_json, sha256_file
 
 # Where the re-run's hardware differs from the submitter's: scores may move by a couple of
 # test items (a greedy answer flips), probe values by a little.
@@ -61,7 +61,8 @@ def static_problems(path: Path, suite: Suite) -> list[str]:
     if sorted(manifest["cells"]) != sorted(found):
         problems.append(f"{B.MANIFEST}: its cell list does not match the cells/ folder")
     for cell_id in sorted(found & set(cells)):
-        problem = _cell_problem(path / "cells" / cell_id, cells[cell_id], narrowed)
+        problem = _cell_problem(path / "cells" / cell_id, cells[cell_id], narrowed,
+                                manifest["method"].get("sha256"))
         if problem:
             problems.append(f"cell {cell_id}: {problem}")
     return problems
@@ -85,20 +86,20 @@ def _method_problems(path: Path, method: dict) -> list[str]:
     source = path / method.get("source", "")
     if not source.is_file():
         return [f"method: source {method.get('source')} missing"]
-    if B.sha256_file(source) != method.get("sha256"):
+    if sha256_file(source) != method.get("sha256"):
         return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
     if method.get("builtin", True):
         try:
             here = B.method_source(method["name"])
         except Exception as exc:
             return [f"method: built-in '{method.get('name')}' is unknown here: {exc}"]
-        if B.sha256_file(here) != method["sha256"]:
+        if sha256_file(here) != method["sha256"]:
             return [f"method: built-in '{method['name']}' ran as a different version of "
                     f"{here.name} than this harness's"]
     return []
 
 
-def _cell_problem(folder: Path, cell, suite: Suite) -> str | None:
+def _cell_problem(folder: Path, cell, suite: Suite, sha256: str | None) -> str | None:
     result, problem = read_json(folder / "result.json")
     if problem:
         return f"result.json {problem}"
@@ -107,6 +108,9 @@ def _cell_problem(folder: Path, cell, suite: Suite) -> str | None:
         return f"result.json {problem}"
     if result.get("cell_id") != cell.id or result["cell"] != cell.info:
         return f"result.json belongs to cell {result.get('cell_id')}"
+    ran = (result.get("method_source") or {}).get("sha256")
+    if ran is not None and ran != sha256:
+        return "ran with another version of the method's source than the bundle's"
     expected = plan(cell, suite).config_hash
     if result.get("config_hash") != expected:
         return (f"settings hash {result.get('config_hash')} is not the grid's {expected} "
@@ -143,7 +147,9 @@ def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui) ->
         cell = cells[cell_id]
         recorded = read_json(path / "cells" / cell_id / "result.json")[0]
         ui.log(f"re-running {cell_id} ({'exact' if exact else 'tolerance'} comparison)")
-        with tempfile.TemporaryDirectory() as tmp, _threads(manifest["hardware"], device):
+        ran_on = manifest["hardware"] | {k: v for k, v in recorded["hardware"].items()
+                                         if k == "threads"}
+        with tempfile.TemporaryDirectory() as tmp, _threads(ran_on, device):
             one = dataclasses.replace(narrowed, streams={cell.stream: list(cell.tasks)},
                                       seeds=[cell.seed])
             fresh = Runner(one, Path(tmp), device, ui).run_cell(cell)
@@ -156,8 +162,9 @@ def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui) ->
 
 
 def same_hardware(recorded: dict, device) -> bool:
+    """Same device kind, processor and machine (the thread count is matched by _threads)."""
     here = B.hardware_fingerprint(device)
-    return all(recorded.get(k) == here[k] for k in here)
+    return all(recorded.get(k) == here[k] for k in ("device_type", "processor", "machine"))
 
 
 @contextlib.contextmanager
@@ -206,6 +213,6 @@ def write_verification(path: Path, records: list[dict], device) -> dict:
     makes the leaderboard show the bundle as self-reported again)."""
     record = {"verified": True, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "harness": B.git_revision(), "hardware": B.hardware_fingerprint(device),
-              "checksums_sha256": B.sha256_file(path / B.CHECKSUMS), "reruns": records}
+              "checksums_sha256": sha256_file(path / B.CHECKSUMS), "reruns": records}
     atomic_write_json(path / B.VERIFICATION, record)
     return record

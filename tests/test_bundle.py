@@ -65,6 +65,22 @@ def test_bundle_layout_and_manifest(made):
     assert set(manifest["libraries"]) >= {"torch", "transformers", "peft", "lm_eval"}
     sums = B.parse_checksums((dest / B.CHECKSUMS).read_text())
     assert sums == B.file_checksums(dest) and B.MANIFEST in sums and len(sums) == 6
+    for c in cells:  # each cell names the source it ran with: the bundled one
+        ran = json.loads((dest / "cells" / c / "result.json").read_text())["method_source"]
+        assert ran == {"file": "sft.py", "sha256": method["sha256"]}
+
+
+def test_submit_refuses_cells_run_with_another_source(made, tmp_path):
+    from harness.errors import HarnessError
+
+    suite, dest, _ = made
+    run = tmp_path / "run"
+    shutil.copytree(dest / "cells", run / "cells")
+    edit_json(first_cell(run) / "result.json",
+              lambda r: r["method_source"].__setitem__("sha256", "f" * 64))
+    with pytest.raises(HarnessError, match="ran with another version of sft.py"):
+        B.write_bundle(tmp_path / "b", narrow(suite, ["sft"], None), run, 1)
+    assert not (tmp_path / "b").exists()
 
 
 def test_honest_bundle_passes_static_checks(made):
@@ -97,6 +113,7 @@ def first_cell(path):
     ("other_grid", "is not the current leaderboard grid"),
     ("other_settings", "settings hash"),
     ("bad_manifest", "manifest.json: invalid JSON"),
+    ("other_source_resealed", "ran with another version of the method's source"),
 ])
 def test_tampered_bundles_are_rejected(made, tmp_path, tamper, expected):
     suite, path = copy(made, tmp_path)
@@ -132,6 +149,8 @@ def test_tampered_bundles_are_rejected(made, tmp_path, tamper, expected):
         suite = dataclasses.replace(suite, seeds=[0, 1, 2])
     elif tamper == "other_settings":
         edit_json(path / B.MANIFEST, lambda m: m["method"]["train"].__setitem__("lr", 0.5))
+    elif tamper == "other_source_resealed":
+        edit_json(result, lambda r: r["method_source"].__setitem__("sha256", "0" * 64))
     elif tamper == "bad_manifest":
         (path / B.MANIFEST).write_text("{not json")
     if tamper.endswith("resealed") or tamper in ("swap_cells", "changed_method_rehashed",

@@ -101,7 +101,7 @@ def test_interrupted_cell_leaves_no_result_and_rerun_resumes(tmp_path, suite_fil
                  "--methods", f"sft,{plugin}:Boom"])
     assert code == 130
     assert "interrupted" in capsys.readouterr().err
-    stopped = next(p for p in (out / "cells").iterdir() if "Boom" in p.name)
+    stopped = next(p for p in (out / "cells").iterdir() if "boom" in p.name)
     assert not (stopped / "result.json").exists()
     sft = next(p for p in (out / "cells").iterdir() if "sft" in p.name)
     stamp = (sft / "result.json").stat().st_mtime_ns
