@@ -14,7 +14,6 @@ checksummed, so that anyone can check them (`harness verify`) and rank them
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import os
 import platform
