@@ -36,6 +36,39 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     max_len: int = 256  # tokens per training sequence (prompt + response)
     mix_within_batches: bool = True  # data a method adds (replay, self/external) shares batches
+    # Memory settings (docs/suites.md), opt-in: hashed only where set (see OPT_IN)
+    gradient_checkpointing: bool = False  # recompute each block's activations in backward
+    optimizer: str = "adamw"  # adamw (fused) | adamw-8bit | paged-adamw-8bit (bitsandbytes)
+
+    def __post_init__(self):
+        _hide_defaults(self)
+
+    def __reduce__(self):  # pickle / deepcopy through the constructor (see _hide_defaults)
+        return _rebuild, (type(self), {f.name: getattr(self, f.name)
+                                       for f in dataclasses.fields(type(self))})
+
+
+OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit")
+# Settings added after results were published: at their default they are left out of
+# dataclasses.asdict (so of every config hash, grid id and bundle written before they
+# existed); set to anything else they appear, and the hash changes.
+OPT_IN = {"gradient_checkpointing": False, "optimizer": "adamw"}
+
+
+def _hide_defaults(settings) -> None:
+    """Leave the OPT_IN settings that are at their default out of this instance's field
+    list, which dataclasses.asdict, astuple and replace read from the instance (equality,
+    hashing and repr still see every field; replace gives a hidden one its default, the
+    value it had)."""
+    every = type(settings).__dataclass_fields__
+    hidden = {k for k, default in OPT_IN.items() if getattr(settings, k) == default}
+    if hidden:
+        object.__setattr__(settings, "__dataclass_fields__",
+                           {k: f for k, f in every.items() if k not in hidden})
+
+
+def _rebuild(cls, values: dict):
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -78,7 +111,7 @@ class Suite:
     data: DataSettings
     eval: EvalSettings
     path: str = ""
-    precision: str = "auto"  # auto | fp32 | bf16: harness/precision.py
+    precision: str = "auto"  # auto | fp32 | bf16 | bf16-weights: harness/precision.py
 
 
 _TOP = {"name", "description", "models", "streams", "methods", "seeds", "probes", "train",
@@ -145,6 +178,9 @@ def _settings(cls, raw: Any, where: str, base=None):
         if value is None and default is None:
             values[key] = None  # unset, as by default
             continue
+        if isinstance(default, str):
+            values[key] = _choice(key, value, where)
+            continue
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 _fail(where, f"{key} must be true or false, got {value!r}",
@@ -186,6 +222,15 @@ def _settings(cls, raw: Any, where: str, base=None):
             _fail(where, f"max_len must be at least {MIN_MAX_LEN} tokens, got {settings.max_len}",
                   "leave room for the prompt and the response, e.g. max_len: 256")
     return settings
+
+
+def _choice(key: str, value, where: str) -> str:
+    """A setting that takes one of a few words (train.optimizer)."""
+    choices = {"optimizer": OPTIMIZERS}[key]
+    if value not in choices:
+        _fail(where, f"{key} must be one of {', '.join(choices)}, got {value!r}",
+              f"e.g. {key}: {choices[0]} (see docs/suites.md)")
+    return value
 
 
 def _list(raw, where, what) -> list:
@@ -324,7 +369,8 @@ def _precision(value, where: str) -> str:
 
     if value not in CHOICES:
         _fail(where, f"precision must be one of {', '.join(CHOICES)}, got {value!r}",
-              "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU)")
+              "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU; "
+              "bf16-weights: weights loaded in bf16)")
     return value
 
 

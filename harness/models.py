@@ -42,6 +42,17 @@ EMBEDDED = {
     ),
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
+# The embedded models' architecture (their converted config.json), for the memory estimate
+# before the model is provisioned (harness/memory.py); never used to build a model.
+EMBEDDED_CONFIGS = {
+    "smollm2-135m-instruct": {
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 49152,
+        "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+        "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+        "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
+        "max_position_embeddings": 8192, "dtype": "float32",
+    },
+}
 _MARKER = "harness-model.json"
 
 
@@ -294,16 +305,18 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> None:
 
 def load_model(name: str, device: str = "cpu", log=print):
     """(model, tokenizer, resolved path): float32 weights (bf16 autocast is applied on
-    CUDA by the training and evaluation code), eval mode, left-padding tokenizer."""
-    import torch
+    CUDA by the training and evaluation code), or bfloat16 weights where the current
+    precision is `bf16-weights` (harness/precision.py); eval mode, left-padding tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.precision import weights_dtype
 
     path = resolve_model(name, log=log)
     offline = _offline()
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=offline)
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, local_files_only=offline
+            path, dtype=weights_dtype(), local_files_only=offline
         )
     except OSError as exc:
         raise HarnessError(
@@ -316,6 +329,25 @@ def load_model(name: str, device: str = "cpu", log=print):
     tok.padding_side = "left"
     model.to(device).eval()
     return model, tok, path
+
+
+def model_config(name: str) -> dict:
+    """A model's config.json as a dict, without loading (or provisioning) its weights: an
+    embedded model's cached config (or its architecture, EMBEDDED_CONFIGS, before first
+    use), a local folder's config.json, or a hub id's config.json (the only file fetched;
+    offline, from the local Hugging Face cache)."""
+    if name in EMBEDDED:
+        cached = model_cache_dir() / name / "config.json"
+        return json.loads(cached.read_text()) if cached.is_file() else dict(EMBEDDED_CONFIGS[name])
+    path = Path(name).expanduser()
+    if path.is_dir():
+        check_model_dir(path, name)
+        return json.loads((path / "config.json").read_text())
+    resolve_model(name)  # stops on a name that is neither a folder nor a reachable hub id
+    from huggingface_hub import hf_hub_download
+
+    return json.loads(Path(hf_hub_download(name, "config.json",
+                                           local_files_only=_offline())).read_text())
 
 
 def model_identity(name: str, path: str) -> str:

@@ -5,6 +5,11 @@ accumulation, gradient-norm clipping, bf16 autocast on CUDA. The optimiser and s
 start afresh for every task (as in the papers' sequential fine-tuning). Deterministic for
 a given seed: batch order derives from (seed, task index, epoch).
 
+Memory settings, opt-in (docs/suites.md): `train.optimizer: adamw-8bit | paged-adamw-8bit`
+(bitsandbytes' 8-bit AdamW, CUDA only) instead of fused AdamW, and
+`train.gradient_checkpointing: true` (each block's activations recomputed in backward;
+switched on for the training steps only, so generation keeps its KV cache).
+
 Data a method adds to the task's own examples (replay, self-generated or external data)
 is spread over every batch in proportion (`train.mix_within_batches`, default on). A
 sequence longer than `train.max_len` is cut (its response loses its end) and counted; a
@@ -56,6 +61,68 @@ def adamw(params: list, settings: TrainSettings) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+def make_optimizer(params: list, settings: TrainSettings) -> torch.optim.Optimizer:
+    """The optimiser `train.optimizer` names: fused AdamW (`adamw`, the default, exactly as
+    before the setting existed), or bitsandbytes' 8-bit AdamW (`adamw-8bit`: 2 bytes of
+    state a parameter instead of 8; `paged-adamw-8bit`: the same, its state in paged memory
+    that moves to the CPU under memory pressure), with the same lr, betas, eps and weight
+    decay. bitsandbytes keeps 32-bit state for tensors under 4096 elements."""
+    if settings.optimizer == "adamw":
+        return adamw(params, settings)
+    bnb = bitsandbytes(settings.optimizer)
+    if any(p.device.type != "cuda" for p in params):
+        raise HarnessError(f"train.optimizer {settings.optimizer} needs the model on a CUDA "
+                           "device (bitsandbytes' 8-bit optimisers run on GPUs)",
+                           "use optimizer: adamw on a CPU, or run with --device cuda")
+    cls = bnb.optim.AdamW8bit if settings.optimizer == "adamw-8bit" else bnb.optim.PagedAdamW8bit
+    return cls(params, lr=settings.lr, betas=(0.9, 0.999), eps=1e-8,
+               weight_decay=settings.weight_decay)
+
+
+def bitsandbytes(optimizer: str):
+    """The bitsandbytes module, or a one-line error naming the install command."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        raise HarnessError(f"train.optimizer {optimizer} needs bitsandbytes, which is not "
+                           "installed", "pip install bitsandbytes (or set optimizer: adamw)"
+                           ) from None
+    return bnb
+
+
+def check_optimizers(settings: list[TrainSettings]) -> None:
+    """Stop before any cell runs when a setting needs bitsandbytes and it is absent."""
+    for s in settings:
+        if s.optimizer != "adamw":
+            bitsandbytes(s.optimizer)
+
+
+def set_gradient_checkpointing(model, on: bool) -> None:
+    """Switch transformers' gradient checkpointing (non-reentrant: no input needs a
+    gradient, so it works under LoRA) on or off, through a peft wrapper."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(inner, "supports_gradient_checkpointing", False):
+        raise HarnessError(f"{type(inner).__name__} does not support gradient checkpointing",
+                           "set train.gradient_checkpointing: false for this model")
+    kwargs = {"use_reentrant": False}
+    if hasattr(inner, "activation_checkpointing_enable"):  # transformers 5.x's names
+        if on:
+            inner.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            inner.activation_checkpointing_disable()
+    elif on:
+        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    else:
+        inner.gradient_checkpointing_disable()
+
+
+def is_checkpointing(model) -> bool:
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    new = hasattr(type(inner), "is_activation_checkpointing")  # transformers 5.x
+    return bool(getattr(inner, "is_activation_checkpointing" if new else
+                        "is_gradient_checkpointing"))
+
+
 def own_or_added(ctx, task_index: int, examples: list) -> list[bool] | None:
     """Per example: is it one of the task's own training prompts (True) or data the method
     added (False)? None when the stream is unknown. Rewritten responses count as own."""
@@ -93,7 +160,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         raise HarnessError(f"method '{method.name}' left no trainable parameters",
                            "its wrap_model hook must leave some parameters with requires_grad")
     steps = int(call_hook(method, "plan_steps", task, total_steps(settings, len(examples)), ctx))
-    optimizer = adamw(params, settings)
+    optimizer = make_optimizer(params, settings)
     schedule = get_cosine_schedule_with_warmup(
         optimizer, num_warmup_steps=round(settings.warmup_ratio * steps), num_training_steps=steps)
     strata = own_or_added(ctx, task_index, examples) if settings.mix_within_batches else None
@@ -108,6 +175,8 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
                 f"longer than train.max_len {settings.max_len} and are cut (their responses "
                 "lose their end)")
     losses, tokens = [], 0
+    if settings.gradient_checkpointing:
+        set_gradient_checkpointing(model, True)
     model.train()
     start = time.perf_counter()
     for step in range(steps):
@@ -134,6 +203,8 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
             on_step(step + 1, steps, step_loss)
     seconds = time.perf_counter() - start
     model.eval()
+    if settings.gradient_checkpointing:
+        set_gradient_checkpointing(model, False)
     if skipped:
         ctx.log(f"  WARNING: {len(skipped)} micro-batches of {task.name} had no response token "
                 f"left within train.max_len {settings.max_len} and were skipped")

@@ -188,8 +188,10 @@ USER_ERRORS = [
     ("seeds-twice-flag", ["--seeds: seeds repeat"], lambda e: e.run(e.suite(), "--seeds", "0,0")),
     ("methods-empty-flag", ["--methods: names no method"], lambda e: e.run(e.suite(), "--methods", "")),
     ("methods-twice-flag", ["--methods: methods repeat: 'sft'"], lambda e: e.run(e.suite(), "--methods", "sft,sft")),
+    ("train-optimizer-unknown", ["train: optimizer must be one of adamw, adamw-8bit, "
+                                 "paged-adamw-8bit, got 'sgd'"], lambda e: e.run(e.train(optimizer="sgd"))),
     ("device-unknown", ["unknown device 'tpu'"], lambda e: e.run(e.suite(), "--device", "tpu")),
-    ("precision-unknown", ["precision must be one of auto, fp32, bf16, got 'fp16'"],
+    ("precision-unknown", ["precision must be one of auto, fp32, bf16, bf16-weights, got 'fp16'"],
      lambda e: e.run(e.suite(precision="fp16"))),
     ("precision-flag-unknown", ["--precision: precision must be one of auto, fp32, bf16"],
      lambda e: e.run(e.suite(), "--precision", "half")),

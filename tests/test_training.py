@@ -130,3 +130,138 @@ def test_adamw_is_fused_and_agrees_with_the_loop_implementation():
         ref.step()
     for p, q, s in zip(ours, loop, start):
         assert torch.allclose(p, q, atol=1e-6) and not torch.equal(p, s)
+
+
+# -- memory settings (opt-in): gradient checkpointing, 8-bit AdamW, bf16 weights ----------
+
+def test_gradient_checkpointing_trains_the_same_weights_and_is_switched_off_after(tiny_model_dir):
+    """Recomputing activations in backward changes where memory goes, not the arithmetic:
+    on a CPU the weights after 4 steps are bit-identical; generation after training gets
+    its KV cache back (checkpointing is off again)."""
+    import dataclasses
+
+    from harness.methods import decoder_blocks
+    from harness.models import load_model
+    from harness.training import is_checkpointing
+
+    def weights(checkpointing, name="sft", params=None):
+        model, tok, _ = load_model(str(tiny_model_dir), "cpu")
+        settings = TrainSettings(steps=4, lr=3e-3, batch_size=8, max_len=96,
+                                 gradient_checkpointing=checkpointing)
+        method = make_method(name, params or {})
+        ctx = make_ctx(model, tok, 0, settings)
+        torch.manual_seed(0)  # LoRA's initial adapters
+        model = method.wrap_model(model, ctx)
+        ctx._bind(model)
+        calls = []
+        decoder_blocks(model)[0].mlp.act_fn.register_forward_hook(lambda *a: calls.append(1))
+        task = get_task("arith")
+        train_task(model, method, ctx, task, list(task.split(16, 2, 0).train), settings, 0)
+        assert len(calls) == (8 if checkpointing else 4)  # recomputed in each backward
+        assert not is_checkpointing(model)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(weights(False), weights(True))
+    lora = {"r": 4, "alpha": 8}
+    assert torch.equal(weights(False, "lora", lora), weights(True, "lora", lora))
+    assert "gradient_checkpointing" not in dataclasses.asdict(TrainSettings())
+
+
+def test_default_optimizer_is_the_fused_adamw_as_before():
+    from harness.training import adamw, make_optimizer
+
+    params = [torch.zeros(8, requires_grad=True)]
+    settings = TrainSettings(steps=1, lr=1e-3, weight_decay=0.1)
+    ours, before = make_optimizer(params, settings), adamw(params, settings)
+    assert type(ours) is type(before) is torch.optim.AdamW
+    assert ours.defaults == before.defaults and ours.defaults["fused"] is True
+
+
+def test_8bit_adamw_without_bitsandbytes_names_the_install(monkeypatch):
+    import sys
+
+    import pytest
+
+    from harness.errors import HarnessError
+    from harness.training import check_optimizers, make_optimizer
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # import fails, installed or not
+    for name in ("adamw-8bit", "paged-adamw-8bit"):
+        settings = TrainSettings(steps=1, optimizer=name)
+        with pytest.raises(HarnessError, match="pip install bitsandbytes") as err:
+            make_optimizer([torch.zeros(8, requires_grad=True)], settings)
+        assert "\n" not in str(err.value)
+        with pytest.raises(HarnessError, match="pip install bitsandbytes"):
+            check_optimizers([TrainSettings(steps=1), settings])
+    check_optimizers([TrainSettings(steps=1)])  # fused AdamW needs nothing
+
+
+def test_8bit_adamw_refuses_cpu_parameters(monkeypatch):
+    import sys
+    import types
+
+    import pytest
+
+    from harness.errors import HarnessError
+    from harness.training import make_optimizer
+
+    fake = types.SimpleNamespace(optim=types.SimpleNamespace(AdamW8bit=None, PagedAdamW8bit=None))
+    monkeypatch.setitem(sys.modules, "bitsandbytes", fake)
+    with pytest.raises(HarnessError, match="needs the model on a CUDA device"):
+        make_optimizer([torch.zeros(8, requires_grad=True)],
+                       TrainSettings(steps=1, optimizer="adamw-8bit"))
+
+
+def test_memory_settings_are_read_checked_and_hashed_only_when_set(tmp_path, tiny_model_dir):
+    import dataclasses
+    import pickle
+
+    import pytest
+
+    from harness.config import apply_sets, load_suite
+    from harness.errors import HarnessError
+    from harness.grid import expand, plan
+    from helpers import tiny_suite
+
+    base = load_suite(tiny_suite(tmp_path, str(tiny_model_dir)))
+    assert set(dataclasses.asdict(base.train)) == {
+        "steps", "epochs", "lr", "batch_size", "grad_accum", "warmup_ratio", "weight_decay",
+        "max_grad_norm", "max_len", "mix_within_batches"}  # as before the settings existed
+    train = {"steps": 3, "lr": 1e-3, "batch_size": 4, "max_len": 96,
+             "gradient_checkpointing": True, "optimizer": "paged-adamw-8bit"}
+    (tmp_path / "b").mkdir()
+    set_ = load_suite(tiny_suite(tmp_path / "b", str(tiny_model_dir), train=train))
+    assert set_.train.gradient_checkpointing and set_.train.optimizer == "paged-adamw-8bit"
+    a, b = expand(base)[0], expand(set_)[0]
+    assert plan(b, set_).config["train"]["optimizer"] == "paged-adamw-8bit"
+    assert plan(a, base).config_hash != plan(b, set_).config_hash
+    back = dataclasses.replace(set_.train, optimizer="adamw", gradient_checkpointing=False)
+    assert dataclasses.asdict(back) == dataclasses.asdict(base.train)
+    assert pickle.loads(pickle.dumps(set_.train)) == set_.train
+    assert dataclasses.asdict(pickle.loads(pickle.dumps(base.train))) == dataclasses.asdict(base.train)
+    sets = {m.name: m for m in apply_sets(base, ["sft.train.optimizer=adamw-8bit"]).methods}
+    assert sets["sft"].train.optimizer == "adamw-8bit" and sets["lora"].train.optimizer == "adamw"
+    with pytest.raises(HarnessError, match="optimizer must be one of adamw, adamw-8bit"):
+        apply_sets(base, ["sft.train.optimizer=sgd"])
+    with pytest.raises(HarnessError, match="gradient_checkpointing must be true or false"):
+        apply_sets(base, ["sft.train.gradient_checkpointing=1"])
+
+
+def test_bf16_weights_load_in_bf16_and_train(tiny_model_dir, tmp_path):
+    from harness.config import load_suite, narrow
+    from harness.grid import expand, plan
+    from harness.models import load_model
+    from harness.precision import using
+    from helpers import tiny_suite
+
+    with using("bf16-weights"):
+        model, tok, _ = load_model(str(tiny_model_dir), "cpu")
+        assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+        _, stats = run(model, tok, steps=3)
+    assert all(torch.isfinite(torch.tensor(stats["losses"])))
+    assert {p.dtype for p in load_model(str(tiny_model_dir), "cpu")[0].parameters()} == {torch.float32}
+    suite = load_suite(tiny_suite(tmp_path, str(tiny_model_dir)))
+    bf16 = narrow(suite, None, None, "bf16-weights")
+    cell = expand(suite)[0]
+    assert plan(cell, bf16).config["precision"] == "bf16-weights"
+    assert plan(cell, bf16).config_hash != plan(cell, suite).config_hash
