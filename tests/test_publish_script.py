@@ -1,0 +1,33 @@
+"""scripts/publish_leaderboard.py: bundles, verifies and ranks the methods whose cells are
+complete, and leaves out (naming them) the methods whose cells are not."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import tiny_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    suite = str(tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0, 1], probes=["drift"]))
+    out = tmp_path / "out"
+    run = [sys.executable, "-m", "harness.cli", "run", "--suite", suite, "--out", str(out),
+           "--quiet"]
+    assert subprocess.run(run + ["--methods", "sft"], env=env, cwd=ROOT,
+                          capture_output=True).returncode == 0
+    done = subprocess.run([sys.executable, "scripts/publish_leaderboard.py", str(out),
+                           "--suite", suite, "--root", str(tmp_path)], env=env, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not bundled: lora (2 of 2 cells not complete)" in done.stdout
+    assert "ACCEPTED" in done.stdout
+    board = tmp_path / "leaderboard"
+    assert sorted(p.name for p in (board / "submissions").iterdir()) == ["sft"]
+    assert (board / "submissions" / "sft" / "verification.json").exists()
+    data = json.loads((board / "leaderboard.json").read_text())
+    assert sorted(data["methods"]) == ["sft"]
