@@ -35,6 +35,15 @@ class Dialogue(Example):
 
 
 @dataclass(frozen=True)
+class Framed(Example):
+    """An example whose user turn comes after a system message (`system`; empty: none), as
+    some papers' tasks prompt (e.g. SDFT's science questions). Generated tasks never use
+    it, so their examples and content hashes are unchanged."""
+
+    system: str = ""
+
+
+@dataclass(frozen=True)
 class Split:
     task: str
     train: tuple[Example, ...]
@@ -51,6 +60,9 @@ class Task:
     max_new_tokens: int = 48  # generation budget at evaluation
     format_pattern: str | None = None  # regex of the task's output format (style-leak probe)
     rewrite_instruction: str | None = None  # SDFT-rewrite's instruction sentence, if not the general one
+    chat_template: bool = True  # False: `prompt` is the model's whole input, already in the task's
+    #                             own template (e.g. Alpaca's), evaluated without the chat template
+    dataset: str | None = None  # the published data a task reads (hub id or repository); None: generated
 
     def sample(self, rng: random.Random) -> Example:
         """Draw one example; the pool is deduplicated by `Example.key or prompt`."""
@@ -101,12 +113,42 @@ TASKS = Registry("task", Task, "harness.tasks", {
     "json-extract": "benchmarks.tasks.json_extract:JsonExtract",
     "tool-call": "benchmarks.tasks.tool_call:ToolCall",
     "transform": "benchmarks.tasks.transform:Transform",
+    # the papers' tasks (published data; left out of all_tasks() unless datasets=True)
+    "gsm8k": "benchmarks.papers.yang:Gsm8k",
+    "multiarith": "benchmarks.papers.yang:MultiArith",
+    "openfunction": "benchmarks.papers.yang:OpenFunction",
+    "magicoder": "benchmarks.papers.yang:MagiCoder",
+    "alpaca": "benchmarks.papers.yang:Alpaca",
+    "dolly": "benchmarks.papers.yang:Dolly",
+    "lima": "benchmarks.papers.yang:Lima",
+    "openhermes": "benchmarks.papers.yang:OpenHermes",
+    "advbench": "benchmarks.papers.yang:AdvBench",
+    "advbench_gcg": "benchmarks.papers.yang:AdvBenchGcg",
+    "alpaca_eval": "benchmarks.papers.yang:AlpacaEval",
+    "tooluse": "benchmarks.papers.onpolicy:ToolUse",
+    "tooluse_v1": "benchmarks.papers.onpolicy:ToolUseV1",
+    "science": "benchmarks.papers.onpolicy:Science",
+    "medical": "benchmarks.papers.onpolicy:Medical",
+    "crag": "benchmarks.papers.rag:Crag",
+    "rag_instruct": "benchmarks.papers.rag:RagInstruct",
+    "chatrag_quac": "benchmarks.papers.rag:ChatRagQuac",
+    "chatrag_qrecc": "benchmarks.papers.rag:ChatRagQrecc",
+    "chatrag_inscit": "benchmarks.papers.rag:ChatRagInscit",
+    "superni_arith": "benchmarks.papers.general:SuperNIArith",
+    "superni_algebra": "benchmarks.papers.general:SuperNIAlgebra",
+    "superni_typo": "benchmarks.papers.general:SuperNITypo",
+    "superni_cola": "benchmarks.papers.general:SuperNICola",
+    "superni_commongen": "benchmarks.papers.general:SuperNICommonGen",
+    "medtext_rougeL": "benchmarks.papers.general:MedTextLight",
 })
 
 
-def all_tasks() -> dict[str, type[Task]]:
-    """name -> class of every task, built-in and installed, by name."""
-    return dict(TASKS.items())
+def all_tasks(datasets: bool = False) -> dict[str, type[Task]]:
+    """name -> class of every task, built-in and installed, by name. The tasks that read
+    published data (`Task.dataset`: the papers' tasks, benchmarks/papers/) are left out
+    unless `datasets`: generic callers (the lm-eval export, the style-leak probe, the test
+    model's corpus) need tasks that generate their data offline."""
+    return {name: cls for name, cls in TASKS.items() if datasets or cls.dataset is None}
 
 
 def get_task(name: str) -> Task:
