@@ -84,3 +84,117 @@ def test_response_mask_marks_the_positions_that_predict_the_response(tiny):
     full = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
     assert torch.allclose(logits, full[mask], atol=1e-5)
     assert torch.equal(targets, batch.labels[:, 1:][batch.labels[:, 1:] != -100])
+
+
+# -- the divergence in chunks of positions (long prompts, large vocabularies) -------------
+
+def _reference(student, teacher, kind, beta, reduction):
+    """token_divergence as it was before chunking existed (the whole [N, V] at once)."""
+    s, t = F.log_softmax(student.float(), -1), F.log_softmax(teacher.float(), -1)
+
+    def total(x):
+        return x.sum(-1) if reduction == "none" else x.sum() / x.shape[0]
+
+    if kind == "forward":
+        return total(t.exp() * (t - s))
+    if kind == "reverse":
+        return total(s.exp() * (s - t))
+    b = torch.tensor(beta)
+    m = torch.logsumexp(torch.stack([t + b.log(), s + (1 - b).log()]), 0)
+    return beta * total(t.exp() * (t - m)) + (1 - beta) * total(s.exp() * (s - m))
+
+
+def test_threshold_is_well_above_the_leaderboards_shapes():
+    from harness.methods import nn
+
+    # batch 8 x (max_len 192 + sdft's 64 rollout tokens) positions x SmolLM2's vocabulary
+    assert 8 * (192 + 64) * 49152 * 2.5 < nn.CHUNK_ABOVE
+    assert nn.CHUNK_ELEMENTS < nn.CHUNK_ABOVE
+
+
+@pytest.mark.parametrize("kind", ["forward", "reverse", "jsd"])
+@pytest.mark.parametrize("reduction", ["none", "batchmean"])
+def test_chunked_divergence_equals_the_whole(monkeypatch, kind, reduction):
+    """Below the threshold: bit for bit the computation before chunking (values and
+    gradients). Above it (the threshold lowered to small tensors): equal up to rounding,
+    gradients included, with the chunks really taken."""
+    from harness.methods import nn
+
+    g = torch.Generator().manual_seed(2)
+    student = (torch.randn(37, 515, generator=g) * 3).requires_grad_()
+    teacher = torch.randn(37, 515, generator=g) * 3
+    want = _reference(student, teacher, kind, 0.3, reduction)
+    want_grad = torch.autograd.grad(want.sum(), student)[0]
+    monkeypatch.setattr(nn, "CHUNK_ABOVE", student.numel())  # at the threshold: whole
+    got = token_divergence(student, teacher, kind, 0.3, reduction)
+    assert torch.equal(got, want)
+    assert torch.equal(torch.autograd.grad(got.sum(), student)[0], want_grad)
+
+    monkeypatch.setattr(nn, "CHUNK_ABOVE", student.numel() - 1)  # above: chunks of 5 rows
+    monkeypatch.setattr(nn, "CHUNK_ELEMENTS", 5 * 515 + 3)
+    calls = []
+    whole = nn._divergence
+    monkeypatch.setattr(nn, "_divergence", lambda s, *a: calls.append(s.shape[0]) or whole(s, *a))
+    got = token_divergence(student, teacher, kind, 0.3, reduction)
+    assert calls == [5] * 7 + [2]
+    assert got.shape == want.shape and torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+    grad = torch.autograd.grad(got.sum(), student)[0]
+    assert torch.allclose(grad, want_grad, rtol=1e-5, atol=1e-7)
+    with torch.no_grad():  # no gradient wanted: no recomputation either
+        calls.clear()
+        assert torch.allclose(token_divergence(student, teacher, kind, 0.3, reduction), want,
+                              rtol=1e-5, atol=1e-6)
+        assert len(calls) == 8
+
+
+def test_chunked_divergence_gives_both_inputs_their_gradients(monkeypatch):
+    from harness.methods import nn
+
+    g = torch.Generator().manual_seed(3)
+    student = (torch.randn(9, 64, generator=g) * 2).requires_grad_()
+    teacher = (torch.randn(9, 64, generator=g) * 2).requires_grad_()
+    want = torch.autograd.grad(_reference(student, teacher, "jsd", 0.5, "batchmean"),
+                               [student, teacher])
+    monkeypatch.setattr(nn, "CHUNK_ABOVE", 100)
+    monkeypatch.setattr(nn, "CHUNK_ELEMENTS", 4 * 64)
+    got = torch.autograd.grad(token_divergence(student, teacher, "jsd", reduction="batchmean"),
+                              [student, teacher])
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+PEAK = """
+import resource, sys, torch
+from harness.methods import nn
+torch.manual_seed(0)
+n, v = 1024, 32768
+student = torch.randn(n, v).requires_grad_()
+teacher = torch.randn(n, v)
+if sys.argv[1] == "whole":
+    nn.CHUNK_ABOVE = 1 << 40
+else:
+    nn.CHUNK_ABOVE, nn.CHUNK_ELEMENTS = 1 << 20, 1 << 22
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+nn.token_divergence(student, teacher).mean().backward()
+assert student.grad.shape == (n, v)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
+"""
+
+
+def test_chunks_lower_the_peak_memory():
+    """Forward and backward over 1024 positions x 32768 (128 MiB per float32 [N, V]) in
+    a fresh process: the peak resident memory above the inputs, whole against chunked."""
+    import subprocess
+    import sys
+
+    def peak(mode):
+        # every large block its own mapping, returned on free: RSS follows what is live
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
+        out = subprocess.run([sys.executable, "-c", PEAK, mode], capture_output=True,
+                             text=True, check=True, env=env)
+        return int(out.stdout.split()[-1])
+
+    whole, chunked = peak("whole"), peak("chunked")
+    tensor = 1024 * 32768 * 4
+    assert whole > 4 * tensor  # several [N, V] float32 intermediates at once
+    assert chunked < 0.5 * whole and chunked < 2.5 * tensor, (whole, chunked)

@@ -40,6 +40,13 @@ def response_token_loss(model, batch) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets)
 
 
+# Inputs of more than CHUNK_ABOVE elements (N x V) are taken CHUNK_ELEMENTS at a time.
+# 2^28 elements is a 1 GiB float32 [N, V] tensor: 2.7x the largest the leaderboard's grid
+# can pass (batch 8 x (192 + 64) positions x 49152 = 1.0e8), so its results are unchanged.
+CHUNK_ABOVE = 1 << 28
+CHUNK_ELEMENTS = 1 << 26  # per chunk: 256 MiB for each float32 [n, V] intermediate
+
+
 def token_divergence(student: torch.Tensor, teacher: torch.Tensor, kind: str = "forward",
                      beta: float = 0.5, reduction: str = "none",
                      log_probs: bool = False) -> torch.Tensor:
@@ -53,13 +60,70 @@ def token_divergence(student: torch.Tensor, teacher: torch.Tensor, kind: str = "
     Jensen-Shannon divergence beta*KL(teacher || M) + (1-beta)*KL(student || M) with
     M = beta*teacher + (1-beta)*student (beta 0 and 1 are the two KLs' limits up to scale).
     These are TRL's `compute_divergence` with alpha = 0, 1 and beta respectively.
+
+    Above CHUNK_ABOVE elements (long prompts, long rollouts, large vocabularies) it runs over
+    chunks of positions, each recomputed in backward, so that its float32 [N, V]
+    intermediates never exist at full size (only the inputs and their gradients do): equal
+    to the whole
+    computation up to rounding (batchmean sums in another order). Below, it is the whole
+    computation, bit for bit as before chunking existed.
     """
+    if reduction not in ("none", "batchmean"):
+        raise ValueError(f"unknown reduction '{reduction}' (use none or batchmean)")
+    if student.numel() > CHUNK_ABOVE and student.shape[0] > 1:
+        return _chunked(student, teacher, kind, beta, reduction, log_probs)
+    return _divergence(student, teacher, kind, beta, reduction, log_probs)
+
+
+def _chunked(student, teacher, kind, beta, reduction, log_probs) -> torch.Tensor:
+    rows = max(1, CHUNK_ELEMENTS // max(student.shape[-1], 1))
+    if torch.is_grad_enabled() and (student.requires_grad or teacher.requires_grad):
+        per_position = _ChunkedDivergence.apply(student, teacher, kind, beta, log_probs, rows)
+    else:
+        per_position = _per_chunk(student, teacher, kind, beta, log_probs, rows)
+    return per_position if reduction == "none" else per_position.sum() / student.shape[0]
+
+
+def _per_chunk(student, teacher, kind, beta, log_probs, rows) -> torch.Tensor:
+    return torch.cat([_divergence(s, t, kind, beta, "none", log_probs)
+                      for s, t in zip(student.split(rows), teacher.split(rows))])
+
+
+class _ChunkedDivergence(torch.autograd.Function):
+    """Per-position divergence chunk by chunk; backward recomputes each chunk and writes
+    its gradient into one [N, V] tensor per input (no full-size intermediates kept)."""
+
+    @staticmethod
+    def forward(ctx, student, teacher, kind, beta, log_probs, rows):
+        ctx.save_for_backward(student, teacher)
+        ctx.settings = (kind, beta, log_probs, rows)
+        return _per_chunk(student, teacher, kind, beta, log_probs, rows)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        student, teacher = ctx.saved_tensors
+        kind, beta, log_probs, rows = ctx.settings
+        wanted = ctx.needs_input_grad[:2]
+        grads = [torch.empty_like(x) if want else None
+                 for x, want in zip((student, teacher), wanted)]
+        for start in range(0, student.shape[0], rows):
+            part = slice(start, start + rows)
+            pair = [x[part].detach().requires_grad_(want) for x, want in zip((student, teacher),
+                                                                             wanted)]
+            with torch.enable_grad():
+                out = _divergence(*pair, kind, beta, "none", log_probs)
+            found = torch.autograd.grad(out, [x for x in pair if x.requires_grad], grad_out[part])
+            for grad, got in zip([g for g in grads if g is not None], found):
+                grad[part] = got
+        return grads[0], grads[1], None, None, None, None
+
+
+def _divergence(student, teacher, kind, beta, reduction, log_probs) -> torch.Tensor:
+    """token_divergence on the whole [N, V] at once."""
     if log_probs:
         s, t = student, teacher
     else:
         s, t = F.log_softmax(student.float(), -1), F.log_softmax(teacher.float(), -1)
-    if reduction not in ("none", "batchmean"):
-        raise ValueError(f"unknown reduction '{reduction}' (use none or batchmean)")
 
     def total(pointwise: torch.Tensor) -> torch.Tensor:
         return pointwise.sum(-1) if reduction == "none" else pointwise.sum() / pointwise.shape[0]
