@@ -9,6 +9,7 @@ from pathlib import Path
 from benchmarks.papers import scorers, templates
 from benchmarks.papers.base import PaperTask
 from benchmarks.papers.sources import Hub, load_rows
+from harness.errors import HarnessError
 from harness.tasks import Example, Framed
 
 SUPERNI = "Muennighoff/natural-instructions"
@@ -29,14 +30,17 @@ class SuperNI(PaperTask):
     notes = "the whole dataset is downloaded to filter one task (several GB)"
 
     def load(self):
-        from benchmarks.papers.base import scaled, seeded_holdout
+        from benchmarks.papers.base import seeded_holdout
 
         train, test = ([r for r in load_rows(s) if r["task_name"] == self.task_name]
                        for s in (self.train_source, self.test_source))
         if train and test:
             return train, test
         pool = train or test
-        rest, _, held = seeded_holdout(pool, scaled(500, len(pool)))
+        if not pool:
+            raise HarnessError(f"SuperNI task '{self.task_name}' is not in {SUPERNI} (train, test)",
+                               "check the task name against the dataset's task_name column")
+        rest, _, held = seeded_holdout(pool, min(500, max(1, len(pool) // 5)))
         return rest, held
 
     def example(self, row):
