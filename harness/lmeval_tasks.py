@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.storage import stable_hash
+from harness.storage import atomic_write_text, stable_hash
 from harness.tasks import Split, Task
 
 LOCAL_DATA_UTILS = '''"""Loads test.jsonl from this folder, wherever lm-eval is run from."""
@@ -55,13 +55,15 @@ _Dumper.add_representer(Function, lambda d, v: d.represent_scalar("!function", s
 
 def write_folder(folder: Path, name: str, rows: list[dict], config: dict,
                  utils: str = LOCAL_DATA_UTILS) -> str:
-    """Write `<folder>/{<name>.yaml, test.jsonl, utils.py}`; return the task name."""
+    """Write `<folder>/{<name>.yaml, test.jsonl, utils.py}`; return the task name. Each
+    file is replaced atomically: cells running at once (`--jobs`) rewrite the same folder
+    with the same content while another's lm-eval reads it."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "utils.py").write_text(utils)
+    atomic_write_text(folder / "test.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(folder / "utils.py", utils)
     header = {"task": name, "custom_dataset": Function("utils.load_local"), "test_split": "test"}
-    (folder / f"{name}.yaml").write_text(
-        yaml.dump({**header, **config}, Dumper=_Dumper, sort_keys=False, width=1000))
+    atomic_write_text(folder / f"{name}.yaml",
+                      yaml.dump({**header, **config}, Dumper=_Dumper, sort_keys=False, width=1000))
     return name
 
 
@@ -69,10 +71,15 @@ def lmeval_task_name(task_name: str) -> str:
     return "cl_" + task_name.replace("-", "_")
 
 
-def write_task(task: Task, split: Split, folder: Path, max_new_tokens: int | None = None) -> str:
+def write_task(task: Task, split: Split, folder: Path, max_new_tokens: int | None = None,
+               name: str | None = None) -> str:
     """A stream task's test set, scored by the task's own scorer, greedy, stopping at the
-    chat template's end-of-turn; return the lm-eval task name."""
-    test_hash = stable_hash([task.name, task.version, [e.prompt + e.target for e in split.test]])
+    chat template's end-of-turn; return the lm-eval task name. Items with a system message
+    (`Framed`) carry it, and lm-eval puts it before the user turn. `name` replaces the
+    lm-eval task name (a probe that scores a task's test set uses its own)."""
+    systems = [getattr(e, "system", "") for e in split.test]  # Framed examples' system messages
+    test_hash = stable_hash([task.name, task.version,
+                             [e.prompt + e.target + s for e, s in zip(split.test, systems)]])
     config = {
         "output_type": "generate_until",
         "doc_to_text": "{{prompt}}",
@@ -84,5 +91,8 @@ def write_task(task: Task, split: Split, folder: Path, max_new_tokens: int | Non
         "metadata": {"version": task.version, "test_hash": test_hash},
     }
     rows = [{"prompt": e.prompt, "target": e.target} for e in split.test]
+    if any(systems):  # lm-eval turns a task's description into the chat's system message
+        config["description"] = "{{system}}"
+        rows = [{**row, "system": system} for row, system in zip(rows, systems)]
     utils = LOCAL_DATA_UTILS + _SCORER.replace("TASK_NAME", repr(task.name))
-    return write_folder(folder, lmeval_task_name(task.name), rows, config, utils)
+    return write_folder(folder, name or lmeval_task_name(task.name), rows, config, utils)

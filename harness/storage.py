@@ -3,7 +3,11 @@ the writability check, and the content-addressed cache of work shared across cel
 (base-model rows, base answers, generated data).
 
 Cache entries are JSON files under <HARNESS_CACHE>/<namespace>/<hash of key>.json, written
-atomically, so concurrent or interrupted runs never see a half-written entry.
+atomically, so concurrent or interrupted runs never see a half-written entry. A miss is
+computed under an exclusive lock on <hash of key>.lock beside the entry (fcntl.flock): a
+second process asking for the same key (`--jobs`, Ray tasks, runs sharing a cache) waits
+for the first and reads its entry instead of computing it again. The OS releases the lock
+of a process that dies (kill -9 included), so a dead holder never blocks anyone.
 """
 
 from __future__ import annotations
@@ -12,10 +16,18 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent runs may compute twice
+    fcntl = None
 
 _MISSING = object()
+_HELD: dict[str, int] = {}  # lock files this process holds -> depth (re-entrant)
+_HELD_GUARD = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -81,6 +93,32 @@ def writable_problem(folder: Path) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `path` (created if absent; never deleted, so two
+    processes always lock the same inode). Blocks while another process holds it; the OS
+    releases it when its holder exits or dies. Re-entrant within this process (flock on a
+    second descriptor of the same file would wait for ourselves)."""
+    key = str(Path(path).absolute())
+    with _HELD_GUARD:
+        nested = key in _HELD
+        _HELD[key] = _HELD.get(key, 0) + 1
+    fd = None
+    try:
+        if not nested and fcntl is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+        with _HELD_GUARD:
+            _HELD[key] -= 1
+            if not _HELD[key]:
+                del _HELD[key]
+
+
 class Cache:
     def __init__(self, root: Path | None = None):
         self.root = root or cache_dir()
@@ -100,14 +138,19 @@ class Cache:
 
         An entry that cannot be read, is not {"value": ...}, or whose value fails `valid`
         (the caller's shape check) counts as a miss and is rebuilt: a damaged cache must
-        never fail the cells that share it.
+        never fail the cells that share it. A miss is computed under the key's lock: whoever
+        waited for it reads the entry just written.
         """
         path = self.path(namespace, key)
         value = self._read(path)
         if value is not _MISSING and (valid is None or valid(value)):
             return value
-        value = compute()
-        atomic_write_json(path, {"key": key, "value": value})
+        with file_lock(path.with_suffix(".lock")):
+            value = self._read(path)  # written while we waited for the lock?
+            if value is not _MISSING and (valid is None or valid(value)):
+                return value
+            value = compute()
+            atomic_write_json(path, {"key": key, "value": value})
         return value
 
     @staticmethod
