@@ -81,13 +81,14 @@ class Claim:
         self.release()
 
 
-def acquire(folder: Path) -> Claim | None:
-    """Claim the cell folder, taking over a dead claim; None while another process holds it."""
+def acquire(folder: Path, **extra) -> Claim | None:
+    """Claim the cell folder, taking over a dead claim; None while another process holds it.
+    `extra` goes into claim.json too (the run and worker of `--jobs`, the executor)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CLAIM
     token = uuid.uuid4().hex
     info = {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -129,4 +130,6 @@ def _take_over(path: Path, aside: Path) -> bool:
 
 
 def describe(info: dict) -> str:
-    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+    """`pid 123 on host since ...` (and the worker of a `--jobs` run)."""
+    worker = f" (worker {info['worker']})" if info.get("worker") else ""
+    return f"pid {info.get('pid')} on {info.get('host')}{worker} since {info.get('since')}"

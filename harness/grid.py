@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
+from harness import claims
 from harness.config import DataSettings, MethodSpec, Suite
 from harness.errors import HarnessError
 from harness.models import model_identity
@@ -135,13 +136,15 @@ def plan(cell: Cell, suite: Suite, model_path: str | None = None) -> Plan:
 
 
 def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
-    """What a run will do with the cell's folder: skip it (complete), re-run it (stale:
+    """What a run will do with the cell's folder: skip it (complete), leave it to the live
+    process that claimed it (running: `claims.holder(folder)` says who), re-run it (stale:
     settings changed; corrupt; incomplete), retry it (failed), or run it (empty, new)."""
     result, found = read_result(folder)
-    if found is not CellState.COMPLETE:
-        return found
-    fresh = result.get("config_hash") == plan(cell, suite).config_hash
-    return CellState.COMPLETE if fresh else CellState.STALE
+    if found is CellState.COMPLETE and result.get("config_hash") == plan(cell, suite).config_hash:
+        return CellState.COMPLETE
+    if claims.holder(folder) is not None:
+        return CellState.RUNNING
+    return CellState.STALE if found is CellState.COMPLETE else found
 
 
 # Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for

@@ -18,6 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import claims
 from harness.metrics import cell_metrics
 from harness.storage import atomic_write_json
 
@@ -29,13 +30,15 @@ class CellState(str, enum.Enum):
     """What a cell folder holds, in the words `--dry-run`, resume and `harness report` share.
 
     complete: a valid result.json (for a run: of the same settings, so it is skipped);
-    stale: a valid result.json of other settings (a run re-runs it); failed: failure.json
-    (retried); incomplete: progress.json only, interrupted or still running (re-run);
-    corrupt: a result.json that cannot be used (re-run); empty: a folder with none of these;
-    new: no folder yet.
+    running: not complete, and a live process holds its claim.json (harness/claims.py: a
+    run leaves it to that process); stale: a valid result.json of other settings (a run
+    re-runs it); failed: failure.json (retried); incomplete: progress.json only, interrupted
+    (re-run); corrupt: a result.json that cannot be used (re-run); empty: a folder with none
+    of these; new: no folder yet.
     """
 
     COMPLETE = "complete"
+    RUNNING = "running"
     STALE = "stale"
     FAILED = "failed"
     INCOMPLETE = "incomplete"
@@ -325,7 +328,8 @@ def _rel(path: Path, root: Path) -> str:
 
 def read_cells(out: Path) -> Cells:
     """Sort every folder of OUT/cells by state: complete (valid result.json), failed
-    (failure.json), incomplete (progress.json only), corrupt (result.json unreadable or
+    (failure.json), incomplete (progress.json only, or a live claim: listed with state
+    "running" and the claim's pid, host and start), corrupt (result.json unreadable or
     invalid) or empty. Two complete cells with the same (model, stream, method, seed) keep
     the first (sorted by folder name); the other is listed under duplicates. Cells expected
     from the grid of models x streams x methods x seeds seen, but with no folder at all, are
@@ -335,8 +339,11 @@ def read_cells(out: Path) -> Cells:
     folders = sorted((d for d in (out / "cells").iterdir() if d.is_dir()), key=lambda d: d.name)
     found.n_folders = len(folders)
     for folder in folders:
+        running = None if (folder / "result.json").exists() else claims.holder(folder)
         if (folder / "result.json").exists():
             _read_complete(folder, out, found, seen)
+        elif running is not None:
+            found.incomplete.append(_read_running(folder, out, running))
         elif (folder / "failure.json").exists():
             found.failed.append(_read_failure(folder, out))
         elif (folder / "progress.json").exists():
@@ -371,6 +378,16 @@ def _read_complete(folder: Path, out: Path, found: Cells, seen: dict) -> None:
         return
     seen[record.key] = record
     found.records.append(record)
+
+
+def _read_running(folder: Path, out: Path, claim: dict) -> dict:
+    """A cell another process is running now: its claim and the rows it has done."""
+    data, _ = read_json(folder / "progress.json")
+    rows = data.get("rows_done") if isinstance(data, dict) else None
+    holder = {k: claim.get(k) for k in ("pid", "host", "since", "worker") if claim.get(k)}
+    return {"path": _rel(folder / claims.CLAIM, out), "cell_id": folder.name,
+            "rows_done": rows if _is_num(rows) else None, "state": CellState.RUNNING.value,
+            "running": holder, "note": f"running: {claims.describe(claim)}"}
 
 
 def _read_failure(folder: Path, out: Path) -> dict:

@@ -84,7 +84,8 @@ def _cells(s: dict) -> list[str]:
         "cell(s) without a folder.", "",
         *_bullets("**Failed** (failure.json; not in any statistic):", cells["failed"],
                   lambda f: f"`{f['path']}`: {_md(f['error'])}"),
-        *_bullets("**Incomplete** (progress.json, no result.json; not in any statistic):",
+        *_bullets("**Incomplete** (progress.json, or running: a live claim.json; no result.json; "
+                  "not in any statistic):",
                   cells["incomplete"],
                   lambda f: f"`{f['path']}`: rows done {rows_done(f)} ({_md(f['note'])})"),
         *_bullets("**Corrupt** (result.json unusable; not in any statistic):",

@@ -50,7 +50,10 @@ def _broken_cells(cells: dict) -> Table:
     for f in cells["failed"]:
         broken.add_row(escape(f["path"]), "failed", escape(str(f["error"])))
     for f in cells["incomplete"]:
-        broken.add_row(escape(f["path"]), "incomplete", f"rows done {f['rows_done']}")
+        why = f"rows done {f['rows_done']}"
+        if f.get("running"):  # a live claim: who runs it
+            why = escape(f["note"]) + (f"; {why}" if f["rows_done"] is not None else "")
+        broken.add_row(escape(f["path"]), f.get("state", "incomplete"), why)
     for f in cells["corrupt"]:
         broken.add_row(escape(f["path"]), "[red]corrupt[/red]", escape(f["reason"]))
     for f in cells["empty"]:
