@@ -27,7 +27,7 @@ from harness.models import load_model, resolve_model
 from harness.precision import using
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
-from harness.storage import Cache, sha256_file
+from harness.storage import Cache, cache_dir, file_lock, sha256_file
 from harness.training import total_steps, train_task
 
 
@@ -80,32 +80,39 @@ class Runner:
     """Runs the cells of a suite into an output directory."""
 
     def __init__(self, suite: Suite, out: Path, device: torch.device, ui,
-                 save_model: bool = False):
+                 save_model: bool = False, claim_info: dict | None = None):
         self.suite, self.out, self.device, self.ui = suite, Path(out), device, ui
         self.save_model = save_model
         self.cache = Cache()
         self.probes = {name: get_probe(name) for name in suite.probes}  # shared by cells
         self.grid_id = grid_id(suite)
         self.elsewhere: list[Cell] = []  # cells another process held a claim on
+        # written into each claim.json: {"run": id, "worker": k} for the workers of one
+        # `--jobs` run (which skip each other's cells without a word), the executor
+        self.claim_info = claim_info or {}
 
     def cell_dir(self, cell: Cell) -> Path:
         return self.out / "cells" / cell.id
 
-    def run(self) -> tuple[list[dict], list[tuple[Cell, str]]]:
-        """Run every cell not already complete; return (results, failures)."""
-        for model in self.suite.models:  # provision / check models up front: fail fast
-            resolve_model(model, log=self.ui.log)
+    def run(self, cells: list[Cell] | None = None) -> tuple[list[dict], list[tuple[Cell, str]]]:
+        """Run every cell (of `cells`, default the whole grid) not already complete and not
+        claimed by another process; return (results, failures)."""
+        with file_lock(cache_dir() / "models.lock"):  # workers provision a model once
+            for model in self.suite.models:  # provision / check models up front: fail fast
+                resolve_model(model, log=self.ui.log)
         results, failures = [], []
-        cells = expand(self.suite)
+        cells = expand(self.suite) if cells is None else cells
         for n, cell in enumerate(cells, 1):
-            self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
             try:
-                claim = claims.acquire(self.cell_dir(cell))
+                claim = claims.acquire(self.cell_dir(cell), **self.claim_info)
                 if claim is None:  # another process runs it: take the next one
                     info = claims.holder(self.cell_dir(cell)) or {}
-                    self.ui.log(f"  claimed by another run ({claims.describe(info)}): skipped")
-                    self.elsewhere.append(cell)
+                    if not self._sibling(info):
+                        self.ui.log(f"[{n}/{len(cells)}] {cell.id}: claimed by another run "
+                                    f"({claims.describe(info)}): skipped")
+                        self.elsewhere.append(cell)
                     continue
+                self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
                 with claim, using(self.suite.precision):
                     results.append(self.run_cell(cell))
                 self.ui.clear()
@@ -122,6 +129,11 @@ class Runner:
                                 "complete cells are kept, re-run the same command to resume")
                     break
         return results, failures
+
+    def _sibling(self, info: dict) -> bool:
+        """Is a claim held by another worker of this same `--jobs` run?"""
+        run = self.claim_info.get("run")
+        return run is not None and info.get("run") == run
 
     def _record_failure(self, cell: Cell, message: str) -> str | None:
         return results.write_failure(self.cell_dir(cell), cell.info, message)
