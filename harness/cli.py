@@ -29,61 +29,28 @@ def _seeds(text: str) -> list[int]:
         raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
 
 
-def _quiet_libraries() -> None:
-    import logging
-    import warnings
-
-    import datasets
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    for name in ("lm-eval", "lm_eval", "peft", "accelerate"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-
-
 def cmd_run(args) -> int:
-    from harness.config import apply_sets, load_suite, narrow
-    from harness.models import check_model
-    from harness.precision import cpu_has_bf16
-    from harness.ui import summary_table
+    from harness import executors, launch
     from harness.grid import expand
-    from harness.runner import Runner, pick_device
-    from harness.ui import UI
+    from harness.models import check_model
+    from harness.runner import pick_device
 
-    suite = load_suite(args.suite)
-    suite = narrow(suite, _csv(args.methods) if args.methods is not None else None,
-                   _seeds(args.seeds) if args.seeds is not None else None, args.precision)
-    suite = apply_sets(suite, args.set or [])
-    device = pick_device(args.device)
+    spec = executors.SuiteSpec(args.suite, _csv(args.methods) if args.methods is not None
+                               else None, _seeds(args.seeds) if args.seeds is not None else None,
+                               args.precision, list(args.set or []))
+    suite = spec.load()
+    launch.check_options(args)
+    device = None if args.executor == "ray" else pick_device(args.device)
     for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
         check_model(model)
-    cells = expand(suite)  # stops on two cells that would share one folder
-    out = Path(args.out or Path("runs") / suite.name).expanduser()
+    cells = executors.select_cells(expand(suite), args.cell, args.cell_index)  # expand stops
+    out = Path(args.out or Path("runs") / suite.name).expanduser()  # on two cells in a folder
     if args.dry_run:
-        return dry_run(suite, out)
+        return dry_run(suite, out, cells, as_json=args.json)
     check_writable(out)
-    ui = UI(quiet=args.quiet)
-    _quiet_libraries()
-    ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}")
-    if suite.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
-        ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: slower than fp32")
-    with ui.session():
-        results, failures = Runner(suite, out, device, ui, save_model=args.save_model).run()
-    if results:
-        ui.console.print(summary_table(results))
-    ui.log(f"results: {out / 'cells'}/*/result.json")
-    if failures:
-        for cell, message in failures:
-            recorded = out / "cells" / cell.id / "failure.json"
-            ui.log(f"failed cell {cell.id}: {message}"
-                   + (f" (see {recorded})" if recorded.exists() else ""))
-        return 1
-    return 0
+    if args.threads:
+        executors.set_threads(args.threads)
+    return launch.run(args, spec, suite, cells, out, device)
 
 
 def check_writable(out: Path) -> None:
@@ -101,31 +68,49 @@ def check_writable(out: Path) -> None:
                            "set HARNESS_CACHE to a writable folder")
 
 
-def dry_run(suite, out: Path) -> int:
-    """List the cells, what a run would do with each, and an estimate of the cost."""
+def dry_run(suite, out: Path, cells: list, as_json: bool = False) -> int:
+    """List the cells (in grid order, with their index for `--cell-index`), what a run
+    would do with each, who runs the running ones, and an estimate of the cost."""
     from rich.console import Console
     from rich.table import Table
 
+    from harness import claims
     from harness.grid import estimate, expand, grid_id, measured_seconds, state
     from harness.results import CellState
 
-    measured = measured_seconds(out)
-    table = Table(title=f"suite {suite.name}: grid {grid_id(suite)} -> {out}")
-    for col in ("cell", "state", "steps", "train", "eval", "estimate from"):
-        table.add_column(col)
-    cells = expand(suite)
-    total_s, todo = 0.0, 0
+    measured, index = measured_seconds(out), {c.id: i for i, c in enumerate(expand(suite))}
+    rows, total_s = [], 0.0
     for cell in cells:
         found = state(cell, suite, out / "cells" / cell.id)
         e = estimate(cell, suite, measured)
-        if found is not CellState.COMPLETE:
-            total_s, todo = total_s + e["train_s"] + e["eval_s"], todo + 1
-        table.add_row(cell.id, found.value, str(e["steps"]), f"{e['train_s'] / 60:.1f} min",
-                      f"{e['eval_s'] / 60:.1f} min", e["source"])
-    Console(width=160).print(table)
-    print(f"{todo} of {len(cells)} cells to run; estimated {total_s / 60:.0f} min "
-          "(figures from this OUT where it has complete cells of a method, else the 2-core "
-          "CPU figures for the 135M model; a GPU is much faster)")
+        row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
+               "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"], 1)}
+        if found is CellState.RUNNING:
+            row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
+                                              ).items() if k != "token"}
+        elif found is not CellState.COMPLETE:
+            total_s += row["estimate_s"]
+        rows.append((row, e))
+    todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
+    if as_json:
+        print(json.dumps({"suite": suite.name, "grid_id": grid_id(suite), "out": str(out),
+                          "to_run": todo, "estimate_s": round(total_s, 1),
+                          "cells": [r for r, _ in rows]}, indent=1))
+        return 0
+    table = Table(title=f"suite {suite.name}: grid {grid_id(suite)} -> {out}")
+    for col in ("#", "cell", "state", "steps", "train", "eval", "estimate from"):
+        table.add_column(col)
+    for row, e in rows:
+        shown = row["state"] + (f" ({claims.describe(row['claim'])})" if "claim" in row else "")
+        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]),
+                      f"{e['train_s'] / 60:.1f} min", f"{e['eval_s'] / 60:.1f} min", e["source"])
+    Console(width=200).print(table)
+    running = sum(r["state"] == "running" for r, _ in rows)
+    print(f"{todo} of {len(cells)} cells to run"
+          + (f" ({running} running in another process)" if running else "")
+          + f"; estimated {total_s / 60:.0f} min (figures from this OUT where it has complete "
+          "cells of a method, else the 2-core CPU figures for the 135M model; a GPU is much "
+          "faster)")
     print("settings in force (defaults, then the suite's, then --set):")
     for line in settings_lines(suite):
         print(f"  {line}")
@@ -243,6 +228,7 @@ def cmd_report(args) -> int:
 def cmd_submit(args) -> int:
     from harness import bundle
     from harness.config import apply_sets, load_suite, narrow
+    from harness.executors import quiet_libraries
     from harness.runner import pick_device
     from harness.ui import UI
 
@@ -253,7 +239,7 @@ def cmd_submit(args) -> int:
     out = Path(args.out or Path("runs") / "submit" / name).expanduser()
     check_writable(out)
     ui = UI(quiet=args.quiet)
-    _quiet_libraries()
+    quiet_libraries()
     ui.log(f"submit {suite.methods[0].name} as '{name}': the {suite.name} grid "
            f"({len(suite.streams) * len(suite.seeds)} cells) on {device} -> {out}")
     with ui.session():
@@ -266,6 +252,7 @@ def cmd_submit(args) -> int:
 def cmd_verify(args) -> int:
     from harness import verify
     from harness.config import load_suite
+    from harness.executors import quiet_libraries
     from harness.results import read_json
     from harness.runner import pick_device
     from harness.ui import UI
@@ -284,7 +271,7 @@ def cmd_verify(args) -> int:
                                f"name one of: {', '.join(listed)}")
         device = pick_device(args.device)
         ui = UI(quiet=True)
-        _quiet_libraries()
+        quiet_libraries()
         problems, records = verify.rerun_problems(
             path, suite, verify.pick_cells(listed, args.cells, args.cell), device, ui)
         if not problems:
@@ -341,7 +328,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="list the cells, their state in OUT and a cost estimate; run nothing")
     run.add_argument("--save-model", action="store_true",
                      help="save each cell's final model (adapters merged) to cells/<id>/model/")
-    run.set_defaults(func=cmd_run)
+    run.add_argument("--cell", action="append", metavar="ID", help="run only this cell "
+                     "(repeatable, or a comma list; ids as --dry-run lists them)")
+    run.add_argument("--cell-index", type=int, metavar="I", help="run only the I-th cell "
+                     "(0-based, the order of --dry-run --json): one cell per array task")
+    run.add_argument("--json", action="store_true", help="with --dry-run: the cells as JSON")
+    run.add_argument("--jobs", type=int, metavar="N", help="run N cells at once as N worker "
+                     "processes (on one GPU, or round-robin over --devices)")
+    run.add_argument("--devices", metavar="0,1,...", help="CUDA GPUs: one worker per GPU")
+    run.add_argument("--threads", type=int, metavar="N", help="torch threads per cell "
+                     "(default: all cores; with --jobs, the cores shared out; Ray: 1)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (default), or ray: each cell a Ray task (pip install -e \".[ray]\")")
+    run.add_argument("--address", help="with --executor ray: auto (the running cluster) or "
+                     "HOST:PORT; default: a new local Ray instance")
+    run.add_argument("--gpus-per-cell", type=float, metavar="G",
+                     help="with --executor ray on CUDA: GPUs per cell (default 1; 0.25: four a GPU)")
+    run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a --jobs worker's number
+    run.set_defaults(func=cmd_run, run_parser=run)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])
     lst.add_argument("name", nargs="?", help="with methods: one method in full, by name or "

@@ -120,3 +120,31 @@ def test_list_json_outputs(capsys):
         assert main(["list", what, "--json"]) == 0
         names = {row["name"] for row in json.loads(capsys.readouterr().out)}
         assert expect <= names, what
+
+
+@pytest.mark.parametrize("extra, needles", [
+    (["--cell", "nope"], ["--cell nope: not a cell of this suite", "--dry-run --json"]),
+    (["--cell-index", "99"], ["--cell-index 99 is outside the grid of 2 cells", "0 .. 1"]),
+    (["--cell", "x", "--cell-index", "0"], ["--cell and --cell-index were both given"]),
+    (["--json"], ["--json goes with --dry-run"]),
+    (["--jobs", "0"], ["--jobs must be at least 1"]),
+    (["--threads", "0"], ["--threads must be at least 1"]),
+    (["--address", "auto"], ["--address and --gpus-per-cell go with --executor ray"]),
+    (["--gpus-per-cell", "0.5"], ["go with --executor ray"]),
+    (["--executor", "dask"], ["invalid choice: 'dask'"]),
+])
+def test_bad_run_options(tmp_path, capsys, good_suite, extra, needles):
+    path = write(tmp_path, good_suite)
+    out = tmp_path / "o"
+    assert_one_line_error(*run_cli(["run", "--suite", path, "--out", str(out), *extra], capsys),
+                          *needles)
+    assert not out.exists()
+
+
+def test_devices_without_cuda(tmp_path, capsys, good_suite, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = write(tmp_path, good_suite)
+    assert_one_line_error(*run_cli(["run", "--suite", path, "--devices", "0,1"], capsys),
+                          "--devices needs CUDA GPUs")

@@ -1,0 +1,355 @@
+"""How the cells of a run are executed: in this process, as N local worker processes on one
+output folder (`--jobs N`, `--devices 0,1`), or as Ray tasks (`--executor ray`).
+
+Whichever it is, a cell runs in `Runner.run` -> `Runner.run_cell` under its claim
+(harness/claims.py), in a process of its own that runs one cell at a time, and writes the
+same files into the same `OUT/cells/<id>/` layout: the executors only decide where and how
+many processes there are. Work shared by cells (base rows, base answers, self-data,
+rewrites) goes through the cache, which computes each key once under a file lock
+(harness/storage.py). What a run achieved is read back from OUT at the end (`outcome`),
+the same way for every executor.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+RAY_INSTALL = 'pip install -e ".[ray]"'
+STOP_WAIT_S = 60.0  # how long a stopped worker may take to release its claim and exit
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """What `harness run` was asked for, as every process that runs cells rebuilds it:
+    the suite, --methods, --seeds, --precision and --set."""
+
+    suite: str
+    methods: list[str] | None = None
+    seeds: list[int] | None = None
+    precision: str | None = None
+    sets: list[str] = field(default_factory=list)
+
+    def load(self):
+        from harness.config import apply_sets, load_suite, narrow
+
+        suite = narrow(load_suite(self.suite), self.methods, self.seeds, self.precision)
+        return apply_sets(suite, list(self.sets))
+
+
+def select_cells(cells: list, ids: list[str] | None, index: int | None) -> list:
+    """The cells named by `--cell ID` (repeatable, or a comma list), or the one at
+    `--cell-index I` (0-based, the order of `--dry-run --json`); all of them by default."""
+    if index is not None:
+        if ids:
+            raise HarnessError("--cell and --cell-index were both given", "use one of them")
+        if not 0 <= index < len(cells):
+            raise HarnessError(f"--cell-index {index} is outside the grid of {len(cells)} cells",
+                               f"use 0 .. {len(cells) - 1} (e.g. a Slurm array 0-{len(cells) - 1})")
+        return [cells[index]]
+    if not ids:
+        return cells
+    wanted = [i.strip() for text in ids for i in text.split(",") if i.strip()]
+    by_id = {c.id: c for c in cells}
+    unknown = [i for i in wanted if i not in by_id]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], list(by_id), n=1)
+        raise HarnessError(f"--cell {unknown[0]}: not a cell of this suite"
+                           + (f" (did you mean {close[0]}?)" if close else ""),
+                           "list the cell ids with `harness run --suite ... --dry-run --json`")
+    return [c for c in cells if c.id in set(wanted)]
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def set_threads(n: int) -> None:
+    """Torch's (and OpenMP's / MKL's, for libraries that start later) thread count."""
+    import torch
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    torch.set_num_threads(n)
+
+
+def quiet_libraries() -> None:
+    """transformers, datasets, lm-eval, peft: no progress bars, errors only."""
+    import logging
+    import warnings
+
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    for name in ("lm-eval", "lm_eval", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+# --------------------------------------------------------------------------- what a run did
+
+@dataclass
+class Outcome:
+    """The cells of a run, read back from OUT: results of the complete ones, failures
+    (cell, message), cells a process outside this run still holds (cell, its claim), and
+    cells nobody ran (a worker died or the run was stopped)."""
+
+    results: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    elsewhere: list = field(default_factory=list)
+    not_run: list = field(default_factory=list)
+
+
+def outcome(suite, out: Path, cells: list) -> Outcome:
+    from harness import claims
+    from harness.grid import state
+    from harness.results import CellState, read_json, read_result
+
+    found = Outcome()
+    for cell in cells:
+        folder = out / "cells" / cell.id
+        now = state(cell, suite, folder)
+        if now is CellState.COMPLETE:
+            found.results.append(read_result(folder)[0])
+        elif now is CellState.FAILED:
+            data, problem = read_json(folder / "failure.json")
+            found.failures.append((cell, problem or str((data or {}).get("error"))))
+        elif now is CellState.RUNNING:
+            found.elsewhere.append((cell, claims.holder(folder) or {}))
+        else:
+            found.not_run.append(cell)
+    return found
+
+
+def combined_status(codes: list[int], found: Outcome) -> int:
+    """One exit status for a run of several processes: 130 if any was interrupted, 1 if a
+    cell failed, a worker failed or a cell was left unrun, else 0."""
+    if 130 in codes:
+        return 130
+    if found.failures or found.not_run or any(codes):
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- local workers
+
+def worker_plan(jobs: int | None, devices: list[str] | None, threads: int | None) -> list[dict]:
+    """One dict per worker: its number, torch threads and GPU (CUDA_VISIBLE_DEVICES) or
+    None. `--devices` alone: a worker per GPU; `--jobs N`: N workers, round-robin over the
+    GPUs (all on the current device without `--devices`). Threads: `--threads`, else the
+    cores shared out, at least 1."""
+    n = jobs or (len(devices) if devices else 1)
+    per = threads or max(1, cores() // n)
+    return [{"worker": k + 1, "threads": per,
+             "gpu": devices[k % len(devices)] if devices else None} for k in range(n)]
+
+
+def check_devices(devices: list[str]) -> None:
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise HarnessError("--devices needs CUDA GPUs, and none is visible",
+                           "leave out --devices (use --jobs N for several cells at once)")
+    bad = [d for d in devices if not d.isdigit() or int(d) >= count]
+    if bad:
+        raise HarnessError(f"--devices {bad[0]}: not a visible GPU ({count} visible)",
+                           f"use GPU numbers 0 .. {count - 1}, e.g. --devices 0,1")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the worker gets SIGINT (a clean stop) if the parent dies, even by kill -9."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:
+    """Start a `harness run <argv> --worker K` process per entry of `plan` on one output
+    folder (they split the grid through the claims), print their lines prefixed with
+    [wK], wait for them all; return their exit statuses. Ctrl-C stops every worker
+    cleanly (SIGINT: the cell being run leaves no claim and no result) and re-raises."""
+    run = uuid.uuid4().hex[:12]
+    procs, readers, lock = [], [], threading.Lock()
+    for w in plan:
+        env = {**os.environ, "HARNESS_RUN_ID": run, "PYTHONUNBUFFERED": "1",
+               "OMP_NUM_THREADS": str(w["threads"]), "MKL_NUM_THREADS": str(w["threads"])}
+        cmd = [sys.executable, "-m", "harness.cli", "run", *argv, "--quiet",
+               "--threads", str(w["threads"]), "--worker", str(w["worker"])]
+        if w["gpu"] is not None:
+            env["CUDA_VISIBLE_DEVICES"] = w["gpu"]
+            cmd += ["--device", "cuda"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                                start_new_session=True,  # Ctrl-C reaches the parent only
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        procs.append(proc)
+        readers.append(threading.Thread(target=_relay, args=(proc, f"[w{w['worker']}] ", lock),
+                                        daemon=True))
+        readers[-1].start()
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        log(f"stopping {sum(p.poll() is None for p in procs)} worker(s) ...")
+        _stop(procs)
+        raise
+    finally:
+        for reader in readers:
+            reader.join(timeout=5)
+    return codes
+
+
+def _relay(proc, prefix: str, lock) -> None:
+    for line in proc.stdout:
+        with lock:
+            sys.stdout.write(prefix + line if line.endswith("\n") else prefix + line + "\n")
+            sys.stdout.flush()
+
+
+def _stop(procs) -> None:
+    """SIGINT to every live worker, then wait; SIGKILL what is still running after
+    STOP_WAIT_S or a second Ctrl-C."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    try:
+        for p in procs:
+            try:
+                p.wait(timeout=STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    except KeyboardInterrupt:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p in procs:
+        p.wait()
+
+
+# --------------------------------------------------------------------------- Ray
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--executor ray needs Ray, which is not installed",
+                           f"install it with `{RAY_INSTALL}`") from None
+    return ray
+
+
+_PASSED_ENV = ("HARNESS_CACHE", "HARNESS_MODEL_CACHE", "HARNESS_WHEELHOUSE", "HF_HOME",
+               "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "CI")
+
+
+def ray_cell(spec: SuiteSpec, out: str, cell_id: str, device: str, threads: int,
+             save_model: bool, claim: dict, env: dict, cwd: str) -> dict:
+    """One cell as a Ray task: rebuild the suite as the driver did (from the same
+    arguments, relative paths from the driver's directory where this node has it), then
+    Runner.run on that one cell, under its claim. Returns its status."""
+    os.environ.update(env)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+    set_threads(threads)
+    quiet_libraries()
+    import torch
+
+    from harness.grid import expand
+    from harness.runner import Runner
+    from harness.ui import UI
+
+    suite = spec.load()
+    cell = next(c for c in expand(suite) if c.id == cell_id)
+    runner = Runner(suite, Path(out), torch.device(device), UI(quiet=True), save_model,
+                    claim_info=claim)
+    done, failures = runner.run([cell])
+    status = "complete" if done else "failed" if failures else "elsewhere"
+    return {"cell": cell_id, "status": status, "error": failures[0][1] if failures else None}
+
+
+def ray_resources(ray, device: str, gpus: float | None, threads: int) -> tuple[str, dict]:
+    """The device cells run on and each task's resource request: num_cpus = threads,
+    num_gpus = --gpus-per-cell or 1 on CUDA (`auto`: CUDA when the cluster has GPUs)."""
+    if device.startswith("cuda:"):
+        raise HarnessError(f"--device {device} with --executor ray: Ray assigns the GPUs",
+                           "use --device cuda (or auto), and --gpus-per-cell for a fraction")
+    if device == "auto":
+        device = "cuda" if gpus or ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+    if device == "cpu" and gpus:
+        raise HarnessError("--gpus-per-cell with --device cpu", "leave one of them out")
+    request = {"num_cpus": threads, "num_gpus": (gpus or 1.0) if device == "cuda" else 0}
+    return device, request
+
+
+def run_ray(spec: SuiteSpec, suite, out: Path, cells: list, *, address: str | None,
+            device: str, gpus: float | None, threads: int, save_model: bool, log) -> list[int]:
+    """Every cell not complete as a Ray task with its resource request, on the cluster at
+    `address` (`auto`: the running one; none: a new local instance, or the one this process
+    already started); wait for all. Returns the exit statuses (0, 1 or 130)."""
+    ray = import_ray()
+    from harness.grid import state
+    from harness.results import CellState
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, log_to_driver=True)
+    try:
+        device, request = ray_resources(ray, device, gpus, threads)
+        task = ray.remote(ray_cell).options(**request)
+        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+        claim = {"executor": "ray", "run": uuid.uuid4().hex[:12]}
+        todo = [c for c in cells if state(c, suite, out / "cells" / c.id) is not CellState.COMPLETE]
+        log(f"ray: {len(todo)} of {len(cells)} cells as tasks ({request['num_cpus']} CPU, "
+            f"{request['num_gpus']} GPU each; cluster {_resources(ray)}) on {device}")
+        pending = {task.remote(spec, str(out.resolve()), c.id, device, threads, save_model,
+                               claim, env, os.getcwd()): c for c in todo}
+        codes = []
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                cell = pending.pop(ready[0])
+                try:
+                    got = ray.get(ready[0])
+                except Exception as exc:  # the task's process died, or Ray failed it
+                    got = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                codes.append(0 if got["status"] != "failed" else 1)
+                log(f"ray: [{len(todo) - len(pending)}/{len(todo)}] {cell.id}: {got['status']}"
+                    + (f": {got['error']}" if got.get("error") else ""))
+        except KeyboardInterrupt:
+            log(f"stopping {len(pending)} Ray task(s) ...")
+            for ref in pending:
+                ray.cancel(ref)  # KeyboardInterrupt in the task: its claim is released
+            ray.wait(list(pending), num_returns=len(pending), timeout=STOP_WAIT_S)
+            raise
+        return codes
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _resources(ray) -> str:
+    res = ray.cluster_resources()
+    return ", ".join(f"{res[k]:g} {k}" for k in ("CPU", "GPU") if k in res)

@@ -1,0 +1,136 @@
+"""`harness run` once its cells are planned (harness/cli.py parses, plans and dry-runs):
+the options that do not go together, the executor chosen (this process, `--jobs` workers,
+Ray tasks: harness/executors.py), and the lines that end a run, read back from OUT."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def check_options(args) -> None:
+    """Options of `harness run` that do not go together."""
+    from harness.executors import check_devices, import_ray
+
+    if args.json and not args.dry_run:
+        raise HarnessError("--json goes with --dry-run", "add --dry-run, or leave out --json")
+    for name in ("jobs", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise HarnessError(f"--{name} must be at least 1", f"e.g. --{name} 2")
+    ray = args.executor == "ray"
+    if not ray and (args.address or args.gpus_per_cell is not None):
+        raise HarnessError("--address and --gpus-per-cell go with --executor ray",
+                           "add --executor ray, or leave them out")
+    if ray and not args.dry_run:
+        import_ray()  # absent: one line with the install command, before anything runs
+    if ray and (args.jobs or args.devices):
+        raise HarnessError("--jobs and --devices are for local runs; with --executor ray each "
+                           "cell is a Ray task", "leave them out (Ray runs as many cells at "
+                           "once as the cluster's resources allow)")
+    if args.gpus_per_cell is not None and not 0 < args.gpus_per_cell <= 8:
+        raise HarnessError(f"--gpus-per-cell must be in (0, 8], got {args.gpus_per_cell}",
+                           "e.g. --gpus-per-cell 0.25 to run four cells on a GPU")
+    if args.devices:
+        if args.device not in ("auto", "cuda"):
+            raise HarnessError(f"--device {args.device} with --devices",
+                               "leave out --device: each worker gets one of --devices")
+        check_devices(_csv(args.devices))
+
+
+def run(args, spec, suite, cells, out: Path, device) -> int:
+    """Run the cells in this process, as local workers or as Ray tasks; then print what the
+    run achieved, read back from OUT."""
+    from harness import executors
+    from harness.models import resolve_model
+    from harness.runner import Runner
+    from harness.ui import UI
+
+    ui = UI(quiet=args.quiet)
+    executors.quiet_libraries()
+    if args.executor == "ray":
+        ui.log(f"suite {suite.name}: {len(cells)} cells as Ray tasks -> {out}")
+        threads = args.threads or 1
+        codes = executors.run_ray(spec, suite, out, cells, address=args.address,
+                                  device=args.device, gpus=args.gpus_per_cell, threads=threads,
+                                  save_model=args.save_model, log=ui.log)
+        return finish(ui, out, executors.outcome(suite, out, cells), codes)
+    if (args.jobs or 1) > 1 or args.devices:
+        plan = executors.worker_plan(args.jobs, _csv(args.devices or ""), args.threads)
+        ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(plan)} workers x "
+               f"{plan[0]['threads']} torch threads"
+               + (f" (GPUs {', '.join(w['gpu'] for w in plan)})" if args.devices else "")
+               + f" -> {out}")
+        for model in suite.models:  # provisioned once, before the workers start
+            resolve_model(model, log=ui.log)
+        codes = executors.run_jobs(worker_argv(args, out), plan, ui.log)
+        return finish(ui, out, executors.outcome(suite, out, cells), codes)
+    _check_bf16(suite, device, ui)
+    if not args.worker:
+        ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}")
+    claim = {"run": os.environ.get("HARNESS_RUN_ID"), "worker": args.worker} if args.worker else {}
+    runner = Runner(suite, out, device, ui, save_model=args.save_model, claim_info=claim)
+    with ui.session():
+        done, failures = runner.run(cells)
+    if args.worker:  # the parent reports for the whole run
+        return 1 if failures else 0
+    found = executors.outcome(suite, out, runner.elsewhere)
+    return finish(ui, out, executors.Outcome(done, failures, found.elsewhere), [])
+
+
+def _check_bf16(suite, device, ui) -> None:
+    from harness.precision import cpu_has_bf16
+
+    if suite.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: slower than fp32")
+
+
+def worker_argv(args, out: Path) -> list[str]:
+    """The arguments of `harness run` that a worker of `--jobs` repeats: every option the
+    user gave, but those of the parent (--jobs, --devices, --threads, --quiet, ...)."""
+    parent = {"jobs", "devices", "threads", "quiet", "executor", "address", "gpus_per_cell",
+              "worker", "dry_run", "json", "out", "help"}
+    argv = ["--out", str(out.resolve())]
+    for action in args.run_parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in parent or value in (None, False):
+            continue
+        if value == action.default:
+            continue
+        option = action.option_strings[0]
+        if isinstance(value, list):
+            for v in value:
+                argv += [option, str(v)]
+        else:
+            argv += [option] if value is True else [option, str(value)]
+    return argv
+
+
+def finish(ui, out: Path, found, codes: list[int]) -> int:
+    """The results table, failures, cells another process is still running and cells not
+    run; the run's exit status."""
+    from harness import claims
+    from harness.executors import combined_status
+    from harness.ui import summary_table
+
+    if found.results:
+        ui.console.print(summary_table(found.results))
+    ui.log(f"results: {out / 'cells'}/*/result.json")
+    for cell, message in found.failures:
+        recorded = out / "cells" / cell.id / "failure.json"
+        ui.log(f"failed cell {cell.id}: {message}"
+               + (f" (see {recorded})" if recorded.exists() else ""))
+    if found.elsewhere:
+        ui.log(f"{len(found.elsewhere)} cell(s) are being run by another process; run again "
+               "when they finish to include them:")
+        for cell, info in found.elsewhere:
+            ui.log(f"  {cell.id}: {claims.describe(info)}")
+    if found.not_run:
+        ui.log(f"{len(found.not_run)} cell(s) did not run (its worker or task stopped early): "
+               + ", ".join(c.id for c in found.not_run) + "; re-run the same command")
+    return combined_status(codes, found)
