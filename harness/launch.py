@@ -27,12 +27,12 @@ def check_options(args) -> None:
     if not ray and (args.address or args.gpus_per_cell is not None):
         raise HarnessError("--address and --gpus-per-cell go with --executor ray",
                            "add --executor ray, or leave them out")
-    if ray and not args.dry_run:
-        import_ray()  # absent: one line with the install command, before anything runs
     if ray and (args.jobs or args.devices):
         raise HarnessError("--jobs and --devices are for local runs; with --executor ray each "
                            "cell is a Ray task", "leave them out (Ray runs as many cells at "
                            "once as the cluster's resources allow)")
+    if ray and not args.dry_run:
+        import_ray()  # absent: one line with the install command, before anything runs
     if args.gpus_per_cell is not None and not 0 < args.gpus_per_cell <= 8:
         raise HarnessError(f"--gpus-per-cell must be in (0, 8], got {args.gpus_per_cell}",
                            "e.g. --gpus-per-cell 0.25 to run four cells on a GPU")

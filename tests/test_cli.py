@@ -132,6 +132,7 @@ def test_list_json_outputs(capsys):
     (["--address", "auto"], ["--address and --gpus-per-cell go with --executor ray"]),
     (["--gpus-per-cell", "0.5"], ["go with --executor ray"]),
     (["--executor", "dask"], ["invalid choice: 'dask'"]),
+    (["--executor", "ray", "--jobs", "2"], ["--jobs and --devices are for local runs"]),
 ])
 def test_bad_run_options(tmp_path, capsys, good_suite, extra, needles):
     path = write(tmp_path, good_suite)
