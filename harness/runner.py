@@ -22,6 +22,7 @@ from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
 from harness.generation import generation_seconds
 from harness.grid import Cell, expand, grid_id, plan
+from harness.memory import advise_on_oom
 from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
 from harness.precision import using
@@ -138,6 +139,7 @@ class Runner:
     def _record_failure(self, cell: Cell, message: str) -> str | None:
         return results.write_failure(self.cell_dir(cell), cell.info, message)
 
+    @advise_on_oom  # out of GPU memory: this cell fails, with the estimate's advice
     def run_cell(self, cell: Cell) -> dict:
         """load -> row 0 -> for each task: data, train, after_task, evaluate -> write."""
         started, generated = time.perf_counter(), generation_seconds()
