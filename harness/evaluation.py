@@ -2,7 +2,9 @@
 
 Stream tasks go through lm-eval in process (HFLM over the live model, a task YAML over
 local JSON, greedy decoding, the chat template applied, per-item samples kept for paired
-statistics). All tasks and lm-eval-based probes of a row share one `simple_evaluate` call.
+statistics). All tasks and lm-eval-based probes of a row share one `simple_evaluate` call;
+tasks that bring their own template (`Task.chat_template` False: the papers' Alpaca-style
+prompts) are evaluated in a second call without the chat template.
 """
 
 from __future__ import annotations
@@ -53,24 +55,25 @@ class Evaluator:
                                                       include_defaults=needs_defaults)
 
     def evaluate(self, model) -> Row:
-        import lm_eval
-
         start = time.perf_counter()
         live = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
         was_training = live.training
         live.eval()
         lm = _quiet_hflm()(pretrained=live, tokenizer=self.tokenizer,
                            batch_size=self.settings.batch_size)
-        names = self.task_names + [t for t in self.probe_tasks if t]
+        # tasks in their own template (`chat_template` False) go in a second call
+        raw = [n for t, n in zip(self.tasks + self.probes, self.task_names + self.probe_tasks)
+               if n and not getattr(t, "chat_template", True)]
+        names = [n for n in self.task_names + self.probe_tasks if n and n not in raw]
         # No global reseeding (lm-eval's defaults reset random/numpy/torch), and whatever
         # the evaluation draws leaves the caller's generators as they were.
         with isolated(), autocast(live.device):
-            out = lm_eval.simple_evaluate(
-                model=lm, tasks=names, task_manager=self.task_manager, num_fewshot=0,
-                apply_chat_template=True, log_samples=True, bootstrap_iters=0,
-                verbosity="ERROR", random_seed=None, numpy_random_seed=None,
-                torch_random_seed=None,
-            )
+            out = self._simple_evaluate(lm, names, chat=True) if names else \
+                {"results": {}, "samples": {}}
+            if raw:
+                extra = self._simple_evaluate(lm, raw, chat=False)
+                for key in ("results", "samples"):
+                    out[key] = {**out[key], **extra[key]}
         scores, items, outputs = {}, {}, {}
         for task, name in zip(self.tasks, self.task_names):
             samples = sorted(out["samples"][name], key=lambda s: s["doc_id"])
@@ -86,6 +89,16 @@ class Evaluator:
             outputs[GENERAL_PROMPTS_KEY] = state.general_answers()
         live.train(was_training)
         return Row(scores, items, outputs, probes, time.perf_counter() - start, probe_seconds)
+
+    def _simple_evaluate(self, lm, names: list[str], chat: bool) -> dict:
+        import lm_eval
+
+        return lm_eval.simple_evaluate(
+            model=lm, tasks=names, task_manager=self.task_manager, num_fewshot=0,
+            apply_chat_template=chat, log_samples=True, bootstrap_iters=0,
+            verbosity="ERROR", random_seed=None, numpy_random_seed=None,
+            torch_random_seed=None,
+        )
 
 
 def _quiet_hflm():
