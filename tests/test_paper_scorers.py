@@ -5,6 +5,7 @@ aggregates against the papers' own arithmetic."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from harness.errors import HarnessError
 from harness.judge import (NEEDS_JUDGE, CorrectnessRubric, Item, Judge, PairwiseRubric,
                            judge_items)
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "papers"
 ALPACA_HEAD = ("Below is an instruction that describes a task. Write a response that "
                "appropriately completes the request.\n\n")
 
@@ -225,6 +227,25 @@ def test_crag_judge_asks_only_what_the_rule_leaves():
     assert len(asked) == 2 and "Ground truth:\n- kessel" in asked[0]
     assert result.value == pytest.approx((1 + 0 + 1 - 1) / 4)
     assert aggregate.crag_to_percent(result.value * 100) == pytest.approx(62.5)
+
+
+def test_a_task_judges_its_recorded_outputs(monkeypatch):
+    from harness.tasks import get_task
+
+    monkeypatch.setenv("HARNESS_PAPER_FIXTURES", str(FIXTURES))
+    crag = get_task("crag")
+    split = crag.split(4, 2, 0)
+    asked = []
+    judge = Judge("j", ask=lambda prompts: asked.extend(prompts) or ["INCORRECT"] * len(prompts))
+    result = crag.judge_outputs(split, ["Kessel", "Someone else directed it"], judge)
+    assert result.value == pytest.approx(0.0) and len(asked) == 1  # (+1 - 1) / 2
+    assert "Question:\nwho directed the sequel" in asked[0] and "- ana ribeiro" in asked[0]
+    assert crag.judge_outputs(split, ["a", "b"], None).reason == NEEDS_JUDGE
+    medical = get_task("medical")
+    med = medical.split(10, 2, 0)
+    got = medical.judge_outputs(med, ["x", "y"], Judge("j", ask=lambda p: ["CORRECT", "INCORRECT"]))
+    assert got.value == 0.5 and isinstance(medical.rubric(), CorrectnessRubric)
+    assert get_task("gsm8k").rubric() is None
 
 
 def test_pairwise_judge():

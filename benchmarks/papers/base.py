@@ -97,6 +97,29 @@ class PaperTask(Task):
         return Split(self.name, tuple(train), tuple(test),
                      content_hash(self.name, self.version, test + train))
 
+    def rubric(self):
+        """The judge rubric of the paper's judged metric (`judged`), or None."""
+        from harness.judge import RUBRICS
+
+        return RUBRICS[self.judged]() if self.judged else None
+
+    def judge_outputs(self, split: Split, outputs: list[str], judge):
+        """The paper's judged metric over a cell's answers to `split.test` (`Row.outputs`):
+        harness.judge.Judged, whose value is None ("needs a judge") without a judge."""
+        import json
+
+        from harness.judge import Item, judge_items
+
+        def references(target: str) -> list[str]:
+            try:
+                value = json.loads(target)
+            except ValueError:
+                return [target]
+            return [str(v) for v in value] if isinstance(value, list) else [target]
+
+        items = [Item(e.key or e.prompt, out, references(e.target)) for e, out in zip(split.test, outputs)]
+        return judge_items(self.rubric(), items, judge)
+
     def fetch(self) -> dict[str, int]:
         """Read every source once (filling the Hugging Face cache); rows per source."""
         return {s.describe(): len(load_rows(s)) for s in self.sources()}

@@ -87,6 +87,9 @@ class Crag(RagTask):
         rows = load_rows(self.train_source)
         return ([r for r in rows if int(r["split"]) == 0], [r for r in rows if int(r["split"]) == 1])
 
+    def rubric(self):
+        return CragRubric()
+
     def example(self, row):
         golds = [str(row["answer"])] + [str(a) for a in row.get("alt_ans") or []]
         prompt = templates.rag_prompt(row["query"], crag_documents(row.get("search_results") or []),
