@@ -199,3 +199,26 @@ class AlpacaEval(YangTask):
 
     def score(self, output, target):
         return scorers.rouge_l(output, target)
+
+
+AUTHORS_REWRITES = {  # the rewrites the authors shipped (main branch), a reference for ours
+    "alpaca": sdft_file("alpaca/distilled_alpaca.json"),
+    "openfunction": sdft_file("openfunction/distilled_openfunction.json"),
+}
+
+
+def authors_rewrites(task: str) -> list[dict]:
+    """The authors' distilled file for `task` (same rows and fields as the training file)."""
+    from benchmarks.papers.sources import load_rows
+
+    return load_rows(AUTHORS_REWRITES[task])
+
+
+def rewrite_acceptance(original: list[dict], rewritten: list[dict], field: str = "output") -> float:
+    """The share of rows whose `field` differs after stripping: how many rewrites passed the
+    filter (a rejected rewrite keeps the original). PAPERS.md §0.2: OpenFunctions 10.7 %,
+    Alpaca 82.4 % in the authors' files."""
+    if len(original) != len(rewritten):
+        raise ValueError(f"{len(original)} original rows but {len(rewritten)} rewritten")
+    changed = sum(a[field].strip() != b[field].strip() for a, b in zip(original, rewritten))
+    return changed / len(original) if original else 0.0
