@@ -315,6 +315,7 @@ def run_ray(spec: SuiteSpec, suite, out: Path, cells: list, *, address: str | No
 
     started = not ray.is_initialized()
     if started:
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # cells' lines alike are not one line
         ray.init(address=address, log_to_driver=True)
     try:
         device, request = ray_resources(ray, device, gpus, threads)

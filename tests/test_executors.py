@@ -193,14 +193,18 @@ def test_jobs_split_the_grid_and_match_a_local_run(local_run, tmp_path, capsys, 
 
 
 def test_the_end_of_a_run_lists_cells_running_elsewhere(tmp_path, tiny_model_dir, capsys):
-    suite = tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0, 1], probes=["drift"],
+    suite = tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0, 1, 2], probes=["drift"],
                        methods={"sft": {}})
     out, held = tmp_path / "out", f"{tiny_model_dir.name}__two__sft__s1"
     (out / "cells" / held).mkdir(parents=True)
     (out / "cells" / held / claims.CLAIM).write_text(json.dumps(
         {"host": "node7", "pid": 42, "token": "t", "worker": 3}))
-    assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet",
+                 "--cell", f"{tiny_model_dir.name}__two__sft__s0", "--cell", held]) == 0
     log = capsys.readouterr().out
+    assert sorted(p.name for p in (out / "cells").iterdir()) == [  # s2 was not selected
+        f"{tiny_model_dir.name}__two__sft__s0", held]
+    assert "[1/2]" in log and "[2/2]" in log
     assert "1 cell(s) are being run by another process; run again when they finish" in log
     assert f"  {held}: pid 42 on node7 (worker 3)" in log
     from harness.results import read_cells
@@ -212,7 +216,7 @@ def test_the_end_of_a_run_lists_cells_running_elsewhere(tmp_path, tiny_model_dir
 
 def test_ctrl_c_stops_the_workers_cleanly(tmp_path, tiny_model_dir):
     suite = tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0, 1], probes=["drift"],
-                       methods={"sft": {}}, train={"steps": 200, "lr": 1e-3, "batch_size": 4,
+                       methods={"sft": {}}, train={"steps": 5000, "lr": 1e-3, "batch_size": 4,
                                                    "max_len": 96})
     out = tmp_path / "out"
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
