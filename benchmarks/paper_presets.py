@@ -1,0 +1,48 @@
+"""Method presets for the paper suites: a registered method under another name with other
+defaults, so that two settings of one method run side by side in one grid (a suite lists a
+method once per name). Each preset changes only settings the method already has; none
+changes what the method's code does. Name one in a suite as
+`../paper_presets.py:SDFTTRL` (paths are relative to the suite) or on the command line as
+`--methods sft,sdft,benchmarks/paper_presets.py:SDFTTRL`.
+
+What TRL or a paper sets that no method setting can express yet is listed as "not yet" in
+docs/paper-suites.md (top-k logit distillation, several rollouts per prompt, SelfAug's
+padding in the KL mask, ...).
+"""
+
+from __future__ import annotations
+
+from harness.methods.sdft import SDFT
+from harness.methods.selfaug import SelfAug
+
+# TRL's SDFT trainer prompts the teacher with "{prompt}\n\n{privileged_context}" (its
+# `teacher_prompt_template` default, trl.experimental.sdft at f2cd577).
+TRL_TEACHER_TEMPLATE = "{query}\n\n{demonstration}"
+
+
+class SDFTTRL(SDFT):
+    """`sdft` with the defaults of TRL's `trl.experimental.sdft` where the harness has the
+    setting (../shared/PAPERS.md §0.2 item 12):
+
+    - teacher_model_kind "base": a frozen teacher (the model before the first task), i.e.
+      an EMA rate of 0 (TRL's teacher_update_rate 0.05 applies to its EMA teacher only);
+    - distillation_alpha 0.5: the generalised JSD with beta 0.5, here over the full
+      vocabulary (TRL: the student's top-100 logits, distillation_topk 100: not yet);
+    - its teacher template, and num_loss_tokens_to_skip 0.
+    One rollout per prompt (TRL samples several: not yet)."""
+
+    name = "sdft-trl"
+    description = ("sdft with TRL's defaults where a setting exists: frozen base teacher, "
+                   "JSD 0.5 (full vocabulary), TRL's teacher template, no skipped tokens")
+    defaults = {**SDFT.defaults, "ema_rate": 0.0, "kl": "jsd", "beta": 0.5,
+                "skip_tokens": 0, "template": TRL_TEACHER_TEMPLATE}
+
+
+class SelfAugPaper(SelfAug):
+    """`selfaug` with the paper's direction of the KL, KL(tuned || base) as written in its
+    Eq. (L_KL = D_KL(p_ft || p_o)); the released code (and `selfaug`'s default) computes
+    KL(base || tuned)."""
+
+    name = "selfaug-paper"
+    description = "selfaug with the paper's KL direction, KL(tuned || base) (code: base || tuned)"
+    defaults = {**SelfAug.defaults, "direction": "tuned-base"}
