@@ -1,8 +1,5 @@
 """Suites: YAML files that fix models x streams x methods x seeds x probes plus settings.
-
-Every key is validated; a mistake gives one line naming the file, the key and the fix.
-See docs/suites.md for the format.
-"""
+Every key is validated: a mistake is one line naming the file, key and fix (docs/suites.md)."""
 
 from __future__ import annotations
 
@@ -18,12 +15,14 @@ from typing import Any
 import yaml
 
 from harness.errors import HarnessError
+from harness.memory_settings import check_optimizer, opt_in
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SUITES_DIR = BENCHMARKS / "suites"
 STREAMS_FILE = BENCHMARKS / "streams.yaml"
 
 
+@opt_in  # the memory settings at their defaults stay out of dataclasses.asdict
 @dataclass(frozen=True)
 class TrainSettings:
     steps: int | None = None  # optimiser steps per task; or give epochs
@@ -36,39 +35,8 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     max_len: int = 256  # tokens per training sequence (prompt + response)
     mix_within_batches: bool = True  # data a method adds (replay, self/external) shares batches
-    # Memory settings (docs/suites.md), opt-in: hashed only where set (see OPT_IN)
-    gradient_checkpointing: bool = False  # recompute each block's activations in backward
+    gradient_checkpointing: bool = False  # memory settings: harness/memory_settings.py
     optimizer: str = "adamw"  # adamw (fused) | adamw-8bit | paged-adamw-8bit (bitsandbytes)
-
-    def __post_init__(self):
-        _hide_defaults(self)
-
-    def __reduce__(self):  # pickle / deepcopy through the constructor (see _hide_defaults)
-        return _rebuild, (type(self), {f.name: getattr(self, f.name)
-                                       for f in dataclasses.fields(type(self))})
-
-
-OPTIMIZERS = ("adamw", "adamw-8bit", "paged-adamw-8bit")
-# Settings added after results were published: at their default they are left out of
-# dataclasses.asdict (so of every config hash, grid id and bundle written before they
-# existed); set to anything else they appear, and the hash changes.
-OPT_IN = {"gradient_checkpointing": False, "optimizer": "adamw"}
-
-
-def _hide_defaults(settings) -> None:
-    """Leave the OPT_IN settings that are at their default out of this instance's field
-    list, which dataclasses.asdict, astuple and replace read from the instance (equality,
-    hashing and repr still see every field; replace gives a hidden one its default, the
-    value it had)."""
-    every = type(settings).__dataclass_fields__
-    hidden = {k for k, default in OPT_IN.items() if getattr(settings, k) == default}
-    if hidden:
-        object.__setattr__(settings, "__dataclass_fields__",
-                           {k: f for k, f in every.items() if k not in hidden})
-
-
-def _rebuild(cls, values: dict):
-    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -175,11 +143,8 @@ def _settings(cls, raw: Any, where: str, base=None):
         if key not in known:
             _fail(where, f"unknown key '{key}'", f"use one of: {', '.join(known)}")
         default = getattr(cls(), key)
-        if value is None and default is None:
-            values[key] = None  # unset, as by default
-            continue
-        if isinstance(default, str):
-            values[key] = _choice(key, value, where)
+        if value is None and default is None or isinstance(default, str):  # unset; a word
+            values[key] = None if default is None else check_optimizer(value, where)
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):
@@ -222,15 +187,6 @@ def _settings(cls, raw: Any, where: str, base=None):
             _fail(where, f"max_len must be at least {MIN_MAX_LEN} tokens, got {settings.max_len}",
                   "leave room for the prompt and the response, e.g. max_len: 256")
     return settings
-
-
-def _choice(key: str, value, where: str) -> str:
-    """A setting that takes one of a few words (train.optimizer)."""
-    choices = {"optimizer": OPTIMIZERS}[key]
-    if value not in choices:
-        _fail(where, f"{key} must be one of {', '.join(choices)}, got {value!r}",
-              f"e.g. {key}: {choices[0]} (see docs/suites.md)")
-    return value
 
 
 def _list(raw, where, what) -> list:
@@ -369,8 +325,7 @@ def _precision(value, where: str) -> str:
 
     if value not in CHOICES:
         _fail(where, f"precision must be one of {', '.join(CHOICES)}, got {value!r}",
-              "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU; "
-              "bf16-weights: weights loaded in bf16)")
+              "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU)")
     return value
 
 

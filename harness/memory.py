@@ -1,40 +1,24 @@
-"""Peak GPU memory of a cell, estimated from the model's config.json (no weights loaded),
-the suite's lengths and the cell's memory settings; and what would make a cell fit.
+"""The peak GPU memory of a cell, estimated from the model's config.json (no weights
+loaded), the suite's lengths and the cell's settings (harness/memory_settings.py), with
+what would make a cell that does not fit fit.
 
-`estimate(cell, suite, gpu)` gives a cell's components in GiB (2^30 bytes):
-
-- weights: parameters x 4 bytes (float32), or 2 with `precision: bf16-weights`; LoRA
-  adapters are float32 either way (peft keeps them so);
-- autocast copies: bf16 autocast over float32 weights keeps a bf16 copy of every weight
-  that trains (autocast's cache) and of the frozen ones its backward needs: 2 bytes a
-  parameter (none with bf16 weights or without autocast);
-- gradients: trainable parameters x their bytes;
-- optimizer: AdamW's two moments, 2 x the trainable parameters' bytes (fused AdamW keeps
-  them in the parameters' dtype), or 2 bytes a parameter for 8-bit AdamW (bitsandbytes;
-  `paged-adamw-8bit` can spill to CPU memory, counted here as on the GPU);
-- method copies: sdft's EMA teacher (a copy of the trainable weights, on the GPU:
-  harness/methods/sdft.py keeps it beside them; placing it on the CPU is left for later),
-  lwf's previous-task model (a full copy), selfaug's frozen base model (a full copy under
-  full fine-tuning, none under LoRA: the adapters are switched off), ewc's Fisher and
-  anchor (2 x trainable), l2sp's anchor (1 x trainable);
-- activations: saved for backward per token and decoder block (measured with
-  torch.autograd.graph.saved_tensors_hooks on Llama blocks, tests/test_memory.py):
-  32h + 8kv + 16I bytes in float32, 28h + 4kv + 8I under bf16 autocast, 20h + 4kv + 8I with
-  bf16 weights (h hidden size, kv the key/value width, I the MLP width); with gradient
-  checkpointing only each block's input (h x 4 or 2 bytes) plus one block recomputed;
-  `train.batch_size` sequences of `train.max_len` tokens (sdft: prompt + rollout);
-- logits: [positions, vocabulary] at `train.batch_size x train.max_len` positions (an
-  upper bound: the loss projects only the positions it uses), 12 bytes an element for the
-  cross-entropy (logits, float32 log-softmax, gradient) and 36 for a full-vocabulary KL
-  with the teacher's logits (12 where token_divergence works in chunks, above 2^28);
-- eval (its own phase): the KV cache of generation at `eval.batch_size` and the
-  multiple-choice / drift probes' full logits, beside the weights, copies and gradients.
-
-The peak is the larger of the training and the evaluation phase. A GPU is named (H100,
-H200, A100-40, A100-80) or given in GiB; a cell fits where its peak is at most
-USABLE of it (the rest: CUDA context, allocator fragmentation). The figures are upper
-bounds of the tensors the harness keeps, not a measurement; docs/performance.md compares
-them with torch.cuda.max_memory_allocated where a GPU was at hand.
+`estimate(cell, suite, gpu)` gives the peak's components in GiB (2^30 bytes): weights
+(4 bytes a parameter, 2 with `precision: bf16-weights`; LoRA adapters float32), autocast
+copies (bf16 autocast over float32 weights keeps a bf16 copy of each weight that trains,
+and of the frozen ones backward needs), gradients, optimizer (AdamW's two moments in the
+parameters' dtype, or 2 bytes a parameter for 8-bit AdamW; a paged one counted as on the
+GPU), method copies (sdft's EMA teacher of the trainable weights, kept on the GPU by
+harness/methods/sdft.py; lwf's previous-task model; selfaug's frozen base model under full
+fine-tuning, none under LoRA; ewc's Fisher and anchor; l2sp's anchor), activations saved
+for backward (per token and block, measured on Llama blocks, tests/test_memory.py: 32h +
+8kv + 16I bytes in float32, 28h + 4kv + 8I under bf16 autocast, 20h + 4kv + 8I with bf16
+weights; with gradient checkpointing each block's input and one block recomputed), at
+`train.batch_size` x `train.max_len` tokens (sdft: + its rollout), and logits at as many
+positions (an upper bound; 12 bytes an element for cross-entropy, 36 for a full-vocabulary
+KL, 12 where token_divergence works in chunks). Evaluation is its own phase (KV cache,
+the probes' full logits). The peak is the larger phase; a cell fits a GPU (named in GPUS
+or given in GiB) where the peak is at most USABLE of it. Upper bounds of what the harness
+keeps, not a measurement: docs/performance.md says how they compare with one.
 """
 
 from __future__ import annotations
@@ -255,7 +239,7 @@ def components(arch: Arch, s: Setup) -> tuple[dict, dict]:
         act = tokens * (layers * h * (2 if bf16_weights else 4) + per_token_layer)
     else:
         act = tokens * layers * per_token_layer
-    act += tokens * 9 * h  # embeddings, final norm
+    act += tokens * (6 if bf16_weights else 9) * h  # embeddings, final norm
     kl = s.method in ("sdft", "selfaug", "lwf")
     positions = s.batch * (rollout if s.method == "sdft" else length)
     elements = positions * arch.vocab
@@ -284,8 +268,10 @@ def _peak(arch: Arch, s: Setup) -> tuple[float, str, dict]:
 
 # What may make a cell fit, least change to its results first: checkpointing computes the
 # same numbers; a smaller micro-batch with more accumulation the same effective batch.
+# LoRA, which changes what is trained, only where nothing else is enough.
 FIXES = (("train.gradient_checkpointing: true", {"checkpointing": True}),
          ("train.batch_size / 2 with train.grad_accum x 2", "halve"),
+         ("eval.batch_size / 2", "halve-eval"),
          ("train.optimizer: adamw-8bit", {"optimizer": "adamw-8bit"}),
          ("precision: bf16-weights", {"precision": "bf16-weights"}),
          ("LoRA", "lora"))
@@ -295,6 +281,8 @@ def _apply(s: Setup, fix) -> Setup | None:
     if fix == "halve":
         return None if s.batch < 2 else dataclasses.replace(
             s, batch=s.batch // 2, grad_accum=s.grad_accum * 2)
+    if fix == "halve-eval":
+        return None if s.eval_batch < 2 else dataclasses.replace(s, eval_batch=s.eval_batch // 2)
     if fix == "lora":
         if s.lora:
             return None
@@ -313,30 +301,31 @@ def _apply(s: Setup, fix) -> Setup | None:
 
 def advice(arch: Arch, s: Setup, gib: float) -> str:
     """The fewest settings of FIXES that make the cell fit on `gib` GiB (the first such
-    set in FIXES' order), halving the micro-batch further where all of them are not
-    enough; or that nothing does."""
+    set in FIXES' order, sets with LoRA last), halving the batches further where all of
+    them are not enough; or that nothing does."""
     import itertools
 
     limit = USABLE * gib * GIB
-    for k in range(1, len(FIXES) + 1):
-        for combo in itertools.combinations(FIXES, k):
-            changed = s
-            for _, fix in combo:
-                changed = _apply(changed, fix) if changed is not None else None
-            if changed is not None and (peak := _peak(arch, changed)[0]) <= limit:
-                return f"fits with {', '.join(label for label, _ in combo)} ({peak / GIB:.1f} GiB)"
+    combos = [c for k in range(1, len(FIXES) + 1) for c in itertools.combinations(FIXES, k)]
+    for combo in sorted(combos, key=lambda c: FIXES[-1] in c):  # stable: LoRA last
+        changed = s
+        for _, fix in combo:
+            changed = _apply(changed, fix) if changed is not None else None
+        if changed is not None and (peak := _peak(arch, changed)[0]) <= limit:
+            return f"fits with {', '.join(label for label, _ in combo)} ({peak / GIB:.1f} GiB)"
     current, labels = s, []
     for label, fix in FIXES:
-        changed = _apply(current, fix)
+        changed = _apply(current, fix) if not str(fix).startswith("halve") else None
         current, labels = (changed, labels + [label]) if changed is not None else (current, labels)
-    while current.batch > 1 and _peak(arch, current)[0] > limit:
-        current = _apply(current, "halve")
-    peak = _peak(arch, current)[0]
+    while _peak(arch, current)[0] > limit and (current.batch > 1 or current.eval_batch > 1):
+        current = _apply(current, "halve") or current
+        current = _apply(current, "halve-eval") or current
+    peak, batches = _peak(arch, current)[0], (f"train.batch_size {current.batch} and "
+                                              f"eval.batch_size {current.eval_batch}")
     if peak <= limit:
-        return (f"fits with {', '.join(labels)} and train.batch_size {current.batch} "
-                f"({peak / GIB:.1f} GiB)")
-    return (f"does not fit even with {', '.join(labels)} and train.batch_size 1 "
-            f"({peak / GIB:.1f} GiB): use a GPU with more memory or a smaller model")
+        return f"fits with {', '.join(labels)}, {batches} ({peak / GIB:.1f} GiB)"
+    return (f"does not fit even with {', '.join(labels)}, {batches} ({peak / GIB:.1f} GiB): "
+            "use a GPU with more memory or a smaller model")
 
 
 def estimate(cell, suite, gpu_gib: float | str | None = None) -> dict:
