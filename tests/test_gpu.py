@@ -1,6 +1,6 @@
 """The CUDA path (marker `gpu`): each test is skipped, with the reason, where no CUDA device
 is visible, so CI on CPUs stays green. On a GPU machine: `python -m pytest -m gpu -rs
-tests/test_gpu.py`, or `bash scripts/gpu_check.sh`, which also writes the measured figures
+tests/test_gpu.py`, or `python scripts/gpu_check.py`, which also writes the measured figures
 (set GPU_CHECK_OUT=DIR to keep them: DIR/measured.json) into a summary.
 
 Tolerances stated here (bf16 keeps 8 bits of mantissa, about 2 to 3 significant digits):
@@ -27,12 +27,12 @@ CUDA = torch.device("cuda")
 def needs_cuda():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device: the gpu tests run where torch.cuda.is_available() "
-                    "(bash scripts/gpu_check.sh on a GPU machine)")
+                    "(python scripts/gpu_check.py on a GPU machine)")
     torch.cuda.reset_peak_memory_stats()
 
 
 def record(key: str, value) -> None:
-    """Keep a measured figure in $GPU_CHECK_OUT/measured.json (scripts/gpu_check.sh)."""
+    """Keep a measured figure in $GPU_CHECK_OUT/measured.json (scripts/gpu_check.py)."""
     folder = os.environ.get("GPU_CHECK_OUT")
     if not folder:
         return
