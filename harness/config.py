@@ -344,7 +344,7 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
     if not isinstance(raw, dict) or not raw:
         _fail(where, "'streams' must list stream names or map names to task lists",
               "e.g. streams: [arith-json]")
-    tasks = all_tasks()
+    tasks = all_tasks(datasets=True)  # the papers' dataset tasks train in their suites
     for name, stream in raw.items():
         if stream in (None, []):
             _fail(where, f"stream '{name}' is empty", "give it at least one task")
@@ -355,6 +355,9 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
             if not isinstance(task, str) or task not in tasks:
                 _fail(where, f"stream '{name}' names unknown task {task!r}",
                       f"use one of: {', '.join(tasks)}")
+            if getattr(tasks[task], "eval_only", False):
+                _fail(where, f"stream '{name}' names task '{task}', which is evaluation-only "
+                      "(it has no training data)", f"measure it as a probe: task:{task}")
         if len(set(stream)) != len(stream):
             _fail(where, f"stream '{name}' repeats a task", "list each task once")
     return {str(k): list(v) for k, v in raw.items()}

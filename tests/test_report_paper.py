@@ -213,3 +213,49 @@ def test_report_paper_errors_are_one_line(tmp_path):
     with pytest.raises(HarnessError, match="several suites"):
         paper_report(tmp_path)
     assert paper_report(tmp_path, suite="selfaug-2025")["suite"] == "selfaug-2025"
+
+
+def test_a_paper_suite_runs_end_to_end_on_the_fixtures_and_reports(tmp_path, tiny_model_dir,
+                                                                   monkeypatch, capsys):
+    """The recipe of docs/paper-suites.md: the suite copied with the tiny model, no lm-eval
+    probes and a tiny budget, the data from HARNESS_PAPER_FIXTURES; then --paper."""
+    import importlib
+
+    import yaml
+
+    import harness.grid
+    import harness.probes
+    import harness.runner
+    from harness.cli import main
+    from rich.console import Console
+
+    original = harness.probes.get_probe
+    probe_cls = importlib.import_module("benchmarks.papers.probe").TaskProbe
+
+    def hooked(name):  # task:<name> resolved even before the harness does it itself
+        probe = probe_cls(name) if name.startswith("task:") else original(name)
+        if name.startswith("task:"):
+            probe.max_new_tokens = 4  # the tiny model's context is 512 tokens
+        return probe
+
+    for module in (harness.probes, harness.grid, harness.runner):
+        monkeypatch.setattr(module, "get_probe", hooked)
+    monkeypatch.setenv("HARNESS_PAPER_FIXTURES", str(ROOT / "tests" / "fixtures" / "papers"))
+    suite = yaml.safe_load((ROOT / "benchmarks" / "suites" / "sdft-rewrite-2024.yaml").read_text())
+    suite.update(models=[str(tiny_model_dir)], streams={"gsm8k": ["gsm8k"]}, seeds=[0],
+                 probes=[p for p in suite["probes"] if p.startswith("task:multiarith")],
+                 data={"n_train": 2, "n_test": 2}, eval={"batch_size": 4, "max_new_tokens": 4})
+    suite["train"].update(epochs=None, steps=1, max_len=256)
+    suite["methods"]["sdft-rewrite"]["max_new_tokens"] = 4
+    path = tmp_path / "sdft-rewrite-2024.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(path), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    buffer = io.StringIO()
+    assert run_paper_report(out, console=Console(file=buffer, width=250)) == 0
+    report = json.loads((out / "paper.json").read_text())
+    (sdft,) = rows_of(report["rows"], "gsm8k-paper", "gsm8k", "SDFT")
+    assert sdft["ours"] is not None and sdft["theirs"] == 34.4 and sdft["status"] == "approximate"
+    (multiarith,) = rows_of(report["rows"], "seed", "multiarith", "Seed")
+    assert multiarith["ours"] is not None
+    assert any("substitute" in n for n in report["notes"]) and "gsm8k-paper" in buffer.getvalue()
