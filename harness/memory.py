@@ -255,7 +255,7 @@ def components(arch: Arch, s: Setup) -> tuple[dict, dict]:
     probe_batch = max([s.eval_batch] * ("knowledge" in s.probes) + [8] * ("drift" in s.probes)
                       + [0])
     evaluation = {"weights": weights, "autocast copies": 2 * trainable if autocast else 0,
-                  "gradients": trainable * tb, "method copies": copy, "kv cache": eval_kv,
+                  "method copies": copy, "kv cache": eval_kv,
                   "logits": probe_batch * PROBE_TOKENS * arch.vocab * 10}
     return train, evaluation
 

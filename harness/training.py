@@ -202,6 +202,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         if on_step:
             on_step(step + 1, steps, step_loss)
     seconds = time.perf_counter() - start
+    optimizer.zero_grad(set_to_none=True)  # the last gradients: not held through evaluation
     model.eval()
     if settings.gradient_checkpointing:
         set_gradient_checkpointing(model, False)
