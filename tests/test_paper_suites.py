@@ -139,8 +139,8 @@ def test_the_papers_settings(suites):
 
 
 def test_the_presets_run_beside_the_method_they_vary(suites):
-    suite = narrow(suites["sdft-onpolicy-2026"],
-                   ["sdft", "benchmarks/paper_presets.py:SDFTTRL"], [0])
+    presets = ROOT / "benchmarks" / "paper_presets.py"
+    suite = narrow(suites["sdft-onpolicy-2026"], ["sdft", f"{presets}:SDFTTRL"], [0])
     sdft, trl = suite.methods
     assert (trl.name, trl.params) == ("sdft-trl", {})
     from harness.methods import make_method
@@ -150,7 +150,7 @@ def test_the_presets_run_beside_the_method_they_vary(suites):
             params["template"]) == (0.0, "jsd", 0.5, 0, "{query}\n\n{demonstration}")
     ids = {c.id for c in expand(suite)}
     assert len(ids) == 8 and any("__sdft-trl__" in i for i in ids)
-    paper = narrow(suites["selfaug-2025"], ["benchmarks/paper_presets.py:SelfAugPaper"], [0])
+    paper = narrow(suites["selfaug-2025"], ["../paper_presets.py:SelfAugPaper"], [0])  # beside
     assert paper.methods[0].name == "selfaug-paper"
     assert make_method("selfaug-paper").params["direction"] == "tuned-base"
 
