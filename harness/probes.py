@@ -22,6 +22,7 @@ model's greedy answers to them, generated once per model and cached on disk.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -259,11 +260,15 @@ def answer_logprobs(model, seqs, batch_size: int = 8) -> list[torch.Tensor]:
 
 
 PROBES = Registry("probe", Probe, "harness.probes", {p.name: p for p in (
-    DriftProbe, KnowledgeProbe, StyleLeakProbe, AgreementProbe)}, hint="lm-eval:<task>")
+    DriftProbe, KnowledgeProbe, StyleLeakProbe, AgreementProbe)},
+    hint="lm-eval:<task>, or task:<name> (a task's test set)")
 
 
 def get_probe(name: str) -> Probe:
-    """A fresh probe: a registered one, or `lm-eval:<task>[:<metric>]`."""
+    """A fresh probe: a registered one, `lm-eval:<task>[:<metric>]`, or `task:<name>[:<n>]`
+    (a task's test set, benchmarks/papers/probe.py, imported by name on first use)."""
     if name.startswith("lm-eval:") and len(name.split(":")) in (2, 3) and name.split(":")[1]:
         return LmEvalProbe(name)
+    if name.startswith("task:"):
+        return importlib.import_module("benchmarks.papers.probe").TaskProbe(name)
     return PROBES[name]()

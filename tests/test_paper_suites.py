@@ -56,23 +56,10 @@ def lmeval_names(tmp_path_factory):
 
 @pytest.fixture
 def suites(lmeval_names, monkeypatch):
-    """The four suites, loaded (lm-eval names from the module's index). Where the harness
-    does not resolve `task:<name>` probes yet, the data side's TaskProbe is hooked in."""
-    import harness.grid
+    """The four suites, loaded (lm-eval names from the module's index)."""
     import harness.probes
 
     monkeypatch.setattr(harness.probes, "lmeval_task_names", lambda: lmeval_names)
-    original = harness.probes.get_probe
-    try:
-        original("task:multiarith")
-    except HarnessError:
-        probe_cls = importlib.import_module("benchmarks.papers.probe").TaskProbe
-
-        def get_probe(name):
-            return probe_cls(name) if name.startswith("task:") else original(name)
-
-        for module in (harness.probes, harness.grid):
-            monkeypatch.setattr(module, "get_probe", get_probe)
     return {name: load_suite(name) for name in PAPER_SUITES}
 
 
