@@ -223,7 +223,14 @@ def test_ctrl_c_stops_the_workers_cleanly(tmp_path, tiny_model_dir):
     parent = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--suite", str(suite),
                                "--out", str(out), "--jobs", "2", "--quiet"], env=env, cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _wait_for(lambda: len(list(out.glob("cells/*/claim.json"))) == 2, timeout=300)
+    deadline = time.time() + 300
+    while (len(list(out.glob("cells/*/claim.json"))) < 2 and parent.poll() is None
+           and time.time() < deadline):
+        time.sleep(0.05)
+    if len(list(out.glob("cells/*/claim.json"))) < 2:
+        parent.kill()
+        raise AssertionError("the two workers did not both start a cell:\n"
+                             + parent.communicate()[0])
     pids = [json.loads(p.read_text())["pid"] for p in out.glob("cells/*/claim.json")]
     parent.send_signal(signal.SIGINT)
     log = parent.communicate(timeout=180)[0]
