@@ -56,7 +56,7 @@ def render_paper_markdown(report: dict) -> str:
     lines += ["## Metrics: the paper's definition, and why ours may differ", ""]
     for mid, m in report["metrics"].items():
         lines.append(f"- **{m['label']}** ({m['comparability']}): {' '.join(m['definition'].split())}"
-                     + (f" Ours: {m['why']}" if m.get("why") else ""))
+                     + (f" Ours: {' '.join(m['why'].split())}" if m.get("why") else ""))
     lines += ["", "## Statuses", "",
               "- comparable / approximate / not comparable: as the metric's definition says",
               "- needs a judge: a judge-scored metric without a judge (a judge-free fallback is "
@@ -69,14 +69,16 @@ def render_paper_markdown(report: dict) -> str:
     why = sorted({(r["label"], r["column"], r["status"], r["why"]) for r in report["rows"]
                   if r["why"] and r["status"] in ("not run", "not reproduced", "needs a judge",
                                                   "local judge")})
-    lines += [f"- {label} / {column}: {status}: {text}" for label, column, status, text in why]
+    lines += [f"- {label} / {column}: {status}: {' '.join(text.split())}"
+              for label, column, status, text in why]
     extra = [f"- {x['what']}: {' '.join(x['why'].split())}" for x in report["not_compared"]]
     lines += ["", "## Not compared", "", *extra, *[f"- {n}" for n in report["notes"]], ""]
     return "\n".join(lines)
 
 
 def paper_terminal(report: dict) -> list:
-    """Rich renderables: one table per paper table, then the notes."""
+    """Rich renderables: one table per paper table with, under it, what differs in our
+    setting for each metric we have a number for; then the notes."""
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
@@ -96,6 +98,13 @@ def paper_terminal(report: dict) -> list:
             cells[-1] = f"[{style}]{cells[-1]}[/{style}]"
             table.add_row(*cells)
         out.append(table)
+        why: dict[str, str] = {}  # what differs in our setting, where we have a number
+        for r in rows:
+            if r["why"] and r["ours"] is not None and r["status"] not in ("comparable",
+                                                                          "no paper number"):
+                why.setdefault(r["label"], " ".join(r["why"].split()))
+        out += [Text(f"  {label}: {text}", style="dim") for label, text in why.items()]
+        out += [Text(f"  {d}", style="dim") for d in t.get("differences") or []]
     for note in report["notes"]:
         out.append(Text(note))
     return out
