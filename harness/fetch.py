@@ -440,7 +440,7 @@ def check_offline(suite) -> None:
         shown = ", ".join(label(i) for i in lacking[:5])
         more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
         raise HarnessError(
-            f"offline, and suite {suite.name} needs what the local caches lack: {shown}{more}",
+            f"offline, and suite {suite.name} lacks: {shown}{more}",
             f"where the hub is reachable run `harness fetch --suite {suite.name}` and copy its "
-            "Hugging Face cache (HF_HOME, default ~/.cache/huggingface) here; "
-            "`--dry-run` lists everything")
+            "Hugging Face cache (HF_HOME, default ~/.cache/huggingface) here; pip-install the "
+            "packages listed; `--dry-run` lists everything")
