@@ -176,14 +176,19 @@ def check_devices(devices: list[str]) -> None:
                            f"use GPU numbers 0 .. {count - 1}, e.g. --devices 0,1")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the worker gets SIGINT (a clean stop) if the parent dies, even by kill -9."""
+def _death_signal():
+    """Linux: a function for the child (between fork and exec) that has it sent SIGINT, a
+    clean stop, when the parent dies, even by kill -9; None elsewhere. libc is loaded here,
+    in the parent: the child may only call it."""
+    if sys.platform != "linux":
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    return lambda: prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
 
 
 def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:
@@ -191,8 +196,8 @@ def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:
     folder (they split the grid through the claims), print their lines prefixed with
     [wK], wait for them all; return their exit statuses. Ctrl-C stops every worker
     cleanly (SIGINT: the cell being run leaves no claim and no result) and re-raises."""
-    run = uuid.uuid4().hex[:12]
-    procs, readers, lock = [], [], threading.Lock()
+    run, die_with_parent = uuid.uuid4().hex[:12], _death_signal()
+    procs, lock = [], threading.Lock()
     for w in plan:
         env = {**os.environ, "HARNESS_RUN_ID": run, "PYTHONUNBUFFERED": "1",
                "OMP_NUM_THREADS": str(w["threads"]), "MKL_NUM_THREADS": str(w["threads"])}
@@ -204,11 +209,12 @@ def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, bufsize=1,
                                 start_new_session=True,  # Ctrl-C reaches the parent only
-                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                preexec_fn=die_with_parent)
         procs.append(proc)
-        readers.append(threading.Thread(target=_relay, args=(proc, f"[w{w['worker']}] ", lock),
-                                        daemon=True))
-        readers[-1].start()
+    readers = [threading.Thread(target=_relay, args=(p, f"[w{w['worker']}] ", lock), daemon=True)
+               for p, w in zip(procs, plan)]  # started once no more processes are forked
+    for reader in readers:
+        reader.start()
     try:
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
