@@ -4,7 +4,6 @@ User errors print one line and exit 2."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ def _seeds(text: str) -> list[int]:
 
 
 def cmd_run(args) -> int:
-    from harness import executors, launch
+    from harness import executors, fetch, launch
     from harness.grid import expand
     from harness.models import check_model
     from harness.runner import pick_device
@@ -41,12 +40,17 @@ def cmd_run(args) -> int:
     suite = spec.load()
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)
-    for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
-        check_model(model)
     cells = executors.select_cells(expand(suite), args.cell, args.cell_index)  # expand stops
     out = Path(args.out or Path("runs") / suite.name).expanduser()  # on two cells in a folder
-    if args.dry_run:
-        return dry_run(suite, out, cells, as_json=args.json)
+    if not args.dry_run:
+        fetch.check_offline(suite)  # offline: one line naming everything the caches lack
+    for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
+        if not (args.dry_run and fetch.is_hub_id(model)):  # a dry run lists hub downloads
+            check_model(model)
+    if args.dry_run:  # planning needs neither hub models nor the data: it lists them
+        return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu)
+    from harness.training import check_optimizers
+    check_optimizers([m.train for m in suite.methods])  # a missing bitsandbytes: stop now
     check_writable(out)
     if args.threads:
         executors.set_threads(args.threads)
@@ -66,87 +70,6 @@ def check_writable(out: Path) -> None:
     if problem:
         raise HarnessError(f"cannot write to the cache '{cache_dir()}' ({problem})",
                            "set HARNESS_CACHE to a writable folder")
-
-
-def dry_run(suite, out: Path, cells: list, as_json: bool = False) -> int:
-    """List the cells (in grid order, with their index for `--cell-index`), what a run
-    would do with each, who runs the running ones, and an estimate of the cost."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from harness import claims
-    from harness.grid import estimate, expand, grid_id, measured_seconds, state
-    from harness.results import CellState
-
-    measured, index = measured_seconds(out), {c.id: i for i, c in enumerate(expand(suite))}
-    rows, total_s = [], 0.0
-    for cell in cells:
-        found = state(cell, suite, out / "cells" / cell.id)
-        e = estimate(cell, suite, measured)
-        row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
-               "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"], 1)}
-        if found is CellState.RUNNING:
-            row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
-                                              ).items() if k != "token"}
-        elif found is not CellState.COMPLETE:
-            total_s += row["estimate_s"]
-        rows.append((row, e))
-    todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
-    if as_json:
-        print(json.dumps({"suite": suite.name, "grid_id": grid_id(suite), "out": str(out),
-                          "to_run": todo, "estimate_s": round(total_s, 1),
-                          "cells": [r for r, _ in rows]}, indent=1))
-        return 0
-    table = Table(title=f"suite {suite.name}: grid {grid_id(suite)} -> {out}")
-    for col in ("#", "cell", "state", "steps", "train", "eval", "estimate from"):
-        table.add_column(col)
-    for row, e in rows:
-        shown = row["state"] + (f" ({claims.describe(row['claim'])})" if "claim" in row else "")
-        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]),
-                      f"{e['train_s'] / 60:.1f} min", f"{e['eval_s'] / 60:.1f} min", e["source"])
-    Console(width=200).print(table)
-    running = sum(r["state"] == "running" for r, _ in rows)
-    print(f"{todo} of {len(cells)} cells to run"
-          + (f" ({running} running in another process)" if running else "")
-          + f"; estimated {total_s / 60:.0f} min (figures from this OUT where it has complete "
-          "cells of a method, else the 2-core CPU figures for the 135M model; a GPU is much "
-          "faster)")
-    print("settings in force (defaults, then the suite's, then --set):")
-    for line in settings_lines(suite):
-        print(f"  {line}")
-    return 0
-
-
-def settings_lines(suite) -> list[str]:
-    """Per method: its name, the settings it runs with, the training settings where they
-    differ from the suite's, and the file a plugin comes from."""
-    from harness.methods import METHODS
-    from harness.methods.settings import in_force
-
-    suite_train = dataclasses.asdict(suite.train)
-    width = max(len(m.name) for m in suite.methods)
-    lines = []
-    for m in suite.methods:
-        settings = in_force(m)
-        shown = ("(does not import: its cells will fail)" if settings is None else
-                 ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items()) or "(none)")
-        train = {k: v for k, v in dataclasses.asdict(m.train).items() if suite_train[k] != v}
-        if train:
-            shown += "; train: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in train.items())
-        if settings is not None and m.name not in METHODS:  # a file plugin: its file
-            shown += f"  [{_shown_path(m.source)}]"
-        lines.append(f"{m.name:<{width}}  {shown}")
-    return lines
-
-
-def _shown_path(source: str) -> str:
-    """A plugin's source, relative to the working directory when under it."""
-    path, _, cls = source.rpartition(":")
-    try:
-        path = str(Path(path).relative_to(Path.cwd().resolve()))
-    except ValueError:
-        pass
-    return f"{path}:{cls}"
 
 
 def cmd_list(args) -> int:
@@ -175,8 +98,8 @@ def cmd_list(args) -> int:
             rows.append({"name": name, "class": target, "description": cls.description,
                          "defaults": cls.defaults, "continual": cls.continual})
     elif args.what == "tasks":
-        rows = [{"name": n, "version": c.version, "description": c.description}
-                for n, c in all_tasks().items()]
+        rows = [{"name": n, "version": c.version, "description": c.description,
+                 "data": c.dataset or "generated"} for n, c in all_tasks(datasets=True).items()]
     elif args.what == "probes":
         rows = [{"name": n, "description": c.description, "higher_is_better": c.higher_is_better}
                 for n, c in PROBES.items()]
@@ -221,8 +144,29 @@ def method_row(spec: str) -> dict:
 def cmd_report(args) -> int:
     from harness.report import run_report
 
+    if args.paper:
+        from harness.report.paper import run_paper_report
+        return run_paper_report(Path(args.out), suite=args.suite, judge=args.judge)
+
     return run_report(Path(args.out), reference=args.reference, alpha=args.alpha,
                       plots=not args.no_plots)
+
+
+def cmd_fetch(args) -> int:
+    from harness import fetch
+    from harness.config import load_suite
+
+    suite = load_suite(args.suite)
+    items = fetch.downloads(suite, judge=args.judge)
+    if args.dry_run:
+        print("\n".join(fetch.download_lines(items)))
+        return 0
+    found = fetch.fetch(suite, judge=args.judge)
+    failed = [f for f in found if not f.get("ok")]
+    for f in failed:
+        print(f"FAILED {fetch.label(f)}: {f.get('error')}", file=sys.stderr)
+    print(f"fetched {len(found) - len(failed)} of {len(found)}")
+    return 1 if failed else 0
 
 
 def cmd_submit(args) -> int:
@@ -324,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
                      help="a method's setting (VALUE as YAML), or METHOD.train.KEY=VALUE for "
                      "its training settings; repeatable; checked before anything runs")
+    run.add_argument("--gpu", help="with --dry-run: peak GPU memory per cell and whether it "
+                     "fits on H100, H200, A100-40, A100-80 or a size in GiB")
     run.add_argument("--dry-run", action="store_true",
                      help="list the cells, their state in OUT and a cost estimate; run nothing")
     run.add_argument("--save-model", action="store_true",
@@ -360,7 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--alpha", type=float, default=0.05,
                      help="significance level after Holm correction (default: 0.05)")
     rep.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    rep.add_argument("--paper", action="store_true", help="the paper suite's numbers beside "
+                     "ours per metric (OUT/paper.md, OUT/paper.json)")
+    rep.add_argument("--suite", help="with --paper: the paper suite (default: the cells' own)")
+    rep.add_argument("--judge", help="with --paper: a local chat model id or path that scores "
+                     "the judge-scored metrics (without one they read 'needs a judge')")
     rep.set_defaults(func=cmd_report)
+    fet = sub.add_parser("fetch", help="download a suite's models and datasets into the "
+                         "Hugging Face cache (for machines without internet)")
+    fet.add_argument("--suite", required=True, help="built-in suite name or path")
+    fet.add_argument("--judge", help="also fetch this judge model (for report --paper)")
+    fet.add_argument("--dry-run", action="store_true", help="list the downloads only")
+    fet.set_defaults(func=cmd_fetch)
     sub_ = sub.add_parser("submit", help="run the leaderboard grid for one method and write "
                           "its bundle to leaderboard/submissions/NAME/")
     sub_.add_argument("method", help="a method's name or path/to/file.py:Class")

@@ -9,6 +9,8 @@ prompts) are evaluated in a second call without the chat template.
 
 from __future__ import annotations
 
+import os
+
 import logging
 import time
 from dataclasses import dataclass
@@ -98,6 +100,9 @@ class Evaluator:
             apply_chat_template=chat, log_samples=True, bootstrap_iters=0,
             verbosity="ERROR", random_seed=None, numpy_random_seed=None,
             torch_random_seed=None,
+            # code tasks (e.g. humaneval) execute the model's code: only with the user's
+            # consent, the variable Hugging Face's code_eval metric asks for too
+            confirm_run_unsafe_code=os.environ.get("HF_ALLOW_CODE_EVAL") == "1",
         )
 
 

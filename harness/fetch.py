@@ -70,7 +70,7 @@ def downloads(suite, judge: str | None = None) -> list[dict]:
 
     items: list[dict] = []
     for model, what in [(m, "models") for m in suite.models] + [(judge, "the judge")] * bool(judge):
-        if _is_hub_id(model):
+        if is_hub_id(model):
             items.append({"kind": "model", "id": model, "size_gb": MODEL_SIZES_GB.get(model),
                           "gated": model.startswith(GATED_ORGS), "for": [what]})
     for task in dict.fromkeys(t for tasks in suite.streams.values() for t in tasks):
@@ -91,7 +91,8 @@ def downloads(suite, judge: str | None = None) -> list[dict]:
     return _merge(items)
 
 
-def _is_hub_id(name: str) -> bool:
+def is_hub_id(name: str) -> bool:
+    """A hub id (org/name) rather than a local folder or an embedded model's name."""
     return ("/" in name and not name.startswith((".", "/", "~"))
             and not Path(name).expanduser().exists())
 
@@ -440,7 +441,8 @@ def check_offline(suite) -> None:
         shown = ", ".join(label(i) for i in lacking[:5])
         more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
         raise HarnessError(
-            f"offline, and suite {suite.name} lacks: {shown}{more}",
+            f"offline (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set), and suite {suite.name} "
+            f"needs what is not in the local Hugging Face cache: {shown}{more}",
             f"where the hub is reachable run `harness fetch --suite {suite.name}` and copy its "
             "Hugging Face cache (HF_HOME, default ~/.cache/huggingface) here; pip-install the "
             "packages listed; `--dry-run` lists everything")

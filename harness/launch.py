@@ -1,9 +1,12 @@
-"""`harness run` once its cells are planned (harness/cli.py parses, plans and dry-runs):
-the options that do not go together, the executor chosen (this process, `--jobs` workers,
-Ray tasks: harness/executors.py), and the lines that end a run, read back from OUT."""
+"""`harness run` once its cells are planned (harness/cli.py parses and plans): the dry run
+(cells, states, cost, settings in force, downloads, GPU memory), the options that do not go
+together, the executor chosen (this process, `--jobs` workers, Ray tasks:
+harness/executors.py), and the lines that end a run, read back from OUT."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -134,3 +137,96 @@ def finish(ui, out: Path, found, codes: list[int]) -> int:
         ui.log(f"{len(found.not_run)} cell(s) did not run (its worker or task stopped early): "
                + ", ".join(c.id for c in found.not_run) + "; re-run the same command")
     return combined_status(codes, found)
+
+
+def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | None = None) -> int:
+    """List the cells (in grid order, with their index for `--cell-index`), what a run
+    would do with each, who runs the running ones, and an estimate of the cost."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness import claims
+    from harness.grid import estimate, expand, grid_id, measured_seconds, state
+    from harness.results import CellState
+
+    measured, index = measured_seconds(out), {c.id: i for i, c in enumerate(expand(suite))}
+    try:  # the grid id hashes the task data, which a paper suite may not have fetched yet
+        gid = grid_id(suite)
+    except HarnessError:
+        gid = "(unknown until the task data is fetched)"
+    rows, total_s = [], 0.0
+    for cell in cells:
+        found = state(cell, suite, out / "cells" / cell.id)
+        e = estimate(cell, suite, measured)
+        row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
+               "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"], 1)}
+        if found is CellState.RUNNING:
+            row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
+                                              ).items() if k != "token"}
+        elif found is not CellState.COMPLETE:
+            total_s += row["estimate_s"]
+        rows.append((row, e))
+    todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
+    if as_json:
+        print(json.dumps({"suite": suite.name, "grid_id": gid, "out": str(out),
+                          "to_run": todo, "estimate_s": round(total_s, 1),
+                          "cells": [r for r, _ in rows]}, indent=1))
+        return 0
+    table = Table(title=f"suite {suite.name}: grid {gid} -> {out}")
+    for col in ("#", "cell", "state", "steps", "train", "eval", "estimate from"):
+        table.add_column(col)
+    for row, e in rows:
+        shown = row["state"] + (f" ({claims.describe(row['claim'])})" if "claim" in row else "")
+        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]),
+                      f"{e['train_s'] / 60:.1f} min", f"{e['eval_s'] / 60:.1f} min", e["source"])
+    Console(width=200).print(table)
+    running = sum(r["state"] == "running" for r, _ in rows)
+    print(f"{todo} of {len(cells)} cells to run"
+          + (f" ({running} running in another process)" if running else "")
+          + f"; estimated {total_s / 60:.0f} min (figures from this OUT where it has complete "
+          "cells of a method, else the 2-core CPU figures for the 135M model; a GPU is much "
+          "faster)")
+    print("settings in force (defaults, then the suite's, then --set):")
+    for line in settings_lines(suite):
+        print(f"  {line}")
+    from harness.fetch import download_lines, downloads
+    print("downloads (`harness fetch --suite NAME` fetches them; the embedded model is built in):")
+    for line in download_lines(downloads(suite)):
+        print(f"  {line}")
+    if gpu:
+        from harness.memory import report
+        print("\n".join(report(suite, gpu)))
+    return 0
+
+
+def settings_lines(suite) -> list[str]:
+    """Per method: its name, the settings it runs with, the training settings where they
+    differ from the suite's, and the file a plugin comes from."""
+    from harness.methods import METHODS
+    from harness.methods.settings import in_force
+
+    suite_train = dataclasses.asdict(suite.train)
+    width = max(len(m.name) for m in suite.methods)
+    lines = []
+    for m in suite.methods:
+        settings = in_force(m)
+        shown = ("(does not import: its cells will fail)" if settings is None else
+                 ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items()) or "(none)")
+        train = {k: v for k, v in dataclasses.asdict(m.train).items()
+                 if suite_train.get(k, getattr(suite.train, k)) != v}
+        if train:
+            shown += "; train: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in train.items())
+        if settings is not None and m.name not in METHODS:  # a file plugin: its file
+            shown += f"  [{_shown_path(m.source)}]"
+        lines.append(f"{m.name:<{width}}  {shown}")
+    return lines
+
+
+def _shown_path(source: str) -> str:
+    """A plugin's source, relative to the working directory when under it."""
+    path, _, cls = source.rpartition(":")
+    try:
+        path = str(Path(path).relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
+    return f"{path}:{cls}"
