@@ -12,19 +12,22 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.tasks import Plain
 
-def _messages(prompt: str, history=()) -> list[dict]:
+
+def _messages(prompt: str, history=(), system: str = "") -> list[dict]:
     turns = [m for user, reply in history
              for m in ({"role": "user", "content": user}, {"role": "assistant", "content": reply})]
-    return turns + [{"role": "user", "content": prompt}]
+    head = [{"role": "system", "content": system}] if system else []
+    return head + turns + [{"role": "user", "content": prompt}]
 
 
-def render_prompt(tokenizer, prompt: str, history=()) -> str:
-    """The text a chat model sees before its answer (after earlier `history` turns of
-    (user, assistant) pairs); a plain fallback without a template."""
+def render_prompt(tokenizer, prompt: str, history=(), system: str = "") -> str:
+    """The text a chat model sees before its answer (after a `system` message and earlier
+    `history` turns of (user, assistant) pairs); a plain fallback without a template."""
     if tokenizer.chat_template:
         return tokenizer.apply_chat_template(
-            _messages(prompt, history), tokenize=False, add_generation_prompt=True
+            _messages(prompt, history, system), tokenize=False, add_generation_prompt=True
         )
     return "".join(f"{u}\n{a}\n" for u, a in history) + f"{prompt}\n"
 
@@ -40,16 +43,23 @@ def user_turn_prefix(tokenizer, history=()) -> str:
 
 
 def encode_pair(tokenizer, prompt: str, response: str, max_len: int,
-                history=()) -> tuple[list[int], int]:
+                history=(), system: str = "", chat: bool = True) -> tuple[list[int], int]:
     """Token ids of prompt+response (+ end of turn) and the number of prompt tokens.
 
     The loss is taken on the (last) response's tokens only, including the end-of-turn token
     so the model learns to stop. Too long sequences are cut at `max_len` (response side).
+    `chat=False`: the prompt is already in its task's own template: raw text, then the
+    response and end-of-sequence (a `Plain` example).
     """
-    head = render_prompt(tokenizer, prompt, history)
+    if not chat:
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        r_ids = tokenizer(response + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        ids = (p_ids + r_ids)[:max_len]
+        return ids, min(len(p_ids), len(ids))
+    head = render_prompt(tokenizer, prompt, history, system)
     if tokenizer.chat_template:
         full = tokenizer.apply_chat_template(
-            _messages(prompt, history) + [{"role": "assistant", "content": response}],
+            _messages(prompt, history, system) + [{"role": "assistant", "content": response}],
             tokenize=False,
         )
         tail = full[len(head):] if full.startswith(head) else response + tokenizer.eos_token
@@ -92,7 +102,8 @@ def collate(tokenizer, examples: list, max_len: int) -> Batch:
 
 def encode_example(tokenizer, example, max_len: int) -> tuple[list[int], int]:
     return encode_pair(tokenizer, example.prompt, example.response, max_len,
-                       getattr(example, "history", ()))
+                       getattr(example, "history", ()), getattr(example, "system", ""),
+                       chat=not isinstance(example, Plain))
 
 
 def pad_batch(tokenizer, encoded: list[tuple[list[int], int]], examples: list) -> "Batch":

@@ -44,6 +44,13 @@ class Framed(Example):
 
 
 @dataclass(frozen=True)
+class Plain(Example):
+    """An example written in its task's own text template (`Task.chat_template` False, e.g.
+    the Alpaca-style `### Instruction:` prompts of SDFT by rewriting): trained on as raw text,
+    prompt then response then end-of-sequence, with no chat template, as it is evaluated."""
+
+
+@dataclass(frozen=True)
 class Split:
     task: str
     train: tuple[Example, ...]

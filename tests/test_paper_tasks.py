@@ -234,17 +234,16 @@ def test_a_missing_dataset_offline_is_one_line_naming_it(tmp_path):
 
 
 def test_the_cli_exits_2_on_a_missing_dataset(tmp_path, tiny_model_dir):
-    """Through `harness run --dry-run`. Suites name dataset tasks once config.py validates
-    streams against all_tasks(datasets=True); until then the shim below does that."""
+    """Through `harness run`: offline, the check before a run names the dataset in one
+    line (a dry run plans without the data, listing it among the downloads)."""
     suite = tmp_path / "paper.yaml"
     suite.write_text(f"name: paper-offline\nmodels: [{tiny_model_dir}]\nstreams: {{g: [gsm8k]}}\n"
                      "methods: [sft]\nseeds: [0]\nprobes: []\n"
                      "train: {steps: 1, lr: 1.0e-4, batch_size: 2, grad_accum: 1, max_len: 64}\n"
                      "data: {n_train: 4, n_test: 2}\n")
-    shim = ("import harness.tasks as t\nall_ = t.all_tasks\n"
-            "t.all_tasks = lambda datasets=False: all_(True)\n"
-            "from harness.cli import main\nraise SystemExit(main(['run', '--suite', %r, '--dry-run']))\n"
-            % str(suite))
+    shim = ("from harness.cli import main\n"
+            "raise SystemExit(main(['run', '--suite', %r, '--out', %r]))\n"
+            % (str(suite), str(tmp_path / "out")))
     out = subprocess.run([sys.executable, "-c", shim], capture_output=True, text=True,
                          env=_offline_env(tmp_path), cwd=tmp_path, timeout=300)
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]

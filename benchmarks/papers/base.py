@@ -11,6 +11,7 @@ draws), so that every data seed trains on the same pool and tests on the same it
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 
@@ -94,6 +95,8 @@ class PaperTask(Task):
         train = [e for e in train if (e.key or e.prompt) not in test_keys]
         rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
         test, train = _pick(test, n_test, rng), _pick(train, n_train, rng)
+        if not self.chat_template:  # trained as it is evaluated: in the task's own template
+            test, train = [_plain(e) for e in test], [_plain(e) for e in train]
         return Split(self.name, tuple(train), tuple(test),
                      content_hash(self.name, self.version, test + train))
 
@@ -129,3 +132,13 @@ def _pick(items: list, n: int, rng: random.Random) -> list:
     if n >= len(items):
         return list(items)
     return [items[i] for i in sorted(rng.sample(range(len(items)), n))]
+
+
+def _plain(example):
+    """The example as a `Plain` one (same fields, so the same content hash)."""
+    from harness.tasks import Plain
+
+    if type(example) is not Example:
+        raise HarnessError(f"a task without the chat template gave a {type(example).__name__}",
+                           "give such tasks plain Examples (their prompt holds the template)")
+    return Plain(**dataclasses.asdict(example))
