@@ -13,17 +13,14 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # our own progress bars replace the 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from harness.errors import HarnessError  # noqa: E402
+from harness.launch import csv  # noqa: E402
 
 EXIT_USER_ERROR = 2
 
 
-def _csv(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
 def _seeds(text: str) -> list[int]:
     try:
-        return [int(x) for x in _csv(text)]  # ranges, repeats, none at all: narrow() checks
+        return [int(x) for x in csv(text)]  # ranges, repeats, none at all: narrow() checks
     except ValueError:
         raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
 
@@ -34,7 +31,7 @@ def cmd_run(args) -> int:
     from harness.models import check_model
     from harness.runner import pick_device
 
-    spec = executors.SuiteSpec(args.suite, _csv(args.methods) if args.methods is not None
+    spec = executors.SuiteSpec(args.suite, csv(args.methods) if args.methods is not None
                                else None, _seeds(args.seeds) if args.seeds is not None else None,
                                args.precision, list(args.set or []))
     suite = spec.load()

@@ -13,7 +13,8 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 
-def _csv(text: str) -> list[str]:
+def csv(text: str) -> list[str]:
+    """A comma-separated option's items (the CLI's and the workers' one parser)."""
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
@@ -43,7 +44,7 @@ def check_options(args) -> None:
         if args.device not in ("auto", "cuda"):
             raise HarnessError(f"--device {args.device} with --devices",
                                "leave out --device: each worker gets one of --devices")
-        check_devices(_csv(args.devices))
+        check_devices(csv(args.devices))
 
 
 def run(args, spec, suite, cells, out: Path, device) -> int:
@@ -64,7 +65,7 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
                                   save_model=args.save_model, log=ui.log)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     if (args.jobs or 1) > 1 or args.devices:
-        plan = executors.worker_plan(args.jobs, _csv(args.devices or ""), args.threads)
+        plan = executors.worker_plan(args.jobs, csv(args.devices or ""), args.threads)
         ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(plan)} workers x "
                f"{plan[0]['threads']} torch threads"
                + (f" (GPUs {', '.join(w['gpu'] for w in plan)})" if args.devices else "")
