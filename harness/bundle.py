@@ -241,9 +241,12 @@ def suite_for(method: dict, suite: Suite, bundle: Path) -> Suite:
     if not method.get("builtin", True):
         spec = f"{(bundle / method['class'].rpartition(':')[0]).resolve()}:" \
                f"{method['class'].rpartition(':')[2]}"
-    found = _method(spec, dict(method.get("params") or {}), TrainSettings(**method["train"]),
+    train = TrainSettings(**method["train"])
+    found = _method(spec, dict(method.get("params") or {}), train,
                     f"{bundle / MANIFEST}, method", ())
-    return dataclasses.replace(suite, methods=[found])
+    own = tuple(k for k, v in dataclasses.asdict(train).items()  # beat a stream's settings
+                if v != getattr(suite.train, k))
+    return dataclasses.replace(suite, methods=[dataclasses.replace(found, train_keys=own)])
 
 
 def submit(name: str | None, suite: Suite, out: Path | None, root: Path, device,

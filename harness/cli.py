@@ -168,7 +168,8 @@ def cmd_fetch(args) -> int:
 
 def cmd_submit(args) -> int:
     from harness import bundle
-    from harness.config import apply_sets, load_suite, narrow
+    from harness.config import load_suite
+    from harness.overrides import apply_sets, narrow
     from harness.executors import quiet_libraries
     from harness.runner import pick_device
     from harness.ui import UI

@@ -58,6 +58,8 @@ class MethodSpec:
     params: dict = field(default_factory=dict)
     train: TrainSettings = TrainSettings()
     source: str = ""  # where its class is defined, /abs/file.py:Class: never hashed
+    train_keys: tuple[str, ...] = ()  # training settings the method sets itself: they win
+    # over a stream's (cell_train)
 
     @property
     def source_file(self) -> Path | None:
@@ -80,6 +82,20 @@ class Suite:
     eval: EvalSettings
     path: str = ""
     precision: str = "auto"  # auto | fp32 | bf16 | bf16-weights: harness/precision.py
+    stream_train: dict = field(default_factory=dict)  # stream -> its training overrides
+
+
+def cell_train(suite: Suite, stream: str, method: MethodSpec) -> TrainSettings:
+    """A cell's training settings: the suite's, then its stream's, then those the method
+    sets itself (a method's own learning rate or budget beats the stream's)."""
+    overrides = suite.stream_train.get(stream)
+    if not overrides:
+        return method.train
+    train = _settings(TrainSettings, overrides, f"stream '{stream}', train", suite.train)
+    keys = set(method.train_keys)
+    if keys & {"steps", "epochs"}:
+        keys |= {"steps", "epochs"}  # the method's budget replaces the stream's whole
+    return dataclasses.replace(train, **{k: getattr(method.train, k) for k in keys})
 
 
 _TOP = {"name", "description", "models", "streams", "methods", "seeds", "probes", "train",
@@ -296,7 +312,7 @@ def load_suite(name_or_path: str) -> Suite:
 
     train = _settings(TrainSettings, raw["train"], f"{where}, train")
     models = _names(raw["models"], where, "models", "[smollm2-135m-instruct]")
-    streams = _parse_streams(raw["streams"], where)
+    streams, stream_train = _parse_streams(raw["streams"], train, where)
     methods = _parse_methods(raw["methods"], train, where, path.parent)
     seeds = _seeds(_list(raw["seeds"], where, "seeds"), where)
     probes = raw.get("probes") or []
@@ -316,7 +332,7 @@ def load_suite(name_or_path: str) -> Suite:
         seeds=seeds, probes=probes, train=train,
         data=_settings(DataSettings, raw.get("data"), f"{where}, data"),
         eval=_settings(EvalSettings, raw.get("eval"), f"{where}, eval"), path=str(path),
-        precision=_precision(raw.get("precision", "auto"), where),
+        precision=_precision(raw.get("precision", "auto"), where), stream_train=stream_train,
     )
 
 
@@ -329,7 +345,9 @@ def _precision(value, where: str) -> str:
     return value
 
 
-def _parse_streams(raw, where) -> dict[str, list[str]]:
+def _parse_streams(raw, train: TrainSettings, where) -> tuple[dict[str, list[str]], dict]:
+    """The streams (name -> tasks) and each stream's training overrides, where a stream is
+    written as {tasks: [...], train: {...}} (e.g. a paper's epochs per dataset)."""
     from harness.tasks import all_tasks
 
     named = load_streams()
@@ -345,7 +363,19 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
         _fail(where, "'streams' must list stream names or map names to task lists",
               "e.g. streams: [arith-json]")
     tasks = all_tasks(datasets=True)  # the papers' dataset tasks train in their suites
+    raw, stream_train = dict(raw), {}
     for name, stream in raw.items():
+        if isinstance(stream, dict):
+            unknown = set(map(str, stream)) - {"tasks", "train"}
+            if unknown or "tasks" not in stream:
+                _fail(where, f"stream '{name}' as a mapping takes 'tasks' and 'train'"
+                      + (f", not '{sorted(unknown)[0]}'" if unknown else ""),
+                      f"e.g. {name}: {{tasks: [arith], train: {{epochs: 2}}}}")
+            overrides = stream.get("train") or {}
+            _settings(TrainSettings, overrides, f"{where}, stream '{name}', train", train)
+            if overrides:
+                stream_train[str(name)] = dict(overrides)
+            raw[name] = stream = stream["tasks"]
         if stream in (None, []):
             _fail(where, f"stream '{name}' is empty", "give it at least one task")
         if not isinstance(stream, list):
@@ -360,7 +390,7 @@ def _parse_streams(raw, where) -> dict[str, list[str]]:
                       "(it has no training data)", f"measure it as a probe: task:{task}")
         if len(set(stream)) != len(stream):
             _fail(where, f"stream '{name}' repeats a task", "list each task once")
-    return {str(k): list(v) for k, v in raw.items()}
+    return {str(k): list(v) for k, v in raw.items()}, stream_train
 
 
 def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[MethodSpec]:
@@ -383,8 +413,8 @@ def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[Metho
         params = dict(params)
         overrides = params.pop("train", None)
         method_train = _settings(TrainSettings, overrides, f"{where}, methods.{name}.train", train)
-        specs.append((name, _method(name, params, method_train, f"{where}, methods.{name}",
-                                    (folder,))))
+        spec = _method(name, params, method_train, f"{where}, methods.{name}", (folder,))
+        specs.append((name, dataclasses.replace(spec, train_keys=tuple(overrides or ()))))
     one_per_name(specs, where)
     return [spec for _, spec in specs]
 
@@ -396,55 +426,3 @@ def _method(spec: str, params: dict, train: TrainSettings, where: str,
 
     name, params, source = resolve_method(spec, params, where, folders)
     return MethodSpec(name, params, train, source)
-
-
-def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
-           precision: str | None = None) -> Suite:
-    """Apply --methods/--seeds/--precision: pick from the suite (by name, or by a file path
-    to a method the suite lists, however spelled), or add a method with its defaults."""
-    from harness.methods.settings import is_file, one_per_name
-
-    if methods is not None:
-        where = "--methods"
-        if not methods:
-            _fail(where, "names no method", "e.g. --methods sft,lora")
-        _unique(methods, where, "methods")
-        by_name = {m.name: m for m in suite.methods}
-        folders = (Path.cwd(), Path(suite.path).parent) if suite.path else ()
-        picked = []
-        for given in methods:
-            if given in by_name:
-                picked.append((given, by_name[given]))
-                continue
-            spec = _method(given, {}, suite.train, where, folders)
-            listed = by_name.get(spec.name)
-            if listed is not None and is_file(given) and listed.source != spec.source:
-                _fail(where, f"'{given}' is named '{spec.name}', as the suite's method "
-                      f"from {listed.source} is, but is another class ({spec.source})",
-                      "give one of the classes another name, or name the suite's")
-            picked.append((given, listed or spec))
-        one_per_name(picked, where)
-        suite = dataclasses.replace(suite, methods=[spec for _, spec in picked])
-    if seeds is not None:
-        if not seeds:
-            _fail("--seeds", "names no seed", "e.g. --seeds 0,1,2")
-        suite = dataclasses.replace(suite, seeds=_seeds(seeds, "--seeds"))
-    if precision is not None:
-        suite = dataclasses.replace(suite, precision=_precision(precision, "--precision"))
-    return suite
-
-
-def apply_sets(suite: Suite, assignments: list[str]) -> Suite:
-    """`--set METHOD.KEY=VALUE` / `METHOD.train.KEY=VALUE`, checked as a suite's settings."""
-    from harness.methods.settings import check_method, parse_sets
-
-    given = parse_sets([m.name for m in suite.methods], assignments)
-    methods = []
-    for m in suite.methods:
-        params, train = given[m.name]
-        if params or train:
-            m = dataclasses.replace(
-                m, train=_settings(TrainSettings, train, f"--set {m.name}.train", m.train),
-                params=check_method(m.name, {**m.params, **params}, f"--set {m.name}"))
-        methods.append(m)
-    return dataclasses.replace(suite, methods=methods)

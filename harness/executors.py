@@ -39,7 +39,8 @@ class SuiteSpec:
     sets: list[str] = field(default_factory=list)
 
     def load(self):
-        from harness.config import apply_sets, load_suite, narrow
+        from harness.config import load_suite
+        from harness.overrides import apply_sets, narrow
 
         suite = narrow(load_suite(self.suite), self.methods, self.seeds, self.precision)
         return apply_sets(suite, list(self.sets))

@@ -14,7 +14,7 @@ from pathlib import Path
 from statistics import mean
 
 from harness import claims
-from harness.config import DataSettings, MethodSpec, Suite
+from harness.config import DataSettings, MethodSpec, Suite, cell_train
 from harness.errors import HarnessError
 from harness.models import model_identity
 from harness.probes import PROBE_DATA, get_probe
@@ -45,8 +45,10 @@ class Cell:
 
 def expand(suite: Suite) -> list[Cell]:
     """All cells, seed by seed: a grid stopped early still compares every method. Stops on
-    two cells whose ids (folder names) are equal, which would overwrite each other."""
-    cells = [Cell(model, stream, tuple(tasks), method, seed)
+    two cells whose ids (folder names) are equal, which would overwrite each other. A
+    cell's method carries the cell's training settings (config.cell_train)."""
+    cells = [Cell(model, stream, tuple(tasks),
+                  dataclasses.replace(method, train=cell_train(suite, stream, method)), seed)
              for model in suite.models
              for stream, tasks in suite.streams.items()
              for seed in suite.seeds
@@ -90,6 +92,7 @@ def grid_definition(suite: Suite) -> dict:
         "probes": {name: get_probe(name).version for name in suite.probes},
         "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
         "schema": SCHEMA_VERSION, **_precision(suite),
+        **({"stream_train": suite.stream_train} if suite.stream_train else {}),
     }
 
 

@@ -220,6 +220,9 @@ def settings_lines(suite) -> list[str]:
         if settings is not None and m.name not in METHODS:  # a file plugin: its file
             shown += f"  [{_shown_path(m.source)}]"
         lines.append(f"{m.name:<{width}}  {shown}")
+    for stream, train in suite.stream_train.items():
+        lines.append(f"stream {stream}: train " + ", ".join(
+            f"{k}={json.dumps(v)}" for k, v in train.items()) + " (a method's own win)")
     return lines
 
 

@@ -9,7 +9,8 @@ import torch
 
 from harness import bundle as B
 from harness import verify as V
-from harness.config import load_suite, narrow
+from harness.config import load_suite
+from harness.overrides import narrow
 from harness.ui import UI
 from tests.helpers import tiny_suite
 

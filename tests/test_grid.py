@@ -71,3 +71,50 @@ def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     e = estimate(a, suite, measured)
     assert e == {"steps": 6, "train_s": 12.0, "eval_s": 30.0, "source": "this OUT"}
     assert estimate(b, suite, measured)["source"] == "135M on 2-core CPU"
+
+
+def test_a_streams_training_settings_apply_under_the_methods_own(tmp_path, tiny_model_dir):
+    """Per-stream training settings (a paper's epochs per dataset): the suite's, then the
+    stream's, then what the method sets itself; only the overridden stream's cells change."""
+    from harness.overrides import apply_sets
+
+    methods = {"sft": {}, "lora": {"r": 4, "alpha": 8, "train": {"lr": 1e-2}},
+               "freeze": {"train": {"steps": 5}}}
+    path = tiny_suite(tmp_path, str(tiny_model_dir), streams={
+        "long": {"tasks": ["arith"], "train": {"epochs": 2, "lr": 3e-4}},
+        "plain": ["json-extract"]}, methods=methods)
+    suite = load_suite(path)
+    train = {(c.stream, c.method.name): c.method.train for c in expand(suite)}
+    assert (train["long", "sft"].epochs, train["long", "sft"].steps) == (2, None)
+    assert train["long", "sft"].lr == 3e-4 and train["long", "sft"].batch_size == 4
+    assert train["plain", "sft"] == suite.train  # steps 3, lr 1e-3: untouched
+    assert train["long", "lora"].lr == 1e-2 and train["long", "lora"].epochs == 2
+    assert (train["long", "freeze"].steps, train["long", "freeze"].epochs) == (5, None)
+    assert train["long", "freeze"].lr == 3e-4
+    cells = {(c.stream, c.method.name): c for c in expand(suite)}
+    assert estimate(cells["long", "sft"], suite, {})["steps"] == 2 * 8 // 4  # 2 epochs of 8
+    # the stream's settings key its cells' hashes and the grid id
+    plain = load_suite(tiny_suite(tmp_path, str(tiny_model_dir), streams={
+        "long": ["arith"], "plain": ["json-extract"]}, methods=methods))
+    assert plan(cells["long", "sft"], suite).config_hash != plan(
+        next(c for c in expand(plain) if c.stream == "long" and c.method.name == "sft"),
+        plain).config_hash
+    assert grid_id(suite) != grid_id(plain)
+    # --set METHOD.train.KEY is the method's own: it beats the stream
+    edited = apply_sets(suite, ["sft.train.lr=7e-4"])
+    assert {c.method.train.lr for c in expand(edited)
+            if c.method.name == "sft"} == {7e-4}
+
+
+
+@pytest.mark.parametrize("stream, problem", [
+    ({"task": ["arith"]}, "stream 'a' as a mapping takes 'tasks' and 'train', not 'task'"),
+    ({"tasks": ["arith"], "train": {"epochs": -1}}, "stream 'a', train: epochs must be > 0"),
+    ({"tasks": ["arith"], "train": {"bogus": 1}}, "stream 'a', train: unknown key 'bogus'"),
+])
+def test_a_bad_stream_mapping_is_one_line(tmp_path, tiny_model_dir, stream, problem):
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError) as err:
+        load_suite(tiny_suite(tmp_path, str(tiny_model_dir), streams={"a": stream}))
+    assert problem in str(err.value)

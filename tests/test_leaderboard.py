@@ -268,7 +268,8 @@ def test_no_bundle_is_an_error(tmp_path):
 def real(tiny_model_dir, tmp_path_factory):
     """Real bundles of sft and lora from `harness submit` on the tiny model; sft's is
     verified (static checks, then the verifier's record)."""
-    from harness.config import load_suite, narrow
+    from harness.config import load_suite
+    from harness.overrides import narrow
     from harness.ui import UI
     from tests.helpers import tiny_suite
 

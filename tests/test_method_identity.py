@@ -34,7 +34,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from harness.cli import main  # noqa: E402
-from harness.config import apply_sets, narrow  # noqa: E402
+from harness.overrides import apply_sets, narrow  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.methods import METHODS, make_method  # noqa: E402
 from helpers import tiny_suite  # noqa: E402

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness import fetch as fetch_mod
-from harness.config import load_suite, narrow
+from harness.config import load_suite
+from harness.overrides import narrow
 from harness.errors import HarnessError
 from harness.grid import expand
 from harness.report.paper import check_numbers, load_numbers, numbers_files
@@ -123,6 +124,25 @@ def test_the_papers_settings(suites):
                                          "direction": "base-tuned"}
     t = selfaug["lora"].train
     assert (t.epochs, t.batch_size * t.grad_accum, t.weight_decay, t.warmup_ratio) == (1, 16, 0.1, 0.05)
+
+
+def test_the_papers_recipes_per_dataset(suites):
+    """Yang: 5 epochs for GSM8K and OpenFunctions, 2 for the other five; SelfAug: RAG-Instruct
+    at 3 epochs, 512 a step, LoRA lr 5e-5, while full SFT keeps its own rate."""
+    def trains(name):
+        return {(c.stream, c.method.name): c.method.train
+                for c in expand(suites[name]) if c.seed == 0}
+
+    yang = trains("sdft-rewrite-2024")
+    assert {s: yang[s, "lora"].epochs for s, m in yang if m == "lora"} == {
+        "gsm8k": 5, "openfunction": 5, "magicoder": 2, "alpaca": 2, "dolly": 2, "lima": 2,
+        "openhermes": 2}
+    assert {t.epochs for (s, m), t in yang.items() if s == "lima"} == {2}  # both methods
+    selfaug = trains("selfaug-2025")
+    t = selfaug["rag_instruct", "lora"]
+    assert (t.epochs, t.batch_size * t.grad_accum, t.lr) == (3, 512, 5e-5)
+    assert selfaug["rag_instruct", "selfaug"].lr == 5e-5
+    assert selfaug["rag_instruct", "sft"].lr == 1e-5 and selfaug["crag", "lora"].epochs == 1
 
 
 def test_the_presets_run_beside_the_method_they_vary(suites):

@@ -3,7 +3,8 @@ and caches at another precision than `auto` are keyed apart (and `auto` keys as 
 
 import torch
 
-from harness.config import load_suite, narrow
+from harness.config import load_suite
+from harness.overrides import narrow
 from harness.grid import expand, grid_id, plan
 from harness.precision import autocast, current, using
 from harness.storage import Cache, stable_hash

@@ -218,7 +218,8 @@ def test_memory_settings_are_read_checked_and_hashed_only_when_set(tmp_path, tin
 
     import pytest
 
-    from harness.config import apply_sets, load_suite
+    from harness.config import load_suite
+    from harness.overrides import apply_sets
     from harness.errors import HarnessError
     from harness.grid import expand, plan
     from helpers import tiny_suite
@@ -248,7 +249,8 @@ def test_memory_settings_are_read_checked_and_hashed_only_when_set(tmp_path, tin
 
 
 def test_bf16_weights_load_in_bf16_and_train(tiny_model_dir, tmp_path):
-    from harness.config import load_suite, narrow
+    from harness.config import load_suite
+    from harness.overrides import narrow
     from harness.grid import expand, plan
     from harness.models import load_model
     from harness.precision import using
