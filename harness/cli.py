@@ -45,7 +45,8 @@ def cmd_run(args) -> int:
         if not (args.dry_run and fetch.is_hub_id(model)):  # a dry run lists hub downloads
             check_model(model)
     if args.dry_run:  # planning needs neither hub models nor the data: it lists them
-        return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu)
+        return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
+                              jobs=args.jobs, devices=csv(args.devices or "") or None)
     from harness.training import check_optimizers
     check_optimizers([m.train for m in suite.methods])  # a missing bitsandbytes: stop now
     check_writable(out)

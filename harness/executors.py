@@ -201,7 +201,9 @@ def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:
     procs, lock = [], threading.Lock()
     for w in plan:
         env = {**os.environ, "HARNESS_RUN_ID": run, "PYTHONUNBUFFERED": "1",
-               "OMP_NUM_THREADS": str(w["threads"]), "MKL_NUM_THREADS": str(w["threads"])}
+               "OMP_NUM_THREADS": str(w["threads"]), "MKL_NUM_THREADS": str(w["threads"]),
+               # for the out-of-memory advice (harness/oom.py)
+               "HARNESS_CELLS_PER_GPU": str(sum(v["gpu"] == w["gpu"] for v in plan))}
         cmd = [sys.executable, "-m", "harness.cli", "run", *argv, "--quiet",
                "--threads", str(w["threads"]), "--worker", str(w["worker"])]
         if w["gpu"] is not None:

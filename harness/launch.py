@@ -70,6 +70,7 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
                f"{plan[0]['threads']} torch threads"
                + (f" (GPUs {', '.join(w['gpu'] for w in plan)})" if args.devices else "")
                + f" -> {out}")
+        _check_sharing(suite, device, args, ui)
         for model in suite.models:  # provisioned once, before the workers start
             resolve_model(model, log=ui.log)
         codes = executors.run_jobs(worker_argv(args, out), plan, ui.log)
@@ -140,7 +141,27 @@ def finish(ui, out: Path, found, codes: list[int]) -> int:
     return combined_status(codes, found)
 
 
-def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | None = None) -> int:
+def _check_sharing(suite, device, args, ui) -> None:
+    """On CUDA, warn where `--jobs` puts more cells on one GPU than the estimate says fit
+    (an upper bound: a warning, not a refusal; a cell that runs out fails alone)."""
+    import torch
+
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return
+    from harness.memory import GIB, sharing_line
+
+    try:
+        gib = torch.cuda.get_device_properties(0).total_memory / GIB
+        line = sharing_line(suite, gib, torch.cuda.get_device_name(0), args.jobs,
+                            csv(args.devices or ""))
+    except HarnessError:  # no estimate for this model: nothing to say
+        return
+    if line and "DOES NOT FIT" in line:
+        ui.log(f"warning: {line}")
+
+
+def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | None = None,
+            jobs: int | None = None, devices: list[str] | None = None) -> int:
     """List the cells (in grid order, with their index for `--cell-index`), what a run
     would do with each, who runs the running ones, and an estimate of the cost."""
     from rich.console import Console
@@ -196,7 +217,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         print(f"  {line}")
     if gpu:
         from harness.memory import report
-        print("\n".join(report(suite, gpu)))
+        print("\n".join(report(suite, gpu, jobs, devices)))
     return 0
 
 

@@ -346,9 +346,10 @@ def estimate(cell, suite, gpu_gib: float | str | None = None) -> dict:
     return out
 
 
-def report(suite, gpu: str | float) -> list[str]:
+def report(suite, gpu: str | float, jobs: int | None = None,
+           devices: list[str] | None = None) -> list[str]:
     """Lines for `harness run --dry-run --gpu GPU`: each cell's peak, the verdict and the
-    advice, then how many cells do not fit."""
+    advice, how many cells do not fit, and whether `--jobs` cells fit one GPU together."""
     from harness.grid import expand
 
     label, gib = parse_gpu(gpu)
@@ -363,61 +364,44 @@ def report(suite, gpu: str | float) -> list[str]:
         lines.append(f"  {cell.id}: {e['peak_gib']:.1f} GiB ({e['phase']}: {parts}) {verdict}")
     lines.append(f"{misfits} of {len(lines) - 1} cells do not fit on {label}" if misfits
                  else f"every cell fits on {label}")
-    return lines
+    shared = sharing_line(suite, gib, label, jobs, devices)
+    return lines + ([shared] if shared else [])
 
 
-def is_oom(exc: BaseException) -> bool:
-    """Is `exc` CUDA running out of memory?"""
-    import torch
-
-    kinds = tuple(k for k in (getattr(torch.cuda, "OutOfMemoryError", None),
-                              getattr(torch, "OutOfMemoryError", None)) if k)
-    return isinstance(exc, kinds) or (isinstance(exc, RuntimeError)
-                                      and "out of memory" in str(exc))
+def sharing(jobs: int | None, devices: list[str] | None) -> int:
+    """How many cells may run at once on one GPU: `--jobs` shared round-robin over
+    `--devices` (all on one GPU without it)."""
+    return -(-(jobs or 1) // max(1, len(devices or ())))
 
 
-def oom_error(cell, suite, device, exc: BaseException) -> HarnessError:
-    """The one-line failure of a cell that ran out of GPU memory, with the estimate's
-    advice for the GPU it ran on."""
-    import torch
+def shared_fit(suite, gib: float, at_once: int) -> dict:
+    """With `at_once` cells on one GPU of `gib` GiB: the worst case (the largest peaks
+    together; each worker's CUDA context comes out of the (1 - USABLE) margin) and the most
+    cells a GPU holds at once in that case (0: not even the largest alone)."""
+    from harness.grid import expand
 
-    first, gib = (str(exc).strip().splitlines() or [""])[0][:120], None
-    try:
-        gib = (torch.cuda.get_device_properties(device).total_memory / GIB
-               if torch.device(device).type == "cuda" else None)
-        e = estimate(cell, suite, gib if gib else None)
-        told = f"estimated peak {e['peak_gib']:.1f} GiB ({e['phase']})"
-        fix = e.get("advice") or ("the estimate fits: lower train.batch_size (raising "
-                                  "train.grad_accum) or eval.batch_size, or set "
-                                  "train.gradient_checkpointing: true")
-    except Exception as why:  # the estimate itself failed: still fail the cell clearly
-        told, fix = f"no estimate: {type(why).__name__}", (
-            "set train.gradient_checkpointing: true, train.optimizer: adamw-8bit or "
-            "precision: bf16-weights, or lower train.batch_size")
-    on = f" on {torch.cuda.get_device_name(device)}" if gib else ""
-    return HarnessError(f"out of GPU memory{on} ({first}; {told})", fix)
+    peaks = sorted((estimate(c, suite)["peak_gib"] for c in expand(suite)), reverse=True)
+    limit, total, most = USABLE * gib, 0.0, 0
+    for peak in peaks:
+        if total + peak > limit:
+            break
+        total, most = total + peak, most + 1
+    worst = sum(peaks[:at_once])
+    return {"at_once": at_once, "worst_gib": round(worst, 2), "fits": worst <= limit,
+            "most": most}
 
 
-def advise_on_oom(run_cell):
-    """Decorates Runner.run_cell: an out-of-memory error fails only that cell, as a
-    HarnessError carrying the estimate's advice; the failed cell's tensors are released
-    (the error's frames let go, cached blocks returned) before the next cell starts."""
-
-    @functools.wraps(run_cell)
-    def wrapper(runner, cell, *args, **kwargs):
-        try:
-            return run_cell(runner, cell, *args, **kwargs)
-        except Exception as exc:
-            if not is_oom(exc):
-                raise
-            error = oom_error(cell, runner.suite, runner.device, exc)
-        import gc
-
-        import torch
-
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        raise error
-
-    return wrapper
+def sharing_line(suite, gib: float, label: str, jobs: int | None,
+                 devices: list[str] | None) -> str | None:
+    """The verdict on `--jobs` for one GPU, or None where each GPU runs one cell."""
+    at_once = sharing(jobs, devices)
+    if at_once < 2:
+        return None
+    f = shared_fit(suite, gib, at_once)
+    head = (f"--jobs {jobs}: up to {at_once} cells at once on one GPU ({label}); the {at_once} "
+            f"largest peaks sum to {f['worst_gib']:.1f} GiB")
+    if f["fits"]:
+        return f"{head}: fits"
+    return (f"{head}: DOES NOT FIT (at most {USABLE:.0%} of {gib:g} GiB): use --jobs "
+            f"{max(1, f['most']) * max(1, len(devices or ()))}; a cell that runs out of "
+            "memory fails alone and re-runs with the next `harness run`")

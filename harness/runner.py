@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
 from harness.generation import generation_seconds
 from harness.grid import Cell, expand, grid_id, plan
-from harness.memory import advise_on_oom
+from harness.oom import advise_on_oom
 from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
 from harness.precision import using

@@ -178,6 +178,32 @@ def test_estimate_and_report_on_the_leaderboard_grid():
     assert "DOES NOT FIT" in "\n".join(report(suite, 1))
 
 
+def test_jobs_on_one_gpu_sum_the_largest_peaks():
+    """`--jobs N` on one GPU: the N largest peaks together must fit; where they do not, the
+    most that do is the advice (N over --devices: that many a GPU)."""
+    from harness.config import load_suite
+    from harness.grid import expand
+    from harness.memory import USABLE, shared_fit, sharing, sharing_line
+
+    assert (sharing(None, None), sharing(8, None), sharing(8, ["0", "1"]),
+            sharing(3, ["0", "1"]), sharing(None, ["0", "1"])) == (1, 8, 4, 2, 1)
+    suite = load_suite("leaderboard")
+    peaks = sorted((estimate(c, suite)["peak_gib"] for c in expand(suite)), reverse=True)
+    gib = (peaks[0] + peaks[1] + peaks[2] / 2) / USABLE  # room for two of the largest
+    f = shared_fit(suite, gib, 3)
+    assert f["worst_gib"] == pytest.approx(sum(peaks[:3]), abs=0.02)
+    assert not f["fits"] and f["most"] == 2
+    assert shared_fit(suite, gib, 2)["fits"]
+    line = sharing_line(suite, gib, "GPU", 3, None)
+    assert "DOES NOT FIT" in line and "use --jobs 2;" in line
+    assert "use --jobs 4;" in sharing_line(suite, gib, "GPU", 6, ["0", "1"])
+    assert sharing_line(suite, gib, "GPU", 2, None).endswith(": fits")
+    assert sharing_line(suite, gib, "GPU", 2, ["0", "1"]) is None  # a cell a GPU
+    lines = report(suite, gib, jobs=3)
+    assert lines[-1] == line.replace("(GPU)", f"({gib:g} GiB)")
+    assert lines[-2] == f"every cell fits on {gib:g} GiB"
+
+
 def test_embedded_model_config_before_provisioning(tmp_path, monkeypatch):
     from harness.models import model_config
 
@@ -232,7 +258,7 @@ def test_out_of_memory_fails_only_its_cell_with_advice(tmp_path, tiny_model_dir,
 
 
 def test_other_errors_pass_through_the_oom_guard():
-    from harness.memory import advise_on_oom, is_oom
+    from harness.oom import advise_on_oom, is_oom
 
     assert not is_oom(RuntimeError("shape mismatch")) and is_oom(RuntimeError("out of memory"))
 
