@@ -100,6 +100,18 @@ def collate(tokenizer, examples: list, max_len: int) -> Batch:
     return pad_batch(tokenizer, encoded, examples)
 
 
+def prompt_text(tokenizer, example, prompt: str | None = None) -> str:
+    """The text before an example's response, as training encodes it (`encode_example`):
+    a `Plain` example's own template, else the chat template around its system message,
+    earlier turns and user turn. `prompt` replaces the user turn (a teacher's or rewriter's
+    prompt about the example, kept after the same system message)."""
+    prompt = example.prompt if prompt is None else prompt
+    if isinstance(example, Plain):
+        return prompt
+    return render_prompt(tokenizer, prompt, getattr(example, "history", ()),
+                         getattr(example, "system", ""))
+
+
 def encode_example(tokenizer, example, max_len: int) -> tuple[list[int], int]:
     return encode_pair(tokenizer, example.prompt, example.response, max_len,
                        getattr(example, "history", ()), getattr(example, "system", ""),
@@ -121,11 +133,13 @@ def pad_batch(tokenizer, encoded: list[tuple[list[int], int]], examples: list) -
 
 
 def completion_batch(tokenizer, prompts: list[str], completions: list[list[int]],
-                     examples: list) -> Batch:
-    """A batch of chat-formatted `prompts`, each followed by its completion's token ids
-    (labels on the completions): how on-policy methods score sampled rollouts."""
-    heads = [tokenizer(render_prompt(tokenizer, p), add_special_tokens=False)["input_ids"]
-             for p in prompts]
+                     examples: list, rendered: bool = False) -> Batch:
+    """A batch of `prompts` (user turns put into the chat template; with `rendered`, texts
+    already as the model sees them, e.g. from `prompt_text`), each followed by its
+    completion's token ids (labels on the completions): how on-policy methods score
+    sampled rollouts."""
+    heads = [tokenizer(p if rendered else render_prompt(tokenizer, p),
+                       add_special_tokens=False)["input_ids"] for p in prompts]
     return pad_batch(tokenizer, [(h + c, len(h)) for h, c in zip(heads, completions)], examples)
 
 

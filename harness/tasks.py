@@ -85,6 +85,12 @@ class Task:
         marks, so a rewrite keeps whatever the scorer checks (answer and format)."""
         return self.score(text, example.target) == 1.0
 
+    def rewrite_prompt(self, example: Example) -> str | None:
+        """SDFT-rewrite's whole input for `example`, in the task's own template (e.g. a
+        paper's rewrite template with a forced answer prefix: the model continues it); None:
+        the method's template in a chat turn."""
+        return None
+
     def split(self, n_train: int, n_test: int, data_seed: int = 0) -> Split:
         """Deterministic, disjoint train/test split: the same seed gives the same bytes."""
         rng = random.Random(f"{self.name}:{self.version}:{data_seed}")

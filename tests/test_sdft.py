@@ -140,6 +140,50 @@ def test_sdft_rollouts_share_completions_and_show_the_demonstration(tiny):
         assert e.response not in tok.decode(student.input_ids[row][student.labels[row] == -100])
 
 
+def test_sdft_prompts_keep_the_examples_system_message(tiny):
+    """A task whose examples come after a system message (the paper's science questions):
+    student and teacher prompts both start from it, and the rollouts are sampled from the
+    student's; without one, the prompts are the plain chat turns they always were."""
+    from dataclasses import replace
+
+    from harness.data import render_prompt
+    from harness.tasks import Framed
+
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok)
+    batch = batch_of(tok)
+    plain_student, _ = method.rollouts(model, batch, ctx)
+    head = plain_student.input_ids[0][plain_student.prompt_mask[0]].tolist()
+    assert head == tok(render_prompt(tok, batch.examples[0].prompt),
+                       add_special_tokens=False)["input_ids"]
+    system = "You are a careful chemist. Answer in <answer> tags."
+    framed = [Framed(e.prompt, e.response, e.target, system=system) for e in batch.examples]
+    seen = []
+    real = type(ctx).generate
+    ctx_generate = lambda self, texts, *a, **k: seen.extend(texts) or real(self, texts, *a, **k)
+    type(ctx).generate = ctx_generate
+    try:
+        student, teacher = method.rollouts(model, replace(batch, examples=framed), ctx)
+    finally:
+        type(ctx).generate = real
+    assert seen == [render_prompt(tok, e.prompt, (), system) for e in framed]
+    for b in (student, teacher):
+        assert system in tok.decode(b.input_ids[0][b.labels[0] == -100])
+    assert "This is an example for a response" in tok.decode(teacher.input_ids[0][teacher.labels[0] == -100])
+
+
+def test_sdft_refuses_a_task_in_its_own_template(tiny):
+    from harness.errors import HarnessError
+    from harness.tasks import Plain
+
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok)
+    task, examples = ctx.stream[0]
+    plain = [Plain(e.prompt, e.response, e.target) for e in examples]
+    with pytest.raises(HarnessError, match="own template"):
+        method.train_data(task, plain, ctx)
+
+
 def test_sdft_loss_is_zero_when_teacher_sees_what_student_sees(tiny):
     """Same prompt and same weights: every per-token divergence is 0."""
     model, tok = tiny

@@ -41,7 +41,10 @@ def test_rewrite_falls_back_records_acceptance_and_caches(tiny, monkeypatch):
                         lambda self, p, *a, **k: prompts.extend(p) or [[tok.eos_token_id]] * len(p))
     fresh, ctx2, _ = setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 9})
     assert "### Reference Answer:\n" + examples[0].response in prompts[0]
-    assert prompts[0].startswith("Using the reference answer as a guide")
+    from harness.data import render_prompt  # the template, in a chat turn
+    assert prompts[0] == render_prompt(tok, fresh.params["template"].format(
+        instruction=fresh.params["instruction"], query=examples[0].prompt,
+        reference=examples[0].response))
     assert all(r["finished"] for r in fresh.rewritten[task.name])
     prompts.clear()
     setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 9})
@@ -55,3 +58,35 @@ def test_rewrite_records_whether_each_rewrite_finished(tiny):
     assert len(rewrites) == 8 and not all(r["finished"] for r in rewrites)  # 3 tokens: cut
     for r in rewrites:
         assert r["finished"] in (True, False) and isinstance(r["text"], str)
+
+
+def test_a_tasks_own_rewrite_input_and_system_message(tiny, monkeypatch):
+    """Yang's tasks give the whole rewrite input in their own template (GSM8K's ends in a
+    forced answer prefix), continued as raw text; a task's system message stays in front
+    of the method's template; both are in the cache key."""
+    from harness.data import render_prompt
+    from harness.tasks import Framed
+
+    model, tok = tiny
+    calls = []
+    from harness.methods import Context
+
+    monkeypatch.setattr(Context, "generate", lambda self, p, *a, **k: (
+        calls.append((list(p), k.get("chat"))) or [[tok.eos_token_id]] * len(p)))
+    arith = get_task("arith")
+    monkeypatch.setattr(type(arith), "rewrite_prompt",
+                        lambda self, e: f"[INST] {e.prompt} [/INST] Great! Let's think step by step. ")
+    method, ctx, _ = setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 7},
+                                  stream=("arith",))
+    examples = ctx.stream[0][1]
+    assert calls[0] == ([f"[INST] {e.prompt} [/INST] Great! Let's think step by step. "
+                         for e in examples], False)
+    monkeypatch.setattr(type(arith), "rewrite_prompt", lambda self, e: None)
+    framed = Framed(examples[0].prompt, examples[0].response, examples[0].target, system="Be terse.")
+    text = method.prompt(arith, framed, tok)
+    assert text == render_prompt(tok, method.params["template"].format(
+        instruction=method.params["instruction"], query=framed.prompt,
+        reference=framed.response), (), "Be terse.")
+    setup_method("sdft-rewrite", model, tok, {"max_new_tokens": 7}, stream=("arith",))
+    assert len(calls) == 2  # another rewrite input: not the cached rewrites
+

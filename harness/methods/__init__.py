@@ -12,7 +12,8 @@ installed package in the entry-point group `harness.methods`, or a file path and
 
 from __future__ import annotations
 
-from harness.data import Batch, completion_batch, encode_example, render_prompt, user_turn_prefix
+from harness.data import (Batch, completion_batch, encode_example, prompt_text, render_prompt,
+                          user_turn_prefix)
 from harness.errors import HarnessError
 from harness.generation import finished
 from harness.methods.api import Context, Method, MethodError, call_hook
@@ -21,7 +22,7 @@ from harness.methods.nn import (anchor_distance, decoder_blocks, logits_at, resp
                                 response_token_loss, token_divergence, trainable_anchor)
 from harness.registry import Registry
 from harness.seeding import derive_seed
-from harness.tasks import Dialogue, Example
+from harness.tasks import Dialogue, Example, Plain
 
 __all__ = [
     # api
@@ -32,8 +33,8 @@ __all__ = [
     # lora
     "LORA_DEFAULTS", "apply_lora", "OptionalLoRA",
     # data and helpers
-    "Batch", "Example", "Dialogue", "render_prompt", "user_turn_prefix", "encode_example",
-    "completion_batch", "finished", "derive_seed", "HarnessError",
+    "Batch", "Example", "Dialogue", "Plain", "render_prompt", "prompt_text", "user_turn_prefix",
+    "encode_example", "completion_batch", "finished", "derive_seed", "HarnessError",
 ]
 
 METHODS = Registry("method", Method, "harness.methods", {

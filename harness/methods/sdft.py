@@ -31,8 +31,8 @@ import time
 
 import torch
 
-from harness.methods import (HarnessError, Method, OptionalLoRA, completion_batch, finished,
-                             response_logits, token_divergence)
+from harness.methods import (HarnessError, Method, OptionalLoRA, Plain, completion_batch,
+                             finished, prompt_text, response_logits, token_divergence)
 
 TEACHER_TEMPLATE = ("{query}\n\nThis is an example for a response to the question:\n{demonstration}\n\n"
             "Now answer with a response of your own, including the thinking process.")
@@ -96,6 +96,11 @@ class SDFT(OptionalLoRA, Method):
         return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
     def train_data(self, task, examples, ctx):
+        if any(isinstance(e, Plain) for e in examples):
+            raise HarnessError(f"sdft: task '{task.name}' writes its prompts in its own "
+                               "template, not as a chat turn, so the teacher's template has no "
+                               "place in them", "run sdft on chat-format tasks (the "
+                               "sdft-onpolicy-2026 suite's), or sdft-rewrite on this one")
         if self.ema is None:  # the teacher starts as the model before the first task
             self.ema = {n: p.detach().clone() for n, p in self._trainable(ctx.model)}
         return list(examples)
@@ -123,21 +128,25 @@ class SDFT(OptionalLoRA, Method):
             torch.clear_autocast_cache()
 
     def rollouts(self, model, batch, ctx):
-        """(student batch, teacher batch): the same sampled completions after each prompt."""
+        """(student batch, teacher batch): the same sampled completions after each prompt.
+        Both prompts keep the example's system message and earlier turns; the teacher's
+        user turn is the template around the query and the demonstration."""
         tok, p = ctx.tokenizer, self.params
-        completions = ctx.generate([e.prompt for e in batch.examples], int(p["max_new_tokens"]),
-                                   ids=True, do_sample=True, temperature=p["temperature"],
+        student = [prompt_text(tok, e) for e in batch.examples]
+        teacher = [prompt_text(tok, e, p["template"].format(query=e.prompt,
+                                                            demonstration=e.response))
+                   for e in batch.examples]
+        completions = ctx.generate(student, int(p["max_new_tokens"]), ids=True, chat=False,
+                                   do_sample=True, temperature=p["temperature"],
                                    top_p=p["top_p"], top_k=0, batch_size=len(batch.examples))
         self.rollouts_n += len(completions)
         self.truncated_n += sum(not finished(c, tok) for c in completions)
 
-        def encode(prompts):
-            return completion_batch(tok, prompts, completions, batch.examples).to(ctx.device)
+        def encode(texts):
+            return completion_batch(tok, texts, completions, batch.examples,
+                                    rendered=True).to(ctx.device)
 
-        student = encode([e.prompt for e in batch.examples])
-        teacher = encode([p["template"].format(query=e.prompt, demonstration=e.response)
-                          for e in batch.examples])
-        return student, teacher
+        return encode(student), encode(teacher)
 
     def after_task(self, task, model, ctx):
         ctx.record("rollout_s", round(self.rollout_s, 2), task=task.name)
