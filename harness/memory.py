@@ -7,8 +7,8 @@ what would make a cell that does not fit fit.
 copies (bf16 autocast over float32 weights keeps a bf16 copy of each weight that trains,
 and of the frozen ones backward needs), gradients, optimizer (AdamW's two moments in the
 parameters' dtype, or 2 bytes a parameter for 8-bit AdamW; a paged one counted as on the
-GPU), method copies (sdft's EMA teacher of the trainable weights, kept on the GPU by
-harness/methods/sdft.py; lwf's previous-task model; selfaug's frozen base model under full
+GPU), method copies (sdft's EMA teacher of the trainable weights, on the GPU unless
+`teacher_device: cpu`; lwf's previous-task model; selfaug's frozen base model under full
 fine-tuning, none under LoRA; ewc's Fisher and anchor; l2sp's anchor), activations saved
 for backward (per token and block, measured on Llama blocks, tests/test_memory.py: 32h +
 8kv + 16I bytes in float32, 28h + 4kv + 8I under bf16 autocast, 20h + 4kv + 8I with bf16
@@ -214,7 +214,8 @@ def components(arch: Arch, s: Setup) -> tuple[dict, dict]:
     else:
         trainable, tb = arch.params, wb
     weights = arch.params * wb + (trainable * tb if lora else 0)
-    copies = {"sdft": trainable * tb, "lwf": weights, "ewc": 2 * trainable * tb,
+    offloaded = s.params.get("teacher_device") == "cpu"  # sdft's EMA in CPU memory
+    copies = {"sdft": 0 if offloaded else trainable * tb, "lwf": weights, "ewc": 2 * trainable * tb,
               "l2sp": trainable * tb, "selfaug": 0 if lora else arch.params * wb}
     copy = copies.get(s.method, 0)
     # autocast's cache holds a bf16 copy of each weight that trains until the forward
@@ -267,11 +268,13 @@ def _peak(arch: Arch, s: Setup) -> tuple[float, str, dict]:
 
 
 # What may make a cell fit, least change to its results first: checkpointing computes the
-# same numbers; a smaller micro-batch with more accumulation the same effective batch.
-# LoRA, which changes what is trained, only where nothing else is enough.
+# same numbers; a smaller micro-batch with more accumulation the same effective batch; sdft's
+# teacher in CPU memory the same numbers, slower. LoRA, which changes what is trained, only
+# where nothing else is enough.
 FIXES = (("train.gradient_checkpointing: true", {"checkpointing": True}),
          ("train.batch_size / 2 with train.grad_accum x 2", "halve"),
          ("eval.batch_size / 2", "halve-eval"),
+         ("sdft.teacher_device: cpu", "teacher-cpu"),
          ("train.optimizer: adamw-8bit", {"optimizer": "adamw-8bit"}),
          ("precision: bf16-weights", {"precision": "bf16-weights"}),
          ("LoRA", "lora"))
@@ -283,6 +286,9 @@ def _apply(s: Setup, fix) -> Setup | None:
             s, batch=s.batch // 2, grad_accum=s.grad_accum * 2)
     if fix == "halve-eval":
         return None if s.eval_batch < 2 else dataclasses.replace(s, eval_batch=s.eval_batch // 2)
+    if fix == "teacher-cpu":
+        return None if s.method != "sdft" or s.params.get("teacher_device") == "cpu" else \
+            dataclasses.replace(s, params={**s.params, "teacher_device": "cpu"})
     if fix == "lora":
         if s.lora:
             return None

@@ -139,17 +139,22 @@ def test_every_method_loss_under_bf16_autocast_equals_fp32(tiny_model_dir):
     record("loss_bf16_vs_fp32", gaps)
 
 
-def test_sdft_teacher_is_the_ema_model_on_cuda(tiny):
+@pytest.mark.parametrize("teacher_device", ["model", "cpu"])
+def test_sdft_teacher_is_the_ema_model_on_cuda(tiny, teacher_device):
     """tests/test_sdft.py's autocast regression on CUDA: the teacher runs on the EMA
-    weights (not the student's cached bf16 copies) and the student gets its own back."""
+    weights (not the student's cached bf16 copies) and the student gets its own back, with
+    the EMA beside the model or in CPU memory (copied in and out)."""
     import copy
 
     from harness.methods import response_logits
     from helpers import batch_of, setup_method
 
     model, tok = tiny
-    method, ctx, model = setup_method("sdft", model.to(CUDA), tok)
+    method, ctx, model = setup_method("sdft", model.to(CUDA), tok,
+                                      {"teacher_device": teacher_device})
     method.train_data(*ctx.stream[0], ctx)
+    assert {e.device.type for e in method.ema.values()} == {
+        "cpu" if teacher_device == "cpu" else "cuda"}
     with torch.no_grad():
         for e in method.ema.values():
             e.add_(0.5 * torch.randn_like(e))

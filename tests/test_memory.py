@@ -269,3 +269,17 @@ def test_other_errors_pass_through_the_oom_guard():
     with pytest.raises(ValueError, match="not memory"):
         run_cell(None, None)
     assert GIB == 1 << 30
+
+
+def test_sdft_teacher_in_cpu_memory_is_offered_before_lossy_settings():
+    """7B full fine-tuning with SDFT on an H100: the EMA teacher in CPU memory (the same
+    numbers) is what makes it fit, before 8-bit AdamW or LoRA."""
+    arch = arch_from_config(LLAMA2_7B)
+    s = setup("sdft", precision="bf16-weights", checkpointing=True, batch=4, max_len=2048,
+              params={"max_new_tokens": 1024})
+    on_gpu = components(arch, s)[0]["method copies"]
+    assert on_gpu == pytest.approx(arch.params * 2)  # bf16 EMA of every weight
+    off = dataclasses.replace(s, params={**s.params, "teacher_device": "cpu"})
+    assert components(arch, off)[0]["method copies"] == 0
+    gpu = (sum(components(arch, off)[0].values()) / GIB + 1) / 0.92  # fits only without it
+    assert advice(arch, s, gpu).startswith("fits with sdft.teacher_device: cpu (")

@@ -230,3 +230,40 @@ def test_sdft_trains_and_moves_teacher_slowly(tiny, lora):
     teacher_move = sum((method.ema[n] - start[n]).norm() for n in start)
     assert 0 < teacher_move < student_move
     assert ctx.stats[ctx.stream[0][0].name]["rollout_s"] > 0  # sampling time is reported
+
+
+def test_sdft_teacher_offloaded_to_cpu_is_the_same_teacher(tiny):
+    """`teacher_device: cpu` (the EMA in host memory, copied in over the student's weights
+    for the teacher forward and back): on a CPU the copy path is forced, and it gives the
+    swap path's teacher logits, restores the student bit for bit, and trains identically."""
+    import harness.methods.sdft as sdft_mod
+
+    model, tok = tiny
+    runs = {}
+    for offload in (False, True):
+        torch.manual_seed(0)
+        m = copy.deepcopy(model)
+        method, ctx, m = setup_method("sdft", m, tok, {"teacher_device": "cpu", "ema_rate": 0.5})
+        method.train_data(*ctx.stream[0], ctx)
+        if offload:  # what a CUDA model gets: host copies and a stash
+            method.stash = {n: t.clone() for n, t in method.ema.items()}
+        before = {n: p.detach().clone() for n, p in m.named_parameters()}
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.01)  # the student moves away from the teacher
+        student = {n: p.detach().clone() for n, p in m.named_parameters()}
+        batch = batch_of(tok)
+        with method.teacher(m) as t:
+            teacher_logits = t(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        assert all(torch.equal(p, student[n]) for n, p in m.named_parameters())  # restored
+        method.after_step(m, ctx)
+        runs[offload] = (teacher_logits, {n: e.clone() for n, e in method.ema.items()}, before)
+    (a, ema_a, before), (b, ema_b, _) = runs[False], runs[True]
+    explicit = copy.deepcopy(model)
+    with torch.no_grad():
+        for n, p in explicit.named_parameters():
+            p.copy_(before[n])
+        want = explicit(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    assert torch.equal(a, b) and torch.equal(a, want)
+    assert all(torch.equal(ema_a[n], ema_b[n]) for n in ema_a)
+    assert sdft_mod.SDFT.defaults["teacher_device"] == "model"
