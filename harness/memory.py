@@ -13,7 +13,8 @@ fine-tuning, none under LoRA; ewc's Fisher and anchor; l2sp's anchor), activatio
 for backward (per token and block, measured on Llama blocks, tests/test_memory.py: 32h +
 8kv + 16I bytes in float32, 28h + 4kv + 8I under bf16 autocast, 20h + 4kv + 8I with bf16
 weights; with gradient checkpointing each block's input and one block recomputed), at
-`train.batch_size` x `train.max_len` tokens (sdft: + its rollout), and logits at as many
+`train.batch_size` x `train.max_len` tokens (sdft: + its rollout; its sampling's KV cache
+for a whole step's micro-batches at once), and logits at as many
 positions (an upper bound; 12 bytes an element for cross-entropy, 36 for a full-vocabulary
 KL, 12 where token_divergence works in chunks). Evaluation is its own phase (KV cache,
 the probes' full logits). The peak is the larger phase; a cell fits a GPU (named in GPUS
@@ -246,7 +247,8 @@ def components(arch: Arch, s: Setup) -> tuple[dict, dict]:
     elements = positions * arch.vocab
     logits = elements * (12 if not kl else 12 if elements > KV_CHUNK else 36)
     kv_bytes = 2 if (autocast or bf16_weights) else 4
-    rollout_kv = 2 * arch.layers * kv * s.batch * (length + rollout) * kv_bytes if rollout else 0
+    sampled = s.batch * s.grad_accum  # sdft samples a step's micro-batches in one call
+    rollout_kv = 2 * arch.layers * kv * sampled * (length + rollout) * kv_bytes if rollout else 0
     train = {"weights": weights, "autocast copies": cast, "gradients": trainable * tb,
              "optimizer": optimizer, "method copies": copy, "activations": act,
              "logits": logits}

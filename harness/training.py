@@ -182,8 +182,10 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
     for step in range(steps):
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
-        for _ in range(settings.grad_accum):
-            batch = next(batches).to(ctx.device)
+        # drawn before the first loss: a method may work on the whole step at once (sdft
+        # samples every micro-batch's rollouts in one call: the weights are the same)
+        ctx.step_batches = [next(batches).to(ctx.device) for _ in range(settings.grad_accum)]
+        for batch in ctx.step_batches:
             tokens += int(batch.attention_mask.sum())
             with autocast(ctx.device):
                 loss = call_hook(method, "loss", model, batch, ctx)
@@ -202,6 +204,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         if on_step:
             on_step(step + 1, steps, step_loss)
     seconds = time.perf_counter() - start
+    ctx.step_batches = []
     optimizer.zero_grad(set_to_none=True)  # the last gradients: not held through evaluation
     model.eval()
     if settings.gradient_checkpointing:

@@ -267,3 +267,37 @@ def test_sdft_teacher_offloaded_to_cpu_is_the_same_teacher(tiny):
     assert torch.equal(a, b) and torch.equal(a, want)
     assert all(torch.equal(ema_a[n], ema_b[n]) for n in ema_a)
     assert sdft_mod.SDFT.defaults["teacher_device"] == "model"
+
+
+def test_sdft_samples_a_whole_optimiser_step_in_one_call(tiny, monkeypatch):
+    """With gradient accumulation every micro-batch of a step is sampled in one generate
+    call (same weights: as on-policy as one call a micro-batch), and each micro-batch is
+    scored on its own examples' completions; one micro-batch a step: one call each."""
+    import dataclasses
+
+    from harness.methods import Context
+    from harness.training import train_task
+
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok, {"max_new_tokens": 4})
+    task, examples = ctx.stream[0]
+    data = method.train_data(task, examples, ctx)
+    calls, scored = [], []
+    real_generate, real_rollouts = Context.generate, type(method).rollouts
+    monkeypatch.setattr(Context, "generate", lambda self, texts, *a, **k: (
+        calls.append(list(texts)) or real_generate(self, texts, *a, **k)))
+
+    def rollouts(self, model, batch, ctx):
+        student, teacher = real_rollouts(self, model, batch, ctx)
+        scored.append((batch.examples, student.examples, teacher.examples))
+        return student, teacher
+
+    monkeypatch.setattr(type(method), "rollouts", rollouts)
+    settings = dataclasses.replace(SETTINGS, steps=2, batch_size=2, grad_accum=3)
+    train_task(model, method, ctx, task, data, settings, 0)
+    assert [len(c) for c in calls] == [6, 6] and len(scored) == 6
+    assert all(b == s == t for b, s, t in scored) and method.pending == {}
+    assert ctx.step_batches == []
+    calls.clear()
+    train_task(model, method, ctx, task, data, dataclasses.replace(settings, grad_accum=1), 0)
+    assert [len(c) for c in calls] == [2, 2]

@@ -46,6 +46,7 @@ class Context:
     history: list[str] = field(default_factory=list)  # tasks trained so far, in order
     stream: list = field(default_factory=list)  # [(Task, training examples)] of the whole stream
     stats: dict = field(default_factory=dict)  # what methods record(), for result.json
+    step_batches: list = field(default_factory=list)  # the current optimiser step's micro-batches
     _model: Any = None  # the model being trained: set by the harness through _bind
     _frozen_base: Any = None
 

@@ -94,6 +94,7 @@ class SDFT(OptionalLoRA, Method):
                                    f"set {key} to a positive number")
         self.ema: dict[str, torch.Tensor] | None = None
         self.stash: dict[str, torch.Tensor] | None = None  # offloaded: the student's weights
+        self.pending: dict = {}  # the step's rollouts not yet scored, by micro-batch
         self._reset_task_stats()
 
     def _reset_task_stats(self):
@@ -165,23 +166,34 @@ class SDFT(OptionalLoRA, Method):
     def rollouts(self, model, batch, ctx):
         """(student batch, teacher batch): the same sampled completions after each prompt.
         Both prompts keep the example's system message and earlier turns; the teacher's
-        user turn is the template around the query and the demonstration."""
+        user turn is the template around the query and the demonstration. At the first
+        micro-batch of an optimiser step, every micro-batch of the step is sampled in one
+        call (the weights are the same until the step: as on-policy, fewer, larger calls)."""
+        step = ctx.step_batches if any(b is batch for b in ctx.step_batches) else [batch]
+        if step[0] is batch:
+            self.pending = self._sample(step, ctx)
+        return self.pending.pop(id(batch))
+
+    def _sample(self, batches, ctx) -> dict:
         tok, p = ctx.tokenizer, self.params
-        student = [prompt_text(tok, e) for e in batch.examples]
+        examples = [e for b in batches for e in b.examples]
+        student = [prompt_text(tok, e) for e in examples]
         teacher = [prompt_text(tok, e, p["template"].format(query=e.prompt,
                                                             demonstration=e.response))
-                   for e in batch.examples]
+                   for e in examples]
         completions = ctx.generate(student, int(p["max_new_tokens"]), ids=True, chat=False,
                                    do_sample=True, temperature=p["temperature"],
-                                   top_p=p["top_p"], top_k=0, batch_size=len(batch.examples))
+                                   top_p=p["top_p"], top_k=0, batch_size=len(examples))
         self.rollouts_n += len(completions)
         self.truncated_n += sum(not finished(c, tok) for c in completions)
-
-        def encode(texts):
-            return completion_batch(tok, texts, completions, batch.examples,
-                                    rendered=True).to(ctx.device)
-
-        return encode(student), encode(teacher)
+        out, start = {}, 0
+        for b in batches:
+            end = start + len(b.examples)
+            out[id(b)] = tuple(completion_batch(tok, texts[start:end], completions[start:end],
+                                                b.examples, rendered=True).to(ctx.device)
+                               for texts in (student, teacher))
+            start = end
+        return out
 
     def after_task(self, task, model, ctx):
         ctx.record("rollout_s", round(self.rollout_s, 2), task=task.name)
