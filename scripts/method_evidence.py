@@ -8,7 +8,8 @@ the base score, averaged over tasks), final ACC and BWT, every probe's final val
 training step time, also as a ratio to the reference method's (paired by seed and task).
 Method statistics recorded in result.json (`method_stats`) are averaged per key; SDFT's
 divergence per completion position (`kl_by_position`) gets a table of its own. A method
-given as a file plugin is shown by its class name. Cells are read through harness.results
+given as a file plugin is shown by its `name` (cells recorded under path.py:Class before
+methods were named so are resolved to it). Cells are read through harness.results
 (complete, valid result.json files only). For paired significance tests use
 `harness report`.
 """
@@ -32,11 +33,26 @@ def _ms(values: list[float], digits: int = 3) -> str:
 
 
 def load(out: Path) -> dict[str, dict[int, dict]]:
-    """method -> seed -> result.json (complete cells only)."""
+    """method -> seed -> result.json (complete cells only), by the method's name."""
     found: dict[str, dict[int, dict]] = defaultdict(dict)
     for record in read_cells(out).records:
-        found[record.method][record.seed] = record.data
+        found[identity(record.method)][record.seed] = record.data
     return dict(found)
+
+
+def identity(method: str) -> str:
+    """A method's one identity, its `name`. Cells written before methods were named by
+    their class's `name` recorded a file plugin as path.py:Class: resolved here (from the
+    working directory) to that class's name, so old and new cells of a method pair up;
+    where the file no longer loads, its class name."""
+    if ".py:" not in method:
+        return method
+    from harness.methods import METHODS
+
+    try:
+        return METHODS[method].name or shown(method)
+    except Exception:
+        return shown(method)
 
 
 def gain(result: dict) -> float:

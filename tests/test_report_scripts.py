@@ -57,6 +57,18 @@ def test_evidence_position_table_and_plugin_names():
     assert shown("sft") == "sft" and shown("a/b.py:C") == "C"
 
 
+def test_evidence_names_old_path_named_cells_by_the_class_name(tmp_path, monkeypatch):
+    """Cells from before methods were named by `name` recorded path.py:Class: they group
+    with the new cells of that method; a file that no longer loads: the class name."""
+    plugin = tmp_path / "variants.py"
+    plugin.write_text("from harness.methods import Method\n\n\nclass Mine(Method):\n"
+                      "    name = 'my-method'\n")
+    monkeypatch.chdir(tmp_path)
+    assert EVIDENCE.identity("variants.py:Mine") == "my-method"
+    assert EVIDENCE.identity("gone.py:Other") == "Other"
+    assert EVIDENCE.identity("sft") == "sft"
+
+
 def test_evidence_skips_invalid_cells(tmp_path):
     write_cell(tmp_path, "m", "s", "sft", 0, [[0.1, 0.1], [0.5, 0.1], [0.5, 0.6]])
     bad = tmp_path / "cells" / "bad"
