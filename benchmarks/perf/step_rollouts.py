@@ -13,24 +13,34 @@ from harness.generation import generate
 from harness.models import load_model
 from harness.tasks import get_task
 
-torch.set_num_threads(1)
-model, tok, _ = load_model("smollm2-135m-instruct", "cpu", log=lambda m: None)
-prompts = [e.prompt for e in get_task("json-extract").split(8, 2, 0).train]
 
 
-def one():
+def one(model, tok, prompts):
     generate(model, tok, prompts, 64, batch_size=8, do_sample=True, seed=1)
 
 
-def four():
+def four(model, tok, prompts):
     for i in range(0, 8, 2):
         generate(model, tok, prompts[i:i + 2], 64, batch_size=2, do_sample=True, seed=1)
 
 
-ratios = []
-for r in range(4):
-    t0 = time.perf_counter(); one(); a = time.perf_counter() - t0
-    t0 = time.perf_counter(); four(); b = time.perf_counter() - t0
-    ratios.append(b / a)
-    print(f"round {r}: one call {a:.1f} s, four calls {b:.1f} s, ratio {b / a:.2f}", flush=True)
-print(f"four calls / one call: median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
+def main(rounds: int = 4) -> None:
+    torch.set_num_threads(1)
+    model, tok, _ = load_model("smollm2-135m-instruct", "cpu", log=lambda m: None)
+    prompts = [e.prompt for e in get_task("json-extract").split(8, 2, 0).train]
+    ratios = []
+    for r in range(rounds):
+        t0 = time.perf_counter()
+        one(model, tok, prompts)
+        a = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        four(model, tok, prompts)
+        b = time.perf_counter() - t0
+        ratios.append(b / a)
+        print(f"round {r}: one call {a:.1f} s, four calls {b:.1f} s, ratio {b / a:.2f}", flush=True)
+    print(f"four calls / one call: median {statistics.median(ratios):.2f} "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+
+
+if __name__ == "__main__":
+    main()
