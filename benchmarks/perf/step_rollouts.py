@@ -14,7 +14,6 @@ from harness.models import load_model
 from harness.tasks import get_task
 
 
-
 def one(model, tok, prompts):
     generate(model, tok, prompts, 64, batch_size=8, do_sample=True, seed=1)
 
