@@ -235,14 +235,14 @@ def read_bundle(path: Path) -> Bundle:
 def suite_for(method: dict, suite: Suite, bundle: Path) -> Suite:
     """The leaderboard suite narrowed to a bundle's method with its recorded settings: a
     built-in as this harness has it, a file plugin from the bundle's copy of its source."""
-    from harness.config import TrainSettings, _method
+    from harness.config import TrainSettings, method_spec
 
     spec = method["name"]
     if not method.get("builtin", True):
         spec = f"{(bundle / method['class'].rpartition(':')[0]).resolve()}:" \
                f"{method['class'].rpartition(':')[2]}"
     train = TrainSettings(**method["train"])
-    found = _method(spec, dict(method.get("params") or {}), train,
+    found = method_spec(spec, dict(method.get("params") or {}), train,
                     f"{bundle / MANIFEST}, method", ())
     own = tuple(k for k, v in dataclasses.asdict(train).items()  # beat a stream's settings
                 if v != getattr(suite.train, k))

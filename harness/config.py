@@ -413,13 +413,13 @@ def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[Metho
         params = dict(params)
         overrides = params.pop("train", None)
         method_train = _settings(TrainSettings, overrides, f"{where}, methods.{name}.train", train)
-        spec = _method(name, params, method_train, f"{where}, methods.{name}", (folder,))
+        spec = method_spec(name, params, method_train, f"{where}, methods.{name}", (folder,))
         specs.append((name, dataclasses.replace(spec, train_keys=tuple(overrides or ()))))
     one_per_name(specs, where)
     return [spec for _, spec in specs]
 
 
-def _method(spec: str, params: dict, train: TrainSettings, where: str,
+def method_spec(spec: str, params: dict, train: TrainSettings, where: str,
             folders: tuple) -> MethodSpec:
     """A method named by a registered name or a file, under its class's `name`."""
     from harness.methods.settings import resolve_method

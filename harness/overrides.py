@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from harness.config import (Suite, TrainSettings, _fail, _method, _precision, _seeds,
-                            _settings, _unique)
+from harness.config import (Suite, TrainSettings, _fail, _precision, _seeds, _settings,
+                            _unique, method_spec)
 
 
 def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
@@ -28,7 +28,7 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
             if given in by_name:
                 picked.append((given, by_name[given]))
                 continue
-            spec = _method(given, {}, suite.train, where, folders)
+            spec = method_spec(given, {}, suite.train, where, folders)
             listed = by_name.get(spec.name)
             if listed is not None and is_file(given) and listed.source != spec.source:
                 _fail(where, f"'{given}' is named '{spec.name}', as the suite's method "
