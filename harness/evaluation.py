@@ -36,6 +36,19 @@ class Row:
     probe_seconds: float = 0.0  # of `seconds`, spent measuring the probes
 
 
+def _capped(probe, max_new_tokens: int | None):
+    """A probe that generates with a task's budget (`task:` probes) under the suite's
+    `eval.max_new_tokens` where one is set, as the stream's tasks are (a copy: probes are
+    shared)."""
+    if max_new_tokens is None or not hasattr(probe, "max_new_tokens"):
+        return probe
+    import copy
+
+    capped = copy.copy(probe)
+    capped.max_new_tokens = max_new_tokens
+    return capped
+
+
 class Evaluator:
     """Scores a model on fixed test sets and probes; built once per cell."""
 
@@ -49,7 +62,8 @@ class Evaluator:
         workdir = cache_dir() / "lmeval" / key
         self.task_names = [write_task(t, s, workdir / t.name, settings.max_new_tokens)
                            for t, s in zip(tasks, splits)]
-        self.probe_tasks = [p.lmeval_task(workdir) for p in probes]
+        self.probe_tasks = [_capped(p, settings.max_new_tokens).lmeval_task(workdir)
+                            for p in probes]
         logging.getLogger("lm-eval").setLevel(logging.ERROR)
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
         needs_defaults = any(isinstance(p, LmEvalProbe) for p in probes)

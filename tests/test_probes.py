@@ -78,3 +78,19 @@ def test_lm_eval_probe_picks_its_metric():
 def test_unknown_probe():
     with pytest.raises(HarnessError, match="unknown probe 'nope'"):
         get_probe("nope")
+
+
+def test_a_suites_generation_cap_reaches_task_probes_only(monkeypatch):
+    """eval.max_new_tokens caps a `task:` probe's budget (on a copy: probes are shared);
+    probes that do not generate with a task's budget are untouched; no cap, no change."""
+    from harness.evaluation import _capped
+    from harness.probes import get_probe
+
+    monkeypatch.setenv("HARNESS_PAPER_FIXTURES", "tests/fixtures/papers")
+    probe = get_probe("task:multiarith")
+    assert probe.max_new_tokens is None
+    capped = _capped(probe, 4)
+    assert capped.max_new_tokens == 4 and probe.max_new_tokens is None and capped is not probe
+    assert _capped(probe, None) is probe
+    drift = get_probe("drift")
+    assert _capped(drift, 4) is drift

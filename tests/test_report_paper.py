@@ -259,3 +259,26 @@ def test_a_paper_suite_runs_end_to_end_on_the_fixtures_and_reports(tmp_path, tin
     (multiarith,) = rows_of(report["rows"], "seed", "multiarith", "Seed")
     assert multiarith["ours"] is not None
     assert any("substitute" in n for n in report["notes"]) and "gsm8k-paper" in buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, stream", [("sdft-onpolicy-2026", "science"),
+                                          ("sdft-rewrite-2024", "gsm8k"),
+                                          ("selfaug-2025", "crag"),
+                                          ("sa-sft-2026", "arith")])
+def test_each_paper_suite_runs_offline_with_scripts_paper_smoke(tmp_path, tiny_model_dir,
+                                                                  capsys, name, stream):
+    """scripts/paper_smoke.py: every paper suite, shrunk onto the tiny model and the
+    fixtures (one stream each here), runs every method and prints the paper table."""
+    from helpers import load_script
+
+    smoke = load_script("paper_smoke")
+    out = tmp_path / "out"
+    assert smoke.main([name, "--model", str(tiny_model_dir), "--out", str(out),
+                       "--streams", stream]) == 0
+    report = json.loads((out / "paper.json").read_text())
+    assert report["rows"] and any(r["ours"] is not None for r in report["rows"])
+    methods = {p.name.split("__")[2] for p in out.glob("cells/*") if (p / "result.json").is_file()}
+    import yaml
+
+    listed = yaml.safe_load((ROOT / "benchmarks" / "suites" / f"{name}.yaml").read_text())["methods"]
+    assert methods == set(listed)
