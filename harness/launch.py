@@ -218,6 +218,11 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     if gpu:
         from harness.memory import report
         print("\n".join(report(suite, gpu, jobs, devices)))
+        from harness.cost import report_line
+        from harness.memory import parse_gpu
+        hours = report_line(suite, parse_gpu(gpu)[0])
+        if hours:
+            print(hours)
     return 0
 
 
