@@ -178,18 +178,26 @@ def check_devices(devices: list[str]) -> None:
 
 
 def _death_signal():
-    """Linux: a function for the child (between fork and exec) that has it sent SIGINT, a
-    clean stop, when the parent dies, even by kill -9; None elsewhere. libc is loaded here,
-    in the parent: the child may only call it."""
-    if sys.platform != "linux":
-        return None
-    try:
-        import ctypes
+    """A function for the child (between fork and exec): SIGINT, the workers' clean stop,
+    back to its default (a parent started in the background, `nohup harness run ... &`,
+    has it ignored, and a child inherits that); on Linux, also have SIGINT sent when the
+    parent dies, even by kill -9. libc is loaded here, in the parent: the child may only
+    call it."""
+    prctl = None
+    if sys.platform == "linux":
+        try:
+            import ctypes
 
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+            prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        except (OSError, AttributeError):
+            prctl = None
+
+    def child():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if prctl is not None:
+            prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+
+    return child
 
 
 def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:

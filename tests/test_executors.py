@@ -220,9 +220,12 @@ def test_ctrl_c_stops_the_workers_cleanly(tmp_path, tiny_model_dir):
                                                    "max_len": 96})
     out = tmp_path / "out"
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    # Ctrl-C reaches a parent run from a terminal; one started in the background (as this
+    # test may be) has SIGINT ignored: give the parent the terminal's default
     parent = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--suite", str(suite),
                                "--out", str(out), "--jobs", "2", "--quiet"], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while (len(list(out.glob("cells/*/claim.json"))) < 2 and parent.poll() is None
            and time.time() < deadline):
@@ -267,3 +270,21 @@ def test_ray_tasks_match_a_local_run(local_run, tmp_path, capsys, keep_threads):
     assert "2 of 2 cells as tasks (1 CPU, 0 GPU each; cluster 2 CPU) on cpu" in log
     _same_results(reference, out)
     assert not list(out.glob("cells/*/claim.json"))
+
+
+def test_workers_take_sigint_even_when_the_parent_ignores_it():
+    """`nohup harness run --jobs 2 ... &` starts the parent with SIGINT ignored; its workers
+    must still stop cleanly on the parent's SIGINT (and on its death): the worker's
+    pre-exec function gives SIGINT back its default, so Python raises KeyboardInterrupt."""
+    from harness import executors
+
+    probe = [sys.executable, "-c", "import signal; "
+             "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"]
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        inherited = subprocess.run(probe, capture_output=True, text=True).stdout.strip()
+        worker = subprocess.run(probe, capture_output=True, text=True,
+                                preexec_fn=executors._death_signal()).stdout.strip()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert (inherited, worker) == ("False", "True")
