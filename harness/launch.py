@@ -148,16 +148,17 @@ def _check_sharing(suite, device, args, ui) -> None:
 
     if device.type != "cuda" or not torch.cuda.is_available():
         return
-    from harness.memory import GIB, sharing_line
+    from harness.memory import GIB, shared_fit, sharing, sharing_line
 
+    devices, gib = csv(args.devices or ""), torch.cuda.get_device_properties(0).total_memory / GIB
+    at_once = sharing(args.jobs, devices)
     try:
-        gib = torch.cuda.get_device_properties(0).total_memory / GIB
-        line = sharing_line(suite, gib, torch.cuda.get_device_name(0), args.jobs,
-                            csv(args.devices or ""))
+        if at_once < 2 or shared_fit(suite, gib, at_once)["fits"]:
+            return
     except HarnessError:  # no estimate for this model: nothing to say
         return
-    if line and "DOES NOT FIT" in line:
-        ui.log(f"warning: {line}")
+    ui.log("warning: " + sharing_line(suite, gib, torch.cuda.get_device_name(0), args.jobs,
+                                      devices))
 
 
 def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | None = None,
