@@ -6,7 +6,7 @@ changes what the method's code does. Name one in a suite as
 `--methods sft,sdft,benchmarks/paper_presets.py:SDFTTRL`.
 
 What TRL or a paper sets that no method setting can express yet is listed as "not yet" in
-docs/paper-suites.md (top-k logit distillation, several rollouts per prompt, SelfAug's
+docs/paper-suites.md (vLLM sampling with its importance-weight correction, SelfAug's
 padding in the KL mask, ...).
 """
 
@@ -21,21 +21,23 @@ TRL_TEACHER_TEMPLATE = "{query}\n\n{demonstration}"
 
 
 class SDFTTRL(SDFT):
-    """`sdft` with the defaults of TRL's `trl.experimental.sdft` where the harness has the
-    setting (../shared/PAPERS.md §0.2 item 12):
+    """`sdft` with the defaults of TRL's `trl.experimental.sdft` (../shared/PAPERS.md §0.2
+    item 12; checked against trl 1.16.0's SDFTConfig and loss_utils):
 
     - teacher_model_kind "base": a frozen teacher (the model before the first task), i.e.
-      an EMA rate of 0 (TRL's teacher_update_rate 0.05 applies to its EMA teacher only);
-    - distillation_alpha 0.5: the generalised JSD with beta 0.5, here over the full
-      vocabulary (TRL: the student's top-100 logits, distillation_topk 100: not yet);
-    - its teacher template, and num_loss_tokens_to_skip 0.
-    One rollout per prompt (TRL samples several: not yet)."""
+      an EMA rate of 0 (TRL's teacher_update_rate applies to its EMA teacher only);
+    - distillation_alpha 0.5 over distillation_topk 100: the generalised JSD with beta 0.5
+      on the student's 100 most likely tokens, renormalised (distillation_add_tail off);
+    - num_generations 8: eight completions per prompt. TRL's batch size counts completions
+      (8 a device: one prompt), ours counts prompts: at the same batch_size this preset
+      distills 8x the sequences of `sdft` a step;
+    - its teacher template, and num_loss_tokens_to_skip 0."""
 
     name = "sdft-trl"
-    description = ("sdft with TRL's defaults where a setting exists: frozen base teacher, "
-                   "JSD 0.5 (full vocabulary), TRL's teacher template, no skipped tokens")
-    defaults = {**SDFT.defaults, "ema_rate": 0.0, "kl": "jsd", "beta": 0.5,
-                "skip_tokens": 0, "template": TRL_TEACHER_TEMPLATE}
+    description = ("sdft with TRL's defaults: frozen base teacher, JSD 0.5 over the student's "
+                   "top 100 tokens, 8 rollouts a prompt, TRL's teacher template, no skipped tokens")
+    defaults = {**SDFT.defaults, "ema_rate": 0.0, "kl": "jsd", "beta": 0.5, "topk": 100,
+                "rollouts": 8, "skip_tokens": 0, "template": TRL_TEACHER_TEMPLATE}
 
 
 class SelfAugPaper(SelfAug):

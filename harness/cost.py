@@ -36,13 +36,18 @@ def cell_seconds(cell, suite, arch, gpu: str) -> dict | None:
     if gpu not in GPU_SPECS:
         return None
     peak, bandwidth = GPU_SPECS[gpu]
-    train, params, method = cell.method.train, cell.method.params, cell.method.name
+    from harness.methods import builtin_of
+    from harness.methods.settings import in_force
+
+    train, method = cell.method.train, builtin_of(cell.method.name)
+    params = in_force(cell.method) or cell.method.params  # a preset's defaults count
     lora = bool(params.get("lora")) or method == "lora"
     n = suite.data.n_train
     steps = len(cell.tasks) * total_steps(train, n)
     per_token = (4 if lora else 6) + 2 * train.gradient_checkpointing \
         + 2 * (method in ("sdft", "selfaug", "lwf"))
-    tokens = steps * train.batch_size * train.grad_accum * train.max_len
+    tokens = steps * train.batch_size * train.grad_accum * train.max_len \
+        * (int(params.get("rollouts", 1)) if method == "sdft" else 1)  # completions a prompt
     weight_bytes = arch.params * (2 if suite.precision == "bf16-weights" else 4)  # autocast
     # reads the float32 weights to cast them
     decode = weight_bytes / (bandwidth * DECODE_EFFICIENCY)  # seconds a decoding step

@@ -186,13 +186,16 @@ def setup_of(cell, suite) -> Setup:
     from harness.methods.settings import in_force
     from harness.tasks import get_task
 
+    from harness.methods import builtin_of
+
     params = in_force(cell.method) or dict(cell.method.params)
-    if cell.method.name == "lora":
+    method = builtin_of(cell.method.name)  # a preset is estimated as the method it varies
+    if method == "lora":
         params = {"lora": {k: params[k] for k in ("r", "alpha", "dropout", "target_modules")
                            if k in params}}
     train = cell.method.train
     budget = suite.eval.max_new_tokens or max(get_task(t).max_new_tokens for t in cell.tasks)
-    return Setup(cell.method.name, params, suite.precision, train.gradient_checkpointing,
+    return Setup(method, params, suite.precision, train.gradient_checkpointing,
                  train.optimizer, train.batch_size, train.grad_accum, train.max_len,
                  suite.eval.batch_size, int(budget), tuple(suite.probes))
 
@@ -235,7 +238,8 @@ def components(arch: Arch, s: Setup) -> tuple[dict, dict]:
                        20 * h + 4 * kv + 8 * inter if bf16_weights else 28 * h + 4 * kv + 8 * inter)
     length = s.max_len
     rollout = int(s.params.get("max_new_tokens", 0)) if s.method == "sdft" else 0
-    tokens = s.batch * (length + rollout)
+    sequences = s.batch * (int(s.params.get("rollouts", 1)) if s.method == "sdft" else 1)
+    tokens = sequences * (length + rollout)
     layers = int(s.params.get("top_k", 6)) if s.method == "freeze" else arch.layers
     if s.checkpointing:
         act = tokens * (layers * h * (2 if bf16_weights else 4) + per_token_layer)
@@ -243,11 +247,11 @@ def components(arch: Arch, s: Setup) -> tuple[dict, dict]:
         act = tokens * layers * per_token_layer
     act += tokens * (6 if bf16_weights else 9) * h  # embeddings, final norm
     kl = s.method in ("sdft", "selfaug", "lwf")
-    positions = s.batch * (rollout if s.method == "sdft" else length)
+    positions = sequences * (rollout if s.method == "sdft" else length)
     elements = positions * arch.vocab
     logits = elements * (12 if not kl else 12 if elements > KV_CHUNK else 36)
     kv_bytes = 2 if (autocast or bf16_weights) else 4
-    sampled = s.batch * s.grad_accum  # sdft samples a step's micro-batches in one call
+    sampled = sequences * s.grad_accum  # sdft samples a step's micro-batches in one call
     rollout_kv = 2 * arch.layers * kv * sampled * (length + rollout) * kv_bytes if rollout else 0
     train = {"weights": weights, "autocast copies": cast, "gradients": trainable * tb,
              "optimizer": optimizer, "method copies": copy, "activations": act,

@@ -29,6 +29,9 @@ def test_cells_by_hand_on_an_h100():
     sdft = cell_seconds(cells["sdft"], suite, arch, "H100")
     assert sdft["train"] == pytest.approx(sft["train"] * 8 / 6)  # + the teacher's forward
     assert sdft["generate"] == pytest.approx(steps * 64 * decode)  # one call a step
+    cells["sdft"].method.params["rollouts"] = 8  # 8 completions a prompt: 8x the tokens
+    wide = cell_seconds(cells["sdft"], suite, arch, "H100")
+    assert wide["train"] == pytest.approx(sdft["train"] * 8) and wide["generate"] == sdft["generate"]
     lora = cell_seconds(cells["lora"], suite, arch, "H100")
     assert lora["train"] == pytest.approx(sft["train"] * 4 / 6)
     assert cell_seconds(cells["sft"], suite, arch, "24 GiB") is None

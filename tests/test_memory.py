@@ -283,3 +283,15 @@ def test_sdft_teacher_in_cpu_memory_is_offered_before_lossy_settings():
     assert components(arch, off)[0]["method copies"] == 0
     gpu = (sum(components(arch, off)[0].values()) / GIB + 1) / 0.92  # fits only without it
     assert advice(arch, s, gpu).startswith("fits with sdft.teacher_device: cpu (")
+
+
+def test_sdft_rollouts_per_prompt_multiply_the_sequences():
+    """`rollouts: 4` scores 4 completions a prompt: activations, logits and the sampling
+    KV cache are those of a 4x larger batch; weights and optimiser do not change."""
+    arch = architecture("smollm2-135m-instruct")
+    one = setup("sdft", params={"max_new_tokens": 64}, batch=8)
+    four = dataclasses.replace(one, params={"max_new_tokens": 64, "rollouts": 4})
+    wide = dataclasses.replace(one, batch=32)
+    (a, _), (b, _), (c, _) = (components(arch, x)[:2] for x in (one, four, wide))
+    assert b == c and b["optimizer"] == a["optimizer"] and b["weights"] == a["weights"]
+    assert sum(b.values()) > sum(a.values())

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.methods import logits_at, response_logits, token_divergence
+from harness.methods import logits_at, response_logits, token_divergence, topk_log_probs
 from helpers import batch_of
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -40,6 +40,30 @@ def test_divergence_equals_trl_sdft(kind, alpha):
         ref = F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1),
                        log_target=True, reduction="none").sum(-1)
         assert torch.allclose(ours, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("tail", [False, True])
+def test_topk_divergence_equals_trl_sdft(alpha, tail):
+    """TRL's top-k logit distillation (the student's top k, renormalised or with a tail
+    bucket), value and gradient; at k = V it is the full-vocabulary divergence."""
+    from trl.experimental.sdft.loss_utils import compute_topk_self_distillation_loss
+
+    g = torch.Generator().manual_seed(2)
+    student = (torch.randn(7, 60, generator=g) * 3).requires_grad_()
+    teacher = torch.randn(7, 60, generator=g) * 3
+    kind = {0.0: "forward", 0.5: "jsd", 1.0: "reverse"}[alpha]
+    ours = token_divergence(*topk_log_probs(student, teacher, 10, tail), kind, beta=alpha,
+                            log_probs=True)
+    trl = compute_topk_self_distillation_loss(student, teacher, distillation_topk=10,
+                                              distillation_alpha=alpha, distillation_add_tail=tail)
+    assert torch.allclose(ours, trl, atol=1e-5)
+    (grad,) = torch.autograd.grad(ours.sum(), student)
+    (want,) = torch.autograd.grad(trl.sum(), student)
+    assert torch.allclose(grad, want, atol=1e-5)
+    full = token_divergence(*topk_log_probs(student, teacher, 60), kind, beta=alpha,
+                            log_probs=True)
+    assert torch.allclose(full, token_divergence(student, teacher, kind, beta=alpha), atol=1e-5)
 
 
 def test_batchmean_is_kl_div_bit_for_bit_with_its_gradient():

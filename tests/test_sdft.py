@@ -86,7 +86,7 @@ def test_sdft_divergence_at_the_sampling_temperature(tiny, monkeypatch):
     model, tok = tiny
     seen = []
     monkeypatch.setattr(sdft, "token_divergence",
-                        lambda s, t, kind, beta: seen.append((s, t)) or (s - t).sum(-1) * 0)
+                        lambda s, t, kind, beta, **k: seen.append((s, t)) or (s - t).sum(-1) * 0)
     method, ctx, model = setup_method("sdft", model, tok, {"temperature": 2.0,
                                                             "max_new_tokens": 6})
     method.train_data(*ctx.stream[0], ctx)
@@ -301,3 +301,57 @@ def test_sdft_samples_a_whole_optimiser_step_in_one_call(tiny, monkeypatch):
     calls.clear()
     train_task(model, method, ctx, task, data, dataclasses.replace(settings, grad_accum=1), 0)
     assert [len(c) for c in calls] == [2, 2]
+
+
+def test_sdft_topk_distillation_is_trls_and_the_full_vocabulary_at_k_v(tiny):
+    """`topk: K` distills over the student's top K tokens (TRL's objective): at K = the
+    vocabulary it is the full-vocabulary loss; at a small K another, smaller loss."""
+    model, tok = tiny
+    losses = {}
+    for k in (0, model.config.vocab_size, 5):
+        method, ctx, m = setup_method("sdft", copy.deepcopy(model), tok,
+                                      {"kl": "jsd", "topk": k, "skip_tokens": 0,
+                                       "template": "{demonstration}\n{query}"})
+        method.train_data(*ctx.stream[0], ctx)
+        with torch.no_grad():
+            for e in method.ema.values():
+                e.add_(0.05 * torch.randn(e.shape, generator=torch.Generator().manual_seed(1)))
+        torch.manual_seed(4)
+        losses[k] = method.loss(m, batch_of(tok), ctx).item()
+    assert losses[model.config.vocab_size] == pytest.approx(losses[0], rel=1e-4)
+    assert 0 < losses[5] != pytest.approx(losses[0], rel=1e-2)
+
+
+def test_sdft_samples_several_rollouts_per_prompt(tiny, monkeypatch):
+    """`rollouts: 3`: each prompt three times in one generate call, three sampled
+    completions scored in a row (student and teacher on the same ones), all counted."""
+    from harness.methods import Context
+
+    model, tok = tiny
+    method, ctx, model = setup_method("sdft", model, tok, {"rollouts": 3, "max_new_tokens": 6})
+    method.train_data(*ctx.stream[0], ctx)
+    calls = []
+    real_generate = Context.generate
+    monkeypatch.setattr(Context, "generate", lambda self, texts, *a, **k: (
+        calls.append(list(texts)) or real_generate(self, texts, *a, **k)))
+    batch = batch_of(tok)
+    torch.manual_seed(0)
+    student, teacher = method.rollouts(model, batch, ctx)
+    n = len(batch.examples)
+    assert [len(c) for c in calls] == [3 * n] and student.input_ids.shape[0] == 3 * n
+    assert student.examples == [e for e in batch.examples for _ in range(3)]
+    answers = [tuple(student.input_ids[r][student.labels[r] != -100].tolist()) for r in range(3 * n)]
+    assert answers == [tuple(teacher.input_ids[r][teacher.labels[r] != -100].tolist())
+                       for r in range(3 * n)]
+    assert any(len(set(answers[3 * i:3 * i + 3])) > 1 for i in range(n))  # sampled, not copies
+    assert method.rollouts_n == 3 * n
+
+
+@pytest.mark.parametrize("key,value", [("topk", -1), ("rollouts", 0), ("rollouts", 1.5),
+                                       ("topk", True)])
+def test_sdft_refuses_bad_topk_and_rollouts(key, value):
+    from harness.errors import HarnessError
+    from harness.methods import make_method
+
+    with pytest.raises(HarnessError, match=key):
+        make_method("sdft", {key: value})

@@ -19,7 +19,8 @@ from harness.generation import finished
 from harness.methods.api import Context, Method, MethodError, call_hook
 from harness.methods.lora import LORA_DEFAULTS, OptionalLoRA, apply_lora
 from harness.methods.nn import (anchor_distance, decoder_blocks, logits_at, response_logits,
-                                response_token_loss, token_divergence, trainable_anchor)
+                                response_token_loss, token_divergence, topk_log_probs,
+                                trainable_anchor)
 from harness.registry import Registry
 from harness.seeding import derive_seed
 from harness.tasks import Dialogue, Example, Plain
@@ -28,8 +29,8 @@ __all__ = [
     # api
     "Method", "Context",
     # nn
-    "logits_at", "response_logits", "response_token_loss", "token_divergence", "decoder_blocks",
-    "trainable_anchor", "anchor_distance",
+    "logits_at", "response_logits", "response_token_loss", "token_divergence", "topk_log_probs",
+    "decoder_blocks", "trainable_anchor", "anchor_distance",
     # lora
     "LORA_DEFAULTS", "apply_lora", "OptionalLoRA",
     # data and helpers
@@ -54,6 +55,20 @@ METHODS = Registry("method", Method, "harness.methods", {
     "sdft-rewrite": "harness.methods.sdft_rewrite:SDFTRewrite",
     "selfaug": "harness.methods.selfaug:SelfAug",
 }, files=True, hint="path/to/file.py:Class")
+
+
+def builtin_of(name: str) -> str:
+    """The built-in method that `name`'s class is or derives from (else `name`): what the
+    memory and cost estimates model a preset (e.g. `sdft-trl`, an SDFT) or plugin by."""
+    try:
+        cls = METHODS[name]
+    except HarnessError:
+        return name
+    for klass in cls.__mro__:
+        own = klass.__dict__.get("name")
+        if own in METHODS.builtins and METHODS[own] is klass:
+            return own
+    return name
 
 
 def make_method(spec: str, params: dict | None = None) -> Method:

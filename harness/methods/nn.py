@@ -89,6 +89,28 @@ def _per_chunk(student, teacher, kind, beta, log_probs, rows) -> torch.Tensor:
                       for s, t in zip(student.split(rows), teacher.split(rows))])
 
 
+def topk_log_probs(student: torch.Tensor, teacher: torch.Tensor, k: int,
+                   tail: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both next-token distributions restricted to the student's k most likely tokens at
+    each position (TRL's top-k logit distillation, `trl.experimental.sdft`'s default
+    objective), as float32 log-probabilities for `token_divergence(..., log_probs=True)`:
+    [N, k] renormalised over those k tokens (TRL's default), or with `tail` [N, k + 1]
+    with one more category holding the rest of each distribution's mass, so that the
+    divergence approximates the full vocabulary's."""
+    student, teacher = student.float(), teacher.float()
+    top, index = student.topk(min(k, student.shape[-1]), dim=-1)
+    s = top - student.logsumexp(-1, keepdim=True)
+    t = teacher.gather(-1, index) - teacher.logsumexp(-1, keepdim=True)
+    if not tail:
+        return s.log_softmax(-1), t.log_softmax(-1)
+    return _with_tail(s), _with_tail(t)
+
+
+def _with_tail(log_probs: torch.Tensor) -> torch.Tensor:
+    kept = log_probs.logsumexp(-1, keepdim=True).clamp(max=-1e-7)  # the mass of the top k
+    return torch.cat([log_probs, torch.log(-torch.expm1(kept))], -1)
+
+
 class _ChunkedDivergence(torch.autograd.Function):
     """Per-position divergence chunk by chunk; backward recomputes each chunk and writes
     its gradient into one [N, V] tensor per input (no full-size intermediates kept)."""

@@ -7,7 +7,10 @@ template; both score the student's completion, and the loss is a per-token diver
 over the full vocabulary (forward KL(teacher || student), the released code's default;
 `kl: reverse` is the paper's derivation, `kl: jsd` with `beta` the generalised JSD),
 skipping the first `skip_tokens` completion tokens, averaged over a sequence's tokens and
-then over sequences.
+then over sequences. `topk: K` takes the divergence over the student's K most likely tokens
+only (TRL's top-k logit distillation; `topk_tail` adds the rest of the mass as one more
+category), and `rollouts: K` samples K completions per prompt, all distilled (TRL:
+`num_generations`; TRL counts completions in its batch size, we count prompts).
 
 Both distributions are taken at the sampling temperature (logits / T), as in the released
 code. Rollouts get the released code's budget (1024 new tokens); one that hits the budget
@@ -37,7 +40,8 @@ import time
 import torch
 
 from harness.methods import (HarnessError, Method, OptionalLoRA, Plain, completion_batch,
-                             finished, prompt_text, response_logits, token_divergence)
+                             finished, prompt_text, response_logits, token_divergence,
+                             topk_log_probs)
 
 TEACHER_TEMPLATE = ("{query}\n\nThis is an example for a response to the question:\n{demonstration}\n\n"
             "Now answer with a response of your own, including the thinking process.")
@@ -74,6 +78,9 @@ class SDFT(OptionalLoRA, Method):
         "temperature": 1.0,
         "top_p": 1.0,
         "max_new_tokens": 1024,  # rollout budget (released code: max_completion_length 1024)
+        "topk": 0,  # 0: the full vocabulary (released code); K: the student's top K (TRL: 100)
+        "topk_tail": False,  # with topk: the rest of the mass as one category (TRL: off)
+        "rollouts": 1,  # completions sampled per prompt (released code: 1; TRL: 8)
         "template": TEACHER_TEMPLATE,
         "teacher_device": "model",  # where the EMA weights live: "model" or "cpu" (below)
         "lora": False,  # True or a dict of LoRA settings to train adapters only
@@ -92,6 +99,10 @@ class SDFT(OptionalLoRA, Method):
             if not isinstance(p[key], (int, float)) or p[key] <= 0:
                 raise HarnessError(f"{key} must be a positive number, not {p[key]!r}",
                                    f"set {key} to a positive number")
+        for key, least in (("topk", 0), ("rollouts", 1)):
+            if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < least:
+                raise HarnessError(f"{key} must be a whole number >= {least}, not {p[key]!r}",
+                                   f"set {key} to a whole number (TRL: topk 100, rollouts 8)")
         self.ema: dict[str, torch.Tensor] | None = None
         self.stash: dict[str, torch.Tensor] | None = None  # offloaded: the student's weights
         self.pending: dict = {}  # the step's rollouts not yet scored, by micro-batch
@@ -176,7 +187,8 @@ class SDFT(OptionalLoRA, Method):
 
     def _sample(self, batches, ctx) -> dict:
         tok, p = ctx.tokenizer, self.params
-        examples = [e for b in batches for e in b.examples]
+        k = self.params["rollouts"]  # each prompt k times in a row
+        examples = [e for b in batches for e in b.examples for _ in range(k)]
         student = [prompt_text(tok, e) for e in examples]
         teacher = [prompt_text(tok, e, p["template"].format(query=e.prompt,
                                                             demonstration=e.response))
@@ -188,9 +200,9 @@ class SDFT(OptionalLoRA, Method):
         self.truncated_n += sum(not finished(c, tok) for c in completions)
         out, start = {}, 0
         for b in batches:
-            end = start + len(b.examples)
+            end = start + k * len(b.examples)
             out[id(b)] = tuple(completion_batch(tok, texts[start:end], completions[start:end],
-                                                b.examples, rendered=True).to(ctx.device)
+                                                examples[start:end], rendered=True).to(ctx.device)
                                for texts in (student, teacher))
             start = end
         return out
@@ -219,9 +231,14 @@ class SDFT(OptionalLoRA, Method):
         with self.teacher(model) as t:
             teacher_logits, _ = response_logits(t, teacher_batch)
         student_logits, _ = response_logits(model, student_batch)
-        t = self.params["temperature"]  # both at the sampling temperature, as released
-        per_token = token_divergence(student_logits / t, teacher_logits / t, self.params["kl"],
-                                     self.params["beta"])
+        p = self.params
+        student_logits, teacher_logits = (student_logits / p["temperature"],  # both at the
+                                          teacher_logits / p["temperature"])  # sampling T
+        if p["topk"]:
+            student_logits, teacher_logits = topk_log_probs(student_logits, teacher_logits,
+                                                            p["topk"], p["topk_tail"])
+        per_token = token_divergence(student_logits, teacher_logits, p["kl"], p["beta"],
+                                     log_probs=bool(p["topk"]))
         positions = completion_positions(student_batch)
         self._count_positions(per_token, positions)
         keep = positions >= self.params["skip_tokens"]
