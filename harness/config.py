@@ -83,19 +83,24 @@ class Suite:
     path: str = ""
     precision: str = "auto"  # auto | fp32 | bf16 | bf16-weights: harness/precision.py
     stream_train: dict = field(default_factory=dict)  # stream -> its training overrides
+    stream_method_train: dict = field(default_factory=dict)  # stream -> method -> overrides
 
 
 def cell_train(suite: Suite, stream: str, method: MethodSpec) -> TrainSettings:
     """A cell's training settings: the suite's, then its stream's, then those the method
-    sets itself (a method's own learning rate or budget beats the stream's)."""
+    sets itself (a method's own learning rate or budget beats the stream's), then those
+    the stream sets for this method (e.g. a paper's full fine-tuning rate on one dataset)."""
     overrides = suite.stream_train.get(stream)
-    if not overrides:
-        return method.train
-    train = _settings(TrainSettings, overrides, f"stream '{stream}', train", suite.train)
-    keys = set(method.train_keys)
-    if keys & {"steps", "epochs"}:
-        keys |= {"steps", "epochs"}  # the method's budget replaces the stream's whole
-    return dataclasses.replace(train, **{k: getattr(method.train, k) for k in keys})
+    train = method.train
+    if overrides:
+        train = _settings(TrainSettings, overrides, f"stream '{stream}', train", suite.train)
+        keys = set(method.train_keys)
+        if keys & {"steps", "epochs"}:
+            keys |= {"steps", "epochs"}  # the method's budget replaces the stream's whole
+        train = dataclasses.replace(train, **{k: getattr(method.train, k) for k in keys})
+    own = suite.stream_method_train.get(stream, {}).get(method.name)
+    return _settings(TrainSettings, own, f"stream '{stream}', methods, {method.name}", train) \
+        if own else train
 
 
 _TOP = {"name", "description", "models", "streams", "methods", "seeds", "probes", "train",
@@ -312,8 +317,12 @@ def load_suite(name_or_path: str) -> Suite:
 
     train = _settings(TrainSettings, raw["train"], f"{where}, train")
     models = _names(raw["models"], where, "models", "[smollm2-135m-instruct]")
-    streams, stream_train = _parse_streams(raw["streams"], train, where)
+    streams, stream_train, per_method = _parse_streams(raw["streams"], train, where)
     methods = _parse_methods(raw["methods"], train, where, path.parent)
+    for stream, given in per_method.items():
+        for name in set(given) - {m.name for m in methods}:
+            _fail(where, f"stream '{stream}', methods names '{name}', which the suite does not "
+                  "list", f"use one of: {', '.join(m.name for m in methods)}")
     seeds = _seeds(_list(raw["seeds"], where, "seeds"), where)
     probes = raw.get("probes") or []
     if probes:
@@ -333,6 +342,7 @@ def load_suite(name_or_path: str) -> Suite:
         data=_settings(DataSettings, raw.get("data"), f"{where}, data"),
         eval=_settings(EvalSettings, raw.get("eval"), f"{where}, eval"), path=str(path),
         precision=_precision(raw.get("precision", "auto"), where), stream_train=stream_train,
+        stream_method_train=per_method,
     )
 
 
@@ -363,18 +373,27 @@ def _parse_streams(raw, train: TrainSettings, where) -> tuple[dict[str, list[str
         _fail(where, "'streams' must list stream names or map names to task lists",
               "e.g. streams: [arith-json]")
     tasks = all_tasks(datasets=True)  # the papers' dataset tasks train in their suites
-    raw, stream_train = dict(raw), {}
+    raw, stream_train, per_method = dict(raw), {}, {}
     for name, stream in raw.items():
         if isinstance(stream, dict):
-            unknown = set(map(str, stream)) - {"tasks", "train"}
+            unknown = set(map(str, stream)) - {"tasks", "train", "methods"}
             if unknown or "tasks" not in stream:
-                _fail(where, f"stream '{name}' as a mapping takes 'tasks' and 'train'"
-                      + (f", not '{sorted(unknown)[0]}'" if unknown else ""),
+                _fail(where, f"stream '{name}' as a mapping takes 'tasks', 'train' and "
+                      "'methods'" + (f", not '{sorted(unknown)[0]}'" if unknown else ""),
                       f"e.g. {name}: {{tasks: [arith], train: {{epochs: 2}}}}")
             overrides = stream.get("train") or {}
             _settings(TrainSettings, overrides, f"{where}, stream '{name}', train", train)
             if overrides:
                 stream_train[str(name)] = dict(overrides)
+            methods = stream.get("methods") or {}
+            if not isinstance(methods, dict):
+                _fail(where, f"stream '{name}', methods must map method names to training "
+                      "settings", f"e.g. methods: {{sft: {{lr: 5.0e-6}}}}")
+            for method, given in methods.items():
+                _settings(TrainSettings, given or {},
+                          f"{where}, stream '{name}', methods, {method}", train)
+            if methods:
+                per_method[str(name)] = {str(m): dict(t or {}) for m, t in methods.items()}
             raw[name] = stream = stream["tasks"]
         if stream in (None, []):
             _fail(where, f"stream '{name}' is empty", "give it at least one task")
@@ -390,7 +409,7 @@ def _parse_streams(raw, train: TrainSettings, where) -> tuple[dict[str, list[str
                       "(it has no training data)", f"measure it as a probe: task:{task}")
         if len(set(stream)) != len(stream):
             _fail(where, f"stream '{name}' repeats a task", "list each task once")
-    return {str(k): list(v) for k, v in raw.items()}, stream_train
+    return {str(k): list(v) for k, v in raw.items()}, stream_train, per_method
 
 
 def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[MethodSpec]:

@@ -93,6 +93,8 @@ def grid_definition(suite: Suite) -> dict:
         "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
         "schema": SCHEMA_VERSION, **_precision(suite),
         **({"stream_train": suite.stream_train} if suite.stream_train else {}),
+        **({"stream_method_train": suite.stream_method_train}
+           if suite.stream_method_train else {}),
     }
 
 

@@ -250,6 +250,10 @@ def settings_lines(suite) -> list[str]:
     for stream, train in suite.stream_train.items():
         lines.append(f"stream {stream}: train " + ", ".join(
             f"{k}={json.dumps(v)}" for k, v in train.items()) + " (a method's own win)")
+    for stream, methods in suite.stream_method_train.items():
+        for name, train in methods.items():
+            lines.append(f"stream {stream}, {name}: train " + ", ".join(
+                f"{k}={json.dumps(v)}" for k, v in train.items()))
     return lines
 
 

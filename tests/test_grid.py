@@ -106,9 +106,34 @@ def test_a_streams_training_settings_apply_under_the_methods_own(tmp_path, tiny_
             if c.method.name == "sft"} == {7e-4}
 
 
+def test_a_stream_sets_one_methods_training_beating_the_methods_own(tmp_path, tiny_model_dir):
+    """`streams: {s: {tasks, train, methods: {m: {...}}}}`: those settings are m's on s
+    only, over the stream's and m's own; other methods and streams keep theirs; they key
+    the cells' hashes and the grid id, and the dry run shows them."""
+    from harness.launch import settings_lines
+
+    streams = {"long": {"tasks": ["arith"], "train": {"epochs": 2},
+                        "methods": {"sft": {"lr": 5e-6}}}, "plain": ["json-extract"]}
+    methods = {"sft": {"train": {"lr": 1e-5}}, "dft": {}}
+    suite = load_suite(tiny_suite(tmp_path, str(tiny_model_dir), streams=streams,
+                                  methods=methods))
+    cells = {(c.stream, c.method.name): c.method.train for c in expand(suite)}
+    assert (cells["long", "sft"].lr, cells["long", "sft"].epochs) == (5e-6, 2)
+    assert cells["plain", "sft"].lr == 1e-5 and cells["long", "dft"].lr == suite.train.lr
+    without = dict(streams, long={k: v for k, v in streams["long"].items() if k != "methods"})
+    (tmp_path / "b").mkdir()
+    other = load_suite(tiny_suite(tmp_path / "b", str(tiny_model_dir), streams=without,
+                                  methods=methods))
+    assert grid_id(suite) != grid_id(other)
+    assert any("stream long, sft: train lr=5e-06" in line for line in settings_lines(suite))
+
+
 
 @pytest.mark.parametrize("stream, problem", [
-    ({"task": ["arith"]}, "stream 'a' as a mapping takes 'tasks' and 'train', not 'task'"),
+    ({"task": ["arith"]}, "stream 'a' as a mapping takes 'tasks', 'train' and 'methods', not 'task'"),
+    ({"tasks": ["arith"], "methods": {"sft": {"lr": 0}}}, "stream 'a', methods, sft: lr must be > 0"),
+    ({"tasks": ["arith"], "methods": {"nope": {"lr": 1e-3}}}, "stream 'a', methods names 'nope', which the suite does not list"),
+    ({"tasks": ["arith"], "methods": ["sft"]}, "stream 'a', methods must map method names"),
     ({"tasks": ["arith"], "train": {"epochs": -1}}, "stream 'a', train: epochs must be > 0"),
     ({"tasks": ["arith"], "train": {"bogus": 1}}, "stream 'a', train: unknown key 'bogus'"),
 ])
