@@ -52,8 +52,10 @@ def cell_seconds(cell, suite, arch, gpu: str) -> dict | None:
     # reads the float32 weights to cast them
     decode = weight_bytes / (bandwidth * DECODE_EFFICIENCY)  # seconds a decoding step
     calls = 0  # decoding steps
-    if method == "sdft":
-        calls = steps * int(params.get("max_new_tokens", 1024))
+    if method == "sdft":  # one call per sample_steps steps; the later steps' rollouts get a
+        ahead = int(params.get("sample_steps", 1))  # forward pass for their log-probs
+        calls = math.ceil(steps / ahead) * int(params.get("max_new_tokens", 1024))
+        per_token += 2 * (ahead - 1) / ahead
     elif method == "sdft-rewrite":
         calls = len(cell.tasks) * math.ceil(n / REWRITE_BATCH) * int(params.get("max_new_tokens", 512))
     elif method == "sa-sft":

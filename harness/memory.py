@@ -251,7 +251,8 @@ def components(arch: Arch, s: Setup) -> tuple[dict, dict]:
     elements = positions * arch.vocab
     logits = elements * (12 if not kl else 12 if elements > KV_CHUNK else 36)
     kv_bytes = 2 if (autocast or bf16_weights) else 4
-    sampled = sequences * s.grad_accum  # sdft samples a step's micro-batches in one call
+    sampled = sequences * s.grad_accum * int(s.params.get("sample_steps", 1))  # sdft samples
+    # a step's micro-batches (sample_steps steps') in one call
     rollout_kv = 2 * arch.layers * kv * sampled * (length + rollout) * kv_bytes if rollout else 0
     train = {"weights": weights, "autocast copies": cast, "gradients": trainable * tb,
              "optimizer": optimizer, "method copies": copy, "activations": act,

@@ -179,12 +179,21 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         set_gradient_checkpointing(model, True)
     model.train()
     start = time.perf_counter()
+    ahead: list[list] = []  # steps drawn early for ctx.steps_ahead, in order
+
+    def peek(n: int) -> list[list]:
+        while len(ahead) < min(n, steps - 1 - step):  # never past the task's last step
+            ahead.append([next(batches).to(ctx.device) for _ in range(settings.grad_accum)])
+        return ahead[:n]
+
+    ctx._peek = peek
     for step in range(steps):
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
         # drawn before the first loss: a method may work on the whole step at once (sdft
         # samples every micro-batch's rollouts in one call: the weights are the same)
-        ctx.step_batches = [next(batches).to(ctx.device) for _ in range(settings.grad_accum)]
+        ctx.step_batches = ahead.pop(0) if ahead else [
+            next(batches).to(ctx.device) for _ in range(settings.grad_accum)]
         for batch in ctx.step_batches:
             tokens += int(batch.attention_mask.sum())
             with autocast(ctx.device):
@@ -204,7 +213,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         if on_step:
             on_step(step + 1, steps, step_loss)
     seconds = time.perf_counter() - start
-    ctx.step_batches = []
+    ctx.step_batches, ctx._peek = [], None
     optimizer.zero_grad(set_to_none=True)  # the last gradients: not held through evaluation
     model.eval()
     if settings.gradient_checkpointing:

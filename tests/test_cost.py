@@ -32,6 +32,10 @@ def test_cells_by_hand_on_an_h100():
     cells["sdft"].method.params["rollouts"] = 8  # 8 completions a prompt: 8x the tokens
     wide = cell_seconds(cells["sdft"], suite, arch, "H100")
     assert wide["train"] == pytest.approx(sdft["train"] * 8) and wide["generate"] == sdft["generate"]
+    cells["sdft"].method.params.update(rollouts=1, sample_steps=4)  # a call per 4 steps, and
+    ahead = cell_seconds(cells["sdft"], suite, arch, "H100")  # a forward for 3 of 4 steps'
+    assert ahead["generate"] == pytest.approx(sdft["generate"] / 4)
+    assert ahead["train"] == pytest.approx(sdft["train"] * (8 + 2 * 3 / 4) / 8)
     lora = cell_seconds(cells["lora"], suite, arch, "H100")
     assert lora["train"] == pytest.approx(sft["train"] * 4 / 6)
     assert cell_seconds(cells["sft"], suite, arch, "24 GiB") is None

@@ -295,3 +295,7 @@ def test_sdft_rollouts_per_prompt_multiply_the_sequences():
     (a, _), (b, _), (c, _) = (components(arch, x)[:2] for x in (one, four, wide))
     assert b == c and b["optimizer"] == a["optimizer"] and b["weights"] == a["weights"]
     assert sum(b.values()) > sum(a.values())
+    big = arch_from_config(LLAMA2_7B)  # `sample_steps: N`: N steps' rollouts in one call
+    kv = [components(big, setup("sdft", checkpointing=True, batch=4, max_len=2048, params={
+        "max_new_tokens": 1024, "sample_steps": n}))[0].get("rollout kv cache") for n in (8, 16)]
+    assert kv[0] and kv[1] == pytest.approx(2 * kv[0])

@@ -47,3 +47,19 @@ def test_sdft_breakdown_times_every_phase(tiny_model_dir, capsys):
     assert all(seconds > 0 for seconds in result["median_s"].values())
     printed = capsys.readouterr().out
     assert "rollout" in printed and "SDFT / SFT without the optimiser" in printed
+
+
+def test_sdft_sample_steps_is_timed_by_whole_rounds_beside_on_policy(tiny_model_dir, capsys):
+    """--sample-steps N adds our SDFT sampling N steps a call, compared with on-policy SDFT
+    and SFT by whole rounds (its steps are uneven), paired by round."""
+    from benchmarks.perf import sdft
+    from benchmarks.perf.__main__ import parse
+
+    result = sdft.run(str(tiny_model_dir), rounds=2, steps=4, with_trl=False, say=print,
+                      sample_steps=2)
+    assert result["sample_steps"] == 2
+    for key in ("ahead_over_sft", "ahead_over_sdft", "sdft_over_sft_rounds"):
+        assert result[key]["n"] == 2 and result[key]["median"] > 0
+    assert "SDFT sample_steps 2 / SFT" in capsys.readouterr().out + "\n".join(result["lines"])
+    with pytest.raises(SystemExit):
+        parse(["--steps", "4", "--sample-steps", "3"])

@@ -94,7 +94,7 @@ def test_sdft_divergence_at_the_sampling_temperature(tiny, monkeypatch):
     torch.manual_seed(0)
     method.loss(model, batch, ctx)
     torch.manual_seed(0)
-    student, _ = method.rollouts(model, batch, ctx)
+    student, _, _ = method.rollouts(model, batch, ctx)
     with torch.no_grad():
         raw = response_logits(model, student)[0]
     assert torch.allclose(seen[0][0], raw / 2.0, atol=1e-5)
@@ -130,7 +130,7 @@ def test_sdft_rollouts_share_completions_and_show_the_demonstration(tiny):
     model, tok = tiny
     method, ctx, model = setup_method("sdft", model, tok)
     batch = batch_of(tok)
-    student, teacher = method.rollouts(model, batch, ctx)
+    student, teacher, _ = method.rollouts(model, batch, ctx)
     for row, e in enumerate(batch.examples):
         s_ids = student.input_ids[row][student.labels[row] != -100]
         t_ids = teacher.input_ids[row][teacher.labels[row] != -100]
@@ -152,7 +152,7 @@ def test_sdft_prompts_keep_the_examples_system_message(tiny):
     model, tok = tiny
     method, ctx, model = setup_method("sdft", model, tok)
     batch = batch_of(tok)
-    plain_student, _ = method.rollouts(model, batch, ctx)
+    plain_student, _, _ = method.rollouts(model, batch, ctx)
     head = plain_student.input_ids[0][plain_student.prompt_mask[0]].tolist()
     assert head == tok(render_prompt(tok, batch.examples[0].prompt),
                        add_special_tokens=False)["input_ids"]
@@ -163,7 +163,7 @@ def test_sdft_prompts_keep_the_examples_system_message(tiny):
     ctx_generate = lambda self, texts, *a, **k: seen.extend(texts) or real(self, texts, *a, **k)
     type(ctx).generate = ctx_generate
     try:
-        student, teacher = method.rollouts(model, replace(batch, examples=framed), ctx)
+        student, teacher, _ = method.rollouts(model, replace(batch, examples=framed), ctx)
     finally:
         type(ctx).generate = real
     assert seen == [render_prompt(tok, e.prompt, (), system) for e in framed]
@@ -203,7 +203,7 @@ def test_sdft_loss_matches_a_hand_computation(tiny):
     torch.manual_seed(3)
     loss = method.loss(model, batch, ctx)
     torch.manual_seed(3)
-    student, teacher = method.rollouts(model, batch, ctx)
+    student, teacher, _ = method.rollouts(model, batch, ctx)
     ema_model = copy.deepcopy(model)
     ema_model.load_state_dict({**ema_model.state_dict(), **method.ema})
     per_seq = []
@@ -288,9 +288,9 @@ def test_sdft_samples_a_whole_optimiser_step_in_one_call(tiny, monkeypatch):
         calls.append(list(texts)) or real_generate(self, texts, *a, **k)))
 
     def rollouts(self, model, batch, ctx):
-        student, teacher = real_rollouts(self, model, batch, ctx)
+        student, teacher, sampled = real_rollouts(self, model, batch, ctx)
         scored.append((batch.examples, student.examples, teacher.examples))
-        return student, teacher
+        return student, teacher, sampled
 
     monkeypatch.setattr(type(method), "rollouts", rollouts)
     settings = dataclasses.replace(SETTINGS, steps=2, batch_size=2, grad_accum=3)
@@ -336,7 +336,7 @@ def test_sdft_samples_several_rollouts_per_prompt(tiny, monkeypatch):
         calls.append(list(texts)) or real_generate(self, texts, *a, **k)))
     batch = batch_of(tok)
     torch.manual_seed(0)
-    student, teacher = method.rollouts(model, batch, ctx)
+    student, teacher, _ = method.rollouts(model, batch, ctx)
     n = len(batch.examples)
     assert [len(c) for c in calls] == [3 * n] and student.input_ids.shape[0] == 3 * n
     assert student.examples == [e for e in batch.examples for _ in range(3)]
@@ -355,3 +355,80 @@ def test_sdft_refuses_bad_topk_and_rollouts(key, value):
 
     with pytest.raises(HarnessError, match=key):
         make_method("sdft", {key: value})
+
+
+def test_steps_ahead_are_the_batches_the_loop_then_trains_on(tiny, monkeypatch):
+    """ctx.steps_ahead(n) draws the next steps early: the loop trains on exactly the
+    batches it would have drawn (same order), and never past the task's last step."""
+    import dataclasses
+
+    from harness.training import train_task
+
+    model, tok = tiny
+    settings = dataclasses.replace(SETTINGS, steps=5, batch_size=2, grad_accum=2)
+    seen = {}
+    from harness.methods import METHODS
+
+    real = METHODS["sft"].loss
+    for look in (0, 3):
+        method, ctx, m = setup_method("sft", copy.deepcopy(model), tok)
+        task, examples = ctx.stream[0]
+        trained, peeked = [], []
+
+        def loss(self, model, batch, ctx, look=look, trained=trained, peeked=peeked):
+            trained.append(batch.input_ids.tolist())
+            if look and batch is ctx.step_batches[0]:
+                steps = ctx.steps_ahead(look)
+                assert steps[0] is ctx.step_batches and all(len(s) == 2 for s in steps)
+                peeked.append(len(steps))
+            return real(self, model, batch, ctx)
+
+        monkeypatch.setattr(type(method), "loss", loss)
+        train_task(m, method, ctx, task, method.train_data(task, examples, ctx), settings, 0)
+        seen[look] = (trained, peeked)
+        assert ctx.steps_ahead(2) == [] and ctx._peek is None  # outside training
+    assert seen[3][0] == seen[0][0] and len(seen[0][0]) == 10
+    assert seen[3][1] == [3, 3, 3, 2, 1]  # the task's last steps see fewer
+
+
+def test_sdft_samples_several_steps_at_once_with_the_importance_correction(tiny, monkeypatch):
+    """`sample_steps: 3`: one generate call serves three optimiser steps; the first step's
+    rollouts carry no correction, the later ones the sampling weights' token log-probs; the
+    loss weights each token by pi_now / pi_sampled (capped): at unchanged weights the ratio
+    is 1 and the loss equals the uncorrected one."""
+    import dataclasses
+
+    from harness.methods import Context
+    from harness.training import train_task
+
+    model, tok = tiny
+    method, ctx, m = setup_method("sdft", copy.deepcopy(model), tok,
+                                  {"sample_steps": 3, "max_new_tokens": 4, "is_clip": 1.5})
+    task, examples = ctx.stream[0]
+    data = method.train_data(task, examples, ctx)
+    calls = []
+    real_generate = Context.generate
+    monkeypatch.setattr(Context, "generate", lambda self, texts, *a, **k: (
+        calls.append(len(texts)) or real_generate(self, texts, *a, **k)))
+    settings = dataclasses.replace(SETTINGS, steps=4, batch_size=2, grad_accum=1)
+    train_task(m, method, ctx, task, data, settings, 0)
+    assert calls == [6, 2] and method.pending == {}  # steps 1-3 in one call, then step 4
+    method.after_task(task, m, ctx)
+    stats = ctx.stats[task.name]
+    assert 0 < stats["is_ratio_mean"] <= 1.5 and 0 <= stats["is_clipped_share"] <= 1
+    # the correction by hand: sampled at these very weights, the ratio is exactly 1
+    batch = batch_of(tok)
+    ctx.step_batches = [batch]
+    torch.manual_seed(2)
+    student, teacher, sampled = method._sample([batch], ctx, on_policy=0, model=m)[id(batch)]
+    logits, targets = response_logits(m, student)
+    want = (logits / method.params["temperature"]).log_softmax(-1).gather(-1, targets[:, None])[:, 0]
+    assert torch.allclose(sampled, want, atol=1e-5)
+    for logps in (None, sampled):
+        method.pending = {id(batch): (student, teacher, logps)}
+        value = method.loss(m, batch, ctx).item()
+        if logps is None:
+            plain = value
+    assert value == pytest.approx(plain, rel=1e-5)
+    method.pending = {id(batch): (student, teacher, sampled - 5.0)}  # far off-policy: capped
+    assert method.loss(m, batch, ctx).item() == pytest.approx(1.5 * plain, rel=1e-5)

@@ -31,11 +31,16 @@ def parse(argv=None) -> argparse.Namespace:
                    help="as a suite's precision: auto (bf16 autocast on CUDA, float32 on a "
                         "CPU), fp32, or bf16 autocast on any device; TRL is set alike")
     p.add_argument("--no-trl-sdft", action="store_true", help="skip TRL's SDFTTrainer")
+    p.add_argument("--sample-steps", type=int, default=1, metavar="N",
+                   help="also time our SDFT sampling N steps in one call (sdft's sample_steps; "
+                        "--steps must be a multiple of N)")
     p.add_argument("--json", metavar="OUT.json", help="also write every figure here")
     args = p.parse_args(argv)
     args.only = [x.strip() for x in args.only.split(",") if x.strip()]
     if unknown := set(args.only) - set(PARTS):
         p.error(f"--only: unknown part(s) {', '.join(sorted(unknown))} (use {', '.join(PARTS)})")
+    if args.sample_steps < 1 or args.steps % args.sample_steps:
+        p.error("--sample-steps must be at least 1 and divide --steps")
     if args.steps < 2 or args.rounds < 1:
         p.error("--steps must be at least 2 (the first is warm-up) and --rounds at least 1")
     return args
@@ -77,7 +82,8 @@ def measure(args) -> int:
         from benchmarks.perf import sdft
 
         say("== SDFT step: ours vs our SFT step and TRL SDFTTrainer")
-        results["sdft"] = sdft.run(path, args.rounds, args.steps, not args.no_trl_sdft, say=say)
+        results["sdft"] = sdft.run(path, args.rounds, args.steps, not args.no_trl_sdft, say=say,
+                                   sample_steps=args.sample_steps)
         for line in results["sdft"]["lines"]:
             say(line)
     if "breakdown" in args.only:

@@ -26,7 +26,7 @@ def run(model_path: str, rounds: int, say=print) -> dict:
     for r in range(rounds):
         batch = collate(ctx.tokenizer, examples[r * BATCH:(r + 1) * BATCH], MAX_LEN).to(ctx.device)
         stamps = [time.perf_counter()]
-        student, teacher = method.rollouts(model, batch, ctx)
+        student, teacher, _ = method.rollouts(model, batch, ctx)
         stamps.append(time.perf_counter())
         with method.teacher(model) as t:
             teacher_logits, _ = response_logits(t, teacher)

@@ -33,15 +33,16 @@ TRL_MISMATCHED = ("TRL keeps a second full model copy as the EMA teacher (ours s
 class OursSdft(Ours):
     """Ours with the rollouts' completion lengths and sampling time recorded."""
 
-    def __init__(self, model_path: str, examples: list):
-        super().__init__("sdft", {"max_new_tokens": MAX_NEW}, model_path, examples)
+    def __init__(self, model_path: str, examples: list, params: dict | None = None):
+        super().__init__("sdft", {"max_new_tokens": MAX_NEW, **(params or {})}, model_path,
+                         examples)
         self.completion_tokens: list[float] = []
         rollouts = self.method.rollouts
 
         def counted(model, batch, ctx):
-            student, teacher = rollouts(model, batch, ctx)
+            student, teacher, sampled = rollouts(model, batch, ctx)
             self.completion_tokens.append(float((student.labels != -100).sum()) / len(batch.examples))
-            return student, teacher
+            return student, teacher, sampled
 
         self.method.rollouts = counted
 
@@ -93,10 +94,16 @@ class TrlSdft:
         return intervals(self.stamps.end)
 
 
-def run(model_path: str, rounds: int, steps: int, with_trl: bool = True, say=print) -> dict:
-    """Rounds of (our SFT, our SDFT, TRL's SDFT) steps; ratios per round of median step times."""
+def run(model_path: str, rounds: int, steps: int, with_trl: bool = True, say=print,
+        sample_steps: int = 1) -> dict:
+    """Rounds of (our SFT, our SDFT, TRL's SDFT) steps; ratios per round of median step
+    times. With `sample_steps` > 1 also our SDFT sampling that many steps in one call,
+    compared by whole rounds (its steps are uneven: the sampling falls on every N-th)."""
     examples = arith_train()
     sft, ours = Ours("sft", {}, model_path, examples), OursSdft(model_path, examples)
+    ahead = OursSdft(model_path, examples, {"sample_steps": sample_steps}) \
+        if sample_steps > 1 else None
+    totals = {"sft": [], "sdft": [], "ahead": []}
     trl, why_not = None, "skipped: --no-trl-sdft"
     if with_trl:
         try:
@@ -105,15 +112,36 @@ def run(model_path: str, rounds: int, steps: int, with_trl: bool = True, say=pri
             why_not = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     times = {"sft": [], "sdft": [], "trl": []}
     for r in range(rounds):
-        times["sft"].append(sft.round(steps).seconds)
-        ours_round = ours.round(steps)
-        times["sdft"].append(ours_round.seconds)
+        for name, side in (("sft", sft), ("sdft", ours), ("ahead", ahead)):
+            if side is not None:
+                done = side.round(steps)
+                times.setdefault(name, []).append(done.seconds)
+                totals[name].append(done.total / steps)
         if trl is not None:
             times["trl"].append(trl.round(steps))
         say(f"  round {r + 1}: s/step SFT {statistics.median(times['sft'][-1]):.2f}, SDFT "
             f"{statistics.median(times['sdft'][-1]):.2f}"
-            + (f", TRL SDFT {statistics.median(times['trl'][-1]):.2f}" if trl else ""))
-    return summary(times, ours, trl, why_not)
+            + (f", TRL SDFT {statistics.median(times['trl'][-1]):.2f}" if trl else "")
+            + (f"; whole round per step: SFT {totals['sft'][-1]:.2f}, SDFT "
+               f"{totals['sdft'][-1]:.2f}, SDFT sample_steps {sample_steps} "
+               f"{totals['ahead'][-1]:.2f}" if ahead else ""))
+    out = summary({k: v for k, v in times.items() if k != "ahead"}, ours, trl, why_not)
+    if ahead is not None:
+        out["lines"] += ahead_lines(out, totals, sample_steps)
+    return out
+
+
+def ahead_lines(out: dict, totals: dict, sample_steps: int) -> list[str]:
+    """`sample_steps` against on-policy SDFT and SFT, whole rounds per step, paired by round."""
+    from benchmarks.perf.common import spread
+
+    vs_sft = spread([a / b for a, b in zip(totals["ahead"], totals["sft"])])
+    vs_sdft = spread([a / b for a, b in zip(totals["ahead"], totals["sdft"])])
+    plain = spread([a / b for a, b in zip(totals["sdft"], totals["sft"])])
+    out.update(ahead_over_sft=vs_sft, ahead_over_sdft=vs_sdft, sdft_over_sft_rounds=plain,
+               sample_steps=sample_steps)
+    return [f"whole rounds per step: SDFT / SFT {fmt_spread(plain)}; SDFT sample_steps "
+            f"{sample_steps} / SFT {fmt_spread(vs_sft)}; / on-policy SDFT {fmt_spread(vs_sdft)}"]
 
 
 def summary(times: dict, ours: OursSdft, trl: TrlSdft | None, why_not: str | None) -> dict:

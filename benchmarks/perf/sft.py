@@ -24,6 +24,7 @@ from benchmarks.perf.common import (BATCH, LR, MAX_LEN, arith_train, bf16, devic
 class Round:
     seconds: list[float]  # per measured step (warm-up step dropped)
     tokens: list[int]  # non-padding tokens of the same steps
+    total: float = 0.0  # the whole round, its first step included (ours only)
 
     @property
     def tokens_per_s(self) -> float:
@@ -72,9 +73,10 @@ class Ours:
         self.tokens = []
         settings = dataclasses.replace(self.settings, steps=steps)
         self.ctx.train_settings = settings
+        start = time.perf_counter()
         train_task(self.model, self.method, self.ctx, self.task, self.data, settings, 0,
                    on_step=lambda *_: stamps.append(time.perf_counter()))
-        return Round(intervals(stamps), self.tokens[1:])
+        return Round(intervals(stamps), self.tokens[1:], stamps[-1] - start)
 
 
 def _stamps_callback():

@@ -49,6 +49,16 @@ class Context:
     step_batches: list = field(default_factory=list)  # the current optimiser step's micro-batches
     _model: Any = None  # the model being trained: set by the harness through _bind
     _frozen_base: Any = None
+    _peek: Any = None  # the training loop's look-ahead (steps_ahead), during training only
+
+    def steps_ahead(self, n: int) -> list[list]:
+        """In `loss`: the micro-batches of the next `n` optimiser steps of the task, the
+        current one first (`step_batches`), each a list; fewer near the task's end. The
+        same batches the loop will train on, drawn early: a method can do work for several
+        steps at once (sdft's `sample_steps`). Outside training: [step_batches]."""
+        if n < 1 or not self.step_batches:
+            return []
+        return [self.step_batches] + (self._peek(n - 1) if self._peek and n > 1 else [])
 
     def _bind(self, model) -> None:
         """Harness only: make `model` the one being trained (after loading, and again

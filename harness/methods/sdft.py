@@ -11,6 +11,12 @@ then over sequences. `topk: K` takes the divergence over the student's K most li
 only (TRL's top-k logit distillation; `topk_tail` adds the rest of the mass as one more
 category), and `rollouts: K` samples K completions per prompt, all distilled (TRL:
 `num_generations`; TRL counts completions in its batch size, we count prompts).
+`sample_steps: N` samples the rollouts of N optimiser steps in one call at the first step's
+weights (TRL's `steps_per_generation`; fewer, larger calls): the later steps' rollouts are
+then slightly off-policy, and their per-token divergence is weighted by the importance ratio
+pi_now(token) / pi_sampled(token), capped at `is_clip` (the correction the released code
+and TRL apply when sampler and learner differ; pi_sampled comes from a forward pass at
+sampling time). The default, 1, is exactly on-policy and needs no correction.
 
 Both distributions are taken at the sampling temperature (logits / T), as in the released
 code. Rollouts get the released code's budget (1024 new tokens); one that hits the budget
@@ -81,6 +87,8 @@ class SDFT(OptionalLoRA, Method):
         "topk": 0,  # 0: the full vocabulary (released code); K: the student's top K (TRL: 100)
         "topk_tail": False,  # with topk: the rest of the mass as one category (TRL: off)
         "rollouts": 1,  # completions sampled per prompt (released code: 1; TRL: 8)
+        "sample_steps": 1,  # optimiser steps sampled in one call (TRL: steps_per_generation)
+        "is_clip": 2.0,  # cap of the importance ratio when sample_steps > 1 (TRL: 2.0)
         "template": TEACHER_TEMPLATE,
         "teacher_device": "model",  # where the EMA weights live: "model" or "cpu" (below)
         "lora": False,  # True or a dict of LoRA settings to train adapters only
@@ -95,11 +103,11 @@ class SDFT(OptionalLoRA, Method):
         if p["teacher_device"] not in {"model", "cpu"}:
             raise HarnessError(f"teacher_device must be model or cpu, not {p['teacher_device']!r}",
                                "set teacher_device: cpu to keep the EMA teacher off the GPU")
-        for key in ("max_new_tokens", "temperature"):
+        for key in ("max_new_tokens", "temperature", "is_clip"):
             if not isinstance(p[key], (int, float)) or p[key] <= 0:
                 raise HarnessError(f"{key} must be a positive number, not {p[key]!r}",
                                    f"set {key} to a positive number")
-        for key, least in (("topk", 0), ("rollouts", 1)):
+        for key, least in (("topk", 0), ("rollouts", 1), ("sample_steps", 1)):
             if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < least:
                 raise HarnessError(f"{key} must be a whole number >= {least}, not {p[key]!r}",
                                    f"set {key} to a whole number (TRL: topk 100, rollouts 8)")
@@ -111,6 +119,7 @@ class SDFT(OptionalLoRA, Method):
     def _reset_task_stats(self):
         self.rollout_s = 0.0  # sampling time in the current task (most of a step's cost)
         self.rollouts_n, self.truncated_n = 0, 0
+        self.ratio_sum, self.ratio_n, self.clipped_n = 0.0, 0, 0  # sample_steps > 1
         self.kl_sum = torch.zeros(len(POSITION_BUCKETS), dtype=torch.float64)
         self.kl_count = torch.zeros(len(POSITION_BUCKETS), dtype=torch.float64)
 
@@ -175,17 +184,21 @@ class SDFT(OptionalLoRA, Method):
             torch.clear_autocast_cache()
 
     def rollouts(self, model, batch, ctx):
-        """(student batch, teacher batch): the same sampled completions after each prompt.
-        Both prompts keep the example's system message and earlier turns; the teacher's
-        user turn is the template around the query and the demonstration. At the first
-        micro-batch of an optimiser step, every micro-batch of the step is sampled in one
-        call (the weights are the same until the step: as on-policy, fewer, larger calls)."""
-        step = ctx.step_batches if any(b is batch for b in ctx.step_batches) else [batch]
-        if step[0] is batch:
-            self.pending = self._sample(step, ctx)
+        """(student batch, teacher batch, sampling log-probs or None): the same sampled
+        completions after each prompt. Both prompts keep the example's system message and
+        earlier turns; the teacher's user turn is the template around the query and the
+        demonstration. At the first micro-batch of an optimiser step, every micro-batch of
+        the step (and of the next `sample_steps` - 1 steps) is sampled in one call: the
+        weights are the same until the step, so the step's own rollouts are on-policy;
+        later steps' carry the sampling policy's token log-probs for the correction."""
+        if id(batch) not in self.pending:
+            steps = (ctx.steps_ahead(self.params["sample_steps"])
+                     if any(b is batch for b in ctx.step_batches) else [[batch]])
+            self.pending = self._sample([b for step in steps for b in step], ctx,
+                                        on_policy=len(steps[0]), model=model)
         return self.pending.pop(id(batch))
 
-    def _sample(self, batches, ctx) -> dict:
+    def _sample(self, batches, ctx, on_policy: int, model) -> dict:
         tok, p = ctx.tokenizer, self.params
         k = self.params["rollouts"]  # each prompt k times in a row
         examples = [e for b in batches for e in b.examples for _ in range(k)]
@@ -199,19 +212,32 @@ class SDFT(OptionalLoRA, Method):
         self.rollouts_n += len(completions)
         self.truncated_n += sum(not finished(c, tok) for c in completions)
         out, start = {}, 0
-        for b in batches:
+        for i, b in enumerate(batches):
             end = start + k * len(b.examples)
-            out[id(b)] = tuple(completion_batch(tok, texts[start:end], completions[start:end],
-                                                examples[start:end], rendered=True).to(ctx.device)
-                               for texts in (student, teacher))
+            pair = tuple(completion_batch(tok, texts[start:end], completions[start:end],
+                                          examples[start:end], rendered=True).to(ctx.device)
+                         for texts in (student, teacher))
+            out[id(b)] = (*pair, None if i < on_policy else self._token_logps(model, pair[0]))
             start = end
         return out
+
+    @torch.no_grad()
+    def _token_logps(self, model, batch) -> torch.Tensor:
+        """Log-probs of a batch's completion tokens at the sampling temperature, under the
+        weights they were sampled with (now): the importance ratio's denominator."""
+        logits, targets = response_logits(model, batch)
+        return (logits.float() / self.params["temperature"]).log_softmax(-1).gather(
+            -1, targets[:, None])[:, 0]
 
     def after_task(self, task, model, ctx):
         ctx.record("rollout_s", round(self.rollout_s, 2), task=task.name)
         ctx.record("rollouts", self.rollouts_n, task=task.name)
         ctx.record("truncated_share", round(self.truncated_n / max(self.rollouts_n, 1), 4),
                    task=task.name)
+        if self.ratio_n:  # the importance ratios of off-policy tokens, and how many capped
+            ctx.record("is_ratio_mean", round(self.ratio_sum / self.ratio_n, 4), task=task.name)
+            ctx.record("is_clipped_share", round(self.clipped_n / self.ratio_n, 4),
+                       task=task.name)
         means = (self.kl_sum / self.kl_count.clamp(min=1)).tolist()
         ctx.record("kl_by_position", {b: round(m, 5) for b, m, c in zip(
             POSITION_BUCKETS, means, self.kl_count.tolist()) if c}, task=task.name)
@@ -226,14 +252,17 @@ class SDFT(OptionalLoRA, Method):
 
     def loss(self, model, batch, ctx):
         start = time.perf_counter()
-        student_batch, teacher_batch = self.rollouts(model, batch, ctx)
+        student_batch, teacher_batch, sampled_logps = self.rollouts(model, batch, ctx)
         self.rollout_s += time.perf_counter() - start
         with self.teacher(model) as t:
             teacher_logits, _ = response_logits(t, teacher_batch)
-        student_logits, _ = response_logits(model, student_batch)
+        student_logits, targets = response_logits(model, student_batch)
         p = self.params
         student_logits, teacher_logits = (student_logits / p["temperature"],  # both at the
                                           teacher_logits / p["temperature"])  # sampling T
+        ratio = None if sampled_logps is None else (  # sampled at earlier weights
+            student_logits.detach().float().log_softmax(-1).gather(-1, targets[:, None])[:, 0]
+            - sampled_logps).clamp(-20, 20).exp().clamp(max=p["is_clip"])
         if p["topk"]:
             student_logits, teacher_logits = topk_log_probs(student_logits, teacher_logits,
                                                             p["topk"], p["topk_tail"])
@@ -241,6 +270,11 @@ class SDFT(OptionalLoRA, Method):
                                      log_probs=bool(p["topk"]))
         positions = completion_positions(student_batch)
         self._count_positions(per_token, positions)
+        if ratio is not None:
+            per_token = per_token * ratio
+            self.ratio_sum += float(ratio.sum())
+            self.ratio_n += ratio.numel()
+            self.clipped_n += int((ratio >= p["is_clip"]).sum())
         keep = positions >= self.params["skip_tokens"]
         if not keep.any():  # every completion shorter than the skipped prefix
             return student_logits.sum() * 0.0
