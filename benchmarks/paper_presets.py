@@ -31,13 +31,17 @@ class SDFTTRL(SDFT):
     - num_generations 8: eight completions per prompt. TRL's batch size counts completions
       (8 a device: one prompt), ours counts prompts: at the same batch_size this preset
       distills 8x the sequences of `sdft` a step;
-    - its teacher template, and num_loss_tokens_to_skip 0."""
+    - max_completion_length 256 (the released code: 1024);
+    - its teacher template, and num_loss_tokens_to_skip 0.
+    Its steps_per_generation defaults to one optimiser step (our sample_steps 1), and its
+    importance-ratio cap distillation_is_clip 2.0 is our is_clip."""
 
     name = "sdft-trl"
     description = ("sdft with TRL's defaults: frozen base teacher, JSD 0.5 over the student's "
                    "top 100 tokens, 8 rollouts a prompt, TRL's teacher template, no skipped tokens")
     defaults = {**SDFT.defaults, "ema_rate": 0.0, "kl": "jsd", "beta": 0.5, "topk": 100,
-                "rollouts": 8, "skip_tokens": 0, "template": TRL_TEACHER_TEMPLATE}
+                "rollouts": 8, "max_new_tokens": 256, "skip_tokens": 0,
+                "template": TRL_TEACHER_TEMPLATE}
 
 
 class SelfAugPaper(SelfAug):

@@ -155,9 +155,9 @@ def test_the_presets_run_beside_the_method_they_vary(suites):
 
     params = make_method("sdft-trl").params  # the file's class, found by its name
     assert (params["ema_rate"], params["kl"], params["beta"], params["topk"],
-            params["topk_tail"], params["rollouts"], params["skip_tokens"],
-            params["template"]) == (0.0, "jsd", 0.5, 100, False, 8, 0,
-                                    "{query}\n\n{demonstration}")
+            params["topk_tail"], params["rollouts"], params["max_new_tokens"],
+            params["skip_tokens"], params["template"]) == (
+        0.0, "jsd", 0.5, 100, False, 8, 256, 0, "{query}\n\n{demonstration}")
     ids = {c.id for c in expand(suite)}
     assert len(ids) == 8 and any("__sdft-trl__" in i for i in ids)
     from harness.cost import cell_seconds
@@ -168,7 +168,7 @@ def test_the_presets_run_beside_the_method_they_vary(suites):
     assert (estimated.method, estimated.params["rollouts"]) == ("sdft", 8)
     arch = architecture(cells["sdft"].model)
     train = {m: cell_seconds(cells[m], suite, arch, "H100")["train"] for m in cells}
-    assert train["sdft-trl"] == pytest.approx(8 * train["sdft"])
+    assert train["sdft-trl"] == pytest.approx(8 * train["sdft"])  # sequences at max_len
     paper = narrow(suites["selfaug-2025"], ["../paper_presets.py:SelfAugPaper"], [0])  # beside
     assert paper.methods[0].name == "selfaug-paper"
     assert make_method("selfaug-paper").params["direction"] == "tuned-base"
