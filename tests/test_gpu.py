@@ -108,7 +108,13 @@ def test_every_method_loss_under_bf16_autocast_equals_fp32(tiny_model_dir):
     from harness.tasks import get_task
 
     gaps = {}
-    for name, _ in METHODS.items():
+    budgets = {"sdft": {"max_new_tokens": 16}, "sdft-rewrite": {"max_new_tokens": 16},
+               "sa-sft": {"user_tokens": 16, "answer_tokens": 16, "cap": 8},
+               "freeze": {"top_k": 1}}  # the tiny model has 2 blocks
+    cases = [(name, name, budgets.get(name, {})) for name, _ in METHODS.items()]
+    cases.append(("sdft-trl-like", "sdft", {"max_new_tokens": 16, "kl": "jsd", "topk": 20,
+                                            "rollouts": 2}))  # top-k JSD, 2 rollouts a prompt
+    for label, name, params in cases:
         model, tok, path = load_model(str(tiny_model_dir), "cuda")
         with torch.no_grad():  # sharper logits than the random init's near-uniform ones
             model.get_input_embeddings().weight.mul_(10)
@@ -117,10 +123,7 @@ def test_every_method_loss_under_bf16_autocast_equals_fp32(tiny_model_dir):
         ctx.stream = [(get_task(t), list(get_task(t).split(8, 2, 0).train))
                       for t in ("arith", "json-extract")]
         ctx.generate = same_answers(ctx.generate)
-        budgets = {"sdft": {"max_new_tokens": 16}, "sdft-rewrite": {"max_new_tokens": 16},
-                   "sa-sft": {"user_tokens": 16, "answer_tokens": 16, "cap": 8},
-                   "freeze": {"top_k": 1}}  # the tiny model has 2 blocks
-        method = make_method(name, budgets.get(name, {}))
+        method = make_method(name, params)
         torch.manual_seed(0)
         call_hook(method, "setup", ctx)
         model = call_hook(method, "wrap_model", model, ctx).to(CUDA)
@@ -134,8 +137,8 @@ def test_every_method_loss_under_bf16_autocast_equals_fp32(tiny_model_dir):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled):
                 losses.append(float(call_hook(method, "loss", model, batch, ctx).detach()))
         fp32, bf16 = losses
-        gaps[name] = {"fp32": fp32, "bf16": bf16, "abs": abs(bf16 - fp32)}
-        assert abs(bf16 - fp32) <= 3e-2 + 3e-2 * abs(fp32), (name, fp32, bf16)
+        gaps[label] = {"fp32": fp32, "bf16": bf16, "abs": abs(bf16 - fp32)}
+        assert abs(bf16 - fp32) <= 3e-2 + 3e-2 * abs(fp32), (label, fp32, bf16)
     record("loss_bf16_vs_fp32", gaps)
 
 
