@@ -93,14 +93,15 @@ def cell_train(suite: Suite, stream: str, method: MethodSpec) -> TrainSettings:
     overrides = suite.stream_train.get(stream)
     train = method.train
     if overrides:
-        train = _settings(TrainSettings, overrides, f"stream '{stream}', train", suite.train)
+        train = build_settings(TrainSettings, overrides, f"stream '{stream}', train", suite.train)
         keys = set(method.train_keys)
         if keys & {"steps", "epochs"}:
             keys |= {"steps", "epochs"}  # the method's budget replaces the stream's whole
         train = dataclasses.replace(train, **{k: getattr(method.train, k) for k in keys})
     own = suite.stream_method_train.get(stream, {}).get(method.name)
-    return _settings(TrainSettings, own, f"stream '{stream}', methods, {method.name}", train) \
-        if own else train
+    if not own:
+        return train
+    return build_settings(TrainSettings, own, f"stream '{stream}', methods, {method.name}", train)
 
 
 _TOP = {"name", "description", "models", "streams", "methods", "seeds", "probes", "train",
@@ -142,7 +143,7 @@ SuiteLoader.add_implicit_resolver(
     list("-+0123456789"))
 
 
-def _fail(where: str, problem: str, fix: str):
+def fail(where: str, problem: str, fix: str):
     raise HarnessError(f"{where}: {problem}", fix)
 
 
@@ -150,63 +151,63 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _settings(cls, raw: Any, where: str, base=None):
+def build_settings(cls, raw: Any, where: str, base=None):
     """Build a settings dataclass from a mapping, checking keys, types and ranges."""
     if raw is None and base is not None:
         return base  # a method without train overrides: the suite's, already checked
     base = base or cls()
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        _fail(where, f"expected a mapping, got {type(raw).__name__}", "see docs/suites.md")
+        fail(where, f"expected a mapping, got {type(raw).__name__}", "see docs/suites.md")
     known = [f.name for f in fields(cls)]
     values = {}
     for key, value in raw.items():
         if key not in known:
-            _fail(where, f"unknown key '{key}'", f"use one of: {', '.join(known)}")
+            fail(where, f"unknown key '{key}'", f"use one of: {', '.join(known)}")
         default = getattr(cls(), key)
         if value is None and default is None or isinstance(default, str):  # unset; a word
             values[key] = None if default is None else check_optimizer(value, where)
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                _fail(where, f"{key} must be true or false, got {value!r}",
-                      f"e.g. {key}: {json.dumps(default)}")
+                fail(where, f"{key} must be true or false, got {value!r}",
+                     f"e.g. {key}: {json.dumps(default)}")
             values[key] = value
             continue
         if not _number(value):
-            _fail(where, f"{key} must be a number, got {value!r}",
-                  f"write a number, e.g. {key}: {default or 1}")
+            fail(where, f"{key} must be a number, got {value!r}",
+                 f"write a number, e.g. {key}: {default or 1}")
         if not math.isfinite(value):
-            _fail(where, f"{key} must be a finite number, got {value}", "write a number")
+            fail(where, f"{key} must be a finite number, got {value}", "write a number")
         if key in _POSITIVE and value <= 0:
-            _fail(where, f"{key} must be > 0, got {value}", f"set {key} to a positive value")
+            fail(where, f"{key} must be > 0, got {value}", f"set {key} to a positive value")
         if value < 0:
-            _fail(where, f"{key} must be >= 0, got {value}", f"set {key} to 0 or more")
+            fail(where, f"{key} must be >= 0, got {value}", f"set {key} to 0 or more")
         if key in _WHOLE:
             if value != int(value):
-                _fail(where, f"{key} must be a whole number, got {value}", "drop the fraction")
+                fail(where, f"{key} must be a whole number, got {value}", "drop the fraction")
             value = int(value)
         values[key] = value
     if cls is TrainSettings:
         if values.get("steps") is not None and values.get("epochs") is not None:
-            _fail(where, "both steps and epochs are set",
-                  "give one training budget: steps or epochs")
+            fail(where, "both steps and epochs are set",
+                 "give one training budget: steps or epochs")
         for given, other in (("steps", "epochs"), ("epochs", "steps")):
             if values.get(given) is not None:  # a method's budget replaces the suite's
                 values[other] = None
     settings = dataclasses.replace(base, **values)
     if isinstance(settings, TrainSettings):
         if settings.steps is None and settings.epochs is None:
-            _fail(where, "neither steps nor epochs is set", "set train.steps or train.epochs")
+            fail(where, "neither steps nor epochs is set", "set train.steps or train.epochs")
         if settings.warmup_ratio >= 1:
-            _fail(where, f"warmup_ratio must be < 1, got {settings.warmup_ratio}",
-                  "use a fraction such as 0.1")
+            fail(where, f"warmup_ratio must be < 1, got {settings.warmup_ratio}",
+                 "use a fraction such as 0.1")
         if settings.lr > MAX_LR:
-            _fail(where, f"lr must be <= {MAX_LR:g}, got {settings.lr:g}",
-                  "use a learning rate such as 5e-5 (full fine-tuning) or 1e-3 (LoRA)")
+            fail(where, f"lr must be <= {MAX_LR:g}, got {settings.lr:g}",
+                 "use a learning rate such as 5e-5 (full fine-tuning) or 1e-3 (LoRA)")
         if settings.max_len < MIN_MAX_LEN:
-            _fail(where, f"max_len must be at least {MIN_MAX_LEN} tokens, got {settings.max_len}",
-                  "leave room for the prompt and the response, e.g. max_len: 256")
+            fail(where, f"max_len must be at least {MIN_MAX_LEN} tokens, got {settings.max_len}",
+                 "leave room for the prompt and the response, e.g. max_len: 256")
     return settings
 
 
@@ -215,7 +216,7 @@ def _list(raw, where, what) -> list:
     if isinstance(raw, (str, int)) and not isinstance(raw, bool):
         raw = [raw]
     if not isinstance(raw, list) or not raw:
-        _fail(where, f"'{what}' must be a non-empty list", f"list at least one {what[:-1]}")
+        fail(where, f"'{what}' must be a non-empty list", f"list at least one {what[:-1]}")
     return raw
 
 
@@ -224,26 +225,26 @@ def _names(raw, where, what, example) -> list[str]:
     items = _list(raw, where, what)
     for item in items:
         if not isinstance(item, str) or not item.strip():
-            _fail(where, f"'{what}' must list names, got {item!r}", f"e.g. {what}: {example}")
-    _unique(items, where, what)
+            fail(where, f"'{what}' must list names, got {item!r}", f"e.g. {what}: {example}")
+    check_unique(items, where, what)
     return items
 
 
-def _seeds(seeds: list, where: str) -> list[int]:
+def check_seeds(seeds: list, where: str) -> list[int]:
     """Distinct whole numbers in [0, 2**32): what every random generator accepts."""
     if not all(_number(s) and s == int(s) and 0 <= s <= MAX_SEED for s in seeds):
-        _fail(where, f"seeds must be whole numbers from 0 to {MAX_SEED}, got {seeds}",
-              "e.g. seeds: [0, 1, 2]")
+        fail(where, f"seeds must be whole numbers from 0 to {MAX_SEED}, got {seeds}",
+             "e.g. seeds: [0, 1, 2]")
     seeds = [int(s) for s in seeds]
-    _unique(seeds, where, "seeds")
+    check_unique(seeds, where, "seeds")
     return seeds
 
 
-def _unique(items, where, what) -> None:
+def check_unique(items, where, what) -> None:
     seen = set()
     for item in items:
         if item in seen:
-            _fail(where, f"{what} repeat: {item!r} is listed twice", f"list each {what[:-1]} once")
+            fail(where, f"{what} repeat: {item!r} is listed twice", f"list each {what[:-1]} once")
         seen.add(item)
 
 
@@ -277,20 +278,20 @@ def read_yaml(path: Path, where: str):
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        _fail(where, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-              f"{exc.start})", "save the file as UTF-8")
+        fail(where, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+             f"{exc.start})", "save the file as UTF-8")
     except OSError as exc:
-        _fail(where, f"cannot be read ({exc.strerror or exc})", "check the file's permissions")
+        fail(where, f"cannot be read ({exc.strerror or exc})", "check the file's permissions")
     try:
         return yaml.load(text, Loader=SuiteLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
         if isinstance(exc, _DuplicateKey):
-            _fail(where, f"{exc.problem}{line}",
-                  "keep one of the two (YAML would silently use the last)")
-        _fail(where, f"malformed YAML{line} ({getattr(exc, 'problem', None) or exc})",
-              "fix the YAML syntax (indentation, colons, quotes)")
+            fail(where, f"{exc.problem}{line}",
+                 "keep one of the two (YAML would silently use the last)")
+        fail(where, f"malformed YAML{line} ({getattr(exc, 'problem', None) or exc})",
+             "fix the YAML syntax (indentation, colons, quotes)")
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -298,32 +299,32 @@ def load_suite(name_or_path: str) -> Suite:
     where = f"suite {path.name}"
     raw = read_yaml(path, where)
     if not isinstance(raw, dict):
-        _fail(where, "the file is not a mapping of settings", "see docs/suites.md")
+        fail(where, "the file is not a mapping of settings", "see docs/suites.md")
     unknown = set(map(str, raw)) - _TOP
     if unknown:
-        _fail(where, f"unknown key '{sorted(unknown)[0]}'", f"use only: {', '.join(sorted(_TOP))}")
+        fail(where, f"unknown key '{sorted(unknown)[0]}'", f"use only: {', '.join(sorted(_TOP))}")
     for key in ("models", "streams", "methods", "seeds", "train"):
         if key not in raw:
-            _fail(where, f"missing key '{key}'", f"add '{key}:' (see docs/suites.md)")
+            fail(where, f"missing key '{key}'", f"add '{key}:' (see docs/suites.md)")
     name = raw.get("name", path.stem)
     if (not isinstance(name, str) or not name.strip() or name in (".", "..")
             or set("/\\") & set(name)):
-        _fail(where, f"name must be a word (it names the output folder), got {name!r}",
-              "e.g. name: my-suite")
+        fail(where, f"name must be a word (it names the output folder), got {name!r}",
+             "e.g. name: my-suite")
     description = raw.get("description") or ""
     if not isinstance(description, str):
-        _fail(where, f"description must be text, got {description!r}",
-              "write it as one string (quote it if it contains ': ')")
+        fail(where, f"description must be text, got {description!r}",
+             "write it as one string (quote it if it contains ': ')")
 
-    train = _settings(TrainSettings, raw["train"], f"{where}, train")
+    train = build_settings(TrainSettings, raw["train"], f"{where}, train")
     models = _names(raw["models"], where, "models", "[smollm2-135m-instruct]")
     streams, stream_train, per_method = _parse_streams(raw["streams"], train, where)
     methods = _parse_methods(raw["methods"], train, where, path.parent)
     for stream, given in per_method.items():
         for name in set(given) - {m.name for m in methods}:
-            _fail(where, f"stream '{stream}', methods names '{name}', which the suite does not "
-                  "list", f"use one of: {', '.join(m.name for m in methods)}")
-    seeds = _seeds(_list(raw["seeds"], where, "seeds"), where)
+            fail(where, f"stream '{stream}', methods names '{name}', which the suite does not "
+                 "list", f"use one of: {', '.join(m.name for m in methods)}")
+    seeds = check_seeds(_list(raw["seeds"], where, "seeds"), where)
     probes = raw.get("probes") or []
     if probes:
         probes = _names(probes, where, "probes", "[drift, knowledge]")
@@ -335,23 +336,23 @@ def load_suite(name_or_path: str) -> Suite:
             if isinstance(probe, LmEvalProbe):
                 probe.check()
         except HarnessError as exc:
-            _fail(where, exc.problem, exc.fix)
+            fail(where, exc.problem, exc.fix)
     return Suite(
         name=name, description=description, models=models, streams=streams, methods=methods,
         seeds=seeds, probes=probes, train=train,
-        data=_settings(DataSettings, raw.get("data"), f"{where}, data"),
-        eval=_settings(EvalSettings, raw.get("eval"), f"{where}, eval"), path=str(path),
-        precision=_precision(raw.get("precision", "auto"), where), stream_train=stream_train,
+        data=build_settings(DataSettings, raw.get("data"), f"{where}, data"),
+        eval=build_settings(EvalSettings, raw.get("eval"), f"{where}, eval"), path=str(path),
+        precision=check_precision(raw.get("precision", "auto"), where), stream_train=stream_train,
         stream_method_train=per_method,
     )
 
 
-def _precision(value, where: str) -> str:
+def check_precision(value, where: str) -> str:
     from harness.precision import CHOICES
 
     if value not in CHOICES:
-        _fail(where, f"precision must be one of {', '.join(CHOICES)}, got {value!r}",
-              "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU)")
+        fail(where, f"precision must be one of {', '.join(CHOICES)}, got {value!r}",
+             "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU)")
     return value
 
 
@@ -366,49 +367,49 @@ def _parse_streams(raw, train: TrainSettings, where) -> tuple[dict[str, list[str
         raw = {}
         for name in items:
             if name not in named:
-                _fail(where, f"unknown stream '{name}'",
-                      f"use one of: {', '.join(named)}, or define it inline as name: [tasks]")
+                fail(where, f"unknown stream '{name}'",
+                     f"use one of: {', '.join(named)}, or define it inline as name: [tasks]")
             raw[name] = named[name]
     if not isinstance(raw, dict) or not raw:
-        _fail(where, "'streams' must list stream names or map names to task lists",
-              "e.g. streams: [arith-json]")
+        fail(where, "'streams' must list stream names or map names to task lists",
+             "e.g. streams: [arith-json]")
     tasks = all_tasks(datasets=True)  # the papers' dataset tasks train in their suites
     raw, stream_train, per_method = dict(raw), {}, {}
     for name, stream in raw.items():
         if isinstance(stream, dict):
             unknown = set(map(str, stream)) - {"tasks", "train", "methods"}
             if unknown or "tasks" not in stream:
-                _fail(where, f"stream '{name}' as a mapping takes 'tasks', 'train' and "
-                      "'methods'" + (f", not '{sorted(unknown)[0]}'" if unknown else ""),
-                      f"e.g. {name}: {{tasks: [arith], train: {{epochs: 2}}}}")
+                fail(where, f"stream '{name}' as a mapping takes 'tasks', 'train' and "
+                     "'methods'" + (f", not '{sorted(unknown)[0]}'" if unknown else ""),
+                     f"e.g. {name}: {{tasks: [arith], train: {{epochs: 2}}}}")
             overrides = stream.get("train") or {}
-            _settings(TrainSettings, overrides, f"{where}, stream '{name}', train", train)
+            build_settings(TrainSettings, overrides, f"{where}, stream '{name}', train", train)
             if overrides:
                 stream_train[str(name)] = dict(overrides)
             methods = stream.get("methods") or {}
             if not isinstance(methods, dict):
-                _fail(where, f"stream '{name}', methods must map method names to training "
-                      "settings", f"e.g. methods: {{sft: {{lr: 5.0e-6}}}}")
+                fail(where, f"stream '{name}', methods must map method names to training "
+                     "settings", f"e.g. methods: {{sft: {{lr: 5.0e-6}}}}")
             for method, given in methods.items():
-                _settings(TrainSettings, given or {},
-                          f"{where}, stream '{name}', methods, {method}", train)
+                build_settings(TrainSettings, given or {},
+                               f"{where}, stream '{name}', methods, {method}", train)
             if methods:
                 per_method[str(name)] = {str(m): dict(t or {}) for m, t in methods.items()}
             raw[name] = stream = stream["tasks"]
         if stream in (None, []):
-            _fail(where, f"stream '{name}' is empty", "give it at least one task")
+            fail(where, f"stream '{name}' is empty", "give it at least one task")
         if not isinstance(stream, list):
-            _fail(where, f"stream '{name}' must be a list of tasks, got {stream!r}",
-                  f"e.g. {name}: [arith, json-extract]")
+            fail(where, f"stream '{name}' must be a list of tasks, got {stream!r}",
+                 f"e.g. {name}: [arith, json-extract]")
         for task in stream:
             if not isinstance(task, str) or task not in tasks:
-                _fail(where, f"stream '{name}' names unknown task {task!r}",
-                      f"use one of: {', '.join(tasks)}")
+                fail(where, f"stream '{name}' names unknown task {task!r}",
+                     f"use one of: {', '.join(tasks)}")
             if getattr(tasks[task], "eval_only", False):
-                _fail(where, f"stream '{name}' names task '{task}', which is evaluation-only "
-                      "(it has no training data)", f"measure it as a probe: task:{task}")
+                fail(where, f"stream '{name}' names task '{task}', which is evaluation-only "
+                     "(it has no training data)", f"measure it as a probe: task:{task}")
         if len(set(stream)) != len(stream):
-            _fail(where, f"stream '{name}' repeats a task", "list each task once")
+            fail(where, f"stream '{name}' repeats a task", "list each task once")
     return {str(k): list(v) for k, v in raw.items()}, stream_train, per_method
 
 
@@ -420,18 +421,19 @@ def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[Metho
     if isinstance(raw, (str, list)):
         raw = {name: {} for name in _names(raw, where, "methods", "[sft, lora]")}
     if not isinstance(raw, dict) or not raw:
-        _fail(where, "'methods' must name at least one method", "e.g. methods: [sft, lora]")
+        fail(where, "'methods' must name at least one method", "e.g. methods: [sft, lora]")
     specs = []
     for name, params in raw.items():
         name = str(name)
         if params is None:
             params = {}
         if not isinstance(params, dict):
-            _fail(where, f"methods.{name} must be a mapping of settings, got {params!r}",
-                  f"e.g. methods: {{{name}: {{}}}} (see `harness list methods --json`)")
+            fail(where, f"methods.{name} must be a mapping of settings, got {params!r}",
+                 f"e.g. methods: {{{name}: {{}}}} (see `harness list methods --json`)")
         params = dict(params)
         overrides = params.pop("train", None)
-        method_train = _settings(TrainSettings, overrides, f"{where}, methods.{name}.train", train)
+        method_train = build_settings(TrainSettings, overrides, f"{where}, methods.{name}.train",
+                                      train)
         spec = method_spec(name, params, method_train, f"{where}, methods.{name}", (folder,))
         specs.append((name, dataclasses.replace(spec, train_keys=tuple(overrides or ()))))
     one_per_name(specs, where)

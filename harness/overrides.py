@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from harness.config import (Suite, TrainSettings, _fail, _precision, _seeds, _settings,
-                            _unique, method_spec)
+from harness.config import (Suite, TrainSettings, build_settings, check_precision, check_seeds,
+                            check_unique, fail, method_spec)
 
 
 def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
@@ -19,8 +19,8 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
     if methods is not None:
         where = "--methods"
         if not methods:
-            _fail(where, "names no method", "e.g. --methods sft,lora")
-        _unique(methods, where, "methods")
+            fail(where, "names no method", "e.g. --methods sft,lora")
+        check_unique(methods, where, "methods")
         by_name = {m.name: m for m in suite.methods}
         folders = (Path.cwd(), Path(suite.path).parent) if suite.path else ()
         picked = []
@@ -31,18 +31,18 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
             spec = method_spec(given, {}, suite.train, where, folders)
             listed = by_name.get(spec.name)
             if listed is not None and is_file(given) and listed.source != spec.source:
-                _fail(where, f"'{given}' is named '{spec.name}', as the suite's method "
-                      f"from {listed.source} is, but is another class ({spec.source})",
-                      "give one of the classes another name, or name the suite's")
+                fail(where, f"'{given}' is named '{spec.name}', as the suite's method "
+                     f"from {listed.source} is, but is another class ({spec.source})",
+                     "give one of the classes another name, or name the suite's")
             picked.append((given, listed or spec))
         one_per_name(picked, where)
         suite = dataclasses.replace(suite, methods=[spec for _, spec in picked])
     if seeds is not None:
         if not seeds:
-            _fail("--seeds", "names no seed", "e.g. --seeds 0,1,2")
-        suite = dataclasses.replace(suite, seeds=_seeds(seeds, "--seeds"))
+            fail("--seeds", "names no seed", "e.g. --seeds 0,1,2")
+        suite = dataclasses.replace(suite, seeds=check_seeds(seeds, "--seeds"))
     if precision is not None:
-        suite = dataclasses.replace(suite, precision=_precision(precision, "--precision"))
+        suite = dataclasses.replace(suite, precision=check_precision(precision, "--precision"))
     return suite
 
 
@@ -56,7 +56,7 @@ def apply_sets(suite: Suite, assignments: list[str]) -> Suite:
         params, train = given[m.name]
         if params or train:
             m = dataclasses.replace(
-                m, train=_settings(TrainSettings, train, f"--set {m.name}.train", m.train),
+                m, train=build_settings(TrainSettings, train, f"--set {m.name}.train", m.train),
                 params=check_method(m.name, {**m.params, **params}, f"--set {m.name}"),
                 train_keys=tuple(dict.fromkeys((*m.train_keys, *train))))
         methods.append(m)
