@@ -176,8 +176,7 @@ def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
         "task_hashes": scenario(suite)["task_hashes"],
         "probe_data": scenario(suite)["probe_data"],
         "libraries": first["versions"],
-        "hardware": first["hardware"] | hardware_fingerprint(
-            first["hardware"]["device"], first["hardware"].get("threads", threads)),
+        "hardware": _hardware(results, threads),
         "cells": sorted(results),
         "wall_clock_s": round(seconds, 1),
         "device_hours": round(seconds / 3600, 3),
@@ -190,18 +189,28 @@ def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
     return manifest
 
 
+def _hardware(results: dict, threads: int) -> dict:
+    """The machine most cells ran on, as its fingerprint; what a cell did not record is
+    taken from this machine (verify compares each re-run with its own cell's record)."""
+    prints = [cell_hardware(r["hardware"]) for r in results.values()]
+    common = max(prints, key=prints.count)
+    here = {"device_type": "cpu", "processor": cpu_name(), "machine": platform.machine(),
+            "threads": threads}
+    return {k: here[k] if v is None else v for k, v in common.items()}
+
+
 def hardware_fingerprint(device, threads: int | None = None) -> dict:
     """What decides whether a re-run can match bit for bit: the device kind, the processor
     (CPU model or GPU name) and, on a CPU, the number of threads."""
     import torch
 
     device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"device_type": device.type, "processor": name, "machine": platform.machine(),
             "threads": torch.get_num_threads() if threads is None else threads}
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -209,6 +218,15 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "?"
+
+
+def cell_hardware(recorded: dict) -> dict:
+    """The fingerprint of the machine a cell ran on, from its result.json's `hardware`;
+    None where the cell did not record it (cells written before `cpu` and `machine` were)."""
+    kind = str(recorded.get("device", "")).split(":")[0] or None
+    return {"device_type": kind,
+            "processor": recorded.get("gpu") if kind == "cuda" else recorded.get("cpu"),
+            "machine": recorded.get("machine"), "threads": recorded.get("threads")}
 
 
 @dataclass

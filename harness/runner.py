@@ -68,10 +68,14 @@ def method_source(spec) -> dict | None:
 
 
 def hardware(device: torch.device) -> dict:
+    """Where a cell ran: a bundle's verification re-runs it exactly only on the same kind of
+    processor (`cpu` or `gpu`), machine and thread count."""
     import os
 
-    info = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "device": str(device),
-            "threads": torch.get_num_threads()}
+    from harness.bundle import cpu_name
+
+    info = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_name(),
+            "cpu_count": os.cpu_count(), "device": str(device), "threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

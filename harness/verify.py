@@ -141,14 +141,14 @@ def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui) ->
     manifest = read_json(path / B.MANIFEST)[0]
     narrowed = B.suite_for(manifest["method"], suite, path)
     cells = {cell.id: cell for cell in expand(narrowed)}
-    exact = same_hardware(manifest["hardware"], device)
     problems, records = [], []
     for cell_id in cell_ids:
         cell = cells[cell_id]
         recorded = read_json(path / "cells" / cell_id / "result.json")[0]
+        ran_on = manifest["hardware"] | {k: v for k, v in B.cell_hardware(
+            recorded["hardware"]).items() if v is not None}  # the cell's own machine
+        exact = same_hardware(ran_on, device)
         ui.log(f"re-running {cell_id} ({'exact' if exact else 'tolerance'} comparison)")
-        ran_on = manifest["hardware"] | {k: v for k, v in recorded["hardware"].items()
-                                         if k == "threads"}
         with tempfile.TemporaryDirectory() as tmp, _threads(ran_on, device):
             one = dataclasses.replace(narrowed, streams={cell.stream: list(cell.tasks)},
                                       seeds=[cell.seed])

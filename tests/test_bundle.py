@@ -62,6 +62,8 @@ def test_bundle_layout_and_manifest(made):
     assert manifest["suite"]["seeds"] == [0, 1]
     assert manifest["hardware"]["device_type"] == "cpu"
     assert manifest["hardware"]["threads"] == torch.get_num_threads()
+    ran = json.loads((dest / "cells" / cells[0] / "result.json").read_text())["hardware"]
+    assert manifest["hardware"]["processor"] == ran["cpu"] == B.cpu_name()  # the cells' own
     assert manifest["device_hours"] == pytest.approx(manifest["wall_clock_s"] / 3600, abs=1e-3)
     assert set(manifest["libraries"]) >= {"torch", "transformers", "peft", "lm_eval"}
     sums = B.parse_checksums((dest / B.CHECKSUMS).read_text())
@@ -190,6 +192,28 @@ def test_rerun_catches_a_consistent_forgery(made, tmp_path):
     assert V.static_problems(path, suite) == []
     problems, _ = V.rerun_problems(path, suite, [result.parent.name], CPU, UI(quiet=True))
     assert problems and "re-run differs" in problems[0] and result.parent.name in problems[0]
+
+
+def test_cell_hardware_from_its_record():
+    assert B.cell_hardware({"device": "cuda:1", "gpu": "NVIDIA H100", "cpu": "EPYC",
+                            "machine": "x86_64", "threads": 16}) == {
+        "device_type": "cuda", "processor": "NVIDIA H100", "machine": "x86_64", "threads": 16}
+    old = B.cell_hardware({"device": "cpu", "threads": 1})  # written before cpu was recorded
+    assert old == {"device_type": "cpu", "processor": None, "machine": None, "threads": 1}
+
+
+def test_rerun_compares_with_the_cells_own_hardware(made, tmp_path, monkeypatch):
+    """A cell recorded on another processor is re-run with the tolerance comparison, even
+    where the manifest names this machine's."""
+    suite, path = copy(made, tmp_path)
+    result = first_cell(path) / "result.json"
+    edit_json(result, lambda r: r["hardware"].update(cpu="Some Other CPU"))
+    reseal(path)
+    seen = []
+    monkeypatch.setattr(V, "compare", lambda rec, fresh, exact: seen.append(exact) or {
+        "problem": None, "max_abs_diff": 0.0})
+    problems, records = V.rerun_problems(path, suite, [result.parent.name], CPU, UI(quiet=True))
+    assert problems == [] and seen == [False] and records[0]["comparison"] == "tolerance"
 
 
 def test_compare_tolerance_off_hardware():
