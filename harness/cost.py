@@ -36,11 +36,9 @@ def cell_seconds(cell, suite, arch, gpu: str) -> dict | None:
     if gpu not in GPU_SPECS:
         return None
     peak, bandwidth = GPU_SPECS[gpu]
-    from harness.methods import builtin_of
-    from harness.methods.settings import in_force
+    from harness.methods import modelled_as
 
-    train, method = cell.method.train, builtin_of(cell.method.name)
-    params = in_force(cell.method) or cell.method.params  # a preset's defaults count
+    train, (method, params) = cell.method.train, modelled_as(cell.method)
     lora = bool(params.get("lora")) or method == "lora"
     n = suite.data.n_train
     steps = len(cell.tasks) * total_steps(train, n)

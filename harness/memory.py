@@ -183,13 +183,10 @@ class Setup:
 
 
 def setup_of(cell, suite) -> Setup:
-    from harness.methods.settings import in_force
+    from harness.methods import modelled_as
     from harness.tasks import get_task
 
-    from harness.methods import builtin_of
-
-    params = in_force(cell.method) or dict(cell.method.params)
-    method = builtin_of(cell.method.name)  # a preset is estimated as the method it varies
+    method, params = modelled_as(cell.method)  # a preset is estimated as the method it varies
     if method == "lora":
         params = {"lora": {k: params[k] for k in ("r", "alpha", "dropout", "target_modules")
                            if k in params}}
