@@ -8,6 +8,7 @@ import itertools
 import json
 import re
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,6 +26,10 @@ from tests.synthetic_cells import R_for, write_cell
 STREAMS, SEEDS = ("s1", "s2"), (0, 1, 2)
 PAIRS = [(s, k) for s in STREAMS for k in SEEDS]
 NAMES = ("sft", "lora", "best", "twin-a", "twin-b", "worse")
+# what build() reads of the suite beside verify's checks (patched out): its method list, in
+# which "late" has no bundle yet
+SYNTH = SimpleNamespace(name="synthetic", methods=[SimpleNamespace(name=n)
+                                                   for n in (*NAMES, "late")])
 
 
 def write_bundle(root, name, accs, drift=0.1, verified=False):
@@ -90,7 +95,7 @@ def board(tmp_path, monkeypatch):
 
 
 def built(root, **kw):
-    result = build(root, suite="synthetic", **kw)
+    result = build(root, suite=SYNTH, **kw)
     return result, json.loads((root / "leaderboard" / "leaderboard.json").read_text())
 
 
@@ -180,13 +185,13 @@ def test_planted_effects_rank_one_alone_and_twins_tie(board):
 
 def test_rebuild_is_byte_identical_anywhere(board, tmp_path_factory):
     root, _ = board
-    first = build(root, suite="synthetic")["written"]
+    first = build(root, suite=SYNTH)["written"]
     before = {p.name: p.read_bytes() for p in first}
-    again = {p.name: p.read_bytes() for p in build(root, suite="synthetic")["written"]}
+    again = {p.name: p.read_bytes() for p in build(root, suite=SYNTH)["written"]}
     assert before == again and set(before) == {"leaderboard.json", "README.md", "index.html"}
     elsewhere = tmp_path_factory.mktemp("elsewhere") / "checkout"
     shutil.copytree(root / "leaderboard" / "submissions", elsewhere / "leaderboard" / "submissions")
-    moved = {p.name: p.read_bytes() for p in build(elsewhere, suite="synthetic")["written"]}
+    moved = {p.name: p.read_bytes() for p in build(elsewhere, suite=SYNTH)["written"]}
     assert moved == before
 
 
@@ -196,7 +201,7 @@ def test_tampered_bundle_is_excluded_and_named(board):
     data = json.loads(result.read_text())
     data["R"][-1] = [0.99, 0.99]
     result.write_text(json.dumps(data))
-    refused = build(root, suite="synthetic")
+    refused = build(root, suite=SYNTH)
     assert refused["written"] == [] and list(refused["rejected"]) == ["lora"]
     assert not (root / "leaderboard" / "leaderboard.json").exists()
     lines = rejection_lines(refused["rejected"])
@@ -240,6 +245,10 @@ def test_page_is_self_contained_and_complete(board):
     embedded = re.search(r'<script type="application/json" id="lb-data">(.*?)</script>', page, re.S)
     assert json.loads(embedded.group(1))["views"] == data["views"]
     assert data["leaderboard_version"] == 1
+    assert data["pending"] == ["late"] and "late" not in data["methods"]
+    assert re.search(r'id="pending"><strong>Not ranked yet</strong>: late:', page)
+    assert "**Not ranked yet** (listed by the leaderboard suite, no bundle yet): late." in \
+        (root / "leaderboard" / "README.md").read_text()
 
 
 def test_statistics_edge_cases():
@@ -259,7 +268,7 @@ def test_statistics_edge_cases():
 
 def test_no_bundle_is_an_error(tmp_path):
     with pytest.raises(HarnessError, match="no bundle to rank"):
-        build(tmp_path, suite="synthetic")
+        build(tmp_path, suite=SYNTH)
 
 
 # --------------------------------------------------------------------------- real bundles

@@ -64,7 +64,9 @@ def build(root: Path, suite: Suite | None = None, skip_invalid: bool = False) ->
               "data": None}
     if rejected and not skip_invalid:
         return result
-    data = leaderboard_data(entries, rejected)
+    ranked = {e.manifest.get("method", {}).get("name", e.name) for e in entries}
+    pending = [m.name for m in suite.methods if m.name not in ranked]  # no bundle yet
+    data = leaderboard_data(entries, rejected, pending)
     out = root / "leaderboard"
     for name, text in render(data).items():
         atomic_write_text(out / name, text)

@@ -115,8 +115,10 @@ def method_meta(entry: Entry, keys: list[str]) -> dict:
             "cells": cells}
 
 
-def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]]) -> dict:
-    """Everything leaderboard.json holds (see docs/leaderboard.md), rounded."""
+def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
+                     pending: list[str] | None = None) -> dict:
+    """Everything leaderboard.json holds (see docs/leaderboard.md), rounded. `pending`: the
+    leaderboard suite's methods that have no bundle yet (said on the page, not ranked)."""
     entries = sorted(entries, key=lambda e: e.name)
     catalogue = metric_catalogue(entries)
     keys = [m["key"] for m in catalogue]
@@ -163,4 +165,5 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]]) -> di
         "pareto": figures,
         "methods": {e.name: method_meta(e, keys) for e in entries},
         "rejected": {k: rejected[k] for k in sorted(rejected)},
+        "pending": sorted(pending or []),
     })

@@ -86,7 +86,9 @@ def render_readme(data: dict) -> str:
         f"{len(grid['streams'])} stream(s) ({', '.join(grid['streams'])}) x "
         f"{len(grid['seeds'])} seed(s) ({', '.join(map(str, grid['seeds']))}) = "
         f"**{power['n_pairs']} (stream, seed) pairs per method**, "
-        f"{len(data['methods'])} methods.",
+        f"{len(data['methods'])} methods."
+        + (f" **Not ranked yet** (listed by the leaderboard suite, no bundle yet): "
+           f"{', '.join(data['pending'])}." if data.get("pending") else ""),
         f"- **Aggregate**: {s['aggregate']}; 95% stratified bootstrap CI (seeds resampled "
         "within streams; " + (f"exact: all {s['bootstrap_exact']} resamples enumerated"
                               if s["bootstrap_exact"] else
