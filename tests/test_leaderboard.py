@@ -321,3 +321,18 @@ def test_real_bundles_rank_and_tampering_is_named(real, tmp_path):
     assert refused["written"] == [] and list(refused["rejected"]) == ["lora"]
     assert any(line.startswith("lora: ") and cell.name in line and "checksum mismatch" in line
                for line in rejection_lines(refused["rejected"]))
+
+
+def test_pareto_labels_move_off_each_other_with_a_leader_line():
+    from harness.leaderboard.svg import pareto_svg
+
+    def fig(points):
+        return {"points": [{"method": m, "x": x, "y": y, "front": False} for m, x, y in points]}
+    apart = pareto_svg(fig([("a", 0.1, 0.2), ("b", 0.9, 0.9)]), "drift", "gain")
+    assert 'class="leader"' not in apart
+    crowded = pareto_svg(fig([("a", 0.1, 0.5), ("b", 0.1001, 0.5), ("c", 0.9, 0.9)]),
+                         "drift", "gain")
+    ys = {m: float(y) for m, y in re.findall(r'data-method="(\w)">.*?<text x="[\d.]+" y="([\d.]+)"',
+                                             crowded)}
+    assert ys["b"] - ys["a"] >= 11  # a line apart, not on top of each other
+    assert crowded.count('class="leader"') == 1  # the moved one points back to its dot

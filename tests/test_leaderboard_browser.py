@@ -14,7 +14,7 @@ import pytest
 
 from harness import verify as V
 from harness.leaderboard import build
-from tests.test_leaderboard import NAMES, checksum_only, make_board
+from tests.test_leaderboard import NAMES, SYNTH, checksum_only, make_board
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def page(tmp_path_factory):
     mp.setattr(V, "static_problems", checksum_only)
     mp.setenv("SE_OFFLINE", "true")  # selenium-manager must never download anything
     make_board(root)
-    build(root, suite="synthetic")
+    build(root, suite=SYNTH)
     index = root / "leaderboard" / "index.html"
     options = webdriver.ChromeOptions()
     options.binary_location = browser

@@ -52,6 +52,7 @@ svg .tick { fill: var(--muted); }
 svg .axis { fill: var(--fg); font-size: 12px; }
 svg .pt circle { fill: #fff; stroke: var(--accent); stroke-width: 1.5; }
 svg .pt text { fill: var(--fg); }
+svg .leader { stroke: var(--muted); stroke-width: 0.8; }
 svg .front-pt circle, svg .front-dot { fill: var(--front); stroke: var(--front); }
 svg .other-dot { fill: #fff; stroke: var(--accent); stroke-width: 1.5; }
 svg .front { fill: none; stroke: var(--front); stroke-width: 1.5; stroke-dasharray: 4 3; }

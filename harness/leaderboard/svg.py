@@ -42,11 +42,12 @@ def _tick_text(v: float, step: float) -> str:
     return f"{v:.{digits}f}"
 
 
-def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, height: int = 380
+def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, height: int = 440
                ) -> str:
     """Scatter of figure["points"] (x lower is better, y higher is better); the front's
-    points are filled and joined by a line, the others hollow. Each point has a label and a
-    <title> with its values (hover)."""
+    points are filled and joined by a line, the others hollow. Each point has a label (moved
+    off its neighbours', with a leader line back to the point when moved) and a <title>
+    with its values (hover)."""
     points = figure["points"]
     left, right, top, bottom = 62, 150, 16, 46
     xs, ys = [p["x"] for p in points], [p["y"] for p in points]
@@ -89,12 +90,14 @@ def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, heigh
     for i in sorted(range(len(points)), key=lambda i: points[i]["method"]):
         p = points[i]
         cls = "pt front-pt" if p["front"] else "pt"
-        name = escape(p["method"])
+        name, cx, cy = escape(p["method"]), sx(p["x"]), sy(p["y"])
+        leader = (f'<line class="leader" x1="{_f(cx + 3)}" y1="{_f(cy + 2)}" x2="{_f(cx + 7)}" '
+                  f'y2="{_f(label_y[i] - 4)}"/>' if label_y[i] - (cy + 3.5) > 6 else "")
         out.append(f'<g class="{cls}" data-method="{name}"><title>{name}: {escape(x_label)} '
                    f'{p["x"]:.4f}, {escape(y_label)} {p["y"]:.4f}'
                    f'{" (Pareto front)" if p["front"] else ""}</title>'
-                   f'<circle cx="{_f(sx(p["x"]))}" cy="{_f(sy(p["y"]))}" r="4.5"/>'
-                   f'<text x="{_f(sx(p["x"]) + 7)}" y="{_f(label_y[i])}">{name}</text></g>')
+                   f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="4.5"/>{leader}'
+                   f'<text x="{_f(cx + 7)}" y="{_f(label_y[i])}">{name}</text></g>')
     out.append(f'<g class="legend" transform="translate({left + pw + 14} {top + 10})">'
                '<circle class="front-dot" cx="5" cy="0" r="4.5"/><text x="14" y="4">Pareto '
                'front</text><circle class="other-dot" cx="5" cy="18" r="4.5"/>'
