@@ -163,28 +163,32 @@ CPU_135M_ROW_S = 30.0
 
 
 def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
-    """Per method, from OUT's complete cells: mean seconds per optimiser step ("step") and
-    per evaluation row after training ("row")."""
-    steps: dict[str, list[float]] = {}
-    rows: dict[str, list[float]] = {}
+    """Per method, from OUT's complete cells, mean seconds: per optimiser step ("step"), per
+    evaluation row after training ("row") and of it measuring the probes ("probes_row"), per
+    cell in setup ("setup"), and in batched generation per optimiser step ("generation")."""
+    found_by: dict[str, dict[str, list[float]]] = {}
     for folder in sorted(out.glob("cells/*")):
         result, found = read_result(folder)
         if found is not CellState.COMPLETE:
             continue
-        method = result["cell"]["method"]
-        steps.setdefault(method, []).extend(
-            float(t["sec_per_step"]) for t in result.get("training", [])
-            if isinstance(t, dict) and t.get("steps") and "sec_per_step" in t)
-        eval_s = (result.get("timings") or {}).get("eval_s")
-        if isinstance(eval_s, (int, float)):
-            rows.setdefault(method, []).append(eval_s / (len(result["R"]) - 1))
-    return {m: {"step": mean(steps[m])} | ({"row": mean(rows[m])} if rows.get(m) else {})
-            for m in steps if steps[m]}
+        mine = found_by.setdefault(result["cell"]["method"], {})
+        training = [t for t in result.get("training", [])
+                    if isinstance(t, dict) and t.get("steps") and "sec_per_step" in t]
+        mine.setdefault("step", []).extend(float(t["sec_per_step"]) for t in training)
+        timings, rows = result.get("timings") or {}, len(result["R"]) - 1
+        per_cell = {"row": ("eval_s", rows), "probes_row": ("probes_s", rows), "setup": ("setup_s", 1),
+                    "generation": ("generation_s", sum(int(t["steps"]) for t in training))}
+        for key, (field, per) in per_cell.items():
+            if isinstance(timings.get(field), (int, float)) and per:
+                mine.setdefault(key, []).append(timings[field] / per)
+    return {m: {k: mean(v) for k, v in figures.items() if v}
+            for m, figures in found_by.items() if figures.get("step")}
 
 
 def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) -> dict:
     """A cell's optimiser steps and estimated seconds of training and evaluation, with
-    where the per-step and per-row figures come from."""
+    where the per-step and per-row figures come from; from measured cells also its setup,
+    and the generation and probes within those phases (else None)."""
     steps = len(cell.tasks) * total_steps(cell.method.train, suite.data.n_train)
     figures = measured.get(cell.method.name, {})
     if "step" in figures:
@@ -192,6 +196,9 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     else:
         per_step = CPU_135M_STEP_S.get(cell.method.name, CPU_135M_STEP_S["sft"])
         source = "135M on 2-core CPU"
-    per_row = figures.get("row", CPU_135M_ROW_S)
-    return {"steps": steps, "train_s": steps * per_step, "eval_s": len(cell.tasks) * per_row,
-            "source": source}
+    per_row, rows = figures.get("row", CPU_135M_ROW_S), len(cell.tasks)
+    known = {"setup_s": figures.get("setup"), "generation_s": figures.get("generation"),
+             "probes_s": figures.get("probes_row")}
+    scale = {"setup_s": 1, "generation_s": steps, "probes_s": rows}
+    return {"steps": steps, "train_s": steps * per_step, "eval_s": rows * per_row,
+            "source": source} | {k: None if v is None else v * scale[k] for k, v in known.items()}

@@ -182,7 +182,10 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         found = state(cell, suite, out / "cells" / cell.id)
         e = estimate(cell, suite, measured)
         row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
-               "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"], 1)}
+               "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"]
+                                                        + (e["setup_s"] or 0.0), 1),
+               "estimate": {k: None if e[k] is None else round(e[k], 1) for k in
+                            ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")}}
         if found is CellState.RUNNING:
             row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
                                               ).items() if k != "token"}
@@ -196,19 +199,22 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                           "cells": [r for r, _ in rows]}, indent=1))
         return 0
     table = Table(title=f"suite {suite.name}: grid {gid} -> {out}")
-    for col in ("#", "cell", "state", "steps", "train", "eval", "estimate from"):
+    for col in ("#", "cell", "state", "steps", "setup", "train", "eval", "of which: gen.",
+                "probes", "estimate from"):
         table.add_column(col)
     for row, e in rows:
         shown = row["state"] + (f" ({claims.describe(row['claim'])})" if "claim" in row else "")
-        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]),
-                      f"{e['train_s'] / 60:.1f} min", f"{e['eval_s'] / 60:.1f} min", e["source"])
+        minutes = [("-" if e[k] is None else f"{e[k] / 60:.1f} min")
+                   for k in ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")]
+        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]), *minutes, e["source"])
     Console(width=200).print(table)
     running = sum(r["state"] == "running" for r, _ in rows)
     print(f"{todo} of {len(cells)} cells to run"
           + (f" ({running} running in another process)" if running else "")
           + f"; estimated {total_s / 60:.0f} min (figures from this OUT where it has complete "
           "cells of a method, else the 2-core CPU figures for the 135M model; a GPU is much "
-          "faster)")
+          "faster). Generation and probes are parts of setup, train and eval, shown on their "
+          "own; '-': no complete cell of the method in OUT to measure them by")
     print("settings in force (defaults, then the suite's, then --set):")
     for line in settings_lines(suite):
         print(f"  {line}")

@@ -62,15 +62,21 @@ def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     a, b = expand(suite)[:2]
     for cell, seconds in ((a, 2.0), (b, 4.0)):
         (tmp_path / "cells" / cell.id).mkdir(parents=True)
-    timed = _result(a, "h", 2.0) | {"timings": {"eval_s": 30.0}}  # 2 rows after training
+    timed = _result(a, "h", 2.0) | {"timings": {"eval_s": 30.0, "probes_s": 10.0, "setup_s": 7.0,
+                                                "generation_s": 3.0}}  # 2 rows after training
     (tmp_path / "cells" / a.id / "result.json").write_text(json.dumps(timed))
     broken = _result(b, "h", 4.0) | {"status": "running"}
     (tmp_path / "cells" / b.id / "result.json").write_text(json.dumps(broken))
     measured = measured_seconds(tmp_path)
-    assert measured == {"lora": {"step": 2.0, "row": 15.0}}
+    steps = sum(t["steps"] for t in timed["training"])
+    assert measured == {"lora": {"step": 2.0, "row": 15.0, "probes_row": 5.0, "setup": 7.0,
+                                 "generation": 3.0 / steps}}
     e = estimate(a, suite, measured)
-    assert e == {"steps": 6, "train_s": 12.0, "eval_s": 30.0, "source": "this OUT"}
-    assert estimate(b, suite, measured)["source"] == "135M on 2-core CPU"
+    assert e == {"steps": 6, "train_s": 12.0, "eval_s": 30.0, "source": "this OUT",
+                 "setup_s": 7.0, "generation_s": pytest.approx(3.0 * 6 / steps),
+                 "probes_s": 10.0}
+    other = estimate(b, suite, measured)
+    assert other["source"] == "135M on 2-core CPU" and other["setup_s"] is None
 
 
 def test_a_streams_training_settings_apply_under_the_methods_own(tmp_path, tiny_model_dir):
