@@ -30,4 +30,12 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
     assert sorted(p.name for p in (board / "submissions").iterdir()) == ["sft"]
     assert (board / "submissions" / "sft" / "verification.json").exists()
     data = json.loads((board / "leaderboard.json").read_text())
-    assert sorted(data["methods"]) == ["sft"]
+    assert sorted(data["methods"]) == ["sft"] and data["pending"] == ["lora"]
+    # run again: the verified bundle is kept (no second re-run), not rebuilt
+    record = (board / "submissions" / "sft" / "verification.json").read_bytes()
+    again = subprocess.run([sys.executable, "scripts/publish_leaderboard.py", str(out),
+                            "--suite", suite, "--root", str(tmp_path)], env=env, cwd=ROOT,
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "kept: sft" in again.stdout and "ACCEPTED" not in again.stdout
+    assert (board / "submissions" / "sft" / "verification.json").read_bytes() == record
