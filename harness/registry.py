@@ -11,6 +11,7 @@ runner makes a file plugin from the name its cells carry).
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.util
 import os
@@ -29,6 +30,14 @@ class PluginImportError(HarnessError):
                          "fix the plugin's code or its dependencies")
 
 
+@functools.lru_cache(maxsize=64)
+def installed(group: str, path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The entry points of `group` installed on `path` (sys.path): scanning every installed
+    distribution takes about 15 ms, and a grid's estimates look names up thousands of times.
+    Keyed by sys.path, so a folder put on it later (a test's site) is scanned afresh."""
+    return tuple((ep.name, ep.value) for ep in entry_points(group=group))
+
+
 class Registry:
     """`kind` names things in messages; `base` is the class every entry subclasses;
     `group` is the entry-point group; `builtins` maps names to "module:Class" or classes;
@@ -42,7 +51,7 @@ class Registry:
 
     def targets(self) -> dict[str, str | type]:
         """name -> "module:Class" (or class), installed plugins then built-ins, by name."""
-        found = {ep.name: ep.value for ep in entry_points(group=self.group)}
+        found = dict(installed(self.group, tuple(sys.path)))
         return dict(sorted({**found, **self.builtins}.items()))
 
     def __contains__(self, name) -> bool:

@@ -22,7 +22,6 @@ import math
 import time
 
 import torch
-from transformers import get_cosine_schedule_with_warmup
 
 from harness.config import TrainSettings
 from harness.data import encode_example, length_grouped_batches
@@ -159,6 +158,8 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
     if not params:
         raise HarnessError(f"method '{method.name}' left no trainable parameters",
                            "its wrap_model hook must leave some parameters with requires_grad")
+    from transformers import get_cosine_schedule_with_warmup  # here: its import takes seconds
+
     steps = int(call_hook(method, "plan_steps", task, total_steps(settings, len(examples)), ctx))
     optimizer = make_optimizer(params, settings)
     schedule = get_cosine_schedule_with_warmup(
