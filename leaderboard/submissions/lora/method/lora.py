@@ -1,0 +1,12 @@
+"""LoRA (Hu et al. 2021) through peft: only low-rank adapters train; the base is frozen."""
+
+from harness.methods import LORA_DEFAULTS, Method, apply_lora
+
+
+class LoRA(Method):
+    name = "lora"
+    description = "low-rank adapters (peft) on the attention and MLP projections"
+    defaults = dict(LORA_DEFAULTS)
+
+    def wrap_model(self, model, ctx):
+        return apply_lora(model, self.params)
