@@ -192,6 +192,8 @@ def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
 def _hardware(results: dict, threads: int) -> dict:
     """The machine most cells ran on, as its fingerprint; what a cell did not record is
     taken from this machine (verify compares each re-run with its own cell's record)."""
+    from harness.runner import cpu_name
+
     prints = [cell_hardware(r["hardware"]) for r in results.values()]
     common = max(prints, key=prints.count)
     here = {"device_type": "cpu", "processor": cpu_name(), "machine": platform.machine(),
@@ -205,19 +207,11 @@ def hardware_fingerprint(device, threads: int | None = None) -> dict:
     import torch
 
     device = torch.device(device)
+    from harness.runner import cpu_name
+
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"device_type": device.type, "processor": name, "machine": platform.machine(),
             "threads": torch.get_num_threads() if threads is None else threads}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def cell_hardware(recorded: dict) -> dict:

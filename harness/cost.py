@@ -36,7 +36,7 @@ def cell_seconds(cell, suite, arch, gpu: str) -> dict | None:
     if gpu not in GPU_SPECS:
         return None
     peak, bandwidth = GPU_SPECS[gpu]
-    from harness.methods import modelled_as
+    from harness.methods.settings import modelled_as
 
     train, (method, params) = cell.method.train, modelled_as(cell.method)
     lora = bool(params.get("lora")) or method == "lora"

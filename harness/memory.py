@@ -183,7 +183,7 @@ class Setup:
 
 
 def setup_of(cell, suite) -> Setup:
-    from harness.methods import modelled_as
+    from harness.methods.settings import modelled_as
     from harness.tasks import get_task
 
     method, params = modelled_as(cell.method)  # a preset is estimated as the method it varies

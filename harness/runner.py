@@ -72,13 +72,21 @@ def hardware(device: torch.device) -> dict:
     processor (`cpu` or `gpu`), machine and thread count."""
     import os
 
-    from harness.bundle import cpu_name
-
     info = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_name(),
             "cpu_count": os.cpu_count(), "device": str(device), "threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
 
 
 class Runner:

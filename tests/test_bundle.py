@@ -11,6 +11,7 @@ from harness import bundle as B
 from harness import verify as V
 from harness.config import load_suite
 from harness.overrides import narrow
+from harness.runner import cpu_name
 from harness.ui import UI
 from tests.helpers import tiny_suite
 
@@ -63,7 +64,7 @@ def test_bundle_layout_and_manifest(made):
     assert manifest["hardware"]["device_type"] == "cpu"
     assert manifest["hardware"]["threads"] == torch.get_num_threads()
     ran = json.loads((dest / "cells" / cells[0] / "result.json").read_text())["hardware"]
-    assert manifest["hardware"]["processor"] == ran["cpu"] == B.cpu_name()  # the cells' own
+    assert manifest["hardware"]["processor"] == ran["cpu"] == cpu_name()  # the cells' own
     assert manifest["device_hours"] == pytest.approx(manifest["wall_clock_s"] / 3600, abs=1e-3)
     assert set(manifest["libraries"]) >= {"torch", "transformers", "peft", "lm_eval"}
     sums = B.parse_checksums((dest / B.CHECKSUMS).read_text())

@@ -3,8 +3,8 @@
 `__all__` is exactly the API that docs/writing-a-method.md documents (a test holds the two
 together): the baselines, the methods under study and the examples import only these
 names. The harness side, not part of the API: `METHODS` (names -> classes) and
-`make_method`, `call_hook` and `MethodError` (how the harness calls a hook), `builtin_of` and
-`modelled_as` (what the estimates model a method by).
+`make_method`, `call_hook` and `MethodError` (how the harness calls a hook), and
+`builtin_of` (what the estimates model a preset by).
 
 A method is named by a built-in name (`harness list methods`), a name registered by an
 installed package in the entry-point group `harness.methods`, or a file path and class,
@@ -70,14 +70,6 @@ def builtin_of(name: str) -> str:
         if own in METHODS.builtins and METHODS[own] is klass:
             return own
     return name
-
-
-def modelled_as(spec) -> tuple[str, dict]:
-    """(the built-in a method spec is estimated as, the settings it runs with): one answer
-    for the memory and the cost estimates."""
-    from harness.methods.settings import in_force
-
-    return builtin_of(spec.name), in_force(spec) or dict(spec.params)
 
 
 def make_method(spec: str, params: dict | None = None) -> Method:

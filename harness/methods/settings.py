@@ -156,6 +156,14 @@ def in_force(method: MethodSpec) -> dict | None:
         return None
 
 
+def modelled_as(spec: MethodSpec) -> tuple[str, dict]:
+    """(the built-in a method spec is estimated as, the settings it runs with): one answer
+    for the memory and the cost estimates."""
+    from harness.methods import builtin_of
+
+    return builtin_of(spec.name), in_force(spec) or dict(spec.params)
+
+
 def check_method(name: str, params: dict, where: str) -> dict:
     """Check a method's settings against its defaults and build it once, so that a bad
     setting stops the run before anything is written. Returns the settings (whole numbers
