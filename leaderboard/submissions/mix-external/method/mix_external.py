@@ -1,0 +1,28 @@
+"""External-data mixing: add general instruction data the model did not write.
+
+The SA-SFT paper's main baseline (Alpaca/UltraChat-like data mixed into each task); we mix
+the offline instruction set shipped in `benchmarks/external.py` at `ratio` external
+examples per task example (capped at `cap` if set). Same optimiser steps as SFT.
+"""
+
+import random
+
+from benchmarks.external import instructions
+from harness.methods import Example, Method
+
+
+class MixExternal(Method):
+    name = "mix-external"
+    description = "mix the shipped general instruction set into each task at a ratio"
+    defaults = {"ratio": 1.0, "cap": None}
+
+    def setup(self, ctx):
+        self.pool = [Example(p["prompt"], p["response"], "") for p in instructions()]
+
+    def train_data(self, task, examples, ctx):
+        n = round(self.params["ratio"] * len(examples))
+        if self.params["cap"] is not None:
+            n = min(n, self.params["cap"])
+        rng = random.Random(f"mix-external:{ctx.seed}:{task.name}")
+        extra = rng.sample(self.pool, n) if n <= len(self.pool) else rng.choices(self.pool, k=n)
+        return list(examples) + extra
