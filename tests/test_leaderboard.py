@@ -336,3 +336,15 @@ def test_pareto_labels_move_off_each_other_with_a_leader_line():
                                              crowded)}
     assert ys["b"] - ys["a"] >= 11  # a line apart, not on top of each other
     assert crowded.count('class="leader"') == 1  # the moved one points back to its dot
+
+
+def test_a_label_at_the_right_edge_goes_left_of_its_point():
+    from harness.leaderboard.svg import pareto_svg
+
+    points = [{"method": "far-right-method", "x": 1.0, "y": 0.5, "front": False},
+              {"method": "a", "x": 0.0, "y": 0.9, "front": False}]
+    svg = pareto_svg({"points": points}, "drift", "gain")
+    right = re.search(r'data-method="far-right-method">.*?<circle cx="([\d.]+)".*?<text x="([\d.]+)"'
+                      r'[^>]*text-anchor="end">far-right-method</text>', svg)
+    assert right and float(right.group(2)) < float(right.group(1))  # ends left of its dot
+    assert re.search(r'<text x="[\d.]+" y="[\d.]+">a</text>', svg)  # others stay right

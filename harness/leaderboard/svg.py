@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from html import escape
 
+CHAR = 6.0  # a label character's width in the figure's units (12 px sans-serif, about)
+
 
 def _f(x: float) -> str:
     """Coordinates with one decimal: stable text, sub-pixel precision."""
@@ -85,19 +87,25 @@ def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, heigh
     if len(front) > 1:
         path = " ".join(f"{_f(sx(p['x']))},{_f(sy(p['y']))}" for p in front)
         out.append(f'<polyline class="front" points="{path}"/>')
-    label_y = _label_positions([(sx(p["x"]), sy(p["y"]) + 3.5, len(p["method"]))
-                                for p in points])
+    # a label that would leave the plot on the right (into the legend) goes left of its point
+    to_left = [sx(p["x"]) + 7 + CHAR * len(p["method"]) > left + pw for p in points]
+    label_y = _label_positions([(sx(p["x"]) - 7 - CHAR * len(p["method"]) if back
+                                 else sx(p["x"]) + 7, sy(p["y"]) + 3.5, len(p["method"]))
+                                for p, back in zip(points, to_left)])
     for i in sorted(range(len(points)), key=lambda i: points[i]["method"]):
         p = points[i]
         cls = "pt front-pt" if p["front"] else "pt"
         name, cx, cy = escape(p["method"]), sx(p["x"]), sy(p["y"])
-        leader = (f'<line class="leader" x1="{_f(cx + 3)}" y1="{_f(cy + 2)}" x2="{_f(cx + 7)}" '
-                  f'y2="{_f(label_y[i] - 4)}"/>' if label_y[i] - (cy + 3.5) > 6 else "")
+        side = -1 if to_left[i] else 1
+        leader = (f'<line class="leader" x1="{_f(cx + 3 * side)}" y1="{_f(cy + 2)}" '
+                  f'x2="{_f(cx + 7 * side)}" y2="{_f(label_y[i] - 4)}"/>'
+                  if label_y[i] - (cy + 3.5) > 6 else "")
+        anchor = ' text-anchor="end"' if to_left[i] else ""
         out.append(f'<g class="{cls}" data-method="{name}"><title>{name}: {escape(x_label)} '
                    f'{p["x"]:.4f}, {escape(y_label)} {p["y"]:.4f}'
                    f'{" (Pareto front)" if p["front"] else ""}</title>'
                    f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="4.5"/>{leader}'
-                   f'<text x="{_f(cx + 7)}" y="{_f(label_y[i])}">{name}</text></g>')
+                   f'<text x="{_f(cx + 7 * side)}" y="{_f(label_y[i])}"{anchor}>{name}</text></g>')
     out.append(f'<g class="legend" transform="translate({left + pw + 14} {top + 10})">'
                '<circle class="front-dot" cx="5" cy="0" r="4.5"/><text x="14" y="4">Pareto '
                'front</text><circle class="other-dot" cx="5" cy="18" r="4.5"/>'
@@ -107,7 +115,7 @@ def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, heigh
 
 
 def _label_positions(labels: list[tuple[float, float, int]], line: float = 11.0,
-                     char: float = 6.0) -> list[float]:
+                     char: float = CHAR) -> list[float]:
     """Baselines for point labels (x, y, length in characters), moved down a line at a time,
     top to bottom, until they clear the labels already placed: readable, deterministic."""
     placed: list[tuple[float, float, float]] = []
