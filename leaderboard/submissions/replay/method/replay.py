@@ -1,0 +1,27 @@
+"""Experience replay: keep a few examples of every earlier task and train on them again.
+
+After each task, `buffer_per_task` of its training examples (drawn with the cell's seed)
+join a buffer; every later task trains on its own data plus the whole buffer.
+"""
+
+import random
+
+from harness.methods import Method
+
+
+class Replay(Method):
+    name = "replay"
+    description = "replay a per-task buffer of earlier tasks' examples"
+    defaults = {"buffer_per_task": 16}
+
+    def setup(self, ctx):
+        self.buffer, self.current = [], []
+
+    def train_data(self, task, examples, ctx):
+        self.current = list(examples)
+        return self.current + self.buffer
+
+    def after_task(self, task, model, ctx):
+        rng = random.Random(f"replay:{ctx.seed}:{task.name}")
+        k = min(self.params["buffer_per_task"], len(self.current))
+        self.buffer += rng.sample(self.current, k)
