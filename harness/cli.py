@@ -172,11 +172,15 @@ def cmd_submit(args) -> int:
     from harness.config import load_suite
     from harness.overrides import apply_sets, narrow
     from harness.executors import quiet_libraries
+    from harness.methods import METHODS
+    from harness.methods.settings import is_file
     from harness.runner import pick_device
     from harness.ui import UI
 
     suite = load_suite(args.suite)
-    suite = apply_sets(narrow(suite, [args.method], None), args.set or [])
+    suite = apply_sets(narrow(suite, [args.method], None, where="submit METHOD"), args.set or [])
+    if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
+        METHODS.locate(suite.methods[0].name)
     device = pick_device(args.device)
     name = bundle.check_name(args.name or suite.methods[0].name)
     out = Path(args.out or Path("runs") / "submit" / name).expanduser()
@@ -185,10 +189,14 @@ def cmd_submit(args) -> int:
     quiet_libraries()
     ui.log(f"submit {suite.methods[0].name} as '{name}': the {suite.name} grid "
            f"({len(suite.streams) * len(suite.seeds)} cells) on {device} -> {out}")
+    was_verified = (Path(args.root) / bundle.SUBMISSIONS / name / bundle.VERIFICATION).exists()
     with ui.session():
         manifest, dest = bundle.submit(name, suite, out, Path(args.root), device, ui)
     ui.log(f"bundle: {dest} ({len(manifest['cells'])} cells, {manifest['device_hours']} "
            f"device-hours); check it with `harness verify {dest}`")
+    if was_verified:
+        print(f"note: this replaced a verified bundle of '{name}'; it is self-reported until "
+              f"`harness verify {dest}` accepts it again", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ prompts) are evaluated in a second call without the chat template.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import logging
@@ -109,15 +110,30 @@ class Evaluator:
     def _simple_evaluate(self, lm, names: list[str], chat: bool) -> dict:
         import lm_eval
 
-        return lm_eval.simple_evaluate(
-            model=lm, tasks=names, task_manager=self.task_manager, num_fewshot=0,
-            apply_chat_template=chat, log_samples=True, bootstrap_iters=0,
-            verbosity="ERROR", random_seed=None, numpy_random_seed=None,
-            torch_random_seed=None,
-            # code tasks (e.g. humaneval) execute the model's code: only with the user's
-            # consent, the variable Hugging Face's code_eval metric asks for too
-            confirm_run_unsafe_code=os.environ.get("HF_ALLOW_CODE_EVAL") == "1",
-        )
+        with _no_environment_report():
+            return lm_eval.simple_evaluate(
+                model=lm, tasks=names, task_manager=self.task_manager, num_fewshot=0,
+                apply_chat_template=chat, log_samples=True, bootstrap_iters=0,
+                verbosity="ERROR", random_seed=None, numpy_random_seed=None,
+                torch_random_seed=None,
+                # code tasks (e.g. humaneval) execute the model's code: only with the user's
+                # consent, the variable Hugging Face's code_eval metric asks for too
+                confirm_run_unsafe_code=os.environ.get("HF_ALLOW_CODE_EVAL") == "1",
+            )
+
+
+def _no_environment_report():
+    """lm_eval stamps every result with the working directory's git hash (a `git`
+    subprocess, which prints "fatal: not a git repository" outside a checkout) and torch's
+    environment report (~0.5 s of subprocesses a call); a cell records its hardware and
+    versions once itself, so evaluation skips both. Only what lm_eval has is replaced."""
+    from unittest import mock
+
+    import lm_eval.evaluator as evaluator
+
+    skipped = {"get_git_commit_hash": lambda: None, "add_env_info": lambda storage: None}
+    present = {k: v for k, v in skipped.items() if hasattr(evaluator, k)}
+    return mock.patch.multiple(evaluator, **present) if present else contextlib.nullcontext()
 
 
 def _quiet_hflm():

@@ -11,13 +11,13 @@ from harness.config import (Suite, TrainSettings, build_settings, check_precisio
 
 
 def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
-           precision: str | None = None) -> Suite:
+           precision: str | None = None, where: str = "--methods") -> Suite:
     """Apply --methods/--seeds/--precision: pick from the suite (by name, or by a file path
-    to a method the suite lists, however spelled), or add a method with its defaults."""
+    to a method the suite lists, however spelled), or add a method with its defaults.
+    `where` names the option that gave the methods, in errors."""
     from harness.methods.settings import is_file, one_per_name
 
     if methods is not None:
-        where = "--methods"
         if not methods:
             fail(where, "names no method", "e.g. --methods sft,lora")
         check_unique(methods, where, "methods")

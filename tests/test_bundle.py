@@ -303,6 +303,10 @@ def test_submit_verify_leaderboard_from_the_command_line(tiny_model_dir, tmp_pat
     assert main(["leaderboard", "--root", str(tmp_path), "--suite", suite]) == 0
     board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
     assert "sft" in json.dumps(board) and "lora" in json.dumps(board)
+    capsys.readouterr()  # submitting again rewrites the bundle and says it is unverified now
+    assert main(["submit", "sft", *common, "--out", str(tmp_path / "r")]) == 0
+    assert "replaced a verified bundle of 'sft'" in capsys.readouterr().err
+    assert not (bundle / B.VERIFICATION).exists()
     edit_json(first_cell(bundle) / "result.json", lambda r: r["metrics"].update(acc=0.99))
     capsys.readouterr()
     assert main(["verify", str(bundle), "--suite", suite, "--cells", "0"]) == 1
@@ -311,3 +315,29 @@ def test_submit_verify_leaderboard_from_the_command_line(tiny_model_dir, tmp_pat
     assert main(["leaderboard", "--root", str(tmp_path), "--suite", suite]) == 2
     assert "sft" in capsys.readouterr().err
     assert main(["verify", str(tmp_path / "nope")]) == 2
+
+
+def test_submit_says_why_a_plugin_cannot_run_and_runs_nothing(tiny_model_dir, tmp_path, capsys):
+    """A plugin that fails to import is that error (not a bad bundle name), before any cell
+    runs; an error about the method names `submit METHOD`, the option that gave it."""
+    from harness.cli import main
+
+    suite = str(tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0], probes=["drift"]))
+    broken = tmp_path / "broken.py"
+    broken.write_text("import helper_beside_it\n")
+    out = tmp_path / "r"
+    assert main(["submit", f"{broken}:M", "--suite", suite, "--root", str(tmp_path),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "failed to import: ModuleNotFoundError" in err and "helper_beside_it" in err
+    assert not out.exists() and not (tmp_path / "leaderboard").exists()
+    clash = tmp_path / "clash.py"
+    clash.write_text("from baselines.sft import SFT\n\nclass Mine(SFT):\n    pass\n")
+    assert main(["submit", f"{clash}:Mine", "--suite", suite, "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness: error: submit METHOD: method class 'Mine'") and "--methods" not in err
+    assert main(["submit", "sft", "--suite", suite, "--root", str(tmp_path),
+                 "--set", "lora.r=2"]) == 2
+    err = capsys.readouterr().err
+    assert "no method 'lora'" in err and "methods this command runs: sft" in err

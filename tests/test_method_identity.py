@@ -3,6 +3,7 @@
 settings by name, `--set` overrides settings; built-in cells keep their ids and hashes."""
 
 import json
+import re
 
 from harness.config import load_suite
 from harness.grid import expand, grid_id, plan
@@ -184,3 +185,19 @@ def test_dry_run_shows_the_settings_in_force(beside, capsys, tmp_path):
     assert lines[0].split()[:4] == ["mine", "beta=0.2;", "train:", "lr=0.01"]
     assert "sub/m.py:Mine" in lines[0]
     assert lines[1].split() == ["sft", "(none);", "train:", "lr=0.0001"]
+
+
+def test_list_settings_take_lists_of_their_defaults_items(tmp_path):
+    code = ("from harness.methods import Method\n\nclass Lists(Method):\n    name = {name!r}\n"
+            "    defaults = {{'layers': [0, 1], 'mods': ['q_proj'], 'any': []}}\n")
+    path = plugin(tmp_path, name="lists", code=code)
+    suite = tiny_suite(tmp_path, "unused", methods={f"{path}:Lists": {}})
+    (spec,) = apply_sets(load_suite(str(suite)),
+                         ["lists.layers=[2, 3.0]", "lists.mods=[k_proj]", "lists.any=[1, a]"]).methods
+    assert spec.params == {"layers": [2, 3], "mods": ["k_proj"], "any": [1, "a"]}
+    assert isinstance(spec.params["layers"][1], int)
+    for bad, needle in [("lists.layers=[0.5]", "layers must be a list like its default [0, 1], got [0.5]"),
+                        ("lists.layers=3", "layers must be a list like its default [0, 1], got 3"),
+                        ("lists.mods=[1]", "mods must be a list like its default [\"q_proj\"]")]:
+        with pytest.raises(HarnessError, match=re.escape(needle)):
+            apply_sets(load_suite(str(suite)), [bad])

@@ -78,6 +78,31 @@ def test_row_zero_is_the_base_model_evaluation(tmp_path, suite_file, tiny_model_
     assert result["probes"]["knowledge"][0] == row.probes["knowledge"]
 
 
+def test_evaluation_skips_lm_evals_environment_report(tiny_model_dir, tmp_path, monkeypatch,
+                                                    capfd):
+    """lm_eval's per-call git hash (noise outside a checkout) and torch environment report
+    (~0.5 s) are skipped during our evaluation, and restored after it."""
+    import lm_eval.evaluator
+
+    from harness.config import EvalSettings
+    from harness.evaluation import Evaluator
+    from harness.models import load_model
+    from harness.tasks import get_task
+
+    def called(*args):
+        raise AssertionError("lm_eval's environment report ran")
+
+    monkeypatch.setattr(lm_eval.evaluator, "get_git_commit_hash", called)
+    monkeypatch.setattr(lm_eval.evaluator, "add_env_info", called)
+    monkeypatch.chdir(tmp_path)  # not a git checkout
+    model, tok, _ = load_model(str(tiny_model_dir))
+    task = get_task("arith")
+    row = Evaluator([task], [task.split(4, 4, 0)], [], EvalSettings(4, 4), tok).evaluate(model)
+    assert set(row.scores) == {"arith"}
+    assert lm_eval.evaluator.get_git_commit_hash is called
+    assert "not a git repository" not in capfd.readouterr().err
+
+
 def test_failed_cell_is_recorded_and_others_go_on(tmp_path, suite_file):
     plugin = tmp_path / "boom.py"
     plugin.write_text(FAILING_METHOD.format(exc="RuntimeError"))

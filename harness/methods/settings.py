@@ -130,7 +130,7 @@ def parse_sets(names: list[str], assignments: list[str]) -> dict[str, tuple[dict
                   "--set lora.train.lr=1e-3 for a training setting")
         if name is None:
             _fail(where, f"no method '{target.split('.')[0]}' in this run",
-                  f"name one of: {', '.join(names)} (add a method with --methods)")
+                  f"name one of the methods this command runs: {', '.join(names)}")
         key = target[len(name) + 1:]
         try:
             value = float(raw) if _EXPONENT.match(raw) else yaml.safe_load(raw)
@@ -197,7 +197,7 @@ def _checked(cls, name: str, params: dict, where: str) -> dict:
 
 def _typed_params(cls, params: dict, where: str) -> dict:
     """Each setting must have its default's type: a number where the default is a number
-    (a whole one where the default is whole), true/false, text, or a list of text. LoRA
+    (a whole one where the default is whole), true/false, text, or a list of these. LoRA
     settings (the lora method's own, or a `lora:` mapping) are checked in full."""
     defaults = cls.defaults
     if not isinstance(defaults, dict):
@@ -234,8 +234,14 @@ def _typed(key: str, value, default, where: str):
     elif isinstance(default, str):
         ok, kind = isinstance(value, str), "text"
     elif isinstance(default, list):
-        ok = isinstance(value, list) and all(isinstance(x, str) for x in value)
-        kind = "a list of names"
+        # a list of what the default lists (its first item's type; anything for [])
+        try:
+            if not isinstance(value, list):
+                raise HarnessError("not a list")
+            return [_typed(key, x, default[0], where) for x in value] if default else value
+        except HarnessError:
+            _fail(where, f"{key} must be a list like its default {json.dumps(default)}, "
+                  f"got {value!r}", f"e.g. {key}: {json.dumps(default)}")
     else:
         return value
     if not ok:
