@@ -167,6 +167,7 @@ def test_set_overrides_settings_and_train_settings(beside):
     ("mine.train.lrr=1", "--set mine.train: unknown key 'lrr'"),
     ("mine.train.lr=5", "lr must be <= 1"),
     ("nope.beta=1", "no method 'nope' in this run"),
+    ("sub/m.py:Mine.beta=1", "names a method by its name, not its file"),
     ("mine", "expected METHOD.KEY=VALUE"),
     ("mine.a.b=1", "'a.b' is not a setting name"),
 ])

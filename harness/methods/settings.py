@@ -128,6 +128,9 @@ def parse_sets(names: list[str], assignments: list[str]) -> dict[str, tuple[dict
         if not eq or name is None and "." not in target:
             _fail(where, "expected METHOD.KEY=VALUE", "e.g. --set sdft.skip_tokens=0, or "
                   "--set lora.train.lr=1e-3 for a training setting")
+        if name is None and ".py:" in target:
+            _fail(where, "--set names a method by its name, not its file",
+                  f"name one of the methods this command runs: {', '.join(names)}")
         if name is None:
             _fail(where, f"no method '{target.split('.')[0]}' in this run",
                   f"name one of the methods this command runs: {', '.join(names)}")
