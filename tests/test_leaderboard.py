@@ -336,6 +336,13 @@ def test_pareto_labels_move_off_each_other_with_a_leader_line():
                                              crowded)}
     assert ys["b"] - ys["a"] >= 11  # a line apart, not on top of each other
     assert crowded.count('class="leader"') == 1  # the moved one points back to its dot
+    # a label clears another point's marker just right of its own point
+    beside = pareto_svg(fig([("a", 0.1, 0.5), ("b", 0.11, 0.5), ("c", 0.9, 0.9)]), "drift", "gain")
+    at = {m: (float(cx), float(cy), float(y)) for m, cx, cy, y in re.findall(
+        r'data-method="(\w)">.*?<circle cx="([\d.]+)" cy="([\d.]+)".*?<text x="[\d.]+" y="([\d.]+)"',
+        beside)}
+    assert 0 < at["b"][0] - at["a"][0] < 12  # b's marker sits where a's label would start
+    assert at["a"][2] - (at["a"][1] + 3.5) >= 11 and at["b"][2] == at["b"][1] + 3.5
 
 
 def test_a_label_at_the_right_edge_goes_left_of_its_point():

@@ -91,7 +91,8 @@ def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, heigh
     to_left = [sx(p["x"]) + 7 + CHAR * len(p["method"]) > left + pw for p in points]
     label_y = _label_positions([(sx(p["x"]) - 7 - CHAR * len(p["method"]) if back
                                  else sx(p["x"]) + 7, sy(p["y"]) + 3.5, len(p["method"]))
-                                for p, back in zip(points, to_left)])
+                                for p, back in zip(points, to_left)],
+                               markers=[(sx(p["x"]), sy(p["y"])) for p in points])
     for i in sorted(range(len(points)), key=lambda i: points[i]["method"]):
         p = points[i]
         cls = "pt front-pt" if p["front"] else "pt"
@@ -115,10 +116,11 @@ def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, heigh
 
 
 def _label_positions(labels: list[tuple[float, float, int]], line: float = 11.0,
-                     char: float = CHAR) -> list[float]:
+                     char: float = CHAR, markers: list[tuple[float, float]] = ()) -> list[float]:
     """Baselines for point labels (x, y, length in characters), moved down a line at a time,
-    top to bottom, until they clear the labels already placed: readable, deterministic."""
-    placed: list[tuple[float, float, float]] = []
+    top to bottom, until they clear the points' markers (centres in `markers`) and the labels
+    already placed: readable, deterministic."""
+    placed = [(cx - 5, cy + 3.5, 10.0) for cx, cy in markers]  # a marker as a label's box
     out = [0.0] * len(labels)
     for i in sorted(range(len(labels)), key=lambda i: (labels[i][1], labels[i][0], i)):
         x, y, n = labels[i]
