@@ -114,8 +114,9 @@ def cmd_list(args) -> int:
                 value = ", ".join(f"{k}={json.dumps(v)}" for k, v in value.items()) or "(none)"
             print(f"{key:<12} {value}")
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from harness.ui import make_console
 
         table = Table(title=args.what)
         keys = [k for k in rows[0] if k not in ("defaults", "path")] if rows else ["name"]
@@ -124,7 +125,7 @@ def cmd_list(args) -> int:
         for row in rows:
             table.add_row(*[", ".join(map(str, v)) if isinstance(v, list) else str(v)
                             for v in (row[k] for k in keys)])
-        Console().print(table)
+        make_console().print(table)
     return 0
 
 
@@ -359,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the try, not at exit
+        return code
     except HarnessError as exc:
         one_line = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"harness: error: {one_line}", file=sys.stderr)
@@ -368,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         print("harness: interrupted; completed cells are kept, the interrupted cell left no "
               "result.json (re-run the same command to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`harness ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a pipe cut short
 
 
 if __name__ == "__main__":

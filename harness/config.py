@@ -234,7 +234,7 @@ def check_seeds(seeds: list, where: str) -> list[int]:
     """Distinct whole numbers in [0, 2**32): what every random generator accepts."""
     if not all(_number(s) and s == int(s) and 0 <= s <= MAX_SEED for s in seeds):
         fail(where, f"seeds must be whole numbers from 0 to {MAX_SEED}, got {seeds}",
-             "e.g. seeds: [0, 1, 2]")
+             "e.g. --seeds 0,1,2" if where.startswith("--") else "e.g. seeds: [0, 1, 2]")
     seeds = [int(s) for s in seeds]
     check_unique(seeds, where, "seeds")
     return seeds
@@ -351,8 +351,9 @@ def check_precision(value, where: str) -> str:
     from harness.precision import CHOICES
 
     if value not in CHOICES:
-        fail(where, f"precision must be one of {', '.join(CHOICES)}, got {value!r}",
-             "e.g. precision: bf16 (bf16 autocast; auto: bf16 on CUDA, float32 on a CPU)")
+        fail(where, f"precision must be one of {', '.join(CHOICES)}, got {value!r}", "e.g. "
+             f"{'--precision ' if where.startswith('--') else 'precision: '}bf16 (bf16 "
+             "autocast; auto: bf16 on CUDA, float32 on a CPU)")
     return value
 
 

@@ -255,7 +255,7 @@ def settings_lines(suite) -> list[str]:
         lines.append(f"{m.name:<{width}}  {shown}")
     for stream, train in suite.stream_train.items():
         lines.append(f"stream {stream}: train " + ", ".join(
-            f"{k}={json.dumps(v)}" for k, v in train.items()) + " (a method's own win)")
+            f"{k}={json.dumps(v)}" for k, v in train.items()) + " (a method's own train settings override these)")
     for stream, methods in suite.stream_method_train.items():
         for name, train in methods.items():
             lines.append(f"stream {stream}, {name}: train " + ", ".join(

@@ -18,6 +18,12 @@ from rich.table import Table
 from harness.metrics import METRICS
 
 
+def make_console() -> Console:
+    """The console every command prints to: the terminal's width, or, not a terminal (a
+    pipe, a CI log, a file), 200 columns, so that tables are not cut to 80."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
 def is_quiet(flag: bool = False) -> bool:
     return flag or bool(os.environ.get("CI")) or not sys.stdout.isatty()
 
@@ -25,8 +31,7 @@ def is_quiet(flag: bool = False) -> bool:
 class UI:
     def __init__(self, quiet: bool = False):
         self.quiet = is_quiet(quiet)
-        # not a terminal (CI logs, files): wide enough for the results table
-        self.console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+        self.console = make_console()
         self._progress: Progress | None = None
         self._bars: list = []  # bars of the current cell, cleared when it ends
 

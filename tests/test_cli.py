@@ -1,6 +1,7 @@
 """Bad input: one line naming the problem and the fix, exit code 2, no traceback."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -149,3 +150,15 @@ def test_devices_without_cuda(tmp_path, capsys, good_suite, monkeypatch):
     path = write(tmp_path, good_suite)
     assert_one_line_error(*run_cli(["run", "--suite", path, "--devices", "0,1"], capsys),
                           "--devices needs CUDA GPUs")
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`harness list tasks --json | head -1`: the reader goes away; no traceback, exit 141."""
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe now fails
+    try:
+        done = subprocess.run([sys.executable, "-m", "harness.cli", "list", "tasks", "--json"],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""

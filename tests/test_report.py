@@ -96,6 +96,7 @@ def test_cli_writes_report(tmp_path, capsys):
     code, out, err = _cli(["report", str(tmp_path), "--reference", "A", "--no-plots"], capsys)
     assert code == 0, err
     assert "cells/broken/result.json" in out and "report.md" in out
+    assert "…" not in out  # not a terminal: wide enough that no number is cut short
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["reference"] == "A" and s["alpha"] == 0.05 and s["schema_version"] == 1
     assert {"comparisons", "wins", "friedman", "iqm", "skipped", "cells"} <= set(s)

@@ -191,9 +191,9 @@ def _write(path: Path, text: str) -> None:
 def run_report(out, reference: str = "sft", alpha: float = 0.05, plots: bool = True,
                console=None) -> int:
     """`harness report OUT`: build the report, print the terminal tables; exit code 0."""
-    from rich.console import Console
+    from harness.ui import make_console
 
-    console = console or Console()
+    console = console or make_console()
     summary = build_report(out, reference=reference, alpha=alpha, plots=plots)
     for item in terminal_tables(summary):
         console.print(item)

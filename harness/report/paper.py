@@ -415,12 +415,11 @@ def run_paper_report(out, suite: str | None = None, judge: str | None = None,
                      console=None) -> int:
     """`harness report OUT --paper [--suite NAME] [--judge MODEL]`: print the tables, write
     OUT/paper.md and OUT/paper.json; exit code 0."""
-    from rich.console import Console
-
     from harness.report.paper_render import paper_terminal, render_paper_markdown
     from harness.storage import atomic_write_text
+    from harness.ui import make_console
 
-    console = console or Console()
+    console = console or make_console()
     report = paper_report(out, suite, judge)
     for item in paper_terminal(report):
         console.print(item)

@@ -75,7 +75,8 @@ def _scenario_table(model: str, stream: str, rows: list[dict], comps: dict,
     t.add_column("n")
     for m in metrics:
         hib = next(r["higher_is_better"] for r in rows if r["metric"] == m)
-        t.add_column(escape(f"{m} {'↑' if hib else '↓'}"), justify="right")
+        t.add_column(escape(f"{m} {'↑' if hib else '↓'}"), justify="right",
+                     overflow="fold")  # a narrow terminal wraps a number, never cuts it
     look = {(r["method"], r["metric"]): r for r in rows}
     for method in sorted({r["method"] for r in rows}, key=lambda m: (m != ref, m)):
         cols = []
