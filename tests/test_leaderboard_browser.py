@@ -118,6 +118,17 @@ def test_page_in_headless_chromium(page, tmp_path):
     assert [m for m, _ in shown(driver)] == sorted(NAMES, reverse=True)
     click_header(driver, "rank")
     assert shown(driver) == expected(data)
+    # the arrow shows the values' order: ranks ascend; ACC best first descends
+    def arrow(key):
+        return driver.find_element(By.CSS_SELECTOR, f'#board th[data-key="{key}"]').get_attribute("class")
+    assert "sorted-asc" in arrow("rank")
+    click_header(driver, "score")
+    assert "sorted-desc" in arrow("score")
+    click_header(driver, "rank")
+    # numbers as Python writes them (an exact half to even), like README.md
+    assert driver.execute_script("return [0.0625, -0.0625, 0.0635, 1.5].map(function (x) {"
+                                 " return window.leaderboardFormat(x); })") == \
+        [format(x, ".3f") for x in (0.0625, -0.0625, 0.0635, 1.5)]
 
     # filters: the ranking metric and the stream switch to their precomputed rankings
     select(driver, "metric", "drift_final")
@@ -129,6 +140,7 @@ def test_page_in_headless_chromium(page, tmp_path):
     select(driver, "view", "all")
     select(driver, "metric", "acc")
     assert shown(driver) == expected(data)
+    assert not driver.find_element(By.CSS_SELECTOR, '#shown input[value="acc"]').is_enabled()
     box = driver.find_element(By.CSS_SELECTOR, '#shown input[value="plasticity"]')
     before = len(driver.find_elements(By.CSS_SELECTOR, "#board thead th"))
     box.click()

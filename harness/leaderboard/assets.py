@@ -68,7 +68,7 @@ svg.spark circle { fill: var(--accent); }
 .drill details { margin: 4px 0; } .drill summary { cursor: pointer; }
 .cell-detail { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 code { font-size: 12px; background: var(--alt); padding: 1px 4px; border-radius: 3px;
-  word-break: break-all; }
+  overflow-wrap: anywhere; }
 .rejected li { font-family: ui-monospace, monospace; font-size: 12px; }
 """
 
@@ -86,9 +86,15 @@ JS = r"""
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
     });
   }
-  function fmt(x, digits) {
-    return x === null || x === undefined ? "\u2013" : x.toFixed(digits === undefined ? 3 : digits);
+  function fmt(x, digits) {  // as Python's format() writes it: an exact half rounds to even
+    if (x === null || x === undefined) { return "\u2013"; }
+    var d = digits === undefined ? 3 : digits, scaled = Math.abs(x) * Math.pow(10, d);
+    if (scaled % 1 === 0.5 && Math.floor(scaled) % 2 === 0) {
+      return (x < 0 ? "-" : "") + (Math.floor(scaled) / Math.pow(10, d)).toFixed(d);
+    }
+    return x.toFixed(d);
   }
+  window.leaderboardFormat = fmt;  // the page's number format, for tests and the console
   function stat(metric, name) {
     var v = D.views[state.view].metrics[metric];
     return v && v.methods[name] ? v.methods[name] : null;
@@ -178,10 +184,16 @@ JS = r"""
       state.metric = D.settings.default_metric;
       document.getElementById("metric").value = state.metric;
     }
+    // the ranking metric is always shown (its column carries the CI): its box cannot hide it
+    Array.prototype.forEach.call(document.querySelectorAll("#shown input"), function (e) {
+      e.disabled = e.value === state.metric;
+    });
     var cols = columns(), head = "<tr>", body = "";
     cols.forEach(function (c) {
+      // the arrow shows the values' order: best first is descending where higher is better
+      var descending = c.text ? state.desc : (!!c.hib !== state.desc);
       var cls = (c.key === "method" ? "name " : "") +
-        (c.key === state.sort ? (state.desc ? "sorted-desc" : "sorted-asc") : "");
+        (c.key === state.sort ? (descending ? "sorted-desc" : "sorted-asc") : "");
       head += '<th data-key="' + c.key + '" class="' + cls + '"' +
         (c.title ? ' title="' + esc(c.title) + '"' : "") + ">" + esc(c.label) + "</th>";
     });
@@ -211,7 +223,8 @@ JS = r"""
       if (det.sd_median) {  // null: too few pairs; 0: no spread (any difference counts)
         text += " For " + info[state.metric].label + " (median sd of paired differences " +
           fmt(det.sd_median, 4) + ") that is about " + fmt(det.first, 4) + " to " +
-          fmt(det.last, 4) + ": smaller differences show as ties.";
+          fmt(det.last, 4) + " for a pair with that sd (less spread: smaller differences " +
+          "count).";
       }
     } else {
       text += "Too few pairs for a test: every method ties.";

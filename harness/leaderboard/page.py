@@ -56,8 +56,10 @@ def header_note(data: dict) -> str:
         "and read ties from the rank.",
         f"<strong>Rank</strong> = 1 + the number of methods significantly better: a paired "
         f"t-test over the {power['n_pairs']} pairs, Holm-corrected over the method's "
-        f"{power['comparisons']} comparisons, &alpha; = {s['alpha']}. Methods with the same "
-        "rank (shown =) are statistically tied.",
+        f"{power['comparisons']} comparisons, &alpha; = {s['alpha']}. A shared rank (shown =) "
+        "means as many methods are significantly better, not that the two tie with each "
+        "other: hover a rank for the methods that beat it. Differences with no spread "
+        "(the same on every pair) get the exact sign-flip p, 2/2<sup>n</sup>.",
         f"<strong>Why a t-test</strong>: a sign-flip permutation test's smallest two-sided p "
         f"with {power['n_pairs']} pairs is 2/2<sup>{power['n_pairs']}</sup> = "
         f"{power['permutation_floor_p']:.3f}; after Holm over {power['comparisons']} "
@@ -107,7 +109,8 @@ def pareto_section(data: dict) -> str:
     return ('<section id="pareto"><h2>Task gain against drift</h2><p class="legend-text">'
             "Up is more learned, left is less changed from the base model (drift: mean KL "
             "from the base model on general prompts). A method is on the Pareto front when "
-            "no other has both more task gain and less drift. The stream filter above "
+            "no other has at least as much task gain and at most as much drift, with one of "
+            "them strictly. The stream filter above "
             f"switches the figure.</p>{''.join(figures)}</section>")
 
 
@@ -147,7 +150,8 @@ def drilldown(name: str, meta: dict, metrics: list[dict]) -> str:
     harness = meta.get("harness") or {}
     cost = (f"{_num(meta['device_hours'], 3)} device-hours ({_num(meta['wall_clock_s'], 0)} s "
             f"of cell wall clock) on {escape(str(hw.get('processor')))} "
-            f"({escape(str(hw.get('device_type')))}, {escape(str(hw.get('threads')))} threads)")
+            f"({escape(str(hw.get('device_type')))}, {escape(str(hw.get('threads')))} "
+            f"thread{'' if hw.get('threads') == 1 else 's'})")
     meta_rows = [("method", f"<code>{escape(str(meta['method']))}</code> "
                             f"({escape(str(meta['class']))}"
                             f"{', built-in' if meta['builtin'] else ', file plugin'})"),

@@ -63,16 +63,17 @@ def stratified_mean_ci(groups: list, confidence: float = CONFIDENCE,
 def paired_t_p(a, b) -> float:
     """Two-sided paired t-test p of mean(a - b) = 0 (scipy.stats.ttest_rel).
 
-    Fewer than 2 pairs: 1.0 (no evidence). Differences all equal (no spread, where the t
-    statistic is undefined): 1.0 if they are zero, else 0.0, the limit of p as the spread
-    shrinks (a difference seen identically on every pair)."""
+    Fewer than 2 pairs: 1.0 (no evidence). Differences all equal (no spread: the t-test has
+    no estimate of the noise; with scores in steps of one test item this happens by chance
+    at 3 seeds): 1.0 if they are zero, else the exact sign-flip permutation p, 2 / 2^n, all
+    that n pairs of one sign show without a noise model (what `harness report` computes)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d = a - b
     if d.size < 2:
         return 1.0
     scale = max(1.0, float(np.max(np.abs(d))))
     if float(np.ptp(d)) <= 1e-12 * scale:
-        return 1.0 if abs(float(np.mean(d))) <= 1e-12 * scale else 0.0
+        return 1.0 if abs(float(np.mean(d))) <= 1e-12 * scale else min(1.0, 2.0 / 2 ** d.size)
     return float(stats.ttest_rel(a, b).pvalue)
 
 

@@ -98,7 +98,9 @@ def render_readme(data: dict) -> str:
         "the rank.",
         f"- **Rank** = 1 + the number of methods significantly better (paired t-test over "
         f"the {power['n_pairs']} pairs, Holm over the method's {power['comparisons']} "
-        f"comparisons, alpha {s['alpha']}); `=` marks a shared rank (a statistical tie).",
+        f"comparisons, alpha {s['alpha']}); `=` marks a shared rank: as many methods are "
+        "significantly better, not a tie between the two. Differences with no spread get "
+        "the exact sign-flip p, 2/2^n.",
         f"- **Why a t-test**: a sign-flip permutation test's smallest p with "
         f"{power['n_pairs']} pairs is {power['permutation_floor_p']:.3f}, at least "
         f"{power['permutation_floor_holm']:.3f} after Holm: it could never find a difference.",
@@ -109,7 +111,7 @@ def render_readme(data: dict) -> str:
             f"(first Holm step) to {power['sd_ratio_last']:.2f} (last step) times the sd of "
             "its per-pair differences"
             + (f"; for {label} (median sd {det['sd_median']:.4f}) about {det['first']:.3f} "
-               f"to {det['last']:.3f}." if det["sd_median"] else "."))
+               f"to {det['last']:.3f} for a pair with that sd." if det["sd_median"] else "."))
     lines += ["- **Status**: *verified* = `harness verify` accepted the bundle as it is now "
               "(a cell re-run); *self-reported* = static checks only.", ""]
     lines += [f"## Ranking by {label} (all streams)", ""] + ranking_table(data, ALL, default)
