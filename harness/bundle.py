@@ -95,16 +95,24 @@ def parse_checksums(text: str) -> dict[str, str] | None:
     return found
 
 
-def git_revision() -> str | None:
-    """The harness checkout's commit (with "-dirty" where tracked files differ), or None
-    outside a git checkout."""
-    root = Path(__file__).resolve().parent.parent
+def git_revision(root: Path | None = None) -> str | None:
+    """The harness checkout's commit, with "-dirty" where tracked files differ outside
+    leaderboard/ (the board `harness leaderboard` rebuilds there is output, not code), or
+    None outside a git checkout."""
+    root = root or Path(__file__).resolve().parent.parent
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              timeout=10)
     try:
-        found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"],
-                               cwd=root, capture_output=True, text=True, timeout=10)
+        head = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ":/",
+                      ":(top,exclude)leaderboard")
     except (OSError, subprocess.SubprocessError):
         return None
-    return found.stdout.strip() or None if found.returncode == 0 else None
+    if head.returncode != 0 or not head.stdout.strip():
+        return None
+    return head.stdout.strip() + ("-dirty" if changed.stdout.strip() else "")
 
 
 def method_entry(spec: MethodSpec) -> tuple[dict, Path]:

@@ -341,3 +341,27 @@ def test_submit_says_why_a_plugin_cannot_run_and_runs_nothing(tiny_model_dir, tm
                  "--set", "lora.r=2"]) == 2
     err = capsys.readouterr().err
     assert "no method 'lora'" in err and "methods this command runs: sft" in err
+
+
+def test_git_revision_is_dirty_for_code_not_for_a_rebuilt_board(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    (tmp_path / "leaderboard").mkdir()
+    (tmp_path / "leaderboard" / "README.md").write_text("board\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    head = B.git_revision(tmp_path)
+    assert len(head) == 40 and not head.endswith("-dirty")
+    (tmp_path / "leaderboard" / "README.md").write_text("rebuilt\n")
+    (tmp_path / "notes.txt").write_text("untracked\n")
+    assert B.git_revision(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert B.git_revision(tmp_path) == head + "-dirty"
+    assert B.git_revision(tmp_path / "leaderboard") == head + "-dirty"  # from a subfolder too
+    empty = tmp_path.parent / f"{tmp_path.name}-not-git"
+    empty.mkdir()
+    assert B.git_revision(empty) is None  # not a git checkout
