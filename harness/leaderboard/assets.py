@@ -51,7 +51,8 @@ svg .grid { stroke: #e6e9ee; }
 svg .tick { fill: var(--muted); }
 svg .axis { fill: var(--fg); font-size: 12px; }
 svg .pt circle { fill: #fff; stroke: var(--accent); stroke-width: 1.5; }
-svg .pt text { fill: var(--fg); }
+svg .pt text { fill: var(--fg); paint-order: stroke; stroke: #fbfcfe; stroke-width: 3px;
+  stroke-linejoin: round; }
 svg .leader { stroke: var(--muted); stroke-width: 0.8; }
 svg .front-pt circle, svg .front-dot { fill: var(--front); stroke: var(--front); }
 svg .other-dot { fill: #fff; stroke: var(--accent); stroke-width: 1.5; }

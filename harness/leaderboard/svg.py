@@ -93,19 +93,25 @@ def pareto_svg(figure: dict, x_label: str, y_label: str, width: int = 640, heigh
                                  else sx(p["x"]) + 7, sy(p["y"]) + 3.5, len(p["method"]))
                                 for p, back in zip(points, to_left)],
                                markers=[(sx(p["x"]), sy(p["y"])) for p in points])
-    for i in sorted(range(len(points)), key=lambda i: points[i]["method"]):
+    order = sorted(range(len(points)), key=lambda i: points[i]["method"])
+    # leader lines from a moved label back to its point, under every point and label (the
+    # labels' halo hides where a line or the front runs beneath one)
+    leaders = [f'<line class="leader" x1="{_f(sx(points[i]["x"]) + 3 * side)}" '
+               f'y1="{_f(sy(points[i]["y"]) + 2)}" x2="{_f(sx(points[i]["x"]) + 7 * side)}" '
+               f'y2="{_f(label_y[i] - 4)}"/>'
+               for i in order if label_y[i] - (sy(points[i]["y"]) + 3.5) > 6
+               for side in [-1 if to_left[i] else 1]]
+    out.append(f'<g class="leaders">{"".join(leaders)}</g>')
+    for i in order:
         p = points[i]
         cls = "pt front-pt" if p["front"] else "pt"
         name, cx, cy = escape(p["method"]), sx(p["x"]), sy(p["y"])
         side = -1 if to_left[i] else 1
-        leader = (f'<line class="leader" x1="{_f(cx + 3 * side)}" y1="{_f(cy + 2)}" '
-                  f'x2="{_f(cx + 7 * side)}" y2="{_f(label_y[i] - 4)}"/>'
-                  if label_y[i] - (cy + 3.5) > 6 else "")
         anchor = ' text-anchor="end"' if to_left[i] else ""
         out.append(f'<g class="{cls}" data-method="{name}"><title>{name}: {escape(x_label)} '
                    f'{p["x"]:.4f}, {escape(y_label)} {p["y"]:.4f}'
                    f'{" (Pareto front)" if p["front"] else ""}</title>'
-                   f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="4.5"/>{leader}'
+                   f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="4.5"/>'
                    f'<text x="{_f(cx + 7 * side)}" y="{_f(label_y[i])}"{anchor}>{name}</text></g>')
     out.append(f'<g class="legend" transform="translate({left + pw + 14} {top + 10})">'
                '<circle class="front-dot" cx="5" cy="0" r="4.5"/><text x="14" y="4">Pareto '
