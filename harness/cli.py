@@ -114,6 +114,7 @@ def cmd_list(args) -> int:
                 value = ", ".join(f"{k}={json.dumps(v)}" for k, v in value.items()) or "(none)"
             print(f"{key:<12} {value}")
     else:
+        from rich.markup import escape
         from rich.table import Table
 
         from harness.ui import make_console
@@ -123,7 +124,7 @@ def cmd_list(args) -> int:
         for k in keys:
             table.add_column(k)
         for row in rows:
-            table.add_row(*[", ".join(map(str, v)) if isinstance(v, list) else str(v)
+            table.add_row(*[escape(", ".join(map(str, v)) if isinstance(v, list) else str(v))
                             for v in (row[k] for k in keys)])
         make_console().print(table)
     return 0

@@ -162,3 +162,9 @@ def test_a_closed_pipe_ends_quietly():
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == ""
+
+
+def test_list_prints_brackets_as_written(capsys):
+    """A description's "[ours]" is text, not rich markup to drop."""
+    assert main(["list", "suites"]) == 0
+    assert "[ours]" in capsys.readouterr().out
