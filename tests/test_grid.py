@@ -79,6 +79,24 @@ def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     assert other["source"] == "135M on 2-core CPU" and other["setup_s"] is None
 
 
+def test_a_preset_without_cells_of_its_own_is_estimated_as_the_method_it_varies(tmp_path,
+                                                                                 tiny_model_dir):
+    (tmp_path / "presets.py").write_text(
+        "from harness.methods.sdft import SDFT\n\n"
+        "class Ahead(SDFT):\n    name = 'sdft-ahead'\n")
+    suite = load_suite(tiny_suite(tmp_path, str(tiny_model_dir), methods={
+        "sdft": {}, "presets.py:Ahead": {"sample_steps": 2}}))
+    sdft, ahead = sorted(expand(suite), key=lambda c: c.method.name != "sdft")
+    measured = {"sdft": {"step": 9.0, "row": 20.0}}
+    e = estimate(ahead, suite, measured)
+    assert (e["train_s"], e["eval_s"]) == (6 * 9.0, 2 * 20.0)
+    assert e["source"] == "this OUT (sdft's cells)"
+    assert estimate(sdft, suite, measured)["source"] == "this OUT"
+    bare = estimate(ahead, suite, {})
+    assert bare["train_s"] == 6 * estimate(sdft, suite, {})["train_s"] / 6 != 6 * 3.5
+    assert bare["source"] == "135M on 2-core CPU (sdft)"
+
+
 def test_a_streams_training_settings_apply_under_the_methods_own(tmp_path, tiny_model_dir):
     """Per-stream training settings (a paper's epochs per dataset): the suite's, then the
     stream's, then what the method sets itself; only the overridden stream's cells change."""

@@ -31,3 +31,7 @@ class SDFTSkip0Short(SDFT):
 
 class SDFTSkip0(SDFT):
     name = "sdft-skip0"
+
+
+class SDFTSampleSteps(SDFT):
+    name = "sdft-sample-steps"
