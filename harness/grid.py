@@ -155,9 +155,9 @@ def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
 # Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for
 # SmolLM2-135M on a 2-core CPU (docs/running.md, docs/methods-evidence.md); used when OUT
 # has no timings of its own. sa-sft's generation in setup (~7 min a seed) is not counted;
-# sdft's figure is for rollouts of at most ~64 tokens (its default budget of 1024 costs minutes
-# a step on a CPU).
-CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 8.6, "sdft-rewrite": 2.6,
+# sdft's figure is for rollouts of at most 64 tokens, 2 threads, idle (docs/performance.md:
+# 16.6-18.4 s; its default budget of 1024 costs minutes a step on a CPU).
+CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 17.0, "sdft-rewrite": 2.6,
                    "selfaug": 3.3}
 CPU_135M_ROW_S = 30.0
 
