@@ -192,15 +192,15 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     steps = len(cell.tasks) * total_steps(cell.method.train, suite.data.n_train)
     from harness.methods import builtin_of
 
-    base = builtin_of(cell.method.name)  # a preset or plugin without cells of its own is
-    name = cell.method.name if "step" in measured.get(cell.method.name, {}) else base
-    figures = measured.get(name, {})  # estimated by the built-in it derives from
+    # a preset or plugin with no cells of its own is estimated as the built-in it derives from
+    own, base = cell.method.name, builtin_of(cell.method.name)
+    name = own if "step" in measured.get(own, {}) else base
+    figures = measured.get(name, {})
     if "step" in figures:
-        per_step = figures["step"]
-        source = "this OUT" + ("" if name == cell.method.name else f" ({name}'s cells)")
+        per_step, source = figures["step"], "this OUT" + ("" if name == own else f" ({name}'s cells)")
     else:
         per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"])
-        source = "135M on 2-core CPU" + ("" if base == cell.method.name else f" ({base})")
+        source = "135M on 2-core CPU" + ("" if base == own else f" ({base})")
     per_row, rows = figures.get("row", CPU_135M_ROW_S), len(cell.tasks)
     known = {"setup_s": figures.get("setup"), "generation_s": figures.get("generation"),
              "probes_s": figures.get("probes_row")}
