@@ -71,7 +71,10 @@ def atomic_write_json(path: Path, obj) -> None:
 
 def writable_problem(folder: Path) -> str | None:
     """Why files cannot be written under `folder`, or None. Checked before a run, so that
-    an unwritable folder stops it before any work is lost; leaves nothing behind."""
+    an unwritable folder stops it before any work is lost. A folder that passes is kept
+    (the run writes there next); the folders made for one that fails are removed. Keeping
+    them matters to concurrent checkers (the workers of --jobs): removing a folder that
+    another process has just found in place made its probe fail."""
     folder = Path(folder)
     created = []
     try:
@@ -79,17 +82,17 @@ def writable_problem(folder: Path) -> str | None:
             if parent.exists() and not parent.is_dir():
                 return f"{parent} is a file, not a folder"
             if not parent.is_dir():
-                parent.mkdir()
-                created.append(parent)
+                with contextlib.suppress(FileExistsError):  # another process made it first
+                    parent.mkdir()
+                    created.append(parent)
         probe = folder / f".harness-write-check-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        return f"{type(exc).__name__}: {exc.strerror or exc}"
-    finally:
         for made in reversed(created):
             with contextlib.suppress(OSError):
                 made.rmdir()
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
     return None
 
 

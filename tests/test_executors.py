@@ -89,6 +89,41 @@ class _Cell:
         self.id = id
 
 
+# A process that waits for a start file, then checks that a folder takes files.
+CHECK = """
+import sys, time
+from pathlib import Path
+from harness.storage import writable_problem
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.001)
+print(writable_problem(Path(sys.argv[1])), flush=True)
+"""
+
+
+def test_concurrent_write_checks_of_a_fresh_folder_all_pass(tmp_path):
+    # the workers of --jobs check one output folder at once; one removing the folder it had
+    # made, while another was writing its probe there, failed a CI run
+    for round in range(3):
+        start, folder = tmp_path / f"go{round}", tmp_path / f"r{round}" / "out" / "cells"
+        procs = [subprocess.Popen([sys.executable, "-c", CHECK, str(folder), str(start)],
+                                  stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(6)]
+        time.sleep(1.5)  # all started and waiting
+        start.touch()
+        assert [p.communicate(timeout=60)[0] for p in procs] == ["None\n"] * 6
+        assert folder.is_dir() and not any(folder.iterdir())  # kept for the run; probes gone
+
+
+def test_a_failing_write_check_removes_the_folders_it_made(tmp_path, monkeypatch):
+    from harness.storage import writable_problem
+
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    assert writable_problem(tmp_path / "a" / "b") == "OSError: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_select_cells():
     cells = [_Cell(f"c{i}") for i in range(4)]
     pick = executors.select_cells
