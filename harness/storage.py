@@ -16,6 +16,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -71,27 +73,23 @@ def atomic_write_json(path: Path, obj) -> None:
 
 def writable_problem(folder: Path) -> str | None:
     """Why files cannot be written under `folder`, or None. Checked before a run, so that
-    an unwritable folder stops it before any work is lost. A folder that passes is kept
-    (the run writes there next); the folders made for one that fails are removed. Keeping
-    them matters to concurrent checkers (the workers of --jobs): removing a folder that
-    another process has just found in place made its probe fail."""
+    an unwritable folder stops it before any work is lost. It creates nothing shared: it
+    makes a folder of its own, named uniquely, in the deepest folder of the path that
+    exists, writes a file there and removes both. So a failed start leaves nothing
+    behind, and processes checking one folder at once (the workers of --jobs, a cluster's
+    array job) cannot remove a folder another is probing."""
     folder = Path(folder)
-    created = []
+    for parent in [*reversed(folder.parents), folder]:
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
+    existing = next(p for p in [folder, *folder.parents] if p.is_dir())
     try:
-        for parent in [*reversed(folder.parents), folder]:
-            if parent.exists() and not parent.is_dir():
-                return f"{parent} is a file, not a folder"
-            if not parent.is_dir():
-                with contextlib.suppress(FileExistsError):  # another process made it first
-                    parent.mkdir()
-                    created.append(parent)
-        probe = folder / f".harness-write-check-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
+        probe = Path(tempfile.mkdtemp(prefix=".harness-write-check-", dir=existing))
+        try:
+            (probe / "probe").write_text("ok")
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
     except OSError as exc:
-        for made in reversed(created):
-            with contextlib.suppress(OSError):
-                made.rmdir()
         return f"{type(exc).__name__}: {exc.strerror or exc}"
     return None
 
