@@ -231,6 +231,21 @@ def test_verified_and_self_reported(board):
     assert "verified 2025-02-03" in readme and "self-reported" in readme
 
 
+def test_each_stream_section_states_what_its_pairs_can_detect(board):
+    root, _ = board
+    _, data = built(root)
+    readme = (root / "leaderboard" / "README.md").read_text()
+    n_methods = len(data["methods"])
+    assert len(data["grid"]["streams"]) >= 2
+    for stream in data["grid"]["streams"]:
+        n = len(data["grid"]["seeds"])  # a stream's pairs are its seeds
+        first = stats.t.ppf(1 - 0.05 / (2 * (n_methods - 1)), n - 1) / n ** 0.5
+        last = stats.t.ppf(1 - 0.05 / 2, n - 1) / n ** 0.5
+        section = readme.split(f"## Stream {stream}\n\n", 1)[1]
+        assert section.startswith(f"{n} (seed) pairs per method: a difference is significant "
+                                  f"only if it exceeds {first:.2f} to {last:.2f} times the sd")
+
+
 def test_page_is_self_contained_and_complete(board):
     root, _ = board
     _, data = built(root)

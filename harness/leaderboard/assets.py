@@ -227,6 +227,9 @@ JS = r"""
           fmt(det.last, 4) + " for a pair with that sd (less spread: smaller differences " +
           "count).";
       }
+      text += " A shared rank says no method is significantly better, not that the " +
+        "scores are close: a method whose score varies widely between seeds can share a " +
+        "high rank with a low mean.";
     } else {
       text += "Too few pairs for a test: every method ties.";
     }

@@ -69,6 +69,19 @@ def ranks_by_metric(data: dict) -> list[str]:
     return _table(head, rows)
 
 
+def stream_power(view: dict) -> str:
+    """What one stream's view can detect: it has a stream's seeds as pairs, so a method
+    whose score varies widely between seeds is significantly worse than few others and
+    can share a high rank with a low mean; the line says so where the ranks are read."""
+    p = view["power"]
+    if p["sd_ratio_first"] is None:
+        return f"{p['n_pairs']} pair(s) per method: too few for a test, every method ties."
+    return (f"{p['n_pairs']} (seed) pairs per method: a difference is significant only if it "
+            f"exceeds {p['sd_ratio_first']:.2f} to {p['sd_ratio_last']:.2f} times the sd of "
+            "its per-pair differences, so a method whose score varies widely between seeds "
+            "can share a high rank with a low mean: read its CI, and the all-streams ranking.")
+
+
 def render_readme(data: dict) -> str:
     grid, s = data["grid"], data["settings"]
     power = data["views"][ALL]["power"]
@@ -117,7 +130,8 @@ def render_readme(data: dict) -> str:
     lines += [f"## Ranking by {label} (all streams)", ""] + ranking_table(data, ALL, default)
     for stream in grid["streams"]:
         if default in data["views"][stream]["metrics"]:
-            lines += [f"## Stream {stream}", ""] + ranking_table(data, stream, default)
+            lines += [f"## Stream {stream}", "", stream_power(data["views"][stream]), ""]
+            lines += ranking_table(data, stream, default)
     lines += ["## Rank under every metric (all streams)", ""] + ranks_by_metric(data)
     figure = data["pareto"].get(ALL)
     if figure:
