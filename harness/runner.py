@@ -28,7 +28,7 @@ from harness.models import load_model, resolve_model
 from harness.precision import using
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
-from harness.storage import Cache, cache_dir, file_lock, sha256_file
+from harness.storage import Cache, sha256_file
 from harness.training import total_steps, train_task
 
 
@@ -110,9 +110,8 @@ class Runner:
     def run(self, cells: list[Cell] | None = None) -> tuple[list[dict], list[tuple[Cell, str]]]:
         """Run every cell (of `cells`, default the whole grid) not already complete and not
         claimed by another process; return (results, failures)."""
-        with file_lock(cache_dir() / "models.lock"):  # workers provision a model once
-            for model in self.suite.models:  # provision / check models up front: fail fast
-                resolve_model(model, log=self.ui.log)
+        for model in self.suite.models:  # provision / check models up front: fail fast
+            resolve_model(model, log=self.ui.log)
         results, failures = [], []
         cells = expand(self.suite) if cells is None else cells
         for n, cell in enumerate(cells, 1):

@@ -124,6 +124,39 @@ def test_a_failing_write_check_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+# A process that provisions the embedded model into a fresh cache, with the slow parts
+# (unpacking the wheel, converting the GGUF) replaced by a stand-in that logs each call.
+PROVISION = """
+import sys, time
+from pathlib import Path
+from harness import models as M
+log = Path(sys.argv[1])
+def convert(gguf, out):
+    with open(log, "a") as f:
+        f.write("converted\\n")
+    time.sleep(2)
+    (out / "config.json").write_text("{}")
+M._extract_gguf = lambda spec, tmp: tmp / "model.gguf"
+M._convert_gguf = convert
+M.check_model_dir = lambda path, name: None
+print(M.provision_embedded("smollm2-135m-instruct", log=lambda m: None), flush=True)
+"""
+
+
+def test_processes_on_a_fresh_cache_convert_the_embedded_model_once(tmp_path):
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    env.pop("HARNESS_MODEL_CACHE", None)
+    procs = [subprocess.Popen([sys.executable, "-c", PROVISION, str(tmp_path / "log")],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert (tmp_path / "log").read_text() == "converted\n"  # once, not three times
+    target = Path(outs[0].strip())
+    assert len(set(outs)) == 1 and (target / "config.json").is_file()
+    assert target.is_relative_to(tmp_path / "cache")
+
+
 def test_select_cells():
     cells = [_Cell(f"c{i}") for i in range(4)]
     pick = executors.select_cells
