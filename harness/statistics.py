@@ -24,7 +24,8 @@ from scipy import stats
 
 __all__ = [
     "PairedCI", "FriedmanResult", "IQMInterval", "WinCount",
-    "paired_bootstrap_ci", "item_bootstrap_ci", "paired_permutation_test", "wilcoxon_test",
+    "paired_bootstrap_ci", "item_bootstrap_ci", "paired_permutation_test", "paired_t_p",
+    "wilcoxon_test",
     "holm", "benjamini_hochberg", "friedman", "nemenyi_cd", "iqm",
     "stratified_bootstrap_iqm_ci", "probability_of_improvement", "win_counts",
 ]
@@ -125,13 +126,10 @@ def paired_bootstrap_ci(a, b, confidence: float = 0.95, n_resamples: int = 9999,
                         seed: int | None = 0) -> PairedCI:
     """CI for mean over the n seeds of (a_s - b_s), resampling seeds with their pairs intact.
 
-    Normaliser: n, the number of seeds present for both methods. Uses
-    ``scipy.stats.bootstrap(paired=True, method='BCa')`` and falls back to the percentile
-    interval when BCa degenerates (NaN bounds or a degeneracy warning). With n = 1 or all
-    differences identical the interval collapses to the point (see :class:`PairedCI`).
-    Few seeds make any bootstrap CI too narrow (it has no t-tail): in simulation with normal
-    differences a nominal 95% BCa interval covered about 85% at n = 5 and 91% at n = 10,
-    so always state n beside it.
+    Normaliser: n seeds present for both. ``scipy.stats.bootstrap(paired=True, BCa)``, the
+    percentile interval where BCa degenerates; n = 1 or equal differences: the point. Few
+    seeds make it too narrow (no t-tail): in simulation a nominal 95% BCa interval covered
+    about 85% at n = 5 and 91% at n = 10, so always state n beside it.
     """
     a, b = _paired(a, b)
     return _bootstrap_diff(a, b, confidence, n_resamples, seed)
@@ -141,13 +139,10 @@ def item_bootstrap_ci(items_a, items_b, confidence: float = 0.95, n_resamples: i
                       seed: int | None = 0) -> PairedCI:
     """Item-level paired bootstrap: CI for the pooled mean of (a - b) over (seed, item) pairs.
 
-    ``items_a[s][i]`` is method A's score on item i under seed s; ``items_b`` is aligned
-    with it (same seeds, same item order). All (seed, item) units are pooled and resampled
-    jointly, each unit keeping its A and B scores together. Normaliser: the total number of
-    (seed, item) pairs, sum_s n_items_s (equal to the mean of per-seed means when every seed
-    has the same items). Pooling treats units as exchangeable, so this interval reflects
-    item sampling and understates seed-to-seed variation; report it next to
-    :func:`paired_bootstrap_ci`, not instead of it.
+    ``items_a[s][i]`` is A's score on item i under seed s; ``items_b`` aligned with it. All
+    (seed, item) units are pooled and resampled with their A and B scores together.
+    Normaliser: sum_s n_items_s. It reflects item sampling and understates seed-to-seed
+    variation: report it next to :func:`paired_bootstrap_ci`, not instead of it.
     """
     if len(items_a) != len(items_b):
         raise ValueError(f"items_a has {len(items_a)} seeds, items_b {len(items_b)}")
@@ -188,6 +183,20 @@ def paired_permutation_test(a, b, n_resamples: int = 9999, seed: int | None = 0)
                                  alternative="two-sided",
                                  **_rng_kwargs(stats.permutation_test, seed))
     return float(min(1.0, res.pvalue))
+
+
+def paired_t_p(a, b) -> float:
+    """Two-sided paired t-test p of mean(a - b) = 0 (``scipy.stats.ttest_rel``): for few
+    pairs under a correction, where a sign-flip test cannot go below m x 2 / 2^n. Fewer
+    than 2 pairs: 1.0. Equal differences (no noise estimate): 1.0 if zero, else 2 / 2^n."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    d = a - b
+    if d.size < 2:
+        return 1.0
+    if _all_equal(d):
+        zero = abs(float(np.mean(d))) <= 1e-12 * max(1.0, float(np.max(np.abs(d))))
+        return 1.0 if zero else min(1.0, 2.0 / 2 ** d.size)
+    return float(stats.ttest_rel(a, b).pvalue)
 
 
 def wilcoxon_test(a, b) -> float:
@@ -291,9 +300,8 @@ def friedman(scores, higher_is_better: bool = True) -> FriedmanResult:
 def nemenyi_cd(n_methods: int, n_scenarios: int, alpha: float = 0.05) -> float:
     """Nemenyi critical difference: average ranks further apart than CD differ at ``alpha``.
 
-    CD = q_alpha * sqrt(k (k + 1) / (6 N)), with q_alpha = (studentized range quantile at
-    1 - alpha for k groups and infinite df) / sqrt(2) (Demsar 2006, Table 5a;
-    e.g. k = 3: 2.343).
+    CD = q_alpha sqrt(k (k + 1) / (6 N)), q_alpha = studentized range quantile (1 - alpha,
+    k groups, infinite df) / sqrt(2) (Demsar 2006, Table 5a; k = 3: 2.343).
     """
     k, n = int(n_methods), int(n_scenarios)
     if k < 2:
@@ -314,13 +322,9 @@ def nemenyi_cd(n_methods: int, n_scenarios: int, alpha: float = 0.05) -> float:
 # --------------------------------------------------------------------------- aggregation
 
 def iqm(values) -> float:
-    """Interquartile mean: ``scipy.stats.trim_mean(values, 0.25)``.
-
-    Drops int(0.25 n) values from each end and averages the rest (normaliser: the
-    n - 2 int(0.25 n) values kept). Robust to a few outlying runs, less noisy than the
-    median. Values must already be normalised to a common scale across scenarios; the
-    caller names that normaliser in the report.
-    """
+    """Interquartile mean, ``scipy.stats.trim_mean(values, 0.25)``: int(0.25 n) values cut
+    from each end (normaliser: the n - 2 int(0.25 n) kept); robust to a few outlying runs.
+    Values must be normalised to a common scale across scenarios (the caller says how)."""
     v = _vector(values, "values")
     return float(stats.trim_mean(v, 0.25))
 
@@ -418,9 +422,7 @@ def win_counts(means: Mapping, cis: Mapping | None = None,
     never added to the outright count. Methods with a missing/NaN mean in a scenario do
     not compete there and that scenario is not in their n.
     """
-    outright: dict[str, int] = {}
-    shared: dict[str, int] = {}
-    total: dict[str, int] = {}
+    outright, shared, total = {}, {}, {}
     for scenario, by_method in means.items():
         vals = {m: float(v) for m, v in by_method.items()
                 if v is not None and np.isfinite(float(v))}

@@ -31,3 +31,34 @@ def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path):
     for name in ("index.html", "README.md", "leaderboard.json"):
         assert (tmp_path / "leaderboard" / name).read_bytes() == \
             (ROOT / "leaderboard" / name).read_bytes(), name
+
+
+GRID_CELLS = ROOT / "leaderboard" / "grid" / "cells"
+
+
+@pytest.mark.skipif(not GRID_CELLS.is_dir(), reason="the leaderboard grid's cells are not committed")
+def test_report_pooled_test_agrees_with_the_boards_comparison_with_sft(tmp_path):
+    # `harness report` on the board's own cells pools the same (stream, seed) pairs with the
+    # same test and the same Holm family (every method vs sft on a metric) as the board's
+    # "p vs sft" column: one rule, two views
+    import json
+
+    from harness.report import build_report
+
+    shutil.copytree(GRID_CELLS, tmp_path / "cells")
+    summary = build_report(tmp_path, reference="sft", plots=False, n_resamples=99,
+                           n_permutations=99, n_iqm_resamples=99, n_item_resamples=99)
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    views = board["views"]["all"]["metrics"]
+    compared = 0
+    for row in summary["across_scenarios"]:
+        ref = views.get(row["metric"], {}).get("methods", {}).get(row["method"])
+        if ref is None:
+            continue
+        on_board = ref["vs_reference"]
+        assert row["n_pairs"] == on_board["n"] == 6
+        assert row["pooled_diff"] == pytest.approx(on_board["diff"], abs=1e-6)
+        assert row["p_pooled_adjusted"] == pytest.approx(on_board["p_holm"], abs=1e-6)
+        assert row["significant_pooled"] == on_board["significant"]
+        compared += 1
+    assert compared == 13 * 8  # acc, bwt, forgetting, plasticity and the 4 probes' finals

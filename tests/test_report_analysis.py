@@ -111,3 +111,27 @@ def test_cliques_are_maximal_runs_within_cd():
     assert cliques(ranks, 1.0) == [["a", "b"], ["b", "c"]]
     assert cliques(ranks, 0.1) == []
     assert cliques(ranks, 5.0) == [["a", "b", "c", "d"]]
+
+
+def test_pooled_test_across_scenarios_finds_what_wilcoxon_cannot(tmp_path):
+    # 2 scenarios x 3 seeds, B above A by 0.1 (+ noise) on every pair: the Wilcoxon test
+    # over 2 scenario means cannot go below p = 0.5, the pooled t-test of the 6 pairs finds
+    # it; C differs from A by noise only
+    accs = planted_grid(tmp_path, effect=0.1, n_seeds=3, scenarios=("s1", "s2"),
+                        methods=("A", "B", "C"))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    rows = {r["method"]: r for r in s["across_scenarios"] if r["metric"] == "acc"}
+    b, c = rows["B"], rows["C"]
+    assert b["n_scenarios"] == 2 and b["n_pairs"] == 6 and b["p_wilcoxon"] == pytest.approx(0.5)
+    pairs = [(st, k) for st in ("s1", "s2") for k in range(3)]
+    for row in (b, c):
+        x = np.array([accs[(st, row["method"], k)] for st, k in pairs])
+        y = np.array([accs[(st, "A", k)] for st, k in pairs])
+        assert row["pooled_diff"] == pytest.approx(np.mean(x - y), abs=1e-12)
+        assert row["p_pooled"] == pytest.approx(stats.ttest_rel(x, y).pvalue)
+    assert b["p_pooled"] < 0.001
+    # Holm over the two methods of the metric
+    lo, hi = sorted([b["p_pooled"], c["p_pooled"]])
+    assert b["p_pooled_adjusted"] == pytest.approx(min(1, 2 * lo))
+    assert c["p_pooled_adjusted"] == pytest.approx(min(1, max(2 * lo, hi)))
+    assert b["significant_pooled"] and not c["significant_pooled"]

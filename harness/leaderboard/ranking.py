@@ -60,23 +60,6 @@ def stratified_mean_ci(groups: list, confidence: float = CONFIDENCE,
     return point, float(low), float(high)
 
 
-def paired_t_p(a, b) -> float:
-    """Two-sided paired t-test p of mean(a - b) = 0 (scipy.stats.ttest_rel).
-
-    Fewer than 2 pairs: 1.0 (no evidence). Differences all equal (no spread: the t-test has
-    no estimate of the noise; with scores in steps of one test item this happens by chance
-    at 3 seeds): 1.0 if they are zero, else the exact sign-flip permutation p, 2 / 2^n, all
-    that n pairs of one sign show without a noise model (what `harness report` computes)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    d = a - b
-    if d.size < 2:
-        return 1.0
-    scale = max(1.0, float(np.max(np.abs(d))))
-    if float(np.ptp(d)) <= 1e-12 * scale:
-        return 1.0 if abs(float(np.mean(d))) <= 1e-12 * scale else min(1.0, 2.0 / 2 ** d.size)
-    return float(stats.ttest_rel(a, b).pvalue)
-
-
 def _paired(x: Mapping, y: Mapping) -> tuple[np.ndarray, np.ndarray]:
     keys = sorted(set(x) & set(y))
     return np.array([x[k] for k in keys], dtype=float), np.array([y[k] for k in keys], dtype=float)
@@ -96,7 +79,7 @@ def ranks(values: Mapping[str, Mapping], higher_is_better: bool, alpha: float = 
     for i, a in enumerate(methods):
         for b in methods[i + 1:]:
             xa, xb = _paired(values[a], values[b])
-            p[a, b] = p[b, a] = paired_t_p(xa, xb)
+            p[a, b] = p[b, a] = S.paired_t_p(xa, xb)
             d = sign * float(np.mean(xa - xb)) if xa.size else 0.0
             better_by[a, b], better_by[b, a] = d, -d
     out = {}
@@ -128,7 +111,7 @@ def versus_reference(values: Mapping[str, Mapping], reference: str, higher_is_be
         rows[m] = {"n": int(d.size), "wins": int(np.sum(d > tol)),
                    "losses": int(np.sum(d < -tol)), "ties": int(np.sum(np.abs(d) <= tol)),
                    "diff": float(np.mean(xa - xb)) if d.size else None,
-                   "p": paired_t_p(xa, xb)}
+                   "p": S.paired_t_p(xa, xb)}
     for m, q in zip(rows, S.holm([r["p"] for r in rows.values()]) if rows else []):
         better = (rows[m]["diff"] or 0.0) * sign > 0
         rows[m]["p_holm"] = float(q)

@@ -190,8 +190,12 @@ def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: l
 
 
 def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Wilcoxon signed-rank over (model, stream) scenarios of the per-scenario mean paired
-    difference, per metric and method vs the reference."""
+    """Per metric and method vs the reference, over the (model, stream) scenarios: a
+    Wilcoxon signed-rank test of the per-scenario mean differences, and a paired t-test of
+    the (scenario, seed) pairs pooled, Holm over the methods of a metric: the leaderboard's
+    test. A small grid needs the pooled one: with 2 scenarios the Wilcoxon p is never
+    below 0.5, and a sign-flip test of 6 pairs never below 2/2^6 before Holm multiplies
+    it by the number of methods."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     for c in comps:
         by[(c["metric"], c["method"])].append(c)
@@ -202,16 +206,36 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
         if len(cs) < 2:
             continue
         d = [c["diff"] for c in cs]
+        a, b = _pooled_pairs(inputs, metric, method, cs)
         rows.append({"metric": metric, "method": method, "reference": inputs.reference,
                      "n_scenarios": len(cs), "mean_diff": float(mean(d)),
                      "n_better": sum(c["direction"] == "better" for c in cs),
                      "n_worse": sum(c["direction"] == "worse" for c in cs),
                      "n_significant": sum(c["significant"] for c in cs),
-                     "p_wilcoxon": S.wilcoxon_test(d, [0.0] * len(d))})
+                     "p_wilcoxon": S.wilcoxon_test(d, [0.0] * len(d)),
+                     "n_pairs": len(a), "pooled_diff": float(mean(x - y for x, y in zip(a, b))),
+                     "p_pooled": S.paired_t_p(a, b)})
+    for metric in order:
+        family = [r for r in rows if r["metric"] == metric]
+        for row, adj in zip(family, S.holm([r["p_pooled"] for r in family])):
+            row["p_pooled_adjusted"] = float(adj)
+            row["significant_pooled"] = bool(adj < inputs.alpha)
     if comps and not rows:
-        return rows, [_skip("Wilcoxon across scenarios", "every method meets the reference "
+        return rows, [_skip("tests across scenarios", "every method meets the reference "
                             "in only one (model, stream) scenario")]
     return rows, []
+
+
+def _pooled_pairs(inputs: ReportInputs, metric: str, method: str,
+                  cs: list[dict]) -> tuple[list[float], list[float]]:
+    """The method's and the reference's values on every (scenario, seed) pair that the
+    per-scenario comparisons `cs` paired."""
+    a, b = [], []
+    for c in cs:
+        vals = inputs.values[(c["model"], c["stream"], metric)]
+        a += [vals[method][s] for s in c["seeds"]]
+        b += [vals[inputs.reference][s] for s in c["seeds"]]
+    return a, b
 
 
 # --------------------------------------------------------------------------- wins

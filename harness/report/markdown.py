@@ -199,15 +199,21 @@ def _metric_table(s: dict, metric: str, rows: list[dict], comps: dict) -> list[s
 def _across_scenarios(s: dict) -> list[str]:
     if not s["across_scenarios"]:
         return []
-    return ["## Across scenarios (Wilcoxon signed-rank)", "",
-            f"Per metric: the mean paired difference vs `{s['reference']}` in each (model, "
-            "stream) scenario, tested with a two-sided Wilcoxon signed-rank test over "
-            "scenarios (uncorrected; with k scenarios the smallest p is 2/2^k).", "",
+    return ["## Across scenarios", "",
+            f"Per metric, each method against `{s['reference']}` over the (model, stream) "
+            "scenarios, two ways. **Wilcoxon**: a two-sided signed-rank test of the "
+            "per-scenario mean differences (uncorrected; with k scenarios its smallest p is "
+            "2/2^k). **Pooled**: a two-sided paired t-test over every (scenario, seed) pair, "
+            "Holm over the methods of a metric, the leaderboard's test (equal differences on "
+            "every pair get the sign-flip p 2/2^n); `*` = significant.", "",
             *_table(["metric", "method", "scenarios", "mean diff", "better / worse",
-                     "significant (Holm)", "p (Wilcoxon)"],
+                     "significant (Holm)", "p (Wilcoxon)", "pairs", "pooled diff",
+                     "p (pooled, Holm)"],
                     [[r["metric"], r["method"], r["n_scenarios"], num(r["mean_diff"], True),
                       f"{r['n_better']} / {r['n_worse']}", r["n_significant"],
-                      pval(r["p_wilcoxon"])] for r in s["across_scenarios"]]),
+                      pval(r["p_wilcoxon"]), r["n_pairs"], num(r["pooled_diff"], True),
+                      pval(r["p_pooled_adjusted"]) + (" *" if r["significant_pooled"] else "")]
+                     for r in s["across_scenarios"]]),
             ""]
 
 
