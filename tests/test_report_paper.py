@@ -266,10 +266,14 @@ def test_a_paper_suite_runs_end_to_end_on_the_fixtures_and_reports(tmp_path, tin
                                           ("selfaug-2025", "crag"),
                                           ("sa-sft-2026", "arith")])
 def test_each_paper_suite_runs_offline_with_scripts_paper_smoke(tmp_path, tiny_model_dir,
-                                                                  capsys, name, stream):
+                                                                  capsys, monkeypatch, name, stream):
     """scripts/paper_smoke.py: every paper suite, shrunk onto the tiny model and the
     fixtures (one stream each here), runs every method and prints the paper table."""
     from helpers import load_script
+
+    # the script sets the fixture switch for its process when unset; set here, it is
+    # undone after the test (it leaked into later tests' downloads lists)
+    monkeypatch.setenv("HARNESS_PAPER_FIXTURES", str(ROOT / "tests" / "fixtures" / "papers"))
 
     smoke = load_script("paper_smoke")
     out = tmp_path / "out"
