@@ -29,3 +29,25 @@ def test_report_md_is_the_summary_rendered(tmp_path):
         assert section in md, section
     assert "Every (model, stream, method) has 3 complete seed(s): 0-2." in md
     assert "| B | 3 |" in md and "A (ref)" in md
+
+
+def test_terminal_shows_the_pooled_test_as_the_summary_has_it(tmp_path):
+    from rich.console import Console
+
+    from harness.report import terminal_tables
+
+    planted_grid(tmp_path, effect=0.2, n_seeds=3, scenarios=("s1", "s2"), methods=("A", "B", "C"))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    console = Console(width=400, record=True, color_system=None)
+    for item in terminal_tables(s):
+        console.print(item)
+    text = console.export_text()
+    assert "All scenarios pooled: diff vs A" in text
+    acc = {r["method"]: r for r in s["across_scenarios"] if r["metric"] == "acc"}
+    assert acc["B"]["significant_pooled"] and not acc["C"]["significant_pooled"]
+    pooled = text.split("All scenarios pooled")[1].split("Wins over")[0]
+    line = {row.split()[1]: row for row in pooled.splitlines()
+            if row.startswith("│ B ") or row.startswith("│ C ")}
+    assert line["B"].split("│")[2].strip() == "6"  # pairs: 2 scenarios x 3 seeds
+    assert num(acc["B"]["pooled_diff"], True) + "*" in line["B"]
+    assert num(acc["C"]["pooled_diff"], True) + "*" not in line["C"]

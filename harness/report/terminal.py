@@ -1,5 +1,6 @@
 """The rich tables `harness report` prints, from a summary (the content of summary.json):
-the cells left out, one table per (model, stream), the wins and the pooled Friedman test.
+the cells left out, one table per (model, stream), the pooled test over all scenarios, the
+wins and the Friedman test.
 report.md holds the full detail; these are the overview."""
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def terminal_tables(s: dict) -> list:
         per[(r["model"], r["stream"])].append(r)
     out += [_scenario_table(model, stream, rows, comps, s["reference"])
             for (model, stream), rows in per.items()]
+    if s["across_scenarios"]:
+        out.append(_pooled_table(s))
     wins = [w for w in s["wins"] if w["metric"] == "all"]
     if wins:
         out.append(_wins_table(wins))
@@ -92,6 +95,37 @@ def _scenario_table(model: str, stream: str, rows: list[dict], comps: dict,
             cols.append(text)
         n = max((look[(method, m)]["n"] for m in metrics), default=0)
         t.add_row(escape(method) + (" (ref)" if method == ref else ""), str(n), *cols)
+    return t
+
+
+def _pooled_table(s: dict) -> Table:
+    """Methods x metrics over every (scenario, seed) pair: the mean difference vs the
+    reference, * where the pooled t-test is significant after Holm (report.md: Across
+    scenarios)."""
+    rows = s["across_scenarios"]
+    hib = {m["name"]: m["higher_is_better"] for m in s["metrics"]}
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    look = {(r["method"], r["metric"]): r for r in rows}
+    t = Table(title=escape(f"All scenarios pooled: diff vs {s['reference']} over the "
+                           "(scenario, seed) pairs (* = paired t-test significant after "
+                           "Holm)"), title_justify="left")
+    t.add_column("method")
+    t.add_column("pairs")
+    for m in metrics:
+        t.add_column(escape(f"{m} {'↑' if hib[m] else '↓'}"), justify="right", overflow="fold")
+    for method in sorted({r["method"] for r in rows}):
+        cols = []
+        for m in metrics:
+            r = look.get((method, m))
+            if r is None:
+                cols.append("-")
+                continue
+            better = (r["pooled_diff"] > 0) == hib[m]
+            color = ("green" if better else "red") if r["significant_pooled"] else "dim"
+            mark = "*" if r["significant_pooled"] else ""
+            cols.append(f"[{color}]{num(r['pooled_diff'], True)}{mark}[/{color}]")
+        n = max(r["n_pairs"] for r in rows if r["method"] == method)
+        t.add_row(escape(method), str(n), *cols)
     return t
 
 
