@@ -219,7 +219,8 @@ def provision_embedded(name: str, log=print) -> Path:
         raise HarnessError(f"cannot write the model cache {model_cache_dir()} ({problem})",
                            "set HARNESS_CACHE (or HARNESS_MODEL_CACHE) to a writable folder")
     with file_lock(_ensure(model_cache_dir()) / f".{name}.lock"):
-        if _cached(target, name, log):  # converted by another process while we waited
+        quiet = lambda _: None  # noqa: E731 (a damaged cache was said above)
+        if _cached(target, name, quiet):  # converted by another process while we waited
             return target
         log(f"[harness] setting up embedded model {name} (first use only, ~1 min)")
         with tempfile.TemporaryDirectory(prefix="harness-model-") as tmp:

@@ -79,10 +79,9 @@ def writable_problem(folder: Path) -> str | None:
     behind, and processes checking one folder at once (the workers of --jobs, a cluster's
     array job) cannot remove a folder another is probing."""
     folder = Path(folder)
-    for parent in [*reversed(folder.parents), folder]:
-        if parent.exists() and not parent.is_dir():
-            return f"{parent} is a file, not a folder"
-    existing = next(p for p in [folder, *folder.parents] if p.is_dir())
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not existing.is_dir():  # nothing exists below a file, so it is the deepest
+        return f"{existing} is a file, not a folder"
     try:
         probe = Path(tempfile.mkdtemp(prefix=".harness-write-check-", dir=existing))
         try:
