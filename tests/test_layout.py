@@ -60,10 +60,6 @@ def _named(node: ast.AST) -> list[str]:
     return []
 
 
-def _string_named(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant)
-
-
 def _programs(tree: ast.AST) -> set[int]:
     """The strings run as programs in a new process (`[python, "-m", "harness.cli", ...]`):
     a worker started so is not a module loaded into this one, so it is no edge."""
@@ -76,20 +72,20 @@ def _programs(tree: ast.AST) -> set[int]:
     return found
 
 
-def _imports(mods: dict[str, Path], strings: bool = True) -> dict[str, set[str]]:
+def _imports(mods: dict[str, Path]) -> dict[str, set[str]]:
     """Module -> the project modules it loads, at any depth (function-level too), by import
-    and (with `strings`) by import string; plus the entry points' ties."""
+    or by import string; plus the entry points' ties."""
     graph = {m: set() for m in mods}
     for module, path in mods.items():
         tree = ast.parse(path.read_text())
         programs = _programs(tree)
         for node in ast.walk(tree):
-            if _string_named(node) and (not strings or id(node) in programs):
+            if id(node) in programs:
                 continue
             for name in _named(node):
                 target = _resolve(name, mods)
                 # a string that resolves only to a top package is a word, not an import
-                if target and target != module and (not _string_named(node) or "." in target):
+                if target and target != module and (not isinstance(node, ast.Constant) or "." in target):
                     graph[module].add(target)
     for group, target in _entry_points():
         owner, plugin = _resolve(group, mods), _resolve(target.partition(":")[0], mods)
