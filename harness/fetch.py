@@ -5,7 +5,7 @@ naming it).
 
 `downloads(suite)` gathers, without network access:
 - the suite's hub models (embedded models and local folders need nothing), and a judge;
-- its tasks' data: a paper task's `sources()` (benchmarks/papers/sources.py: hub dataset
+- its tasks' data: a paper task's `sources()` (harness_papers/sources.py: hub dataset
   splits and files, files of GitHub repositories at pinned commits; nothing under the
   fixture switch HARNESS_PAPER_FIXTURES), or a task's `hub_datasets` (an attribute or a
   method returning a list, each a dataset id or a dict {"id", "config" or "configs",
@@ -130,7 +130,7 @@ def task_items(task, what: str) -> list[dict]:
 
 def _repo_urls(source) -> list[str]:
     """The raw URLs a repository source is downloaded from: the file, or the Arrow file of
-    a `save_to_disk` folder (as benchmarks/papers/sources.py reads them)."""
+    a `save_to_disk` folder (as harness_papers/sources.py reads them)."""
     if source.path.endswith((".json", ".jsonl", ".csv", ".bz2", ".arrow")):
         return [source.url()]
     return [source.url("data-00000-of-00001.arrow")]

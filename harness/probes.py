@@ -18,11 +18,11 @@ model's greedy answers to them, generated once per model and cached on disk.
   Higher is better; 1 for the base model.
 - `lm-eval:<task>[:<metric>]`: any lm-eval task (its first reported metric unless one is
   named); needs that task's data (the hub, or its local cache).
+- `task:<name>[:<n>]`: a registered task's test set, scored by the task's own scorer.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from harness.data import render_prompt
 from harness.errors import HarnessError
 from harness.generation import generate
-from harness.lmeval_tasks import write_folder
+from harness.lmeval_tasks import write_folder, write_task
 from harness.methods.nn import token_divergence
 from harness.precision import autocast
 from harness.registry import Registry
 from harness.storage import Cache
+from harness.tasks import get_task
 
 PROBE_DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "probes"
 GENERAL_MAX_NEW_TOKENS = 48
@@ -237,6 +238,37 @@ class LmEvalProbe(Probe):
         return float(results[keys[0]])
 
 
+class TaskProbe(Probe):
+    """`task:<name>[:<n>]`: a task's test set scored on every checkpoint, for the papers'
+    evaluation-only sets (MultiArith, AdvBench, AlpacaEval, ChatRAG-Bench, MedText) and for a
+    trained task's test set measured beside other streams. The first `n` items of the task's
+    seeded selection (data seed 0), all of them by default; the value is the mean of the
+    task's own per-item score, through the row's lm-eval call."""
+
+    max_new_tokens: int | None = None  # None: the task's own budget
+
+    def __init__(self, spec: str):
+        parts = spec.split(":")
+        if parts[0] != "task" or len(parts) not in (2, 3) or not parts[1]:
+            raise HarnessError(f"bad task probe '{spec}'", "write task:<name> or task:<name>:<n>")
+        if len(parts) == 3 and not (parts[2].isdigit() and int(parts[2]) > 0):
+            raise HarnessError(f"bad item count in task probe '{spec}'",
+                               "give a positive whole number, e.g. task:advbench:100")
+        self.name, self.task = spec, get_task(parts[1])
+        self.n = int(parts[2]) if len(parts) == 3 else None
+        self.chat_template = self.task.chat_template
+        self.lm_name = "cl_probe_task_" + parts[1].replace("-", "_")
+        self.description = f"test set of task {parts[1]}: {self.task.description}"
+
+    def lmeval_task(self, workdir):
+        split = self.task.split(0, self.n if self.n is not None else 10**9, 0)
+        return write_task(self.task, split, workdir / self.lm_name, self.max_new_tokens,
+                          name=self.lm_name)
+
+    def measure(self, row):
+        return float(row.lmeval["results"][self.lm_name]["score,none"])
+
+
 @torch.no_grad()
 def answer_logprobs(model, seqs, batch_size: int = 8) -> list[torch.Tensor]:
     """Per (prompt ids, answer ids) pair: log-softmax over the vocabulary at each answer
@@ -266,9 +298,9 @@ PROBES = Registry("probe", Probe, "harness.probes", {p.name: p for p in (
 
 def get_probe(name: str) -> Probe:
     """A fresh probe: a registered one, `lm-eval:<task>[:<metric>]`, or `task:<name>[:<n>]`
-    (a task's test set, benchmarks/papers/probe.py, imported by name on first use)."""
+    (a task's test set)."""
     if name.startswith("lm-eval:") and len(name.split(":")) in (2, 3) and name.split(":")[1]:
         return LmEvalProbe(name)
     if name.startswith("task:"):
-        return importlib.import_module("benchmarks.papers.probe").TaskProbe(name)
+        return TaskProbe(name)
     return PROBES[name]()

@@ -3,9 +3,9 @@
 A task generates a pool of unique examples from a seed (our own code, no downloads),
 splits it into disjoint train and test sets, and scores a model's output exactly. Every
 training example carries a gold demonstration (`response`); SDFT's teacher needs it.
-Task generators live in `benchmarks/tasks/` and are named in `TASKS`, which imports one only
-when it is used (so the harness never imports `benchmarks` on its own); an installed package
-adds tasks through the entry-point group `harness.tasks`.
+Every task comes from the entry-point group `harness.tasks` (`TASKS`, which imports one only
+when it is used): this distribution registers the offline generators (benchmarks/tasks/) and
+the papers' tasks (harness_papers/) there, as any installed package adds its own.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class Split:
 
 
 class Task:
-    """Subclass and implement `sample` and `score`; name the class in `TASKS`."""
+    """Subclass and implement `sample` and `score`; register the class in the entry-point
+    group `harness.tasks` (docs/tasks.md)."""
 
     name: str = ""
     version: str = "1"
@@ -119,46 +120,15 @@ def content_hash(name: str, version: str, examples, item=asdict) -> str:
     return stable_hash([name, version, [item(e) for e in examples]])
 
 
-TASKS = Registry("task", Task, "harness.tasks", {
-    "arith": "benchmarks.tasks.arith:Arith",
-    "classify": "benchmarks.tasks.classify:Classify",
-    "facts": "benchmarks.tasks.facts:Facts",
-    "json-extract": "benchmarks.tasks.json_extract:JsonExtract",
-    "tool-call": "benchmarks.tasks.tool_call:ToolCall",
-    "transform": "benchmarks.tasks.transform:Transform",
-    # the papers' tasks (published data; left out of all_tasks() unless datasets=True)
-    "gsm8k": "benchmarks.papers.yang:Gsm8k",
-    "multiarith": "benchmarks.papers.yang:MultiArith",
-    "openfunction": "benchmarks.papers.yang:OpenFunction",
-    "magicoder": "benchmarks.papers.yang:MagiCoder",
-    "alpaca": "benchmarks.papers.yang:Alpaca",
-    "dolly": "benchmarks.papers.yang:Dolly",
-    "lima": "benchmarks.papers.yang:Lima",
-    "openhermes": "benchmarks.papers.yang:OpenHermes",
-    "advbench": "benchmarks.papers.yang:AdvBench",
-    "advbench_gcg": "benchmarks.papers.yang:AdvBenchGcg",
-    "alpaca_eval": "benchmarks.papers.yang:AlpacaEval",
-    "tooluse": "benchmarks.papers.onpolicy:ToolUse",
-    "tooluse_v1": "benchmarks.papers.onpolicy:ToolUseV1",
-    "science": "benchmarks.papers.onpolicy:Science",
-    "medical": "benchmarks.papers.onpolicy:Medical",
-    "crag": "benchmarks.papers.rag:Crag",
-    "rag_instruct": "benchmarks.papers.rag:RagInstruct",
-    "chatrag_quac": "benchmarks.papers.rag:ChatRagQuac",
-    "chatrag_qrecc": "benchmarks.papers.rag:ChatRagQrecc",
-    "chatrag_inscit": "benchmarks.papers.rag:ChatRagInscit",
-    "superni_arith": "benchmarks.papers.general:SuperNIArith",
-    "superni_algebra": "benchmarks.papers.general:SuperNIAlgebra",
-    "superni_typo": "benchmarks.papers.general:SuperNITypo",
-    "superni_cola": "benchmarks.papers.general:SuperNICola",
-    "superni_commongen": "benchmarks.papers.general:SuperNICommonGen",
-    "medtext_rougeL": "benchmarks.papers.general:MedTextLight",
-})
+# Every task is a plug-in (entry-point group `harness.tasks`): the offline benchmark's
+# generators (benchmarks/tasks/) and the papers' tasks (harness_papers/) are registered in
+# pyproject.toml exactly as a third party's are, so the harness names none of them.
+TASKS = Registry("task", Task, "harness.tasks", {})
 
 
 def all_tasks(datasets: bool = False) -> dict[str, type[Task]]:
     """name -> class of every task, built-in and installed, by name. The tasks that read
-    published data (`Task.dataset`: the papers' tasks, benchmarks/papers/) are left out
+    published data (`Task.dataset`: the papers' tasks, harness_papers/) are left out
     unless `datasets`: generic callers (the lm-eval export, the style-leak probe, the test
     model's corpus) need tasks that generate their data offline."""
     return {name: cls for name, cls in TASKS.items() if datasets or cls.dataset is None}

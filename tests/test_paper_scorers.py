@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.papers import aggregate, scorers, templates
-from benchmarks.papers.rag import CragRubric
+from harness_papers import aggregate, scorers, templates
+from harness_papers.rag import CragRubric
 from harness.errors import HarnessError
 from harness.judge import (NEEDS_JUDGE, CorrectnessRubric, Item, Judge, PairwiseRubric,
                            judge_items)
@@ -288,7 +288,7 @@ def test_sequential_normalisation():
 
 
 def test_task_probe_specs():
-    from benchmarks.papers.probe import TaskProbe
+    from harness.probes import TaskProbe
 
     probe = TaskProbe("task:advbench:50")
     assert probe.n == 50 and probe.chat_template is False and probe.lm_name == "cl_probe_task_advbench"

@@ -1,4 +1,4 @@
-"""benchmarks/papers/sources.py off the fixture switch: what the hub path asks `datasets`
+"""harness_papers/sources.py off the fixture switch: what the hub path asks `datasets`
 and huggingface_hub for, the repository path through datasets' download manager (a local
 HTTP server stands in for raw.githubusercontent.com), local checkouts under
 HARNESS_PAPER_REPOS, and the authors' shipped rewrites."""
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.papers import sources
-from benchmarks.papers.sources import Hub, Repo, load_rows
+from harness_papers import sources
+from harness_papers.sources import Hub, Repo, load_rows
 from harness.errors import HarnessError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "papers"
@@ -94,8 +94,8 @@ def github(monkeypatch, tmp_path):
 
 
 def test_repository_files_download_and_parse_like_local_copies(github):
-    from benchmarks.papers.onpolicy import SD_COMMIT
-    from benchmarks.papers.yang import SDFT_COMMIT
+    from harness_papers.onpolicy import SD_COMMIT
+    from harness_papers.yang import SDFT_COMMIT
 
     func = load_rows(Repo("sail-sg/sdft", SDFT_COMMIT, "data/openfunction/openfunction_test.json"))
     assert [r["output"] for r in func] == ['places.find(location="Porto", kind="bakery")', "math.sqrt(x=81)"]
@@ -107,7 +107,7 @@ def test_repository_files_download_and_parse_like_local_copies(github):
 
 
 def test_local_checkouts(monkeypatch):
-    from benchmarks.papers.yang import SDFT_COMMIT
+    from harness_papers.yang import SDFT_COMMIT
 
     monkeypatch.setenv(sources.REPOS_ENV, str(FIXTURES / "github"))
     rows = load_rows(Repo("sail-sg/sdft", SDFT_COMMIT, "data/lima/lima_train.json"))
@@ -126,7 +126,7 @@ def test_the_switch_must_name_a_folder(monkeypatch, tmp_path):
 
 
 def test_the_authors_rewrites_and_their_acceptance(monkeypatch):
-    from benchmarks.papers.yang import authors_rewrites, rewrite_acceptance
+    from harness_papers.yang import authors_rewrites, rewrite_acceptance
 
     monkeypatch.setenv(sources.FIXTURES_ENV, str(FIXTURES))
     original = load_rows(Repo("sail-sg/sdft", "x" * 40, "data/alpaca/alpaca_train.json"))

@@ -147,13 +147,12 @@ def test_the_papers_recipes_per_dataset(suites):
 
 
 def test_the_presets_run_beside_the_method_they_vary(suites):
-    presets = ROOT / "benchmarks" / "paper_presets.py"
-    suite = narrow(suites["sdft-onpolicy-2026"], ["sdft", f"{presets}:SDFTTRL"], [0])
+    suite = narrow(suites["sdft-onpolicy-2026"], ["sdft", "sdft-trl"], [0])  # registered by name
     sdft, trl = suite.methods
     assert (trl.name, trl.params) == ("sdft-trl", {})
     from harness.methods import make_method
 
-    params = make_method("sdft-trl").params  # the file's class, found by its name
+    params = make_method("sdft-trl").params
     assert (params["ema_rate"], params["kl"], params["beta"], params["topk"],
             params["topk_tail"], params["rollouts"], params["max_new_tokens"],
             params["skip_tokens"], params["template"]) == (
@@ -169,7 +168,7 @@ def test_the_presets_run_beside_the_method_they_vary(suites):
     arch = architecture(cells["sdft"].model)
     train = {m: cell_seconds(cells[m], suite, arch, "H100")["train"] for m in cells}
     assert train["sdft-trl"] == pytest.approx(8 * train["sdft"])  # sequences at max_len
-    paper = narrow(suites["selfaug-2025"], ["../paper_presets.py:SelfAugPaper"], [0])  # beside
+    paper = narrow(suites["selfaug-2025"], ["selfaug-paper"], [0])
     assert paper.methods[0].name == "selfaug-paper"
     assert make_method("selfaug-paper").params["direction"] == "tuned-base"
 

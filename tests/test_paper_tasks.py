@@ -1,4 +1,4 @@
-"""The papers' tasks (benchmarks/papers) on their offline fixtures: every loader's splits,
+"""The papers' tasks (harness_papers/) on their offline fixtures: every loader's splits,
 counts and fields, the prompt each task builds, the rewrite hooks, the offline error (one
 line; exit 2 through the CLI), and a run through the harness's evaluation on the tiny model
 with HARNESS_PAPER_FIXTURES set. Prompt builders and scorers: test_paper_scorers.py."""
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.papers import templates
-from benchmarks.papers.rag import crag_documents, html_to_text
+from harness_papers import templates
+from harness_papers.rag import crag_documents, html_to_text
 from harness.errors import HarnessError
 from harness.tasks import Framed, all_tasks, get_task
 
@@ -193,7 +193,7 @@ def test_sa_sft_examples(fixtures):
     assert arith.test[0].target == "6"
     med = get_task("medtext_rougeL").split(0, 10, 0).test[0]
     assert isinstance(med, Framed) and med.system.startswith("Instructions: The following text")
-    from benchmarks.papers.general import mix_pairs
+    from harness_papers.general import mix_pairs
 
     assert mix_pairs("alpaca")[1] == ("Sort the numbers.\n3, 1, 2", "1, 2, 3")
     assert mix_pairs("ultrachat") == [("How do tides work?", "Mostly the Moon's gravity pulls the oceans into bulges.")]
@@ -254,7 +254,7 @@ def test_the_cli_exits_2_on_a_missing_dataset(tmp_path, tiny_model_dir):
 def test_a_run_through_the_harness_evaluation(fixtures, tiny, monkeypatch):
     """gsm8k (its own template, no chat template), science (a system message) and the
     multiarith probe, evaluated by the harness on the tiny model."""
-    from benchmarks.papers.probe import TaskProbe
+    from harness.probes import TaskProbe
     from harness.config import EvalSettings
     from harness.evaluation import Evaluator
 

@@ -1,4 +1,4 @@
-"""benchmarks/perf on the tiny model: the SFT losses agree with TRL's and both sides get
+"""scripts/perf on the tiny model: the SFT losses agree with TRL's and both sides get
 positive tokens/s and a ratio (TRL is a test extra, never a runtime dependency)."""
 
 import json
@@ -12,7 +12,7 @@ def test_perf_sft_agrees_with_trl_and_reports_a_ratio(tiny_model_dir, tmp_path, 
                                                       monkeypatch):
     import torch
 
-    from benchmarks.perf.__main__ import main
+    from scripts.perf.__main__ import main
 
     for key in ("OMP_NUM_THREADS", "TRL_EXPERIMENTAL_SILENCE"):  # main sets them
         monkeypatch.setenv(key, "1")
@@ -33,14 +33,14 @@ def test_perf_sft_agrees_with_trl_and_reports_a_ratio(tiny_model_dir, tmp_path, 
 
 
 def test_perf_rejects_an_unknown_part():
-    from benchmarks.perf.__main__ import parse
+    from scripts.perf.__main__ import parse
 
     with pytest.raises(SystemExit):
         parse(["--only", "sft,nope"])
 
 
 def test_sdft_breakdown_times_every_phase(tiny_model_dir, capsys):
-    from benchmarks.perf import breakdown
+    from scripts.perf import breakdown
 
     result = breakdown.run(str(tiny_model_dir), rounds=2, say=print)
     assert set(result["median_s"]) == set(breakdown.PHASES)
@@ -52,8 +52,8 @@ def test_sdft_breakdown_times_every_phase(tiny_model_dir, capsys):
 def test_sdft_sample_steps_is_timed_by_whole_rounds_beside_on_policy(tiny_model_dir, capsys):
     """--sample-steps N adds our SDFT sampling N steps a call, compared with on-policy SDFT
     and SFT by whole rounds (its steps are uneven), paired by round."""
-    from benchmarks.perf import sdft
-    from benchmarks.perf.__main__ import parse
+    from scripts.perf import sdft
+    from scripts.perf.__main__ import parse
 
     result = sdft.run(str(tiny_model_dir), rounds=2, steps=4, with_trl=False, say=print,
                       sample_steps=2)

@@ -14,8 +14,8 @@ from harness.tasks import TASKS, Task
 
 
 @pytest.mark.parametrize("registry", [METHODS, TASKS, PROBES], ids=lambda r: r.kind)
-def test_every_builtin_loads_under_its_class_name(registry):
-    for name in registry.builtins:
+def test_every_registered_name_loads_under_its_class_name(registry):
+    for name in registry.targets():  # built-ins and entry points (the plug-ins of this repository)
         cls = registry[name]
         assert issubclass(cls, registry.base) and cls.name == name
 
@@ -27,7 +27,7 @@ def test_unknown_name_lists_the_names_and_suggests_the_closest(registry, typo, c
     with pytest.raises(HarnessError) as info:
         registry[typo]
     assert info.value.problem == f"unknown {registry.kind} '{typo}' (did you mean '{close}'?)"
-    assert all(name in info.value.fix for name in registry.builtins)
+    assert all(name in info.value.fix for name in registry.targets())
     with pytest.raises(HarnessError) as info:
         registry["zzzzzz"]
     assert info.value.problem == f"unknown {registry.kind} 'zzzzzz'"
@@ -39,10 +39,11 @@ def test_the_other_ways_to_name_one_are_in_the_fix():
     assert get_probe("lm-eval:hellaswag").task == "hellaswag"
 
 
-def test_importing_the_harness_imports_no_benchmark_or_baseline_code():
+def test_importing_the_harness_imports_no_plugin_code():
     code = ("import sys, harness, harness.tasks, harness.methods, harness.probes, harness.cli\n"
-            "harness.tasks.TASKS.targets()\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('benchmarks', 'baselines')))")
+            "harness.tasks.TASKS.targets(), harness.methods.METHODS.targets()\n"
+            "print(sorted(m for m in sys.modules\n"
+            "             if m.split('.')[0] in ('benchmarks', 'baselines', 'harness_papers')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -52,6 +53,22 @@ def test_a_builtin_is_imported_on_first_use():
             "print(sorted(m for m in sys.modules if m.startswith('benchmarks.tasks.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['benchmarks.tasks._words', 'benchmarks.tasks.arith']"
+
+
+def test_the_installed_entry_points_are_the_ones_pyproject_declares():
+    """The tasks, baselines and paper presets are entry points: an install older than
+    pyproject.toml would lose or misname them."""
+    import tomllib
+    from importlib.metadata import entry_points
+    from pathlib import Path
+
+    declared = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml")
+                             .read_text())["project"]["entry-points"]
+    for group, names in declared.items():
+        installed = {ep.name: ep.value for ep in entry_points(group=group)}
+        assert {n: installed.get(n) for n in names} == names, \
+            f"{group}: the install is stale; run `pip install -e .`"
+    assert {"sft", "sdft-trl"} <= set(METHODS) and {"arith", "gsm8k"} <= set(TASKS)
 
 
 class Toy(Task):

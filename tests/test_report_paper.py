@@ -219,8 +219,6 @@ def test_a_paper_suite_runs_end_to_end_on_the_fixtures_and_reports(tmp_path, tin
                                                                    monkeypatch, capsys):
     """The recipe of docs/paper-suites.md: the suite copied with the tiny model, no lm-eval
     probes and a tiny budget, the data from HARNESS_PAPER_FIXTURES; then --paper."""
-    import importlib
-
     import yaml
 
     import harness.grid
@@ -230,7 +228,7 @@ def test_a_paper_suite_runs_end_to_end_on_the_fixtures_and_reports(tmp_path, tin
     from rich.console import Console
 
     original = harness.probes.get_probe
-    probe_cls = importlib.import_module("benchmarks.papers.probe").TaskProbe
+    probe_cls = harness.probes.TaskProbe
 
     def hooked(name):
         probe = original(name)

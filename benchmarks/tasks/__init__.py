@@ -1,2 +1,2 @@
-"""Built-in task generators, one per module; harness.tasks.TASKS names each as
-"benchmarks.tasks.<module>:<Class>" and imports it on first use."""
+"""Built-in task generators, one per module; pyproject.toml registers each in the entry-point
+group `harness.tasks` as "benchmarks.tasks.<module>:<Class>", imported on first use."""

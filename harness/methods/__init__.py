@@ -7,7 +7,8 @@ names. The harness side, not part of the API: `METHODS` (names -> classes) and
 `builtin_of` (what the estimates model a preset by).
 
 A method is named by a built-in name (`harness list methods`), a name registered by an
-installed package in the entry-point group `harness.methods`, or a file path and class,
+installed package in the entry-point group `harness.methods` (this distribution registers
+every method it ships there), or a file path and class,
 `path/to/file.py:ClassName`, for a method not packaged yet.
 """
 
@@ -39,35 +40,25 @@ __all__ = [
     "encode_example", "completion_batch", "finished", "derive_seed", "HarnessError",
 ]
 
-METHODS = Registry("method", Method, "harness.methods", {
-    "dft": "baselines.dft:DFT",
-    "ewc": "baselines.ewc:EWC",
-    "freeze": "baselines.freeze:Freeze",
-    "l2sp": "baselines.l2sp:L2SP",
-    "lora": "baselines.lora:LoRA",
-    "lwf": "baselines.lwf:LwF",
-    "mix-external": "baselines.mix_external:MixExternal",
-    "multitask": "baselines.multitask:Multitask",
-    "replay": "baselines.replay:Replay",
-    "sft": "baselines.sft:SFT",
-    # the methods under study
-    "sa-sft": "harness.methods.sa_sft:SASFT",
-    "sdft": "harness.methods.sdft:SDFT",
-    "sdft-rewrite": "harness.methods.sdft_rewrite:SDFTRewrite",
-    "selfaug": "harness.methods.selfaug:SelfAug",
-}, files=True, hint="path/to/file.py:Class")
+# Every method is a plug-in (entry-point group `harness.methods`): the methods under study
+# (harness/methods/), the baselines (baselines/) and the paper presets (harness_papers/) are
+# registered in pyproject.toml exactly as a third party's are, so this table names none of
+# them (a name here would tie the API module to the methods that import it, in a circle).
+METHODS = Registry("method", Method, "harness.methods", {}, files=True,
+                   hint="path/to/file.py:Class")
 
 
 def builtin_of(name: str) -> str:
-    """The built-in method that `name`'s class is or derives from (else `name`): what the
-    memory and cost estimates model a preset (e.g. `sdft-trl`, an SDFT) or plugin by."""
+    """The registered method that `name`'s class derives from furthest up (else `name`):
+    what the memory and cost estimates model a preset (e.g. `sdft-trl`, an SDFT) or plugin
+    by. A method that derives from no other registered method is modelled as itself."""
     try:
         cls = METHODS[name]
     except HarnessError:
         return name
-    for klass in cls.__mro__:
+    for klass in reversed(cls.__mro__):
         own = klass.__dict__.get("name")
-        if own in METHODS.builtins and METHODS[own] is klass:
+        if isinstance(own, str) and own in METHODS and METHODS[own] is klass:
             return own
     return name
 

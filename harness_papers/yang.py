@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from benchmarks.papers import scorers, templates
-from benchmarks.papers.base import PaperTask
-from benchmarks.papers.sources import Hub, Repo
+from harness_papers import scorers, templates
+from harness_papers.base import PaperTask
+from harness_papers.sources import Hub, Repo
 from harness.tasks import Example
 
 SDFT_REPO, SDFT_COMMIT = "sail-sg/sdft", "bfb6c255fccdce7459235c20f19a3b9817a9cd5d"
@@ -209,7 +209,7 @@ AUTHORS_REWRITES = {  # the rewrites the authors shipped (main branch), a refere
 
 def authors_rewrites(task: str) -> list[dict]:
     """The authors' distilled file for `task` (same rows and fields as the training file)."""
-    from benchmarks.papers.sources import load_rows
+    from harness_papers.sources import load_rows
 
     return load_rows(AUTHORS_REWRITES[task])
 

@@ -1,7 +1,7 @@
-"""Tables of the precision check (benchmarks/diagnostics/precision.sh): per run folder and
+"""Tables of the precision check (scripts/diagnostics/precision.sh): per run folder and
 seed, the final task scores, probes and the cell's time, then bf16 - fp32 paired by seed.
 
-    python -m benchmarks.diagnostics.precision_table runs
+    python -m scripts.diagnostics.precision_table runs
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """SelfAug (2025; suite selfaug-2025): CRAG and RAG-Instruct for training, ChatRAG-Bench's
 QuAC, QReCC and INSCIT for evaluation (../shared/PAPERS.md §4.3, §4.6). SelfAug publishes no
 prompt and no HTML processing: ours are the numbered documents then the question in the user
-turn (benchmarks.papers.templates.rag_prompt), page text stripped of its tags (snippet when a
+turn (harness_papers.templates.rag_prompt), page text stripped of its tags (snippet when a
 page is empty), each document cut to a character budget [ours]."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import json
 import re
 from html.parser import HTMLParser
 
-from benchmarks.papers import scorers, templates
-from benchmarks.papers.base import PaperTask
-from benchmarks.papers.sources import Hub
+from harness_papers import scorers, templates
+from harness_papers.base import PaperTask
+from harness_papers.sources import Hub
 from harness.errors import HarnessError
 from harness.judge import TernaryRubric
 from harness.tasks import Example
@@ -82,7 +82,7 @@ class Crag(RagTask):
     notes = "third-party hub copy of the official crag_task_1_and_2_dev_v4 file; context [ours]"
 
     def load(self):
-        from benchmarks.papers.sources import load_rows
+        from harness_papers.sources import load_rows
 
         rows = load_rows(self.train_source)
         return ([r for r in rows if int(r["split"]) == 0], [r for r in rows if int(r["split"]) == 1])
@@ -110,7 +110,7 @@ def _field(row: dict, names, what: str):
             return row[name]
     raise HarnessError(f"RAG-Instruct row has no {what} field (tried {', '.join(names)}; "
                        f"found {', '.join(sorted(row))})",
-                       "report the dataset's field names; benchmarks/papers/rag.py maps them")
+                       "report the dataset's field names; harness_papers/rag.py maps them")
 
 
 def _documents(value) -> list[tuple[str, str]]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.papers import scorers
-from benchmarks.papers.base import PaperTask
-from benchmarks.papers.sources import Hub, Repo
+from harness_papers import scorers
+from harness_papers.base import PaperTask
+from harness_papers.sources import Hub, Repo
 from harness.tasks import Example, Framed
 
 SD_REPO = "idanshen/Self-Distillation"

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.perf.common import REPO, device, load
+from scripts.perf.common import REPO, device, load
 
 N_TEST, EVAL_BATCH = 32, 32
 

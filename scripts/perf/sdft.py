@@ -11,9 +11,9 @@ from __future__ import annotations
 import statistics
 import tempfile
 
-from benchmarks.perf.common import (BATCH, LR, MAX_LEN, arith_train, bf16, device, fmt_spread,
+from scripts.perf.common import (BATCH, LR, MAX_LEN, arith_train, bf16, device, fmt_spread,
                                     intervals, load)
-from benchmarks.perf.sft import Ours, _stamps_callback
+from scripts.perf.sft import Ours, _stamps_callback
 
 MAX_NEW = 64
 # What TRL's SDFTTrainer is set to, to match our SDFT defaults (reported with the figures).
@@ -133,7 +133,7 @@ def run(model_path: str, rounds: int, steps: int, with_trl: bool = True, say=pri
 
 def ahead_lines(out: dict, totals: dict, sample_steps: int) -> list[str]:
     """`sample_steps` against on-policy SDFT and SFT, whole rounds per step, paired by round."""
-    from benchmarks.perf.common import spread
+    from scripts.perf.common import spread
 
     vs_sft = spread([a / b for a, b in zip(totals["ahead"], totals["sft"])])
     vs_sdft = spread([a / b for a, b in zip(totals["ahead"], totals["sdft"])])
@@ -145,7 +145,7 @@ def ahead_lines(out: dict, totals: dict, sample_steps: int) -> list[str]:
 
 
 def summary(times: dict, ours: OursSdft, trl: TrlSdft | None, why_not: str | None) -> dict:
-    from benchmarks.perf.common import spread
+    from scripts.perf.common import spread
 
     med = {k: [statistics.median(x) for x in v] for k, v in times.items()}
     vs_sft = spread([a / b for a, b in zip(med["sdft"], med["sft"])])

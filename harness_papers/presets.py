@@ -1,9 +1,8 @@
 """Method presets for the paper suites: a registered method under another name with other
 defaults, so that two settings of one method run side by side in one grid (a suite lists a
 method once per name). Each preset changes only settings the method already has; none
-changes what the method's code does. Name one in a suite as
-`../paper_presets.py:SDFTTRL` (paths are relative to the suite) or on the command line as
-`--methods sft,sdft,benchmarks/paper_presets.py:SDFTTRL`.
+changes what the method's code does. Both are registered by name (entry-point group
+`harness.methods`): list `sdft-trl: {}` in a suite or `--methods sft,sdft,sdft-trl`.
 
 What TRL or a paper sets that no method setting can express yet is listed as "not yet" in
 docs/paper-suites.md (vLLM sampling with its importance-weight correction, SelfAug's

@@ -7,8 +7,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from benchmarks.perf.common import BATCH, MAX_LEN, arith_train
-from benchmarks.perf.sft import Ours
+from scripts.perf.common import BATCH, MAX_LEN, arith_train
+from scripts.perf.sft import Ours
 
 PHASES = ("rollout", "teacher forward", "student forward + divergence", "backward",
           "SFT forward + backward")

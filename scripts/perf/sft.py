@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from benchmarks.perf.common import (BATCH, LR, MAX_LEN, arith_train, bf16, device, fmt_spread,
+from scripts.perf.common import (BATCH, LR, MAX_LEN, arith_train, bf16, device, fmt_spread,
                                     intervals, load, spread)
 
 

@@ -4,7 +4,7 @@ Samples one completion per prompt from the base model as SDFT's student does (T 
 top-p 1.0, one batch of the first N training examples, a KV cache) and prints the lengths,
 how many stopped by themselves, and the seconds the batch took:
 
-    python -m benchmarks.diagnostics.rollout_lengths [--tasks arith,json-extract] [--max-new-tokens 1024]
+    python -m scripts.diagnostics.rollout_lengths [--tasks arith,json-extract] [--max-new-tokens 1024]
 """
 
 from __future__ import annotations

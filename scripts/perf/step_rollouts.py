@@ -2,7 +2,7 @@
 rollouts with grad_accum 4, before and after it sampled a whole step at once), the embedded
 135M model, one torch thread, 64 new tokens, T 1, interleaved rounds.
 
-    python -m benchmarks.perf.step_rollouts
+    python -m scripts.perf.step_rollouts
 """
 import statistics
 import time

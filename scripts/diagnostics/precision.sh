@@ -4,7 +4,7 @@
 # (same code), plus seed 0 with the code before the speed work (OLD_TREE, a checkout of
 # 084fb7f) first and last, for the wall-clock comparison.
 # Results: runs/precision-{old,fp32,bf16,old-again}/cells.
-# Summaries: python -m benchmarks.diagnostics.precision_table runs
+# Summaries: python -m scripts.diagnostics.precision_table runs
 # (this session's cells: benchmarks/diagnostics/precision-results)
 set -euo pipefail
 OLD_TREE=${OLD_TREE:-/tmp/wt}

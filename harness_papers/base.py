@@ -1,5 +1,5 @@
 """PaperTask: a task whose examples come from a paper's published data rather than from a
-generator. It loads its train and test rows (benchmarks.papers.sources), turns each row into
+generator. It loads its train and test rows (harness_papers.sources), turns each row into
 an Example with the paper's template, and splits: the first `n` of a seeded draw from each
 side (all of it when `n` is at least the side's size), train items whose key is also a test
 key removed. The content hash covers every example, as for the generated tasks.
@@ -18,7 +18,7 @@ import random
 from harness.errors import HarnessError
 from harness.tasks import Example, Split, Task, content_hash
 
-from benchmarks.papers.sources import FIXTURES_ENV, REPOS_ENV, Hub, Repo, load_rows
+from harness_papers.sources import FIXTURES_ENV, REPOS_ENV, Hub, Repo, load_rows
 
 _CACHE: dict[tuple, tuple[list[Example], list[Example]]] = {}  # loaded once per process
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.papers import scorers, templates
-from benchmarks.papers.base import PaperTask
-from benchmarks.papers.sources import Hub, load_rows
+from harness_papers import scorers, templates
+from harness_papers.base import PaperTask
+from harness_papers.sources import Hub, load_rows
 from harness.errors import HarnessError
 from harness.tasks import Example, Framed
 
@@ -30,7 +30,7 @@ class SuperNI(PaperTask):
     notes = "the whole dataset is downloaded to filter one task (several GB)"
 
     def load(self):
-        from benchmarks.papers.base import seeded_holdout
+        from harness_papers.base import seeded_holdout
 
         train, test = ([r for r in load_rows(s) if r["task_name"] == self.task_name]
                        for s in (self.train_source, self.test_source))

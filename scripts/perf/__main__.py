@@ -1,4 +1,4 @@
-"""python -m benchmarks.perf: our SFT step vs TRL SFTTrainer, our SDFT step vs our SFT
+"""python -m scripts.perf: our SFT step vs TRL SFTTrainer, our SDFT step vs our SFT
 step and TRL's SDFTTrainer, our evaluation vs the lm_eval command line. See
 docs/performance.md for what is measured and how."""
 
@@ -17,7 +17,7 @@ PARTS = ("sft", "sdft", "breakdown", "eval")
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.perf", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m scripts.perf", description=__doc__)
     p.add_argument("--model", default="smollm2-135m-instruct",
                    help="embedded model name, local folder or hub id")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
@@ -58,7 +58,7 @@ def measure(args) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     import torch
 
-    from benchmarks.perf.common import hardware, quiet
+    from scripts.perf.common import hardware, quiet
     from harness.models import resolve_model
 
     quiet()
@@ -73,13 +73,13 @@ def measure(args) -> int:
         "dropped as warm-up)")
     results = {"hardware": hw, "model": args.model, "rounds": args.rounds, "steps": args.steps}
     if "sft" in args.only:
-        from benchmarks.perf import sft
+        from scripts.perf import sft
 
         say("== SFT step: ours vs TRL SFTTrainer")
         results["sft"] = sft.run(path, args.rounds, args.steps, say=say)
         report_sft(results["sft"], say)
     if "sdft" in args.only:
-        from benchmarks.perf import sdft
+        from scripts.perf import sdft
 
         say("== SDFT step: ours vs our SFT step and TRL SDFTTrainer")
         results["sdft"] = sdft.run(path, args.rounds, args.steps, not args.no_trl_sdft, say=say,
@@ -87,12 +87,12 @@ def measure(args) -> int:
         for line in results["sdft"]["lines"]:
             say(line)
     if "breakdown" in args.only:
-        from benchmarks.perf import breakdown
+        from scripts.perf import breakdown
 
         say("== where an SDFT step's time goes (median over rounds)")
         results["breakdown"] = breakdown.run(path, args.rounds, say=say)
     if "eval" in args.only:
-        from benchmarks.perf import evaluation
+        from scripts.perf import evaluation
 
         say("== evaluation: ours in process vs the lm_eval command line")
         results["eval"] = evaluation.run(path, args.threads, say=say)
