@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness import claims
 from harness.metrics import cell_metrics
+from harness.identity import RESULTS_VERSION
 from harness.storage import atomic_write_json
 
 SCHEMA_VERSION = 1
@@ -96,7 +97,8 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "versions": versions,
         "hardware": hardware,
         "finished_at": _now(),
-        "method_source": method_source,
+        "method_source": method_source,  # name, version, file, sha256: for audit
+        "results_version": RESULTS_VERSION,
         "method_stats": method_stats,
     }
 
