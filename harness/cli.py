@@ -93,8 +93,9 @@ def cmd_list(args) -> int:
                 rows.append({"name": name, "class": target, "description": f"BROKEN: {exc}",
                              "defaults": {}, "continual": None})
                 continue
-            rows.append({"name": name, "class": target, "description": cls.description,
-                         "defaults": cls.defaults, "continual": cls.continual})
+            rows.append({"name": name, "version": _version(name), "class": target,
+                         "description": cls.description, "defaults": cls.defaults,
+                         "continual": cls.continual})
     elif args.what == "tasks":
         rows = [{"name": n, "version": c.version, "description": c.description,
                  "data": c.dataset or "generated"} for n, c in all_tasks(datasets=True).items()]
@@ -137,8 +138,17 @@ def method_row(spec: str) -> dict:
 
     name, _, source = resolve_method(spec, {}, "harness list methods")
     cls = METHODS[name]  # a plugin that does not import: its import error
-    return {"name": name, "class": spec, "source": source, "description": cls.description,
-            "defaults": cls.defaults, "continual": cls.continual}
+    return {"name": name, "version": _version(name, source), "class": spec, "source": source,
+            "description": cls.description, "defaults": cls.defaults, "continual": cls.continual}
+
+
+def _version(name: str, source: str = "") -> str:
+    """A method's version (harness/identity.py): declared, else its source's hash."""
+    from harness.bundle import builtin_version
+    from harness.config import MethodSpec
+    from harness.identity import method_version
+
+    return method_version(MethodSpec(name, source=source)) if source else builtin_version(name)
 
 
 def cmd_report(args) -> int:

@@ -169,7 +169,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     from rich.table import Table
 
     from harness import claims
-    from harness.grid import estimate, expand, grid_id, measured_seconds, state
+    from harness.grid import estimate, expand, grid_id, measured_seconds, plan, state
     from harness.results import CellState
 
     measured, index = measured_seconds(out), {c.id: i for i, c in enumerate(expand(suite))}
@@ -186,6 +186,11 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                                                         + (e["setup_s"] or 0.0), 1),
                "estimate": {k: None if e[k] is None else round(e[k], 1) for k in
                             ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")}}
+        try:  # what the cell's hash covers (harness/identity.py)
+            planned = plan(cell, suite)
+            row["identity"], row["config_hash"] = planned.parts, planned.config_hash
+        except HarnessError:  # task data not fetched yet
+            row["identity"] = row["config_hash"] = None
         if found is CellState.RUNNING:
             row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
                                               ).items() if k != "token"}

@@ -4,9 +4,9 @@ Static checks first (each rejection one line naming the file or cell and the rea
 manifest, every checksum, the method's source against its hash (and, for a built-in, its
 declared version against this harness's), the grid against the current leaderboard grid, the
 set of cells, and every cell's results version, schema, settings hash and metrics
-recomputed from its R and probes. Then it
-re-runs sampled cells and compares them with the bundle: exactly where the hardware matches
-(same device kind, CPU model and thread count), else within TOLERANCE (docs/leaderboard.md).
+recomputed from its R and probes. Then it re-runs sampled cells and compares them with the
+bundle: exactly where the hardware matches (same device kind, CPU model and thread count),
+else within TOLERANCE (docs/leaderboard.md).
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ def first_cell(path):
     ("missing_cell", "missing"),
     ("extra_file", "not listed in checksums.sha256"),
     ("changed_method", "does not match its sha256"),
-    ("changed_method_rehashed", "ran as a different version"),
+    ("changed_method_rehashed", "ran with another version of the method's source"),
+    ("other_version_resealed", "ran as version 0, this harness's is version 1"),
     ("changed_checksum", "checksum mismatch"),
     ("no_checksums", "checksums.sha256: missing or malformed"),
     ("other_grid", "is not the current leaderboard grid"),
@@ -153,6 +154,8 @@ def test_tampered_bundles_are_rejected(made, tmp_path, tamper, expected):
         suite = dataclasses.replace(suite, seeds=[0, 1, 2])
     elif tamper == "other_settings":
         edit_json(path / B.MANIFEST, lambda m: m["method"]["train"].__setitem__("lr", 0.5))
+    elif tamper == "other_version_resealed":
+        edit_json(path / B.MANIFEST, lambda m: m["method"].__setitem__("version", "0"))
     elif tamper == "other_source_resealed":
         edit_json(result, lambda r: r["method_source"].__setitem__("sha256", "0" * 64))
     elif tamper == "bad_manifest":
