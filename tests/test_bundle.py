@@ -71,7 +71,9 @@ def test_bundle_layout_and_manifest(made):
     assert sums == B.file_checksums(dest) and B.MANIFEST in sums and len(sums) == 6
     for c in cells:  # each cell names the source it ran with: the bundled one
         ran = json.loads((dest / "cells" / c / "result.json").read_text())["method_source"]
-        assert ran == {"file": "sft.py", "sha256": method["sha256"]}
+        assert ran == {"name": "sft", "version": "1", "file": "sft.py",
+                       "sha256": method["sha256"]}
+    assert method["version"] == "1"
 
 
 def test_submit_refuses_cells_run_with_another_source(made, tmp_path):
