@@ -137,3 +137,53 @@ def test_result_records_method_version_source_and_results_version(tmp_path, tiny
     assert result["method_source"] == {
         "name": "sft", "version": "1", "file": "sft.py",
         "sha256": sha256_file(ROOT / "baselines" / "sft.py")}
+
+
+# ------------------------------------------------------------------ models by content
+
+def test_a_model_folder_is_identified_by_its_content(tmp_path, tiny_model_dir, monkeypatch):
+    import os
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from harness import storage
+    from harness.models import model_identity
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    copy = tmp_path / "elsewhere" / "tiny"
+    shutil.copytree(tiny_model_dir, copy)
+    first = model_identity(str(folder), str(folder))
+    assert first == model_identity(str(copy), str(copy))  # the same bytes: the same model
+    hashed = []
+    monkeypatch.setattr(storage, "sha256_file", lambda p: hashed.append(p) or sha256_file(p))
+    weights = folder / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert model_identity(str(folder), str(folder)) == first and hashed == [weights]
+    hashed.clear()
+    assert model_identity(str(folder), str(folder)) == first and hashed == []  # cached
+    # fine-tuned weights of the same shapes saved into the same folder: another model
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        model.model.norm.weight.add_(0.5)
+    model.save_pretrained(folder)
+    assert model_identity(str(folder), str(folder)) != first
+
+
+def test_resaved_weights_are_not_taken_for_the_complete_cell_of_the_old(tmp_path,
+                                                                         tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    path = tiny_suite(tmp_path, str(folder), methods={"sft": {}}, probes=[])
+    suite = load_suite(str(path))
+    cell = expand(suite)[0]
+    before = plan(cell, suite, str(folder)).config_hash
+    AutoModelForCausalLM.from_pretrained(folder).save_pretrained(folder)  # same tensors
+    assert plan(cell, suite, str(folder)).config_hash == before  # same bytes, same identity
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    model.model.norm.weight.data.mul_(2.0)
+    model.save_pretrained(folder)
+    assert plan(cell, suite, str(folder)).config_hash != before
