@@ -332,7 +332,7 @@ def read_cells(out: Path) -> Cells:
     """Sort every folder of OUT/cells by state: complete (valid result.json), failed
     (failure.json), incomplete (progress.json only, or a live claim: listed with state
     "running" and the claim's pid, host and start), corrupt (result.json unreadable or
-    invalid) or empty. Two complete cells with the same (model, stream, method, seed) keep
+    invalid, or stale: of another results version) or empty. Two complete cells with the same (model, stream, method, seed) keep
     the first (sorted by folder name); the other is listed under duplicates. Cells expected
     from the grid of models x streams x methods x seeds seen, but with no folder at all, are
     listed as missing."""
@@ -368,6 +368,9 @@ def _read_complete(folder: Path, out: Path, found: Cells, seen: dict) -> None:
     data, problem = read_json(path)
     if problem is None:
         problem = check_result(data)
+    if problem is None and data.get("results_version", 1) != RESULTS_VERSION:
+        problem = (f"stale: measured under results version {data.get('results_version', 1)}, "
+                   f"this harness's is {RESULTS_VERSION} (never mixed: re-run it)")
     if problem is not None:
         found.corrupt.append({"path": _rel(path, out), "cell_id": folder.name,
                               "reason": problem})

@@ -187,3 +187,17 @@ def test_resaved_weights_are_not_taken_for_the_complete_cell_of_the_old(tmp_path
     model.model.norm.weight.data.mul_(2.0)
     model.save_pretrained(folder)
     assert plan(cell, suite, str(folder)).config_hash != before
+
+
+def test_a_report_leaves_out_cells_of_another_results_version(tmp_path, monkeypatch):
+    from harness import results
+
+    cell = "smollm2-135m-instruct__arith-json__sft__s0"
+    shutil.copytree(SFT_BUNDLE / "cells" / cell, tmp_path / "cells" / cell)
+    assert [r.data["cell_id"] for r in results.read_cells(tmp_path).records] == [cell]
+    monkeypatch.setattr(results, "RESULTS_VERSION", 2)
+    found = results.read_cells(tmp_path)
+    assert found.records == [] and found.corrupt == [{
+        "path": f"cells/{cell}/result.json", "cell_id": cell,
+        "reason": "stale: measured under results version 1, this harness's is 2 (never mixed: "
+                  "re-run it)"}]
