@@ -33,7 +33,8 @@ def cmd_run(args) -> int:
 
     spec = executors.SuiteSpec(args.suite, csv(args.methods) if args.methods is not None
                                else None, _seeds(args.seeds) if args.seeds is not None else None,
-                               args.precision, list(args.set or []))
+                               args.precision, list(args.set or []),
+                               json.loads(Path(args.resolved).read_text()) if args.resolved else None)
     suite = spec.load()
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-cell", type=float, metavar="G",
                      help="with --executor ray on CUDA: GPUs per cell (default 1; 0.25: four a GPU)")
     run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a --jobs worker's number
+    run.add_argument("--resolved", help=argparse.SUPPRESS)  # a worker's suite, resolved by its parent
     run.set_defaults(func=cmd_run, run_parser=run)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-from harness import claims, identity
+from harness import claims, identity, results
 from harness.config import DataSettings, MethodSpec, Suite, cell_train
 from harness.errors import HarnessError
-from harness.models import model_identity
 from harness.probes import PROBE_DATA
-from harness.results import CellState, cell_id, read_result
+from harness.results import CellState, cell_id, read_result, results_version_of
 from harness.storage import stable_hash
 from harness.tasks import Split, get_task
 from harness.training import total_steps
@@ -83,7 +82,7 @@ def grid_definition(suite: Suite) -> dict:
     task_hashes = {t: split(t, suite.data).content_hash
                    for tasks in suite.streams.values() for t in tasks}
     probe_files = {p.name: stable_hash(p.read_text()) for p in sorted(PROBE_DATA.glob("*.json"))}
-    return identity.grid_parts(suite, {m: model_identity(m, m) for m in suite.models},
+    return identity.grid_parts(suite, {m: identity.model_identity(m, m) for m in suite.models},
                                task_hashes, probe_files)
 
 
@@ -114,7 +113,7 @@ class Plan:
 def plan(cell: Cell, suite: Suite, model_path: str | None = None) -> Plan:
     """The cell's plan; `model_path` is where the model was resolved to (its identity keys
     caches), the model as named when not yet resolved (`--dry-run`)."""
-    model_id = model_identity(cell.model, model_path or cell.model)
+    model_id = identity.model_identity(cell.model, model_path or cell.model)
     tasks = [get_task(name) for name in cell.tasks]
     splits = [split(name, suite.data) for name in cell.tasks]
     parts = identity.cell_parts(cell, suite, model_id, {s.task: s.content_hash for s in splits})
@@ -127,7 +126,7 @@ def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
     settings or the results version changed; corrupt; incomplete), retry it (failed), or run it (empty, new)."""
     result, found = read_result(folder)
     if (found is CellState.COMPLETE and result.get("config_hash") == plan(cell, suite).config_hash
-            and identity.results_version_of(result) == identity.RESULTS_VERSION):
+            and results_version_of(result) == results.RESULTS_VERSION):
         return CellState.COMPLETE
     if claims.holder(folder) is not None:
         return CellState.RUNNING

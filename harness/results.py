@@ -20,10 +20,12 @@ from pathlib import Path
 
 from harness import claims
 from harness.metrics import cell_metrics
-from harness.identity import RESULTS_VERSION
 from harness.storage import atomic_write_json
 
 SCHEMA_VERSION = 1
+# Bump when a change to training, evaluation or scoring moves numbers: a cell of another
+# results version is stale (re-run), never mixed with this one's (harness/identity.py).
+RESULTS_VERSION = 1
 REQUIRED_KEYS = ("status", "cell", "R", "metrics")
 
 
@@ -101,6 +103,12 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "results_version": RESULTS_VERSION,
         "method_stats": method_stats,
     }
+
+
+def results_version_of(result: dict) -> int:
+    """The results version a result.json was measured under (1: cells from before it was
+    recorded)."""
+    return result.get("results_version", 1)
 
 
 def write_progress(folder: Path, config_hash: str, tasks: list[str], rows: list[dict]) -> None:
@@ -368,8 +376,8 @@ def _read_complete(folder: Path, out: Path, found: Cells, seen: dict) -> None:
     data, problem = read_json(path)
     if problem is None:
         problem = check_result(data)
-    if problem is None and data.get("results_version", 1) != RESULTS_VERSION:
-        problem = (f"stale: measured under results version {data.get('results_version', 1)}, "
+    if problem is None and results_version_of(data) != RESULTS_VERSION:
+        problem = (f"stale: measured under results version {results_version_of(data)}, "
                    f"this harness's is {RESULTS_VERSION} (never mixed: re-run it)")
     if problem is not None:
         found.corrupt.append({"path": _rel(path, out), "cell_id": folder.name,

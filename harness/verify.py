@@ -24,9 +24,10 @@ import torch
 from harness import bundle as B
 from harness.config import Suite
 from harness.grid import expand, plan
-from harness.identity import LEGACY, RESULTS_VERSION, results_version_of
+from harness.identity import LEGACY
 from harness.metrics import cell_metrics
-from harness.results import check_result, read_json
+from harness import results
+from harness.results import check_result, read_json, results_version_of
 from harness.storage import atomic_write_json, sha256_file
 
 # Where the re-run's hardware differs from the submitter's: scores may move by a couple of
@@ -111,9 +112,9 @@ def _cell_problem(folder: Path, cell, suite: Suite, sha256: str | None) -> str |
         return f"result.json {problem}"
     if result.get("cell_id") != cell.id or result["cell"] != cell.info:
         return f"result.json belongs to cell {result.get('cell_id')}"
-    if results_version_of(result) != RESULTS_VERSION:
+    if results_version_of(result) != results.RESULTS_VERSION:
         return (f"measured under results version {results_version_of(result)}, this harness's "
-                f"is {RESULTS_VERSION}: stale, run it again")
+                f"is {results.RESULTS_VERSION}: stale, run it again")
     ran = (result.get("method_source") or {}).get("sha256")
     if ran is not None and ran != sha256:
         return "ran with another version of the method's source than the bundle's"

@@ -6,8 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from harness import identity
 from harness.cli import main
 from harness.config import load_suite
@@ -85,24 +83,21 @@ def test_a_comment_in_a_builtin_leaves_its_committed_bundle_verifiable():
 
 
 def test_a_cell_of_another_results_version_is_stale(tmp_path, monkeypatch):
-    from harness.verify import static_problems
+    from harness import results
+    from harness.verify import _cell_problem, static_problems
 
     suite = load_suite("leaderboard")
     cell = next(c for c in expand(suite) if c.method.name == "sft")
     shutil.copytree(SFT_BUNDLE / "cells" / cell.id, tmp_path / cell.id)
     assert state(cell, suite, tmp_path / cell.id) is CellState.COMPLETE
-    monkeypatch.setattr(identity, "RESULTS_VERSION", 2)
+    assert _cell_problem(tmp_path / cell.id, cell, suite, None) is None
+    monkeypatch.setattr(results, "RESULTS_VERSION", 2)
     assert plan(cell, suite).config["results_version"] == 2  # hashed once it moves
     assert state(cell, suite, tmp_path / cell.id) is CellState.STALE
-    # the leaderboard grid is another one (its id hashes the results version) ...
+    assert _cell_problem(tmp_path / cell.id, cell, suite, None) == (
+        "measured under results version 1, this harness's is 2: stale, run it again")
+    # the leaderboard grid is another one (its id hashes the results version)
     assert "is not the current leaderboard grid" in static_problems(SFT_BUNDLE, suite)[0]
-    import harness.verify as V
-
-    monkeypatch.setattr(identity, "RESULTS_VERSION", 1)
-    monkeypatch.setattr(V, "RESULTS_VERSION", 2)  # ... and each cell says why
-    problems = static_problems(SFT_BUNDLE, suite)
-    assert f"cell {cell.id}: measured under results version 1, this harness's is 2: stale, " \
-           "run it again" in problems
 
 
 def test_dry_run_json_prints_each_cells_identity(tmp_path, tiny_model_dir, capsys):
@@ -117,7 +112,7 @@ def test_dry_run_json_prints_each_cells_identity(tmp_path, tiny_model_dir, capsy
                               "seed", "data", "eval", "probes", "schema", "precision",
                               "results_version"}
         assert parts["method"] == cell.method.name and parts["method_version"] == "1"
-        assert parts["results_version"] == identity.RESULTS_VERSION
+        assert parts["results_version"] == 1
         assert row["config_hash"] == identity.config_hash(parts) == plan(cell, suite).config_hash
 
 
@@ -133,7 +128,7 @@ def test_result_records_method_version_source_and_results_version(tmp_path, tiny
     suite = load_suite(str(path))
     result = Runner(suite, tmp_path / "out", torch.device("cpu"), UI(quiet=True)).run_cell(
         expand(suite)[0])
-    assert result["results_version"] == identity.RESULTS_VERSION
+    assert result["results_version"] == 1
     assert result["method_source"] == {
         "name": "sft", "version": "1", "file": "sft.py",
         "sha256": sha256_file(ROOT / "baselines" / "sft.py")}
@@ -148,7 +143,7 @@ def test_a_model_folder_is_identified_by_its_content(tmp_path, tiny_model_dir, m
     from transformers import AutoModelForCausalLM
 
     from harness import storage
-    from harness.models import model_identity
+    from harness.identity import model_identity
 
     folder = tmp_path / "tiny"
     shutil.copytree(tiny_model_dir, folder)
@@ -201,3 +196,30 @@ def test_a_report_leaves_out_cells_of_another_results_version(tmp_path, monkeypa
         "path": f"cells/{cell}/result.json", "cell_id": cell,
         "reason": "stale: measured under results version 1, this harness's is 2 (never mixed: "
                   "re-run it)"}]
+
+
+# ------------------------------------------------------------------ settings resolved once
+
+def test_workers_get_the_suite_as_resolved_once_not_its_command_line(tmp_path, tiny_model_dir):
+    from harness.cli import build_parser
+    from harness.executors import SuiteSpec
+    from harness.launch import worker_argv
+
+    (tmp_path / "m.py").write_text(PLUGIN.format(version="    version = '1'\n"))
+    path = tiny_suite(tmp_path, str(tiny_model_dir), methods={"sft": {}, "m.py:Mine": {}})
+    sets = ["mine.beta=0.25", "sft.train.lr=0.002"]
+    suite = SuiteSpec(str(path), ["sft", "mine"], [0], None, sets).load()
+    record = json.loads(json.dumps(identity.suite_record(suite)))  # as a worker reads it
+    again = SuiteSpec("not-read.yaml", resolved=record).load()
+    assert again == suite
+    assert [(m.name, m.params, m.train.lr) for m in again.methods] == [
+        ("sft", {}, 0.002), ("mine", {"beta": 0.25}, 1e-3)]
+    assert [plan(c, again).config_hash for c in expand(again)] == \
+           [plan(c, suite).config_hash for c in expand(suite)]
+    args = build_parser().parse_args(["run", "--suite", str(path), "--jobs", "2", "--methods",
+                                      "sft,mine", "--set", sets[0], "--set", sets[1],
+                                      "--seeds", "0", "--save-model"])
+    resolved = tmp_path / ".suite-1.json"
+    assert worker_argv(args, tmp_path, resolved) == [
+        "--out", str(tmp_path.resolve()), "--resolved", str(resolved), "--suite", str(path),
+        "--save-model"]
