@@ -25,6 +25,11 @@ def _seeds(text: str) -> list[int]:
         raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
 
 
+def _resolved(path: str | None) -> dict | None:
+    """A `--jobs` worker's suite as its parent resolved it (harness/identity.py)."""
+    return json.loads(Path(path).read_text()) if path else None
+
+
 def cmd_run(args) -> int:
     from harness import executors, fetch, launch
     from harness.grid import expand
@@ -34,7 +39,7 @@ def cmd_run(args) -> int:
     spec = executors.SuiteSpec(args.suite, csv(args.methods) if args.methods is not None
                                else None, _seeds(args.seeds) if args.seeds is not None else None,
                                args.precision, list(args.set or []),
-                               json.loads(Path(args.resolved).read_text()) if args.resolved else None)
+                               _resolved(args.resolved))
     suite = spec.load()
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)

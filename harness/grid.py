@@ -123,7 +123,8 @@ def plan(cell: Cell, suite: Suite, model_path: str | None = None) -> Plan:
 def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
     """What a run will do with the cell's folder: skip it (complete), leave it to the live
     process that claimed it (running: `claims.holder(folder)` says who), re-run it (stale:
-    settings or the results version changed; corrupt; incomplete), retry it (failed), or run it (empty, new)."""
+    settings or the results version changed; corrupt; incomplete), retry it (failed), or
+    run it (empty, new)."""
     result, found = read_result(folder)
     if (found is CellState.COMPLETE and result.get("config_hash") == plan(cell, suite).config_hash
             and results_version_of(result) == results.RESULTS_VERSION):

@@ -3,11 +3,11 @@ cover, built from plain dicts.
 
 A cell is identified by (`cell_parts`): the model's content (`model_identity`), the content
 hash of each task's data, the method's name, its declared `version` and the settings given
-to it, the training, data and evaluation settings, the probes' versions, the seed, the precision, the result schema and the results version
-(results.RESULTS_VERSION). The method's source bytes are recorded for audit
-(`method_record`), never hashed: a comment or a behaviour-preserving refactor leaves every
-result valid, a behaviour change bumps the method's `version`
-(tests/test_method_fingerprints.py catches one that does not).
+to it, the training, data and evaluation settings, the probes' versions, the seed, the
+precision, the result schema and the results version (results.RESULTS_VERSION). The
+method's source bytes are recorded for audit (`method_record`), never hashed: a comment or
+a behaviour-preserving refactor leaves every result valid, a behaviour change bumps the
+method's `version` (tests/test_method_fingerprints.py catches one that does not).
 
 Settings given to a method plus its version fix the settings in force: a built-in's defaults
 belong to its version (changing one changes its fingerprint, so its version).
