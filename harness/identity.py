@@ -137,8 +137,11 @@ def file_sha256s(files: list[Path]) -> dict[Path, str]:
                                   "sha256": storage.sha256_file(file)}
             changed = True
         found[file] = entry["sha256"]
-    if changed and not storage.writable_problem(store.parent):
-        storage.atomic_write_json(store, known)
+    if changed:
+        try:
+            storage.atomic_write_json(store, known)
+        except OSError:  # a cache: unwritable (read-only, disk full), it is computed again
+            pass
     return found
 
 

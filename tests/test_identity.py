@@ -68,7 +68,7 @@ def test_every_builtin_declares_a_version_and_the_list_shows_it(capsys):
     assert main(["list", "methods", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["name"] for r in rows} >= set(METHODS.builtins)
-    for row in rows:
+    for row in (r for r in rows if r["name"] in METHODS.builtins):  # not installed plugins
         assert row["version"] == identity.declared_version(METHODS[row["name"]]) == "1", row
 
 
