@@ -14,6 +14,7 @@ def dft_loss(logits, targets):
 
 class DFT(Method):
     name = "dft"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "cross-entropy weighted by the detached target-token probability"
 
     def loss(self, model, batch, ctx):

@@ -24,6 +24,7 @@ from harness.methods import Method, response_logits, response_token_loss
 
 class EWC(Method):
     name = "ewc"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "online EWC: diagonal Fisher penalty after each task"
     defaults = {"lambda": 5000.0, "gamma": 1.0, "fisher_examples": 32, "fisher": "empirical"}
 

@@ -9,6 +9,7 @@ from harness.methods import HarnessError, Method, decoder_blocks
 
 class Freeze(Method):
     name = "freeze"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "train only the top k transformer blocks (embeddings optional)"
     defaults = {"top_k": 6, "train_embeddings": False}
 

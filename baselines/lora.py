@@ -5,6 +5,7 @@ from harness.methods import LORA_DEFAULTS, Method, apply_lora
 
 class LoRA(Method):
     name = "lora"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "low-rank adapters (peft) on the attention and MLP projections"
     defaults = dict(LORA_DEFAULTS)
 

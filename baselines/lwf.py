@@ -33,6 +33,7 @@ def distilled_positions(batch, positions: str) -> torch.Tensor:
 
 class LwF(Method):
     name = "lwf"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "KL to the previous task's model on the current inputs"
     defaults = {"alpha": 1.0, "temperature": 2.0, "positions": "prompt"}
 

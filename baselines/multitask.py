@@ -10,6 +10,7 @@ from harness.methods import Method
 
 class Multitask(Method):
     name = "multitask"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "joint training on the whole stream at once (reference, not continual)"
     continual = False
 

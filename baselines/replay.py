@@ -11,6 +11,7 @@ from harness.methods import Method
 
 class Replay(Method):
     name = "replay"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "replay a per-task buffer of earlier tasks' examples"
     defaults = {"buffer_per_task": 16}
 

@@ -5,4 +5,5 @@ from harness.methods import Method
 
 class SFT(Method):
     name = "sft"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "full fine-tuning, cross-entropy on response tokens"

@@ -15,6 +15,7 @@ from harness.methods import Method, response_logits, token_divergence
 
 class BaseKLSFT(Method):
     name = "base-kl-sft"
+    version = "1"
     description = "SFT plus beta * KL(base || model) on response tokens"
     defaults = {"beta": 0.5}
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from harness.config import MethodSpec, Suite
 from harness.errors import HarnessError
 from harness.grid import expand, grid_definition, state
+from harness.identity import method_version, train_part
 from harness.results import CellState, read_json, read_result
 from harness.storage import atomic_write_json, atomic_write_text, sha256_file, stable_hash
 
@@ -40,7 +41,7 @@ def scenario(suite: Suite) -> dict:
     (models, streams, task and probe content, seeds, data, evaluation, the default training
     budget). Every bundle of one leaderboard has the same scenario."""
     definition = {k: v for k, v in grid_definition(suite).items() if k != "methods"}
-    return definition | {"train": dataclasses.asdict(suite.train)}
+    return definition | {"train": train_part(suite.train)}
 
 
 def leaderboard_grid_id(suite: Suite) -> str:
@@ -58,6 +59,11 @@ def method_class(spec: str) -> type:
     from harness.methods import METHODS
 
     return METHODS[spec]
+
+
+def builtin_version(name: str) -> str:
+    """The version this harness's registered method `name` has (harness/identity.py)."""
+    return method_version(MethodSpec(name, source=f"{method_source(name)}:"))
 
 
 def method_source(name: str, source: str = "") -> Path:
@@ -126,7 +132,8 @@ def method_entry(spec: MethodSpec) -> tuple[dict, Path]:
              "class": f"{cls.__module__}:{cls.__qualname__}" if builtin
              else f"method/{source.name}:{cls.__qualname__}",
              "source": f"method/{source.name}", "sha256": sha256_file(source),
-             "params": spec.params, "train": dataclasses.asdict(spec.train)}, source)
+             "version": method_version(spec),
+             "params": spec.params, "train": train_part(spec.train)}, source)
 
 
 def _complete_results(suite: Suite, out: Path) -> dict[str, dict]:

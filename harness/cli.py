@@ -25,6 +25,11 @@ def _seeds(text: str) -> list[int]:
         raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
 
 
+def _resolved(path: str | None) -> dict | None:
+    """A `--jobs` worker's suite as its parent resolved it (harness/identity.py)."""
+    return json.loads(Path(path).read_text()) if path else None
+
+
 def cmd_run(args) -> int:
     from harness import executors, fetch, launch
     from harness.grid import expand
@@ -33,7 +38,8 @@ def cmd_run(args) -> int:
 
     spec = executors.SuiteSpec(args.suite, csv(args.methods) if args.methods is not None
                                else None, _seeds(args.seeds) if args.seeds is not None else None,
-                               args.precision, list(args.set or []))
+                               args.precision, list(args.set or []),
+                               _resolved(args.resolved))
     suite = spec.load()
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)
@@ -93,8 +99,9 @@ def cmd_list(args) -> int:
                 rows.append({"name": name, "class": target, "description": f"BROKEN: {exc}",
                              "defaults": {}, "continual": None})
                 continue
-            rows.append({"name": name, "class": target, "description": cls.description,
-                         "defaults": cls.defaults, "continual": cls.continual})
+            rows.append({"name": name, "version": _version(name), "class": target,
+                         "description": cls.description, "defaults": cls.defaults,
+                         "continual": cls.continual})
     elif args.what == "tasks":
         rows = [{"name": n, "version": c.version, "description": c.description,
                  "data": c.dataset or "generated"} for n, c in all_tasks(datasets=True).items()]
@@ -137,8 +144,17 @@ def method_row(spec: str) -> dict:
 
     name, _, source = resolve_method(spec, {}, "harness list methods")
     cls = METHODS[name]  # a plugin that does not import: its import error
-    return {"name": name, "class": spec, "source": source, "description": cls.description,
-            "defaults": cls.defaults, "continual": cls.continual}
+    return {"name": name, "version": _version(name, source), "class": spec, "source": source,
+            "description": cls.description, "defaults": cls.defaults, "continual": cls.continual}
+
+
+def _version(name: str, source: str = "") -> str:
+    """A method's version (harness/identity.py): declared, else its source's hash."""
+    from harness.bundle import builtin_version
+    from harness.config import MethodSpec
+    from harness.identity import method_version
+
+    return method_version(MethodSpec(name, source=source)) if source else builtin_version(name)
 
 
 def cmd_report(args) -> int:
@@ -300,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-cell", type=float, metavar="G",
                      help="with --executor ray on CUDA: GPUs per cell (default 1; 0.25: four a GPU)")
     run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a --jobs worker's number
+    run.add_argument("--resolved", help=argparse.SUPPRESS)  # a worker's suite, resolved by its parent
     run.set_defaults(func=cmd_run, run_parser=run)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])

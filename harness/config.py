@@ -15,14 +15,13 @@ from typing import Any
 import yaml
 
 from harness.errors import HarnessError
-from harness.memory_settings import check_optimizer, opt_in
+from harness.memory_settings import check_optimizer
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SUITES_DIR = BENCHMARKS / "suites"
 STREAMS_FILE = BENCHMARKS / "streams.yaml"
 
 
-@opt_in  # the memory settings at their defaults stay out of dataclasses.asdict
 @dataclass(frozen=True)
 class TrainSettings:
     steps: int | None = None  # optimiser steps per task; or give epochs

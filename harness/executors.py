@@ -29,19 +29,23 @@ STOP_WAIT_S = 60.0  # how long a stopped worker may take to release its claim an
 
 @dataclass(frozen=True)
 class SuiteSpec:
-    """What `harness run` was asked for, as every process that runs cells rebuilds it:
-    the suite, --methods, --seeds, --precision and --set."""
+    """What `harness run` was asked for: the suite, --methods, --seeds, --precision and
+    --set; or, in a worker (`--jobs`, Ray), the suite its parent resolved from them."""
 
     suite: str
     methods: list[str] | None = None
     seeds: list[int] | None = None
     precision: str | None = None
     sets: list[str] = field(default_factory=list)
+    resolved: dict | None = None  # the suite as its parent resolved it (identity.suite_record)
 
     def load(self):
         from harness.config import load_suite
+        from harness.identity import suite_from_record
         from harness.overrides import apply_sets, narrow
 
+        if self.resolved is not None:  # a worker: settings are resolved once, by the parent
+            return suite_from_record(self.resolved)
         suite = narrow(load_suite(self.suite), self.methods, self.seeds, self.precision)
         return apply_sets(suite, list(self.sets))
 

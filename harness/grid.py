@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-from harness import claims
+from harness import claims, identity, results
 from harness.config import DataSettings, MethodSpec, Suite, cell_train
 from harness.errors import HarnessError
-from harness.models import model_identity
-from harness.probes import PROBE_DATA, get_probe
-from harness.results import SCHEMA_VERSION, CellState, cell_id, read_result
+from harness.probes import PROBE_DATA
+from harness.results import CellState, cell_id, read_result, results_version_of
 from harness.storage import stable_hash
 from harness.tasks import Split, get_task
 from harness.training import total_steps
@@ -78,30 +77,13 @@ def split(task: str, data: DataSettings) -> Split:
 
 
 def grid_definition(suite: Suite) -> dict:
-    """Everything that fixes the grid's results, with the content hashes of the task data
-    and probe data: two runs with the same grid id measure the same thing."""
+    """Everything that fixes the grid's results (harness/identity.py), with the content
+    hashes of the task data and probe data."""
     task_hashes = {t: split(t, suite.data).content_hash
                    for tasks in suite.streams.values() for t in tasks}
     probe_files = {p.name: stable_hash(p.read_text()) for p in sorted(PROBE_DATA.glob("*.json"))}
-    return {
-        "models": {m: model_identity(m, m) for m in suite.models},
-        "streams": suite.streams, "task_hashes": task_hashes,
-        "methods": [{"name": m.name, "params": m.params, "train": dataclasses.asdict(m.train)}
-                    for m in suite.methods],
-        "seeds": suite.seeds, "probe_data": probe_files,
-        "probes": {name: get_probe(name).version for name in suite.probes},
-        "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
-        "schema": SCHEMA_VERSION, **_precision(suite),
-        **({"stream_train": suite.stream_train} if suite.stream_train else {}),
-        **({"stream_method_train": suite.stream_method_train}
-           if suite.stream_method_train else {}),
-    }
-
-
-def _precision(suite: Suite) -> dict:
-    """The precision, where it is not `auto` (so that grids and cells from before the
-    setting keep their ids and hashes)."""
-    return {} if suite.precision == "auto" else {"precision": suite.precision}
+    return identity.grid_parts(suite, {m: identity.model_identity(m, m) for m in suite.models},
+                               task_hashes, probe_files)
 
 
 def grid_id(suite: Suite) -> str:
@@ -110,42 +92,42 @@ def grid_id(suite: Suite) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a cell will run: its tasks and splits, and the config whose hash decides whether
-    a complete cell can be skipped."""
+    """What a cell will run: its tasks and splits, and its identity (harness/identity.py):
+    `parts`, all of it, and `config`, what is hashed into the hash that decides whether a
+    complete cell can be skipped."""
 
     tasks: list
     splits: list[Split]
     model_id: str
-    config: dict
+    parts: dict
+
+    @property
+    def config(self) -> dict:
+        return identity.hashed(self.parts)
 
     @property
     def config_hash(self) -> str:
-        return stable_hash(self.config)
+        return identity.config_hash(self.parts)
 
 
 def plan(cell: Cell, suite: Suite, model_path: str | None = None) -> Plan:
     """The cell's plan; `model_path` is where the model was resolved to (its identity keys
     caches), the model as named when not yet resolved (`--dry-run`)."""
-    model_id = model_identity(cell.model, model_path or cell.model)
+    model_id = identity.model_identity(cell.model, model_path or cell.model)
     tasks = [get_task(name) for name in cell.tasks]
     splits = [split(name, suite.data) for name in cell.tasks]
-    config = {
-        "model": model_id, "tasks": {s.task: s.content_hash for s in splits},
-        "method": cell.method.name, "params": cell.method.params,
-        "train": dataclasses.asdict(cell.method.train), "seed": cell.seed,
-        "data": dataclasses.asdict(suite.data), "eval": dataclasses.asdict(suite.eval),
-        "probes": {name: get_probe(name).version for name in suite.probes},
-        "schema": SCHEMA_VERSION, **_precision(suite),
-    }
-    return Plan(tasks, splits, model_id, config)
+    parts = identity.cell_parts(cell, suite, model_id, {s.task: s.content_hash for s in splits})
+    return Plan(tasks, splits, model_id, parts)
 
 
 def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
     """What a run will do with the cell's folder: skip it (complete), leave it to the live
     process that claimed it (running: `claims.holder(folder)` says who), re-run it (stale:
-    settings changed; corrupt; incomplete), retry it (failed), or run it (empty, new)."""
+    settings or the results version changed; corrupt; incomplete), retry it (failed), or
+    run it (empty, new)."""
     result, found = read_result(folder)
-    if found is CellState.COMPLETE and result.get("config_hash") == plan(cell, suite).config_hash:
+    if (found is CellState.COMPLETE and result.get("config_hash") == plan(cell, suite).config_hash
+            and results_version_of(result) == results.RESULTS_VERSION):
         return CellState.COMPLETE
     if claims.holder(folder) is not None:
         return CellState.RUNNING

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.identity import suite_record
+from harness.storage import atomic_write_json
 
 
 def csv(text: str) -> list[str]:
@@ -60,6 +62,7 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
     if args.executor == "ray":
         ui.log(f"suite {suite.name}: {len(cells)} cells as Ray tasks -> {out}")
         threads = args.threads or 1
+        spec = dataclasses.replace(spec, resolved=suite_record(suite))  # resolved once, here
         codes = executors.run_ray(spec, suite, out, cells, address=args.address,
                                   device=args.device, gpus=args.gpus_per_cell, threads=threads,
                                   save_model=args.save_model, log=ui.log)
@@ -73,7 +76,12 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         _check_sharing(suite, device, args, ui)
         for model in suite.models:  # provisioned once, before the workers start
             resolve_model(model, log=ui.log)
-        codes = executors.run_jobs(worker_argv(args, out), plan, ui.log)
+        resolved = out / f".suite-{os.getpid()}.json"  # the workers' suite, resolved here
+        atomic_write_json(resolved, suite_record(suite))
+        try:
+            codes = executors.run_jobs(worker_argv(args, out, resolved), plan, ui.log)
+        finally:
+            resolved.unlink(missing_ok=True)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     _check_bf16(suite, device, ui)
     if not args.worker:
@@ -95,12 +103,16 @@ def _check_bf16(suite, device, ui) -> None:
         ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: slower than fp32")
 
 
-def worker_argv(args, out: Path) -> list[str]:
+def worker_argv(args, out: Path, resolved: Path | None = None) -> list[str]:
     """The arguments of `harness run` that a worker of `--jobs` repeats: every option the
-    user gave, but those of the parent (--jobs, --devices, --threads, --quiet, ...)."""
+    user gave, but those of the parent (--jobs, --devices, --threads, --quiet, ...); with
+    `resolved`, the suite file the parent resolved instead of what it resolved it from
+    (--methods, --seeds, --precision, --set: never parsed again)."""
     parent = {"jobs", "devices", "threads", "quiet", "executor", "address", "gpus_per_cell",
-              "worker", "dry_run", "json", "out", "help"}
-    argv = ["--out", str(out.resolve())]
+              "worker", "dry_run", "json", "out", "help", "resolved"}
+    if resolved is not None:
+        parent |= {"methods", "seeds", "precision", "set"}
+    argv = ["--out", str(out.resolve())] + (["--resolved", str(resolved)] if resolved else [])
     for action in args.run_parser._actions:
         value = getattr(args, action.dest, None)
         if not action.option_strings or action.dest in parent or value in (None, False):
@@ -169,7 +181,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     from rich.table import Table
 
     from harness import claims
-    from harness.grid import estimate, expand, grid_id, measured_seconds, state
+    from harness.grid import estimate, expand, grid_id, measured_seconds, plan, state
     from harness.results import CellState
 
     measured, index = measured_seconds(out), {c.id: i for i, c in enumerate(expand(suite))}
@@ -186,6 +198,11 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                                                         + (e["setup_s"] or 0.0), 1),
                "estimate": {k: None if e[k] is None else round(e[k], 1) for k in
                             ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")}}
+        try:  # what the cell's hash covers (harness/identity.py)
+            planned = plan(cell, suite)
+            row["identity"], row["config_hash"] = planned.parts, planned.config_hash
+        except HarnessError:  # task data not fetched yet
+            row["identity"] = row["config_hash"] = None
         if found is CellState.RUNNING:
             row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
                                               ).items() if k != "token"}

@@ -149,6 +149,10 @@ def check_model_dir(path: Path, name: str) -> None:
         problem = _weights_problem(file)
         if problem:
             bad(f"has unreadable weights: {file.name} {problem}")
+    problem = _architecture_problem(path, tuple(weights), _signature(path, weights))
+    if problem:
+        bad(f"has a config.json that does not match its weights ({problem})",
+            "use the config.json saved with these weights (save_pretrained writes both)")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -180,6 +184,74 @@ def _weights_problem(file: Path) -> str | None:
     if 8 + n + end > size:
         return f"is truncated ({size} bytes; its header describes {8 + n + end})"
     return None
+
+
+def _signature(path: Path, files: list[Path]) -> tuple:
+    """What the architecture check depends on, as (name, size, mtime_ns) of the files."""
+    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                 for f in [path / "config.json", *files])
+
+
+def _tensor_shapes(file: Path) -> dict[str, tuple]:
+    """Tensor name -> shape in a weight file, from its header (safetensors) or a lazy load
+    onto the meta device (a torch.save file)."""
+    if file.suffix == ".safetensors":
+        with open(file, "rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    import torch
+
+    state = torch.load(file, map_location="meta", weights_only=True, mmap=True)
+    return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+
+
+@functools.lru_cache(maxsize=32)
+def _architecture_problem(path: Path, weights: tuple[Path, ...], signature: tuple) -> str | None:
+    """Why config.json describes another network than the weight files hold (e.g. a GPT-2
+    or BERT config over Llama weights: transformers would initialise every tensor it does
+    not find at random and train that), or None. The network is built on the meta device
+    (no memory); a checkpoint may leave out tied output embeddings and its base model's
+    prefix, as transformers allows; more than a tenth of the tensors missing is refused."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    kind = getattr(config, "model_type", "?")
+    from transformers.utils import logging
+
+    before = logging.get_verbosity()
+    logging.set_verbosity_error()  # e.g. BERT's advice on is_decoder: not this check's
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except Exception as exc:
+        return f"its {kind} architecture is not a causal language model: {_first_line(exc)}"
+    finally:
+        logging.set_verbosity(before)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if getattr(config.get_text_config(), "tie_word_embeddings", False):
+        head = model.get_output_embeddings()
+        expected = {k: v for k, v in expected.items()
+                    if head is None or not k.startswith(_module_name(model, head))}
+    prefix = f"{model.base_model_prefix}."
+    found = {}
+    for file in weights:
+        for key, shape in _tensor_shapes(file).items():
+            found[key if key in expected or prefix + key not in expected else prefix + key] = shape
+    for key in sorted(expected.keys() & found.keys()):
+        if expected[key] != found[key]:
+            return (f"{key} is {list(found[key])} in the weights, {list(expected[key])} by "
+                    f"the {kind} config")
+    missing = sorted(expected.keys() - found.keys())
+    if len(missing) * 10 > len(expected):
+        held = next(iter(sorted(found)), "nothing")
+        return (f"{len(missing)} of the {len(expected)} tensors its {kind} architecture has "
+                f"are not in the weights, e.g. {missing[0]}; they hold e.g. {held}")
+    return None
+
+
+def _module_name(model, module) -> str:
+    return next((name for name, m in model.named_modules() if m is module), "\0")
 
 
 @functools.lru_cache(maxsize=None)
@@ -364,17 +436,3 @@ def model_config(name: str) -> dict:
 
     return json.loads(Path(hf_hub_download(name, "config.json",
                                            local_files_only=_offline())).read_text())
-
-
-def model_identity(name: str, path: str) -> str:
-    """A content identity for cache keys: the GGUF hash for embedded models, the config
-    and weight-file sizes for local directories, the id itself for hub models."""
-    if name in EMBEDDED:
-        return f"{name}@{EMBEDDED[name].sha256[:16]}"
-    local = Path(path)
-    if local.is_dir():
-        from harness.storage import stable_hash
-
-        files = sorted((p.name, p.stat().st_size) for p in local.iterdir() if p.is_file())
-        return f"{local.resolve()}@{stable_hash([files, (local / 'config.json').read_text()])}"
-    return name

@@ -23,6 +23,9 @@ from harness.metrics import cell_metrics
 from harness.storage import atomic_write_json
 
 SCHEMA_VERSION = 1
+# Bump when a change to training, evaluation or scoring moves numbers: a cell of another
+# results version is stale (re-run), never mixed with this one's (harness/identity.py).
+RESULTS_VERSION = 1
 REQUIRED_KEYS = ("status", "cell", "R", "metrics")
 
 
@@ -96,9 +99,16 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "versions": versions,
         "hardware": hardware,
         "finished_at": _now(),
-        "method_source": method_source,
+        "method_source": method_source,  # name, version, file, sha256: for audit
+        "results_version": RESULTS_VERSION,
         "method_stats": method_stats,
     }
+
+
+def results_version_of(result: dict) -> int:
+    """The results version a result.json was measured under (1: cells from before it was
+    recorded)."""
+    return result.get("results_version", 1)
 
 
 def write_progress(folder: Path, config_hash: str, tasks: list[str], rows: list[dict]) -> None:
@@ -330,7 +340,7 @@ def read_cells(out: Path) -> Cells:
     """Sort every folder of OUT/cells by state: complete (valid result.json), failed
     (failure.json), incomplete (progress.json only, or a live claim: listed with state
     "running" and the claim's pid, host and start), corrupt (result.json unreadable or
-    invalid) or empty. Two complete cells with the same (model, stream, method, seed) keep
+    invalid, or stale: of another results version) or empty. Two complete cells with the same (model, stream, method, seed) keep
     the first (sorted by folder name); the other is listed under duplicates. Cells expected
     from the grid of models x streams x methods x seeds seen, but with no folder at all, are
     listed as missing."""
@@ -366,6 +376,9 @@ def _read_complete(folder: Path, out: Path, found: Cells, seen: dict) -> None:
     data, problem = read_json(path)
     if problem is None:
         problem = check_result(data)
+    if problem is None and results_version_of(data) != RESULTS_VERSION:
+        problem = (f"stale: measured under results version {results_version_of(data)}, "
+                   f"this harness's is {RESULTS_VERSION} (never mixed: re-run it)")
     if problem is not None:
         found.corrupt.append({"path": _rel(path, out), "cell_id": folder.name,
                               "reason": problem})

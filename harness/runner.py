@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from harness import __version__, claims, results
+from harness import __version__, claims, identity, results
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
@@ -28,7 +28,7 @@ from harness.models import load_model, resolve_model
 from harness.precision import using
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
-from harness.storage import Cache, sha256_file
+from harness.storage import Cache
 from harness.training import total_steps, train_task
 
 
@@ -56,15 +56,6 @@ def versions() -> dict:
             "torch": torch.__version__, "transformers": transformers.__version__,
             "peft": peft.__version__, "lm_eval": getattr(lm_eval, "__version__", "?"),
             "datasets": datasets.__version__}
-
-
-def method_source(spec) -> dict | None:
-    """The file that defines the method and its sha256: a bundle holds the source its cells
-    ran with (harness/bundle.py)."""
-    path = spec.source_file
-    if path is None or not path.is_file():
-        return None
-    return {"file": path.name, "sha256": sha256_file(path)}
 
 
 def hardware(device: torch.device) -> dict:
@@ -201,7 +192,7 @@ class Runner:
             training=training, config=p.config, config_hash=p.config_hash,
             model_id=p.model_id, grid_id=self.grid_id, suite=self.suite.name, timings=timings,
             versions=versions(), hardware=hardware(self.device), method_stats=ctx.stats,
-            method_source=method_source(cell.method))
+            method_source=identity.method_record(cell.method))
         results.write_samples(folder, self._samples(cell, p, rows))
         if self.save_model:  # before result.json: a complete cell has its model
             save_checkpoint(model, tokenizer, folder / "model")

@@ -1,11 +1,12 @@
 """`harness verify BUNDLE`: is a submission what it claims to be?
 
 Static checks first (each rejection one line naming the file or cell and the reason): the
-manifest, every checksum, the method's source against its hash (and, for a built-in, against
-this harness's copy), the grid against the current leaderboard grid, the set of cells, and
-every cell's schema, settings hash and metrics recomputed from its R and probes. Then it
-re-runs sampled cells and compares them with the bundle: exactly where the hardware matches
-(same device kind, CPU model and thread count), else within TOLERANCE (docs/leaderboard.md).
+manifest, every checksum, the method's source against its hash (and, for a built-in, its
+declared version against this harness's), the grid against the current leaderboard grid, the
+set of cells, and every cell's results version, schema, settings hash and metrics
+recomputed from its R and probes. Then it re-runs sampled cells and compares them with the
+bundle: exactly where the hardware matches (same device kind, CPU model and thread count),
+else within TOLERANCE (docs/leaderboard.md).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import torch
 from harness import bundle as B
 from harness.config import Suite
 from harness.grid import expand, plan
+from harness.identity import LEGACY
 from harness.metrics import cell_metrics
-from harness.results import check_result, read_json
+from harness import results
+from harness.results import check_result, read_json, results_version_of
 from harness.storage import atomic_write_json, sha256_file
 
 # Where the re-run's hardware differs from the submitter's: scores may move by a couple of
@@ -88,14 +91,15 @@ def _method_problems(path: Path, method: dict) -> list[str]:
         return [f"method: source {method.get('source')} missing"]
     if sha256_file(source) != method.get("sha256"):
         return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
-    if method.get("builtin", True):
+    if method.get("builtin", True):  # its behaviour is its declared version, not its bytes
         try:
-            here = B.method_source(method["name"])
+            here = B.builtin_version(method["name"])
         except Exception as exc:
             return [f"method: built-in '{method.get('name')}' is unknown here: {exc}"]
-        if sha256_file(here) != method["sha256"]:
-            return [f"method: built-in '{method['name']}' ran as a different version of "
-                    f"{here.name} than this harness's"]
+        ran = str(method.get("version", LEGACY["method_version"]))  # bundles from before: 1
+        if ran != here:
+            return [f"method: built-in '{method['name']}' ran as version {ran}, this "
+                    f"harness's is version {here} (its cells must be run again)"]
     return []
 
 
@@ -108,6 +112,9 @@ def _cell_problem(folder: Path, cell, suite: Suite, sha256: str | None) -> str |
         return f"result.json {problem}"
     if result.get("cell_id") != cell.id or result["cell"] != cell.info:
         return f"result.json belongs to cell {result.get('cell_id')}"
+    if results_version_of(result) != results.RESULTS_VERSION:
+        return (f"measured under results version {results_version_of(result)}, this harness's "
+                f"is {results.RESULTS_VERSION}: stale, run it again")
     ran = (result.get("method_source") or {}).get("sha256")
     if ran is not None and ran != sha256:
         return "ran with another version of the method's source than the bundle's"

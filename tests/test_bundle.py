@@ -71,7 +71,9 @@ def test_bundle_layout_and_manifest(made):
     assert sums == B.file_checksums(dest) and B.MANIFEST in sums and len(sums) == 6
     for c in cells:  # each cell names the source it ran with: the bundled one
         ran = json.loads((dest / "cells" / c / "result.json").read_text())["method_source"]
-        assert ran == {"file": "sft.py", "sha256": method["sha256"]}
+        assert ran == {"name": "sft", "version": "1", "file": "sft.py",
+                       "sha256": method["sha256"]}
+    assert method["version"] == "1"
 
 
 def test_submit_refuses_cells_run_with_another_source(made, tmp_path):
@@ -111,7 +113,8 @@ def first_cell(path):
     ("missing_cell", "missing"),
     ("extra_file", "not listed in checksums.sha256"),
     ("changed_method", "does not match its sha256"),
-    ("changed_method_rehashed", "ran as a different version"),
+    ("changed_method_rehashed", "ran with another version of the method's source"),
+    ("other_version_resealed", "ran as version 0, this harness's is version 1"),
     ("changed_checksum", "checksum mismatch"),
     ("no_checksums", "checksums.sha256: missing or malformed"),
     ("other_grid", "is not the current leaderboard grid"),
@@ -153,6 +156,8 @@ def test_tampered_bundles_are_rejected(made, tmp_path, tamper, expected):
         suite = dataclasses.replace(suite, seeds=[0, 1, 2])
     elif tamper == "other_settings":
         edit_json(path / B.MANIFEST, lambda m: m["method"]["train"].__setitem__("lr", 0.5))
+    elif tamper == "other_version_resealed":
+        edit_json(path / B.MANIFEST, lambda m: m["method"].__setitem__("version", "0"))
     elif tamper == "other_source_resealed":
         edit_json(result, lambda r: r["method_source"].__setitem__("sha256", "0" * 64))
     elif tamper == "bad_manifest":

@@ -86,6 +86,16 @@ def weights(env) -> bytes:
     return (env.model / "model.safetensors").read_bytes()
 
 
+def other_config(env, kind: str, **change) -> bytes:
+    """A config.json of another architecture (or size) than the tiny Llama's weights."""
+    from transformers import AutoConfig
+
+    if kind == "llama":
+        config = json.loads((env.model / "config.json").read_text()) | change
+        return json.dumps(config).encode()
+    return AutoConfig.for_model(kind).to_json_string().encode()
+
+
 def unknown_lmeval_probe(env):
     class TaskManager:  # lm-eval's index takes ~15 s to build: a stand-in with one task
         all_tasks = ["hellaswag"]
@@ -229,6 +239,12 @@ USER_ERRORS = [
     ("model-shard-missing", ["lacks weight shard model-00002-of-00002.safetensors"],
      lambda e: e.with_model(remove=["model.safetensors"], write={"model.safetensors.index.json": json.dumps(
          {"weight_map": {"a": "model-00002-of-00002.safetensors"}}).encode()})),
+    ("model-config-other-architecture", ["config.json that does not match its weights",
+                                         "gpt2 architecture", "use the config.json saved with"],
+     lambda e: e.with_model(write={"config.json": other_config(e, "gpt2")})),
+    ("model-config-other-size", ["config.json that does not match its weights",
+                                 "is [512, 64] in the weights, [512, 96] by the llama config"],
+     lambda e: e.with_model(write={"config.json": other_config(e, "llama", hidden_size=96)})),
     ("hub-id-offline", ["not in the local Hugging Face cache", "HF_HUB_OFFLINE"],
      lambda e: e.monkeypatch.setenv("HF_HUB_OFFLINE", "1") or e.run(e.suite(models=["no-org/no-such-model"]))),
     ("model-folders-one-name", ["would share the cell folder cells/tiny__", "different names"],

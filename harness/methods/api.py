@@ -147,6 +147,10 @@ class Method:
     """Base class: plain supervised fine-tuning. Override only what differs."""
 
     name: str = ""
+    # the method's behaviour: bump it when a change moves its numbers (results of another
+    # version are re-run; a comment or refactor keeps it). Declared in the class itself: a
+    # subclass without its own is versioned by its source file's hash (harness/identity.py)
+    version: str = ""
     description: str = ""
     defaults: dict[str, Any] = {}  # hyper-parameters, overridable from the suite YAML
     continual: bool = True  # False for references such as joint training

@@ -50,6 +50,7 @@ def _is_pool(found) -> bool:
 
 class SASFT(OptionalLoRA, Method):
     name = "sa-sft"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "mix self-dialogues written by the base model into each task (SA-SFT)"
     defaults = {
         "ratio": 1.0,  # self-generated examples per task example

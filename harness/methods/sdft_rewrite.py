@@ -40,6 +40,7 @@ def accepted(task, example, text: str, phrases=FILTER_PHRASES) -> bool:
 
 class SDFTRewrite(OptionalLoRA, Method):
     name = "sdft-rewrite"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "SFT on the base model's own rewrites of the gold responses (SDFT, ACL 2024)"
     defaults = {
         "temperature": 0.95,

@@ -22,6 +22,7 @@ from harness.methods import Method, OptionalLoRA, logits_at, token_divergence
 
 class SelfAug(OptionalLoRA, Method):
     name = "selfaug"
+    version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
     description = "CE + alpha * KL to the base model's distribution at the prompt positions"
     defaults = {
         "alpha": 0.5,
