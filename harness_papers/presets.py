@@ -36,6 +36,7 @@ class SDFTTRL(SDFT):
     importance-ratio cap distillation_is_clip 2.0 is our is_clip."""
 
     name = "sdft-trl"
+    version = "1"
     description = ("sdft with TRL's defaults: frozen base teacher, JSD 0.5 over the student's "
                    "top 100 tokens, 8 rollouts a prompt, TRL's teacher template, no skipped tokens")
     defaults = {**SDFT.defaults, "ema_rate": 0.0, "kl": "jsd", "beta": 0.5, "topk": 100,
@@ -49,5 +50,6 @@ class SelfAugPaper(SelfAug):
     KL(base || tuned)."""
 
     name = "selfaug-paper"
+    version = "1"
     description = "selfaug with the paper's KL direction, KL(tuned || base) (code: base || tuned)"
     defaults = {**SelfAug.defaults, "direction": "tuned-base"}

@@ -38,9 +38,11 @@ SUITE = {"streams": {"two": ["arith", "json-extract"]}, "probes": ["drift"], "se
 
 
 def builtins() -> list[str]:
-    from harness.methods import METHODS
+    from harness.methods import shipped
 
-    return sorted(METHODS.builtins)
+    names = shipped()
+    assert len(names) == 14, names  # the 4 methods under study and the 10 baselines
+    return names
 
 
 @contextlib.contextmanager

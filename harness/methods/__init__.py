@@ -47,6 +47,19 @@ __all__ = [
 METHODS = Registry("method", Method, "harness.methods", {}, files=True,
                    hint="path/to/file.py:Class")
 
+# the modules of the methods this distribution ships and ranks: the methods under study and
+# the baselines (the paper presets are settings of these, not methods of their own)
+SHIPPED_MODULES = ("harness.methods.", "baselines.")
+
+
+def shipped() -> list[str]:
+    """The names of the built-in methods (under study and baselines), from this distribution's
+    own entry points: what the fingerprints and the version listing hold to version "1"."""
+    from importlib.metadata import distribution
+
+    return sorted(ep.name for ep in distribution("cl-harness").entry_points
+                  if ep.group == "harness.methods" and ep.value.startswith(SHIPPED_MODULES))
+
 
 def builtin_of(name: str) -> str:
     """The registered method that `name`'s class derives from furthest up (else `name`):
