@@ -99,9 +99,11 @@ def grid_definition(suite: Suite) -> dict:
 
 
 def _precision(suite: Suite) -> dict:
-    """The precision, where it is not `auto` (so that grids and cells from before the
-    setting keep their ids and hashes)."""
-    return {} if suite.precision == "auto" else {"precision": suite.precision}
+    """The precision, where it is not `auto`, and the primary metric, where it is not
+    `strict` (so that grids and cells from before these settings keep their ids and
+    hashes)."""
+    return ({} if suite.precision == "auto" else {"precision": suite.precision}) | (
+        {} if suite.primary == "strict" else {"primary": suite.primary})
 
 
 def grid_id(suite: Suite) -> str:

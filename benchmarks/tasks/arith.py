@@ -13,6 +13,7 @@ from benchmarks.tasks._words import FIRST, OBJECTS
 from harness.tasks import Example, Task
 
 _ANSWER = re.compile(r"####\s*(-?\d+)")
+_NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?")
 _CONTAINERS = ["bags", "boxes", "jars", "baskets", "tins", "envelopes"]
 
 
@@ -39,3 +40,11 @@ class Arith(Task):
     def score(self, output, target):
         found = _ANSWER.search(output)
         return float(found is not None and found.group(1) == target)
+
+    def score_content(self, output, target, prompt=""):
+        """The last number of the answer that is not one of the question's: echoing the
+        question earns nothing, and no right answer is lost (a sum with an addend of 2 or
+        more, or a product of two factors of 2 or more, never equals an operand)."""
+        asked = {float(n) for n in _NUMBER.findall(prompt)}
+        said = [float(n) for n in _NUMBER.findall(output) if float(n) not in asked]
+        return float(bool(said) and said[-1] == float(target))

@@ -5,6 +5,8 @@ separator) that the instruction names only loosely; the convention comes from th
 demonstrations.
 """
 
+import re
+
 from harness.tasks import Example, Task
 
 _WORDS = ["apple", "river", "candle", "pepper", "tiger", "window", "garden", "silver",
@@ -27,3 +29,12 @@ class Transform(Task):
     def score(self, output, target):
         line = output.strip().splitlines()[0].strip().rstrip(".") if output.strip() else ""
         return float(line == target)
+
+    def score_content(self, output, target, prompt=""):
+        """The words in reversed order, whatever the separator and wherever in the answer:
+        the reversed list is a run of the list's words as the answer says them. Echoing
+        the list in its own order earns nothing."""
+        words = target.split(" > ")
+        said = [w for w in re.findall(r"[a-z]+", output.lower()) if w in words]
+        n = len(words)
+        return float(any(said[i:i + n] == words for i in range(len(said) - n + 1)))
