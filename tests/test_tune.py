@@ -110,3 +110,17 @@ def test_a_method_off_budget_is_refused(monkeypatch):
     monkeypatch.setattr(METHODS["ewc"], "tune", {"lambda": [1.0, 2.0, 3.0]})
     with pytest.raises(HarnessError, match="declares 3 settings; the budget is 4"):
         settings_of(ewc)
+
+
+def test_leaderboard_v2_draft_is_a_valid_tuned_grid():
+    from harness.grid import expand
+
+    suite = load_suite("leaderboard-v2")
+    plan = tune_plan(suite)
+    assert suite.primary == "content" and len(suite.methods) == 14
+    assert plan.streams == {"tune-val": ["json-extract", "facts", "classify"]}
+    assert not set(map(tuple, plan.streams.values())) & set(map(tuple, suite.streams.values()))
+    assert all(len(tasks) >= 3 for tasks in suite.streams.values())
+    assert len(suite.streams) * len(suite.seeds) >= 12  # (stream, seed) pairs a method
+    assert suite.data.n_test >= 200 and "knowledge-v2" in suite.probes
+    assert len(expand(suite)) == 14 * 2 * 6
