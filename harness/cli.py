@@ -70,6 +70,10 @@ def cmd_tune(args) -> int:
 
     suite = SuiteSpec(args.suite, csv(args.methods) if args.methods else None).load()
     out = Path(args.out or Path("runs") / f"{suite.name}-tune").expanduser()
+    if args.dry_run:
+        from harness.tune import dry_run
+        print("\n".join(dry_run(suite, out)))
+        return 0
     check_writable(out)
     if args.threads:
         set_threads(args.threads)
@@ -339,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     tun.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     tun.add_argument("--threads", type=int, metavar="N", help="torch threads")
     tun.add_argument("--quiet", action="store_true", help="plain log lines")
+    tun.add_argument("--dry-run", action="store_true", help="list the settings, cells and "
+                     "estimated cost; run nothing")
     tun.set_defaults(func=cmd_tune)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])

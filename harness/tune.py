@@ -167,6 +167,35 @@ def tune(suite: Suite, out: Path, device, ui) -> dict:
     return table
 
 
+def dry_run(suite: Suite, out: Path) -> list[str]:
+    """What `harness tune` would run: per method its settings, cells still to run and the
+    estimated seconds (harness/grid.py's estimate: figures from complete cells of the
+    setting's folder, else the 2-core CPU figures); a total line last."""
+    from harness.grid import estimate, expand, measured_seconds, state
+    from harness.results import CellState
+
+    plan = tune_plan(suite)
+    lines, total, todo = [], 0.0, 0
+    for method in suite.methods:
+        seconds, cells = 0.0, 0
+        for setting in settings_of(method):
+            variant = setting_suite(suite, plan, apply_setting(method, setting))
+            where = folder(out, method.name, setting)
+            for cell in expand(variant):
+                if state(cell, variant, where / "cells" / cell.id) is CellState.COMPLETE:
+                    continue
+                e = estimate(cell, variant, measured_seconds(where))
+                seconds += e["train_s"] + e["eval_s"] + (e["setup_s"] or 0.0)
+                cells += 1
+        lines.append(f"{method.name:<14} {' | '.join(slug(s) for s in settings_of(method))}: "
+                     f"{cells} cells, ~{seconds / 60:.0f} min")
+        total, todo = total + seconds, todo + cells
+    lines.append(f"{todo} tuning cells to run ({len(suite.methods)} methods x {BUDGET} settings "
+                 f"x {len(plan.streams)} streams x {len(plan.seeds)} seeds, select "
+                 f"{plan.select} of {suite.primary}); estimated {total / 60:.0f} min in one process")
+    return lines
+
+
 def folder(out: Path, method: str, setting: dict) -> Path:
     return Path(out) / "tuning" / method / slug(setting)
 

@@ -26,6 +26,9 @@ def _suite(tmp_path, model, **over):
 def test_tune_end_to_end_on_the_tiny_model(tmp_path, tiny_model_dir, capsys, monkeypatch):
     path = _suite(tmp_path, str(tiny_model_dir))
     out = tmp_path / "tune"
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert "8 tuning cells to run (2 methods x 4 settings" in capsys.readouterr().out
+    assert not out.exists()
     assert main(["tune", "--suite", str(path), "--out", str(out), "--quiet"]) == 0
     table = json.loads((out / "tuning.json").read_text())
     assert table["select"] == "acc" and table["primary"] == "strict" and table["budget"] == 4
@@ -51,6 +54,9 @@ def test_tune_end_to_end_on_the_tiny_model(tmp_path, tiny_model_dir, capsys, mon
     # a re-run keeps the complete cells and writes the same table
     assert main(["tune", "--suite", str(path), "--out", str(out), "--quiet"]) == 0
     assert json.loads((out / "tuning.json").read_text())["methods"] == table["methods"]
+    capsys.readouterr()
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert "0 tuning cells to run" in capsys.readouterr().out
 
     # `harness run --settings` applies the chosen settings to the ranked grid
     suite = load_suite(str(path))
