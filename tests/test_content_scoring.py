@@ -89,6 +89,10 @@ def test_transform_content_ignores_the_separator():
     assert task.score_content("Reversed:\nCandle -> River -> Apple.", "candle > river > apple") == 1.0
     assert task.score_content("apple, river, candle", "candle > river > apple") == 0.0
     assert task.score_content("candle > apple > river", "candle > river > apple") == 0.0
+    assert task.score_content("apple, river, candle -> candle, river, apple", "candle > river > apple") == 1.0
+    # seen in the v2 pilot: a stutter and a list that runs on are not the answer
+    assert task.score_content("candle > candle > river > apple", "candle > river > apple") == 0.0
+    assert task.score_content("candle > river > apple > apple > river", "candle > river > apple") == 0.0
 
 
 def test_default_primary_keeps_grid_ids_and_hashes():

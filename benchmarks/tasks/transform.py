@@ -31,10 +31,10 @@ class Transform(Task):
         return float(line == target)
 
     def score_content(self, output, target, prompt=""):
-        """The words in reversed order, whatever the separator and wherever in the answer:
-        the reversed list is a run of the list's words as the answer says them. Echoing
-        the list in its own order earns nothing."""
+        """The words in reversed order, whatever the separator and wrapper: the list's
+        words as the answer says them are exactly the reversed list, once (after an echo
+        of the list in its own order, if the answer starts with one). An echo alone, a
+        stutter ("apple > apple > candle") or a list that runs on earns nothing."""
         words = target.split(" > ")
         said = [w for w in re.findall(r"[a-z]+", output.lower()) if w in words]
-        n = len(words)
-        return float(any(said[i:i + n] == words for i in range(len(said) - n + 1)))
+        return float(said in (words, words[::-1] + words))
