@@ -32,6 +32,18 @@ def test_gold_answers_get_content_and_echoes_do_not(name):
         assert task.score_content("", e.target, e.prompt) == 0.0
 
 
+def test_facts_content_ignores_a_town_named_like_the_person():
+    task = get_task("facts")
+    split = task.split(128, 200, 0)
+    echoed = [e for e in split.test if e.target.lower() in e.prompt.lower()]
+    assert echoed  # such items exist: the town is a part of the person's name
+    for e in echoed:
+        name = e.response.split(" lives in ")[0]
+        assert task.score(name, e.target) == 1.0  # the strict scorer credits the echo
+        assert task.score_content(name, e.target, e.prompt) == 0.0
+        assert task.score_content(e.response, e.target, e.prompt) == 1.0
+
+
 def test_arith_content_is_the_answer_without_the_format():
     task = get_task("arith")
     q = "Ravi has 4 pencils and finds 8 more. How many pencils does Ravi have now?"
