@@ -26,7 +26,6 @@ class EWC(Method):
     name = "ewc"
     description = "online EWC: diagonal Fisher penalty after each task"
     defaults = {"lambda": 5000.0, "gamma": 1.0, "fisher_examples": 32, "fisher": "empirical"}
-    tune = {"lambda": [1e4, 1e5, 1e6, 1e7]}  # v1's 5000 left SFT unchanged
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -11,7 +11,6 @@ class Freeze(Method):
     name = "freeze"
     description = "train only the top k transformer blocks (embeddings optional)"
     defaults = {"top_k": 6, "train_embeddings": False}
-    tune = {"top_k": [2, 6, 12, 24]}
 
     def wrap_model(self, model, ctx):
         blocks = decoder_blocks(model)

@@ -15,7 +15,6 @@ class L2SP(Method):
     name = "l2sp"
     description = "L2 penalty towards the base weights"
     defaults = {"alpha": 0.01}
-    tune = {"alpha": [0.01, 0.1, 1.0, 10.0]}
 
     def wrap_model(self, model, ctx):
         self.anchor = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad]

@@ -35,7 +35,6 @@ class LwF(Method):
     name = "lwf"
     description = "KL to the previous task's model on the current inputs"
     defaults = {"alpha": 1.0, "temperature": 2.0, "positions": "prompt"}
-    tune = {"alpha": [0.25, 0.5, 1.0, 2.0]}
 
     def __init__(self, **params):
         super().__init__(**params)

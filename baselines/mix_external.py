@@ -15,7 +15,6 @@ class MixExternal(Method):
     name = "mix-external"
     description = "mix the shipped general instruction set into each task at a ratio"
     defaults = {"ratio": 1.0, "cap": None}
-    tune = {"ratio": [0.25, 0.5, 1.0, 2.0]}
 
     def setup(self, ctx):
         self.pool = [Example(p["prompt"], p["response"], "") for p in instructions()]

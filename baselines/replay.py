@@ -13,7 +13,6 @@ class Replay(Method):
     name = "replay"
     description = "replay a per-task buffer of earlier tasks' examples"
     defaults = {"buffer_per_task": 16}
-    tune = {"buffer_per_task": [8, 16, 32, 64]}
 
     def setup(self, ctx):
         self.buffer, self.current = [], []

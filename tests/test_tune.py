@@ -78,7 +78,8 @@ def test_every_builtin_method_has_the_same_budget():
     assert len(suite_methods) == 14
     for method in suite_methods:
         assert len(settings_of(method)) == BUDGET, method.name
-    assert METHODS["ewc"].tune == {"lambda": [1e4, 1e5, 1e6, 1e7]}
+    ewc = next(m for m in suite_methods if m.name == "ewc")
+    assert [s["lambda"] for s in settings_of(ewc)] == [1e4, 1e5, 1e6, 1e7]
 
 
 @pytest.mark.parametrize("block, problem", [
@@ -113,9 +114,11 @@ def test_settings_for_another_suite_are_refused(tmp_path, tiny_model_dir):
 def test_a_method_off_budget_is_refused(monkeypatch):
     suite = load_suite("leaderboard")
     ewc = next(m for m in suite.methods if m.name == "ewc")
-    monkeypatch.setattr(METHODS["ewc"], "tune", {"lambda": [1.0, 2.0, 3.0]})
+    monkeypatch.setattr(METHODS["ewc"], "tune", {"lambda": [1.0, 2.0, 3.0]})  # a class's own wins
     with pytest.raises(HarnessError, match="declares 3 settings; the budget is 4"):
         settings_of(ewc)
+    monkeypatch.setattr(METHODS["ewc"], "tune", {"lambda": [1.0, 2.0], "gamma": [0.5, 1.0]})
+    assert settings_of(ewc)[1] == {"lambda": 1.0, "gamma": 1.0}  # 2 x 2 = 4: allowed
 
 
 def test_leaderboard_v2_draft_is_a_valid_tuned_grid():

@@ -68,7 +68,6 @@ class SASFT(OptionalLoRA, Method):
         "pool": "shared",  # shared: one base pool for the stream; per-task: a fresh one per task
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
-    tune = {"ratio": [0.25, 0.5, 1.0, 2.0]}
     # what changes a pool, in its cache key (the batch size too: it decides which random
     # numbers each sampled row draws)
     GENERATION = ("turns", "temperature", "top_p", "user_tokens", "answer_tokens", "min_chars",

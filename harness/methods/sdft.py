@@ -93,7 +93,6 @@ class SDFT(OptionalLoRA, Method):
         "teacher_device": "model",  # where the EMA weights live: "model" or "cpu" (below)
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
-    tune = {"ema_rate": [0.005, 0.01, 0.02, 0.05]}
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -28,7 +28,6 @@ class SelfAug(OptionalLoRA, Method):
         "direction": "base-tuned",  # base-tuned: KL(base||tuned) (code); tuned-base (paper)
         "lora": False,  # True or a dict of LoRA settings to train adapters only
     }
-    tune = {"alpha": [0.1, 0.5, 1.0, 2.0]}
 
     def __init__(self, **params):
         super().__init__(**params)
