@@ -134,12 +134,38 @@ def metric(data: dict, scoring: str, name: str) -> float | None:
     return CATALOGUE[name].fn(scorings(data)[scoring]["R"])
 
 
+def rescored(data: dict, samples: dict) -> dict:
+    """A cell from before content scoring, with `by_metric` rebuilt from its samples.json
+    (every answer of every row, kept): strict as recorded, content by today's
+    Task.score_content. Cells without samples.json, or with other tasks, stay strict."""
+    from harness.metrics import cell_metrics
+    from harness.tasks import get_task
+
+    if "by_metric" in data or not all(t in samples for t in data["tasks"]):
+        return data
+    items = {}
+    for t in data["tasks"]:
+        task, s = get_task(t), samples[t]
+        items[t] = [[task.score_content(o, g, p) for o, g, p in zip(row, s["targets"], s["prompts"])]
+                    for row in s["outputs"]]
+    R = [[sum(items[t][i]) / len(items[t][i]) for t in data["tasks"]] for i in range(len(data["R"]))]
+    content = {"R": R, "items": items, "metrics": cell_metrics(R, data.get("probes")),
+               "rescored": True}
+    return {**data, "by_metric": {"strict": {"R": data["R"], "items": data["items"]},
+                                  "content": content}}
+
+
 def load_pilot(out: Path) -> dict[str, dict[str, dict[int, dict]]]:
-    """stream -> method -> seed -> result.json of every complete multi-task cell."""
+    """stream -> method -> seed -> result.json of every complete multi-task cell (content
+    scores rescored from samples.json where the cell predates them)."""
+    from harness.results import read_json
+
     found: dict = defaultdict(lambda: defaultdict(dict))
     for record in read_cells(out).records:
         if record.T > 1:
-            found[record.stream][record.method][record.seed] = record.data
+            samples, _ = read_json(Path(out) / Path(record.path).parent / "samples.json")
+            data = rescored(record.data, samples) if isinstance(samples, dict) else record.data
+            found[record.stream][record.method][record.seed] = data
     return {s: dict(sorted(m.items(), key=lambda kv: (kv[0] != REFERENCE, kv[0])))
             for s, m in sorted(found.items())}
 
@@ -163,7 +189,11 @@ def pilot_tables(pilot: dict) -> str:
             k in scorings(c) for cells in methods.values() for c in cells.values())]
         lines += [f"### Stream `{stream}`: {' -> '.join(some['tasks'])}", ""]
         for scoring in kinds:
-            lines += [f"Scoring **{scoring}**: mean ± sd over seeds (n = seeds).", "",
+            again = any(c["by_metric"][scoring].get("rescored") for cells in methods.values()
+                        for c in cells.values() if "by_metric" in c)
+            lines += [f"Scoring **{scoring}**: mean ± sd over seeds (n = seeds)"
+                      + (", rescored from the cells' samples.json by today's scorer" if again
+                         else "") + ".", "",
                       "| method | n | ACC | BWT | plasticity | "
                       + " | ".join(f"{p} Δ" for p in probes) + " |",
                       "|---|---|---|---|---|" + "---|" * len(probes)]

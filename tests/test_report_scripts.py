@@ -170,3 +170,27 @@ def test_card_writes_between_markers_and_keeps_the_prose(tmp_path):
     assert text.startswith("# Card\n\nIntro.\n\n") and text.endswith("## Conclusions\nmine\n")
     assert "old tables" not in text and "### Stream `s3`: a -> b -> c" in text
     assert CARD.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_card_rescores_content_of_older_cells_from_their_samples(tmp_path):
+    """A pilot cell from before content scoring: its answers (samples.json) are rescored;
+    an arith answer without '####' earns content, not strict."""
+    q = "Ravi has 4 pencils and finds 8 more. How many pencils does Ravi have now?"
+    samples = {"arith": {"prompts": [q, q], "targets": ["12", "12"],
+                         "outputs": [["4 and 8", "no"], ["4 + 8 = 12", "#### 12"],
+                                     ["4 + 8 = 12", "4 and 8"]]},
+               "classify": {"prompts": ["Message: my lamp broke"] * 2, "targets": ["repair"] * 2,
+                            "outputs": [["x", "x"], ["x", "x"], ["It is a repair case.", "repair"]]}}
+    items = {"arith": [[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]],
+             "classify": [[0.0, 0.0], [0.0, 0.0], [0.0, 1.0]]}
+    for seed in (0, 1):
+        folder = write_cell(tmp_path, "m", "s", "sft", seed, [[0, 0], [0.5, 0], [0, 0.5]],
+                            items=items, tasks=["arith", "classify"])
+        (folder / "samples.json").write_text(json.dumps(samples))
+    cell = CARD.load_pilot(tmp_path)["s"]["sft"][0]
+    content = cell["by_metric"]["content"]
+    assert content["items"]["arith"] == [[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]]
+    assert content["items"]["classify"][2] == [1.0, 1.0]
+    assert content["R"][2] == [0.5, 1.0] and cell["by_metric"]["strict"]["R"][2] == [0, 0.5]
+    assert CARD.metric(cell, "content", "bwt") == -0.5
+    assert "rescored from the cells' samples.json" in CARD.pilot_tables(CARD.load_pilot(tmp_path))
