@@ -11,7 +11,6 @@ from harness.config import load_suite
 from harness.grid import grid_id
 from harness.probes import PROBE_DATA, get_probe
 from harness.tasks import all_tasks, get_task
-from helpers import load_script  # noqa: F401  (the tests' import path)
 
 import benchmarks.probes.knowledge_v2 as source
 

@@ -5,7 +5,6 @@ that `harness run --settings` applies, and the item-identical-to-SFT flag."""
 import json
 
 import pytest
-import yaml
 
 from harness.cli import main
 from harness.config import load_suite
