@@ -41,6 +41,13 @@ def cmd_run(args) -> int:
                                args.precision, list(args.set or []),
                                _resolved(args.resolved))
     suite = spec.load()
+    if args.settings:  # tuned settings: `--set`s before the user's own (workers repeat them)
+        import dataclasses
+
+        from harness.tune import settings_sets
+        args.set = settings_sets(args.settings, suite) + list(args.set or [])
+        args.settings, spec = None, dataclasses.replace(spec, sets=list(args.set))
+        suite = spec.load()
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)
     cells = executors.select_cells(expand(suite), args.cell, args.cell_index)  # expand stops
@@ -59,6 +66,31 @@ def cmd_run(args) -> int:
     if args.threads:
         executors.set_threads(args.threads)
     return launch.run(args, spec, suite, cells, out, device)
+
+
+def cmd_tune(args) -> int:
+    from harness.executors import SuiteSpec, quiet_libraries, set_threads
+    from harness.runner import pick_device
+    from harness.tune import tune
+    from harness.ui import UI
+
+    suite = SuiteSpec(args.suite, csv(args.methods) if args.methods else None).load()
+    out = Path(args.out or Path("runs") / f"{suite.name}-tune").expanduser()
+    if args.dry_run:
+        from harness.tune import dry_run
+        print("\n".join(dry_run(suite, out)))
+        return 0
+    check_writable(out)
+    if args.threads:
+        set_threads(args.threads)
+    quiet_libraries()
+    table = tune(suite, out, pick_device(args.device), UI(quiet=args.quiet))
+    for name, entry in table["methods"].items():
+        chosen = entry["chosen"]
+        setting = entry["settings"][chosen]["setting"] if chosen is not None else "none complete"
+        print(f"{name}: {setting}" + ("  (item-identical to sft)" if entry["identical_to_sft"] else ""))
+    print(f"wrote {out / 'tuning.md'}, {out / 'tuning.json'}, {out / 'tuned.json'}")
+    return 0
 
 
 def check_writable(out: Path) -> None:
@@ -315,9 +347,22 @@ def build_parser() -> argparse.ArgumentParser:
                      "HOST:PORT; default: a new local Ray instance")
     run.add_argument("--gpus-per-cell", type=float, metavar="G",
                      help="with --executor ray on CUDA: GPUs per cell (default 1; 0.25: four a GPU)")
+    run.add_argument("--settings", metavar="TUNED.json", help="the settings `harness tune` "
+                     "chose (its OUT/tuned.json), applied as --set before any --set given")
     run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a --jobs worker's number
     run.add_argument("--resolved", help=argparse.SUPPRESS)  # a worker's suite, resolved by its parent
     run.set_defaults(func=cmd_run, run_parser=run)
+    tun = sub.add_parser("tune", help="tune every method's declared knobs with the same "
+                         "budget on the suite's validation streams (its tune: block)")
+    tun.add_argument("--suite", required=True, help="built-in suite name or path")
+    tun.add_argument("--out", help="output directory (default: runs/<suite>-tune)")
+    tun.add_argument("--methods", help="comma-separated methods to tune (default: all)")
+    tun.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    tun.add_argument("--threads", type=int, metavar="N", help="torch threads")
+    tun.add_argument("--quiet", action="store_true", help="plain log lines")
+    tun.add_argument("--dry-run", action="store_true", help="list the settings, cells and "
+                     "estimated cost; run nothing")
+    tun.set_defaults(func=cmd_tune)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])
     lst.add_argument("name", nargs="?", help="with methods: one method in full, by name or "

@@ -83,6 +83,9 @@ class Suite:
     precision: str = "auto"  # auto | fp32 | bf16 | bf16-weights: harness/precision.py
     stream_train: dict = field(default_factory=dict)  # stream -> its training overrides
     stream_method_train: dict = field(default_factory=dict)  # stream -> method -> overrides
+    primary: str = "strict"  # the pre-registered metric that R and the ranking use:
+    #   strict (answer in the task's format) | content (the answer whatever its wrapper)
+    tune: dict | None = None  # the `tune:` block (harness/tune.py checks it)
 
 
 def cell_train(suite: Suite, stream: str, method: MethodSpec) -> TrainSettings:
@@ -104,7 +107,7 @@ def cell_train(suite: Suite, stream: str, method: MethodSpec) -> TrainSettings:
 
 
 _TOP = {"name", "description", "models", "streams", "methods", "seeds", "probes", "train",
-        "data", "eval", "precision"}
+        "data", "eval", "precision", "primary", "tune"}
 _POSITIVE = {"lr", "batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
              "epochs", "max_new_tokens", "max_grad_norm"}
 _WHOLE = {"batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
@@ -342,8 +345,18 @@ def load_suite(name_or_path: str) -> Suite:
         data=build_settings(DataSettings, raw.get("data"), f"{where}, data"),
         eval=build_settings(EvalSettings, raw.get("eval"), f"{where}, eval"), path=str(path),
         precision=check_precision(raw.get("precision", "auto"), where), stream_train=stream_train,
-        stream_method_train=per_method,
+        stream_method_train=per_method, primary=check_primary(raw.get("primary", "strict"), where),
+        tune=raw.get("tune"),
     )
+
+
+def check_primary(value, where: str) -> str:
+    from harness.results import PRIMARY_METRICS
+
+    if value not in PRIMARY_METRICS:
+        fail(where, f"primary must be one of {', '.join(PRIMARY_METRICS)}, got {value!r}",
+             "e.g. primary: content (the answer whatever its format; strict: in the format)")
+    return value
 
 
 def check_precision(value, where: str) -> str:

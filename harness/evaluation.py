@@ -14,7 +14,7 @@ import os
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.config import EvalSettings
 from harness.lmeval_tasks import write_task
@@ -35,6 +35,8 @@ class Row:
     probes: dict[str, float]
     seconds: float
     probe_seconds: float = 0.0  # of `seconds`, spent measuring the probes
+    content: dict[str, list[float]] = field(default_factory=dict)  # task -> per-item content
+    #   scores (Task.score_content: the answer whatever its wrapper); `items` are strict
 
 
 def _capped(probe, max_new_tokens: int | None):
@@ -91,10 +93,11 @@ class Evaluator:
                 extra = self._simple_evaluate(lm, raw, chat=False)
                 for key in ("results", "samples"):
                     out[key] = {**out[key], **extra[key]}
-        scores, items, outputs = {}, {}, {}
+        scores, items, outputs, content = {}, {}, {}, {}
         for task, name in zip(self.tasks, self.task_names):
             samples = sorted(out["samples"][name], key=lambda s: s["doc_id"])
             items[task.name] = [float(s["score"]) for s in samples]
+            content[task.name] = [float(s["content"]) for s in samples]
             outputs[task.name] = [s["filtered_resps"][0] for s in samples]
             scores[task.name] = sum(items[task.name]) / len(items[task.name])
         state = RowState(live, self.tokenizer, out)
@@ -105,7 +108,8 @@ class Evaluator:
         if state.answered:  # what the model now says to general prompts, for inspection
             outputs[GENERAL_PROMPTS_KEY] = state.general_answers()
         live.train(was_training)
-        return Row(scores, items, outputs, probes, time.perf_counter() - start, probe_seconds)
+        return Row(scores, items, outputs, probes, time.perf_counter() - start, probe_seconds,
+                   content)
 
     def _simple_evaluate(self, lm, names: list[str], chat: bool) -> dict:
         import lm_eval

@@ -28,7 +28,8 @@ from pathlib import Path
 from harness.storage import sha256_file, stable_hash
 
 # part -> the value it had, unstated, before it was hashed (left out at that value)
-LEGACY = {"method_version": "1", "results_version": 1, "precision": "auto"}
+LEGACY = {"method_version": "1", "results_version": 1, "precision": "auto",
+          "primary": "strict"}
 LEGACY_TRAIN = {"gradient_checkpointing": False, "optimizer": "adamw"}  # train.<key>
 
 
@@ -160,7 +161,7 @@ def cell_parts(cell, suite, model_id: str, task_hashes: dict) -> dict:
         "data": settings(suite.data), "eval": settings(suite.eval),
         "probes": {name: get_probe(name).version for name in suite.probes},
         "schema": results.SCHEMA_VERSION, "precision": suite.precision,
-        "results_version": results.RESULTS_VERSION,
+        "primary": suite.primary, "results_version": results.RESULTS_VERSION,
     }
 
 
@@ -183,7 +184,7 @@ def grid_parts(suite, model_ids: dict, task_hashes: dict, probe_files: dict) -> 
         "probes": {name: get_probe(name).version for name in suite.probes},
         "data": settings(suite.data), "eval": settings(suite.eval),
         "schema": results.SCHEMA_VERSION, "precision": suite.precision,
-        "results_version": results.RESULTS_VERSION,
+        "primary": suite.primary, "results_version": results.RESULTS_VERSION,
         **({"stream_train": suite.stream_train} if suite.stream_train else {}),
         **({"stream_method_train": suite.stream_method_train}
            if suite.stream_method_train else {}),

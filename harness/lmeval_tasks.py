@@ -36,7 +36,8 @@ _TASK = get_task(TASK_NAME)
 
 
 def process_results(doc, results):
-    return {"score": _TASK.score(results[0], doc["target"])}
+    return {"score": _TASK.score(results[0], doc["target"]),
+            "content": _TASK.score_content(results[0], doc["target"], doc["prompt"])}
 '''
 
 STOP_STRINGS = ["<|im_end|>", "</s>", "<|endoftext|>"]
@@ -87,7 +88,8 @@ def write_task(task: Task, split: Split, folder: Path, max_new_tokens: int | Non
         "generation_kwargs": {"until": STOP_STRINGS, "do_sample": False,
                               "max_gen_toks": max_new_tokens or task.max_new_tokens},
         "process_results": Function("utils.process_results"),
-        "metric_list": [{"metric": "score", "aggregation": "mean", "higher_is_better": True}],
+        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
+                        for m in ("score", "content")],  # strict, and content (Task.score_content)
         "metadata": {"version": task.version, "test_hash": test_hash},
     }
     rows = [{"prompt": e.prompt, "target": e.target} for e in split.test]

@@ -121,9 +121,10 @@ class KnowledgeProbe(Probe):
     description = "40 general-knowledge multiple-choice questions, length-normalised log-likelihood accuracy"
     chance = 0.25
     task = "cl_probe_knowledge"
+    data = "knowledge.json"  # under benchmarks/probes/
 
     def lmeval_task(self, workdir):
-        rows = json.loads((PROBE_DATA / "knowledge.json").read_text())
+        rows = json.loads((PROBE_DATA / self.data).read_text())
         return write_folder(workdir / self.task, self.task, rows, {
             "output_type": "multiple_choice",
             "doc_to_text": "{{question}}",
@@ -136,6 +137,23 @@ class KnowledgeProbe(Probe):
 
     def measure(self, row):
         return float(row.lmeval["results"][self.task]["acc_norm,none"])
+
+
+class KnowledgeV2Probe(KnowledgeProbe):
+    """The same measurement on 229 questions (benchmarks/probes/knowledge_v2.py writes
+    them): steps of 0.004 instead of 0.025. Its version carries its data's hash (the file
+    sits in a folder that grid ids do not hash, so that existing grids keep their ids)."""
+
+    name = "knowledge-v2"
+    description = "229 multiple-choice questions (capitals, arithmetic, antonyms, units, words), length-normalised log-likelihood accuracy"
+    task = "cl_probe_knowledge_v2"
+    data = "v2/knowledge.json"
+
+    @property
+    def version(self) -> str:
+        from harness.storage import stable_hash
+
+        return "1-" + stable_hash((PROBE_DATA / self.data).read_text())
 
 
 class _BaseAnswersProbe(Probe):
@@ -292,7 +310,7 @@ def answer_logprobs(model, seqs, batch_size: int = 8) -> list[torch.Tensor]:
 
 
 PROBES = Registry("probe", Probe, "harness.probes", {p.name: p for p in (
-    DriftProbe, KnowledgeProbe, StyleLeakProbe, AgreementProbe)},
+    DriftProbe, KnowledgeProbe, KnowledgeV2Probe, StyleLeakProbe, AgreementProbe)},
     hint="lm-eval:<task>, or task:<name> (a task's test set)")
 
 

@@ -67,11 +67,15 @@ def cell_id(model: str, stream: str, method: str, seed: int) -> str:
 def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict,
                  training: list[dict], config: dict, config_hash: str,
                  model_id: str, grid_id: str, suite: str, timings: dict, versions: dict,
-                 hardware: dict, method_stats: dict, method_source: dict | None = None) -> dict:
+                 hardware: dict, method_stats: dict, method_source: dict | None = None,
+                 primary: str = "strict") -> dict:
     """result.json of a complete cell from its evaluation rows (row 0 = base model) and the
-    cell's plan; every key is documented in docs/results.md."""
-    R = [[row["scores"][t] for t in tasks] for row in rows]
+    cell's plan; every key is documented in docs/results.md. `R`, `items` and `metrics`
+    are those of the suite's primary metric; `by_metric` holds both scorings."""
     probe_values = {name: [row["probes"][name] for row in rows] for name in probes}
+    by_metric = {metric: scoring(rows, tasks, key, probe_values)
+                 for metric, key in PRIMARY_METRICS.items() if all(key in row for row in rows)}
+    R, items = by_metric[primary]["R"], by_metric[primary]["items"]
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "complete",
@@ -79,12 +83,14 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "cell": cell,
         "tasks": list(tasks),
         "R": R,
-        "items": {t: [row["items"][t] for row in rows] for t in tasks},
+        "items": items,
+        "primary": primary,
+        "by_metric": by_metric,
         "probes": probe_values,
         "probe_info": {name: {"higher_is_better": p.higher_is_better, "chance": p.chance,
                               "description": p.description}
                        for name, p in probes.items()},
-        "metrics": cell_metrics(R, probe_values),
+        "metrics": by_metric[primary]["metrics"],
         "training": [dict(s) for s in training],
         "method_params": config["params"],
         "train_settings": config["train"],
@@ -109,6 +115,21 @@ def results_version_of(result: dict) -> int:
     """The results version a result.json was measured under (1: cells from before it was
     recorded)."""
     return result.get("results_version", 1)
+
+
+# a suite's `primary` -> the evaluation row's per-item scores it ranks on: `strict` (the
+# answer in the task's format, Task.score) or `content` (the answer whatever its wrapper)
+PRIMARY_METRICS = {"strict": "items", "content": "content"}
+
+
+def scoring(rows: list[dict], tasks: list[str], key: str, probe_values: dict) -> dict:
+    """R, per-item scores and the cell's metrics under one scoring (`key` of the rows)."""
+    items = {t: [row[key][t] for row in rows] for t in tasks}
+    R = [[sum(items[t][i]) / len(items[t][i]) if items[t][i] else 0.0 for t in tasks]
+         for i in range(len(rows))]
+    if key == "items":  # strict: the row's own means, bit for bit as before
+        R = [[row["scores"][t] for t in tasks] for row in rows]
+    return {"R": R, "items": items, "metrics": cell_metrics(R, probe_values)}
 
 
 def write_progress(folder: Path, config_hash: str, tasks: list[str], rows: list[dict]) -> None:

@@ -192,7 +192,7 @@ class Runner:
             training=training, config=p.config, config_hash=p.config_hash,
             model_id=p.model_id, grid_id=self.grid_id, suite=self.suite.name, timings=timings,
             versions=versions(), hardware=hardware(self.device), method_stats=ctx.stats,
-            method_source=identity.method_record(cell.method))
+            method_source=identity.method_record(cell.method), primary=self.suite.primary)
         results.write_samples(folder, self._samples(cell, p, rows))
         if self.save_model:  # before result.json: a complete cell has its model
             save_checkpoint(model, tokenizer, folder / "model")
@@ -252,6 +252,7 @@ def _is_row(row, tasks, probes) -> bool:
             and isinstance(row.get("outputs"), dict)
             and all(isinstance(row["scores"].get(t), (int, float)) for t in tasks)
             and all(isinstance(row["items"].get(t), list) for t in tasks)
+            and all(isinstance((row.get("content") or {}).get(t), list) for t in tasks)
             and all(isinstance(row["probes"].get(p), (int, float)) for p in probes))
 
 

@@ -77,8 +77,15 @@ class Task:
         raise NotImplementedError
 
     def score(self, output: str, target: str) -> float:
-        """Score one model output in [0, 1]."""
+        """Score one model output in [0, 1]: strict, the answer in the task's format."""
         raise NotImplementedError
+
+    def score_content(self, output: str, target: str, prompt: str = "") -> float:
+        """Score the answer's content in [0, 1], whatever its wrapper (a model that drops
+        the format but answers right gets credit here, not in `score`). `prompt` is the
+        question, so that echoing it earns nothing. Default: the strict score (a task
+        whose scorer already ignores the wrapper, and the papers' tasks)."""
+        return self.score(output, target)
 
     def accept_rewrite(self, example: Example, text: str) -> bool:
         """Does a model's rewrite of `example.response` still answer correctly? (SDFT by

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from harness.lmeval_tasks import write_task
-from harness.probes import KnowledgeProbe
+from harness.probes import KnowledgeProbe, KnowledgeV2Probe
 from harness.tasks import all_tasks
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "lm_eval"
@@ -30,7 +30,7 @@ def export(folder: Path = DEFAULT_DIR) -> list[str]:
         task = cls()
         split = task.split(0, N_TEST, DATA_SEED)
         names.append(write_task(task, split, folder / task.name))
-    names.append(KnowledgeProbe().lmeval_task(folder))
+    names += [KnowledgeProbe().lmeval_task(folder), KnowledgeV2Probe().lmeval_task(folder)]
     return names
 
 

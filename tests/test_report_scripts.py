@@ -4,6 +4,8 @@ their tables from synthetic cells read through harness.results."""
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import load_script
 from synthetic_cells import write_cell
 
@@ -92,3 +94,103 @@ def test_card_tables_from_single_task_sft_cells(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| arith | 2 | 0.100 | 0.700 ± 0.141 | +0.600 | yes | yes |" in text
     assert "| drift (↓) | 0.000 | 0.100 ± 0.000 |" in text
+
+
+def _pilot_cell(out, method, seed, rng, forget, content=False):
+    """A 3-task cell of 20 items a task: each task learned (0.8) right after its training,
+    then kept with probability 1 - forget at the end; the base row 0."""
+    import numpy as np
+
+    tasks, n = ["a", "b", "c"], 20
+    items = {t: [[0.0] * n] for t in tasks}
+    for i in range(1, 4):
+        for j, t in enumerate(tasks):
+            if i - 1 < j:
+                row = [0.0] * n
+            elif i - 1 == j:
+                row = [float(x < 0.8) for x in rng.random(n)]
+            else:
+                row = [x if rng.random() > forget else 0.0 for x in items[t][j + 1]]
+            items[t].append(row)
+    R = [[float(np.mean(items[t][i])) for t in tasks] for i in range(4)]
+    probes = {"knowledge": [0.75] + [0.75 - 0.05 * forget * i + 0.001 * seed for i in (1, 2, 3)]}
+    folder = write_cell(out, "m", "s3", method, seed, R, items=items, tasks=tasks, probes=probes)
+    if content:
+        data = json.loads((folder / "result.json").read_text())
+        plus = {t: [[min(1.0, x + 0.0) for x in row] for row in rows] for t, rows in items.items()}
+        data["by_metric"] = {"strict": {"R": R, "items": items}, "content": {"R": R, "items": plus}}
+        (folder / "result.json").write_text(json.dumps(data))
+
+
+def test_card_pilot_tables_forgetting_and_tests_against_sft(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        _pilot_cell(tmp_path, "sft", seed, rng, forget=0.9, content=True)
+        _pilot_cell(tmp_path, "replay", seed, rng, forget=0.1, content=True)
+        sft = tmp_path / "cells" / f"m__s3__sft__s{seed}" / "result.json"
+        ewc = json.loads(sft.read_text())  # item for item sft's, as v1's ewc was
+        ewc["cell"]["method"] = "ewc"
+        (tmp_path / "cells" / f"m__s3__ewc__s{seed}").mkdir()
+        (tmp_path / "cells" / f"m__s3__ewc__s{seed}" / "result.json").write_text(json.dumps(ewc))
+    pilot = CARD.load_pilot(tmp_path)
+    assert list(pilot["s3"]) == ["sft", "ewc", "replay"]  # the reference first
+    text = CARD.pilot_tables(pilot)
+    rows = {(r.split("|")[1].strip(), r.split("|")[2].strip()): r for r in text.splitlines()
+            if r.startswith("| ") and len(r.split("|")) == 9}
+    # replay forgets far less than sft over 3 x 40 forgettable items: significant
+    assert rows[("replay", "bwt")].endswith(" * |")
+    for name in ("acc", "bwt", "plasticity"):  # identical to sft: difference 0, p 1
+        assert rows[("ewc", name)].split("|")[5:8] == [" +0.000 ", " 1 ", " 1 "]
+    diff = float(rows[("replay", "bwt")].split("|")[5])
+    sft_bwt = np.mean([CARD.metric(c, "strict", "bwt") for c in pilot["s3"]["sft"].values()])
+    rep_bwt = np.mean([CARD.metric(c, "strict", "bwt") for c in pilot["s3"]["replay"].values()])
+    assert diff == pytest.approx(rep_bwt - sft_bwt, abs=5e-4) and diff > 0.3
+    assert "sft BWT (strict)" in text and "forgets (<= -0.15)" in text
+    assert "Scoring **content**" in text  # both scorings shown where cells have both
+    # the item-level p is the adapter's permutation test on the pooled items
+    ia = [x for s in range(3) for x in CARD.item_values(pilot["s3"]["replay"][s], "strict", "bwt")]
+    ib = [x for s in range(3) for x in CARD.item_values(pilot["s3"]["sft"][s], "strict", "bwt")]
+    assert len(ia) == 3 * 2 * 20 and np.mean(ia) == pytest.approx(rep_bwt)
+    from harness.statistics import paired_permutation_test
+    assert CARD.Stats.item_p(ia, ib) == paired_permutation_test(ia, ib, n_resamples=9999, seed=0)
+
+
+def test_card_writes_between_markers_and_keeps_the_prose(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for seed in range(2):
+        _pilot_cell(tmp_path, "sft", seed, rng, forget=0.5)
+    card = tmp_path / "card.md"
+    card.write_text(f"# Card\n\nIntro.\n\n{CARD.BEGIN}\nold tables\n{CARD.END}\n\n## Conclusions\nmine\n")
+    assert CARD.main([str(tmp_path), "--write", str(card)]) == 0
+    text = card.read_text()
+    assert text.startswith("# Card\n\nIntro.\n\n") and text.endswith("## Conclusions\nmine\n")
+    assert "old tables" not in text and "### Stream `s3`: a -> b -> c" in text
+    assert CARD.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_card_rescores_content_of_older_cells_from_their_samples(tmp_path):
+    """A pilot cell from before content scoring: its answers (samples.json) are rescored;
+    an arith answer without '####' earns content, not strict."""
+    q = "Ravi has 4 pencils and finds 8 more. How many pencils does Ravi have now?"
+    samples = {"arith": {"prompts": [q, q], "targets": ["12", "12"],
+                         "outputs": [["4 and 8", "no"], ["4 + 8 = 12", "#### 12"],
+                                     ["4 + 8 = 12", "4 and 8"]]},
+               "classify": {"prompts": ["Message: my lamp broke"] * 2, "targets": ["repair"] * 2,
+                            "outputs": [["x", "x"], ["x", "x"], ["It is a repair case.", "repair"]]}}
+    items = {"arith": [[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]],
+             "classify": [[0.0, 0.0], [0.0, 0.0], [0.0, 1.0]]}
+    for seed in (0, 1):
+        folder = write_cell(tmp_path, "m", "s", "sft", seed, [[0, 0], [0.5, 0], [0, 0.5]],
+                            items=items, tasks=["arith", "classify"])
+        (folder / "samples.json").write_text(json.dumps(samples))
+    cell = CARD.load_pilot(tmp_path)["s"]["sft"][0]
+    content = cell["by_metric"]["content"]
+    assert content["items"]["arith"] == [[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]]
+    assert content["items"]["classify"][2] == [1.0, 1.0]
+    assert content["R"][2] == [0.5, 1.0] and cell["by_metric"]["strict"]["R"][2] == [0, 0.5]
+    assert CARD.metric(cell, "content", "bwt") == -0.5
+    assert "rescored from the cells' samples.json" in CARD.pilot_tables(CARD.load_pilot(tmp_path))

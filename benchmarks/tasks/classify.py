@@ -53,3 +53,15 @@ class Classify(Task):
     def score(self, output, target):
         words = re.findall(r"[a-z]+", output.lower())
         return float(bool(words) and words[0] == target)
+
+    def score_content(self, output, target, prompt=""):
+        """The one label the answer names, anywhere in it ("This goes to the billing
+        queue."). Words the answer copies from the message (any run of 3 words the message
+        holds) do not count, so echoing a message that contains a label word earns nothing;
+        naming two labels earns nothing."""
+        words, asked = re.findall(r"[a-z]+", output.lower()), re.findall(r"[a-z]+", prompt.lower())
+        echoed = {tuple(asked[i:i + 3]) for i in range(len(asked) - 2)}
+        copied = {j for i in range(len(words) - 2) if tuple(words[i:i + 3]) in echoed
+                  for j in range(i, i + 3)}
+        named = {w.removesuffix("s") for j, w in enumerate(words) if j not in copied}
+        return float(named & set(_MESSAGES) == {target})

@@ -82,3 +82,12 @@ class Facts(Task):
 
     def score(self, output, target):
         return float(re.search(rf"\b{re.escape(target)}\b", output, re.I) is not None)
+
+    def score_content(self, output, target, prompt=""):
+        """The fact named anywhere, as `score` does, but more often than the question names
+        it: an invented town can equal a part of the person's name (2 of 200 test items at
+        data seed 0), and echoing the name must not earn it."""
+        def count(text):
+            return len(re.findall(rf"\b{re.escape(target)}\b", text, re.I))
+
+        return float(count(output) > count(prompt))

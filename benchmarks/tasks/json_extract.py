@@ -19,6 +19,9 @@ _SENTENCES = [
     "The {city} marathon was won by {name}, aged {age}.",
 ]
 _OBJECT = re.compile(r"\{.*?\}", re.S)
+# `key: value`, `"key": "value"`, `key = value` in any layout (JSON, YAML, prose lists)
+_FIELD = re.compile(r"""["']?\b(name|age|city)\b["']?\s*[:=]\s*(?:"([^"]*)"|'([^']*)'|([^,;}\n]+))""",
+                    re.I)
 
 
 class JsonExtract(Task):
@@ -43,3 +46,14 @@ class JsonExtract(Task):
             except json.JSONDecodeError:
                 continue
         return 0.0
+
+    def score_content(self, output, target, prompt=""):
+        """Each of name, age and city stated as a field with its right value, in any
+        layout: the first `key: value` of each key counts (case and quotes aside). The
+        sentence holds the values but no `key:` pairs, so echoing it earns nothing."""
+        found: dict[str, str] = {}
+        for match in _FIELD.finditer(output):
+            value = next(g for g in match.groups()[1:] if g is not None)
+            found.setdefault(match.group(1).lower(), value.strip().strip(".").lower())
+        gold = {k: str(v).lower() for k, v in json.loads(target).items()}
+        return float(found == gold)

@@ -23,6 +23,9 @@ _LABELS = ["gym", "meeting", "medicine", "school run", "flight", "laundry"]
 _TEXTS = ["running late", "see you at noon", "call me back", "dinner is ready",
           "happy birthday", "the keys are on the table"]
 _OBJECT = re.compile(r"\{.*\}", re.S)
+_SIGNATURES = {"get_weather": ("city", "unit"), "set_alarm": ("time", "label"),
+               "send_message": ("to", "text"), "convert_currency": ("amount", "source", "target")}
+_PY_CALL = re.compile(rf"\b({'|'.join(_SIGNATURES)})\s*\(([^()]*)\)")
 
 
 def _call(tool: str, **args) -> str:
@@ -71,3 +74,41 @@ class ToolCall(Task):
             return float(json.loads(match.group(0)) == json.loads(target))
         except json.JSONDecodeError:
             return 0.0
+
+    def score_content(self, output, target, prompt=""):
+        """The right tool with the right arguments in any call layout: a JSON object
+        (`tool`/`name`/`function` and `args`/`arguments`/`parameters`, or the arguments
+        beside the name) or a Python-style call `get_weather(city="Lima", unit="C")`.
+        Values compare as text (100 and "100" agree). The tool list in the prompt reads as
+        calls with the parameter names for values, so echoing it earns nothing."""
+        gold = json.loads(target)
+        want = (gold["tool"], {k: str(v) for k, v in gold["args"].items()})
+        return float(want in _calls(output))
+
+
+def _calls(text: str) -> list[tuple[str, dict]]:
+    """Every (tool, {arg: value as text}) the text states, as JSON or as a Python call."""
+    calls, decoder = [], json.JSONDecoder()
+    for start in (i for i, c in enumerate(text) if c == "{"):
+        try:
+            obj, _ = decoder.raw_decode(text[start:])
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        name_key = next((k for k in ("tool", "name", "function") if isinstance(obj.get(k), str)), None)
+        if name_key is None:
+            continue
+        args = next((obj[k] for k in ("args", "arguments", "parameters") if isinstance(obj.get(k), dict)),
+                    {k: v for k, v in obj.items() if k != name_key})
+        calls.append((obj[name_key], {k: str(v) for k, v in args.items()}))
+    for match in _PY_CALL.finditer(text):
+        tool, parts = match.group(1), [p.strip() for p in match.group(2).split(",") if p.strip()]
+        args = {}
+        for i, part in enumerate(parts):
+            key, eq, value = part.partition("=")
+            if not eq:  # positional: the signature's i-th parameter
+                key, value = (_SIGNATURES[tool][i] if i < len(_SIGNATURES[tool]) else f"#{i}"), part
+            args[key.strip()] = value.strip().strip("'\"")
+        calls.append((tool, args))
+    return calls

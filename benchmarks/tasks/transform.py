@@ -5,6 +5,8 @@ separator) that the instruction names only loosely; the convention comes from th
 demonstrations.
 """
 
+import re
+
 from harness.tasks import Example, Task
 
 _WORDS = ["apple", "river", "candle", "pepper", "tiger", "window", "garden", "silver",
@@ -27,3 +29,12 @@ class Transform(Task):
     def score(self, output, target):
         line = output.strip().splitlines()[0].strip().rstrip(".") if output.strip() else ""
         return float(line == target)
+
+    def score_content(self, output, target, prompt=""):
+        """The words in reversed order, whatever the separator and wrapper: the list's
+        words as the answer says them are exactly the reversed list, once (after an echo
+        of the list in its own order, if the answer starts with one). An echo alone, a
+        stutter ("apple > apple > candle") or a list that runs on earns nothing."""
+        words = target.split(" > ")
+        said = [w for w in re.findall(r"[a-z]+", output.lower()) if w in words]
+        return float(said in (words, words[::-1] + words))

@@ -15,4 +15,5 @@ _TASK = get_task('transform')
 
 
 def process_results(doc, results):
-    return {"score": _TASK.score(results[0], doc["target"])}
+    return {"score": _TASK.score(results[0], doc["target"]),
+            "content": _TASK.score_content(results[0], doc["target"], doc["prompt"])}

@@ -1,0 +1,323 @@
+"""`harness tune`: the same tuning budget for every method, on validation streams.
+
+Every method declares its knobs and a fixed grid of exactly `BUDGET` settings in its code
+(`Method.tune`, e.g. `{"lambda": [1e4, 1e5, 1e6, 1e7]}`; a key `train.lr` or `train.steps`
+tunes a training setting); the built-in methods' grids are `BUILTIN_GRIDS` below, not in
+their files, whose sha256 the committed leaderboard bundles verify. A method that declares
+none is tuned on its learning rate (`DEFAULT_LR_FACTORS` x its rate). Each setting runs on the suite's `tune:`
+block, never on the ranked streams:
+
+    tune:
+      streams: [tune-a, tune-b]   # named streams or {name: [tasks]}; none a ranked stream's
+      seeds: [0]                  # 1 or 2
+      select: acc                 # the pre-registered criterion: a cell metric of the
+                                  # suite's primary scoring (mean over streams and seeds)
+
+OUT/tuning/<method>/<setting>/cells/ holds the tuning cells (their own folders, resumable
+like any run); OUT/tuning.json and OUT/tuning.md the full table; OUT/tuned.json the chosen
+settings, which `harness run --settings OUT/tuned.json` applies (as `--set`s). A chosen
+setting whose cells are item-identical to SFT's at the same training settings is flagged:
+it does nothing the reference does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+from pathlib import Path
+from statistics import mean
+
+from harness.config import Suite, TrainSettings, build_settings, check_seeds, fail, load_streams
+from harness.errors import HarnessError
+from harness.metrics import METRICS
+from harness.storage import atomic_write_json, atomic_write_text
+
+BUDGET = 4  # settings per method: the same for every method
+DEFAULT_LR_FACTORS = (0.25, 0.5, 1.0, 2.0)  # x the method's own rate, when it declares no knobs
+REFERENCE = "sft"  # chosen settings item-identical to this method's are flagged
+MAX_SEEDS = 2
+# the built-ins' grids, chosen where each method's default sits (a class's own `tune` wins)
+BUILTIN_GRIDS = {
+    "ewc": {"lambda": [1e4, 1e5, 1e6, 1e7]},  # v1's 5000 left every cell SFT's, item for item
+    "freeze": {"top_k": [2, 6, 12, 24]},  # of 30 blocks in SmolLM2-135M
+    "l2sp": {"alpha": [0.01, 0.1, 1.0, 10.0]},
+    "lwf": {"alpha": [0.25, 0.5, 1.0, 2.0]},
+    "mix-external": {"ratio": [0.25, 0.5, 1.0, 2.0]},
+    "replay": {"buffer_per_task": [8, 16, 32, 64]},
+    "sa-sft": {"ratio": [0.25, 0.5, 1.0, 2.0]},
+    "sdft": {"ema_rate": [0.005, 0.01, 0.02, 0.05]},
+    "selfaug": {"alpha": [0.1, 0.5, 1.0, 2.0]},
+    # sft, lora, dft, multitask, sdft-rewrite: their learning rate (DEFAULT_LR_FACTORS)
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TunePlan:
+    streams: dict[str, list[str]]
+    seeds: list[int]
+    select: str
+
+
+def tune_plan(suite: Suite) -> TunePlan:
+    """The suite's `tune:` block, checked: validation streams disjoint from the ranked ones
+    (no stream name and no task order shared), 1-2 seeds, a known selection metric."""
+    where = f"suite {Path(suite.path).name or suite.name}, tune"
+    raw = suite.tune
+    if raw is None:
+        fail(f"suite {suite.name}", "has no `tune:` block", "add tune: {streams: [...], "
+             "seeds: [0], select: acc} naming validation streams (see harness/tune.py)")
+    if not isinstance(raw, dict):
+        fail(where, f"expected a mapping, got {type(raw).__name__}", "e.g. tune: {streams: "
+             "[tune-a], seeds: [0], select: acc}")
+    unknown = set(map(str, raw)) - {"streams", "seeds", "select"}
+    missing = {"streams", "seeds", "select"} - set(raw)
+    if unknown or missing:
+        key = sorted(unknown or missing)[0]
+        fail(where, f"{'unknown' if unknown else 'missing'} key '{key}'",
+             "give exactly: streams, seeds, select")
+    streams = raw["streams"]
+    named = load_streams()
+    if isinstance(streams, (str, list)):
+        streams = [streams] if isinstance(streams, str) else streams
+        if not streams or any(not isinstance(s, str) or s not in named for s in streams):
+            fail(where, f"streams must name streams of benchmarks/streams.yaml, got {streams!r}",
+                 f"use some of: {', '.join(named)}, or map names to task lists")
+        streams = {s: named[s] for s in streams}
+    if not isinstance(streams, dict) or not streams:
+        fail(where, "streams must list or map at least one stream", "e.g. streams: [tune-a]")
+    from harness.tasks import all_tasks
+
+    tasks = all_tasks(datasets=True)
+    for name, stream in streams.items():
+        if not isinstance(stream, list) or not stream or any(t not in tasks for t in stream):
+            fail(where, f"stream '{name}' must list known tasks, got {stream!r}",
+                 f"use some of: {', '.join(all_tasks())}")
+        clash = next((r for r, ranked in suite.streams.items()
+                      if r == name or list(ranked) == list(stream)), None)
+        if clash is not None:
+            fail(where, f"validation stream '{name}' is the ranked stream '{clash}'",
+                 "tune on other tasks or another order, never on a stream that is ranked")
+    seeds = raw["seeds"]
+    seeds = check_seeds(seeds if isinstance(seeds, list) else [seeds], f"{where}, seeds")
+    if not 1 <= len(seeds) <= MAX_SEEDS:
+        fail(where, f"seeds must be 1 or 2 seeds, got {len(seeds)}", "e.g. seeds: [0]")
+    if raw["select"] not in METRICS:
+        fail(where, f"select must be a cell metric, got {raw['select']!r}",
+             f"use one of: {', '.join(METRICS)} (of the suite's primary scoring)")
+    return TunePlan({str(k): list(v) for k, v in streams.items()}, seeds, raw["select"])
+
+
+def grid_of(method) -> dict[str, list]:
+    """A method's declared knobs -> values (its class's `tune`, else BUILTIN_GRIDS), or
+    its learning rate."""
+    from harness.methods import METHODS
+
+    declared = dict(getattr(METHODS[method.name], "tune", None) or
+                    BUILTIN_GRIDS.get(method.name, {}))
+    return declared or {"train.lr": [method.train.lr * f for f in DEFAULT_LR_FACTORS]}
+
+
+def settings_of(method) -> list[dict]:
+    """The method's BUDGET settings, each {knob: value}, in the author's order."""
+    grid = grid_of(method)
+    where = f"method '{method.name}', tune"
+    if not all(isinstance(v, list) and v for v in grid.values()):
+        fail(where, "every knob must list its values", 'e.g. tune = {"lambda": [1e4, 1e5, 1e6, 1e7]}')
+    settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    if len(settings) != BUDGET:
+        fail(where, f"declares {len(settings)} settings; the budget is {BUDGET} for every method",
+             f"list knob values whose combinations number {BUDGET}")
+    return settings
+
+
+def apply_setting(method, setting: dict):
+    """The MethodSpec with one setting applied, checked as a suite's settings are."""
+    from harness.methods.settings import check_method
+
+    params = {k: v for k, v in setting.items() if not k.startswith("train.")}
+    train = {k[len("train."):]: v for k, v in setting.items() if k.startswith("train.")}
+    where = f"method '{method.name}', tune setting {setting}"
+    return dataclasses.replace(
+        method, params=check_method(method.name, {**method.params, **params}, where),
+        train=build_settings(TrainSettings, train, where, method.train) if train else method.train,
+        train_keys=tuple(dict.fromkeys((*method.train_keys, *train))))
+
+
+def slug(setting: dict) -> str:
+    """A setting's folder name, e.g. `lambda=10000.0` or `train.lr=2.5e-05`."""
+    text = ",".join(f"{k}={v}" for k, v in setting.items())
+    return re.sub(r"[^A-Za-z0-9._=,+-]+", "-", text)
+
+
+def setting_suite(suite: Suite, plan: TunePlan, method) -> Suite:
+    """The suite a tuning setting runs: the validation streams and seeds, one method."""
+    return dataclasses.replace(suite, streams=plan.streams, seeds=plan.seeds, methods=[method],
+                               stream_train={}, stream_method_train={}, tune=None)
+
+
+def tune(suite: Suite, out: Path, device, ui) -> dict:
+    """Run every method's settings on the validation streams, then select and write the
+    table and the chosen settings; return the table. Complete cells are kept and skipped
+    on a re-run."""
+    from harness.runner import Runner
+
+    plan = tune_plan(suite)
+    jobs = [(m, s, apply_setting(m, s)) for m in suite.methods for s in settings_of(m)]
+    ui.log(f"tuning {len(suite.methods)} methods x {BUDGET} settings x {len(plan.streams)} "
+           f"streams x {len(plan.seeds)} seeds -> {out / 'tuning'}")
+    failures = []
+    with ui.session():
+        for method, setting, spec in jobs:
+            ui.log(f"{method.name} {slug(setting)}")
+            runner = Runner(setting_suite(suite, plan, spec), folder(out, method.name, setting),
+                            device, ui)
+            failures += [(c.id, message) for c, message in runner.run()[1]]
+    table = build_table(suite, plan, out, jobs)
+    write(out, table)
+    if failures:
+        raise HarnessError(f"{len(failures)} tuning cell(s) failed (first: {failures[0][0]}: "
+                           f"{failures[0][1]})", "fix the cause and re-run `harness tune`: "
+                           "complete cells are kept")
+    return table
+
+
+def dry_run(suite: Suite, out: Path) -> list[str]:
+    """What `harness tune` would run: per method its settings, cells still to run and the
+    estimated seconds (harness/grid.py's estimate: figures from complete cells of the
+    setting's folder, else the 2-core CPU figures); a total line last."""
+    from harness.grid import estimate, expand, measured_seconds, state
+    from harness.results import CellState
+
+    plan = tune_plan(suite)
+    lines, total, todo = [], 0.0, 0
+    for method in suite.methods:
+        seconds, cells = 0.0, 0
+        for setting in settings_of(method):
+            variant = setting_suite(suite, plan, apply_setting(method, setting))
+            where = folder(out, method.name, setting)
+            for cell in expand(variant):
+                if state(cell, variant, where / "cells" / cell.id) is CellState.COMPLETE:
+                    continue
+                e = estimate(cell, variant, measured_seconds(where))
+                seconds += e["train_s"] + e["eval_s"] + (e["setup_s"] or 0.0)
+                cells += 1
+        lines.append(f"{method.name:<14} {' | '.join(slug(s) for s in settings_of(method))}: "
+                     f"{cells} cells, ~{seconds / 60:.0f} min")
+        total, todo = total + seconds, todo + cells
+    lines.append(f"{todo} tuning cells to run ({len(suite.methods)} methods x {BUDGET} settings "
+                 f"x {len(plan.streams)} streams x {len(plan.seeds)} seeds, select "
+                 f"{plan.select} of {suite.primary}); estimated {total / 60:.0f} min in one process")
+    return lines
+
+
+def folder(out: Path, method: str, setting: dict) -> Path:
+    return Path(out) / "tuning" / method / slug(setting)
+
+
+def _cells(path: Path) -> list[dict]:
+    from harness.results import CellState, read_result
+
+    found = [read_result(p) for p in sorted(path.glob("cells/*"))]
+    return [r for r, state in found if state is CellState.COMPLETE]
+
+
+def build_table(suite: Suite, plan: TunePlan, out: Path, jobs: list) -> dict:
+    """Per method: every setting's criterion (mean over its cells) and the chosen one (the
+    best; a tie goes to the first listed), with the item-identical-to-SFT flag."""
+    higher = METRICS[plan.select].higher_is_better
+    methods: dict[str, dict] = {}
+    for method, setting, spec in jobs:
+        cells = _cells(folder(out, method.name, setting))
+        values = [c["by_metric"][suite.primary]["metrics"].get(plan.select) for c in cells]
+        values = [v for v in values if v is not None]
+        row = {"setting": setting, "params": spec.params, "train": dataclasses.asdict(spec.train),
+               "cells": len(cells), "score": mean(values) if values else None,
+               "per_cell": {c["cell_id"]: v for c, v in zip(cells, values)}}
+        methods.setdefault(method.name, {"knobs": list(grid_of(method)), "settings": []})
+        methods[method.name]["settings"].append(row)
+    expected = len(plan.streams) * len(plan.seeds)
+    for name, entry in methods.items():
+        done = [i for i, r in enumerate(entry["settings"]) if r["cells"] == expected
+                and r["score"] is not None]
+        best = None
+        for i in done:  # strict improvement only: the first listed wins a tie
+            s = entry["settings"][i]["score"]
+            if best is None or (s > entry["settings"][best]["score"] if higher
+                                else s < entry["settings"][best]["score"]):
+                best = i
+        entry["chosen"] = best
+        entry["complete"] = len(done) == len(entry["settings"])
+        entry["identical_to_sft"] = None if best is None else identical_to_reference(
+            out, name, entry["settings"][best], methods.get(REFERENCE))
+    return {"suite": suite.name, "primary": suite.primary, "select": plan.select,
+            "higher_is_better": higher, "streams": plan.streams, "seeds": plan.seeds,
+            "budget": BUDGET, "methods": methods}
+
+
+def identical_to_reference(out: Path, name: str, chosen: dict, reference: dict | None):
+    """Are the chosen setting's cells item for item SFT's at the same training settings
+    (every row, every task, both scorings)? None where SFT ran no such setting."""
+    if name == REFERENCE or reference is None:
+        return None
+    same = [r for r in reference["settings"] if r["train"] == chosen["train"]]
+    if not same:
+        return None
+
+    def items(method: str, setting: dict) -> dict:
+        return {(c["cell"]["stream"], c["cell"]["seed"]): c["by_metric"]
+                for c in _cells(folder(out, method, setting))}
+
+    ours, theirs = items(name, chosen["setting"]), items(REFERENCE, same[0]["setting"])
+    return bool(ours) and ours.keys() == theirs.keys() and all(
+        {m: v["items"] for m, v in ours[k].items()} == {m: v["items"] for m, v in theirs[k].items()}
+        for k in ours)
+
+
+def write(out: Path, table: dict) -> None:
+    """OUT/tuning.json (the full table), OUT/tuning.md, OUT/tuned.json (the chosen settings)."""
+    atomic_write_json(Path(out) / "tuning.json", table)
+    atomic_write_text(Path(out) / "tuning.md", markdown(table))
+    chosen = {name: {"setting": e["settings"][e["chosen"]]["setting"],
+                     "identical_to_sft": e["identical_to_sft"]}
+              for name, e in table["methods"].items() if e["chosen"] is not None}
+    atomic_write_json(Path(out) / "tuned.json", {"suite": table["suite"], "select": table["select"],
+                                                 "methods": chosen})
+
+
+def markdown(table: dict) -> str:
+    def fmt(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    lines = [f"# Tuning of suite {table['suite']}", "",
+             f"Criterion (pre-registered): {table['select']} of the {table['primary']} scoring, "
+             f"{'higher' if table['higher_is_better'] else 'lower'} is better, mean over "
+             f"streams {', '.join(table['streams'])} and seeds "
+             f"{', '.join(map(str, table['seeds']))}; {table['budget']} settings per method; "
+             "a tie goes to the first listed.", "",
+             "| method | setting | cells | score | chosen | note |", "|---|---|---|---|---|---|"]
+    for name, e in table["methods"].items():
+        for i, row in enumerate(e["settings"]):
+            chosen = i == e["chosen"]
+            note = "item-identical to sft" if chosen and e["identical_to_sft"] else ""
+            lines.append(f"| {name} | {slug(row['setting'])} | {row['cells']} | "
+                         f"{fmt(row['score'])} | {'**yes**' if chosen else ''} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_sets(path: str, suite: Suite) -> list[str]:
+    """`harness run --settings tuned.json`: the chosen settings as `--set` assignments for
+    the suite's methods (those tuned); a file tuned for another suite is refused."""
+    try:
+        data = json.loads(Path(path).read_text())
+        methods = data["methods"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"--settings {path}: not a tuned.json ({exc})",
+                           "give the OUT/tuned.json that `harness tune` wrote") from None
+    if data.get("suite") != suite.name:
+        raise HarnessError(f"--settings {path}: tuned for suite '{data.get('suite')}', not "
+                           f"'{suite.name}'", "tune this suite: harness tune --suite ...")
+    listed = {m.name for m in suite.methods}
+    return [f"{name}.{key}={json.dumps(value)}" for name, entry in methods.items()
+            if name in listed for key, value in entry["setting"].items()]

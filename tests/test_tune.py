@@ -1,0 +1,134 @@
+"""`harness tune` (issue 31 item 3): every method's declared grid of 4 settings on the
+suite's validation streams, the pre-registered criterion, the table, the chosen settings
+that `harness run --settings` applies, and the item-identical-to-SFT flag."""
+
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.config import load_suite
+from harness.errors import HarnessError
+from harness.methods import METHODS
+from harness.tune import BUDGET, settings_of, settings_sets, tune_plan
+from helpers import tiny_suite
+
+TUNE = {"streams": {"val": ["json-extract"]}, "seeds": [0], "select": "acc"}
+
+
+def _suite(tmp_path, model, **over):
+    return tiny_suite(tmp_path, model, methods={"sft": {}, "ewc": {"fisher_examples": 2}},
+                      probes=[], train={"steps": 2, "lr": 1e-3, "batch_size": 4, "max_len": 96},
+                      data={"n_train": 4, "n_test": 4}, tune=TUNE, **over)
+
+
+def test_tune_end_to_end_on_the_tiny_model(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    path = _suite(tmp_path, str(tiny_model_dir))
+    out = tmp_path / "tune"
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert "8 tuning cells to run (2 methods x 4 settings" in capsys.readouterr().out
+    assert not out.exists()
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--quiet"]) == 0
+    table = json.loads((out / "tuning.json").read_text())
+    assert table["select"] == "acc" and table["primary"] == "strict" and table["budget"] == 4
+    sft, ewc = table["methods"]["sft"], table["methods"]["ewc"]
+    # sft declares no knobs: its learning rate x (0.25, 0.5, 1, 2); ewc its lambdas
+    assert [r["setting"] for r in sft["settings"]] == [{"train.lr": x} for x in
+                                                        (2.5e-4, 5e-4, 1e-3, 2e-3)]
+    assert [r["setting"]["lambda"] for r in ewc["settings"]] == [1e4, 1e5, 1e6, 1e7]
+    for entry in (sft, ewc):
+        scores = [r["score"] for r in entry["settings"]]
+        assert all(r["cells"] == 1 for r in entry["settings"])
+        assert entry["chosen"] == scores.index(max(scores))  # the first best: ties to the first
+        assert entry["complete"]
+    # the tuning cells live in their own folders, on the validation stream only
+    cells = sorted(p.parent.name for p in (out / "tuning").glob("*/*/cells/*/result.json"))
+    assert len(cells) == 8 and all("__val__" in c for c in cells)
+    # on a one-task stream EWC has no penalty yet: item for item SFT at the same rate
+    assert ewc["identical_to_sft"] is True and sft["identical_to_sft"] is None
+    assert "item-identical to sft" in (out / "tuning.md").read_text()
+    tuned = json.loads((out / "tuned.json").read_text())
+    assert tuned["methods"]["ewc"]["setting"] == ewc["settings"][ewc["chosen"]]["setting"]
+    assert "ewc: {'lambda'" in capsys.readouterr().out
+    # a re-run keeps the complete cells and writes the same table
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "tuning.json").read_text())["methods"] == table["methods"]
+    capsys.readouterr()
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert "0 tuning cells to run" in capsys.readouterr().out
+
+    # `harness run --settings` applies the chosen settings to the ranked grid
+    suite = load_suite(str(path))
+    sets = settings_sets(str(out / "tuned.json"), suite)
+    lam = ewc["settings"][ewc["chosen"]]["setting"]["lambda"]
+    assert f"ewc.lambda={json.dumps(lam)}" in sets
+    seen = {}
+    monkeypatch.setattr("harness.launch.dry_run", lambda suite, *a, **k: seen.update(
+        {m.name: m for m in suite.methods}) or 0)
+    assert main(["run", "--suite", str(path), "--out", str(tmp_path / "run"), "--dry-run",
+                 "--settings", str(out / "tuned.json"), "--set", "sft.train.steps=3"]) == 0
+    assert seen["ewc"].params["lambda"] == lam and seen["ewc"].params["fisher_examples"] == 2
+    assert seen["sft"].train.lr == sft["settings"][sft["chosen"]]["setting"]["train.lr"]
+    assert seen["sft"].train.steps == 3  # the user's own --set still applies
+
+
+def test_every_builtin_method_has_the_same_budget():
+    suite_methods = load_suite("leaderboard").methods
+    assert len(suite_methods) == 14
+    for method in suite_methods:
+        assert len(settings_of(method)) == BUDGET, method.name
+    ewc = next(m for m in suite_methods if m.name == "ewc")
+    assert [s["lambda"] for s in settings_of(ewc)] == [1e4, 1e5, 1e6, 1e7]
+
+
+@pytest.mark.parametrize("block, problem", [
+    (None, "has no `tune:` block"),
+    ({"streams": {"v": ["arith", "json-extract"]}, "seeds": [0], "select": "acc"},
+     "is the ranked stream 'two'"),
+    ({"streams": {"two": ["facts"]}, "seeds": [0], "select": "acc"}, "is the ranked stream"),
+    ({"streams": {"v": ["facts"]}, "seeds": [0, 1, 2], "select": "acc"}, "1 or 2 seeds"),
+    ({"streams": {"v": ["facts"]}, "seeds": [0], "select": "accuracy"}, "select must be"),
+    ({"streams": ["no-such-stream"], "seeds": [0], "select": "acc"}, "streams must name"),
+    ({"streams": {"v": ["facts"]}, "seeds": [0]}, "missing key 'select'"),
+])
+def test_a_bad_tune_block_is_one_line(tmp_path, tiny_model_dir, block, problem, capsys):
+    path = tiny_suite(tmp_path, str(tiny_model_dir), **({"tune": block} if block else {}))
+    with pytest.raises(HarnessError, match=problem):
+        tune_plan(load_suite(str(path)))
+    assert main(["tune", "--suite", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "o" / "tuning").exists()
+
+
+def test_settings_for_another_suite_are_refused(tmp_path, tiny_model_dir):
+    path = tiny_suite(tmp_path, str(tiny_model_dir))
+    tuned = tmp_path / "tuned.json"
+    tuned.write_text(json.dumps({"suite": "other", "select": "acc", "methods": {}}))
+    with pytest.raises(HarnessError, match="tuned for suite 'other'"):
+        settings_sets(str(tuned), load_suite(str(path)))
+    tuned.write_text("[]")
+    assert main(["run", "--suite", str(path), "--dry-run", "--settings", str(tuned)]) == 2
+
+
+def test_a_method_off_budget_is_refused(monkeypatch):
+    suite = load_suite("leaderboard")
+    ewc = next(m for m in suite.methods if m.name == "ewc")
+    monkeypatch.setattr(METHODS["ewc"], "tune", {"lambda": [1.0, 2.0, 3.0]})  # a class's own wins
+    with pytest.raises(HarnessError, match="declares 3 settings; the budget is 4"):
+        settings_of(ewc)
+    monkeypatch.setattr(METHODS["ewc"], "tune", {"lambda": [1.0, 2.0], "gamma": [0.5, 1.0]})
+    assert settings_of(ewc)[1] == {"lambda": 1.0, "gamma": 1.0}  # 2 x 2 = 4: allowed
+
+
+def test_leaderboard_v2_draft_is_a_valid_tuned_grid():
+    from harness.grid import expand
+
+    suite = load_suite("leaderboard-v2")
+    plan = tune_plan(suite)
+    assert suite.primary == "content" and len(suite.methods) == 14
+    assert plan.streams == {"tune-val": ["json-extract", "facts", "classify"]}
+    assert not set(map(tuple, plan.streams.values())) & set(map(tuple, suite.streams.values()))
+    assert all(len(tasks) >= 3 for tasks in suite.streams.values())
+    assert len(suite.streams) * len(suite.seeds) >= 12  # (stream, seed) pairs a method
+    assert suite.data.n_test >= 200 and "knowledge-v2" in suite.probes
+    assert len(expand(suite)) == 14 * 2 * 6
