@@ -109,7 +109,7 @@ def test_dry_run_json_prints_each_cells_identity(tmp_path, tiny_model_dir, capsy
     for row, cell in zip(cells, expand(suite)):
         parts = row["identity"]
         assert set(parts) == {"model", "tasks", "method", "method_version", "params", "train",
-                              "seed", "data", "eval", "probes", "schema", "precision",
+                              "seed", "data", "eval", "probes", "schema", "precision", "primary",
                               "results_version"}
         assert parts["method"] == cell.method.name and parts["method_version"] == "1"
         assert parts["results_version"] == 1
