@@ -112,7 +112,7 @@ JS = r"""
     var m = info[state.metric], ref = D.reference || "reference";
     var cols = [
       { key: "rank", label: "rank", hib: false, value: function (n) { return stat(state.metric, n).rank; },
-        cell: rankCell, title: "1 + number of methods significantly better" },
+        cell: rankCell, title: "1 + number of methods significantly better [rank interval]" },
       { key: "method", label: "method", text: true, value: function (n) { return n; }, cell: nameCell },
       { key: "score", label: m.label + " [95% CI]", hib: m.higher_is_better, value: mean(state.metric),
         cell: scoreCell, title: m.description }
@@ -140,8 +140,9 @@ JS = r"""
     var s = stat(state.metric, n), order = D.views[state.view].metrics[state.metric].order;
     var shared = order.filter(function (o) { return stat(state.metric, o).rank === s.rank; }).length > 1;
     var better = s.better.length ? "significantly better: " + s.better.join(", ") : "none significantly better";
-    return '<span class="rank" title="' + esc(better) + '">' + (shared ? '<span class="tie">=</span>' : "") +
-      s.rank + "</span>";
+    var ri = s.rank_interval, span = ri[0] === ri[1] ? "" : ' <span class="ci">[' + ri[0] + "\u2013" + ri[1] + "]</span>";
+    return '<span class="rank" title="' + esc(better + "; plausible ranks " + ri[0] + " to " + ri[1]) + '">' +
+      (shared ? '<span class="tie">=</span>' : "") + s.rank + "</span>" + span;
   }
   function nameCell(n) {
     var d = D.methods[n];
@@ -152,7 +153,8 @@ JS = r"""
   }
   function scoreCell(n) {
     var s = stat(state.metric, n);
-    return fmt(s.mean) + ' <span class="ci">[' + fmt(s.ci[0]) + ", " + fmt(s.ci[1]) + "]</span>";
+    var ci = s.ci || [null, null];
+    return fmt(s.mean) + ' <span class="ci">[' + fmt(ci[0]) + ", " + fmt(ci[1]) + "]</span>";
   }
   function winsCell(n) {
     var r = vsRef(n);

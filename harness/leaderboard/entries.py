@@ -18,20 +18,23 @@ from harness import verify
 from harness.config import Suite
 from harness.metrics import METRICS
 from harness.results import finite, read_json
+from harness.scores import higher_is_better, item_flips
 
 REFERENCE = "sft"  # the baseline every method is compared with (win counts, significance)
 
 # The metrics of R shown and rankable, in page order (task_gain is ours: ACC minus the base
 # model's ACC, which the grid shares, so it ranks like ACC but reads as an improvement).
-R_METRICS = ("acc", "task_gain", "bwt", "forgetting", "plasticity")
+R_METRICS = ("acc", "task_gain", "bwt", "forgetting", "plasticity", "forgotten_items")
 LABELS = {"acc": "ACC", "task_gain": "task gain", "bwt": "BWT", "forgetting": "forgetting",
-          "plasticity": "plasticity"}
+          "plasticity": "plasticity", "forgotten_items": "forgotten items"}
 DESCRIPTIONS = {
     "acc": "final average score over the stream's tasks: mean_j R[T][j]",
     "task_gain": "ACC minus the base model's: mean_j R[T][j] - R[0][j]",
     "bwt": "backward transfer: mean_{j<T} R[T][j] - R[j][j] (negative = forgetting)",
     "forgetting": "mean drop from a task's best trained score to its final score",
     "plasticity": "mean gain on each task right after training on it",
+    "forgotten_items": "test items right after their task was trained and wrong after the "
+                       "last task, summed over the stream's tasks",
 }
 
 
@@ -105,11 +108,11 @@ def probe_order(entries: list[Entry]) -> list[str]:
 def metric_catalogue(entries: list[Entry]) -> list[dict]:
     """Every shown metric: key, label, direction, description, in page order."""
     out = [{"key": k, "label": LABELS[k],
-            "higher_is_better": METRICS[k].higher_is_better if k in METRICS else True,
+            "higher_is_better": higher_is_better(k),
             "description": DESCRIPTIONS[k]} for k in R_METRICS]
     directions = probe_directions(entries)
     for probe in probe_order(entries):
-        hib = directions.get(probe, True)
+        hib = higher_is_better(f"{probe}_final", directions)
         better = "higher" if hib else "lower"
         out.append({"key": f"{probe}_final", "label": f"{probe}", "higher_is_better": hib,
                     "description": f"the {probe} probe after the last task ({better} is better)"})
@@ -125,6 +128,9 @@ def cell_values(result: dict, keys: list[str]) -> dict[str, float | None]:
     metrics = result.get("metrics") or {}
     values = {k: finite(metrics.get(k)) for k in keys}
     values["task_gain"] = mean(R[-1]) - mean(R[0])
+    if "forgotten_items" in keys:
+        flips = item_flips(result.get("items") or {}, result.get("tasks") or [])
+        values["forgotten_items"] = None if flips is None else float(flips["forgotten_items"])
     return values
 
 
