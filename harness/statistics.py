@@ -666,7 +666,9 @@ def simulate_design(seeds: int = 3, streams: int = 2, methods: int = 14, items: 
     seed) run shifts all its logits by ~ N(0, seed_sd) (training noise), and answers are
     Bernoulli. Method 0 is the reference; method 1 gets ``effect`` added to its logits
     (0: a null board, every method identical in distribution). Returns ``coverage`` (share
-    of the null methods' t intervals vs the reference that contain 0), ``fwe`` (share of
+    of the null methods' t intervals vs the reference that contain 0;
+    ``coverage_bootstrap``: the same for the stratified percentile bootstrap the harness
+    used before, 400 resamples), ``fwe`` (share of
     boards with a false significant pair under one Holm family over all pairs),
     ``fwe_per_method`` (the same with Holm per method, the old family), ``power`` (share of
     boards where method 1 vs the reference is significant; None for a null board) and their
@@ -677,7 +679,7 @@ def simulate_design(seeds: int = 3, streams: int = 2, methods: int = 14, items: 
     rng = np.random.default_rng(rng_seed)
     k, s, m = streams, seeds, methods
     iu, ju = np.triu_indices(m, 1)
-    covered, boards_fwe, boards_old, found = 0, 0, 0, 0
+    covered, covered_boot, boards_fwe, boards_old, found = 0, 0, 0, 0, 0
     planted = ((iu == 1) | (ju == 1)) & (effect != 0)  # pairs with a true difference
     null_pairs, vs_ref = ~planted, (iu == 0) & ~planted
     for start in range(0, reps, 200):
@@ -696,6 +698,12 @@ def simulate_design(seeds: int = 3, streams: int = 2, methods: int = 14, items: 
         p = np.where(var > 0, p, np.where(est == 0, 1.0, min(1.0, 2.0 / 2 ** (k * s))))
         covered += int(np.sum((low[:, vs_ref] <= 0) & (high[:, vs_ref] >= 0)
                               | (var[:, vs_ref] == 0) & (est[:, vs_ref] == 0)))
+        # the old interval: stratified percentile bootstrap (seeds resampled within streams)
+        dr = d[:, vs_ref]  # (r, c, k, s)
+        pick = rng.integers(0, s, size=(400, k, s))
+        boot = np.stack([dr[:, :, j, pick[:, j]].mean(-1) for j in range(k)], -1).mean(-1)
+        blo, bhi = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2], axis=-1)
+        covered_boot += int(np.sum((blo <= 0) & (bhi >= 0)))
         adjusted = holm(p)
         boards_fwe += int(np.sum(np.any((adjusted < alpha) & null_pairs, axis=1)))
         old = np.zeros(r, dtype=bool)
@@ -708,7 +716,8 @@ def simulate_design(seeds: int = 3, streams: int = 2, methods: int = 14, items: 
     n_cov = reps * int(vs_ref.sum())
     out = {"seeds": seeds, "streams": streams, "methods": methods, "items": items,
            "reps": reps, "effect": effect, "alpha": alpha, "confidence": confidence,
-           "coverage": covered / n_cov, "fwe": boards_fwe / reps,
+           "coverage": covered / n_cov, "coverage_bootstrap": covered_boot / n_cov,
+           "fwe": boards_fwe / reps,
            "fwe_per_method": boards_old / reps,
            "power": found / reps if effect != 0 else None}
     out["coverage_se"] = math.sqrt(out["coverage"] * (1 - out["coverage"]) / reps)

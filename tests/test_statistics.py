@@ -384,3 +384,113 @@ def test_power_rises_with_seeds_under_planted_effect():
     assert power[4] == 0.0  # exact floor 2/16 = 0.125 > alpha
     assert power[4] < power[8] < power[16]
     assert power[16] >= 0.8
+
+
+# --------------------------------------------------------------------------- the procedure
+
+def test_stratified_t_one_stratum_is_scipys_one_sample_t():
+    d = A5 - B5
+    t = S.stratified_t(d)
+    ref = stats.ttest_1samp(d, 0.0)
+    low, high = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
+    assert (t.method, t.df, t.n, t.strata) == ("t", 4, 5, 1)
+    assert t.p == pytest.approx(ref.pvalue) and t.estimate == pytest.approx(d.mean())
+    assert (t.ci_low, t.ci_high) == pytest.approx((low, high))
+
+
+def test_stratified_t_centres_residuals_within_strata():
+    # stream 'b' favours the method by 1.0: a stratum effect, not noise
+    d = np.array([0.1, 0.2, 0.3, 1.1, 1.2, 1.3])
+    strata = ["a", "a", "a", "b", "b", "b"]
+    t = S.stratified_t(d, strata)
+    resid = np.array([-0.1, 0, 0.1, -0.1, 0, 0.1])
+    se = math.sqrt(np.sum(resid ** 2) / 4 / 6)
+    assert (t.df, t.strata, t.method) == (4, 2, "t")
+    assert t.estimate == pytest.approx(0.7) and t.se == pytest.approx(se)
+    assert t.p == pytest.approx(2 * stats.t.sf(0.7 / se, 4))
+    assert t.ci_high - t.ci_low < S.stratified_t(d).ci_high - S.stratified_t(d).ci_low
+    # one value per stratum: the strata are the replicates (df = n - 1)
+    pooled = S.stratified_t([0.1, 0.3, 0.2], ["a", "b", "c"])
+    assert (pooled.method, pooled.df) == ("t-pooled", 2)
+    assert pooled.p == pytest.approx(stats.ttest_1samp([0.1, 0.3, 0.2], 0).pvalue)
+
+
+def test_stratified_t_refuses_one_value_and_handles_no_spread():
+    one = S.stratified_t([0.3])
+    assert (one.method, one.ci_low, one.ci_high, one.p) == ("none", None, None, 1.0)
+    same = S.stratified_t([0.1, 0.1, 0.1])
+    assert same.method == "degenerate" and same.p == 0.25 == S.paired_t_p([0.2] * 3, [0.1] * 3)
+    assert S.stratified_t([0.0, 0.0]).p == 1.0
+
+
+def test_holm_on_rows_equals_holm_per_row():
+    p = np.random.default_rng(0).random((5, 7))
+    assert np.allclose(S.holm(p), np.stack([S.holm(row) for row in p]))
+
+
+@pytest.mark.parametrize("seeds", [3, 6])
+def test_t_intervals_cover_95_percent_by_simulation(seeds):
+    r = S.simulate_design(seeds=seeds, streams=2, methods=14, items=32, reps=800, rng_seed=1)
+    assert 0.93 <= r["coverage"] <= 0.97
+    if seeds == 3:  # what the old percentile bootstrap delivered at this design
+        assert r["coverage_bootstrap"] < 0.88
+
+
+def test_one_holm_family_over_all_pairs_holds_the_family_wise_error():
+    r = S.simulate_design(seeds=3, streams=2, methods=14, items=32, reps=1500, rng_seed=2)
+    assert r["fwe"] <= 0.05 + 2 * r["fwe_se"]
+    assert r["fwe_per_method"] > 0.15  # the old per-method families did not
+
+
+def test_power_rises_with_seeds_under_a_planted_effect():
+    low = S.simulate_design(seeds=3, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
+    high = S.simulate_design(seeds=10, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
+    assert low["power"] < high["power"] and high["power"] > 0.8
+    assert high["fwe"] <= 0.05 + 3 * high["fwe_se"]
+
+
+def test_board_ranks_and_rank_intervals_follow_the_decisions():
+    rng = np.random.default_rng(4)
+    keys = [(s, k) for s in ("x", "y") for k in range(5)]
+    base = {key: rng.normal() for key in keys}
+    means = {"a": 1.0, "b": 1.0, "c": 0.0, "d": -1.0}
+    values = {m: {key: base[key] + mu + 0.05 * rng.normal() for key in keys}
+              for m, mu in means.items()}
+    b = S.board(values, higher_is_better=True)
+    assert b.rank == {"a": 1, "b": 1, "c": 3, "d": 4}
+    assert b.rank_interval == {"a": [1, 2], "b": [1, 2], "c": [3, 3], "d": [4, 4]}
+    assert b.significant_pairs == 5 and len(b.pairs) == 6
+    low = S.board(values, higher_is_better=False)
+    assert low.rank == {"a": 3, "b": 3, "c": 2, "d": 1}
+
+
+def test_mcnemar_exact_matches_a_binomial_by_hand():
+    a = [1] * 10 + [0] * 2 + [1] * 5 + [0] * 3
+    b = [0] * 10 + [1] * 2 + [1] * 5 + [0] * 3
+    b01, b10, p = S.mcnemar_exact(a, b)
+    assert (b01, b10) == (2, 10)
+    # two-sided exact binomial: 2 * P(X <= 2), X ~ Bin(12, 1/2)
+    assert p == pytest.approx(2 * sum(math.comb(12, i) for i in range(3)) / 2 ** 12)
+    assert S.mcnemar_exact([1, 0], [1, 0]) == (0, 0, 1.0)
+
+
+def test_mcnemar_exact_agrees_with_statsmodels():
+    mcnemar = pytest.importorskip("statsmodels.stats.contingency_tables").mcnemar
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        a, b = rng.random(60) < 0.6, rng.random(60) < 0.5
+        b01, b10, p = S.mcnemar_exact(a, b)
+        table = [[np.sum(a & b), b10], [b01, np.sum(~a & ~b)]]
+        assert p == pytest.approx(mcnemar(table, exact=True).pvalue)
+
+
+def test_minimum_detectable_difference():
+    # one-sample t, n = 30, alpha 0.05, 80% power: d = 0.529 (Cohen's tables, G*Power)
+    assert S.minimum_detectable_difference(1.0, 30) == pytest.approx(0.5292, abs=1e-3)
+    assert S.minimum_detectable_difference(2.0, 30) == pytest.approx(2 * 0.5292, abs=2e-3)
+    # a board-wide correction asks for a larger difference; one pair per stratum: df n - 1
+    assert S.minimum_detectable_difference(1.0, 6, 2, 91) > S.minimum_detectable_difference(1.0, 6, 2)
+    assert S.minimum_detectable_difference(1.0, 1) is None
+    power = pytest.importorskip("statsmodels.stats.power")
+    assert S.minimum_detectable_difference(1.0, 12) == pytest.approx(
+        power.TTestPower().solve_power(nobs=12, alpha=0.05, power=0.8), abs=1e-3)
