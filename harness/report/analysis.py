@@ -20,10 +20,10 @@ NORMALISATION = ("per scenario (model, stream, metric): min-max over the methods
                  "(best - worst), applied to every seed's value (so single seeds may fall "
                  "outside [0, 1]); scenarios where all method means are equal are left out")
 TIE_RULE = ("a method wins a scenario when its seed mean is the best; methods whose mean "
-            "equals the best or lies inside (inclusive) the 95% bootstrap CI of the best "
+            "equals the best or lies inside (inclusive) the 95% t interval of the best "
             "method's mean (over seeds) are tied with it: every tied method gets a shared "
             "win, counted separately from outright wins; scenarios with fewer than two "
-            "methods are not counted")
+            "methods, or a method with fewer than 2 seeds, are not counted")
 
 
 def _skip(what: str, why: str) -> dict:
@@ -106,18 +106,19 @@ def _compare(inputs: ReportInputs, model: str, stream: str, metric: str, method:
                       f"{method} {sorted(mv) or 'none'}, {ref} {sorted(ref_vals) or 'none'})")
     a, b = [mv[s] for s in seeds], [ref_vals[s] for s in seeds]
     try:
-        ci = S.paired_bootstrap_ci(a, b, inputs.confidence, inputs.n_resamples, inputs.seed)
-        p = S.paired_permutation_test(a, b, inputs.n_permutations, inputs.seed)
+        t = S.stratified_t([x - y for x, y in zip(a, b)], None, inputs.confidence)
     except ValueError as exc:
         return None, f"statistics failed: {exc}"
+    p = t.p
     diff = float(mean(x - y for x, y in zip(a, b)))
     (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
     row = {"scenario": scenario_id(model, stream, metric), "model": model, "stream": stream,
            "metric": metric, "higher_is_better": hib, "method": method, "reference": ref,
            "n": len(seeds), "seeds": seeds, "mean": ma, "sd": sa, "ref_mean": mb,
-           "ref_sd": sb, "diff": diff, "ci_low": ci.ci_low, "ci_high": ci.ci_high,
-           "ci_method": ci.method, "confidence": inputs.confidence,
+           "ref_sd": sb, "diff": diff, "ci_low": t.ci_low, "ci_high": t.ci_high,
+           "ci_method": t.method, "df": t.df, "confidence": inputs.confidence,
            "p": p, "p_adjusted": None, "p_bh": None, "significant": False,
+           "min_p": min_p(t),
            "direction": "equal" if diff == 0 else "better" if (diff > 0) == hib else "worse",
            "item_diff": None, "item_ci_low": None, "item_ci_high": None,
            "item_n": None, "item_note": None}
@@ -131,15 +132,28 @@ def _compare(inputs: ReportInputs, model: str, stream: str, metric: str, method:
     return row, None
 
 
+def min_p(t: S.TInterval) -> float:
+    """The smallest p this comparison's test can give at its n: 0 for a t-test with
+    spread (any p is reachable), the sign-flip floor 2 / 2^n where every difference is the
+    same, 1 without a test (n < 2)."""
+    if t.method == "none":
+        return 1.0
+    return min(1.0, 2.0 / 2 ** t.n) if t.method == "degenerate" else 0.0
+
+
 def _adjust(rows: list[dict], alpha: float) -> None:
-    """Holm within each scenario (-> p_adjusted, significant); BH over all rows (-> p_bh)."""
+    """Holm within each metric over every scenario's comparisons with the reference (one
+    family per metric, as a ranking is one family: -> p_adjusted, significant); BH over
+    all rows (-> p_bh); `reachable`: could the test get below alpha at this n at all
+    (False where every paired difference is equal and 2 / 2^n >= alpha, or n < 2)."""
     families: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
-        families[row["scenario"]].append(row)
+        families[row["metric"]].append(row)
     for family in families.values():
         for row, adj in zip(family, S.holm([r["p"] for r in family])):
             row["p_adjusted"] = float(adj)
             row["significant"] = bool(adj < alpha)
+            row["reachable"] = bool(row["min_p"] < alpha)
     if rows:
         for row, adj in zip(rows, S.benjamini_hochberg([r["p"] for r in rows])):
             row["p_bh"] = float(adj)
@@ -191,61 +205,62 @@ def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: l
 
 def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict], list[dict]]:
     """Per metric and method vs the reference, over the (model, stream) scenarios: a
-    Wilcoxon signed-rank test of the per-scenario mean differences, and a paired t-test of
-    the (scenario, seed) pairs pooled, Holm over the methods of a metric: the leaderboard's
-    test. A small grid needs the pooled one: with 2 scenarios the Wilcoxon p is never
-    below 0.5, and a sign-flip test of 6 pairs never below 2/2^6 before Holm multiplies
-    it by the number of methods."""
+    Wilcoxon signed-rank test of the per-scenario mean differences, and the leaderboard's
+    test: the stream-centred paired t over every (scenario, seed) pair, Holm over all pairs
+    of the metric's methods (harness.statistics.board: one family per ranking). A small grid
+    needs the pooled one: with 2 scenarios the Wilcoxon p is never below 0.5."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     for c in comps:
         by[(c["metric"], c["method"])].append(c)
     order = list(inputs.metrics)
+    boards = {}
+    for metric in order:
+        table = _pooled_table(inputs, metric)
+        if inputs.reference in table and len(table) >= 2:
+            boards[metric] = S.board(table, inputs.metrics[metric], inputs.alpha,
+                                     inputs.confidence)
     rows = []
     for (metric, method), cs in sorted(by.items(),
                                        key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
-        if len(cs) < 2:
+        if len(cs) < 2 or metric not in boards:
             continue
         d = [c["diff"] for c in cs]
-        a, b = _pooled_pairs(inputs, metric, method, cs)
+        t, q = S.pair_of(boards[metric], method, inputs.reference)
         rows.append({"metric": metric, "method": method, "reference": inputs.reference,
                      "n_scenarios": len(cs), "mean_diff": float(mean(d)),
                      "n_better": sum(c["direction"] == "better" for c in cs),
                      "n_worse": sum(c["direction"] == "worse" for c in cs),
                      "n_significant": sum(c["significant"] for c in cs),
                      "p_wilcoxon": S.wilcoxon_test(d, [0.0] * len(d)),
-                     "n_pairs": len(a), "pooled_diff": float(mean(x - y for x, y in zip(a, b))),
-                     "p_pooled": S.paired_t_p(a, b)})
-    for metric in order:
-        family = [r for r in rows if r["metric"] == metric]
-        for row, adj in zip(family, S.holm([r["p_pooled"] for r in family])):
-            row["p_pooled_adjusted"] = float(adj)
-            row["significant_pooled"] = bool(adj < inputs.alpha)
+                     "wilcoxon_min_p": 2.0 / 2 ** len(d),
+                     "n_pairs": t.n, "pooled_diff": t.estimate,
+                     "pooled_ci": [t.ci_low, t.ci_high], "pooled_df": t.df,
+                     "p_pooled": t.p, "p_pooled_adjusted": q,
+                     "significant_pooled": bool(q < inputs.alpha),
+                     "family_pairs": len(boards[metric].pairs)})
     if comps and not rows:
         return rows, [_skip("tests across scenarios", "every method meets the reference "
                             "in only one (model, stream) scenario")]
     return rows, []
 
 
-def _pooled_pairs(inputs: ReportInputs, metric: str, method: str,
-                  cs: list[dict]) -> tuple[list[float], list[float]]:
-    """The method's and the reference's values on every (scenario, seed) pair that the
-    per-scenario comparisons `cs` paired."""
-    a, b = [], []
-    for c in cs:
-        vals = inputs.values[(c["model"], c["stream"], metric)]
-        a += [vals[method][s] for s in c["seeds"]]
-        b += [vals[inputs.reference][s] for s in c["seeds"]]
-    return a, b
+def _pooled_table(inputs: ReportInputs, metric: str) -> dict[str, dict[tuple, float]]:
+    """method -> (model, stream, seed) -> value of one metric, over every scenario."""
+    table: dict[str, dict[tuple, float]] = defaultdict(dict)
+    for (model, stream, m), by_method in inputs.values.items():
+        if m == metric:
+            for method, by_seed in by_method.items():
+                for seed, v in by_seed.items():
+                    table[method][(model, stream, seed)] = v
+    return dict(table)
 
 
 # --------------------------------------------------------------------------- wins
 
 def _mean_ci(inputs: ReportInputs, values: dict[int, float]) -> tuple[float, float]:
-    """CI of one method's mean over seeds: the paired bootstrap of (values - 0)."""
-    v = [values[s] for s in sorted(values)]
-    ci = S.paired_bootstrap_ci(v, [0.0] * len(v), inputs.confidence, inputs.n_resamples,
-                               inputs.seed)
-    return ci.ci_low, ci.ci_high
+    """t interval of one method's mean over seeds (callers ensure >= 2 seeds)."""
+    t = S.stratified_t([values[s] for s in sorted(values)], None, inputs.confidence)
+    return t.ci_low, t.ci_high
 
 
 def _win_rows(metric: str, means: dict, cis: dict, higher_is_better: bool) -> list[dict]:
@@ -257,15 +272,21 @@ def _win_rows(metric: str, means: dict, cis: dict, higher_is_better: bool) -> li
 def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
     """Win counts per metric over (model, stream) scenarios, then over every scenario
     (`all`, each metric oriented so higher is better); ties by TIE_RULE."""
-    rows, all_means, all_cis = [], {}, {}
+    rows, all_means, all_cis, skipped = [], {}, {}, []
     for metric, hib in inputs.metrics.items():
         means, cis = {}, {}
         for (model, stream), by_method in scenario_means(inputs, metric).items():
             if len(by_method) < 2:
                 continue
             sid = scenario_id(model, stream)
-            means[sid] = by_method
             vals = inputs.values[(model, stream, metric)]
+            few = sorted(m for m in by_method if len(vals[m]) < 2)
+            if few:
+                skipped.append(_skip(f"wins in {scenario_id(model, stream, metric)}",
+                                     f"{', '.join(few)} with fewer than 2 seeds: no interval, "
+                                     "so no tie rule; run 2 or more seeds"))
+                continue
+            means[sid] = by_method
             cis[sid] = {m: _mean_ci(inputs, vals[m]) for m in by_method}
             sign = 1.0 if hib else -1.0
             full = scenario_id(model, stream, metric)
@@ -277,8 +298,8 @@ def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
     if all_means:
         rows += _win_rows("all", all_means, all_cis, True)
     if not rows:
-        return rows, [_skip("win counts", "no scenario has two or more methods")]
-    return rows, []
+        return rows, skipped or [_skip("win counts", "no scenario has two or more methods")]
+    return rows, skipped
 
 
 # --------------------------------------------------------------------------- Friedman

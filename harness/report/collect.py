@@ -16,6 +16,7 @@ from statistics import mean, stdev
 
 from harness.metrics import METRICS
 from harness.results import Cells, Record, finite
+from harness.scores import ITEM_METRICS, higher_is_better, item_flips
 
 
 @dataclass
@@ -56,6 +57,9 @@ def metric_value(record: Record, metric: str) -> tuple[float | None, bool]:
     `filled` is True when result.json's `metrics` lacked the key and the value was
     computed from R (standard metrics) or the probe's last value (`<probe>_final`)."""
     metrics = record.data["metrics"]
+    if metric in ITEM_METRICS:  # counted from the per-item scores, never stored
+        flips = item_flips(record.data.get("items") or {}, record.tasks)
+        return (None if flips is None else float(flips[metric])), False
     if metric in metrics:
         return finite(metrics[metric]), False
     if metric in METRICS:
@@ -114,8 +118,10 @@ def collect(cells: Cells, **settings) -> ReportInputs:
     """The score table of the complete cells; `settings` are ReportInputs' own fields."""
     inputs = ReportInputs(cells=cells, **settings)
     inputs.probes = probe_directions(cells.records, inputs.notes)
-    inputs.metrics = {name: m.higher_is_better for name, m in METRICS.items()}
-    inputs.metrics.update({f"{p}_final": hib for p, hib in inputs.probes.items()})
+    inputs.metrics = {name: higher_is_better(name) for name in METRICS}
+    inputs.metrics.update({f"{p}_final": higher_is_better(f"{p}_final", inputs.probes)
+                           for p in inputs.probes})
+    inputs.metrics.update({name: higher_is_better(name) for name in ITEM_METRICS})
     for r in sorted(cells.records, key=lambda r: r.key):
         inputs.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
     _note_task_lists(inputs)
