@@ -140,3 +140,41 @@ def test_pooled_test_across_scenarios_finds_what_wilcoxon_cannot(tmp_path):
                                                         b["p_pooled_adjusted"])))
     assert b["p_pooled_adjusted"] >= 2 * b["p_pooled"]
     assert b["significant_pooled"] and not c["significant_pooled"]
+
+
+def test_item_forgetting_counts_and_mcnemar(tmp_path):
+    # 2 tasks x 10 items: B forgets 6 of t1's items that A keeps; exact McNemar per task
+    from scipy.stats import binomtest
+
+    ones, six_lost = [1.0] * 10, [0.0] * 6 + [1.0] * 4
+    for seed in range(3):
+        for method, final in (("A", ones), ("B", six_lost)):
+            items = {"t1": [[0.0] * 10, ones, final], "t2": [[0.0] * 10, [0.0] * 10, ones]}
+            write_cell(tmp_path, "m", "x", method, seed, R_for(0.5), items=items,
+                       tasks=["t1", "t2"])
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    flips = {(f["method"], f["seed"]): f for f in s["item_forgetting"]["flips"]}
+    assert flips[("B", 0)]["forgotten"]["t1"] == [None, None, 6]
+    assert flips[("B", 0)]["forgotten_items"] == 6 and flips[("A", 0)]["forgotten_items"] == 0
+    assert flips[("B", 0)]["learned"]["t2"] == [None, None, None]
+    tests = [t for t in s["item_forgetting"]["mcnemar"] if t["task"] == "t1"]
+    assert len(tests) == 3
+    for t in tests:
+        assert (t["only_reference"], t["only_method"]) == (6, 0)
+        assert t["p"] == pytest.approx(binomtest(0, 6, 0.5).pvalue)
+    # the count is a metric: compared with the reference like acc (lower is better)
+    c = next(c for c in s["comparisons"] if c["metric"] == "forgotten_items")
+    assert c["diff"] == 6 and c["direction"] == "worse" and not c["higher_is_better"]
+    assert c["ci_method"] == "degenerate" and c["p"] == 0.25 and not c["reachable"]
+    assert "unreachable" in (tmp_path / "report.md").read_text()
+    assert "## Item-level forgetting" in (tmp_path / "report.md").read_text()
+
+
+def test_wins_refuse_a_method_with_one_seed(tmp_path):
+    for seed in range(3):
+        write_cell(tmp_path, "m", "x", "A", seed, R_for(0.5 + 0.01 * seed))
+    write_cell(tmp_path, "m", "x", "B", 0, R_for(0.7))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    assert not any(w["metric"] == "acc" for w in s["wins"])
+    why = next(x for x in s["skipped"] if x["what"] == "wins in m/x/acc")["why"]
+    assert why.startswith("B with fewer than 2 seeds") and "\n" not in why

@@ -14,6 +14,7 @@ from harness import statistics as S
 from harness.metrics import METRICS
 from harness.report.collect import ReportInputs, mean_sd, scenario_id, scenario_means
 from harness.results import Record, finite
+from harness.scores import CORRECT, item_flips
 
 NORMALISATION = ("per scenario (model, stream, metric): min-max over the methods' seed "
                  "means, oriented so that higher is better; norm(x) = (x - worst) / "
@@ -201,6 +202,56 @@ def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: l
                                    inputs.n_item_resamples, seed=inputs.seed), None
     except ValueError as exc:
         return None, str(exc)
+
+
+def item_forgetting(inputs: ReportInputs) -> tuple[dict, list[dict]]:
+    """Item-level forgetting: per cell, task and row, the items that flipped 1 -> 0
+    (forgotten) and 0 -> 1 (learned) since the row right after the task was trained; and
+    per (model, stream, method, seed, task) an exact McNemar test of the final row's items
+    against the reference's on the same items, Holm over every McNemar test of the report.
+    """
+    flips, tests, skipped = [], [], []
+    ref = inputs.reference
+    for (model, stream), methods in sorted(inputs.groups.items()):
+        for method, by_seed in sorted(methods.items()):
+            for seed, r in sorted(by_seed.items()):
+                items = r.data.get("items") or {}
+                f = item_flips(items, r.tasks)
+                if f is None:
+                    skipped.append(_skip(f"item flips of {scenario_id(model, stream)} "
+                                         f"{method} seed {seed}",
+                                         "no per-item scores of T+1 equal rows (items)"))
+                    continue
+                flips.append({"model": model, "stream": stream, "method": method,
+                              "seed": seed, "forgotten": f["forgotten"],
+                              "learned": f["learned"],
+                              "forgotten_items": f["forgotten_items"],
+                              "learned_items": f["learned_items"]})
+                other = methods.get(ref, {}).get(seed)
+                if method == ref or other is None or other.tasks != r.tasks:
+                    continue
+                theirs = other.data.get("items") or {}
+                hashes = (r.data.get("task_hashes"), other.data.get("task_hashes"))
+                if all(hashes) and hashes[0] != hashes[1]:
+                    continue
+                for task in r.tasks:
+                    a, b = items.get(task), theirs.get(task)
+                    if not (a and b and len(a[-1]) == len(b[-1])):
+                        continue
+                    n01, n10, p = S.mcnemar_exact(a[-1], b[-1])
+                    tests.append({"model": model, "stream": stream, "method": method,
+                                  "reference": ref, "seed": seed, "task": task,
+                                  "items": len(a[-1]), "only_reference": n01,
+                                  "only_method": n10, "p": p})
+    for row, adj in zip(tests, S.holm([t["p"] for t in tests]) if tests else []):
+        row["p_adjusted"] = float(adj)
+        row["significant"] = bool(adj < inputs.alpha)
+    return {"correct": f"an item is correct when its score is >= {CORRECT}",
+            "since": "the row right after the task was trained",
+            "test": "exact McNemar (two-sided binomial on the discordant items, "
+                    "scipy.stats.binomtest), per (model, stream, method, seed, task) on the "
+                    "final row; Holm over all of them",
+            "flips": flips, "mcnemar": tests}, skipped
 
 
 def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict], list[dict]]:
