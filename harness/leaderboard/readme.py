@@ -129,7 +129,13 @@ def render_readme(data: dict) -> str:
             + (f"; for {label} (median sd {det['sd_median']:.4f}) about {det['first']:.3f} "
                f"to {det['last']:.3f} for a pair with that sd, and {det['mdd80']:.3f} is found "
                "with 80% power at the first step." if det["sd_median"] else "."))
-    lines += ["- **Status**: *verified* = `harness verify` accepted the bundle as it is now "
+    lines += ["- **What changed in the statistics** (issue 28): the CIs were a stratified "
+              "percentile bootstrap over seeds, now t intervals; Holm ran within each "
+              "method's comparisons, now over all pairs of a ranking together; new: rank "
+              "intervals, `significant_pairs` in leaderboard.json, the forgotten-items "
+              "column. Fewer differences are declared and CIs are wider; docs/leaderboard.md "
+              "gives the counts before and after.",
+              "- **Status**: *verified* = `harness verify` accepted the bundle as it is now "
               "(a cell re-run); *self-reported* = static checks only.", ""]
     lines += [f"## Ranking by {label} (all streams)", ""] + ranking_table(data, ALL, default)
     for stream in grid["streams"]:
