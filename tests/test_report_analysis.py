@@ -178,3 +178,21 @@ def test_wins_refuse_a_method_with_one_seed(tmp_path):
     assert not any(w["metric"] == "acc" for w in s["wins"])
     why = next(x for x in s["skipped"] if x["what"] == "wins in m/x/acc")["why"]
     assert why.startswith("B with fewer than 2 seeds") and "\n" not in why
+
+
+def test_terminal_says_refused_and_unreachable_comparisons(tmp_path):
+    from rich.console import Console
+
+    from harness.report import terminal_tables
+
+    for seed in range(2):  # B: the same +0.1 on both seeds: smallest p 2/2^2 = 0.5
+        write_cell(tmp_path, "m", "x", "A", seed, R_for(0.5 + 0.1 * seed))
+        write_cell(tmp_path, "m", "x", "B", seed, R_for(0.6 + 0.1 * seed))
+    write_cell(tmp_path, "m", "x", "C", 0, R_for(0.9))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    console = Console(record=True, width=200)
+    for table in terminal_tables(s):
+        console.print(table)
+    text = console.export_text()
+    assert "comparison(s) refused: fewer than 2 paired seeds" in text
+    assert "could not reach p < 0.05 at their n" in text

@@ -40,6 +40,14 @@ def terminal_tables(s: dict) -> list:
     out += [Text(f"Friedman (all scenarios): p = {pval(f['p'])}, CD = {f['cd']:.2f}; "
                  "average ranks " + avg_ranks(f["avg_ranks"]))
             for f in s["friedman"] if f["metric"] == "all"]
+    few = sum("paired seed(s); need at least 2" in x["why"] for x in s["skipped"])
+    if few:
+        out.append(Text(f"{few} comparison(s) refused: fewer than 2 paired seeds, so no "
+                        "interval, no test and no win (report.md, section Skipped)"))
+    unreachable = [c for c in s["comparisons"] if not c.get("reachable", True)]
+    if unreachable:
+        out.append(Text(f"{len(unreachable)} comparison(s) could not reach p < {s['alpha']} "
+                        "at their n (every paired difference equal: the smallest p is 2/2^n)"))
     if s["skipped"]:
         out.append(Text(f"{len(s['skipped'])} item(s) skipped with a reason (report.md, "
                         "section Skipped)"))
