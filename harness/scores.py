@@ -8,6 +8,7 @@ declare it, a probe's `<probe>_final` / `<probe>_delta` take the probe's own dir
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 
 from harness.metrics import METRICS
@@ -29,6 +30,54 @@ def higher_is_better(metric: str, probes: Mapping[str, bool] | None = None) -> b
         if metric.endswith(suffix):
             return bool((probes or {}).get(metric[: -len(suffix)], True))
     return True
+
+
+def _registry_direction(probe: str) -> bool | None:
+    """The direction a built-in probe declares, or None for a probe the harness does not
+    define (unknown names, and lm-eval tasks, whose direction lm-eval does not state)."""
+    from harness.errors import HarnessError
+    from harness.probes import LmEvalProbe, get_probe
+
+    try:
+        found = get_probe(probe)
+    except HarnessError:
+        return None
+    return None if isinstance(found, LmEvalProbe) else found.higher_is_better
+
+
+def probe_directions(results: list[Mapping], notes: list[dict] | None = None
+                     ) -> dict[str, bool]:
+    """Probe -> higher is better, for result.json dicts: the majority of the cells'
+    `probe_info`, else the probe registry, else True; disagreements and assumptions are
+    appended to `notes` (when given). The report, the leaderboard and the terminal table
+    all read probe directions here."""
+    notes = [] if notes is None else notes
+    probes = set()
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for r in results:
+        probes |= set(r.get("probes") or {})
+        probes |= {k[: -len("_final")] for k in (r.get("metrics") or {})
+                   if k.endswith("_final")}
+        for name, info in (r.get("probe_info") or {}).items():
+            if isinstance(info.get("higher_is_better"), bool):
+                votes[name][info["higher_is_better"]] += 1
+    directions = {}
+    for p in sorted(probes):
+        if votes[p]:
+            (best, count), *rest = votes[p].most_common()
+            if rest:
+                notes.append({"what": f"direction of probe {p}",
+                              "why": f"cells disagree on probe_info.{p}.higher_is_better "
+                                     f"({dict(votes[p])}); used the majority ({best})"})
+            directions[p] = best
+        elif (declared := _registry_direction(p)) is not None:
+            directions[p] = declared
+        else:
+            directions[p] = True
+            notes.append({"what": f"direction of probe {p}",
+                          "why": "no cell states probe_info.higher_is_better; assumed "
+                                 "higher is better"})
+    return directions
 
 
 def item_flips(items: Mapping, tasks: list[str]) -> dict | None:

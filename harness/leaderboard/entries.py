@@ -16,7 +16,6 @@ from statistics import mean
 from harness import bundle as B
 from harness import verify
 from harness.config import Suite
-from harness.metrics import METRICS
 from harness.results import finite, read_json
 from harness.scores import higher_is_better, item_flips
 
@@ -87,14 +86,10 @@ def read_entries(root: Path, suite: Suite) -> tuple[list[Entry], dict[str, list[
 
 
 def probe_directions(entries: list[Entry]) -> dict[str, bool]:
-    """probe -> higher_is_better, from the cells' probe_info (first cell that says)."""
-    found: dict[str, bool] = {}
-    for entry in entries:
-        for cell_id in sorted(entry.results):
-            for name, info in (entry.results[cell_id].get("probe_info") or {}).items():
-                if name not in found and isinstance(info.get("higher_is_better"), bool):
-                    found[name] = info["higher_is_better"]
-    return found
+    """probe -> higher_is_better (harness.scores.probe_directions: the one rule)."""
+    from harness.scores import probe_directions as directions
+
+    return directions([entry.results[c] for entry in entries for c in sorted(entry.results)])
 
 
 def probe_order(entries: list[Entry]) -> list[str]:

@@ -10,12 +10,13 @@ values are left out of the table and their seeds kept in `nulls`.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
 from harness.metrics import METRICS
 from harness.results import Cells, Record, finite
+from harness import scores
 from harness.scores import ITEM_METRICS, higher_is_better, item_flips
 
 
@@ -71,47 +72,9 @@ def metric_value(record: Record, metric: str) -> tuple[float | None, bool]:
     return None, False
 
 
-def _registry_direction(probe: str) -> bool | None:
-    """The direction a built-in probe declares, or None for a probe the harness does not
-    define (unknown names, and lm-eval tasks, whose direction lm-eval does not state)."""
-    from harness.errors import HarnessError
-    from harness.probes import LmEvalProbe, get_probe
-
-    try:
-        found = get_probe(probe)
-    except HarnessError:
-        return None
-    return None if isinstance(found, LmEvalProbe) else found.higher_is_better
-
-
 def probe_directions(records: list[Record], notes: list[dict]) -> dict[str, bool]:
-    """Probe -> higher is better: the majority of the cells' `probe_info`, else the probe
-    registry, else True; disagreements and assumptions are appended to `notes`."""
-    probes = set()
-    votes: dict[str, Counter] = defaultdict(Counter)
-    for r in records:
-        probes |= set(r.data.get("probes") or {})
-        probes |= {k[: -len("_final")] for k in r.data["metrics"] if k.endswith("_final")}
-        for name, info in (r.data.get("probe_info") or {}).items():
-            if isinstance(info.get("higher_is_better"), bool):
-                votes[name][info["higher_is_better"]] += 1
-    directions = {}
-    for p in sorted(probes):
-        if votes[p]:
-            (best, count), *rest = votes[p].most_common()
-            if rest:
-                notes.append({"what": f"direction of probe {p}",
-                              "why": f"cells disagree on probe_info.{p}.higher_is_better "
-                                     f"({dict(votes[p])}); used the majority ({best})"})
-            directions[p] = best
-        elif (declared := _registry_direction(p)) is not None:
-            directions[p] = declared
-        else:
-            directions[p] = True
-            notes.append({"what": f"direction of probe {p}",
-                          "why": "no cell states probe_info.higher_is_better; assumed "
-                                 "higher is better"})
-    return directions
+    """Probe -> higher is better (harness.scores.probe_directions: the one rule)."""
+    return scores.probe_directions([r.data for r in records], notes)
 
 
 def collect(cells: Cells, **settings) -> ReportInputs:
