@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -23,16 +22,13 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
-    "PairedCI", "TInterval", "FriedmanResult", "IQMInterval", "WinCount", "Board",
-    "stratified_t", "paired_bootstrap_ci", "item_bootstrap_ci", "paired_permutation_test",
+    "TInterval", "FriedmanResult", "IQMInterval", "WinCount", "Board",
+    "stratified_t", "seed_item_t", "paired_permutation_test",
     "paired_t_p", "wilcoxon_test", "mcnemar_exact", "board", "minimum_detectable_difference",
     "simulate_design", "stratified_bootstrap",
     "holm", "benjamini_hochberg", "friedman", "nemenyi_cd", "iqm",
     "stratified_bootstrap_iqm_ci", "probability_of_improvement", "win_counts",
 ]
-
-_DegenerateDataWarning = getattr(stats, "DegenerateDataWarning", RuntimeWarning)
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -74,93 +70,6 @@ def _mean_diff(x, y, axis=-1):
 
 
 # --------------------------------------------------------------------------- effect sizes
-
-@dataclass(frozen=True)
-class PairedCI:
-    """Mean paired difference (a - b) with a bootstrap confidence interval.
-
-    ``method`` is the interval actually used: ``"BCa"``, ``"percentile"`` (BCa degenerated),
-    ``"degenerate"`` (all differences identical: the interval is the point) or ``"single"``
-    (n = 1: no seed-to-seed variation is observable, so the interval is the point; it is
-    *not* a statement of certainty). ``n`` is the number of resampled units: seeds for
-    :func:`paired_bootstrap_ci`, (seed, item) pairs for :func:`item_bootstrap_ci`.
-    """
-
-    diff: float
-    ci_low: float
-    ci_high: float
-    method: str
-    n: int
-    confidence: float
-
-
-def _bootstrap_diff(a: np.ndarray, b: np.ndarray, confidence: float, n_resamples: int,
-                    seed, batch: int | None = None) -> PairedCI:
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    d = a - b
-    diff = float(np.mean(d))
-    n = int(d.size)
-    if n == 1 or _all_equal(d):
-        # Every resample has the same mean, and BCa divides by zero: report the point.
-        return PairedCI(diff, diff, diff, "single" if n == 1 else "degenerate", n, confidence)
-    kwargs = dict(statistic=_mean_diff, paired=True, vectorized=True,
-                  n_resamples=n_resamples, confidence_level=confidence, batch=batch)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = stats.bootstrap((a, b), method="BCa", **kwargs,
-                              **_rng_kwargs(stats.bootstrap, seed))
-    ci = res.confidence_interval
-    degenerate = any(issubclass(w.category, (_DegenerateDataWarning, RuntimeWarning))
-                     for w in caught)
-    if not degenerate and np.isfinite(ci.low) and np.isfinite(ci.high):
-        for w in caught:  # pass on anything unrelated (e.g. deprecations)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return PairedCI(diff, float(ci.low), float(ci.high), "BCa", n, confidence)
-    res = stats.bootstrap((a, b), method="percentile", **kwargs,
-                          **_rng_kwargs(stats.bootstrap, seed))
-    ci = res.confidence_interval
-    return PairedCI(diff, float(ci.low), float(ci.high), "percentile", n, confidence)
-
-
-def paired_bootstrap_ci(a, b, confidence: float = 0.95, n_resamples: int = 9999,
-                        seed: int | None = 0) -> PairedCI:
-    """CI for mean over the n seeds of (a_s - b_s), resampling seeds with their pairs intact.
-
-    Normaliser: n seeds present for both. ``scipy.stats.bootstrap(paired=True, BCa)``, the
-    percentile interval where BCa degenerates; n = 1 or equal differences: the point. Few
-    seeds make it too narrow (no t-tail): in simulation a nominal 95% BCa interval covered
-    about 85% at n = 5 and 91% at n = 10, so always state n beside it.
-    """
-    a, b = _paired(a, b)
-    return _bootstrap_diff(a, b, confidence, n_resamples, seed)
-
-
-def item_bootstrap_ci(items_a, items_b, confidence: float = 0.95, n_resamples: int = 9999,
-                      seed: int | None = 0) -> PairedCI:
-    """Item-level paired bootstrap: CI for the pooled mean of (a - b) over (seed, item) pairs.
-
-    ``items_a[s][i]`` is A's score on item i under seed s; ``items_b`` aligned with it. All
-    (seed, item) units are pooled and resampled with their A and B scores together.
-    Normaliser: sum_s n_items_s. It reflects item sampling and understates seed-to-seed
-    variation: report it next to :func:`paired_bootstrap_ci`, not instead of it.
-    """
-    if len(items_a) != len(items_b):
-        raise ValueError(f"items_a has {len(items_a)} seeds, items_b {len(items_b)}")
-    if len(items_a) == 0:
-        raise ValueError("no seeds given")
-    flat_a, flat_b = [], []
-    for s, (ia, ib) in enumerate(zip(items_a, items_b)):
-        ia, ib = _vector(ia, f"items_a[{s}]"), _vector(ib, f"items_b[{s}]")
-        if ia.shape != ib.shape:
-            raise ValueError(f"seed {s}: {ia.size} items for a but {ib.size} for b; "
-                             "items must be aligned between the methods")
-        flat_a.append(ia)
-        flat_b.append(ib)
-    a, b = np.concatenate(flat_a), np.concatenate(flat_b)
-    batch = max(1, int(2_000_000 // a.size))  # bounds memory at ~2e6 floats per array
-    return _bootstrap_diff(a, b, confidence, n_resamples, seed, batch=batch)
-
 
 # --------------------------------------------------------------------------- tests
 
@@ -549,6 +458,50 @@ def stratified_t(d, strata=None, confidence: float = 0.95) -> TInterval:
     low, high, p = _t_moments(est, s2 * factor, df, confidence)
     return TInterval(est, float(low), float(high), float(p), math.sqrt(s2 * factor), df, n,
                      k, method, confidence)
+
+
+def _crossed_moments(d: np.ndarray):
+    """(estimate, variance, df) of the grand mean of d[..., seed, item] with seeds and
+    items crossed random factors (two-way ANOVA, vectorised over leading axes)."""
+    S_, I_ = d.shape[-2], d.shape[-1]
+    est = d.mean(axis=(-2, -1))
+    rows, cols = d.mean(axis=-1), d.mean(axis=-2)
+    ms_a = I_ * rows.var(axis=-1, ddof=1)
+    ms_b = S_ * cols.var(axis=-1, ddof=1)
+    resid = d - rows[..., :, None] - cols[..., None, :] + est[..., None, None]
+    df_a, df_b, df_e = S_ - 1, I_ - 1, (S_ - 1) * (I_ - 1)
+    ms_e = (resid ** 2).sum(axis=(-2, -1)) / df_e
+    num = ms_a + ms_b - ms_e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = num ** 2 / (ms_a ** 2 / df_a + ms_b ** 2 / df_b + ms_e ** 2 / df_e)
+    floor = num <= ms_a  # no item variance left once the noise is taken out
+    var = np.where(floor, ms_a, num) / (S_ * I_)
+    df = np.where(floor, df_a, np.maximum(df, 1.0))
+    return est, var, df
+
+
+def seed_item_t(d, confidence: float = 0.95) -> TInterval:
+    """t interval for the mean difference when every seed scores the same items: seeds and
+    items are crossed random factors, so the interval speaks for new seeds *and* new
+    items of the task (what a seed-only interval on one fixed item sample cannot).
+
+    ``d[s][i]`` = method minus reference on item i under seed s. Variance of the grand
+    mean from a two-way ANOVA, (MS_seed + MS_item - MS_resid) / (S I) (floored at
+    MS_seed / (S I): item variance estimated at zero), df by Satterthwaite. Items that
+    differ between seeds (data seed per seed) are nested, not crossed: use
+    :func:`stratified_t` on the seed means, which already carries item sampling.
+    """
+    d = np.asarray(d, dtype=float)
+    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2 or not np.all(np.isfinite(d)):
+        raise ValueError("seed_item_t needs a finite [seeds >= 2, items >= 2] matrix")
+    est, var, df = _crossed_moments(d)
+    est, var, df = float(est), float(var), float(df)
+    if var <= 0:
+        return TInterval(est, est, est, 1.0 if est == 0 else min(1.0, 2.0 / 2 ** d.size),
+                         0.0, int(round(df)), d.size, 1, "degenerate", confidence)
+    low, high, p = _t_moments(est, var, df, confidence)
+    return TInterval(est, float(low), float(high), float(p), math.sqrt(var),
+                     int(round(df)), d.size, 1, "t-seeds-items", confidence)
 
 
 def mcnemar_exact(a, b) -> tuple[int, int, float]:

@@ -17,126 +17,18 @@ def _mean_diff(x, y, axis=-1):
     return np.mean(x - y, axis=axis)
 
 
-# --------------------------------------------------------------------------- bootstrap CIs
-
 A5 = np.array([0.61, 0.55, 0.70, 0.58, 0.66])
 B5 = np.array([0.52, 0.57, 0.60, 0.50, 0.61])
 
 
-def test_paired_bootstrap_matches_scipy_bca():
-    res = S.paired_bootstrap_ci(A5, B5, n_resamples=999, seed=3)
-    ref = stats.bootstrap((A5, B5), _mean_diff, paired=True, vectorized=True,
-                          method="BCa", n_resamples=999, rng=np.random.default_rng(3))
-    assert res.method == "BCa"
-    assert res.n == 5 and res.confidence == 0.95
-    assert res.diff == pytest.approx(np.mean(A5 - B5))
-    assert res.ci_low == pytest.approx(ref.confidence_interval.low)
-    assert res.ci_high == pytest.approx(ref.confidence_interval.high)
-    assert res.ci_low < res.diff < res.ci_high
-
-
-def test_paired_bootstrap_is_paired():
-    # A large shared seed effect cancels in the pairs: the CI is as narrow as the
-    # differences' spread, far narrower than an unpaired interval would be.
-    seed_effect = np.array([0.0, 10.0, -10.0, 20.0, -20.0, 5.0])
-    d = np.array([1.0, 1.2, 0.8, 1.1, 0.9, 1.0])
-    res = S.paired_bootstrap_ci(seed_effect + d, seed_effect, n_resamples=999)
-    assert 0.8 <= res.ci_low < 1.0 < res.ci_high <= 1.2
-
-
-def test_paired_bootstrap_falls_back_to_percentile_when_bca_degenerates(monkeypatch):
-    real = stats.bootstrap
-
-    def bca_degenerates(data, statistic, *, method="BCa", rng=None, **kw):
-        if method == "BCa":
-            warnings.warn("The BCa confidence interval cannot be calculated.",
-                          S._DegenerateDataWarning)
-        return real(data, statistic, method=method, rng=rng, **kw)
-
-    monkeypatch.setattr(S.stats, "bootstrap", bca_degenerates)
-    res = S.paired_bootstrap_ci(A5, B5, n_resamples=999, seed=1)
-    monkeypatch.undo()
-    ref = stats.bootstrap((A5, B5), _mean_diff, paired=True, vectorized=True,
-                          method="percentile", n_resamples=999, rng=np.random.default_rng(1))
-    assert res.method == "percentile"
-    assert (res.ci_low, res.ci_high) == pytest.approx(tuple(ref.confidence_interval))
-
-
-def test_single_seed_ci_collapses_to_point():
-    res = S.paired_bootstrap_ci([0.7], [0.4])
-    assert res.method == "single" and res.n == 1
-    assert res.diff == res.ci_low == res.ci_high == pytest.approx(0.3)
-
-
-def test_identical_differences_ci_collapses_to_point_without_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        # 0.3 - 0.2 and 0.1 - 0.0 differ only by float noise
-        res = S.paired_bootstrap_ci([0.3, 0.1, 0.5], [0.2, 0.0, 0.4])
-        zero = S.paired_bootstrap_ci([0.5] * 5, [0.5] * 5)
-    assert res.method == "degenerate"
-    assert res.ci_low == res.ci_high == res.diff == pytest.approx(0.1)
-    assert (zero.diff, zero.ci_low, zero.ci_high) == (0.0, 0.0, 0.0)
-
-
 def test_paired_inputs_are_validated():
     with pytest.raises(ValueError, match="differ in length"):
-        S.paired_bootstrap_ci([1, 2, 3], [1, 2])
+        S.paired_permutation_test([1, 2, 3], [1, 2])
     with pytest.raises(ValueError, match="NaN"):
         S.paired_permutation_test([1, np.nan], [1, 2])
     with pytest.raises(ValueError, match="empty"):
         S.wilcoxon_test([], [])
 
-
-def test_bootstrap_ci_coverage_with_20_seeds():
-    # 95% BCa interval of a mean difference: coverage close to nominal at n = 20.
-    rng = np.random.default_rng(20)
-    sims, covered = 200, 0
-    for i in range(sims):
-        s = rng.normal(size=20)
-        a = s + 0.5 + rng.normal(scale=0.7, size=20)
-        b = s + rng.normal(scale=0.7, size=20)
-        r = S.paired_bootstrap_ci(a, b, n_resamples=999, seed=i)
-        covered += r.ci_low <= 0.5 <= r.ci_high
-    mcse = math.sqrt(0.95 * 0.05 / sims)
-    assert covered / sims >= 0.95 - 3 * mcse
-
-
-# --------------------------------------------------------------------------- item bootstrap
-
-ITEMS_A = [[1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 1], [0, 1, 1, 1, 1, 1]]
-ITEMS_B = [[0, 0, 1, 0, 0, 1], [1, 0, 1, 0, 0, 0], [0, 1, 0, 1, 0, 1]]
-
-
-def test_item_bootstrap_pools_seed_item_pairs_like_scipy():
-    res = S.item_bootstrap_ci(ITEMS_A, ITEMS_B, n_resamples=999, seed=5)
-    a, b = np.ravel(ITEMS_A).astype(float), np.ravel(ITEMS_B).astype(float)
-    ref = stats.bootstrap((a, b), _mean_diff, paired=True, vectorized=True, method="BCa",
-                          n_resamples=999, rng=np.random.default_rng(5))
-    assert res.n == 18
-    assert res.diff == pytest.approx((13 - 7) / 18)  # A sums 4+4+5, B sums 2+2+3
-    assert res.diff == pytest.approx(np.mean(a - b))
-    assert (res.ci_low, res.ci_high) == pytest.approx(tuple(ref.confidence_interval))
-
-
-def test_item_bootstrap_keeps_pairs_together():
-    # b = a - 1 on every item: if (seed, item) pairs were broken the CI would be wide.
-    rng = np.random.default_rng(0)
-    a = [rng.random(50).tolist() for _ in range(3)]
-    b = [[x - 1 for x in seed] for seed in a]
-    res = S.item_bootstrap_ci(a, b, n_resamples=999)
-    assert res.method == "degenerate"
-    assert res.ci_low == pytest.approx(1.0) and res.ci_high == pytest.approx(1.0)
-
-
-def test_item_bootstrap_rejects_misaligned_items():
-    with pytest.raises(ValueError, match="aligned"):
-        S.item_bootstrap_ci([[1, 0, 1]], [[1, 0]])
-    with pytest.raises(ValueError, match="seeds"):
-        S.item_bootstrap_ci([[1, 0]], [[1, 0], [0, 1]])
-
-
-# --------------------------------------------------------------------------- tests
 
 def test_permutation_n5_all_positive_is_exact_2_over_32():
     d = np.array([0.1, 0.3, 0.2, 0.05, 0.4])
@@ -494,3 +386,35 @@ def test_minimum_detectable_difference():
     power = pytest.importorskip("statsmodels.stats.power")
     assert S.minimum_detectable_difference(1.0, 12) == pytest.approx(
         power.TTestPower().solve_power(nobs=12, alpha=0.05, power=0.8), abs=1e-3)
+
+
+def test_seed_item_t_is_a_two_way_anova_by_hand():
+    rng = np.random.default_rng(6)
+    d = rng.normal(0.1, 0.3, size=(3, 8)) + rng.normal(0, 0.2, size=(1, 8))
+    t = S.seed_item_t(d)
+    S_, I_ = d.shape
+    ms_seed = I_ * d.mean(axis=1).var(ddof=1)
+    ms_item = S_ * d.mean(axis=0).var(ddof=1)
+    resid = d - d.mean(axis=1, keepdims=True) - d.mean(axis=0, keepdims=True) + d.mean()
+    ms_res = (resid ** 2).sum() / ((S_ - 1) * (I_ - 1))
+    var = max(ms_seed + ms_item - ms_res, ms_seed) / (S_ * I_)
+    assert t.estimate == pytest.approx(d.mean()) and t.se == pytest.approx(math.sqrt(var))
+    assert t.method == "t-seeds-items" and t.n == 24
+    with pytest.raises(ValueError):
+        S.seed_item_t([[0.1, 0.2]])
+
+
+def test_seed_item_t_covers_when_items_differ_in_effect_and_seed_only_does_not():
+    # the same 32 items in every seed, the method's gain varies by item (sd 0.3): the
+    # quantity is the gain on the task (new items); a seed-only t interval sees one sample
+    rng = np.random.default_rng(7)
+    reps, seeds, items, delta = 2000, 3, 32, 0.05
+    d = (rng.normal(delta, 0.3, size=(reps, 1, items)) + rng.normal(0, 0.03, (reps, seeds, 1))
+         + rng.normal(0, 0.3, size=(reps, seeds, items)))
+    est, var, df = S._crossed_moments(d)
+    low, high, _ = S._t_moments(est, var, df, 0.95)
+    crossed = np.mean((low <= delta) & (delta <= high))
+    m = d.mean(axis=-1)
+    half = stats.t.ppf(0.975, seeds - 1) * m.std(axis=-1, ddof=1) / math.sqrt(seeds)
+    seed_only = np.mean(np.abs(m.mean(axis=-1) - delta) <= half)
+    assert 0.93 <= crossed <= 0.98 and seed_only < 0.9

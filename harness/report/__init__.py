@@ -151,10 +151,9 @@ def _settings(inputs: ReportInputs, n_comparisons: int) -> dict:
         "ci": ("t interval over the paired seed differences (harness.statistics."
                "stratified_t; df = n - 1): 95% coverage at 2-10 seeds by simulation "
                "(`harness stats-check`), where a bootstrap over 3 seeds covered about 80%"),
-        "item_ci": ("acc only: item-level paired bootstrap pooling (seed, item) units "
-                    "of the final row over all tasks (item sampling only; read with the "
-                    "seed interval)"),
-        "item_bootstrap_resamples": inputs.n_item_resamples,
+        "item_ci": ("acc only: final row, seeds and items as crossed random factors "
+                    "(harness.statistics.seed_item_t: two-way ANOVA variance, Satterthwaite "
+                    "df): the difference for new seeds and new items of the task"),
         "test": "two-sided paired t-test (the interval's; equal differences: 2/2^n)",
         "family": ("Holm within each metric over every scenario's comparisons with the "
                    "reference -> p_adjusted"),

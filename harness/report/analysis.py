@@ -126,8 +126,8 @@ def _compare(inputs: ReportInputs, model: str, stream: str, metric: str, method:
     if metric == "acc":
         ici, why = item_ci(inputs, model, stream, method, seeds)
         if ici is not None:
-            row.update(item_diff=ici.diff, item_ci_low=ici.ci_low, item_ci_high=ici.ci_high,
-                       item_n=ici.n)
+            row.update(item_diff=ici.estimate, item_ci_low=ici.ci_low,
+                       item_ci_high=ici.ci_high, item_n=ici.n)
         else:
             row["item_note"] = why
     return row, None
@@ -178,28 +178,33 @@ def final_items(record: Record) -> tuple[list[float] | None, str | None]:
 
 
 def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: list[int]):
-    """Item-level paired bootstrap of acc's final row ((seed, item) units), or None and why
-    not (the cells must share tasks, task data and item counts with the reference's)."""
+    """acc's final-row difference with seeds and items as crossed random factors
+    (S.seed_item_t), or None and why not: the cells must share tasks, task data and item
+    counts with the reference's, and every seed the same items (with a data seed per seed
+    the items are nested in seeds and the seed interval already carries item sampling)."""
     by_method = inputs.groups[(model, stream)]
-    items_a, items_b = [], []
+    rows, first = [], None
     for s in seeds:
         ra, rb = by_method[method][s], by_method[inputs.reference][s]
         ha, hb = ra.data.get("task_hashes"), rb.data.get("task_hashes")
         if ra.tasks != rb.tasks or (ha and hb and ha != hb):
             return None, f"seed {s}: tasks or task data differ from the reference's"
+        if first is None:
+            first = ha
+        elif ha != first:
+            return None, ("the items differ between seeds (a data seed per seed): the seed "
+                          "interval already includes item sampling")
         a, why = final_items(ra)
         if a is None:
             return None, f"{method} seed {s}: {why}"
         b, why = final_items(rb)
         if b is None:
             return None, f"{inputs.reference} seed {s}: {why}"
-        if len(a) != len(b):
-            return None, f"seed {s}: {len(a)} items vs {len(b)} for the reference"
-        items_a.append(a)
-        items_b.append(b)
+        if len(a) != len(b) or (rows and len(a) != len(rows[0])):
+            return None, f"seed {s}: item counts differ ({len(a)} vs {len(b)} or other seeds)"
+        rows.append([x - y for x, y in zip(a, b)])
     try:
-        return S.item_bootstrap_ci(items_a, items_b, inputs.confidence,
-                                   inputs.n_item_resamples, seed=inputs.seed), None
+        return S.seed_item_t(rows, inputs.confidence), None
     except ValueError as exc:
         return None, str(exc)
 

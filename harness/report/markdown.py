@@ -191,10 +191,11 @@ def _metric_table(s: dict, metric: str, rows: list[dict], comps: dict) -> list[s
                       "p_adj (Holm)", "p_bh", "sig"], table), ""]
     items = [comps[m] for m in sorted(comps) if comps[m].get("item_n")]
     if items:
-        lines += ["Item-level paired bootstrap (final row, items x seeds pooled): " +
+        lines += ["Seeds and items as crossed random factors (final row; the difference "
+                  "for new seeds and new items): " +
                   "; ".join(f"{c['method']} {num(c['item_diff'], True)} "
                             f"[{num(c['item_ci_low'], True)}, "
-                            f"{num(c['item_ci_high'], True)}] over {c['item_n']} units"
+                            f"{num(c['item_ci_high'], True)}] over {c['item_n']} (seed, item) scores"
                             for c in items) + ".", ""]
     return lines
 
