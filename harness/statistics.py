@@ -25,6 +25,7 @@ __all__ = [
     "TInterval", "FriedmanResult", "IQMInterval", "WinCount", "Board",
     "stratified_t", "seed_item_t", "paired_permutation_test",
     "paired_t_p", "wilcoxon_test", "mcnemar_exact", "board", "minimum_detectable_difference",
+    "design_mdd",
     "simulate_design", "stratified_bootstrap",
     "holm", "benjamini_hochberg", "friedman", "nemenyi_cd", "iqm",
     "stratified_bootstrap_iqm_ci", "probability_of_improvement", "win_counts",
@@ -620,6 +621,18 @@ def minimum_detectable_difference(sd: float, n: int, strata: int = 1, comparison
         high *= 2
     nc = brentq(shortfall, 0.0, high)
     return float(nc * sd / math.sqrt(n))
+
+
+def design_mdd(spread: Mapping[str, float], seeds: int, streams: int, methods: int,
+               alpha: float = 0.05, power: float = 0.8) -> dict[str, float | None]:
+    """Per metric, the minimum detectable difference of a design (seeds per stream x
+    streams, a board of ``methods``: all pairs corrected together), from each metric's
+    stated or pilot sd of per-(stream, seed) paired differences. What `--dry-run` can
+    print before anything is trained."""
+    pairs = max(1, methods * (methods - 1) // 2)
+    return {metric: minimum_detectable_difference(sd, seeds * streams, streams, pairs,
+                                                  alpha, power)
+            for metric, sd in spread.items()}
 
 
 # --------------------------------------------------------------------------- simulation

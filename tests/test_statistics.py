@@ -418,3 +418,20 @@ def test_seed_item_t_covers_when_items_differ_in_effect_and_seed_only_does_not()
     half = stats.t.ppf(0.975, seeds - 1) * m.std(axis=-1, ddof=1) / math.sqrt(seeds)
     seed_only = np.mean(np.abs(m.mean(axis=-1) - delta) <= half)
     assert 0.93 <= crossed <= 0.98 and seed_only < 0.9
+
+
+def test_design_mdd_per_metric_shrinks_with_seeds_and_grows_with_the_board():
+    spread = {"acc": 0.06, "drift_final": 0.02}
+    small = S.design_mdd(spread, seeds=3, streams=2, methods=14)
+    assert small["acc"] == pytest.approx(
+        S.minimum_detectable_difference(0.06, 6, 2, 91))
+    assert small["drift_final"] == pytest.approx(small["acc"] / 3)
+    assert S.design_mdd(spread, 10, 2, 14)["acc"] < small["acc"]
+    assert S.design_mdd(spread, 3, 2, 3)["acc"] < small["acc"]
+    # simulated power at that difference on a normal design is about 80%
+    rng = np.random.default_rng(8)
+    d = rng.normal(small["acc"], 0.06, size=(4000, 2, 3))
+    resid = d - d.mean(axis=-1, keepdims=True)
+    se = np.sqrt((resid ** 2).sum(axis=(-2, -1)) / 4 / 6)
+    p = 2 * stats.t.sf(np.abs(d.mean(axis=(-2, -1))) / se, 4)
+    assert np.mean(p < 0.05 / 91) == pytest.approx(0.8, abs=0.03)
