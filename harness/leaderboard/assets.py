@@ -112,7 +112,12 @@ JS = r"""
     var m = info[state.metric], ref = D.reference || "reference";
     var cols = [
       { key: "rank", label: "rank", hib: false, value: function (n) { return stat(state.metric, n).rank; },
-        cell: rankCell, title: "1 + number of methods significantly better [rank interval]" },
+        cell: rankCell, title: "1 + number of methods significantly better" },
+      { key: "rint", label: "rank interval", hib: false,
+        value: function (n) { return stat(state.metric, n).rank_interval[1]; },
+        cell: function (n) { var ri = stat(state.metric, n).rank_interval;
+          return ri[0] === ri[1] ? String(ri[0]) : ri[0] + "\u2013" + ri[1]; },
+        title: "plausible ranks: every interval of the ranking holds at once with probability >= 95%" },
       { key: "method", label: "method", text: true, value: function (n) { return n; }, cell: nameCell },
       { key: "score", label: m.label + " [95% CI]", hib: m.higher_is_better, value: mean(state.metric),
         cell: scoreCell, title: m.description }
@@ -128,7 +133,7 @@ JS = r"""
         cell: winsCell, title: "pairs where the method beats / loses to / ties " + ref });
       cols.push({ key: "p", label: "p vs " + ref + " (Holm)", hib: false,
         value: function (n) { var r = vsRef(n); return r ? r.p_holm : null; }, cell: pCell,
-        title: "paired t-test over pairs, Holm-adjusted over all methods vs " + ref });
+        title: "paired t-test over pairs, Holm-adjusted over all pairs of methods" });
     }
     cols.push({ key: "cost", label: "device-h", hib: false,
       value: function (n) { return D.methods[n].device_hours; },
@@ -140,9 +145,8 @@ JS = r"""
     var s = stat(state.metric, n), order = D.views[state.view].metrics[state.metric].order;
     var shared = order.filter(function (o) { return stat(state.metric, o).rank === s.rank; }).length > 1;
     var better = s.better.length ? "significantly better: " + s.better.join(", ") : "none significantly better";
-    var ri = s.rank_interval, span = ri[0] === ri[1] ? "" : ' <span class="ci">[' + ri[0] + "\u2013" + ri[1] + "]</span>";
-    return '<span class="rank" title="' + esc(better + "; plausible ranks " + ri[0] + " to " + ri[1]) + '">' +
-      (shared ? '<span class="tie">=</span>' : "") + s.rank + "</span>" + span;
+    return '<span class="rank" title="' + esc(better) + '">' + (shared ? '<span class="tie">=</span>' : "") +
+      s.rank + "</span>";
   }
   function nameCell(n) {
     var d = D.methods[n];
