@@ -62,3 +62,21 @@ def test_report_pooled_test_agrees_with_the_boards_comparison_with_sft(tmp_path)
         assert row["significant_pooled"] == on_board["significant"]
         compared += 1
     assert compared == 13 * 9  # acc, bwt, forgetting, plasticity, forgotten items, 4 probe finals
+
+
+@needs_bundles
+def test_committed_board_has_rank_intervals_significant_pairs_and_forgotten_items():
+    import json
+
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    acc = board["views"]["all"]["metrics"]["acc"]
+    assert board["significant_pairs"] == acc["significant_pairs"] <= acc["pairs"] == 91
+    for m, row in acc["methods"].items():
+        low, high = row["rank_interval"]
+        assert low == row["rank"] <= high <= len(acc["methods"])
+        assert row["ci"][0] <= row["mean"] <= row["ci"][1]
+    forgotten = board["views"]["all"]["metrics"]["forgotten_items"]["methods"]
+    assert set(forgotten) == set(acc["methods"])
+    assert all(r["ci"] is None or r["ci"][0] <= r["mean"] <= r["ci"][1]
+               for r in forgotten.values())
+    assert "forgotten items" in (ROOT / "leaderboard" / "README.md").read_text()
