@@ -80,6 +80,34 @@ def probe_directions(results: list[Mapping], notes: list[dict] | None = None
     return directions
 
 
+def cell_value(result: Mapping, metric: str) -> tuple[float | None, bool]:
+    """The one rule for a cell's value of a metric: (value, filled), None where null,
+    undefined or non-finite. Item counts come from the per-item scores, `task_gain` from R
+    (ACC minus the base model's), everything else from result.json's `metrics`; `filled`
+    is True when `metrics` lacked the key and the value was computed from R (standard
+    metrics) or the probe's last value (`<probe>_final`)."""
+    from statistics import mean
+
+    from harness.results import finite
+
+    metrics = result.get("metrics") or {}
+    if metric in ITEM_METRICS:  # counted from the per-item scores, never stored
+        flips = item_flips(result.get("items") or {}, result.get("tasks") or [])
+        return (None if flips is None else float(flips[metric])), False
+    if metric == "task_gain":
+        R = result["R"]
+        return finite(mean(R[-1]) - mean(R[0])), False
+    if metric in metrics:
+        return finite(metrics[metric]), False
+    if metric in METRICS:
+        return finite(METRICS[metric].fn(result["R"])), True
+    if metric.endswith("_final"):
+        values = (result.get("probes") or {}).get(metric[: -len("_final")])
+        if values:
+            return finite(values[-1]), True
+    return None, False
+
+
 def item_flips(items: Mapping, tasks: list[str]) -> dict | None:
     """Per task and row, the items that flipped since the row right after the task was
     trained (row j + 1 for the j-th task, 0-based; row 0 is the base model).

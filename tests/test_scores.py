@@ -37,3 +37,22 @@ def test_stats_check_prints_coverage_and_family_wise_error(capsys):
     assert 0.9 < r["coverage"] < 1.0 and r["reps"] == 200
     assert main(["stats-check", "--seeds", "1"]) == 2
     assert "at least 2 seeds" in capsys.readouterr().err
+
+
+def test_report_and_leaderboard_read_a_cell_by_one_rule(tmp_path):
+    from harness.leaderboard.entries import cell_values
+    from harness.report.collect import metric_value
+    from harness.results import read_cells
+    from tests.synthetic_cells import R_for, write_cell
+
+    items = {"t1": [[0, 0], [1, 1], [0, 1]], "t2": [[0, 0], [0, 0], [1, 1]]}
+    write_cell(tmp_path, "m", "x", "A", 0, R_for(0.5), items=items, tasks=["t1", "t2"],
+               probes={"drift": [0.0, 0.1, 0.2]})
+    record = read_cells(tmp_path).records[0]
+    keys = ["acc", "bwt", "task_gain", "forgotten_items", "drift_final"]
+    board = cell_values(record.data, keys)
+    for key in keys:
+        assert metric_value(record, key)[0] == board[key] == scores.cell_value(record.data, key)[0]
+    assert board["forgotten_items"] == 1.0
+    R = record.data["R"]
+    assert board["task_gain"] == sum(R[-1]) / 2 - sum(R[0]) / 2

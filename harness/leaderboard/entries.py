@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import mean
 
 from harness import bundle as B
 from harness import verify
 from harness.config import Suite
-from harness.results import finite, read_json
-from harness.scores import higher_is_better, item_flips
+from harness.results import read_json
+from harness.scores import cell_value, higher_is_better
 
 REFERENCE = "sft"  # the baseline every method is compared with (win counts, significance)
 
@@ -118,15 +117,9 @@ def metric_catalogue(entries: list[Entry]) -> list[dict]:
 
 
 def cell_values(result: dict, keys: list[str]) -> dict[str, float | None]:
-    """One cell's value of every metric key (None where undefined)."""
-    R = result["R"]
-    metrics = result.get("metrics") or {}
-    values = {k: finite(metrics.get(k)) for k in keys}
-    values["task_gain"] = mean(R[-1]) - mean(R[0])
-    if "forgotten_items" in keys:
-        flips = item_flips(result.get("items") or {}, result.get("tasks") or [])
-        values["forgotten_items"] = None if flips is None else float(flips["forgotten_items"])
-    return values
+    """One cell's value of every metric key (None where undefined), by
+    harness.scores.cell_value (the rule `harness report` reads too)."""
+    return {k: cell_value(result, k)[0] for k in keys}
 
 
 Pair = tuple[str, str, int]  # (model, stream, seed): what two methods are paired on

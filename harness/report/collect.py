@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from statistics import mean, stdev
 
 from harness.metrics import METRICS
-from harness.results import Cells, Record, finite
+from harness.results import Cells, Record
 from harness import scores
-from harness.scores import ITEM_METRICS, higher_is_better, item_flips
+from harness.scores import ITEM_METRICS, higher_is_better
 
 
 @dataclass
@@ -54,22 +54,8 @@ def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def metric_value(record: Record, metric: str) -> tuple[float | None, bool]:
-    """(value, filled): the cell's value of a metric, None where null/undefined/non-finite.
-    `filled` is True when result.json's `metrics` lacked the key and the value was
-    computed from R (standard metrics) or the probe's last value (`<probe>_final`)."""
-    metrics = record.data["metrics"]
-    if metric in ITEM_METRICS:  # counted from the per-item scores, never stored
-        flips = item_flips(record.data.get("items") or {}, record.tasks)
-        return (None if flips is None else float(flips[metric])), False
-    if metric in metrics:
-        return finite(metrics[metric]), False
-    if metric in METRICS:
-        return finite(METRICS[metric].fn(record.data["R"])), True
-    if metric.endswith("_final"):
-        values = (record.data.get("probes") or {}).get(metric[: -len("_final")])
-        if values:
-            return finite(values[-1]), True
-    return None, False
+    """(value, filled): harness.scores.cell_value, the rule the leaderboard reads too."""
+    return scores.cell_value(record.data, metric)
 
 
 def probe_directions(records: list[Record], notes: list[dict]) -> dict[str, bool]:
