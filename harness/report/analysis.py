@@ -145,8 +145,9 @@ def min_p(t: S.TInterval) -> float:
 def _adjust(rows: list[dict], alpha: float) -> None:
     """Holm within each metric over every scenario's comparisons with the reference (one
     family per metric, as a ranking is one family: -> p_adjusted, significant); BH over
-    all rows (-> p_bh); `reachable`: could the test get below alpha at this n at all
-    (False where every paired difference is equal and 2 / 2^n >= alpha, or n < 2)."""
+    all rows (-> p_bh); `reachable`: False where a non-zero difference could not be
+    called significant at this n whatever its size (every paired difference equal, so
+    the exact sign-flip p 2 / 2^n, and that is >= alpha)."""
     families: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         families[row["metric"]].append(row)
@@ -154,7 +155,7 @@ def _adjust(rows: list[dict], alpha: float) -> None:
         for row, adj in zip(family, S.holm([r["p"] for r in family])):
             row["p_adjusted"] = float(adj)
             row["significant"] = bool(adj < alpha)
-            row["reachable"] = bool(row["min_p"] < alpha)
+            row["reachable"] = bool(row["min_p"] < alpha or row["diff"] == 0)
     if rows:
         for row, adj in zip(rows, S.benjamini_hochberg([r["p"] for r in rows])):
             row["p_bh"] = float(adj)
