@@ -1,13 +1,17 @@
-"""Significance and aggregation statistics over per-seed cell metrics (see METRICS.md).
+"""Significance and aggregation statistics over per-seed cell metrics (see METRICS.md): the
+one statistics package `harness report`, the leaderboard and `harness stats-check` read.
 
 A *scenario* is (model, stream, metric). Within a scenario every method has one value per
 seed, and seeds fix data order and sampling, so methods are **paired by seed**. Everything
 here is a pure function of numbers; reading result files is the caller's job.
 
-Every mean below names its normaliser (what the sum is divided by), because "mean
-difference" over seeds, over pooled items, or over scenarios are different quantities.
-Reports must also state the number of seeds, the pairing, the test, the correction family
-and alpha; the result objects carry ``n`` for that reason.
+The procedure, chosen by simulation (`simulate_design`; docs/report.md quotes it): a t
+interval and test over paired differences, residuals centred within streams
+(`stratified_t`; seeds x items crossed: `seed_item_t`); one Holm family over all pairs
+of a ranking (`board`), ranks and rank intervals from its decisions; exact McNemar on
+paired items; one stratified bootstrap (`stratified_bootstrap`) for aggregates over many
+scenarios (IQM). Reports must state the number of seeds, the pairing, the test, the
+correction family and alpha; the result objects carry ``n`` for that reason.
 """
 
 from __future__ import annotations
