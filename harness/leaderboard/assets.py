@@ -231,7 +231,8 @@ JS = r"""
         text += " For " + info[state.metric].label + " (median sd of paired differences " +
           fmt(det.sd_median, 4) + ") that is about " + fmt(det.first, 4) + " to " +
           fmt(det.last, 4) + " for a pair with that sd (less spread: smaller differences " +
-          "count).";
+          "count)" + (det.mdd80 ? "; a difference of " + fmt(det.mdd80, 4) + " is found with " +
+          "80% power after the correction over all pairs." : ".");
       }
       text += " A shared rank says no method is significantly better, not that the " +
         "scores are close: a method whose score varies widely between seeds can share a " +
