@@ -417,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--skip-invalid", action="store_true",
                     help="rank the valid bundles and list the rejected ones on the page")
     lb.set_defaults(func=cmd_leaderboard)
+    from harness.report.stats_check import add_parser as add_stats_check
+    add_stats_check(sub)
     return parser
 
 

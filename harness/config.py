@@ -42,7 +42,10 @@ class TrainSettings:
 class DataSettings:
     n_train: int = 64  # training examples per task
     n_test: int = 32  # test items per task
-    seed: int = 0  # data seed: fixed across cells so that items pair across seeds
+    # data seed: a number fixes the items across cells (they pair across seeds, but one item
+    # sample is all any interval sees); "per-seed" draws the data with each cell's training
+    # seed, so item sampling is in the seed-to-seed spread (docs/suites.md, docs/report.md)
+    seed: int | str = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ _WHOLE = {"batch_size", "grad_accum", "max_len", "n_train", "n_test", "steps",
 MAX_LR = 1.0  # AdamW with a larger rate only destroys the model
 MIN_MAX_LEN = 16  # tokens: below this no prompt leaves room for a response
 MAX_SEED = 2**32 - 1
+PER_SEED = "per-seed"  # data.seed: vary the data seed with the training seed
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):
@@ -167,6 +171,12 @@ def build_settings(cls, raw: Any, where: str, base=None):
         if key not in known:
             fail(where, f"unknown key '{key}'", f"use one of: {', '.join(known)}")
         default = getattr(cls(), key)
+        if cls is DataSettings and key == "seed" and isinstance(value, str):
+            if value != PER_SEED:
+                fail(where, f"seed must be a number or {PER_SEED}, got {value!r}",
+                     f"seed: 0 (the same items in every cell) or seed: {PER_SEED}")
+            values[key] = value
+            continue
         if value is None and default is None or isinstance(default, str):  # unset; a word
             values[key] = None if default is None else check_optimizer(value, where)
             continue

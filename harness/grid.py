@@ -14,7 +14,7 @@ from pathlib import Path
 from statistics import mean
 
 from harness import claims, identity, results
-from harness.config import DataSettings, MethodSpec, Suite, cell_train
+from harness.config import PER_SEED, DataSettings, MethodSpec, Suite, cell_train
 from harness.errors import HarnessError
 from harness.probes import PROBE_DATA
 from harness.results import CellState, cell_id, read_result, results_version_of
@@ -70,17 +70,23 @@ def expand(suite: Suite) -> list[Cell]:
 
 
 @functools.lru_cache(maxsize=256)
-def split(task: str, data: DataSettings) -> Split:
+def split(task: str, data: DataSettings, seed: int | None = None) -> Split:
     """A task's train/test split, generated once per process (every cell shares it; nothing
-    may mutate it: methods get copies of the lists)."""
-    return get_task(task).split(data.n_train, data.n_test, data.seed)
+    may mutate it: methods get copies of the lists). With data.seed "per-seed" the data
+    seed is the cell's training seed."""
+    return get_task(task).split(data.n_train, data.n_test,
+                                seed if data.seed == PER_SEED else data.seed)
 
 
 def grid_definition(suite: Suite) -> dict:
-    """Everything that fixes the grid's results (harness/identity.py), with the content
-    hashes of the task data and probe data."""
-    task_hashes = {t: split(t, suite.data).content_hash
-                   for tasks in suite.streams.values() for t in tasks}
+    """Everything that fixes the grid's results, with the content hashes of the task data
+    and probe data: two runs with the same grid id measure the same thing."""
+    if suite.data.seed == PER_SEED:  # every seed's data is part of the grid
+        task_hashes = {t: {str(k): split(t, suite.data, k).content_hash for k in suite.seeds}
+                       for tasks in suite.streams.values() for t in tasks}
+    else:
+        task_hashes = {t: split(t, suite.data).content_hash
+                       for tasks in suite.streams.values() for t in tasks}
     probe_files = {p.name: stable_hash(p.read_text()) for p in sorted(PROBE_DATA.glob("*.json"))}
     return identity.grid_parts(suite, {m: identity.model_identity(m, m) for m in suite.models},
                                task_hashes, probe_files)
@@ -115,7 +121,8 @@ def plan(cell: Cell, suite: Suite, model_path: str | None = None) -> Plan:
     caches), the model as named when not yet resolved (`--dry-run`)."""
     model_id = identity.model_identity(cell.model, model_path or cell.model)
     tasks = [get_task(name) for name in cell.tasks]
-    splits = [split(name, suite.data) for name in cell.tasks]
+    per_seed = cell.seed if suite.data.seed == PER_SEED else None  # one cache entry if fixed
+    splits = [split(name, suite.data, per_seed) for name in cell.tasks]
     parts = identity.cell_parts(cell, suite, model_id, {s.task: s.content_hash for s in splits})
     return Plan(tasks, splits, model_id, parts)
 

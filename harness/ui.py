@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.metrics import METRICS
+from harness.scores import probe_directions
 
 
 def make_console() -> Console:
@@ -114,8 +115,9 @@ def summary_table(results: list[dict]) -> Table:
     table = Table(title="Results (final row; mean ± sd over seeds)")
     for col in ["model", "stream", "method", "seeds", *(METRICS[m].label for m in headline)]:
         table.add_column(col)
+    directions = probe_directions(results)  # the report's and leaderboard's rule
     for p in probe_names:
-        hib = results[0]["probe_info"].get(p, {}).get("higher_is_better", True)
+        hib = directions.get(p, True)
         table.add_column(f"{p} ({'↑' if hib else '↓'})")
     table.add_column("train s")
     for (model, stream, method), rs in sorted(groups.items()):

@@ -103,61 +103,80 @@ def acc_of(name, pair, accs):
     return float(np.mean(R_for(accs[name][pair])[-1]))
 
 
+def stream_centred_t(d_by_stream):
+    """Hand computation: (estimate, se, df) of the stream-centred t over equal strata."""
+    d = np.asarray(d_by_stream, dtype=float)  # [streams, seeds]
+    k, n = d.shape
+    resid = d - d.mean(axis=1, keepdims=True)
+    df = k * n - k if k * n - k >= 1 else k * n - 1
+    if k * n - k < 1:
+        resid = d - d.mean()
+    s2 = (resid ** 2).sum() / df
+    return d.mean(), np.sqrt(s2 / (k * n)), df
+
+
 def test_aggregate_and_ci_match_a_numpy_computation(board):
-    """2 streams x 3 seeds: the exact bootstrap, every one of the 27 x 27 resamples."""
+    """2 streams x 3 seeds: the stream-centred t interval (df 4); one stream: df 2."""
     root, accs = board
     _, data = built(root)
     rows = data["views"]["all"]["metrics"]["acc"]["methods"]
-    assert data["settings"]["bootstrap_exact"] == 729
     for name in NAMES:
         groups = [[acc_of(name, (s, k), accs) for k in SEEDS] for s in STREAMS]
-        boot = [(np.mean([groups[0][i] for i in a]) + np.mean([groups[1][j] for j in b])) / 2
-                for a in itertools.product(range(3), repeat=3)
-                for b in itertools.product(range(3), repeat=3)]
-        low, high = np.quantile(boot, [0.025, 0.975])
+        est, se, df = stream_centred_t(groups)
+        assert df == 4
+        half = stats.t.ppf(0.975, df) * se
         assert rows[name]["mean"] == pytest.approx(np.mean([np.mean(g) for g in groups]), abs=1e-6)
-        assert rows[name]["ci"] == pytest.approx([low, high], abs=1e-6)
+        assert rows[name]["ci"] == pytest.approx([est - half, est + half], abs=1e-6)
         assert rows[name]["n"] == 6
         one = data["views"]["s1"]["metrics"]["acc"]["methods"][name]
-        exact = [np.mean([groups[0][i] for i in a]) for a in itertools.product(range(3), repeat=3)]
-        assert one["ci"] == pytest.approx(list(np.quantile(exact, [0.025, 0.975])), abs=1e-6)
+        g = np.array(groups[0])
+        ci = stats.t.interval(0.95, 2, loc=g.mean(), scale=stats.sem(g))
+        assert one["ci"] == pytest.approx(list(ci), abs=1e-6)
 
 
-def test_bootstrap_draws_with_a_fixed_seed_beyond_the_exact_limit():
-    rng = np.random.default_rng(5)
-    groups = [rng.normal(size=5), rng.normal(size=5)]  # 3125^2 resamples: drawn, not enumerated
-    point, low, high = K.stratified_mean_ci(groups)
-    draw = np.random.default_rng(K.BOOTSTRAP_SEED)
-    boot = np.mean([g[draw.integers(0, 5, size=(K.N_RESAMPLES, 5))].mean(axis=1)
-                    for g in groups], axis=0)
-    assert point == pytest.approx(np.mean([g.mean() for g in groups]))
-    assert [low, high] == pytest.approx(list(np.quantile(boot, [0.025, 0.975])))
-    assert K.stratified_mean_ci(groups) == (point, low, high)
-
-
-def test_ranks_match_paired_t_tests_with_holm(board):
+def test_ranks_match_paired_t_tests_with_holm_over_all_pairs(board):
     root, accs = board
     _, data = built(root)
-    rows = data["views"]["all"]["metrics"]["acc"]["methods"]
-    values = {n: np.array([acc_of(n, p, accs) for p in PAIRS]) for n in NAMES}
+    acc = data["views"]["all"]["metrics"]["acc"]
+    rows = acc["methods"]
+    values = {n: np.array([[acc_of(n, (s, k), accs) for k in SEEDS] for s in STREAMS])
+              for n in NAMES}
+    pairs = list(itertools.combinations(sorted(NAMES), 2))
+    ps = []
+    for a, b in pairs:
+        d = values[a] - values[b]
+        est, se, df = stream_centred_t(d)
+        ps.append(1.0 if np.ptp(d) < 1e-12 else 2 * stats.t.sf(abs(est) / se, df))
+    adjusted = dict(zip(pairs, S.holm(ps)))  # one family: all 15 pairs
+    assert acc["significant_pairs"] == sum(q < 0.05 for q in adjusted.values())
+    assert acc["pairs"] == 15 and data["significant_pairs"] == acc["significant_pairs"]
+    better = {n: set() for n in NAMES}
+    for (a, b), q in adjusted.items():
+        if q < 0.05:
+            win, lose = (a, b) if values[a].mean() > values[b].mean() else (b, a)
+            better[lose].add(win)
+    changed = True
+    while changed:  # chains of significant differences
+        changed = False
+        for n in NAMES:
+            extra = set().union(*(better[o] for o in better[n])) - better[n]
+            if extra:
+                better[n] |= extra
+                changed = True
     for name in NAMES:
-        others = sorted(n for n in NAMES if n != name)
-        ps = []
-        for o in others:
-            d = values[o] - values[name]
-            ps.append(1.0 if np.ptp(d) < 1e-12 else stats.ttest_rel(values[o], values[name]).pvalue)
-        adjusted = S.holm(ps)
-        better = [o for o, q in zip(others, adjusted)
-                  if q < 0.05 and values[o].mean() > values[name].mean()]
-        assert rows[name]["better"] == better
-        assert rows[name]["rank"] == 1 + len(better)
-    ref = data["views"]["all"]["metrics"]["acc"]["methods"]
-    vs = {n: ref[n]["vs_reference"] for n in NAMES if n != "sft"}
-    ps = [stats.ttest_rel(values[n], values["sft"]).pvalue for n in sorted(vs)]
-    for n, q in zip(sorted(vs), S.holm(ps)):
-        assert vs[n]["p_holm"] == pytest.approx(q, abs=1e-6)
+        assert rows[name]["better"] == sorted(better[name])
+        assert rows[name]["rank"] == 1 + len(better[name])
+        beaten = sum(name in better[o] for o in NAMES)
+        assert rows[name]["rank_interval"] == [1 + len(better[name]), len(NAMES) - beaten]
+    vs = {n: rows[n]["vs_reference"] for n in NAMES if n != "sft"}
+    for n in vs:
+        key = tuple(sorted((n, "sft")))
+        assert vs[n]["p_holm"] == pytest.approx(adjusted[key], abs=1e-6)
         assert vs[n]["wins"] == int(np.sum(values[n] > values["sft"]))
-    assert ref["sft"]["vs_reference"] is None
+        est, se, df = stream_centred_t(values[n] - values["sft"])
+        half = stats.t.ppf(0.975, df) * se
+        assert vs[n]["ci"] == pytest.approx([est - half, est + half], abs=1e-6)
+    assert rows["sft"]["vs_reference"] is None
 
 
 def test_planted_effects_rank_one_alone_and_twins_tie(board):
@@ -239,7 +258,8 @@ def test_each_stream_section_states_what_its_pairs_can_detect(board):
     assert len(data["grid"]["streams"]) >= 2
     for stream in data["grid"]["streams"]:
         n = len(data["grid"]["seeds"])  # a stream's pairs are its seeds
-        first = stats.t.ppf(1 - 0.05 / (2 * (n_methods - 1)), n - 1) / n ** 0.5
+        pairs = n_methods * (n_methods - 1) // 2  # one family: every pair of methods
+        first = stats.t.ppf(1 - 0.05 / (2 * pairs), n - 1) / n ** 0.5
         last = stats.t.ppf(1 - 0.05 / 2, n - 1) / n ** 0.5
         section = readme.split(f"## Stream {stream}\n\n", 1)[1]
         assert section.startswith(f"{n} (seed) pairs per method: a difference is significant "
@@ -276,11 +296,12 @@ def test_statistics_edge_cases():
     assert S.paired_t_p([0.2], [0.1]) == 1.0
     a, b = [0.5, 0.6, 0.55, 0.7], [0.45, 0.58, 0.56, 0.6]
     assert S.paired_t_p(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    power = K.power(6, 14)
+    power = K.power(6, 2, 14)  # 6 pairs in 2 streams: df 4; 91 pairs of methods
     assert power["permutation_floor_p"] == 2 / 64
     assert power["permutation_floor_holm"] > 0.05  # why not a permutation test
-    assert power["t_first"] == pytest.approx(stats.t.ppf(1 - 0.05 / 26, 5))
-    assert power["sd_ratio_last"] == pytest.approx(stats.t.ppf(0.975, 5) / np.sqrt(6))
+    assert power["comparisons"] == 91 and power["df"] == 4
+    assert power["t_first"] == pytest.approx(stats.t.ppf(1 - 0.05 / 182, 4))
+    assert power["sd_ratio_last"] == pytest.approx(stats.t.ppf(0.975, 4) / np.sqrt(6))
     assert K.pareto_front({"a": (0.1, 0.5), "b": (0.2, 0.4), "c": (0.3, 0.9),
                            "d": (0.1, 0.5)}) == ["a", "d", "c"]
 

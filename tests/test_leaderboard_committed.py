@@ -39,7 +39,7 @@ GRID_CELLS = ROOT / "leaderboard" / "grid" / "cells"
 @pytest.mark.skipif(not GRID_CELLS.is_dir(), reason="the leaderboard grid's cells are not committed")
 def test_report_pooled_test_agrees_with_the_boards_comparison_with_sft(tmp_path):
     # `harness report` on the board's own cells pools the same (stream, seed) pairs with the
-    # same test and the same Holm family (every method vs sft on a metric) as the board's
+    # same test and the same Holm family (all pairs of methods on a metric) as the board's
     # "p vs sft" column: one rule, two views
     import json
 
@@ -61,4 +61,22 @@ def test_report_pooled_test_agrees_with_the_boards_comparison_with_sft(tmp_path)
         assert row["p_pooled_adjusted"] == pytest.approx(on_board["p_holm"], abs=1e-6)
         assert row["significant_pooled"] == on_board["significant"]
         compared += 1
-    assert compared == 13 * 8  # acc, bwt, forgetting, plasticity and the 4 probes' finals
+    assert compared == 13 * 9  # acc, bwt, forgetting, plasticity, forgotten items, 4 probe finals
+
+
+@needs_bundles
+def test_committed_board_has_rank_intervals_significant_pairs_and_forgotten_items():
+    import json
+
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    acc = board["views"]["all"]["metrics"]["acc"]
+    assert board["significant_pairs"] == acc["significant_pairs"] <= acc["pairs"] == 91
+    for m, row in acc["methods"].items():
+        low, high = row["rank_interval"]
+        assert low == row["rank"] <= high <= len(acc["methods"])
+        assert row["ci"][0] <= row["mean"] <= row["ci"][1]
+    forgotten = board["views"]["all"]["metrics"]["forgotten_items"]["methods"]
+    assert set(forgotten) == set(acc["methods"])
+    assert all(r["ci"] is None or r["ci"][0] <= r["mean"] <= r["ci"][1]
+               for r in forgotten.values())
+    assert "forgotten items" in (ROOT / "leaderboard" / "README.md").read_text()

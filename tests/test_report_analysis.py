@@ -46,24 +46,24 @@ def test_planted_null_is_not_found(tmp_path):
 def test_numbers_agree_with_independent_computation(tmp_path):
     accs = planted_grid(tmp_path, effect=0.03, methods=("A", "B", "C"), n_seeds=6)
     s = build_report(tmp_path, reference="A", plots=False, **FAST)
-    family = [c for c in s["comparisons"] if c["scenario"] == "m/s1/acc"]
-    assert [c["method"] for c in family] == ["B", "C"]
+    family = [c for c in s["comparisons"] if c["metric"] == "acc"]  # one family per metric
+    assert [(c["scenario"], c["method"]) for c in family][:2] == [("m/s1/acc", "B"),
+                                                                 ("m/s1/acc", "C")]
     ps = []
-    for c in family:
+    for c in family[:2]:
         a = np.array([accs[("s1", c["method"], k)] for k in range(6)])
         b = np.array([accs[("s1", "A", k)] for k in range(6)])
         assert c["diff"] == pytest.approx(np.mean(a - b), abs=1e-12)
         assert c["mean"] == pytest.approx(a.mean()) and c["ref_mean"] == pytest.approx(b.mean())
-        ref = stats.permutation_test((a, b), lambda x, y, axis=-1: np.mean(x - y, axis=axis),
-                                     permutation_type="samples", vectorized=True,
-                                     n_resamples=9999, alternative="two-sided")
-        assert c["p"] == pytest.approx(ref.pvalue)  # exact: 2^6 sign flips
-        ps.append(c["p"])
-    # Holm by hand for a family of two: min p doubled, the other max(that, p), capped at 1.
-    lo, hi = sorted(ps)
-    expected = {lo: min(1, 2 * lo), hi: min(1, max(2 * lo, hi))}
-    for c in family:
-        assert c["p_adjusted"] == pytest.approx(expected[c["p"]])
+        assert c["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+        low, high = stats.t.interval(0.95, 5, loc=np.mean(a - b), scale=stats.sem(a - b))
+        assert (c["ci_low"], c["ci_high"]) == pytest.approx((low, high))
+        assert c["ci_method"] == "t" and c["df"] == 5 and c["reachable"]
+    # Holm over the metric's family (every scenario's comparisons) equals a hand computation
+    p = np.array([c["p"] for c in family])
+    order = np.argsort(p)
+    by_hand = np.minimum(1, np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]))
+    assert np.array([c["p_adjusted"] for c in family])[order] == pytest.approx(by_hand)
     # BH across the grid equals scipy's on all p-values in order
     allp = [c["p"] for c in s["comparisons"]]
     bh = stats.false_discovery_control(allp, method="bh")
@@ -128,10 +128,71 @@ def test_pooled_test_across_scenarios_finds_what_wilcoxon_cannot(tmp_path):
         x = np.array([accs[(st, row["method"], k)] for st, k in pairs])
         y = np.array([accs[(st, "A", k)] for st, k in pairs])
         assert row["pooled_diff"] == pytest.approx(np.mean(x - y), abs=1e-12)
-        assert row["p_pooled"] == pytest.approx(stats.ttest_rel(x, y).pvalue)
+        d = (x - y).reshape(2, 3)  # stream-centred t: residuals around each stream's mean
+        se = np.sqrt(((d - d.mean(axis=1, keepdims=True)) ** 2).sum() / 4 / 6)
+        assert row["p_pooled"] == pytest.approx(2 * stats.t.sf(abs(d.mean()) / se, 4))
+        assert row["pooled_df"] == 4 and row["family_pairs"] == 3
     assert b["p_pooled"] < 0.001
-    # Holm over the two methods of the metric
-    lo, hi = sorted([b["p_pooled"], c["p_pooled"]])
-    assert b["p_pooled_adjusted"] == pytest.approx(min(1, 2 * lo))
-    assert c["p_pooled_adjusted"] == pytest.approx(min(1, max(2 * lo, hi)))
+    # Holm over all three pairs of A, B, C (the leaderboard's family): B vs A's p is the
+    # smallest of the three or the second
+    assert b["p_pooled_adjusted"] in (pytest.approx(3 * b["p_pooled"]),
+                                      pytest.approx(max(2 * b["p_pooled"],
+                                                        b["p_pooled_adjusted"])))
+    assert b["p_pooled_adjusted"] >= 2 * b["p_pooled"]
     assert b["significant_pooled"] and not c["significant_pooled"]
+
+
+def test_item_forgetting_counts_and_mcnemar(tmp_path):
+    # 2 tasks x 10 items: B forgets 6 of t1's items that A keeps; exact McNemar per task
+    from scipy.stats import binomtest
+
+    ones, six_lost = [1.0] * 10, [0.0] * 6 + [1.0] * 4
+    for seed in range(3):
+        for method, final in (("A", ones), ("B", six_lost)):
+            items = {"t1": [[0.0] * 10, ones, final], "t2": [[0.0] * 10, [0.0] * 10, ones]}
+            write_cell(tmp_path, "m", "x", method, seed, R_for(0.5), items=items,
+                       tasks=["t1", "t2"])
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    flips = {(f["method"], f["seed"]): f for f in s["item_forgetting"]["flips"]}
+    assert flips[("B", 0)]["forgotten"]["t1"] == [None, None, 6]
+    assert flips[("B", 0)]["forgotten_items"] == 6 and flips[("A", 0)]["forgotten_items"] == 0
+    assert flips[("B", 0)]["learned"]["t2"] == [None, None, None]
+    tests = [t for t in s["item_forgetting"]["mcnemar"] if t["task"] == "t1"]
+    assert len(tests) == 3
+    for t in tests:
+        assert (t["only_reference"], t["only_method"]) == (6, 0)
+        assert t["p"] == pytest.approx(binomtest(0, 6, 0.5).pvalue)
+    # the count is a metric: compared with the reference like acc (lower is better)
+    c = next(c for c in s["comparisons"] if c["metric"] == "forgotten_items")
+    assert c["diff"] == 6 and c["direction"] == "worse" and not c["higher_is_better"]
+    assert c["ci_method"] == "degenerate" and c["p"] == 0.25 and not c["reachable"]
+    assert "unreachable" in (tmp_path / "report.md").read_text()
+    assert "## Item-level forgetting" in (tmp_path / "report.md").read_text()
+
+
+def test_wins_refuse_a_method_with_one_seed(tmp_path):
+    for seed in range(3):
+        write_cell(tmp_path, "m", "x", "A", seed, R_for(0.5 + 0.01 * seed))
+    write_cell(tmp_path, "m", "x", "B", 0, R_for(0.7))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    assert not any(w["metric"] == "acc" for w in s["wins"])
+    why = next(x for x in s["skipped"] if x["what"] == "wins in m/x/acc")["why"]
+    assert why.startswith("B with fewer than 2 seeds") and "\n" not in why
+
+
+def test_terminal_says_refused_and_unreachable_comparisons(tmp_path):
+    from rich.console import Console
+
+    from harness.report import terminal_tables
+
+    for seed in range(2):  # B: the same +0.1 on both seeds: smallest p 2/2^2 = 0.5
+        write_cell(tmp_path, "m", "x", "A", seed, R_for(0.5 + 0.1 * seed))
+        write_cell(tmp_path, "m", "x", "B", seed, R_for(0.6 + 0.1 * seed))
+    write_cell(tmp_path, "m", "x", "C", 0, R_for(0.9))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    console = Console(record=True, width=200)
+    for table in terminal_tables(s):
+        console.print(table)
+    text = console.export_text()
+    assert "comparison(s) refused: fewer than 2 paired seeds" in text
+    assert "could not reach p < 0.05 at their n" in text

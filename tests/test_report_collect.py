@@ -53,7 +53,8 @@ def test_missing_metric_is_computed_from_R_and_noted(tmp_path):
     assert metric_value(record, "bwt") == (None, False)
     inputs = collect(read_cells(tmp_path), **SETTINGS)
     assert list(inputs.metrics) == ["acc", "aia", "bwt", "fwt", "forgetting", "plasticity",
-                                    "drift_final", "knowledge_final"]
+                                    "drift_final", "knowledge_final", "forgotten_items",
+                                    "learned_items"]
     assert inputs.metrics["forgetting"] is False and inputs.metrics["drift_final"] is False
     assert inputs.nulls[("m", "x", "bwt")] == {"A": [0]}
     assert {n["what"] for n in inputs.notes} == {"metric acc", "metric drift_final"}

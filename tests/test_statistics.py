@@ -17,126 +17,18 @@ def _mean_diff(x, y, axis=-1):
     return np.mean(x - y, axis=axis)
 
 
-# --------------------------------------------------------------------------- bootstrap CIs
-
 A5 = np.array([0.61, 0.55, 0.70, 0.58, 0.66])
 B5 = np.array([0.52, 0.57, 0.60, 0.50, 0.61])
 
 
-def test_paired_bootstrap_matches_scipy_bca():
-    res = S.paired_bootstrap_ci(A5, B5, n_resamples=999, seed=3)
-    ref = stats.bootstrap((A5, B5), _mean_diff, paired=True, vectorized=True,
-                          method="BCa", n_resamples=999, rng=np.random.default_rng(3))
-    assert res.method == "BCa"
-    assert res.n == 5 and res.confidence == 0.95
-    assert res.diff == pytest.approx(np.mean(A5 - B5))
-    assert res.ci_low == pytest.approx(ref.confidence_interval.low)
-    assert res.ci_high == pytest.approx(ref.confidence_interval.high)
-    assert res.ci_low < res.diff < res.ci_high
-
-
-def test_paired_bootstrap_is_paired():
-    # A large shared seed effect cancels in the pairs: the CI is as narrow as the
-    # differences' spread, far narrower than an unpaired interval would be.
-    seed_effect = np.array([0.0, 10.0, -10.0, 20.0, -20.0, 5.0])
-    d = np.array([1.0, 1.2, 0.8, 1.1, 0.9, 1.0])
-    res = S.paired_bootstrap_ci(seed_effect + d, seed_effect, n_resamples=999)
-    assert 0.8 <= res.ci_low < 1.0 < res.ci_high <= 1.2
-
-
-def test_paired_bootstrap_falls_back_to_percentile_when_bca_degenerates(monkeypatch):
-    real = stats.bootstrap
-
-    def bca_degenerates(data, statistic, *, method="BCa", rng=None, **kw):
-        if method == "BCa":
-            warnings.warn("The BCa confidence interval cannot be calculated.",
-                          S._DegenerateDataWarning)
-        return real(data, statistic, method=method, rng=rng, **kw)
-
-    monkeypatch.setattr(S.stats, "bootstrap", bca_degenerates)
-    res = S.paired_bootstrap_ci(A5, B5, n_resamples=999, seed=1)
-    monkeypatch.undo()
-    ref = stats.bootstrap((A5, B5), _mean_diff, paired=True, vectorized=True,
-                          method="percentile", n_resamples=999, rng=np.random.default_rng(1))
-    assert res.method == "percentile"
-    assert (res.ci_low, res.ci_high) == pytest.approx(tuple(ref.confidence_interval))
-
-
-def test_single_seed_ci_collapses_to_point():
-    res = S.paired_bootstrap_ci([0.7], [0.4])
-    assert res.method == "single" and res.n == 1
-    assert res.diff == res.ci_low == res.ci_high == pytest.approx(0.3)
-
-
-def test_identical_differences_ci_collapses_to_point_without_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        # 0.3 - 0.2 and 0.1 - 0.0 differ only by float noise
-        res = S.paired_bootstrap_ci([0.3, 0.1, 0.5], [0.2, 0.0, 0.4])
-        zero = S.paired_bootstrap_ci([0.5] * 5, [0.5] * 5)
-    assert res.method == "degenerate"
-    assert res.ci_low == res.ci_high == res.diff == pytest.approx(0.1)
-    assert (zero.diff, zero.ci_low, zero.ci_high) == (0.0, 0.0, 0.0)
-
-
 def test_paired_inputs_are_validated():
     with pytest.raises(ValueError, match="differ in length"):
-        S.paired_bootstrap_ci([1, 2, 3], [1, 2])
+        S.paired_permutation_test([1, 2, 3], [1, 2])
     with pytest.raises(ValueError, match="NaN"):
         S.paired_permutation_test([1, np.nan], [1, 2])
     with pytest.raises(ValueError, match="empty"):
         S.wilcoxon_test([], [])
 
-
-def test_bootstrap_ci_coverage_with_20_seeds():
-    # 95% BCa interval of a mean difference: coverage close to nominal at n = 20.
-    rng = np.random.default_rng(20)
-    sims, covered = 200, 0
-    for i in range(sims):
-        s = rng.normal(size=20)
-        a = s + 0.5 + rng.normal(scale=0.7, size=20)
-        b = s + rng.normal(scale=0.7, size=20)
-        r = S.paired_bootstrap_ci(a, b, n_resamples=999, seed=i)
-        covered += r.ci_low <= 0.5 <= r.ci_high
-    mcse = math.sqrt(0.95 * 0.05 / sims)
-    assert covered / sims >= 0.95 - 3 * mcse
-
-
-# --------------------------------------------------------------------------- item bootstrap
-
-ITEMS_A = [[1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 1], [0, 1, 1, 1, 1, 1]]
-ITEMS_B = [[0, 0, 1, 0, 0, 1], [1, 0, 1, 0, 0, 0], [0, 1, 0, 1, 0, 1]]
-
-
-def test_item_bootstrap_pools_seed_item_pairs_like_scipy():
-    res = S.item_bootstrap_ci(ITEMS_A, ITEMS_B, n_resamples=999, seed=5)
-    a, b = np.ravel(ITEMS_A).astype(float), np.ravel(ITEMS_B).astype(float)
-    ref = stats.bootstrap((a, b), _mean_diff, paired=True, vectorized=True, method="BCa",
-                          n_resamples=999, rng=np.random.default_rng(5))
-    assert res.n == 18
-    assert res.diff == pytest.approx((13 - 7) / 18)  # A sums 4+4+5, B sums 2+2+3
-    assert res.diff == pytest.approx(np.mean(a - b))
-    assert (res.ci_low, res.ci_high) == pytest.approx(tuple(ref.confidence_interval))
-
-
-def test_item_bootstrap_keeps_pairs_together():
-    # b = a - 1 on every item: if (seed, item) pairs were broken the CI would be wide.
-    rng = np.random.default_rng(0)
-    a = [rng.random(50).tolist() for _ in range(3)]
-    b = [[x - 1 for x in seed] for seed in a]
-    res = S.item_bootstrap_ci(a, b, n_resamples=999)
-    assert res.method == "degenerate"
-    assert res.ci_low == pytest.approx(1.0) and res.ci_high == pytest.approx(1.0)
-
-
-def test_item_bootstrap_rejects_misaligned_items():
-    with pytest.raises(ValueError, match="aligned"):
-        S.item_bootstrap_ci([[1, 0, 1]], [[1, 0]])
-    with pytest.raises(ValueError, match="seeds"):
-        S.item_bootstrap_ci([[1, 0]], [[1, 0], [0, 1]])
-
-
-# --------------------------------------------------------------------------- tests
 
 def test_permutation_n5_all_positive_is_exact_2_over_32():
     d = np.array([0.1, 0.3, 0.2, 0.05, 0.4])
@@ -384,3 +276,162 @@ def test_power_rises_with_seeds_under_planted_effect():
     assert power[4] == 0.0  # exact floor 2/16 = 0.125 > alpha
     assert power[4] < power[8] < power[16]
     assert power[16] >= 0.8
+
+
+# --------------------------------------------------------------------------- the procedure
+
+def test_stratified_t_one_stratum_is_scipys_one_sample_t():
+    d = A5 - B5
+    t = S.stratified_t(d)
+    ref = stats.ttest_1samp(d, 0.0)
+    low, high = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
+    assert (t.method, t.df, t.n, t.strata) == ("t", 4, 5, 1)
+    assert t.p == pytest.approx(ref.pvalue) and t.estimate == pytest.approx(d.mean())
+    assert (t.ci_low, t.ci_high) == pytest.approx((low, high))
+
+
+def test_stratified_t_centres_residuals_within_strata():
+    # stream 'b' favours the method by 1.0: a stratum effect, not noise
+    d = np.array([0.1, 0.2, 0.3, 1.1, 1.2, 1.3])
+    strata = ["a", "a", "a", "b", "b", "b"]
+    t = S.stratified_t(d, strata)
+    resid = np.array([-0.1, 0, 0.1, -0.1, 0, 0.1])
+    se = math.sqrt(np.sum(resid ** 2) / 4 / 6)
+    assert (t.df, t.strata, t.method) == (4, 2, "t")
+    assert t.estimate == pytest.approx(0.7) and t.se == pytest.approx(se)
+    assert t.p == pytest.approx(2 * stats.t.sf(0.7 / se, 4))
+    assert t.ci_high - t.ci_low < S.stratified_t(d).ci_high - S.stratified_t(d).ci_low
+    # one value per stratum: the strata are the replicates (df = n - 1)
+    pooled = S.stratified_t([0.1, 0.3, 0.2], ["a", "b", "c"])
+    assert (pooled.method, pooled.df) == ("t-pooled", 2)
+    assert pooled.p == pytest.approx(stats.ttest_1samp([0.1, 0.3, 0.2], 0).pvalue)
+
+
+def test_stratified_t_refuses_one_value_and_handles_no_spread():
+    one = S.stratified_t([0.3])
+    assert (one.method, one.ci_low, one.ci_high, one.p) == ("none", None, None, 1.0)
+    same = S.stratified_t([0.1, 0.1, 0.1])
+    assert same.method == "degenerate" and same.p == 0.25 == S.paired_t_p([0.2] * 3, [0.1] * 3)
+    assert S.stratified_t([0.0, 0.0]).p == 1.0
+
+
+def test_holm_on_rows_equals_holm_per_row():
+    p = np.random.default_rng(0).random((5, 7))
+    assert np.allclose(S.holm(p), np.stack([S.holm(row) for row in p]))
+
+
+@pytest.mark.parametrize("seeds", [3, 6])
+def test_t_intervals_cover_95_percent_by_simulation(seeds):
+    r = S.simulate_design(seeds=seeds, streams=2, methods=14, items=32, reps=800, rng_seed=1)
+    assert 0.93 <= r["coverage"] <= 0.97
+    if seeds == 3:  # what the old percentile bootstrap delivered at this design
+        assert r["coverage_bootstrap"] < 0.88
+
+
+def test_one_holm_family_over_all_pairs_holds_the_family_wise_error():
+    r = S.simulate_design(seeds=3, streams=2, methods=14, items=32, reps=1500, rng_seed=2)
+    assert r["fwe"] <= 0.05 + 2 * r["fwe_se"]
+    assert r["fwe_per_method"] > 0.15  # the old per-method families did not
+
+
+def test_power_rises_with_seeds_under_a_planted_effect():
+    low = S.simulate_design(seeds=3, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
+    high = S.simulate_design(seeds=10, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
+    assert low["power"] < high["power"] and high["power"] > 0.8
+    assert high["fwe"] <= 0.05 + 3 * high["fwe_se"]
+
+
+def test_board_ranks_and_rank_intervals_follow_the_decisions():
+    rng = np.random.default_rng(4)
+    keys = [(s, k) for s in ("x", "y") for k in range(5)]
+    base = {key: rng.normal() for key in keys}
+    means = {"a": 1.0, "b": 1.0, "c": 0.0, "d": -1.0}
+    values = {m: {key: base[key] + mu + 0.05 * rng.normal() for key in keys}
+              for m, mu in means.items()}
+    b = S.board(values, higher_is_better=True)
+    assert b.rank == {"a": 1, "b": 1, "c": 3, "d": 4}
+    assert b.rank_interval == {"a": [1, 2], "b": [1, 2], "c": [3, 3], "d": [4, 4]}
+    assert b.significant_pairs == 5 and len(b.pairs) == 6
+    low = S.board(values, higher_is_better=False)
+    assert low.rank == {"a": 3, "b": 3, "c": 2, "d": 1}
+
+
+def test_mcnemar_exact_matches_a_binomial_by_hand():
+    a = [1] * 10 + [0] * 2 + [1] * 5 + [0] * 3
+    b = [0] * 10 + [1] * 2 + [1] * 5 + [0] * 3
+    b01, b10, p = S.mcnemar_exact(a, b)
+    assert (b01, b10) == (2, 10)
+    # two-sided exact binomial: 2 * P(X <= 2), X ~ Bin(12, 1/2)
+    assert p == pytest.approx(2 * sum(math.comb(12, i) for i in range(3)) / 2 ** 12)
+    assert S.mcnemar_exact([1, 0], [1, 0]) == (0, 0, 1.0)
+
+
+def test_mcnemar_exact_agrees_with_statsmodels():
+    mcnemar = pytest.importorskip("statsmodels.stats.contingency_tables").mcnemar
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        a, b = rng.random(60) < 0.6, rng.random(60) < 0.5
+        b01, b10, p = S.mcnemar_exact(a, b)
+        table = [[np.sum(a & b), b10], [b01, np.sum(~a & ~b)]]
+        assert p == pytest.approx(mcnemar(table, exact=True).pvalue)
+
+
+def test_minimum_detectable_difference():
+    # one-sample t, n = 30, alpha 0.05, 80% power: d = 0.529 (Cohen's tables, G*Power)
+    assert S.minimum_detectable_difference(1.0, 30) == pytest.approx(0.5292, abs=1e-3)
+    assert S.minimum_detectable_difference(2.0, 30) == pytest.approx(2 * 0.5292, abs=2e-3)
+    # a board-wide correction asks for a larger difference; one pair per stratum: df n - 1
+    assert S.minimum_detectable_difference(1.0, 6, 2, 91) > S.minimum_detectable_difference(1.0, 6, 2)
+    assert S.minimum_detectable_difference(1.0, 1) is None
+    power = pytest.importorskip("statsmodels.stats.power")
+    assert S.minimum_detectable_difference(1.0, 12) == pytest.approx(
+        power.TTestPower().solve_power(nobs=12, alpha=0.05, power=0.8), abs=1e-3)
+
+
+def test_seed_item_t_is_a_two_way_anova_by_hand():
+    rng = np.random.default_rng(6)
+    d = rng.normal(0.1, 0.3, size=(3, 8)) + rng.normal(0, 0.2, size=(1, 8))
+    t = S.seed_item_t(d)
+    S_, I_ = d.shape
+    ms_seed = I_ * d.mean(axis=1).var(ddof=1)
+    ms_item = S_ * d.mean(axis=0).var(ddof=1)
+    resid = d - d.mean(axis=1, keepdims=True) - d.mean(axis=0, keepdims=True) + d.mean()
+    ms_res = (resid ** 2).sum() / ((S_ - 1) * (I_ - 1))
+    var = max(ms_seed + ms_item - ms_res, ms_seed) / (S_ * I_)
+    assert t.estimate == pytest.approx(d.mean()) and t.se == pytest.approx(math.sqrt(var))
+    assert t.method == "t-seeds-items" and t.n == 24
+    with pytest.raises(ValueError):
+        S.seed_item_t([[0.1, 0.2]])
+
+
+def test_seed_item_t_covers_when_items_differ_in_effect_and_seed_only_does_not():
+    # the same 32 items in every seed, the method's gain varies by item (sd 0.3): the
+    # quantity is the gain on the task (new items); a seed-only t interval sees one sample
+    rng = np.random.default_rng(7)
+    reps, seeds, items, delta = 2000, 3, 32, 0.05
+    d = (rng.normal(delta, 0.3, size=(reps, 1, items)) + rng.normal(0, 0.03, (reps, seeds, 1))
+         + rng.normal(0, 0.3, size=(reps, seeds, items)))
+    est, var, df = S._crossed_moments(d)
+    low, high, _ = S._t_moments(est, var, df, 0.95)
+    crossed = np.mean((low <= delta) & (delta <= high))
+    m = d.mean(axis=-1)
+    half = stats.t.ppf(0.975, seeds - 1) * m.std(axis=-1, ddof=1) / math.sqrt(seeds)
+    seed_only = np.mean(np.abs(m.mean(axis=-1) - delta) <= half)
+    assert 0.93 <= crossed <= 0.98 and seed_only < 0.9
+
+
+def test_design_mdd_per_metric_shrinks_with_seeds_and_grows_with_the_board():
+    spread = {"acc": 0.06, "drift_final": 0.02}
+    small = S.design_mdd(spread, seeds=3, streams=2, methods=14)
+    assert small["acc"] == pytest.approx(
+        S.minimum_detectable_difference(0.06, 6, 2, 91))
+    assert small["drift_final"] == pytest.approx(small["acc"] / 3)
+    assert S.design_mdd(spread, 10, 2, 14)["acc"] < small["acc"]
+    assert S.design_mdd(spread, 3, 2, 3)["acc"] < small["acc"]
+    # simulated power at that difference on a normal design is about 80%
+    rng = np.random.default_rng(8)
+    d = rng.normal(small["acc"], 0.06, size=(4000, 2, 3))
+    resid = d - d.mean(axis=-1, keepdims=True)
+    se = np.sqrt((resid ** 2).sum(axis=(-2, -1)) / 4 / 6)
+    p = 2 * stats.t.sf(np.abs(d.mean(axis=(-2, -1))) / se, 4)
+    assert np.mean(p < 0.05 / 91) == pytest.approx(0.8, abs=0.03)

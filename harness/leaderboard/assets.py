@@ -113,6 +113,11 @@ JS = r"""
     var cols = [
       { key: "rank", label: "rank", hib: false, value: function (n) { return stat(state.metric, n).rank; },
         cell: rankCell, title: "1 + number of methods significantly better" },
+      { key: "rint", label: "rank interval", hib: false,
+        value: function (n) { return stat(state.metric, n).rank_interval[1]; },
+        cell: function (n) { var ri = stat(state.metric, n).rank_interval;
+          return ri[0] === ri[1] ? String(ri[0]) : ri[0] + "\u2013" + ri[1]; },
+        title: "plausible ranks: every interval of the ranking holds at once with probability >= 95%" },
       { key: "method", label: "method", text: true, value: function (n) { return n; }, cell: nameCell },
       { key: "score", label: m.label + " [95% CI]", hib: m.higher_is_better, value: mean(state.metric),
         cell: scoreCell, title: m.description }
@@ -128,7 +133,7 @@ JS = r"""
         cell: winsCell, title: "pairs where the method beats / loses to / ties " + ref });
       cols.push({ key: "p", label: "p vs " + ref + " (Holm)", hib: false,
         value: function (n) { var r = vsRef(n); return r ? r.p_holm : null; }, cell: pCell,
-        title: "paired t-test over pairs, Holm-adjusted over all methods vs " + ref });
+        title: "paired t-test over pairs, Holm-adjusted over all pairs of methods" });
     }
     cols.push({ key: "cost", label: "device-h", hib: false,
       value: function (n) { return D.methods[n].device_hours; },
@@ -152,7 +157,8 @@ JS = r"""
   }
   function scoreCell(n) {
     var s = stat(state.metric, n);
-    return fmt(s.mean) + ' <span class="ci">[' + fmt(s.ci[0]) + ", " + fmt(s.ci[1]) + "]</span>";
+    var ci = s.ci || [null, null];
+    return fmt(s.mean) + ' <span class="ci">[' + fmt(ci[0]) + ", " + fmt(ci[1]) + "]</span>";
   }
   function winsCell(n) {
     var r = vsRef(n);
@@ -225,7 +231,8 @@ JS = r"""
         text += " For " + info[state.metric].label + " (median sd of paired differences " +
           fmt(det.sd_median, 4) + ") that is about " + fmt(det.first, 4) + " to " +
           fmt(det.last, 4) + " for a pair with that sd (less spread: smaller differences " +
-          "count).";
+          "count)" + (det.mdd80 ? "; a difference of " + fmt(det.mdd80, 4) + " is found with " +
+          "80% power after the correction over all pairs." : ".");
       }
       text += " A shared rank says no method is significantly better, not that the " +
         "scores are close: a method whose score varies widely between seeds can share a " +

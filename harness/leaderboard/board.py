@@ -52,27 +52,28 @@ def _view(table: dict, stream: str | None) -> dict:
             for metric, by_method in table.items()}
 
 
-def analyse_metric(values: dict, higher_is_better: bool, n_pairs: int, n_methods: int
-                   ) -> dict | None:
-    """One (view, metric): each method's aggregate, CI, rank, the methods significantly
-    better, and its comparison with the reference; the rank order; what is detectable."""
+def analyse_metric(values: dict, higher_is_better: bool, n_pairs: int, n_strata: int,
+                   n_methods: int) -> dict | None:
+    """One (view, metric): each method's aggregate, t interval, rank and rank interval, the
+    methods significantly better, its comparison with the reference; the rank order; the
+    number of significant pairs; what is detectable."""
     present = {m: v for m, v in values.items() if v}
     if not present:
         return None
-    ranked = K.ranks(present, higher_is_better)
-    versus = K.versus_reference(present, REFERENCE, higher_is_better)
+    ranked, family = K.ranks(present, higher_is_better)
+    versus = K.versus_reference(present, REFERENCE, higher_is_better, family)
     sign = 1.0 if higher_is_better else -1.0
     rows = {}
     for m, by_pair in present.items():
-        strata = sorted({p[:2] for p in by_pair})
-        groups = [[by_pair[p] for p in sorted(by_pair) if p[:2] == s] for s in strata]
-        point, low, high = K.stratified_mean_ci(groups)
-        rows[m] = {"mean": point, "ci": [low, high], "n": len(by_pair),
-                   "rank": ranked[m]["rank"], "better": ranked[m]["better"],
+        point, low, high = K.mean_ci(by_pair)
+        rows[m] = {"mean": point, "ci": [low, high] if low is not None else None,
+                   "n": len(by_pair), "rank": ranked[m]["rank"],
+                   "rank_interval": ranked[m]["rank_interval"], "better": ranked[m]["better"],
                    "vs_reference": versus.get(m)}
     order = sorted(rows, key=lambda m: (rows[m]["rank"], -sign * round(rows[m]["mean"], DIGITS), m))
-    return {"order": order, "methods": rows,
-            "detectable": K.detectable(present, n_pairs, n_methods)}
+    return {"order": order, "methods": rows, "significant_pairs": family.significant_pairs,
+            "pairs": len(family.pairs),
+            "detectable": K.detectable(present, n_pairs, n_strata, n_methods)}
 
 
 def pareto(view: dict) -> dict | None:
@@ -126,21 +127,19 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
     grid = grid_of(entries)
     per_stream = len(grid["models"]) * len(grid["seeds"])
     n_methods = len(entries)
-    strata, n_seeds = len(grid["models"]) * len(grid["streams"]), len(grid["seeds"])
-    exact = (n_seeds ** n_seeds) ** strata
-    exact = exact if exact <= K.EXACT_LIMIT else None
     views, figures = {}, {}
     for view in [ALL, *grid["streams"]]:
         sub = _view(table, None if view == ALL else view)
+        n_strata = len(grid["models"]) * (len(grid["streams"]) if view == ALL else 1)
         n_pairs = per_stream * (len(grid["streams"]) if view == ALL else 1)
         metrics = {}
         for metric in catalogue:
             found = analyse_metric(sub[metric["key"]], metric["higher_is_better"], n_pairs,
-                                   n_methods)
+                                   n_strata, n_methods)
             if found:
                 metrics[metric["key"]] = found
         views[view] = {"label": "all streams" if view == ALL else f"stream {view}",
-                       "n_pairs": n_pairs, "power": K.power(n_pairs, n_methods),
+                       "n_pairs": n_pairs, "power": K.power(n_pairs, n_strata, n_methods),
                        "metrics": metrics}
         figures[view] = pareto(metrics)
     catalogue = [m for m in catalogue if m["key"] in views[ALL]["metrics"]]
@@ -148,17 +147,25 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
         "leaderboard_version": LEADERBOARD_VERSION,
         "grid": grid,
         "settings": {"aggregate": "mean over streams of the mean over seeds",
-                     "confidence": K.CONFIDENCE, "bootstrap": "stratified percentile "
-                     "(strata: streams; seeds resampled within each stream); exact (every "
-                     "resample enumerated) up to bootstrap_exact_limit resamples, else "
-                     "n_resamples random ones with bootstrap_seed",
-                     "bootstrap_exact_limit": K.EXACT_LIMIT, "bootstrap_exact": exact,
-                     "n_resamples": K.N_RESAMPLES, "bootstrap_seed": K.BOOTSTRAP_SEED,
-                     "rank_test": "paired t-test (scipy.stats.ttest_rel) over (model, "
-                                  "stream, seed) pairs", "correction": "Holm, within each "
-                     "method's comparisons with every other method", "alpha": K.ALPHA,
-                     "rank_rule": "1 + the number of methods significantly better",
+                     "confidence": K.CONFIDENCE,
+                     "interval": "t interval (harness.statistics.stratified_t): residuals "
+                                 "around each stream's mean, df = pairs - streams",
+                     "rank_test": "paired t-test over (model, stream, seed) pairs, "
+                                  "stream-centred (harness.statistics.stratified_t)",
+                     "correction": "Holm over all pairs of methods of a ranking (one family "
+                                   "per view and metric)",
+                     "alpha": K.ALPHA,
+                     "rank_rule": "1 + the number of methods significantly better, "
+                                  "directly or through a chain of significant differences",
+                     "rank_interval": "[rank, number of methods - the methods it is "
+                                      "significantly better than]: simultaneous at 1 - alpha "
+                                      "over the board, because the pairwise decisions are "
+                                      "family-wise controlled",
+                     "significant_pairs": "number of pairs significant on the ranking "
+                                          "metric (of all pairs)",
                      "reference": REFERENCE, "default_metric": "acc"},
+        "significant_pairs": views[ALL]["metrics"]["acc"]["significant_pairs"]
+        if "acc" in views[ALL]["metrics"] else None,
         "metrics": catalogue,
         "reference": REFERENCE if any(e.name == REFERENCE for e in entries) else None,
         "views": views,

@@ -11,27 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import mean
 
 from harness import bundle as B
 from harness import verify
 from harness.config import Suite
-from harness.metrics import METRICS
-from harness.results import finite, read_json
+from harness.results import read_json
+from harness.scores import cell_value, higher_is_better
 
 REFERENCE = "sft"  # the baseline every method is compared with (win counts, significance)
 
 # The metrics of R shown and rankable, in page order (task_gain is ours: ACC minus the base
 # model's ACC, which the grid shares, so it ranks like ACC but reads as an improvement).
-R_METRICS = ("acc", "task_gain", "bwt", "forgetting", "plasticity")
+R_METRICS = ("acc", "task_gain", "bwt", "forgetting", "plasticity", "forgotten_items")
 LABELS = {"acc": "ACC", "task_gain": "task gain", "bwt": "BWT", "forgetting": "forgetting",
-          "plasticity": "plasticity"}
+          "plasticity": "plasticity", "forgotten_items": "forgotten items"}
 DESCRIPTIONS = {
     "acc": "final average score over the stream's tasks: mean_j R[T][j]",
     "task_gain": "ACC minus the base model's: mean_j R[T][j] - R[0][j]",
     "bwt": "backward transfer: mean_{j<T} R[T][j] - R[j][j] (negative = forgetting)",
     "forgetting": "mean drop from a task's best trained score to its final score",
     "plasticity": "mean gain on each task right after training on it",
+    "forgotten_items": "test items right after their task was trained and wrong after the "
+                       "last task, summed over the stream's tasks",
 }
 
 
@@ -84,14 +85,10 @@ def read_entries(root: Path, suite: Suite) -> tuple[list[Entry], dict[str, list[
 
 
 def probe_directions(entries: list[Entry]) -> dict[str, bool]:
-    """probe -> higher_is_better, from the cells' probe_info (first cell that says)."""
-    found: dict[str, bool] = {}
-    for entry in entries:
-        for cell_id in sorted(entry.results):
-            for name, info in (entry.results[cell_id].get("probe_info") or {}).items():
-                if name not in found and isinstance(info.get("higher_is_better"), bool):
-                    found[name] = info["higher_is_better"]
-    return found
+    """probe -> higher_is_better (harness.scores.probe_directions: the one rule)."""
+    from harness.scores import probe_directions as directions
+
+    return directions([entry.results[c] for entry in entries for c in sorted(entry.results)])
 
 
 def probe_order(entries: list[Entry]) -> list[str]:
@@ -105,11 +102,11 @@ def probe_order(entries: list[Entry]) -> list[str]:
 def metric_catalogue(entries: list[Entry]) -> list[dict]:
     """Every shown metric: key, label, direction, description, in page order."""
     out = [{"key": k, "label": LABELS[k],
-            "higher_is_better": METRICS[k].higher_is_better if k in METRICS else True,
+            "higher_is_better": higher_is_better(k),
             "description": DESCRIPTIONS[k]} for k in R_METRICS]
     directions = probe_directions(entries)
     for probe in probe_order(entries):
-        hib = directions.get(probe, True)
+        hib = higher_is_better(f"{probe}_final", directions)
         better = "higher" if hib else "lower"
         out.append({"key": f"{probe}_final", "label": f"{probe}", "higher_is_better": hib,
                     "description": f"the {probe} probe after the last task ({better} is better)"})
@@ -120,12 +117,9 @@ def metric_catalogue(entries: list[Entry]) -> list[dict]:
 
 
 def cell_values(result: dict, keys: list[str]) -> dict[str, float | None]:
-    """One cell's value of every metric key (None where undefined)."""
-    R = result["R"]
-    metrics = result.get("metrics") or {}
-    values = {k: finite(metrics.get(k)) for k in keys}
-    values["task_gain"] = mean(R[-1]) - mean(R[0])
-    return values
+    """One cell's value of every metric key (None where undefined), by
+    harness.scores.cell_value (the rule `harness report` reads too)."""
+    return {k: cell_value(result, k)[0] for k in keys}
 
 
 Pair = tuple[str, str, int]  # (model, stream, seed): what two methods are paired on

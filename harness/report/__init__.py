@@ -109,6 +109,8 @@ def _summary(out: Path, inputs: ReportInputs) -> dict:
     skipped += why
     friedman, why = analysis.friedman(inputs) if cells.records else ([], [])
     skipped += why
+    items, why = analysis.item_forgetting(inputs)
+    skipped += why
     iqm, why, notes = analysis.iqm(inputs) if cells.records else (
         {"normalisation": analysis.NORMALISATION, "rows": []}, [], [])
     skipped += why
@@ -132,6 +134,7 @@ def _summary(out: Path, inputs: ReportInputs) -> dict:
         "wins": wins,
         "friedman": friedman,
         "iqm": iqm,
+        "item_forgetting": items,
         "plots": [],
         "skipped": skipped,
         "notes": inputs.notes + notes,
@@ -143,19 +146,20 @@ def _settings(inputs: ReportInputs, n_comparisons: int) -> dict:
     return {
         "confidence": inputs.confidence,
         "pairing": ("by seed: a comparison uses only the seeds with a value for both "
-                    "the method and the reference (n in every row)"),
-        "ci": ("paired bootstrap over seeds of the mean difference (scipy.stats."
-               "bootstrap, paired=True, BCa; percentile where BCa degenerates)"),
-        "bootstrap_resamples": inputs.n_resamples,
-        "item_ci": ("acc only: item-level paired bootstrap pooling (seed, item) units "
-                    "of the final row over all tasks"),
-        "item_bootstrap_resamples": inputs.n_item_resamples,
-        "test": ("two-sided paired sign-flip permutation test of the mean difference "
-                 "(scipy.stats.permutation_test, permutation_type='samples'; exact when "
-                 "2^n <= permutation_resamples)"),
-        "permutation_resamples": inputs.n_permutations,
-        "family": ("Holm within each scenario (model, stream, metric): every method vs "
-                   "the reference is one family -> p_adjusted"),
+                    "the method and the reference (n in every row); fewer than 2 paired "
+                    "seeds: no interval, no test, no win (said in Skipped)"),
+        "ci": ("t interval over the paired seed differences (harness.statistics."
+               "stratified_t; df = n - 1): 95% coverage at 2-10 seeds by simulation "
+               "(`harness stats-check`), where a bootstrap over 3 seeds covered about 80%"),
+        "item_ci": ("acc only: final row, seeds and items as crossed random factors "
+                    "(harness.statistics.seed_item_t: two-way ANOVA variance, Satterthwaite "
+                    "df): the difference for new seeds and new items of the task"),
+        "test": "two-sided paired t-test (the interval's; equal differences: 2/2^n)",
+        "family": ("Holm within each metric over every scenario's comparisons with the "
+                   "reference -> p_adjusted"),
+        "pooled": ("across scenarios: stream-centred paired t over every (scenario, seed) "
+                   "pair, Holm over all pairs of the metric's methods (the leaderboard's "
+                   "family) -> p_pooled_adjusted"),
         "across_grid": f"Benjamini-Hochberg over all {n_comparisons} comparisons -> p_bh",
         "significant": "p_adjusted < alpha",
         "tie_rule": analysis.TIE_RULE,

@@ -14,16 +14,17 @@ from harness import statistics as S
 from harness.metrics import METRICS
 from harness.report.collect import ReportInputs, mean_sd, scenario_id, scenario_means
 from harness.results import Record, finite
+from harness.scores import CORRECT, item_flips
 
 NORMALISATION = ("per scenario (model, stream, metric): min-max over the methods' seed "
                  "means, oriented so that higher is better; norm(x) = (x - worst) / "
                  "(best - worst), applied to every seed's value (so single seeds may fall "
                  "outside [0, 1]); scenarios where all method means are equal are left out")
 TIE_RULE = ("a method wins a scenario when its seed mean is the best; methods whose mean "
-            "equals the best or lies inside (inclusive) the 95% bootstrap CI of the best "
+            "equals the best or lies inside (inclusive) the 95% t interval of the best "
             "method's mean (over seeds) are tied with it: every tied method gets a shared "
             "win, counted separately from outright wins; scenarios with fewer than two "
-            "methods are not counted")
+            "methods, or a method with fewer than 2 seeds, are not counted")
 
 
 def _skip(what: str, why: str) -> dict:
@@ -106,40 +107,55 @@ def _compare(inputs: ReportInputs, model: str, stream: str, metric: str, method:
                       f"{method} {sorted(mv) or 'none'}, {ref} {sorted(ref_vals) or 'none'})")
     a, b = [mv[s] for s in seeds], [ref_vals[s] for s in seeds]
     try:
-        ci = S.paired_bootstrap_ci(a, b, inputs.confidence, inputs.n_resamples, inputs.seed)
-        p = S.paired_permutation_test(a, b, inputs.n_permutations, inputs.seed)
+        t = S.stratified_t([x - y for x, y in zip(a, b)], None, inputs.confidence)
     except ValueError as exc:
         return None, f"statistics failed: {exc}"
+    p = t.p
     diff = float(mean(x - y for x, y in zip(a, b)))
     (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
     row = {"scenario": scenario_id(model, stream, metric), "model": model, "stream": stream,
            "metric": metric, "higher_is_better": hib, "method": method, "reference": ref,
            "n": len(seeds), "seeds": seeds, "mean": ma, "sd": sa, "ref_mean": mb,
-           "ref_sd": sb, "diff": diff, "ci_low": ci.ci_low, "ci_high": ci.ci_high,
-           "ci_method": ci.method, "confidence": inputs.confidence,
+           "ref_sd": sb, "diff": diff, "ci_low": t.ci_low, "ci_high": t.ci_high,
+           "ci_method": t.method, "df": t.df, "confidence": inputs.confidence,
            "p": p, "p_adjusted": None, "p_bh": None, "significant": False,
+           "min_p": min_p(t),
            "direction": "equal" if diff == 0 else "better" if (diff > 0) == hib else "worse",
            "item_diff": None, "item_ci_low": None, "item_ci_high": None,
            "item_n": None, "item_note": None}
     if metric == "acc":
         ici, why = item_ci(inputs, model, stream, method, seeds)
         if ici is not None:
-            row.update(item_diff=ici.diff, item_ci_low=ici.ci_low, item_ci_high=ici.ci_high,
-                       item_n=ici.n)
+            row.update(item_diff=ici.estimate, item_ci_low=ici.ci_low,
+                       item_ci_high=ici.ci_high, item_n=ici.n)
         else:
             row["item_note"] = why
     return row, None
 
 
+def min_p(t: S.TInterval) -> float:
+    """The smallest p this comparison's test can give at its n: 0 for a t-test with
+    spread (any p is reachable), the sign-flip floor 2 / 2^n where every difference is the
+    same, 1 without a test (n < 2)."""
+    if t.method == "none":
+        return 1.0
+    return min(1.0, 2.0 / 2 ** t.n) if t.method == "degenerate" else 0.0
+
+
 def _adjust(rows: list[dict], alpha: float) -> None:
-    """Holm within each scenario (-> p_adjusted, significant); BH over all rows (-> p_bh)."""
+    """Holm within each metric over every scenario's comparisons with the reference (one
+    family per metric, as a ranking is one family: -> p_adjusted, significant); BH over
+    all rows (-> p_bh); `reachable`: False where a non-zero difference could not be
+    called significant at this n whatever its size (every paired difference equal, so
+    the exact sign-flip p 2 / 2^n, and that is >= alpha)."""
     families: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
-        families[row["scenario"]].append(row)
+        families[row["metric"]].append(row)
     for family in families.values():
         for row, adj in zip(family, S.holm([r["p"] for r in family])):
             row["p_adjusted"] = float(adj)
             row["significant"] = bool(adj < alpha)
+            row["reachable"] = bool(row["min_p"] < alpha or row["diff"] == 0)
     if rows:
         for row, adj in zip(rows, S.benjamini_hochberg([r["p"] for r in rows])):
             row["p_bh"] = float(adj)
@@ -163,89 +179,145 @@ def final_items(record: Record) -> tuple[list[float] | None, str | None]:
 
 
 def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: list[int]):
-    """Item-level paired bootstrap of acc's final row ((seed, item) units), or None and why
-    not (the cells must share tasks, task data and item counts with the reference's)."""
+    """acc's final-row difference with seeds and items as crossed random factors
+    (S.seed_item_t), or None and why not: the cells must share tasks, task data and item
+    counts with the reference's, and every seed the same items (with a data seed per seed
+    the items are nested in seeds and the seed interval already carries item sampling)."""
     by_method = inputs.groups[(model, stream)]
-    items_a, items_b = [], []
+    rows, first = [], None
     for s in seeds:
         ra, rb = by_method[method][s], by_method[inputs.reference][s]
         ha, hb = ra.data.get("task_hashes"), rb.data.get("task_hashes")
         if ra.tasks != rb.tasks or (ha and hb and ha != hb):
             return None, f"seed {s}: tasks or task data differ from the reference's"
+        if first is None:
+            first = ha
+        elif ha != first:
+            return None, ("the items differ between seeds (a data seed per seed): the seed "
+                          "interval already includes item sampling")
         a, why = final_items(ra)
         if a is None:
             return None, f"{method} seed {s}: {why}"
         b, why = final_items(rb)
         if b is None:
             return None, f"{inputs.reference} seed {s}: {why}"
-        if len(a) != len(b):
-            return None, f"seed {s}: {len(a)} items vs {len(b)} for the reference"
-        items_a.append(a)
-        items_b.append(b)
+        if len(a) != len(b) or (rows and len(a) != len(rows[0])):
+            return None, f"seed {s}: item counts differ ({len(a)} vs {len(b)} or other seeds)"
+        rows.append([x - y for x, y in zip(a, b)])
     try:
-        return S.item_bootstrap_ci(items_a, items_b, inputs.confidence,
-                                   inputs.n_item_resamples, seed=inputs.seed), None
+        return S.seed_item_t(rows, inputs.confidence), None
     except ValueError as exc:
         return None, str(exc)
 
 
+def item_forgetting(inputs: ReportInputs) -> tuple[dict, list[dict]]:
+    """Item-level forgetting: per cell, task and row, the items that flipped 1 -> 0
+    (forgotten) and 0 -> 1 (learned) since the row right after the task was trained; and
+    per (model, stream, method, seed, task) an exact McNemar test of the final row's items
+    against the reference's on the same items, Holm over every McNemar test of the report.
+    """
+    flips, tests, skipped = [], [], []
+    ref = inputs.reference
+    for (model, stream), methods in sorted(inputs.groups.items()):
+        for method, by_seed in sorted(methods.items()):
+            for seed, r in sorted(by_seed.items()):
+                items = r.data.get("items") or {}
+                f = item_flips(items, r.tasks)
+                if f is None:
+                    skipped.append(_skip(f"item flips of {scenario_id(model, stream)} "
+                                         f"{method} seed {seed}",
+                                         "no per-item scores of T+1 equal rows (items)"))
+                    continue
+                flips.append({"model": model, "stream": stream, "method": method,
+                              "seed": seed, "forgotten": f["forgotten"],
+                              "learned": f["learned"],
+                              "forgotten_items": f["forgotten_items"],
+                              "learned_items": f["learned_items"]})
+                other = methods.get(ref, {}).get(seed)
+                if method == ref or other is None or other.tasks != r.tasks:
+                    continue
+                theirs = other.data.get("items") or {}
+                hashes = (r.data.get("task_hashes"), other.data.get("task_hashes"))
+                if all(hashes) and hashes[0] != hashes[1]:
+                    continue
+                for task in r.tasks:
+                    a, b = items.get(task), theirs.get(task)
+                    if not (a and b and len(a[-1]) == len(b[-1])):
+                        continue
+                    n01, n10, p = S.mcnemar_exact(a[-1], b[-1])
+                    tests.append({"model": model, "stream": stream, "method": method,
+                                  "reference": ref, "seed": seed, "task": task,
+                                  "items": len(a[-1]), "only_reference": n01,
+                                  "only_method": n10, "p": p})
+    for row, adj in zip(tests, S.holm([t["p"] for t in tests]) if tests else []):
+        row["p_adjusted"] = float(adj)
+        row["significant"] = bool(adj < inputs.alpha)
+    return {"correct": f"an item is correct when its score is >= {CORRECT}",
+            "since": "the row right after the task was trained",
+            "test": "exact McNemar (two-sided binomial on the discordant items, "
+                    "scipy.stats.binomtest), per (model, stream, method, seed, task) on the "
+                    "final row; Holm over all of them",
+            "flips": flips, "mcnemar": tests}, skipped
+
+
 def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict], list[dict]]:
     """Per metric and method vs the reference, over the (model, stream) scenarios: a
-    Wilcoxon signed-rank test of the per-scenario mean differences, and a paired t-test of
-    the (scenario, seed) pairs pooled, Holm over the methods of a metric: the leaderboard's
-    test. A small grid needs the pooled one: with 2 scenarios the Wilcoxon p is never
-    below 0.5, and a sign-flip test of 6 pairs never below 2/2^6 before Holm multiplies
-    it by the number of methods."""
+    Wilcoxon signed-rank test of the per-scenario mean differences, and the leaderboard's
+    test: the stream-centred paired t over every (scenario, seed) pair, Holm over all pairs
+    of the metric's methods (harness.statistics.board: one family per ranking). A small grid
+    needs the pooled one: with 2 scenarios the Wilcoxon p is never below 0.5."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     for c in comps:
         by[(c["metric"], c["method"])].append(c)
     order = list(inputs.metrics)
+    boards = {}
+    for metric in order:
+        table = _pooled_table(inputs, metric)
+        if inputs.reference in table and len(table) >= 2:
+            boards[metric] = S.board(table, inputs.metrics[metric], inputs.alpha,
+                                     inputs.confidence)
     rows = []
     for (metric, method), cs in sorted(by.items(),
                                        key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
-        if len(cs) < 2:
+        if len(cs) < 2 or metric not in boards:
             continue
         d = [c["diff"] for c in cs]
-        a, b = _pooled_pairs(inputs, metric, method, cs)
+        t, q = S.pair_of(boards[metric], method, inputs.reference)
         rows.append({"metric": metric, "method": method, "reference": inputs.reference,
                      "n_scenarios": len(cs), "mean_diff": float(mean(d)),
                      "n_better": sum(c["direction"] == "better" for c in cs),
                      "n_worse": sum(c["direction"] == "worse" for c in cs),
                      "n_significant": sum(c["significant"] for c in cs),
                      "p_wilcoxon": S.wilcoxon_test(d, [0.0] * len(d)),
-                     "n_pairs": len(a), "pooled_diff": float(mean(x - y for x, y in zip(a, b))),
-                     "p_pooled": S.paired_t_p(a, b)})
-    for metric in order:
-        family = [r for r in rows if r["metric"] == metric]
-        for row, adj in zip(family, S.holm([r["p_pooled"] for r in family])):
-            row["p_pooled_adjusted"] = float(adj)
-            row["significant_pooled"] = bool(adj < inputs.alpha)
+                     "wilcoxon_min_p": 2.0 / 2 ** len(d),
+                     "n_pairs": t.n, "pooled_diff": t.estimate,
+                     "pooled_ci": [t.ci_low, t.ci_high], "pooled_df": t.df,
+                     "p_pooled": t.p, "p_pooled_adjusted": q,
+                     "significant_pooled": bool(q < inputs.alpha),
+                     "family_pairs": len(boards[metric].pairs)})
     if comps and not rows:
         return rows, [_skip("tests across scenarios", "every method meets the reference "
                             "in only one (model, stream) scenario")]
     return rows, []
 
 
-def _pooled_pairs(inputs: ReportInputs, metric: str, method: str,
-                  cs: list[dict]) -> tuple[list[float], list[float]]:
-    """The method's and the reference's values on every (scenario, seed) pair that the
-    per-scenario comparisons `cs` paired."""
-    a, b = [], []
-    for c in cs:
-        vals = inputs.values[(c["model"], c["stream"], metric)]
-        a += [vals[method][s] for s in c["seeds"]]
-        b += [vals[inputs.reference][s] for s in c["seeds"]]
-    return a, b
+def _pooled_table(inputs: ReportInputs, metric: str) -> dict[str, dict[tuple, float]]:
+    """method -> (model, stream, seed) -> value of one metric, over every scenario."""
+    table: dict[str, dict[tuple, float]] = defaultdict(dict)
+    for (model, stream, m), by_method in inputs.values.items():
+        if m == metric:
+            for method, by_seed in by_method.items():
+                for seed, v in by_seed.items():
+                    table[method][(model, stream, seed)] = v
+    return dict(table)
 
 
 # --------------------------------------------------------------------------- wins
 
 def _mean_ci(inputs: ReportInputs, values: dict[int, float]) -> tuple[float, float]:
-    """CI of one method's mean over seeds: the paired bootstrap of (values - 0)."""
-    v = [values[s] for s in sorted(values)]
-    ci = S.paired_bootstrap_ci(v, [0.0] * len(v), inputs.confidence, inputs.n_resamples,
-                               inputs.seed)
-    return ci.ci_low, ci.ci_high
+    """t interval of one method's mean over seeds (callers ensure >= 2 seeds)."""
+    t = S.stratified_t([values[s] for s in sorted(values)], None, inputs.confidence)
+    return t.ci_low, t.ci_high
 
 
 def _win_rows(metric: str, means: dict, cis: dict, higher_is_better: bool) -> list[dict]:
@@ -257,15 +329,21 @@ def _win_rows(metric: str, means: dict, cis: dict, higher_is_better: bool) -> li
 def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
     """Win counts per metric over (model, stream) scenarios, then over every scenario
     (`all`, each metric oriented so higher is better); ties by TIE_RULE."""
-    rows, all_means, all_cis = [], {}, {}
+    rows, all_means, all_cis, skipped = [], {}, {}, []
     for metric, hib in inputs.metrics.items():
         means, cis = {}, {}
         for (model, stream), by_method in scenario_means(inputs, metric).items():
             if len(by_method) < 2:
                 continue
             sid = scenario_id(model, stream)
-            means[sid] = by_method
             vals = inputs.values[(model, stream, metric)]
+            few = sorted(m for m in by_method if len(vals[m]) < 2)
+            if few:
+                skipped.append(_skip(f"wins in {scenario_id(model, stream, metric)}",
+                                     f"{', '.join(few)} with fewer than 2 seeds: no interval, "
+                                     "so no tie rule; run 2 or more seeds"))
+                continue
+            means[sid] = by_method
             cis[sid] = {m: _mean_ci(inputs, vals[m]) for m in by_method}
             sign = 1.0 if hib else -1.0
             full = scenario_id(model, stream, metric)
@@ -277,8 +355,8 @@ def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
     if all_means:
         rows += _win_rows("all", all_means, all_cis, True)
     if not rows:
-        return rows, [_skip("win counts", "no scenario has two or more methods")]
-    return rows, []
+        return rows, skipped or [_skip("win counts", "no scenario has two or more methods")]
+    return rows, skipped
 
 
 # --------------------------------------------------------------------------- Friedman

@@ -10,12 +10,14 @@ values are left out of the table and their seeds kept in `nulls`.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
 from harness.metrics import METRICS
-from harness.results import Cells, Record, finite
+from harness.results import Cells, Record
+from harness import scores
+from harness.scores import ITEM_METRICS, higher_is_better
 
 
 @dataclass
@@ -52,70 +54,23 @@ def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def metric_value(record: Record, metric: str) -> tuple[float | None, bool]:
-    """(value, filled): the cell's value of a metric, None where null/undefined/non-finite.
-    `filled` is True when result.json's `metrics` lacked the key and the value was
-    computed from R (standard metrics) or the probe's last value (`<probe>_final`)."""
-    metrics = record.data["metrics"]
-    if metric in metrics:
-        return finite(metrics[metric]), False
-    if metric in METRICS:
-        return finite(METRICS[metric].fn(record.data["R"])), True
-    if metric.endswith("_final"):
-        values = (record.data.get("probes") or {}).get(metric[: -len("_final")])
-        if values:
-            return finite(values[-1]), True
-    return None, False
-
-
-def _registry_direction(probe: str) -> bool | None:
-    """The direction a built-in probe declares, or None for a probe the harness does not
-    define (unknown names, and lm-eval tasks, whose direction lm-eval does not state)."""
-    from harness.errors import HarnessError
-    from harness.probes import LmEvalProbe, get_probe
-
-    try:
-        found = get_probe(probe)
-    except HarnessError:
-        return None
-    return None if isinstance(found, LmEvalProbe) else found.higher_is_better
+    """(value, filled): harness.scores.cell_value, the rule the leaderboard reads too."""
+    return scores.cell_value(record.data, metric)
 
 
 def probe_directions(records: list[Record], notes: list[dict]) -> dict[str, bool]:
-    """Probe -> higher is better: the majority of the cells' `probe_info`, else the probe
-    registry, else True; disagreements and assumptions are appended to `notes`."""
-    probes = set()
-    votes: dict[str, Counter] = defaultdict(Counter)
-    for r in records:
-        probes |= set(r.data.get("probes") or {})
-        probes |= {k[: -len("_final")] for k in r.data["metrics"] if k.endswith("_final")}
-        for name, info in (r.data.get("probe_info") or {}).items():
-            if isinstance(info.get("higher_is_better"), bool):
-                votes[name][info["higher_is_better"]] += 1
-    directions = {}
-    for p in sorted(probes):
-        if votes[p]:
-            (best, count), *rest = votes[p].most_common()
-            if rest:
-                notes.append({"what": f"direction of probe {p}",
-                              "why": f"cells disagree on probe_info.{p}.higher_is_better "
-                                     f"({dict(votes[p])}); used the majority ({best})"})
-            directions[p] = best
-        elif (declared := _registry_direction(p)) is not None:
-            directions[p] = declared
-        else:
-            directions[p] = True
-            notes.append({"what": f"direction of probe {p}",
-                          "why": "no cell states probe_info.higher_is_better; assumed "
-                                 "higher is better"})
-    return directions
+    """Probe -> higher is better (harness.scores.probe_directions: the one rule)."""
+    return scores.probe_directions([r.data for r in records], notes)
 
 
 def collect(cells: Cells, **settings) -> ReportInputs:
     """The score table of the complete cells; `settings` are ReportInputs' own fields."""
     inputs = ReportInputs(cells=cells, **settings)
     inputs.probes = probe_directions(cells.records, inputs.notes)
-    inputs.metrics = {name: m.higher_is_better for name, m in METRICS.items()}
-    inputs.metrics.update({f"{p}_final": hib for p, hib in inputs.probes.items()})
+    inputs.metrics = {name: higher_is_better(name) for name in METRICS}
+    inputs.metrics.update({f"{p}_final": higher_is_better(f"{p}_final", inputs.probes)
+                           for p in inputs.probes})
+    inputs.metrics.update({name: higher_is_better(name) for name in ITEM_METRICS})
     for r in sorted(cells.records, key=lambda r: r.key):
         inputs.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
     _note_task_lists(inputs)

@@ -19,7 +19,7 @@ def terminal_tables(s: dict) -> list:
     cells = s["cells"]
     out = [Text(f"{cells['complete']} complete cell(s) of {cells['folders']}; "
                 f"reference {s['reference']}, alpha {s['alpha']}, "
-                "Holm within scenario, BH across the grid")]
+                "t intervals; Holm per metric over the grid, BH across the grid")]
     broken = _broken_cells(cells)
     if broken.row_count:
         out.append(broken)
@@ -40,6 +40,14 @@ def terminal_tables(s: dict) -> list:
     out += [Text(f"Friedman (all scenarios): p = {pval(f['p'])}, CD = {f['cd']:.2f}; "
                  "average ranks " + avg_ranks(f["avg_ranks"]))
             for f in s["friedman"] if f["metric"] == "all"]
+    few = sum("paired seed(s); need at least 2" in x["why"] for x in s["skipped"])
+    if few:
+        out.append(Text(f"{few} comparison(s) refused: fewer than 2 paired seeds, so no "
+                        "interval, no test and no win (report.md, section Skipped)"))
+    unreachable = [c for c in s["comparisons"] if not c.get("reachable", True)]
+    if unreachable:
+        out.append(Text(f"{len(unreachable)} comparison(s) could not reach p < {s['alpha']} "
+                        "at their n (every paired difference equal: the smallest p is 2/2^n)"))
     if s["skipped"]:
         out.append(Text(f"{len(s['skipped'])} item(s) skipped with a reason (report.md, "
                         "section Skipped)"))
@@ -73,7 +81,7 @@ def _scenario_table(model: str, stream: str, rows: list[dict], comps: dict,
     metrics = [m for m in dict.fromkeys(r["metric"] for r in rows)
                if any(r["n"] for r in rows if r["metric"] == m)]
     t = Table(title=escape(f"{model} / {stream}: mean over seeds; diff vs {ref} "
-                           "(* = significant after Holm)"), title_justify="left")
+                           "(* = significant after Holm over the metric's grid)"), title_justify="left")
     t.add_column("method")
     t.add_column("n")
     for m in metrics:
@@ -108,7 +116,7 @@ def _pooled_table(s: dict) -> Table:
     look = {(r["method"], r["metric"]): r for r in rows}
     t = Table(title=escape(f"All scenarios pooled: diff vs {s['reference']} over the "
                            "(scenario, seed) pairs (* = paired t-test significant after "
-                           "Holm)"), title_justify="left")
+                           "Holm over all pairs of methods)"), title_justify="left")
     t.add_column("method")
     t.add_column("pairs")
     for m in metrics:

@@ -1,0 +1,154 @@
+"""What a cell's numbers mean, for `harness report`, the leaderboard and the terminal tables:
+one rule for a metric's direction, and the item-level counts derived from per-item scores.
+
+A metric is higher-is-better unless it says otherwise: the CL metrics of harness.metrics
+declare it, a probe's `<probe>_final` / `<probe>_delta` take the probe's own direction
+(probe_info, else True), and the item counts below are declared here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+
+from harness.metrics import METRICS
+
+# item-level forgetting ("Mapping Post-Training Forgetting", ICLR 2026): items right after
+# their task was trained and wrong in the final row (forgotten, lower is better), and the
+# reverse (learned, higher is better); summed over the stream's tasks
+ITEM_METRICS = {"forgotten_items": False, "learned_items": True}
+CORRECT = 0.5  # an item counts as correct when its score is >= CORRECT (scores are 0/1)
+
+
+def higher_is_better(metric: str, probes: Mapping[str, bool] | None = None) -> bool:
+    """The one rule for a metric's direction."""
+    if metric in METRICS:
+        return METRICS[metric].higher_is_better
+    if metric in ITEM_METRICS:
+        return ITEM_METRICS[metric]
+    for suffix in ("_final", "_delta"):
+        if metric.endswith(suffix):
+            return bool((probes or {}).get(metric[: -len(suffix)], True))
+    return True
+
+
+def _registry_direction(probe: str) -> bool | None:
+    """The direction a built-in probe declares, or None for a probe the harness does not
+    define (unknown names, and lm-eval tasks, whose direction lm-eval does not state)."""
+    from harness.errors import HarnessError
+    from harness.probes import LmEvalProbe, get_probe
+
+    try:
+        found = get_probe(probe)
+    except HarnessError:
+        return None
+    return None if isinstance(found, LmEvalProbe) else found.higher_is_better
+
+
+def probe_directions(results: list[Mapping], notes: list[dict] | None = None
+                     ) -> dict[str, bool]:
+    """Probe -> higher is better, for result.json dicts: the majority of the cells'
+    `probe_info`, else the probe registry, else True; disagreements and assumptions are
+    appended to `notes` (when given). The report, the leaderboard and the terminal table
+    all read probe directions here."""
+    notes = [] if notes is None else notes
+    probes = set()
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for r in results:
+        probes |= set(r.get("probes") or {})
+        probes |= {k[: -len("_final")] for k in (r.get("metrics") or {})
+                   if k.endswith("_final")}
+        for name, info in (r.get("probe_info") or {}).items():
+            if isinstance(info.get("higher_is_better"), bool):
+                votes[name][info["higher_is_better"]] += 1
+    directions = {}
+    for p in sorted(probes):
+        if votes[p]:
+            (best, count), *rest = votes[p].most_common()
+            if rest:
+                notes.append({"what": f"direction of probe {p}",
+                              "why": f"cells disagree on probe_info.{p}.higher_is_better "
+                                     f"({dict(votes[p])}); used the majority ({best})"})
+            directions[p] = best
+        elif (declared := _registry_direction(p)) is not None:
+            directions[p] = declared
+        else:
+            directions[p] = True
+            notes.append({"what": f"direction of probe {p}",
+                          "why": "no cell states probe_info.higher_is_better; assumed "
+                                 "higher is better"})
+    return directions
+
+
+def cell_value(result: Mapping, metric: str) -> tuple[float | None, bool]:
+    """The one rule for a cell's value of a metric: (value, filled), None where null,
+    undefined or non-finite. Item counts come from the per-item scores, `task_gain` from R
+    (ACC minus the base model's), everything else from result.json's `metrics`; `filled`
+    is True when `metrics` lacked the key and the value was computed from R (standard
+    metrics) or the probe's last value (`<probe>_final`)."""
+    from statistics import mean
+
+    from harness.results import finite
+
+    metrics = result.get("metrics") or {}
+    if metric in ITEM_METRICS:  # counted from the per-item scores, never stored
+        flips = item_flips(result.get("items") or {}, result.get("tasks") or [])
+        return (None if flips is None else float(flips[metric])), False
+    if metric == "task_gain":
+        R = result["R"]
+        return finite(mean(R[-1]) - mean(R[0])), False
+    if metric in metrics:
+        return finite(metrics[metric]), False
+    if metric in METRICS:
+        return finite(METRICS[metric].fn(result["R"])), True
+    if metric.endswith("_final"):
+        values = (result.get("probes") or {}).get(metric[: -len("_final")])
+        if values:
+            return finite(values[-1]), True
+    return None, False
+
+
+def item_flips(items: Mapping, tasks: list[str]) -> dict | None:
+    """Per task and row, the items that flipped since the row right after the task was
+    trained (row j + 1 for the j-th task, 0-based; row 0 is the base model).
+
+    Returns {"forgotten": {task: [count per row]}, "learned": {...}, "forgotten_items",
+    "learned_items"}: a row before or at the trained row has None; the two totals are the
+    final row's counts summed over tasks. None when a task's items are not a list of T + 1
+    equally long rows of numbers (then no count is honest).
+    """
+    T = len(tasks)
+    forgotten, learned = {}, {}
+    for j, task in enumerate(tasks):
+        rows = items.get(task) if isinstance(items, Mapping) else None
+        if not isinstance(rows, list) or len(rows) != T + 1 or any(
+                not isinstance(r, list) or len(r) != len(rows[0]) for r in rows):
+            return None
+        try:
+            correct = [[float(x) >= CORRECT for x in row] for row in rows]
+        except (TypeError, ValueError):
+            return None
+        trained = correct[j + 1]
+        forgotten[task] = [None if r <= j + 1 else
+                           sum(a and not b for a, b in zip(trained, correct[r]))
+                           for r in range(T + 1)]
+        learned[task] = [None if r <= j + 1 else
+                         sum(b and not a for a, b in zip(trained, correct[r]))
+                         for r in range(T + 1)]
+    return {"forgotten": forgotten, "learned": learned,
+            "forgotten_items": sum(v[-1] or 0 for v in forgotten.values()),
+            "learned_items": sum(v[-1] or 0 for v in learned.values())}
+
+
+def final_correct(items: Mapping, tasks: list[str]) -> list[bool] | None:
+    """The final row's items, all tasks concatenated in stream order, as correct or not."""
+    out = []
+    for task in tasks:
+        rows = items.get(task) if isinstance(items, Mapping) else None
+        if not isinstance(rows, list) or not rows or not isinstance(rows[-1], list):
+            return None
+        try:
+            out += [float(x) >= CORRECT for x in rows[-1]]
+        except (TypeError, ValueError):
+            return None
+    return out
