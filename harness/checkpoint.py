@@ -1,6 +1,6 @@
 """Mid-cell checkpoints: a killed cell resumes after its last completed task.
 
-After each task of a cell but the last, the runner saves everything the cell needs to go on
+After each task of a cell, but the last (below), the runner saves everything the cell needs to go on
 in one file, `cells/<id>/checkpoint.pt`, written to a temp file beside it and renamed into
 place, so a kill during the write leaves the previous checkpoint whole:
 
@@ -14,7 +14,10 @@ place, so a kill during the write leaves the previous checkpoint whole:
   statistics, `ctx.stats` and `ctx.history`;
 - `rng`: the states of Python `random`, numpy and torch (CPU and CUDA) after the task's
   evaluation;
-- `elapsed_s`, `setup_s`, `resumed_after`: the cell's timings so far.
+- `setup_s`, `elapsed_s`, `generation_s`, `resumed_after`: the cell's timings so far.
+
+The last task is checkpointed too with `--keep-checkpoints`, or `--save-model` (saving the
+model after it takes a while).
 
 No optimiser state: harness/training.py builds the optimiser and its schedule afresh for
 every task. The file is read back with `torch.load(weights_only=True)` (tensors, numbers,
@@ -34,6 +37,8 @@ import torch
 
 FILE = "checkpoint.pt"
 FORMAT = 1
+KEYS = {"config_hash", "cell", "tasks", "done", "weights", "method", "rows", "training",
+        "stats", "history", "rng", "setup_s", "elapsed_s", "generation_s", "resumed_after"}
 
 
 def path(folder: Path) -> Path:
@@ -119,6 +124,8 @@ def load(folder: Path, config_hash: str, tasks: list[str]) -> tuple[dict | None,
         return None, f"unreadable ({type(exc).__name__})"
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         return None, "of another format"
+    if not KEYS <= set(state):
+        return None, "missing " + ", ".join(sorted(KEYS - set(state)))
     if state.get("config_hash") != config_hash or state.get("tasks") != list(tasks):
         return None, "of other settings (its config hash differs)"
     done = state.get("done")

@@ -188,11 +188,12 @@ class Runner:
         ctx._bind(model)
         setup_s = time.perf_counter() - started
 
-        training, earlier_s, resumed = [], 0.0, []
+        training, earlier_s, earlier_gen, resumed = [], 0.0, 0.0, []
         saved = self._resume(cell, p, method, model, ctx)
         if saved is not None:  # the tasks it holds are done: go on after them
             rows, training, setup_s = saved["rows"], saved["training"], saved["setup_s"]
-            earlier_s, resumed = saved["elapsed_s"], saved["resumed_after"] + [saved["done"]]
+            earlier_s, earlier_gen = saved["elapsed_s"], saved["generation_s"]
+            resumed = saved["resumed_after"] + [saved["done"]]
         for i, (task, split) in enumerate(zip(p.tasks, p.splits)):
             if i < len(training):
                 continue
@@ -204,16 +205,19 @@ class Runner:
             self.ui.log(f"  after {task.name}: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in {**rows[-1]["scores"], **rows[-1]["probes"]}.items()))
             results.write_progress(folder, p.config_hash, list(cell.tasks), rows)
+            # the last task too where it is kept, or where saving the model follows (slow)
             if i < len(p.tasks) - 1 or self.keep_checkpoints or self.save_model:
-                self._checkpoint(folder, cell, p, method, model, ctx, rows, training, setup_s,
-                                 earlier_s + time.perf_counter() - started, resumed)
+                self._checkpoint(folder, cell, p, method, model, ctx, rows, training, {
+                    "setup_s": setup_s, "elapsed_s": earlier_s + time.perf_counter() - started,
+                    "generation_s": earlier_gen + generation_seconds() - generated,
+                    "resumed_after": resumed})
 
         timings = {"total_s": earlier_s + time.perf_counter() - started, "setup_s": setup_s,
                    "train_s": sum(s["seconds"] for s in training),
                    "eval_s": sum(row["seconds"] for row in rows[1:]),
                    "base_eval_s": rows[0]["seconds"],
                    "probes_s": sum(row.get("probe_seconds", 0.0) for row in rows[1:]),
-                   "generation_s": generation_seconds() - generated,
+                   "generation_s": earlier_gen + generation_seconds() - generated,
                    "resumed_after": resumed}
         result = results.build_result(
             cell=cell.info, tasks=list(cell.tasks), rows=rows, probes=self.probes,
@@ -252,16 +256,15 @@ class Runner:
                     f"({cell.tasks[done - 1]}) from its checkpoint")
         return saved
 
-    def _checkpoint(self, folder, cell, p, method, model, ctx, rows, training, setup_s,
-                    elapsed_s, resumed) -> None:
+    def _checkpoint(self, folder, cell, p, method, model, ctx, rows, training,
+                    timings: dict) -> None:
         done = len(training)
         checkpoint.save(folder, {
             "config_hash": p.config_hash, "cell": cell.info, "tasks": list(cell.tasks),
             "done": done, "weights": checkpoint.trainable(model),
             "method": call_hook(method, "state_dict", ctx), "rows": rows,
             "training": training, "stats": ctx.stats, "history": list(ctx.history),
-            "rng": checkpoint.rng_state(), "setup_s": setup_s, "elapsed_s": elapsed_s,
-            "resumed_after": resumed})
+            "rng": checkpoint.rng_state(), **timings})
         self.ui.log(f"  checkpoint after task {done}/{len(cell.tasks)} ({cell.tasks[done - 1]})")
 
     def _base_row(self, cell: Cell, p, model, tokenizer) -> tuple[Evaluator, dict]:

@@ -31,6 +31,14 @@ VOLATILE = {"timings", "finished_at"}  # wall-clock figures: differ between any 
 
 # --------------------------------------------------------------------------- the hooks
 
+def _state(**given) -> dict:
+    """A checkpoint of a two-task cell after its first task."""
+    return {"config_hash": "h", "cell": {}, "tasks": ["a", "b"], "done": 1, "weights": {},
+            "method": {}, "rows": [{}, {}], "training": [{}], "stats": {}, "history": ["a"],
+            "rng": checkpoint.rng_state(), "setup_s": 0.0, "elapsed_s": 0.0,
+            "generation_s": 0.0, "resumed_after": [], **given}
+
+
 def _fresh(name, params, tiny_model_dir):
     from harness.models import load_model
 
@@ -63,10 +71,9 @@ def test_state_round_trip_gives_the_same_next_task(name, params, stateful, tiny_
     method, ctx, model = _fresh(name, params, tiny_model_dir)
     with seeded(0, "task 0"):
         train_stream_task(method, ctx, model, 0)
-    checkpoint.save(tmp_path, {"config_hash": "h", "tasks": ["a", "b"], "done": 1,
-                               "rows": [{}, {}], "training": [{}], "history": list(ctx.history),
-                               "weights": checkpoint.trainable(model),
-                               "method": method.state_dict(ctx)})
+    checkpoint.save(tmp_path, _state(config_hash="h", history=list(ctx.history),
+                                     weights=checkpoint.trainable(model),
+                                     method=method.state_dict(ctx)))
     expected = _next_task_losses(method, ctx, model)
     saved, why = checkpoint.load(tmp_path, "h", ["a", "b"])
     assert why is None
@@ -88,11 +95,12 @@ def test_state_round_trip_gives_the_same_next_task(name, params, stateful, tiny_
 
 
 def test_checkpoint_of_other_settings_is_not_used(tmp_path):
-    checkpoint.save(tmp_path, {"config_hash": "old", "tasks": ["a", "b"], "done": 1,
-                               "rows": [{}, {}], "training": [{}]})
+    checkpoint.save(tmp_path, _state(config_hash="old"))
     assert checkpoint.load(tmp_path, "new", ["a", "b"]) == (
         None, "of other settings (its config hash differs)")
     assert checkpoint.load(tmp_path, "old", ["a", "b"])[0]["done"] == 1
+    checkpoint.save(tmp_path, {k: v for k, v in _state(config_hash="old").items() if k != "rng"})
+    assert checkpoint.load(tmp_path, "old", ["a", "b"]) == (None, "missing rng")
     checkpoint.path(tmp_path).write_bytes(b"half a file")
     assert checkpoint.load(tmp_path, "old", ["a", "b"])[1].startswith("unreadable")
 
@@ -207,3 +215,33 @@ def _check_round(reference: Path, out: Path) -> None:
             (out / "cells" / cell / "samples.json").read_text()
     stray = [p for p in out.rglob("*") if p.is_file() and p.parent.parent != out / "cells"]
     assert not stray, stray
+
+
+def test_keep_checkpoints_then_other_settings(tmp_path, tiny_model_dir, capsys):
+    """--keep-checkpoints keeps the last task's checkpoint (the final weights and method
+    state); a run with other settings removes it instead of resuming from it, and a killed
+    writer's temp file; --dry-run states the checkpoints' size."""
+    from harness.cli import main
+    from harness.results import read_result
+
+    settings = dict(SUITE, streams={"two": ["arith", "json-extract"]}, probes=[],
+                    methods={"replay": {"buffer_per_task": 2}})
+    suite, out = tiny_suite(tmp_path, str(tiny_model_dir), **settings), tmp_path / "out"
+    args = ["run", "--suite", str(suite), "--out", str(out), "--quiet"]
+    assert main(args + ["--dry-run"]) == 0
+    assert re.search(r"checkpoints: up to [\d.]+ MiB a running cell", capsys.readouterr().out)
+    assert main(args + ["--keep-checkpoints"]) == 0
+    (folder,) = (out / "cells").iterdir()
+    result, _ = read_result(folder)
+    kept, why = checkpoint.load(folder, result["config_hash"], result["tasks"])
+    assert why is None and kept["done"] == 2 and len(kept["method"]["buffer"]) == 4
+    assert kept["rows"][-1]["scores"] == {t: r for t, r in zip(result["tasks"], result["R"][-1])}
+    assert result["timings"]["resumed_after"] == []
+
+    (folder / f".{checkpoint.FILE}.tmp-999999").write_bytes(b"half")
+    tiny_suite(tmp_path, str(tiny_model_dir), **dict(settings, train=dict(SUITE["train"], lr=2e-3)))
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "removed a checkpoint of other settings" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir()) == ["result.json", "samples.json"]
+    assert read_result(folder)[0]["config_hash"] != result["config_hash"]
