@@ -44,7 +44,9 @@ def _fresh(name, params, tiny_model_dir):
 
     model, tok, _ = load_model(str(tiny_model_dir), "cpu")
     torch.manual_seed(0)
-    return setup_method(name, model, tok, params)
+    method, ctx, model = setup_method(name, model, tok, params)
+    ctx.model_path = str(tiny_model_dir)  # selfaug's frozen base loads from it
+    return method, ctx, model
 
 
 def _next_task_losses(method, ctx, model) -> list[float]:
@@ -62,6 +64,11 @@ def _next_task_losses(method, ctx, model) -> list[float]:
     ("lwf", {}, False),
     ("lora", {"r": 2, "alpha": 4}, False),
     ("multitask", {}, False),
+    ("freeze", {"top_k": 1}, False),
+    ("mix-external", {"ratio": 0.5}, False),
+    ("selfaug", {"alpha": 1.0}, False),
+    ("sdft-rewrite", {"max_new_tokens": 6}, False),
+    ("sa-sft", {"user_tokens": 6, "answer_tokens": 6, "min_chars": 1, "max_rounds": 1}, False),
 ])
 def test_state_round_trip_gives_the_same_next_task(name, params, stateful, tiny_model_dir,
                                                    tmp_path):
