@@ -46,8 +46,9 @@ def path(folder: Path) -> Path:
 
 
 def trainable(model) -> dict[str, torch.Tensor]:
-    """The parameters that train, by name, as CPU tensors (copies where on a GPU)."""
-    return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    """The parameters that train, by name, as they are: torch.save copies a GPU tensor to
+    the CPU as it writes it, one at a time, never the whole model at once."""
+    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def weights_problem(model, weights) -> str | None:
