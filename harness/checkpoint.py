@@ -1,14 +1,15 @@
 """Mid-cell checkpoints: a killed cell resumes after its last completed task.
 
-After each task of a cell, but the last (below), the runner saves everything the cell needs to go on
-in one file, `cells/<id>/checkpoint.pt`, written to a temp file beside it and renamed into
-place, so a kill during the write leaves the previous checkpoint whole:
+After each task of a cell but the last (below), the runner saves what the cell needs to go
+on in one file, `cells/<id>/checkpoint.pt`, written to a temp file beside it and renamed
+into place, so a kill during the write leaves the previous checkpoint whole:
 
 - `config_hash`, `cell`, `tasks`: whose it is; a checkpoint of other settings is removed,
   never used;
 - `done`: how many tasks are complete;
 - `weights`: the parameters that train (requires_grad) after the task; the frozen ones are
-  the base model's and load again with it (under LoRA: the adapters only);
+  the base model's and load again with it (under LoRA: the adapters only; a method that
+  changes frozen weights itself must put them in its state);
 - `method`: the method's `state_dict(ctx)` (harness/methods/api.py; default: nothing);
 - `rows`, `training`, `stats`, `history`: the score and probe rows so far, the training
   statistics, `ctx.stats` and `ctx.history`;
