@@ -171,10 +171,10 @@ def test_killed_cells_resume_and_end_identical(tmp_path, tiny_model_dir):
     started = time.perf_counter()
     assert run(tmp_path / "again", tmp_path / "again.log") == 0
     span = time.perf_counter() - started  # an uninterrupted grid, its base rows cached
-    _check_round(tmp_path / "reference", tmp_path / "again")
+    assert _check_round(tmp_path / "reference", tmp_path / "again") == 0
 
     rng = random.Random(29)
-    kills, resumes, rounds, runs = 0, 0, 0, 0
+    kills, resumes, rounds, runs, recorded = 0, 0, 0, 0, 0
     while kills < KILLS:
         out = tmp_path / f"round{rounds}"
         saved: dict[str, int] = {}  # cell -> tasks its last logged checkpoint holds
@@ -201,14 +201,16 @@ def test_killed_cells_resume_and_end_identical(tmp_path, tiny_model_dir):
             if code is not None:
                 assert code == 0, Path(log).read_text()[-3000:]
                 break
-        _check_round(tmp_path / "reference", out)
+        recorded += _check_round(tmp_path / "reference", out)
         rounds += 1
     assert resumes >= 1, "no kill landed between two tasks of a cell: nothing was resumed"
+    assert recorded >= 1  # and result.json says so
 
 
-def _check_round(reference: Path, out: Path) -> None:
+def _check_round(reference: Path, out: Path) -> int:
     """The killed-and-resumed grid equals the uninterrupted one: every cell once, with the
-    same results, and nothing else left in the folder."""
+    same results, and nothing else left in the folder. Returns how many of its cells
+    record a resume (timings.resumed_after)."""
     want = sorted(p.name for p in (reference / "cells").iterdir())
     assert sorted(p.name for p in (out / "cells").iterdir()) == want  # none lost, none extra
     for cell in want:
@@ -222,6 +224,8 @@ def _check_round(reference: Path, out: Path) -> None:
             (out / "cells" / cell / "samples.json").read_text()
     stray = [p for p in out.rglob("*") if p.is_file() and p.parent.parent != out / "cells"]
     assert not stray, stray
+    return sum(bool(json.loads((out / "cells" / c / "result.json").read_text())["timings"]
+                    ["resumed_after"]) for c in want)
 
 
 def test_keep_checkpoints_then_other_settings(tmp_path, tiny_model_dir, capsys):
