@@ -1,6 +1,7 @@
 """DFT, Dynamic Fine-Tuning (arXiv 2508.05629): token cross-entropy weighted by the
 model's own (detached) probability of the target token, -p.detach() * log p, averaged over
-response tokens. Low-probability tokens, which drive large updates in SFT, count less."""
+response tokens. Low-probability tokens, which drive large updates in SFT, count less.
+No state across tasks: a resumed cell needs only its weights."""
 
 import torch.nn.functional as F
 

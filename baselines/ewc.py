@@ -12,6 +12,7 @@ cross-entropy averaged over its response tokens (each example's whole gradient, 
   expectation under the model's predictions that Kirkpatrick et al. use.
 Online: F <- gamma * F + F_task (gamma 1: a plain sum) and w* <- the weights after the task.
 Loss on later tasks: CE + lambda/2 * sum_i F_i (w_i - w*_i)^2.
+A resumed cell gets F and w* back through state_dict / load_state_dict.
 """
 
 import random
@@ -70,6 +71,16 @@ class EWC(Method):
         self.params_ref = params
         ctx.record("fisher", self.params["fisher"], task.name)
         ctx.record("fisher_examples", len(sample), task.name)
+
+    def state_dict(self, ctx):
+        return {"fisher": self.fisher, "star": self.star}
+
+    def load_state_dict(self, state, ctx):
+        params = [p for p in ctx.model.parameters() if p.requires_grad]
+        if state["fisher"] is not None:
+            self.fisher = [f.to(p.device) for f, p in zip(state["fisher"], params, strict=True)]
+            self.star = [s.to(p.device) for s, p in zip(state["star"], params, strict=True)]
+            self.params_ref = params
 
     def penalty(self) -> torch.Tensor:
         if self.fisher is None:

@@ -2,6 +2,7 @@
 
 A standard forgetting baseline in the SA-SFT paper: the lower blocks (and the embeddings,
 tied to the output head in small models) keep the base model's features.
+No state across tasks: `wrap_model` freezes the same blocks again in a resumed cell.
 """
 
 from harness.methods import HarnessError, Method, decoder_blocks

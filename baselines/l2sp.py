@@ -4,6 +4,8 @@ loss = CE + alpha/2 * sum_i (w_i - w0_i)^2 over the trained parameters; w0 is th
 model's value (the starting point of the cell, not of each task). The penalty is a plain
 sum, so alpha scales with the number of parameters moved; our default is set for full
 fine-tuning of a ~100M model at lr 5e-5 (the paper's 0.1 was for image classifiers).
+No state to checkpoint: `wrap_model` takes the anchor from the base weights again in a
+resumed cell (it runs before the checkpoint's weights are loaded).
 """
 
 import torch

@@ -1,4 +1,6 @@
-"""LoRA (Hu et al. 2021) through peft: only low-rank adapters train; the base is frozen."""
+"""LoRA (Hu et al. 2021) through peft: only low-rank adapters train; the base is frozen.
+No state across tasks: `wrap_model` adds the adapters again in a resumed cell and the
+checkpoint's trainable weights (the adapters) replace their fresh values."""
 
 from harness.methods import LORA_DEFAULTS, Method, apply_lora
 

@@ -12,6 +12,9 @@ step the student equals the teacher, so the KL term is zero.
   positions are disjoint from the CE's, so the two terms do not pull against each other.
 - `response`: the positions that predict a response token, the very positions where the CE
   pulls towards the new gold tokens and the KL towards the old model's predictions.
+
+No state to checkpoint: the teacher is copied from the model at the start of each task, so
+a resumed cell makes it from the checkpoint's weights, as an uninterrupted one would.
 """
 
 import copy

@@ -3,6 +3,8 @@
 The SA-SFT paper's main baseline (Alpaca/UltraChat-like data mixed into each task); we mix
 the offline instruction set shipped in `benchmarks/external.py` at `ratio` external
 examples per task example (capped at `cap` if set). Same optimiser steps as SFT.
+No state to checkpoint: `setup` reloads the pool and each task draws from its own seeded
+generator.
 """
 
 import random

@@ -3,6 +3,8 @@
 At the first task it trains once on the union of every task of the stream, with the
 stream's whole step budget (steps per task x number of tasks); later tasks train on
 nothing, so their rows show the jointly trained model again.
+No state of its own: it reads `ctx.history`, which a resumed cell gets back from the
+checkpoint.
 """
 
 from harness.methods import Method

@@ -1,7 +1,8 @@
 """Experience replay: keep a few examples of every earlier task and train on them again.
 
 After each task, `buffer_per_task` of its training examples (drawn with the cell's seed)
-join a buffer; every later task trains on its own data plus the whole buffer.
+join a buffer; every later task trains on its own data plus the whole buffer. A resumed
+cell gets the buffer back through state_dict / load_state_dict.
 """
 
 import random
@@ -26,3 +27,9 @@ class Replay(Method):
         rng = random.Random(f"replay:{ctx.seed}:{task.name}")
         k = min(self.params["buffer_per_task"], len(self.current))
         self.buffer += rng.sample(self.current, k)
+
+    def state_dict(self, ctx):
+        return {"buffer": list(self.buffer)}
+
+    def load_state_dict(self, state, ctx):
+        self.buffer = list(state["buffer"])

@@ -1,4 +1,5 @@
-"""SFT: full fine-tuning with cross-entropy on the response tokens (the reference)."""
+"""SFT: full fine-tuning with cross-entropy on the response tokens (the reference).
+No state across tasks: a resumed cell needs only its weights."""
 
 from harness.methods import Method
 

@@ -331,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="list the cells, their state in OUT and a cost estimate; run nothing")
     run.add_argument("--save-model", action="store_true",
                      help="save each cell's final model (adapters merged) to cells/<id>/model/")
+    run.add_argument("--keep-checkpoints", action="store_true",
+                     help="keep each cell's checkpoint (cells/<id>/checkpoint.pt, written after "
+                     "every task so a killed cell resumes) when the cell completes")
     run.add_argument("--cell", action="append", metavar="ID", help="run only this cell "
                      "(repeatable, or a comma list; ids as --dry-run lists them)")
     run.add_argument("--cell-index", type=int, metavar="I", help="run only the I-th cell "

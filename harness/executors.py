@@ -285,7 +285,8 @@ _PASSED_ENV = ("HARNESS_CACHE", "HARNESS_MODEL_CACHE", "HARNESS_WHEELHOUSE", "HF
 
 
 def ray_cell(spec: SuiteSpec, out: str, cell_id: str, device: str, threads: int,
-             save_model: bool, claim: dict, env: dict, cwd: str) -> dict:
+             save_model: bool, claim: dict, env: dict, cwd: str,
+             keep_checkpoints: bool = False) -> dict:
     """One cell as a Ray task: rebuild the suite as the driver did (from the same
     arguments, relative paths from the driver's directory where this node has it), then
     Runner.run on that one cell, under its claim. Returns its status."""
@@ -305,7 +306,7 @@ def ray_cell(spec: SuiteSpec, out: str, cell_id: str, device: str, threads: int,
     suite = spec.load()
     cell = next(c for c in expand(suite) if c.id == cell_id)
     runner = Runner(suite, Path(out), torch.device(device), UI(quiet=True), save_model,
-                    claim_info=claim)
+                    claim_info=claim, keep_checkpoints=keep_checkpoints)
     done, failures = runner.run([cell])
     status = "complete" if done else "failed" if failures else "elsewhere"
     return {"cell": cell_id, "status": status, "error": failures[0][1] if failures else None}
@@ -326,7 +327,8 @@ def ray_resources(ray, device: str, gpus: float | None, threads: int) -> tuple[s
 
 
 def run_ray(spec: SuiteSpec, suite, out: Path, cells: list, *, address: str | None,
-            device: str, gpus: float | None, threads: int, save_model: bool, log) -> list[int]:
+            device: str, gpus: float | None, threads: int, save_model: bool, log,
+            keep_checkpoints: bool = False) -> list[int]:
     """Every cell not complete as a Ray task with its resource request, on the cluster at
     `address` (`auto`: the running one; none: a new local instance, or the one this process
     already started); wait for all. Returns the exit statuses (0, 1 or 130)."""
@@ -347,7 +349,7 @@ def run_ray(spec: SuiteSpec, suite, out: Path, cells: list, *, address: str | No
         log(f"ray: {len(todo)} of {len(cells)} cells as tasks ({request['num_cpus']} CPU, "
             f"{request['num_gpus']} GPU each; cluster {_resources(ray)}) on {device}")
         pending = {task.remote(spec, str(out.resolve()), c.id, device, threads, save_model,
-                               claim, env, os.getcwd()): c for c in todo}
+                               claim, env, os.getcwd(), keep_checkpoints): c for c in todo}
         codes = []
         try:
             while pending:

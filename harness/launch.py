@@ -65,7 +65,8 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         spec = dataclasses.replace(spec, resolved=suite_record(suite))  # resolved once, here
         codes = executors.run_ray(spec, suite, out, cells, address=args.address,
                                   device=args.device, gpus=args.gpus_per_cell, threads=threads,
-                                  save_model=args.save_model, log=ui.log)
+                                  save_model=args.save_model, log=ui.log,
+                                  keep_checkpoints=args.keep_checkpoints)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     if (args.jobs or 1) > 1 or args.devices:
         plan = executors.worker_plan(args.jobs, csv(args.devices or ""), args.threads)
@@ -87,7 +88,8 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
     if not args.worker:
         ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}")
     claim = {"run": os.environ.get("HARNESS_RUN_ID"), "worker": args.worker} if args.worker else {}
-    runner = Runner(suite, out, device, ui, save_model=args.save_model, claim_info=claim)
+    runner = Runner(suite, out, device, ui, save_model=args.save_model, claim_info=claim,
+                    keep_checkpoints=args.keep_checkpoints)
     with ui.session():
         done, failures = runner.run(cells)
     if args.worker:  # the parent reports for the whole run
@@ -181,6 +183,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     from rich.table import Table
 
     from harness import claims
+    from harness.checkpoint import disk_bytes
     from harness.grid import estimate, expand, grid_id, measured_seconds, plan, state
     from harness.results import CellState
 
@@ -197,7 +200,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"]
                                                         + (e["setup_s"] or 0.0), 1),
                "estimate": {k: None if e[k] is None else round(e[k], 1) for k in
-                            ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")}}
+                            ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")},
+               "checkpoint_bytes": disk_bytes(cell, suite)}
         try:  # what the cell's hash covers (harness/identity.py)
             planned = plan(cell, suite)
             row["identity"], row["config_hash"] = planned.parts, planned.config_hash
@@ -232,6 +236,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
           "cells of a method, else the 2-core CPU figures for the 135M model; a GPU is much "
           "faster). Generation and probes are parts of setup, train and eval, shown on their "
           "own; '-': no complete cell of the method in OUT to measure them by")
+    print(checkpoint_line([r["checkpoint_bytes"] for r, _ in rows]))
     print("settings in force (defaults, then the suite's, then --set):")
     for line in settings_lines(suite):
         print(f"  {line}")
@@ -248,6 +253,20 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         if hours:
             print(hours)
     return 0
+
+
+def checkpoint_line(sizes: list[int | None]) -> str:
+    """The disk the cells' checkpoints take (harness/checkpoint.py)."""
+    def size(n: float) -> str:
+        return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+    known = [n for n in sizes if n is not None]
+    if not known:
+        return "checkpoints: size unknown (the model's config.json is not here)"
+    return (f"checkpoints: up to {size(max(known))} a running cell (cells/<id>/checkpoint.pt: "
+            "its trainable weights and the method's state, replaced after each task and "
+            "removed when the cell completes); with --keep-checkpoints "
+            f"{size(sum(known))} for these {len(known)} cells")
 
 
 def settings_lines(suite) -> list[str]:

@@ -3,7 +3,9 @@
 Per cell: load the model, evaluate the base model once (row 0, cached across cells), then
 for each task in turn: train, evaluate every task of the stream and every probe (one more
 row). harness/results.py writes the files: progress.json after each row, result.json
-atomically and only when the cell is complete.
+atomically and only when the cell is complete. After each task but the last, a checkpoint
+(harness/checkpoint.py): a re-run of a killed cell loads it and goes on with the next task,
+with the results an uninterrupted run gives.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from harness import __version__, claims, identity, results
+from harness import __version__, checkpoint, claims, identity, results
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.evaluation import GENERAL_PROMPTS_KEY, Evaluator
@@ -84,9 +86,12 @@ class Runner:
     """Runs the cells of a suite into an output directory."""
 
     def __init__(self, suite: Suite, out: Path, device: torch.device, ui,
-                 save_model: bool = False, claim_info: dict | None = None):
+                 save_model: bool = False, claim_info: dict | None = None,
+                 keep_checkpoints: bool = False):
         self.suite, self.out, self.device, self.ui = suite, Path(out), device, ui
         self.save_model = save_model
+        # keep cells/<id>/checkpoint.pt (of the last task too) when a cell completes
+        self.keep_checkpoints = keep_checkpoints
         self.cache = Cache()
         self.probes = {name: get_probe(name) for name in suite.probes}  # shared by cells
         self.grid_id = grid_id(suite)
@@ -143,14 +148,18 @@ class Runner:
 
     @advise_on_oom  # out of GPU memory: this cell fails, with the estimate's advice
     def run_cell(self, cell: Cell) -> dict:
-        """load -> row 0 -> for each task: data, train, after_task, evaluate -> write."""
+        """load -> row 0 -> setup -> [resume from the checkpoint] -> for each task: data,
+        train, after_task, evaluate, checkpoint -> write."""
         started, generated = time.perf_counter(), generation_seconds()
         folder = self.cell_dir(cell)
         path = resolve_model(cell.model, log=self.ui.log)
         p = plan(cell, self.suite, path)
+        checkpoint.remove_temp_files(folder)  # a killed writer's; we hold the claim
         done, _ = results.read_result(folder)
         if done and done.get("config_hash") == p.config_hash:
             self.ui.log("  already complete: skipped")
+            if not self.keep_checkpoints:  # killed between result.json and its removal
+                checkpoint.remove(folder)
             return done
         (folder / "failure.json").unlink(missing_ok=True)  # a re-run retries a failed cell
         model, tokenizer, path = load_model(cell.model, str(self.device), log=self.ui.log)
@@ -170,8 +179,15 @@ class Runner:
         ctx._bind(model)
         setup_s = time.perf_counter() - started
 
-        training = []
+        training, earlier_s, earlier_gen, resumed = [], 0.0, 0.0, []
+        saved = self._resume(cell, p, method, model, ctx)
+        if saved is not None:  # the tasks it holds are done: go on after them
+            rows, training, setup_s = saved["rows"], saved["training"], saved["setup_s"]
+            earlier_s, earlier_gen = saved["elapsed_s"], saved["generation_s"]
+            resumed = saved["resumed_after"] + [saved["done"]]
         for i, (task, split) in enumerate(zip(p.tasks, p.splits)):
+            if i < len(training):
+                continue
             with seeded(cell.seed, f"task {i}"):
                 training.append(self._train_one(cell, method, model, ctx, task, split, i))
             ctx.history.append(task.name)
@@ -180,13 +196,20 @@ class Runner:
             self.ui.log(f"  after {task.name}: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in {**rows[-1]["scores"], **rows[-1]["probes"]}.items()))
             results.write_progress(folder, p.config_hash, list(cell.tasks), rows)
+            # the last task too where it is kept, or where saving the model follows (slow)
+            if i < len(p.tasks) - 1 or self.keep_checkpoints or self.save_model:
+                self._checkpoint(folder, cell, p, method, model, ctx, rows, training, {
+                    "setup_s": setup_s, "elapsed_s": earlier_s + time.perf_counter() - started,
+                    "generation_s": earlier_gen + generation_seconds() - generated,
+                    "resumed_after": resumed})
 
-        timings = {"total_s": time.perf_counter() - started, "setup_s": setup_s,
+        timings = {"total_s": earlier_s + time.perf_counter() - started, "setup_s": setup_s,
                    "train_s": sum(s["seconds"] for s in training),
                    "eval_s": sum(row["seconds"] for row in rows[1:]),
                    "base_eval_s": rows[0]["seconds"],
                    "probes_s": sum(row.get("probe_seconds", 0.0) for row in rows[1:]),
-                   "generation_s": generation_seconds() - generated}
+                   "generation_s": earlier_gen + generation_seconds() - generated,
+                   "resumed_after": resumed}
         result = results.build_result(
             cell=cell.info, tasks=list(cell.tasks), rows=rows, probes=self.probes,
             training=training, config=p.config, config_hash=p.config_hash,
@@ -197,7 +220,43 @@ class Runner:
         if self.save_model:  # before result.json: a complete cell has its model
             save_checkpoint(model, tokenizer, folder / "model")
         results.write_result(folder, result)
+        if not self.keep_checkpoints:
+            checkpoint.remove(folder)
         return result
+
+    def _resume(self, cell: Cell, p, method, model, ctx) -> dict | None:
+        """Load the cell's checkpoint into the model, the method and ctx, and restore the
+        random generators; return it (None: start from the first task). One that does not
+        belong to these settings, or does not fit the model, is removed with a note."""
+        folder = self.cell_dir(cell)
+        saved, why = checkpoint.load(folder, p.config_hash, list(cell.tasks))
+        problem = why or (saved is not None and checkpoint.weights_problem(model, saved["weights"]))
+        if problem:
+            self.ui.log(f"  NOTE: removed a checkpoint {problem}; the cell starts from its "
+                        "first task")
+            checkpoint.remove(folder)
+            return None
+        if saved is None:
+            return None
+        checkpoint.load_weights(model, saved["weights"])
+        ctx.history, ctx.stats = list(saved["history"]), saved["stats"]
+        call_hook(method, "load_state_dict", saved["method"], ctx)
+        checkpoint.set_rng_state(saved["rng"])
+        done = saved["done"]
+        self.ui.log(f"  resuming after task {done}/{len(cell.tasks)} "
+                    f"({cell.tasks[done - 1]}) from its checkpoint")
+        return saved
+
+    def _checkpoint(self, folder, cell, p, method, model, ctx, rows, training,
+                    timings: dict) -> None:
+        done = len(training)
+        checkpoint.save(folder, {
+            "config_hash": p.config_hash, "cell": cell.info, "tasks": list(cell.tasks),
+            "done": done, "weights": checkpoint.trainable(model),
+            "method": call_hook(method, "state_dict", ctx), "rows": rows,
+            "training": training, "stats": ctx.stats, "history": list(ctx.history),
+            "rng": checkpoint.rng_state(), **timings})
+        self.ui.log(f"  checkpoint after task {done}/{len(cell.tasks)} ({cell.tasks[done - 1]})")
 
     def _base_row(self, cell: Cell, p, model, tokenizer) -> tuple[Evaluator, dict]:
         """The probes prepared on the base model, and row 0 (cached: shared by every cell of

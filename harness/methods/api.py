@@ -13,8 +13,15 @@ The harness calls, per cell (model, stream, method, seed):
             method.after_step(model, ctx)               # EMA teachers, ...
         method.after_task(task, model, ctx)             # Fisher, snapshots, ...
         (the harness evaluates the model: one row of R and of the probes)
+        state = method.state_dict(ctx)                  # checkpoint (not after the last task)
 
 Only parameters with `requires_grad` are optimised, so `wrap_model` decides what trains.
+
+A re-run of a killed cell (harness/checkpoint.py) makes the method anew, calls `setup` and
+`wrap_model` on the base model as above, loads the trainable weights of the last completed
+task, and calls `method.load_state_dict(state, ctx)` before the next task. So a method
+that keeps something from one task to the next that `setup`/`wrap_model` do not recompute
+(a Fisher, an EMA teacher, a buffer of examples) must return it from `state_dict`.
 """
 
 from __future__ import annotations
@@ -188,3 +195,14 @@ class Method:
 
     def after_task(self, task, model, ctx: Context) -> None:
         pass
+
+    def state_dict(self, ctx: Context) -> dict:
+        """What the method carries from one task to the next, for the cell's checkpoint:
+        a dict of tensors, numbers, strings, lists, tuples, dicts and task Examples (what
+        `torch.load(weights_only=True)` reads back). Default: nothing, right for a method
+        whose attributes are all rebuilt by `setup`/`wrap_model` or within each task."""
+        return {}
+
+    def load_state_dict(self, state: dict, ctx: Context) -> None:
+        """Take back what `state_dict` returned, after `setup` and `wrap_model` ran on the
+        base model and the trainable weights were restored (ctx.model holds them)."""

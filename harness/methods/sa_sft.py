@@ -7,7 +7,9 @@ unfinished turn, length bounds, no duplicate first user turn; a user turn is che
 it is answered, so no answer is generated for a rejected question) and generated in rounds
 until the pool holds what the mixing ratio needs (at most `max_rounds`). The pool is mixed
 into every task at `ratio` self examples per task example (at most `cap`). Optimisation and
-the step budget are unchanged; no external data.
+the step budget are unchanged; no external data. No state to checkpoint: a resumed cell's
+`setup` runs on the base model again and reads the same pools from the cache (or makes
+them again, from the same seeds); `source: current` draws within each task.
 
 The paper releases no code. Sampling at T 0.7, top-p 0.9 follows what is reported
 elsewhere. The pool is generated once per (model, seed, generation settings, version of this

@@ -31,7 +31,8 @@ back (no copy of the frozen weights: under LoRA the teacher costs the adapters' 
 the GPU holds no second copy of its weights): the teacher forward copies it in over the
 student's weights and back, and the update copies the student's weights out, three copies
 of the trainable weights over PCIe a step (about 45 GB for 7.6B bf16 parameters: ~2-4 s at
-12-25 GB/s, against tens of seconds of rollouts) plus the update on the CPU.
+12-25 GB/s, against tens of seconds of rollouts) plus the update on the CPU. A resumed
+cell gets the EMA back through state_dict / load_state_dict.
 Under autocast the swap clears autocast's weight-cast cache on the way in and out: the
 cache is keyed by the parameter, so without that the "teacher" would reuse the student's
 cached low-precision weights. Sampling uses the same weights and numerics as training, so
@@ -134,13 +135,27 @@ class SDFT(OptionalLoRA, Method):
                                "place in them", "run sdft on chat-format tasks (the "
                                "sdft-onpolicy-2026 suite's), or sdft-rewrite on this one")
         if self.ema is None:  # the teacher starts as the model before the first task
-            params = self._trainable(ctx.model)
-            offload = self.params["teacher_device"] == "cpu" and any(
-                p.device.type != "cpu" for _, p in params)
-            self.ema = {n: self._host(p.detach()) if offload else p.detach().clone()
-                        for n, p in params}
-            self.stash = {n: self._host(p.detach()) for n, p in params} if offload else None
+            self._place_teacher(ctx.model, {n: p.detach() for n, p in self._trainable(ctx.model)})
         return list(examples)
+
+    def _place_teacher(self, model, weights: dict) -> None:
+        """Copy `weights` (by parameter name) into the EMA teacher: beside the trainable
+        parameters, or in CPU memory with its stash with `teacher_device: cpu`."""
+        params = self._trainable(model)
+        offload = self.params["teacher_device"] == "cpu" and any(
+            p.device.type != "cpu" for _, p in params)
+        self.ema = {n: self._host(weights[n]) if offload else weights[n].to(p.device, copy=True)
+                    for n, p in params}
+        self.stash = {n: self._host(p.detach()) for n, p in params} if offload else None
+
+    def state_dict(self, ctx):
+        """The EMA teacher (None before the first task); the stash and the per-task
+        figures are rebuilt within each task."""
+        return {"ema": self.ema}
+
+    def load_state_dict(self, state, ctx):
+        if state["ema"] is not None:
+            self._place_teacher(ctx.model, state["ema"])
 
     @staticmethod
     def _host(t: torch.Tensor) -> torch.Tensor:

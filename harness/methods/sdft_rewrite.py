@@ -16,6 +16,8 @@ response is used) and counted (`rewrite_truncated`). The rewrites of a stream ar
 per (model, seed, examples and their exact rewrite inputs, settings, version of this code).
 The paper trains with LoRA (r 8, alpha 16, q/v): `lora: {r: 8, alpha: 16, target_modules:
 [q_proj, v_proj]}`.
+No state to checkpoint: a resumed cell's `setup` runs on the base model again and reads the
+same rewrites from the cache (or makes them again, from the same seed).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ step the two models are equal and the KL term is zero.
 Direction: the released code computes KL(base || tuned) (`direction: base-tuned`, the
 default); the paper writes KL(tuned || base) (`direction: tuned-base`). The paper evaluates
 with LoRA: set `lora: true` (and a LoRA learning rate in the suite's `train:`).
+No state to checkpoint: the base distribution comes from the base weights, which a
+resumed cell loads again.
 """
 
 from __future__ import annotations
