@@ -201,9 +201,9 @@ def prepare_main(args) -> int:
     for k in range(1, manifest["parts"] + 1):
         carry = [f".gpu/{k}"] + ([".gpu/resume (if resuming)"] if k == manifest["parts"] else [])
         print(f"  call {k}: carry {carry}" + (" timeout_s 600 (runs everything)"
-                                              if k == manifest["parts"] else " (stages it)"))
-    print("Then copy docs/gpu-results.json and the cells out of the call's files "
-          "(docs/performance.md, 'GPU run').")
+                                              if k == manifest["parts"] else
+                                              " timeout_s 120 (stages it: seconds)"))
+    print("Then copy gpu-results.json to docs/ and unpack gpu-state.tar.gz (docs/gpu.md).")
     return 0
 
 
@@ -541,7 +541,9 @@ def run_main(args) -> int:
     if missing:
         return 0  # a staging call: the parts wait in the state folder for the next call
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(state / "site")]),
+    inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(state / "site"),
+                                                         *inherited]),
            "HARNESS_CACHE": str(state / "cache"), "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
            "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
