@@ -26,6 +26,7 @@ subprocesses, after the wheels are installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import zipfile
 from datetime import datetime, timezone
@@ -143,7 +145,8 @@ def dry_payload(folder: Path, model_mib: float) -> tuple[list[str], dict]:
              f"{DRY_PROBE}-0.0.0.dist-info/METADATA":
                  f"Metadata-Version: 2.1\nName: {DRY_PROBE}\nVersion: 0.0.0\n",
              f"{DRY_PROBE}-0.0.0.dist-info/WHEEL":
-                 "Wheel-Version: 1.0\nGenerator: gpu_run\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+                 "Wheel-Version: 1.0\nGenerator: gpu_run\nRoot-Is-Purelib: true\n"
+                 "Tag: py3-none-any\n"}
     record = "".join(f"{k},,\n" for k in files) + f"{DRY_PROBE}-0.0.0.dist-info/RECORD,,\n"
     with zipfile.ZipFile(wheels / name, "w") as zf:
         for path, text in {**files, f"{DRY_PROBE}-0.0.0.dist-info/RECORD": record}.items():
@@ -234,15 +237,16 @@ def run_limited(cmd: list[str], env: dict, limit_s: float, log, grace_s: float =
 
     def stop():
         nonlocal timed_out
+        if proc.poll() is not None:
+            return
         timed_out = True
         log(f"[gpu_run] time limit {limit_s:.0f} s reached: stopping {' '.join(cmd[:4])} ...")
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-    import threading
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
 
     timer = threading.Timer(limit_s, stop)
     timer.start()
@@ -573,7 +577,8 @@ def run_main(args) -> int:
     grid = suite_results(grid_suite, grid_ran, before[0], last[grid_suite])
     sdft = suite_results(sdft_suite, sdft_ran, before[1], last[sdft_suite])
     invocations.append({"started": started, "seconds": round(budget - left(), 1),
-                        "tests_s": tests.get("seconds"), "grid_s": grid["seconds"],
+                        "tests_s": tests.get("seconds") if tests["rerun"] else 0.0,
+                        "grid_s": grid["seconds"],
                         "grid_completed": grid["completed_now"], "sdft_long_s": sdft["seconds"],
                         "sdft_long_completed": sdft["completed_now"], "device": device["gpu"]})
     invocations_file.write_text(json.dumps(invocations, indent=1))
