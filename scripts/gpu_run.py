@@ -59,6 +59,7 @@ PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--platform",
             "manylinux2014_x86_64"]  # the device's python3 is CPython 3.12 on x86-64
 GRID = "benchmarks/suites/leaderboard.yaml"
 SDFT_LONG = "benchmarks/diagnostics/sdft-long.yaml"
+PHASES = ("tests", "grid", "sdft-long")
 DRY_PROBE = "gpu_dry_probe"  # the dry payload's one wheel, built here
 
 
@@ -435,9 +436,12 @@ def jobs_for(before: dict) -> int:
 
 
 def run_suite(name: str, suite: str, out: Path, before: dict, env: dict, limit_s: float,
-              dry: bool, log) -> dict:
+              dry: bool, log, wanted: bool = True) -> dict:
     """`harness run` on a suite at the --jobs the memory estimate allows, under limit_s."""
     todo, jobs = sum(c["state"] != "complete" for c in before["cells"]), jobs_for(before)
+    if not wanted:
+        log(f"[gpu_run] {name}: not in --phases ({todo} cells not complete)")
+        return {"jobs": jobs, "exit_code": None, "seconds": 0.0, "timed_out": False}
     log(f"[gpu_run] {name}: {todo} of {len(before['cells'])} cells to run, --jobs {jobs} "
         f"({before['most_at_once']} fit {before['gib']} GiB at once by the estimate), "
         f"limit {max(limit_s, 0):.0f} s")
@@ -463,15 +467,18 @@ def suite_results(suite: str, ran: dict, before: dict, after: dict) -> dict:
             "cell_results": after["cells"]}
 
 
-def gpu_tests(state: Path, env: dict, limit_s: float, log) -> dict:
-    """scripts/gpu_check.py (pytest -m gpu), unless an earlier invocation passed them."""
+def gpu_tests(state: Path, env: dict, limit_s: float, log, wanted: bool = True) -> dict:
+    """scripts/gpu_check.py (pytest -m gpu), unless an earlier invocation passed them (or
+    they are left out of --phases: then an earlier invocation's results, if any)."""
     folder = state / "gpu-check"
     summary = folder / "summary.json"
-    if summary.exists():
-        old = json.loads(summary.read_text())
-        if old["exit_code"] == 0 and old["tests"]:
-            log("[gpu_run] gpu tests: passed in an earlier invocation, not re-run")
-            return {**old, "rerun": False}
+    old = json.loads(summary.read_text()) if summary.exists() else None
+    if old and old["exit_code"] == 0 and old["tests"]:
+        log("[gpu_run] gpu tests: passed in an earlier invocation, not re-run")
+        return {**old, "rerun": False}
+    if not wanted:
+        log("[gpu_run] gpu tests: not in --phases")
+        return {**(old or {"exit_code": None, "tests": [], "measured": {}}), "rerun": False}
     shutil.rmtree(folder, ignore_errors=True)
     ran = run_limited([sys.executable, "scripts/gpu_check.py", "--out", str(folder),
                        "--timeout", str(int(max(limit_s - 15, 1)))], env, limit_s, log)
@@ -512,6 +519,9 @@ def counts(tests: list[dict]) -> dict:
 
 def run_main(args) -> int:
     dry = args.dry
+    phases = set(args.phases.split(","))
+    if not phases <= set(PHASES):
+        raise Stop(f"--phases {args.phases}: use some of {','.join(PHASES)}")
     base = ROOT / "runs" / "gpu-dry"
     state = Path(args.state or (base / "state" if dry else os.environ.get(
         "GPU_RUN_STATE", "/var/tmp/cl-harness-gpu"))).resolve()
@@ -566,13 +576,14 @@ def run_main(args) -> int:
     if not dry and not device["gpu"]:
         raise Stop("torch sees no CUDA device: run this on the GPU machine, or use --dry here")
 
-    tests = gpu_tests(state, env, min(args.tests_limit, left() - 60), log)
+    tests = gpu_tests(state, env, min(args.tests_limit, left() - 60), log, "tests" in phases)
     (grid_suite, grid_out), (sdft_suite, sdft_out) = suites
     before = [first["suites"][grid_suite], first["suites"][sdft_suite]]
+    reserve = args.sdft_reserve if "sdft-long" in phases else 0.0
     grid_ran = run_suite("leaderboard grid", grid_suite, grid_out, before[0], env,
-                         left() - args.sdft_reserve - args.pack_reserve, dry, log)
+                         left() - reserve - args.pack_reserve, dry, log, "grid" in phases)
     sdft_ran = run_suite("sdft-long", sdft_suite, sdft_out, before[1], env,
-                         left() - args.pack_reserve, dry, log)
+                         left() - args.pack_reserve, dry, log, "sdft-long" in phases)
     last = inspect_sub(suites, env, 79.1 if dry else None)["suites"]
     grid = suite_results(grid_suite, grid_ran, before[0], last[grid_suite])
     sdft = suite_results(sdft_suite, sdft_ran, before[1], last[sdft_suite])
@@ -627,6 +638,9 @@ def main(argv=None) -> int:
     run.add_argument("--out", help="output folder (default: $OUT; --dry: runs/gpu-dry/out)")
     run.add_argument("--state", help="state folder kept between calls (default: "
                      "$GPU_RUN_STATE or /var/tmp/cl-harness-gpu; --dry: runs/gpu-dry/state)")
+    run.add_argument("--phases", default=",".join(PHASES),
+                     help="what to run after the install (default: all; e.g. sdft-long alone "
+                     "gives it the whole budget)")
     run.add_argument("--resume", default=str(CARRY / "resume" / "gpu-state.tar.gz"),
                      help="an earlier invocation's gpu-state.tar.gz, used where the state "
                      "folder has no runs (default: the carried .gpu/resume/gpu-state.tar.gz)")

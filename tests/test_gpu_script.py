@@ -73,10 +73,10 @@ def test_the_packed_state_resumes_a_fresh_state_folder(tmp_path):
     assert json.loads((fresh / "gpu-check" / "summary.json").read_text())["exit_code"] == 0
 
 
-def dry(tmp_path, out: str) -> tuple[subprocess.CompletedProcess, dict]:
+def dry(tmp_path, out: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_run.sh"), "--dry", "--state",
-                           str(tmp_path / "state"), "--out", str(tmp_path / out)],
+                           str(tmp_path / "state"), "--out", str(tmp_path / out), *extra],
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, json.loads((tmp_path / out / "gpu-results.json").read_text())
@@ -122,10 +122,13 @@ def test_dry_mode_runs_the_whole_script_and_a_second_invocation_reruns_nothing(t
     assert {"gpu-check/summary.json", "gpu-check/junit.xml", "invocations.json"} <= names
     assert not any(n.endswith("claim.json") for n in names)
 
-    proc, again = dry(tmp_path, "out2")  # the same state: nothing left to do
+    # the same state (a warm machine): nothing left to do; sdft-long left out of --phases
+    proc, again = dry(tmp_path, "out2", "--phases", "tests,grid")
     assert "passed in an earlier invocation, not re-run" in proc.stdout
-    assert "0 of 2 cells to run" in proc.stdout
+    assert "leaderboard grid: 0 of 2 cells to run" in proc.stdout
+    assert "sdft-long: not in --phases (0 cells not complete)" in proc.stdout
     assert again["grid"]["completed_now"] == again["sdft_long"]["completed_now"] == 0
-    assert again["grid"]["complete"] == 2 and len(again["invocations"]) == 2
+    assert again["grid"]["complete"] == 2 == again["sdft_long"]["complete"]
+    assert len(again["invocations"]) == 2
     assert again["gpu_tests"]["rerun"] is False and len(again["gpu_tests"]["tests"]) == n_gpu_tests
     assert (docs.read_bytes() if docs.exists() else None) == kept  # --dry leaves docs/ alone
