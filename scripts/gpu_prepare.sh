@@ -5,4 +5,4 @@
 # Re-run it when the working tree has grown (each part's size depends on it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-python3}" scripts/gpu_run.py prepare "$@"
+exec "${PYTHON:-python3}" scripts/gpu_payload.py "$@"

@@ -1,7 +1,8 @@
-"""scripts/gpu_run.sh, the one command for a GPU lease: its dry mode runs the whole flow on
-the CPU (parts staged one call at a time, joined, wheels installed, gpu tests, both suites
-on the tiny model at --jobs, results and archive), so GPU minutes are never spent on a
-typo; and its pieces: the split and join, the time limit, the resume archive."""
+"""scripts/gpu_run.sh and scripts/gpu_payload.py, the one command for a GPU lease: its dry
+mode runs the whole flow on the CPU (parts staged one call at a time, joined, wheels
+installed, gpu tests, both suites on the tiny model at --jobs, results and archive), so GPU
+minutes are never spent on a typo; and its pieces: the split and join, the time limit,
+the resume archive."""
 
 import json
 import os
@@ -18,28 +19,29 @@ from helpers import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 gpu_run = load_script("gpu_run")
+payload = load_script("gpu_payload")
 
 
 def test_parts_staged_one_call_at_a_time_join_to_the_payload(tmp_path):
     carry, state = tmp_path / "carry", tmp_path / "state"
-    manifest = gpu_run.prepare(carry, part_mib=0.5, dry=True, dry_model_mib=1.2)
+    manifest = payload.prepare(carry, part_mib=0.5, dry=True, dry_model_mib=1.2)
     assert manifest["parts"] == 3 == len(list(carry.iterdir()))
-    assert all((carry / str(k) / f"payload.part{k}").stat().st_size <= 0.5 * gpu_run.MIB
+    assert all((carry / str(k) / f"payload.part{k}").stat().st_size <= 0.5 * payload.MIB
                for k in (1, 2, 3))
     lines = []
-    assert gpu_run.stage([carry / "2"], state, lines.append)[1] == [1, 3]
-    assert gpu_run.stage([carry / "3"], state, lines.append)[1] == [1]
+    assert payload.stage([carry / "2"], state, lines.append)[1] == [1, 3]
+    assert payload.stage([carry / "3"], state, lines.append)[1] == [1]
     assert not (state / "payload").exists()
-    got, missing = gpu_run.stage([carry / "1"], state, lines.append)
+    got, missing = payload.stage([carry / "1"], state, lines.append)
     assert missing == [] and got["payload_sha256"] == manifest["payload_sha256"]
     model = state / "payload" / "model" / "dry-model.bin"
-    assert model.stat().st_size == int(1.2 * gpu_run.MIB)
-    assert (state / "payload" / "wheels" / f"{gpu_run.DRY_PROBE}-0.0.0-py3-none-any.whl").exists()
+    assert model.stat().st_size == int(1.2 * payload.MIB)
+    assert (state / "payload" / "wheels" / f"{payload.DRY_PROBE}-0.0.0-py3-none-any.whl").exists()
     # a damaged part is refused before it is staged
     part = carry / "2" / "payload.part2"
     part.write_bytes(b"x" + part.read_bytes()[1:])
-    with pytest.raises(gpu_run.Stop, match="damaged"):
-        gpu_run.stage([carry / "2"], tmp_path / "other", lines.append)
+    with pytest.raises(payload.Stop, match="damaged"):
+        payload.stage([carry / "2"], tmp_path / "other", lines.append)
 
 
 def test_a_command_past_its_limit_is_stopped(tmp_path):
@@ -94,7 +96,7 @@ def test_dry_mode_runs_the_whole_script_and_a_second_invocation_reruns_nothing(t
 
     assert r["dry"] is True and r["schema"] == "gpu-results/1"
     assert set(r["device"]) >= {"gpu", "torch", "cuda", "gpu_memory_gib", "cpu_count"}
-    assert r["install"]["wheels"] == [f"{gpu_run.DRY_PROBE}-0.0.0-py3-none-any.whl"]
+    assert r["install"]["wheels"] == [f"{payload.DRY_PROBE}-0.0.0-py3-none-any.whl"]
     t = r["gpu_tests"]
     n_gpu_tests = len(t["tests"])
     assert n_gpu_tests >= 12 and t["skipped"] == n_gpu_tests  # no CUDA here: each says why
