@@ -227,13 +227,16 @@ def gpu_tests(state: Path, env: dict, limit_s: float, log, wanted: bool = True) 
 
 
 def pack(state: Path, archive: Path) -> list[str]:
-    """The cells (without saved models and claims), the gpu-check files and the
-    invocations, as one archive: what a later invocation resumes from."""
+    """The cells' JSON files (not claims, saved models or mid-cell checkpoints: those are
+    hundreds of MiB, and a file over 16 MiB does not come back from the device), the
+    gpu-check files and the invocations, as one archive: what a later invocation resumes
+    from."""
     names = []
+    cells = [p for p in sorted(state.glob("runs/*/cells/*/*.json")) if p.name != "claim.json"]
     with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(state.glob("runs/*/cells/*/*")) + sorted(state.glob("gpu-check/*")) \
-                + sorted(state.glob("suites/*")) + [state / "invocations.json"]:
-            if path.is_file() and path.name != "claim.json":
+        for path in cells + sorted(state.glob("gpu-check/*")) + sorted(state.glob("suites/*")) \
+                + [state / "invocations.json"]:
+            if path.is_file():
                 tar.add(path, arcname=str(path.relative_to(state)))
                 names.append(str(path.relative_to(state)))
     return names

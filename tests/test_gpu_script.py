@@ -62,12 +62,13 @@ def test_the_packed_state_resumes_a_fresh_state_folder(tmp_path):
     cell.mkdir(parents=True)
     (cell / "result.json").write_text('{"status": "complete"}')
     (cell / "claim.json").write_text("{}")
+    (cell / "checkpoint.pt").write_bytes(b"weights")  # hundreds of MiB for a real cell
     (state / "gpu-check").mkdir()
     (state / "gpu-check" / "summary.json").write_text('{"exit_code": 0}')
     (state / "invocations.json").write_text("[]")
     names = gpu_run.pack(state, tmp_path / "gpu-state.tar.gz")
     assert "runs/grid/cells/m__s__sft__s0/result.json" in names
-    assert not any(n.endswith("claim.json") for n in names)
+    assert not any(n.endswith(("claim.json", "checkpoint.pt")) for n in names)
     fresh = tmp_path / "fresh"
     gpu_run.resume(fresh, tmp_path / "gpu-state.tar.gz", print)
     assert (fresh / "runs/grid/cells/m__s__sft__s0/result.json").read_text() == \
