@@ -67,8 +67,10 @@ def hardware(device: torch.device) -> dict:
 
     info = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_name(),
             "cpu_count": os.cpu_count(), "device": str(device), "threads": torch.get_num_threads()}
-    if device.type == "cuda":
+    if device.type == "cuda":  # the peaks since run_cell reset them: this cell's
         info["gpu"] = torch.cuda.get_device_name(device)
+        info["gpu_peak_allocated_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
+        info["gpu_peak_reserved_gib"] = round(torch.cuda.max_memory_reserved(device) / 2**30, 3)
     return info
 
 
@@ -162,6 +164,8 @@ class Runner:
                 checkpoint.remove(folder)
             return done
         (folder / "failure.json").unlink(missing_ok=True)  # a re-run retries a failed cell
+        if self.device.type == "cuda":  # hardware() reports this cell's peak memory
+            torch.cuda.reset_peak_memory_stats(self.device)
         model, tokenizer, path = load_model(cell.model, str(self.device), log=self.ui.log)
         evaluator, row0 = self._base_row(cell, p, model, tokenizer)
         rows = [row0]

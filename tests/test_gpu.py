@@ -66,6 +66,9 @@ def test_tiny_cell_end_to_end_on_cuda(tmp_path, tiny_model_dir, precision):
     assert code == 0 and set(results) == {"sft", "lora"}
     for r in results.values():
         assert r["hardware"]["device"].startswith("cuda") and r["hardware"]["gpu"]
+        # this cell's own peak (the runner resets it at each cell): what gpu_run reports
+        hw = r["hardware"]
+        assert 0 < hw["gpu_peak_allocated_gib"] <= hw["gpu_peak_reserved_gib"]
         assert len(r["R"]) == 3 and all(0 <= x <= 1 for row in r["R"] for x in row)
         assert all(torch.isfinite(torch.tensor(t["losses"])).all() for t in r["training"])
     record(f"tiny_cell_{precision}", {"seconds": round(seconds, 1),
