@@ -71,16 +71,14 @@ def check_writable(out: Path) -> None:
 
 
 def cmd_list(args) -> int:
-    from harness.config import available_suites, load_streams
+    from harness.config import available_suites, load_streams, read_yaml
     from harness.methods import METHODS
     from harness.probes import PROBES
     from harness.tasks import all_tasks
 
     if args.what == "suites":
-        import yaml
-
         rows = [{"name": n, "path": str(p),
-                 "description": " ".join(str((yaml.safe_load(p.read_text()) or {}).get("description", "")).split())}
+                 "description": " ".join(str((read_yaml(p, p.name) or {}).get("description", "")).split())}
                 for n, p in available_suites().items()]
     elif args.what == "methods" and args.name:
         rows = [method_row(args.name)]

@@ -7,14 +7,17 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Hashable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import (ConstructorError, DuplicateKeyError,
+                                     SafeConstructor)
+from ruamel.yaml.error import YAMLError
 
 from harness.errors import HarnessError
+from harness.storage import read_regular
 from harness.memory_settings import check_optimizer, opt_in
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -115,32 +118,87 @@ MIN_MAX_LEN = 16  # tokens: below this no prompt leaves room for a response
 MAX_SEED = 2**32 - 1
 
 
-class _DuplicateKey(yaml.constructor.ConstructorError):
-    pass
+class _Constructor(SafeConstructor):
+    """ruamel.yaml's safe constructor, held to YAML 1.2's core schema: a number is digits
+    (`1_000` is refused, not read as 1000) and a document marked `%YAML 1.1` (where `010`
+    is 8 and `no` is false) is refused rather than read differently."""
+
+    def _core(self, node):
+        if self.resolver.processing_version != (1, 2):
+            raise ConstructorError(None, None, "the document asks for YAML "
+                                   f"{'.'.join(map(str, self.resolver.processing_version))}; "
+                                   "suites are YAML 1.2", node.start_mark)
+        if "_" in str(node.value):
+            raise ConstructorError(None, None, f"'{node.value}' is not a YAML 1.2 number (no "
+                                   "'_' digit separators)", node.start_mark)
+
+    def construct_yaml_int(self, node):
+        self._core(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        self._core(node)
+        return super().construct_yaml_float(node)
+
+    def construct_yaml_bool(self, node):
+        self._core(node)
+        return super().construct_yaml_bool(node)
 
 
-class SuiteLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a repeated key (plain YAML keeps the last one silently) and
-    reads 1e-3 as a number, as YAML 1.2 does (PyYAML's YAML 1.1 reads it as a string)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *defaults` may be overridden by the keys beside it
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, Hashable):
-                continue  # the base class reports an unhashable key
-            if key in seen:
-                raise _DuplicateKey("while reading a mapping", node.start_mark,
-                                    f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+for _tag in ("int", "float", "bool"):
+    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}",
+                                 getattr(_Constructor, f"construct_yaml_{_tag}"))
 
 
-SuiteLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
+def _recursive(value) -> bool:
+    """Does `value` contain itself (a recursive alias, `a: &x [*x]`)? Shared, non-recursive
+    aliases are fine and visited once each (an alias bomb stays cheap)."""
+    done, path = set(), set()
+
+    def walk(node) -> bool:
+        if not isinstance(node, (dict, list)) or id(node) in done:
+            return False
+        if id(node) in path:
+            return True
+        path.add(id(node))
+        items = node.values() if isinstance(node, dict) else node
+        found = any(walk(item) for item in items)
+        path.discard(id(node))
+        done.add(id(node))
+        return found
+
+    return walk(value)
+
+
+def parse_yaml(text: str, where: str):
+    """The one YAML reader of the harness (suites, streams.yaml, `--set` values, paper
+    numbers): YAML 1.2 through ruamel.yaml's safe, pure-Python loader, so `1e-3` is a
+    number, `no` and `yes` are words, `010` is 10 and `1:30` is text (YAML 1.1 reads
+    False, True, 8 and 90). A repeated key, a recursive alias and bad syntax are one line
+    naming `where`."""
+    loader = YAML(typ="safe", pure=True)
+    loader.Constructor = _Constructor
+    try:
+        value = loader.load(text)
+    except DuplicateKeyError as exc:
+        key = re.search(r'duplicate key "(.*?)"', str(exc.problem))
+        fail(where, f"duplicate key '{key.group(1) if key else '?'}'{_line(exc)}",
+             "keep one of the two (YAML would silently use the last)")
+    except YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        fail(where, f"malformed YAML{_line(exc)} ({problem})",
+             "fix the YAML syntax (indentation, colons, quotes)")
+    except RecursionError:
+        fail(where, "malformed YAML (nested too deeply)", "flatten the document")
+    if _recursive(value):
+        fail(where, "a YAML alias refers to the node that contains it (a recursive alias)",
+             "repeat the values instead of the alias, or anchor a node outside it")
+    return value
+
+
+def _line(exc) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}" if mark else ""
 
 
 def fail(where: str, problem: str, fix: str):
@@ -250,7 +308,7 @@ def check_unique(items, where, what) -> None:
 
 def load_streams() -> dict[str, list[str]]:
     """Named streams shipped with the harness (benchmarks/streams.yaml)."""
-    return yaml.safe_load(STREAMS_FILE.read_text()) or {}
+    return read_yaml(STREAMS_FILE, STREAMS_FILE.name) or {}
 
 
 def available_suites() -> dict[str, Path]:
@@ -274,24 +332,15 @@ def suite_path(name_or_path: str) -> Path:
 
 
 def read_yaml(path: Path, where: str):
-    """Parse a suite file, turning every way it can be unreadable into one line."""
+    """Parse a YAML file (parse_yaml), turning every way it can be unreadable into one line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         fail(where, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
              f"{exc.start})", "save the file as UTF-8")
     except OSError as exc:
         fail(where, f"cannot be read ({exc.strerror or exc})", "check the file's permissions")
-    try:
-        return yaml.load(text, Loader=SuiteLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        if isinstance(exc, _DuplicateKey):
-            fail(where, f"{exc.problem}{line}",
-                 "keep one of the two (YAML would silently use the last)")
-        fail(where, f"malformed YAML{line} ({getattr(exc, 'problem', None) or exc})",
-             "fix the YAML syntax (indentation, colons, quotes)")
+    return parse_yaml(text, where)
 
 
 def load_suite(name_or_path: str) -> Suite:

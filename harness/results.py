@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness import claims
 from harness.metrics import cell_metrics
-from harness.storage import atomic_write_json
+from harness.storage import atomic_write_json, read_regular
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("status", "cell", "R", "metrics")
@@ -238,10 +238,14 @@ def _check_rest(data: dict) -> str | None:
 # --------------------------------------------------------------------------- reading
 
 def read_json(path: Path) -> tuple[object, str | None]:
-    """(parsed JSON, None), or (None, why it cannot be read)."""
+    """(parsed JSON, None), or (None, why it cannot be read): the one reader of the files
+    of a cell folder and a bundle. A named pipe or other special file is unreadable, never
+    waited on (storage.read_regular)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular(path).decode("utf-8")
+    except OSError as exc:
+        return None, f"unreadable: {type(exc).__name__}: {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
         return None, f"unreadable: {type(exc).__name__}: {exc}"
     if not text.strip():
         return None, "empty file"

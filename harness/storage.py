@@ -13,10 +13,12 @@ of a process that dies (kill -9 included), so a dead holder never blocks anyone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -51,6 +53,24 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file: the one way the harness reads a file it did not just
+    write (results, claims, cache entries, suites). Anything else, a named pipe or a
+    device, raises OSError instead of blocking or never ending: it is opened without
+    blocking and checked before a byte is read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a named pipe" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(
+                mode) else "a special file"
+            raise OSError(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -158,7 +178,7 @@ class Cache:
         if not path.exists():
             return _MISSING
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
+            entry = json.loads(read_regular(path).decode("utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             entry = None
         if isinstance(entry, dict) and "value" in entry:
