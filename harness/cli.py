@@ -212,6 +212,7 @@ def cmd_verify(args) -> int:
     if not path.is_dir():
         raise HarnessError(f"no bundle folder at {path}",
                            "name a folder written by `harness submit` (leaderboard/submissions/NAME)")
+    verify.check_contained(path)
     suite = load_suite(args.suite)
     problems, records = verify.static_problems(path, suite), []
     if not problems and (args.cells > 0 or args.cell):

@@ -113,8 +113,9 @@ def _name_of(cls, spec: str, source: str, where: str) -> str:
 def parse_sets(names: list[str], assignments: list[str]) -> dict[str, tuple[dict, dict]]:
     """`--set METHOD.KEY=VALUE` (a setting) and `--set METHOD.train.KEY=VALUE` (a training
     setting of that method alone), VALUE read as YAML: method name -> (settings, training
-    settings) given. The caller checks them as a suite's."""
-    import yaml
+    settings) given. The caller checks them as a suite's; a setting given twice is refused
+    (the last would win without a word)."""
+    from harness.config import parse_yaml
 
     given = {name: ({}, {}) for name in names}
     for text in assignments:
