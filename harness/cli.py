@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,10 +20,11 @@ EXIT_USER_ERROR = 2
 
 
 def _seeds(text: str) -> list[int]:
-    try:
-        return [int(x) for x in csv(text)]  # ranges, repeats, none at all: narrow() checks
-    except ValueError:
+    """ASCII digits only: int() would also read '1_000' and other scripts' digits."""
+    seeds = csv(text)
+    if not all(re.fullmatch(r"[-+]?[0-9]+", x) for x in seeds):
         raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
+    return [int(x) for x in seeds]  # ranges, repeats, none at all: narrow() checks
 
 
 def cmd_run(args) -> int:
@@ -58,8 +60,10 @@ def cmd_run(args) -> int:
 def check_writable(out: Path) -> None:
     """The output folder and the cache must take files before anything runs: finding out
     after the first cell has trained loses its work."""
+    from harness.results import check_not_newer
     from harness.storage import cache_dir, writable_problem
 
+    check_not_newer(out)  # a newer harness's results are never overwritten
     problem = writable_problem(out / "cells")
     if problem:
         raise HarnessError(f"cannot write to the output folder '{out}' ({problem})",
@@ -253,8 +257,27 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+class _StoreOnce(argparse._StoreAction):
+    """An option given twice is refused: argparse would keep the last without a word
+    (`--methods a --methods b` runs b only). Repeatable options use action="append"."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given_options", set())
+        if self.dest in given:
+            parser.error(f"{option_string} is given twice (the last would win without a "
+                         "word); give it once")
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line and exit 2 like every other user error."""
+    """argparse, but a usage mistake is one line and exit 2 like every other user error,
+    and a single-valued option may be given once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message):
         raise HarnessError(f"{self.prog}: {message}", f"see `{self.prog} --help`")

@@ -150,19 +150,22 @@ for _tag in ("int", "float", "bool"):
                                  getattr(_Constructor, f"construct_yaml_{_tag}"))
 
 
-def _recursive(value) -> bool:
-    """Does `value` contain itself (a recursive alias, `a: &x [*x]`)? Shared, non-recursive
-    aliases are fine and visited once each (an alias bomb stays cheap)."""
+def _tree_problem(value) -> str | None:
+    """What no YAML input may hold, or None: a node that contains itself (a recursive
+    alias, `a: &x [*x]`), or text with a NUL byte (no file name, model or method can hold
+    one). Shared, non-recursive aliases are visited once each (an alias bomb stays cheap)."""
     done, path = set(), set()
 
-    def walk(node) -> bool:
+    def walk(node) -> str | None:
+        if isinstance(node, str):
+            return f"text {node[:40]!r} holds a NUL byte" if "\0" in node else None
         if not isinstance(node, (dict, list)) or id(node) in done:
-            return False
+            return None
         if id(node) in path:
-            return True
+            return "a YAML alias refers to the node that contains it (a recursive alias)"
         path.add(id(node))
-        items = node.values() if isinstance(node, dict) else node
-        found = any(walk(item) for item in items)
+        items = [*node, *node.values()] if isinstance(node, dict) else node
+        found = next((p for p in map(walk, items) if p), None)
         path.discard(id(node))
         done.add(id(node))
         return found
@@ -190,8 +193,9 @@ def parse_yaml(text: str, where: str):
              "fix the YAML syntax (indentation, colons, quotes)")
     except RecursionError:
         fail(where, "malformed YAML (nested too deeply)", "flatten the document")
-    if _recursive(value):
-        fail(where, "a YAML alias refers to the node that contains it (a recursive alias)",
+    problem = _tree_problem(value)
+    if problem:
+        fail(where, problem, "remove the NUL byte (\\0)" if "NUL" in problem else
              "repeat the values instead of the alias, or anchor a node outside it")
     return value
 
@@ -288,6 +292,21 @@ def _names(raw, where, what, example) -> list[str]:
     return items
 
 
+MAX_NAME_BYTES = 100  # a suite's or stream's name: it is part of a folder or file name
+
+
+def check_folder_name(name: str, where: str, what: str) -> str:
+    """A name that becomes part of a folder or file name (the output folder, cell folders,
+    plot files): no control characters, at most MAX_NAME_BYTES bytes (a file name may
+    have 255, and a cell's folder joins four names)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        fail(where, f"{what} {name[:40]!r} holds a control character", "use printable text")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        fail(where, f"{what} '{name[:40]}…' is {len(name.encode())} bytes long; it names "
+             f"folders, which take at most {MAX_NAME_BYTES}", "shorten it")
+    return name
+
+
 def check_seeds(seeds: list, where: str) -> list[int]:
     """Distinct whole numbers in [0, 2**32): what every random generator accepts."""
     if not all(_number(s) and s == int(s) and 0 <= s <= MAX_SEED for s in seeds):
@@ -360,7 +379,9 @@ def load_suite(name_or_path: str) -> Suite:
             or set("/\\") & set(name)):
         fail(where, f"name must be a word (it names the output folder), got {name!r}",
              "e.g. name: my-suite")
-    description = raw.get("description") or ""
+    check_folder_name(name, where, "name")
+    description = raw.get("description")
+    description = "" if description is None else description
     if not isinstance(description, str):
         fail(where, f"description must be text, got {description!r}",
              "write it as one string (quote it if it contains ': ')")
@@ -374,8 +395,9 @@ def load_suite(name_or_path: str) -> Suite:
             fail(where, f"stream '{stream}', methods names '{name}', which the suite does not "
                  "list", f"use one of: {', '.join(m.name for m in methods)}")
     seeds = check_seeds(_list(raw["seeds"], where, "seeds"), where)
-    probes = raw.get("probes") or []
-    if probes:
+    probes = raw.get("probes")  # none is [], but false or 0 is a mistake
+    probes = [] if probes is None else probes
+    if probes != []:
         probes = _names(probes, where, "probes", "[drift, knowledge]")
     from harness.probes import LmEvalProbe, get_probe
 
@@ -426,22 +448,24 @@ def _parse_streams(raw, train: TrainSettings, where) -> tuple[dict[str, list[str
     tasks = all_tasks(datasets=True)  # the papers' dataset tasks train in their suites
     raw, stream_train, per_method = dict(raw), {}, {}
     for name, stream in raw.items():
+        check_folder_name(str(name), where, "stream")
         if isinstance(stream, dict):
             unknown = set(map(str, stream)) - {"tasks", "train", "methods"}
             if unknown or "tasks" not in stream:
                 fail(where, f"stream '{name}' as a mapping takes 'tasks', 'train' and "
                      "'methods'" + (f", not '{sorted(unknown)[0]}'" if unknown else ""),
                      f"e.g. {name}: {{tasks: [arith], train: {{epochs: 2}}}}")
-            overrides = stream.get("train") or {}
-            build_settings(TrainSettings, overrides, f"{where}, stream '{name}', train", train)
+            overrides = stream.get("train")  # false, 0 or a list is refused, not dropped
+            build_settings(TrainSettings, {} if overrides is None else overrides,
+                           f"{where}, stream '{name}', train", train)
             if overrides:
                 stream_train[str(name)] = dict(overrides)
-            methods = stream.get("methods") or {}
+            methods = {} if stream.get("methods") is None else stream["methods"]
             if not isinstance(methods, dict):
                 fail(where, f"stream '{name}', methods must map method names to training "
                      "settings", f"e.g. methods: {{sft: {{lr: 5.0e-6}}}}")
             for method, given in methods.items():
-                build_settings(TrainSettings, given or {},
+                build_settings(TrainSettings, {} if given is None else given,
                                f"{where}, stream '{name}', methods, {method}", train)
             if methods:
                 per_method[str(name)] = {str(m): dict(t or {}) for m, t in methods.items()}

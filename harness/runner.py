@@ -135,7 +135,7 @@ class Runner:
                 self.ui.log(f"  FAILED: {message}")
                 failures.append((cell, message))
                 unwritable = self._record_failure(cell, message)
-                if unwritable:  # a full disk or a lost folder: later cells would fail alike
+                if unwritable and not results.cell_local(exc):  # a full disk: all would fail
                     self.ui.log(f"  cannot write {self.cell_dir(cell) / 'failure.json'} "
                                 f"({unwritable}): stopping with {len(cells) - n} cells not run; "
                                 "complete cells are kept, re-run the same command to resume")

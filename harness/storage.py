@@ -35,8 +35,19 @@ _HELD_GUARD = threading.Lock()
 
 
 def cache_dir() -> Path:
-    """Root cache; override with HARNESS_CACHE (CI and tests point it at a temp dir)."""
-    root = os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness"
+    """Root cache; override with HARNESS_CACHE (CI and tests point it at a temp dir). Where
+    neither it nor a home folder is known (HOME unset, a user without a passwd entry, as
+    in some containers), one line asks for HARNESS_CACHE."""
+    root = os.environ.get("HARNESS_CACHE")
+    if not root:
+        try:
+            root = Path.home() / ".cache" / "harness"
+        except (RuntimeError, KeyError):
+            from harness.errors import HarnessError
+
+            raise HarnessError("no folder for the cache: HARNESS_CACHE is not set and this "
+                               "user has no home folder (HOME is unset, no passwd entry)",
+                               "set HARNESS_CACHE to a writable folder") from None
     return Path(root).expanduser()
 
 
@@ -81,9 +92,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk names the file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 

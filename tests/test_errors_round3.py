@@ -136,3 +136,123 @@ def test_bundle_pointing_outside_itself_is_rejected(plugin_bundle, tmp_path, imp
     assert main(["leaderboard", "--root", str(tmp_path), "--suite", suite]) == 2
     assert bundle.name in capsys.readouterr().err
     assert imports() == [] and not (bundle / B.VERIFICATION).exists()
+
+
+# -- bad input refused up front: one line, exit 2 -----------------------------------------
+
+from tests.test_errors import FAST, SUITE_OK, Env  # noqa: E402
+
+
+@pytest.fixture
+def env(tmp_path, tiny_model_dir, monkeypatch):
+    return Env(tmp_path, tiny_model_dir, monkeypatch)
+
+
+def newer_result(e):
+    suite = e.suite(methods=["sft"], **FAST)
+    folder = e.out / "cells" / "someone-elses-cell"
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps({"schema_version": 2, "status": "complete"}))
+    return e.run(suite)
+
+
+def no_home(e):
+    import pwd
+
+    e.monkeypatch.delenv("HARNESS_CACHE")
+    e.monkeypatch.delenv("HOME", raising=False)
+    e.monkeypatch.setattr(pwd, "getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    return e.run(e.suite(methods=["sft"], **FAST))
+
+
+def unreadable_weights(e):
+    import builtins
+
+    real = builtins.open
+
+    def refuse(file, *args, **kwargs):  # a 0600 file of another user (we may be root)
+        if str(file).endswith("model.safetensors"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real(file, *args, **kwargs)
+
+    e.monkeypatch.setattr(builtins, "open", refuse)
+    return e.run(e.suite(models=[str(e.model)]))
+
+
+ROUND3_ERRORS = [
+    # -- YAML 1.2 --------------------------------------------------------------------------
+    ("yaml-recursive-alias", ["recursive alias"], lambda e: e.run(e.text(
+        SUITE_OK.replace("[M]", f"[{e.model}]") + "data: &d {n_train: *d}\n"))),
+    ("yaml-nul-in-name", ["holds a NUL byte"], lambda e: e.run(e.suite(name="a\0b"))),
+    ("yaml-digit-separator", ["'1_000' is not a YAML 1.2 number"],
+     lambda e: e.run(e.text(SUITE_OK.replace("seeds: [0]", "seeds: [1_000]")))),
+    ("yaml-1.1-document", ["asks for YAML 1.1"], lambda e: e.run(e.text("%YAML 1.1\n---\n" + SUITE_OK))),
+    ("set-not-yaml", ["--set lora.r=[1", "malformed YAML"],
+     lambda e: e.run(e.suite(), "--set", "lora.r=[1")),
+    # -- names that make impossible paths ----------------------------------------------------
+    ("stream-name-too-long", ["stream 'sss", "is 300 bytes long", "shorten it"],
+     lambda e: e.run(e.suite(streams={"s" * 300: ["arith"]}))),
+    ("cell-folder-name-too-long", ["would need a folder name of", "shorten the model"],
+     lambda e: e.run(e.suite(models=[e.model_dir("m" * 120)], streams={"s" * 90: ["arith"]}))),
+    # -- wrong types that were dropped without a word -------------------------------------
+    ("stream-train-a-list", ["stream 's', train: expected a mapping, got list"],
+     lambda e: e.run(e.suite(streams={"s": {"tasks": ["arith"], "train": [1]}}))),
+    ("stream-train-zero", ["stream 's', train: expected a mapping, got int"],
+     lambda e: e.run(e.suite(streams={"s": {"tasks": ["arith"], "train": 0}}))),
+    ("stream-train-false", ["stream 's', train: expected a mapping, got bool"],
+     lambda e: e.run(e.suite(streams={"s": {"tasks": ["arith"], "train": False}}))),
+    ("stream-methods-false", ["stream 's', methods must map method names"],
+     lambda e: e.run(e.suite(streams={"s": {"tasks": ["arith"], "methods": False}}))),
+    ("probes-false", ["'probes' must be a non-empty list"], lambda e: e.run(e.suite(probes=False))),
+    # -- the command line ------------------------------------------------------------------
+    ("set-twice", ["--set lora.r=4: lora.r is set twice"],
+     lambda e: e.run(e.suite(), "--set", "lora.r=2", "--set", "lora.r=4")),
+    ("option-twice", ["--methods is given twice"], lambda e: e.run(e.suite(), "--methods", "sft", "--methods", "lora")),
+    ("seeds-digit-separator", ["--seeds expects whole numbers, got '1_0'"], lambda e: e.run(e.suite(), "--seeds", "1_0")),
+    ("seeds-other-digits", ["--seeds expects whole numbers"], lambda e: e.run(e.suite(), "--seeds", "\u0661")),
+    ("gpu-nan", ["unknown GPU 'nan'"], lambda e: e.run(e.suite(), "--dry-run", "--gpu", "nan")),
+    # -- files, homes and results ------------------------------------------------------------
+    ("result-newer-schema", ["written by a newer harness (schema_version 2", "another --out"], newer_result),
+    ("home-unset-no-passwd", ["no folder for the cache", "set HARNESS_CACHE"], no_home),
+    ("model-file-unreadable", ["has a file this user cannot read: model.safetensors", "chmod a+r"],
+     unreadable_weights),
+]
+
+
+@pytest.mark.parametrize("needles, build", [pytest.param(*c[1:3], id=c[0]) for c in ROUND3_ERRORS])
+def test_round3_user_error(env, capsys, needles, build):
+    argv = build(env)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("harness: error:") and ". Fix: " in lines[0], err
+    assert "Traceback" not in out + err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    written = [p for p in env.out.rglob("result.json") if "someone-elses-cell" not in str(p)]
+    assert not written
+
+
+def test_yaml_12_reads_what_yaml_11_misread(env):
+    """`yaml-1.2`: 1:30 is text (not 90), 010 is 10 (not 8), a stream named `no` stays the
+    word "no" (not False), and --set values are read the same way."""
+    from harness.config import load_suite, parse_yaml
+    from harness.methods.settings import parse_sets
+
+    assert parse_yaml("steps: 1:30\nseeds: [010]\nno: yes\n", "t") == {
+        "steps": "1:30", "seeds": [10], "no": "yes"}
+    suite = load_suite(env.text(SUITE_OK.replace("[M]", f"[{env.model}]").replace(
+        "streams: [arith-json]", "streams: {no: [arith]}").replace("seeds: [0]", "seeds: [010]")))
+    assert suite.seeds == [10] and list(suite.streams) == ["no"]
+    with pytest.raises(Exception, match="steps must be a number, got '1:30'"):
+        load_suite(env.text(SUITE_OK.replace("{steps: 1}", "{steps: 1:30}")))
+    assert parse_sets(["sft"], ["sft.x=no", "sft.train.lr=1e-3"]) == {"sft": ({"x": "no"}, {"lr": 1e-3})}
+
+
+def test_every_yaml_reader_is_the_one_loader():
+    """No module of the harness reads YAML but through config.parse_yaml."""
+    root = Path(__file__).resolve().parent.parent
+    readers = [p for p in [*root.glob("harness/**/*.py"), *root.glob("scripts/*.py")]
+               if "yaml.safe_load" in p.read_text() or "yaml.load(" in p.read_text()]
+    assert readers == []
