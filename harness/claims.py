@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -44,12 +45,15 @@ def holder(folder: Path, now: float | None = None) -> dict | None:
     process is gone (same host), or its heartbeat is more than STALE_S from now, past or
     future (a clock cannot hold a cell forever), or it is not a whole claim (empty, not
     JSON, no token) once WRITE_S has passed since it was created (a disk that filled while
-    it was written must not block the cell)."""
+    it was written must not block the cell), or it is not a regular file at all."""
     path = folder / CLAIM
     try:
-        age = (now or time.time()) - path.stat().st_mtime
+        found = path.stat()
     except OSError:
         return None
+    if not stat.S_ISREG(found.st_mode):  # a named pipe or a folder is no claim: taken over
+        return None
+    age = (now or time.time()) - found.st_mtime
     try:
         info = json.loads(read_regular(path))
     except (OSError, ValueError):

@@ -4,9 +4,11 @@ files, and the silent cases. Each test names its case in docs/errors.md."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -256,3 +258,152 @@ def test_every_yaml_reader_is_the_one_loader():
     readers = [p for p in [*root.glob("harness/**/*.py"), *root.glob("scripts/*.py")]
                if "yaml.safe_load" in p.read_text() or "yaml.load(" in p.read_text()]
     assert readers == []
+
+
+# -- faults: nothing hangs, one cell's fault fails that cell ------------------------------
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """Fail (instead of hanging the test run) if the block takes longer than `seconds`."""
+    def timeout(*_):
+        raise TimeoutError(f"still running after {seconds} s: it hangs")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_result_json_named_pipe_never_blocks(env, capsys):
+    """`result-json-fifo`: a result.json (or progress.json, claim.json) that is a named pipe
+    is a damaged cell: --dry-run and `harness report` say so at once, and a run replaces it
+    with the cell's real result."""
+    from harness.grid import expand
+
+    suite = env.suite(methods=["sft"], **FAST)
+    (cell,) = expand(load_suite(suite))
+    folder = env.out / "cells" / cell.id
+    folder.mkdir(parents=True)
+    for name in ("result.json", "progress.json", "claim.json"):
+        os.mkfifo(folder / name)
+    with deadline(60):
+        assert main(env.run(suite, "--dry-run")) == 0
+        assert "corrupt" in capsys.readouterr().out
+        main(["report", str(env.out), "--no-plots"])
+        out, err = capsys.readouterr()
+        assert "not a regular file (a named pipe)" in out + err and "Traceback" not in out + err
+        assert main(env.run(suite, "--quiet")) == 0
+    assert json.loads((folder / "result.json").read_text())["status"] == "complete"
+
+
+def test_damaged_or_future_claims_do_not_block_a_cell(tmp_path):
+    """`claim-stale`: an empty claim.json (a disk that filled while it was written) is dead
+    once WRITE_S has passed, and a heartbeat dated in the future beyond STALE_S is dead:
+    neither holds its cell; a fresh, whole claim still does."""
+    import time
+
+    from harness import claims
+
+    def claim(name, text, age):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / claims.CLAIM).write_text(text)
+        stamp = time.time() - age
+        os.utime(folder / claims.CLAIM, (stamp, stamp))
+        return folder
+
+    whole = json.dumps({"token": "t", "host": "elsewhere", "pid": 1})
+    assert claims.holder(claim("empty-new", "", 1)) == {}  # being written: held
+    assert claims.holder(claim("empty-old", "", claims.WRITE_S + 5)) is None
+    assert claims.holder(claim("not-json", "{", claims.WRITE_S + 5)) is None
+    assert claims.holder(claim("future", whole, -86400)) is None
+    assert claims.holder(claim("live", whole, 5))["token"] == "t"
+    taken = claims.acquire(tmp_path / "future")
+    assert taken is not None
+    taken.release()
+
+
+def test_plugin_sys_exit_fails_its_cell_only(env, capsys):
+    """`plugin-sys-exit`: a plugin whose hook calls sys.exit(0) fails its own cell with a
+    failure.json naming the hook and SystemExit; the grid goes on (exit 1)."""
+    plugin = env.plugin("import sys\n\nclass Quits(Method):\n    name = 'quits'\n\n"
+                        "    def loss(self, model, batch, ctx):\n        sys.exit(0)\n")
+    code = main(env.run(env.suite(**FAST), "--quiet", "--methods", f"quits,{plugin}:Quits,sft"
+                        .replace("quits,", "")))
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err
+    (failure,) = env.out.glob("cells/*/failure.json")
+    error = json.loads(failure.read_text())["error"]
+    assert "'quits' failed in its loss hook: SystemExit: 0" in error
+    assert len(list(env.out.glob("cells/*/result.json"))) == 1  # sft ran after it
+
+
+class _Hooks:
+    name = "bad"
+
+    def __init__(self, **returns):
+        self.returns = returns
+
+    def __getattr__(self, hook):
+        return lambda *args: self.returns[hook]
+
+
+@pytest.mark.parametrize("hook, value, got", [
+    ("loss", 0.5, "got float 0.5"),
+    ("loss", torch.tensor(1.0), "got a tensor without grad"),
+    ("loss", torch.ones(3, requires_grad=True), "got a tensor of shape (3,)"),
+    ("loss", torch.tensor(1), "got a torch.int64 tensor"),
+    ("plan_steps", 0, "got 0"),
+    ("plan_steps", None, "got None"),
+    ("plan_steps", 2.5, "got 2.5"),
+    ("wrap_model", None, "got NoneType"),
+    ("train_data", None, "got NoneType"),
+])
+def test_hook_returning_what_breaks_its_rule_names_the_hook_and_rule(hook, value, got):
+    """`hook-rule`: a hook's return value the harness cannot use fails the cell with one
+    line naming the method, the hook, its rule and what it returned."""
+    from harness.errors import HarnessError
+    from harness.methods import call_hook
+    from harness.methods.api import HOOK_RULES
+
+    with pytest.raises(HarnessError) as caught:
+        call_hook(_Hooks(**{hook: value}), hook)
+    assert caught.value.problem.startswith(f"method 'bad': its {hook} hook {HOOK_RULES[hook][0]}; {got}")
+    good = {"loss": torch.ones((), requires_grad=True), "plan_steps": 3,
+            "wrap_model": torch.nn.Linear(1, 1), "train_data": []}[hook]
+    assert call_hook(_Hooks(**{hook: good}), hook) is good
+
+
+def test_cell_folder_that_cannot_be_written_fails_that_cell_only(env, capsys):
+    """`cell-folder-unwritable`: a cell folder linking to itself (or without write
+    permission) fails that cell; the other cells run (exit 1)."""
+    from harness.grid import expand
+
+    suite = env.suite(methods=["sft", "lora"], **FAST)
+    first, second = expand(load_suite(suite))
+    (env.out / "cells").mkdir(parents=True)
+    (env.out / "cells" / first.id).symlink_to(env.out / "cells" / first.id)
+    code = main(env.run(suite, "--quiet"))
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err and "stopping" not in out
+    assert (env.out / "cells" / second.id / "result.json").is_file()
+
+
+def test_a_failed_write_names_its_file(tmp_path, monkeypatch):
+    """`disk-full-names-path`: a write that fails (a full disk) names the file it wrote."""
+    import errno
+
+    from harness.storage import atomic_write_json
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError) as caught:
+        atomic_write_json(tmp_path / "cache" / "entry.json", {"value": 1})
+    assert caught.value.errno == errno.ENOSPC
+    assert str(tmp_path / "cache" / "entry.json") in str(caught.value)
+    assert not list(tmp_path.rglob("*.tmp-*"))
