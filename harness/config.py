@@ -118,6 +118,10 @@ MIN_MAX_LEN = 16  # tokens: below this no prompt leaves room for a response
 MAX_SEED = 2**32 - 1
 
 
+class _NotCore(ConstructorError):
+    """A scalar YAML 1.1 reads differently (see _Constructor)."""
+
+
 class _Constructor(SafeConstructor):
     """ruamel.yaml's safe constructor, held to YAML 1.2's core schema: a number is digits
     (`1_000` is refused, not read as 1000) and a document marked `%YAML 1.1` (where `010`
@@ -125,11 +129,11 @@ class _Constructor(SafeConstructor):
 
     def _core(self, node):
         if self.resolver.processing_version != (1, 2):
-            raise ConstructorError(None, None, "the document asks for YAML "
+            raise _NotCore(None, None, "the document asks for YAML "
                                    f"{'.'.join(map(str, self.resolver.processing_version))}; "
                                    "suites are YAML 1.2", node.start_mark)
         if "_" in str(node.value):
-            raise ConstructorError(None, None, f"'{node.value}' is not a YAML 1.2 number (no "
+            raise _NotCore(None, None, f"'{node.value}' is not a YAML 1.2 number (no "
                                    "'_' digit separators)", node.start_mark)
 
     def construct_yaml_int(self, node):
@@ -187,6 +191,9 @@ def parse_yaml(text: str, where: str):
         key = re.search(r'duplicate key "(.*?)"', str(exc.problem))
         fail(where, f"duplicate key '{key.group(1) if key else '?'}'{_line(exc)}",
              "keep one of the two (YAML would silently use the last)")
+    except _NotCore as exc:
+        fail(where, f"{exc.problem}{_line(exc)}", "write YAML 1.2: digits without '_' (1000), "
+             "no %YAML 1.1 line")
     except YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         fail(where, f"malformed YAML{_line(exc)} ({problem})",

@@ -119,7 +119,7 @@ def _escape(bundle: Path, outside: Path, how: str) -> None:
                                  "source-symlink", "builtin-file"])
 def test_bundle_pointing_outside_itself_is_rejected(plugin_bundle, tmp_path, imports, capsys,
                                                     how):
-    """`bundle-class-outside`: a manifest whose class or source leaves the bundle (e.g.
+    """`bundle-class-outside` (and `bundle-builtin-file`): a manifest whose class or source leaves the bundle (e.g.
     ../../outside/twin.py:HalfSFT, the same code with the same hash) is refused, one line,
     exit 2, and nothing outside is imported; the leaderboard rejects it too."""
     suite, bundle = copy_bundle(plugin_bundle, tmp_path)
@@ -407,3 +407,16 @@ def test_a_failed_write_names_its_file(tmp_path, monkeypatch):
     assert caught.value.errno == errno.ENOSPC
     assert str(tmp_path / "cache" / "entry.json") in str(caught.value)
     assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+ROUND3_FAULTS = ["bundle-static-no-import", "bundle-class-outside", "bundle-builtin-file",
+                 "yaml-1.2", "result-json-fifo", "claim-stale", "plugin-sys-exit", "hook-rule",
+                 "cell-folder-unwritable", "disk-full-names-path"]
+
+
+def test_catalogue_lists_every_round3_case():
+    """docs/errors.md lists every case of this file (the `yaml-1.2` reading is its prose)."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
+    ids = [c[0] for c in ROUND3_ERRORS] + [f for f in ROUND3_FAULTS if f != "yaml-1.2"]
+    assert [i for i in ids if f"`{i}`" not in doc] == []
+    assert "steps: 1:30" in doc and "[010]" in doc
