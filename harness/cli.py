@@ -29,6 +29,7 @@ def _seeds(text: str) -> list[int]:
 
 def cmd_run(args) -> int:
     from harness import executors, fetch, launch
+    from harness.config import check_model_limits
     from harness.grid import expand
     from harness.models import check_model
     from harness.runner import pick_device
@@ -43,9 +44,11 @@ def cmd_run(args) -> int:
     out = Path(args.out or Path("runs") / suite.name).expanduser()  # on two cells in a folder
     if not args.dry_run:
         fetch.check_offline(suite)  # offline: one line naming everything the caches lack
-    for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
-        if not (args.dry_run and fetch.is_hub_id(model)):  # a dry run lists hub downloads
-            check_model(model)
+    checked = [m for m in suite.models  # local folders and hub ids; embedded ones when
+               if not (args.dry_run and fetch.is_hub_id(m))]  # provisioned; a dry run lists hub downloads
+    for model in checked:
+        check_model(model)
+    check_model_limits(suite, checked)  # a budget beyond the context, a LoRA rank beyond the width
     if args.dry_run:  # planning needs neither hub models nor the data: it lists them
         return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
                               jobs=args.jobs, devices=csv(args.devices or "") or None)
@@ -173,7 +176,7 @@ def cmd_fetch(args) -> int:
 
 def cmd_submit(args) -> int:
     from harness import bundle
-    from harness.config import load_suite
+    from harness.config import check_model_limits, load_suite
     from harness.overrides import apply_sets, narrow
     from harness.executors import quiet_libraries
     from harness.methods import METHODS
@@ -183,6 +186,7 @@ def cmd_submit(args) -> int:
 
     suite = load_suite(args.suite)
     suite = apply_sets(narrow(suite, [args.method], None, where="submit METHOD"), args.set or [])
+    check_model_limits(suite, suite.models)
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
     device = pick_device(args.device)

@@ -411,7 +411,7 @@ def test_a_failed_write_names_its_file(tmp_path, monkeypatch):
 
 ROUND3_FAULTS = ["bundle-static-no-import", "bundle-class-outside", "bundle-builtin-file",
                  "yaml-1.2", "result-json-fifo", "claim-stale", "plugin-sys-exit", "hook-rule",
-                 "cell-folder-unwritable", "disk-full-names-path"]
+                 "cell-folder-unwritable", "disk-full-names-path", "beyond-the-model"]
 
 
 def test_catalogue_lists_every_round3_case():
@@ -420,3 +420,24 @@ def test_catalogue_lists_every_round3_case():
     ids = [c[0] for c in ROUND3_ERRORS] + [f for f in ROUND3_FAULTS if f != "yaml-1.2"]
     assert [i for i in ids if f"`{i}`" not in doc] == []
     assert "steps: 1:30" in doc and "[010]" in doc
+
+
+@pytest.mark.parametrize("change, needles", [
+    ({"eval": {"batch_size": 8, "max_new_tokens": 512}},
+     ["eval: max_new_tokens 512 is beyond model", "context of 512 tokens"]),
+    ({"methods": {"sdft-rewrite": {"max_new_tokens": 4096}}},
+     ["methods.sdft-rewrite: max_new_tokens 4096 is beyond model"]),
+    ({"train": {"steps": 1, "max_len": 1024}}, ["train.max_len 1024 (stream 'two') is beyond"]),
+    ({"methods": {"lora": {"r": 65}}}, ["methods.lora: LoRA r 65 is beyond model", "hidden size 64"]),
+    ({"methods": {"sdft": {"lora": {"r": 100}}}}, ["methods.sdft: LoRA r 100 is beyond"]),
+])
+def test_settings_the_model_cannot_run_are_refused_up_front(env, capsys, change, needles):
+    """`beyond-the-model`: a generation budget or a training sequence beyond the model's
+    context (512 for the tiny model), a LoRA rank beyond its hidden size (64): one line,
+    exit 2, also under --dry-run, nothing run; within the limits they are accepted."""
+    for extra in ((), ("--dry-run",)):
+        assert main(env.run(env.suite(**change), *extra)) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and all(n in err for n in needles), err
+    assert not env.out.exists()
+    assert main(env.run(env.suite(methods={"lora": {"r": 64}}), "--dry-run")) == 0
