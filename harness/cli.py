@@ -66,11 +66,11 @@ def check_writable(out: Path) -> None:
     from harness.results import check_not_newer
     from harness.storage import cache_dir, writable_problem
 
-    check_not_newer(out)  # a newer harness's results are never overwritten
     problem = writable_problem(out / "cells")
     if problem:
         raise HarnessError(f"cannot write to the output folder '{out}' ({problem})",
                            "choose a writable folder with --out")
+    check_not_newer(out)  # a newer harness's results are never overwritten
     problem = writable_problem(cache_dir())
     if problem:
         raise HarnessError(f"cannot write to the cache '{cache_dir()}' ({problem})",

@@ -187,6 +187,7 @@ def parse_yaml(text: str, where: str):
     loader.Constructor = _Constructor
     try:
         value = loader.load(text)
+        problem = _tree_problem(value)
     except DuplicateKeyError as exc:
         key = re.search(r'duplicate key "(.*?)"', str(exc.problem))
         fail(where, f"duplicate key '{key.group(1) if key else '?'}'{_line(exc)}",
@@ -200,7 +201,6 @@ def parse_yaml(text: str, where: str):
              "fix the YAML syntax (indentation, colons, quotes)")
     except RecursionError:
         fail(where, "malformed YAML (nested too deeply)", "flatten the document")
-    problem = _tree_problem(value)
     if problem:
         fail(where, problem, "remove the NUL byte (\\0)" if "NUL" in problem else
              "repeat the values instead of the alias, or anchor a node outside it")
@@ -271,6 +271,10 @@ def build_settings(cls, raw: Any, where: str, base=None):
         if settings.warmup_ratio >= 1:
             fail(where, f"warmup_ratio must be < 1, got {settings.warmup_ratio}",
                  "use a fraction such as 0.1")
+        if settings.lr * settings.weight_decay >= 1:  # AdamW scales weights by 1 - lr * wd
+            fail(where, f"weight_decay {settings.weight_decay:g} with lr {settings.lr:g} "
+                 "scales every weight to zero or below at each step (lr x weight_decay >= 1)",
+                 "use a weight_decay such as 0.01")
         if settings.lr > MAX_LR:
             fail(where, f"lr must be <= {MAX_LR:g}, got {settings.lr:g}",
                  "use a learning rate such as 5e-5 (full fine-tuning) or 1e-3 (LoRA)")

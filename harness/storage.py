@@ -112,6 +112,9 @@ def writable_problem(folder: Path) -> str | None:
     behind, and processes checking one folder at once (the workers of --jobs, a cluster's
     array job) cannot remove a folder another is probing."""
     folder = Path(folder)
+    too_long = next((n for n in folder.parts if len(os.fsencode(n)) > 255), None)
+    if too_long:  # no file system takes it (and the probe below would not see it)
+        return f"the folder name '{too_long[:40]}…' is longer than 255 bytes"
     existing = next(p for p in [folder, *folder.parents] if p.exists())
     if not existing.is_dir():  # nothing exists below a file, so it is the deepest
         return f"{existing} is a file, not a folder"

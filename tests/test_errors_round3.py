@@ -205,6 +205,10 @@ ROUND3_ERRORS = [
      lambda e: e.run(e.suite(streams={"s": {"tasks": ["arith"], "train": False}}))),
     ("stream-methods-false", ["stream 's', methods must map method names"],
      lambda e: e.run(e.suite(streams={"s": {"tasks": ["arith"], "methods": False}}))),
+    ("weight-decay-overflows", ["train: weight_decay 1e+30 with lr 0.001 scales every weight to zero",
+                                "use a weight_decay such as 0.01"], lambda e: e.run(e.train(weight_decay=1e30))),
+    ("out-name-too-long", ["cannot write to the output folder", "is longer than 255 bytes", "--out"],
+     lambda e: ["run", "--suite", e.suite(), "--out", str(e.tmp / ("o" * 300))]),
     ("probes-false", ["'probes' must be a non-empty list"], lambda e: e.run(e.suite(probes=False))),
     # -- the command line ------------------------------------------------------------------
     ("set-twice", ["--set lora.r=4: lora.r is set twice"],
@@ -441,3 +445,19 @@ def test_settings_the_model_cannot_run_are_refused_up_front(env, capsys, change,
         assert len(err.splitlines()) == 1 and all(n in err for n in needles), err
     assert not env.out.exists()
     assert main(env.run(env.suite(methods={"lora": {"r": 64}}), "--dry-run")) == 0
+
+
+def test_plugin_sys_exit_at_import_or_in_its_constructor(env, capsys):
+    """`plugin-sys-exit`: sys.exit() while a plugin is imported fails its cells (exit 1,
+    failure.json says SystemExit); in its constructor, the settings check refuses it (2)."""
+    exits = env.tmp / "exits.py"
+    exits.write_text("import sys\nsys.exit(0)\n")
+    code = main(env.run(env.suite(**FAST), "--quiet", "--methods", f"{exits}:X"))
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err
+    (failure,) = env.out.glob("cells/*/failure.json")
+    assert "failed to import: SystemExit: 0" in json.loads(failure.read_text())["error"]
+    plugin = env.plugin("import sys\n\nclass Init(Method):\n    name = 'init'\n\n"
+                        "    def __init__(self, **p):\n        sys.exit(3)\n", "init.py")
+    assert main(env.run(env.suite(**FAST), "--methods", f"{plugin}:Init")) == 2
+    assert "rejected its settings (its defaults): SystemExit: 3" in capsys.readouterr().err

@@ -186,7 +186,7 @@ def _checked(cls, name: str, params: dict, where: str) -> dict:
         cls(**params)
     except HarnessError as exc:
         _fail(where, exc.problem, exc.fix)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() too
         shown = ", ".join(f"{k}: {v!r}" for k, v in params.items()) or "its defaults"
         _fail(where, f"method '{name}' rejected its settings ({shown}): "
               f"{type(exc).__name__}: {exc}",
