@@ -350,7 +350,8 @@ def suite_path(name_or_path: str) -> Path:
     if path.suffix in {".yaml", ".yml"}:
         if not path.is_file():
             raise HarnessError(f"suite file '{name_or_path}' "
-                               + ("is a folder" if path.is_dir() else "does not exist"),
+                               + ("is a folder" if path.is_dir() else "is not a regular file "
+                                  "(a named pipe or device)" if path.exists() else "does not exist"),
                                "check the path, or name a built-in suite")
         return path
     suites = available_suites()

@@ -209,6 +209,8 @@ ROUND3_ERRORS = [
                                 "use a weight_decay such as 0.01"], lambda e: e.run(e.train(weight_decay=1e30))),
     ("out-name-too-long", ["cannot write to the output folder", "is longer than 255 bytes", "--out"],
      lambda e: ["run", "--suite", e.suite(), "--out", str(e.tmp / ("o" * 300))]),
+    ("suite-file-is-a-pipe", ["suite file", "is not a regular file (a named pipe or device)"],
+     lambda e: os.mkfifo(e.tmp / "pipe.yaml") or e.run(str(e.tmp / "pipe.yaml"))),
     ("probes-false", ["'probes' must be a non-empty list"], lambda e: e.run(e.suite(probes=False))),
     # -- the command line ------------------------------------------------------------------
     ("set-twice", ["--set lora.r=4: lora.r is set twice"],
