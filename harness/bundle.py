@@ -292,13 +292,20 @@ def bundled_source(bundle: Path, method: dict) -> tuple[Path, str]:
     return file, cls
 
 
+def registered(name) -> bool:
+    """Is `name` a method of this harness's registry (a name, never a file path)?"""
+    from harness.methods import METHODS
+    from harness.methods.settings import is_file
+
+    return isinstance(name, str) and not is_file(name) and name in METHODS
+
+
 def bundle_method(method: dict, bundle: Path, load: bool = False) -> MethodSpec:
     """The MethodSpec a bundle's cells ran: a registered method as this harness has it; a
     file plugin by its manifest entry alone unless `load` (only a re-run loads it, from the
     bundle's own copy, bundled_source). Static checks and the leaderboard never import
     submitted code."""
     from harness.config import TrainSettings, method_spec
-    from harness.methods import METHODS
     from harness.methods.settings import is_file
 
     where = f"{bundle / MANIFEST}, method"
@@ -312,7 +319,7 @@ def bundle_method(method: dict, bundle: Path, load: bool = False) -> MethodSpec:
         raise HarnessError(f"{where}: unusable training settings ({exc})",
                            "submit the bundle again with `harness submit`") from None
     if method.get("builtin", True):
-        if name not in METHODS:
+        if not registered(name):
             raise HarnessError(f"{where}: '{name}' is not a method registered in this harness",
                                "a file plugin is bundled with builtin: false and its source")
         return method_spec(name, dict(params), train, where, ())

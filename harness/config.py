@@ -16,8 +16,8 @@ from ruamel.yaml.constructor import (ConstructorError, DuplicateKeyError,
                                      SafeConstructor)
 from ruamel.yaml.error import YAMLError
 
-from harness.errors import HarnessError
 from harness.storage import read_regular
+from harness.errors import HarnessError
 from harness.memory_settings import check_optimizer, opt_in
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"

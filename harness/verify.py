@@ -103,8 +103,9 @@ def _checksum_problems(path: Path) -> list[str]:
 
 
 def _method_problems(path: Path, method: dict) -> list[str]:
-    """The bundled source against its hash, the class inside it; a built-in against this
-    harness's copy. Nothing is imported but this harness's own registered methods."""
+    """The bundled source (inside the bundle) against its hash; a built-in, looked up by
+    name in this harness's registry (never loaded from a file), against this harness's.
+    Nothing is imported but this harness's own registered methods."""
     try:
         source = (B.bundled_file(path, method.get("source")) if method.get("builtin", True)
                   else B.bundled_source(path, method)[0])
@@ -112,19 +113,15 @@ def _method_problems(path: Path, method: dict) -> list[str]:
         return [exc.problem]
     if sha256_file(source) != method.get("sha256"):
         return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
+    if method.get("builtin", True) and not B.registered(method.get("name")):
+        return [f"method: built-in '{method.get('name')}' is unknown here"]
     if method.get("builtin", True):
-        from harness.methods import METHODS
-        from harness.methods.settings import is_file
-
-        name = method.get("name")
-        if not isinstance(name, str) or is_file(name) or name not in METHODS:
-            return [f"method: built-in '{name}' is unknown here"]
         try:
-            here = B.method_source(name)
+            here = B.method_source(method["name"])
         except Exception as exc:
-            return [f"method: built-in '{name}' is unknown here: {exc}"]
+            return [f"method: built-in '{method.get('name')}' is unknown here: {exc}"]
         if sha256_file(here) != method["sha256"]:
-            return [f"method: built-in '{name}' ran as a different version of "
+            return [f"method: built-in '{method['name']}' ran as a different version of "
                     f"{here.name} than this harness's"]
     return []
 
