@@ -111,10 +111,10 @@ def _method_problems(path: Path, method: dict) -> list[str]:
                   else B.bundled_source(path, method)[0])
     except HarnessError as exc:
         return [exc.problem]
-    if sha256_file(source) != method.get("sha256"):
-        return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
     if method.get("builtin", True) and not B.registered(method.get("name")):
         return [f"method: built-in '{method.get('name')}' is unknown here"]
+    if sha256_file(source) != method.get("sha256"):
+        return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
     if method.get("builtin", True):
         try:
             here = B.method_source(method["name"])
