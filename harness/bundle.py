@@ -259,19 +259,92 @@ def read_bundle(path: Path) -> Bundle:
     return Bundle(path, manifest, results)
 
 
-def suite_for(method: dict, suite: Suite, bundle: Path) -> Suite:
-    """The leaderboard suite narrowed to a bundle's method with its recorded settings: a
-    built-in as this harness has it, a file plugin from the bundle's copy of its source."""
-    from harness.config import TrainSettings, method_spec
+_SOURCE_RE = re.compile(r"method/[^/\\\0]+\.py")
+_CLASS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
-    spec = method["name"]
-    if not method.get("builtin", True):
-        spec = f"{(bundle / method['class'].rpartition(':')[0]).resolve()}:" \
-               f"{method['class'].rpartition(':')[2]}"
-    train = TrainSettings(**method["train"])
-    found = method_spec(spec, dict(method.get("params") or {}), train,
-                    f"{bundle / MANIFEST}, method", ())
-    own = tuple(k for k, v in dataclasses.asdict(train).items()  # beat a stream's settings
+
+def bundled_file(bundle: Path, source) -> Path:
+    """The bundle's copy of its method's source, `method/<file>.py`: a regular file inside
+    the bundle, reached through no symbolic link, else HarnessError."""
+    if not isinstance(source, str) or not _SOURCE_RE.fullmatch(source) or source.startswith(
+            "method/."):
+        raise HarnessError(f"method: source {source!r} is not a file method/<name>.py inside "
+                           "the bundle", "submit the bundle again with `harness submit`")
+    file = bundle / source
+    for part in (bundle / "method", file):
+        if part.is_symlink():
+            raise HarnessError(f"method: {part.relative_to(bundle)} is a symbolic link",
+                               "a bundle holds plain files only: submit it again")
+    if (not os.path.realpath(file).startswith(os.path.realpath(bundle) + os.sep)
+            or not file.is_file()):
+        raise HarnessError(f"method: source {source} is missing or not a file inside the "
+                           "bundle", "submit the bundle again with `harness submit`")
+    return file
+
+
+def bundled_source(bundle: Path, method: dict) -> tuple[Path, str]:
+    """(the bundle's copy of a file plugin's source, the class's name in it), from the
+    manifest alone: `method.class` must be `<method.source>:<Class>`, with the source
+    inside the bundle (bundled_file, checksummed with the rest). A class that points
+    elsewhere (`../outside.py:Good`, an absolute path) is refused before anything could
+    import it: only the code that was checked may ever run."""
+    file = bundled_file(bundle, method.get("source"))
+    target = method.get("class")
+    path, _, cls = target.rpartition(":") if isinstance(target, str) else ("", "", "")
+    if path != method["source"] or not _CLASS_RE.fullmatch(cls):
+        raise HarnessError(f"method: class {target!r} is not a class of the bundled source "
+                           f"{method['source']} (it must read '{method['source']}:<Class>')",
+                           "a bundle's method runs only from its own checksummed copy: "
+                           "submit it again with `harness submit`")
+    return file, cls
+
+
+def registered(name) -> bool:
+    """Is `name` a method of this harness's registry (a name, never a file path)?"""
+    from harness.methods import METHODS
+    from harness.methods.settings import is_file
+
+    return isinstance(name, str) and not is_file(name) and name in METHODS
+
+
+def bundle_method(method: dict, bundle: Path, load: bool = False) -> MethodSpec:
+    """The MethodSpec a bundle's cells ran: a registered method as this harness has it; a
+    file plugin by its manifest entry alone unless `load` (only a re-run loads it, from the
+    bundle's own copy, bundled_source). Static checks and the leaderboard never import
+    submitted code."""
+    from harness.config import TrainSettings, method_spec
+    from harness.methods.settings import is_file
+
+    where = f"{bundle / MANIFEST}, method"
+    name, params = method.get("name"), method.get("params") or {}
+    if not isinstance(name, str) or not name or is_file(name) or not isinstance(params, dict):
+        raise HarnessError(f"{where}: name {name!r} or params {params!r} is malformed",
+                           "submit the bundle again with `harness submit`")
+    try:
+        train = TrainSettings(**method["train"])
+    except (KeyError, TypeError) as exc:
+        raise HarnessError(f"{where}: unusable training settings ({exc})",
+                           "submit the bundle again with `harness submit`") from None
+    if method.get("builtin", True):
+        if not registered(name):
+            raise HarnessError(f"{where}: '{name}' is not a method registered in this harness",
+                               "a file plugin is bundled with builtin: false and its source")
+        return method_spec(name, dict(params), train, where, ())
+    file, cls = bundled_source(bundle, method)
+    if not load:
+        return MethodSpec(name, dict(params), train, f"{file.resolve()}:{cls}")
+    spec = method_spec(f"{file}:{cls}", dict(params), train, where, ())
+    if spec.name != name:
+        raise HarnessError(f"{where}: the bundled class is named '{spec.name}', the manifest "
+                           f"says '{name}'", "submit the bundle again with `harness submit`")
+    return spec
+
+
+def suite_for(method: dict, suite: Suite, bundle: Path, load: bool = False) -> Suite:
+    """The leaderboard suite narrowed to a bundle's method with its recorded settings
+    (bundle_method: a file plugin is imported only where `load`)."""
+    found = bundle_method(method, bundle, load)
+    own = tuple(k for k, v in dataclasses.asdict(found.train).items()  # beat a stream's settings
                 if v != getattr(suite.train, k))
     return dataclasses.replace(suite, methods=[dataclasses.replace(found, train_keys=own)])
 

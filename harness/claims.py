@@ -15,15 +15,19 @@ import contextlib
 import json
 import os
 import socket
+import stat
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.storage import read_regular
+
 CLAIM = "claim.json"
 HEARTBEAT_S = 30.0
 STALE_S = 600.0
+WRITE_S = 5.0  # a claim is whole this long after it is created
 
 
 def _alive(pid: int) -> bool:
@@ -37,21 +41,30 @@ def _alive(pid: int) -> bool:
 
 
 def holder(folder: Path, now: float | None = None) -> dict | None:
-    """The live claim on a cell folder (its JSON), or None when unclaimed or dead."""
+    """The live claim on a cell folder (its JSON), or None when unclaimed or dead. Dead: its
+    process is gone (same host), or its heartbeat is more than STALE_S from now, past or
+    future (a clock cannot hold a cell forever), or it is not a whole claim (empty, not
+    JSON, no token) once WRITE_S has passed since it was created (a disk that filled while
+    it was written must not block the cell), or it is not a regular file at all."""
     path = folder / CLAIM
     try:
-        age = (now or time.time()) - path.stat().st_mtime
+        found = path.stat()
     except OSError:
         return None
-    try:  # a claim being written is briefly empty: judged by its age alone
-        info = json.loads(path.read_text())
+    if not stat.S_ISREG(found.st_mode):  # a named pipe or a folder is no claim: taken over
+        return None
+    age = (now or time.time()) - found.st_mtime
+    try:
+        info = json.loads(read_regular(path))
     except (OSError, ValueError):
         info = {}
     info = info if isinstance(info, dict) else {}
+    if abs(age) >= STALE_S or not info.get("token") and age > WRITE_S:
+        return None
     if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
         if info["pid"] != os.getpid() and not _alive(info["pid"]):
             return None
-    return info if age < STALE_S else None
+    return info
 
 
 class Claim:
@@ -71,7 +84,7 @@ class Claim:
     def release(self) -> None:
         self._stop.set()
         with contextlib.suppress(OSError, ValueError):
-            if json.loads(self.path.read_text()).get("token") == self.token:
+            if json.loads(read_regular(self.path)).get("token") == self.token:
                 self.path.unlink()
 
     def __enter__(self):
@@ -106,7 +119,7 @@ def acquire(folder: Path, **extra) -> Claim | None:
 
 def _token(path: Path):
     try:
-        return json.loads(path.read_text()).get("token")
+        return json.loads(read_regular(path)).get("token")
     except (OSError, ValueError, AttributeError):
         return None
 

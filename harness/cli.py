@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,10 +20,11 @@ EXIT_USER_ERROR = 2
 
 
 def _seeds(text: str) -> list[int]:
-    try:
-        return [int(x) for x in csv(text)]  # ranges, repeats, none at all: narrow() checks
-    except ValueError:
+    """ASCII digits only: int() would also read '1_000' and other scripts' digits."""
+    seeds = csv(text)
+    if not all(re.fullmatch(r"[-+]?[0-9]+", x) for x in seeds):
         raise HarnessError(f"--seeds expects whole numbers, got '{text}'", "e.g. --seeds 0,1,2")
+    return [int(x) for x in seeds]  # ranges, repeats, none at all: narrow() checks
 
 
 def _resolved(path: str | None) -> dict | None:
@@ -32,6 +34,7 @@ def _resolved(path: str | None) -> dict | None:
 
 def cmd_run(args) -> int:
     from harness import executors, fetch, launch
+    from harness.config import check_model_limits
     from harness.grid import expand
     from harness.models import check_model
     from harness.runner import pick_device
@@ -54,9 +57,11 @@ def cmd_run(args) -> int:
     out = Path(args.out or Path("runs") / suite.name).expanduser()  # on two cells in a folder
     if not args.dry_run:
         fetch.check_offline(suite)  # offline: one line naming everything the caches lack
-    for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
-        if not (args.dry_run and fetch.is_hub_id(model)):  # a dry run lists hub downloads
-            check_model(model)
+    checked = [m for m in suite.models  # local folders and hub ids; embedded ones when
+               if not (args.dry_run and fetch.is_hub_id(m))]  # provisioned; a dry run lists hub downloads
+    for model in checked:
+        check_model(model)
+    check_model_limits(suite, checked)  # a budget beyond the context, a LoRA rank beyond the width
     if args.dry_run:  # planning needs neither hub models nor the data: it lists them
         return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
                               jobs=args.jobs, devices=csv(args.devices or "") or None)
@@ -96,12 +101,14 @@ def cmd_tune(args) -> int:
 def check_writable(out: Path) -> None:
     """The output folder and the cache must take files before anything runs: finding out
     after the first cell has trained loses its work."""
+    from harness.results import check_not_newer
     from harness.storage import cache_dir, writable_problem
 
     problem = writable_problem(out / "cells")
     if problem:
         raise HarnessError(f"cannot write to the output folder '{out}' ({problem})",
                            "choose a writable folder with --out")
+    check_not_newer(out)  # a newer harness's results are never overwritten
     problem = writable_problem(cache_dir())
     if problem:
         raise HarnessError(f"cannot write to the cache '{cache_dir()}' ({problem})",
@@ -109,16 +116,14 @@ def check_writable(out: Path) -> None:
 
 
 def cmd_list(args) -> int:
-    from harness.config import available_suites, load_streams
+    from harness.config import available_suites, load_streams, read_yaml
     from harness.methods import METHODS
     from harness.probes import PROBES
     from harness.tasks import all_tasks
 
     if args.what == "suites":
-        import yaml
-
         rows = [{"name": n, "path": str(p),
-                 "description": " ".join(str((yaml.safe_load(p.read_text()) or {}).get("description", "")).split())}
+                 "description": " ".join(str((read_yaml(p, p.name) or {}).get("description", "")).split())}
                 for n, p in available_suites().items()]
     elif args.what == "methods" and args.name:
         rows = [method_row(args.name)]
@@ -219,7 +224,7 @@ def cmd_fetch(args) -> int:
 
 def cmd_submit(args) -> int:
     from harness import bundle
-    from harness.config import load_suite
+    from harness.config import check_model_limits, load_suite
     from harness.overrides import apply_sets, narrow
     from harness.executors import quiet_libraries
     from harness.methods import METHODS
@@ -229,6 +234,7 @@ def cmd_submit(args) -> int:
 
     suite = load_suite(args.suite)
     suite = apply_sets(narrow(suite, [args.method], None, where="submit METHOD"), args.set or [])
+    check_model_limits(suite, suite.models)
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
     device = pick_device(args.device)
@@ -262,6 +268,7 @@ def cmd_verify(args) -> int:
     if not path.is_dir():
         raise HarnessError(f"no bundle folder at {path}",
                            "name a folder written by `harness submit` (leaderboard/submissions/NAME)")
+    verify.check_contained(path)
     suite = load_suite(args.suite)
     problems, records = verify.static_problems(path, suite), []
     if not problems and (args.cells > 0 or args.cell):
@@ -302,8 +309,27 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+class _StoreOnce(argparse._StoreAction):
+    """An option given twice is refused: argparse would keep the last without a word
+    (`--methods a --methods b` runs b only). Repeatable options use action="append"."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given_options", set())
+        if self.dest in given:
+            parser.error(f"{option_string} is given twice (the last would win without a "
+                         "word); give it once")
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line and exit 2 like every other user error."""
+    """argparse, but a usage mistake is one line and exit 2 like every other user error,
+    and a single-valued option may be given once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message):
         raise HarnessError(f"{self.prog}: {message}", f"see `{self.prog} --help`")

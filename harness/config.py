@@ -7,13 +7,16 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Hashable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import (ConstructorError, DuplicateKeyError,
+                                     SafeConstructor)
+from ruamel.yaml.error import YAMLError
 
+from harness.storage import read_regular
 from harness.errors import HarnessError
 from harness.memory_settings import check_optimizer
 
@@ -121,32 +124,98 @@ MAX_SEED = 2**32 - 1
 PER_SEED = "per-seed"  # data.seed: vary the data seed with the training seed
 
 
-class _DuplicateKey(yaml.constructor.ConstructorError):
-    pass
+class _NotCore(ConstructorError):
+    """A scalar YAML 1.1 reads differently (see _Constructor)."""
 
 
-class SuiteLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a repeated key (plain YAML keeps the last one silently) and
-    reads 1e-3 as a number, as YAML 1.2 does (PyYAML's YAML 1.1 reads it as a string)."""
+class _Constructor(SafeConstructor):
+    """ruamel.yaml's safe constructor, held to YAML 1.2's core schema: a number is digits
+    (`1_000` is refused, not read as 1000) and a document marked `%YAML 1.1` (where `010`
+    is 8 and `no` is false) is refused rather than read differently."""
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *defaults` may be overridden by the keys beside it
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, Hashable):
-                continue  # the base class reports an unhashable key
-            if key in seen:
-                raise _DuplicateKey("while reading a mapping", node.start_mark,
-                                    f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+    def _core(self, node):
+        if self.resolver.processing_version != (1, 2):
+            raise _NotCore(None, None, "the document asks for YAML "
+                                   f"{'.'.join(map(str, self.resolver.processing_version))}; "
+                                   "suites are YAML 1.2", node.start_mark)
+        if "_" in str(node.value):
+            raise _NotCore(None, None, f"'{node.value}' is not a YAML 1.2 number (no "
+                                   "'_' digit separators)", node.start_mark)
+
+    def construct_yaml_int(self, node):
+        self._core(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        self._core(node)
+        return super().construct_yaml_float(node)
+
+    def construct_yaml_bool(self, node):
+        self._core(node)
+        return super().construct_yaml_bool(node)
 
 
-SuiteLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
+for _tag in ("int", "float", "bool"):
+    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}",
+                                 getattr(_Constructor, f"construct_yaml_{_tag}"))
+
+
+def _tree_problem(value) -> str | None:
+    """What no YAML input may hold, or None: a node that contains itself (a recursive
+    alias, `a: &x [*x]`), or text with a NUL byte (no file name, model or method can hold
+    one). Shared, non-recursive aliases are visited once each (an alias bomb stays cheap)."""
+    done, path = set(), set()
+
+    def walk(node) -> str | None:
+        if isinstance(node, str):
+            return f"text {node[:40]!r} holds a NUL byte" if "\0" in node else None
+        if not isinstance(node, (dict, list)) or id(node) in done:
+            return None
+        if id(node) in path:
+            return "a YAML alias refers to the node that contains it (a recursive alias)"
+        path.add(id(node))
+        items = [*node, *node.values()] if isinstance(node, dict) else node
+        found = next((p for p in map(walk, items) if p), None)
+        path.discard(id(node))
+        done.add(id(node))
+        return found
+
+    return walk(value)
+
+
+def parse_yaml(text: str, where: str):
+    """The one YAML reader of the harness (suites, streams.yaml, `--set` values, paper
+    numbers): YAML 1.2 through ruamel.yaml's safe, pure-Python loader, so `1e-3` is a
+    number, `no` and `yes` are words, `010` is 10 and `1:30` is text (YAML 1.1 reads
+    False, True, 8 and 90). A repeated key, a recursive alias and bad syntax are one line
+    naming `where`."""
+    loader = YAML(typ="safe", pure=True)
+    loader.Constructor = _Constructor
+    try:
+        value = loader.load(text)
+        problem = _tree_problem(value)
+    except DuplicateKeyError as exc:
+        key = re.search(r'duplicate key "(.*?)"', str(exc.problem))
+        fail(where, f"duplicate key '{key.group(1) if key else '?'}'{_line(exc)}",
+             "keep one of the two (YAML would silently use the last)")
+    except _NotCore as exc:
+        fail(where, f"{exc.problem}{_line(exc)}", "write YAML 1.2: digits without '_' (1000), "
+             "no %YAML 1.1 line")
+    except YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        fail(where, f"malformed YAML{_line(exc)} ({problem})",
+             "fix the YAML syntax (indentation, colons, quotes)")
+    except RecursionError:
+        fail(where, "malformed YAML (nested too deeply)", "flatten the document")
+    if problem:
+        fail(where, problem, "remove the NUL byte (\\0)" if "NUL" in problem else
+             "repeat the values instead of the alias, or anchor a node outside it")
+    return value
+
+
+def _line(exc) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}" if mark else ""
 
 
 def fail(where: str, problem: str, fix: str):
@@ -214,6 +283,10 @@ def build_settings(cls, raw: Any, where: str, base=None):
         if settings.warmup_ratio >= 1:
             fail(where, f"warmup_ratio must be < 1, got {settings.warmup_ratio}",
                  "use a fraction such as 0.1")
+        if settings.lr * settings.weight_decay >= 1:  # AdamW scales weights by 1 - lr * wd
+            fail(where, f"weight_decay {settings.weight_decay:g} with lr {settings.lr:g} "
+                 "scales every weight to zero or below at each step (lr x weight_decay >= 1)",
+                 "use a weight_decay such as 0.01")
         if settings.lr > MAX_LR:
             fail(where, f"lr must be <= {MAX_LR:g}, got {settings.lr:g}",
                  "use a learning rate such as 5e-5 (full fine-tuning) or 1e-3 (LoRA)")
@@ -242,6 +315,21 @@ def _names(raw, where, what, example) -> list[str]:
     return items
 
 
+MAX_NAME_BYTES = 100  # a suite's or stream's name: it is part of a folder or file name
+
+
+def check_folder_name(name: str, where: str, what: str) -> str:
+    """A name that becomes part of a folder or file name (the output folder, cell folders,
+    plot files): no control characters, at most MAX_NAME_BYTES bytes (a file name may
+    have 255, and a cell's folder joins four names)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        fail(where, f"{what} {name[:40]!r} holds a control character", "use printable text")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        fail(where, f"{what} '{name[:40]}…' is {len(name.encode())} bytes long; it names "
+             f"folders, which take at most {MAX_NAME_BYTES}", "shorten it")
+    return name
+
+
 def check_seeds(seeds: list, where: str) -> list[int]:
     """Distinct whole numbers in [0, 2**32): what every random generator accepts."""
     if not all(_number(s) and s == int(s) and 0 <= s <= MAX_SEED for s in seeds):
@@ -262,7 +350,7 @@ def check_unique(items, where, what) -> None:
 
 def load_streams() -> dict[str, list[str]]:
     """Named streams shipped with the harness (benchmarks/streams.yaml)."""
-    return yaml.safe_load(STREAMS_FILE.read_text()) or {}
+    return read_yaml(STREAMS_FILE, STREAMS_FILE.name) or {}
 
 
 def available_suites() -> dict[str, Path]:
@@ -274,7 +362,8 @@ def suite_path(name_or_path: str) -> Path:
     if path.suffix in {".yaml", ".yml"}:
         if not path.is_file():
             raise HarnessError(f"suite file '{name_or_path}' "
-                               + ("is a folder" if path.is_dir() else "does not exist"),
+                               + ("is a folder" if path.is_dir() else "is not a regular file "
+                                  "(a named pipe or device)" if path.exists() else "does not exist"),
                                "check the path, or name a built-in suite")
         return path
     suites = available_suites()
@@ -286,24 +375,15 @@ def suite_path(name_or_path: str) -> Path:
 
 
 def read_yaml(path: Path, where: str):
-    """Parse a suite file, turning every way it can be unreadable into one line."""
+    """Parse a YAML file (parse_yaml), turning every way it can be unreadable into one line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular(path).decode("utf-8")
     except UnicodeDecodeError as exc:
         fail(where, f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
              f"{exc.start})", "save the file as UTF-8")
     except OSError as exc:
         fail(where, f"cannot be read ({exc.strerror or exc})", "check the file's permissions")
-    try:
-        return yaml.load(text, Loader=SuiteLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        if isinstance(exc, _DuplicateKey):
-            fail(where, f"{exc.problem}{line}",
-                 "keep one of the two (YAML would silently use the last)")
-        fail(where, f"malformed YAML{line} ({getattr(exc, 'problem', None) or exc})",
-             "fix the YAML syntax (indentation, colons, quotes)")
+    return parse_yaml(text, where)
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -323,7 +403,9 @@ def load_suite(name_or_path: str) -> Suite:
             or set("/\\") & set(name)):
         fail(where, f"name must be a word (it names the output folder), got {name!r}",
              "e.g. name: my-suite")
-    description = raw.get("description") or ""
+    check_folder_name(name, where, "name")
+    description = raw.get("description")
+    description = "" if description is None else description
     if not isinstance(description, str):
         fail(where, f"description must be text, got {description!r}",
              "write it as one string (quote it if it contains ': ')")
@@ -337,8 +419,9 @@ def load_suite(name_or_path: str) -> Suite:
             fail(where, f"stream '{stream}', methods names '{name}', which the suite does not "
                  "list", f"use one of: {', '.join(m.name for m in methods)}")
     seeds = check_seeds(_list(raw["seeds"], where, "seeds"), where)
-    probes = raw.get("probes") or []
-    if probes:
+    probes = raw.get("probes")  # none is [], but false or 0 is a mistake
+    probes = [] if probes is None else probes
+    if probes != []:
         probes = _names(probes, where, "probes", "[drift, knowledge]")
     from harness.probes import LmEvalProbe, get_probe
 
@@ -399,22 +482,24 @@ def _parse_streams(raw, train: TrainSettings, where) -> tuple[dict[str, list[str
     tasks = all_tasks(datasets=True)  # the papers' dataset tasks train in their suites
     raw, stream_train, per_method = dict(raw), {}, {}
     for name, stream in raw.items():
+        check_folder_name(str(name), where, "stream")
         if isinstance(stream, dict):
             unknown = set(map(str, stream)) - {"tasks", "train", "methods"}
             if unknown or "tasks" not in stream:
                 fail(where, f"stream '{name}' as a mapping takes 'tasks', 'train' and "
                      "'methods'" + (f", not '{sorted(unknown)[0]}'" if unknown else ""),
                      f"e.g. {name}: {{tasks: [arith], train: {{epochs: 2}}}}")
-            overrides = stream.get("train") or {}
-            build_settings(TrainSettings, overrides, f"{where}, stream '{name}', train", train)
+            overrides = stream.get("train")  # false, 0 or a list is refused, not dropped
+            build_settings(TrainSettings, {} if overrides is None else overrides,
+                           f"{where}, stream '{name}', train", train)
             if overrides:
                 stream_train[str(name)] = dict(overrides)
-            methods = stream.get("methods") or {}
+            methods = {} if stream.get("methods") is None else stream["methods"]
             if not isinstance(methods, dict):
                 fail(where, f"stream '{name}', methods must map method names to training "
                      "settings", f"e.g. methods: {{sft: {{lr: 5.0e-6}}}}")
             for method, given in methods.items():
-                build_settings(TrainSettings, given or {},
+                build_settings(TrainSettings, {} if given is None else given,
                                f"{where}, stream '{name}', methods, {method}", train)
             if methods:
                 per_method[str(name)] = {str(m): dict(t or {}) for m, t in methods.items()}
@@ -470,3 +555,45 @@ def method_spec(spec: str, params: dict, train: TrainSettings, where: str,
 
     name, params, source = resolve_method(spec, params, where, folders)
     return MethodSpec(name, params, train, source)
+
+
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+_HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model")
+
+
+def check_model_limits(suite: Suite, models: list[str]) -> None:
+    """Settings that cannot work on a model, refused before any cell runs (inside a cell
+    they fail late, with an index error): a generation budget (eval.max_new_tokens, a
+    method's max_new_tokens) or a training sequence (max_len) beyond the model's context,
+    a LoRA rank beyond its hidden size. Read from config.json alone: no weights load."""
+    from harness.methods.lora import LORA_DEFAULTS
+    from harness.methods.settings import in_force
+    from harness.models import model_config
+
+    for model in models:
+        config = model_config(model)
+        context = next((config[k] for k in _CONTEXT_KEYS if isinstance(config.get(k), int)), None)
+        hidden = next((config[k] for k in _HIDDEN_KEYS if isinstance(config.get(k), int)), None)
+        beyond = f"beyond model '{model}''s context of {context} tokens"
+        if context and (suite.eval.max_new_tokens or 0) >= context:
+            fail(f"suite {Path(suite.path).name}, eval", f"max_new_tokens "
+                 f"{suite.eval.max_new_tokens} is {beyond}", f"use fewer, e.g. max_new_tokens: "
+                 f"{min(256, context // 2)}")
+        for method in suite.methods:
+            where = f"suite {Path(suite.path).name}, methods.{method.name}"
+            budget = method.params.get("max_new_tokens")
+            if context and isinstance(budget, int) and budget >= context:
+                fail(where, f"max_new_tokens {budget} is {beyond}",
+                     f"use fewer, e.g. max_new_tokens: {min(256, context // 2)}")
+            for stream in suite.streams:
+                max_len = cell_train(suite, stream, method).max_len
+                if context and max_len > context:
+                    fail(where, f"train.max_len {max_len} (stream '{stream}') is {beyond}",
+                         f"use at most max_len: {context}")
+            settings = in_force(method) or method.params
+            lora = settings.get("lora", settings if "target_modules" in settings else None)
+            lora = {**LORA_DEFAULTS, **lora} if isinstance(lora, dict) else (
+                LORA_DEFAULTS if lora is True else None)
+            if hidden and lora and isinstance(lora.get("r"), int) and lora["r"] > hidden:
+                fail(where, f"LoRA r {lora['r']} is beyond model '{model}''s hidden size "
+                     f"{hidden}", f"use a rank well below it, e.g. r: {min(16, hidden)}")

@@ -42,6 +42,9 @@ class Cell:
                 "seed": self.seed}
 
 
+MAX_CELL_ID = 200  # bytes: a cell folder's name, with room for files made beside it
+
+
 def expand(suite: Suite) -> list[Cell]:
     """All cells, seed by seed: a grid stopped early still compares every method. Stops on
     two cells whose ids (folder names) are equal, which would overwrite each other. A
@@ -66,6 +69,10 @@ def expand(suite: Suite) -> list[Cell]:
                 if x != y)
             raise HarnessError(f"{what} '{a}' and '{b}' would share the cell folder "
                                f"cells/{cell.id} and overwrite each other's results", fix)
+        if len(cell.id.encode()) > MAX_CELL_ID:  # a file name holds at most 255 bytes
+            raise HarnessError(f"cell {cell.id[:60]}… would need a folder name of "
+                               f"{len(cell.id.encode())} bytes (at most {MAX_CELL_ID})",
+                               "shorten the model folder's, stream's or method's name")
     return cells
 
 

@@ -52,7 +52,7 @@ def parse_gpu(spec: str | float) -> tuple[str, float]:
         gib = float(text)
     except ValueError:
         gib = 0.0
-    if gib <= 0:
+    if not 0 < gib < float("inf"):  # nan and inf too
         raise HarnessError(f"unknown GPU '{spec}'",
                            f"name one of {', '.join(GPUS)} or give its memory in GiB, e.g. 24")
     return f"{gib:g} GiB", gib

@@ -118,6 +118,12 @@ def check_model_dir(path: Path, name: str) -> None:
     if not (path / "config.json").is_file():
         bad("has no config.json",
             "point at a directory written by save_pretrained (config.json, weights, tokenizer)")
+    for file in sorted(p for p in path.iterdir() if p.is_file()):
+        try:
+            open(file, "rb").close()  # save_pretrained writes mode 0600: another user's
+        except OSError as exc:
+            bad(f"has a file this user cannot read: {file.name} ({exc.strerror or exc})",
+                f"make it readable (chmod a+r '{file}') or copy the model to a folder of your own")
     try:
         from transformers import AutoConfig
 

@@ -91,7 +91,7 @@ class Registry:
             module_name, cls_name = target.split(":")
             try:
                 module = importlib.import_module(module_name)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise PluginImportError(self.kind, spec, exc) from exc
             target = self._class_in(module, cls_name, module_name)
         if target.name != spec:
@@ -116,7 +116,7 @@ class Registry:
         module = importlib.util.module_from_spec(module_spec)
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() at import too
             raise PluginImportError(self.kind, spec, exc) from exc
         return module
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import errno
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from harness import claims
 from harness.metrics import cell_metrics
-from harness.storage import atomic_write_json
+from harness.storage import atomic_write_json, read_regular
 
 SCHEMA_VERSION = 1
 # Bump when a change to training, evaluation or scoring moves numbers: a cell of another
@@ -159,8 +160,25 @@ def write_failure(folder: Path, cell: dict, message: str) -> str | None:
             "status": "failed", "cell": cell, "error": message,
             "traceback": traceback.format_exc(), "finished_at": _now()})
     except OSError as exc:
-        return f"{type(exc).__name__}: {exc.strerror or exc}"
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{type(exc).__name__}: {exc.strerror or exc}{where}"
     return None
+
+
+# Why a cell's own folder cannot be written (no permission, a folder linking to itself, a
+# file where its folder should be): the other cells can still run. Any other OSError (a
+# full disk, a read-only file system) stops the grid: every cell would fail alike.
+CELL_LOCAL_ERRORS = {errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENOTDIR, errno.EISDIR,
+                     errno.ENAMETOOLONG, errno.EEXIST}
+
+
+def cell_local(exc: BaseException) -> bool:
+    """Is `exc` (or what caused it) an OSError of the cell's folder alone?"""
+    while exc is not None:
+        if isinstance(exc, OSError):
+            return exc.errno in CELL_LOCAL_ERRORS
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _now() -> str:
@@ -269,10 +287,14 @@ def _check_rest(data: dict) -> str | None:
 # --------------------------------------------------------------------------- reading
 
 def read_json(path: Path) -> tuple[object, str | None]:
-    """(parsed JSON, None), or (None, why it cannot be read)."""
+    """(parsed JSON, None), or (None, why it cannot be read): the one reader of the files
+    of a cell folder and a bundle. A named pipe or other special file is unreadable, never
+    waited on (storage.read_regular)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular(path).decode("utf-8")
+    except OSError as exc:
+        return None, f"unreadable: {type(exc).__name__}: {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
         return None, f"unreadable: {type(exc).__name__}: {exc}"
     if not text.strip():
         return None, "empty file"
@@ -282,6 +304,21 @@ def read_json(path: Path) -> tuple[object, str | None]:
         return None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
     except RecursionError:
         return None, "invalid JSON: nested too deeply"
+
+
+def check_not_newer(out: Path) -> None:
+    """Stop (one line) where OUT holds a result.json of a newer schema than this harness
+    writes: it would count as corrupt here and be re-run, overwriting a newer harness's
+    work. Checked before a run writes anything."""
+    from harness.errors import HarnessError
+
+    for path in sorted(Path(out).glob("cells/*/result.json")):
+        data, _ = read_json(path)
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise HarnessError(f"{path} was written by a newer harness (schema_version "
+                               f"{version}; this one writes {SCHEMA_VERSION}), and a run "
+                               "would overwrite it", "update the harness, or choose another --out")
 
 
 def read_result(folder: Path) -> tuple[dict | None, CellState]:

@@ -28,6 +28,7 @@ from harness.oom import advise_on_oom
 from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
 from harness.precision import using
+from harness.results import cell_local
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
 from harness.storage import Cache
@@ -133,7 +134,7 @@ class Runner:
                 self.ui.log(f"  FAILED: {message}")
                 failures.append((cell, message))
                 unwritable = self._record_failure(cell, message)
-                if unwritable:  # a full disk or a lost folder: later cells would fail alike
+                if unwritable and not cell_local(exc):  # a full disk: all would fail
                     self.ui.log(f"  cannot write {self.cell_dir(cell) / 'failure.json'} "
                                 f"({unwritable}): stopping with {len(cells) - n} cells not run; "
                                 "complete cells are kept, re-run the same command to resume")

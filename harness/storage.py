@@ -13,10 +13,12 @@ of a process that dies (kill -9 included), so a dead holder never blocks anyone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -33,8 +35,19 @@ _HELD_GUARD = threading.Lock()
 
 
 def cache_dir() -> Path:
-    """Root cache; override with HARNESS_CACHE (CI and tests point it at a temp dir)."""
-    root = os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness"
+    """Root cache; override with HARNESS_CACHE (CI and tests point it at a temp dir). Where
+    neither it nor a home folder is known (HOME unset, a user without a passwd entry, as
+    in some containers), one line asks for HARNESS_CACHE."""
+    root = os.environ.get("HARNESS_CACHE")
+    if not root:
+        try:
+            root = Path.home() / ".cache" / "harness"
+        except (RuntimeError, KeyError):
+            from harness.errors import HarnessError
+
+            raise HarnessError("no folder for the cache: HARNESS_CACHE is not set and this "
+                               "user has no home folder (HOME is unset, no passwd entry)",
+                               "set HARNESS_CACHE to a writable folder") from None
     return Path(root).expanduser()
 
 
@@ -53,6 +66,24 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file: the one way the harness reads a file it did not just
+    write (results, claims, cache entries, suites). Anything else, a named pipe or a
+    device, raises OSError instead of blocking or never ending: it is opened without
+    blocking and checked before a byte is read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a named pipe" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(
+                mode) else "a special file"
+            raise OSError(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file + rename, so a reader never sees a half-written file; a write
     that fails (a full disk) leaves no temp file behind."""
@@ -61,9 +92,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk names the file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 
@@ -79,6 +112,9 @@ def writable_problem(folder: Path) -> str | None:
     behind, and processes checking one folder at once (the workers of --jobs, a cluster's
     array job) cannot remove a folder another is probing."""
     folder = Path(folder)
+    too_long = next((n for n in folder.parts if len(os.fsencode(n)) > 255), None)
+    if too_long:  # no file system takes it (and the probe below would not see it)
+        return f"the folder name '{too_long[:40]}…' is longer than 255 bytes"
     existing = next(p for p in [folder, *folder.parents] if p.exists())
     if not existing.is_dir():  # nothing exists below a file, so it is the deepest
         return f"{existing} is a file, not a folder"
@@ -158,7 +194,7 @@ class Cache:
         if not path.exists():
             return _MISSING
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
+            entry = json.loads(read_regular(path).decode("utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             entry = None
         if isinstance(entry, dict) and "value" in entry:

@@ -23,6 +23,7 @@ import torch
 
 from harness import bundle as B
 from harness.config import Suite
+from harness.errors import HarnessError
 from harness.grid import expand, plan
 from harness.identity import LEGACY
 from harness.metrics import cell_metrics
@@ -36,14 +37,29 @@ TOLERANCE = {"R_items": 2, "probe_abs": 0.05, "probe_rel": 0.10}
 REQUIRED = ("bundle_version", "name", "method", "suite", "cells", "hardware", "harness")
 
 
+def check_contained(path: Path) -> None:
+    """Stop (HarnessError: one line, exit 2) on a bundle whose method would be loaded from
+    outside it: a class or source path that leaves the bundle, or a symbolic link."""
+    manifest, _ = read_json(path / B.MANIFEST)
+    method = manifest.get("method") if isinstance(manifest, dict) else None
+    if isinstance(method, dict) and not method.get("builtin", True):
+        try:
+            B.bundled_source(path, method)
+        except HarnessError as exc:
+            raise HarnessError(f"bundle {path}: {exc.problem}", exc.fix) from None
+
+
 def static_problems(path: Path, suite: Suite) -> list[str]:
-    """Every reason to reject the bundle at `path` without running anything."""
+    """Every reason to reject the bundle at `path` without running anything: nothing
+    submitted is imported (a file plugin's cells are checked from its manifest entry)."""
     manifest, problem = read_json(path / B.MANIFEST)
     if problem or not isinstance(manifest, dict):
         return [f"{B.MANIFEST}: {problem or 'not a JSON object'}"]
     missing = [k for k in REQUIRED if k not in manifest]
     if missing:
         return [f"{B.MANIFEST}: missing {', '.join(missing)}"]
+    if not isinstance(manifest["method"], dict) or not isinstance(manifest["suite"], dict):
+        return [f"{B.MANIFEST}: method and suite must be objects"]
     if manifest["bundle_version"] != B.BUNDLE_VERSION:
         return [f"{B.MANIFEST}: bundle_version {manifest['bundle_version']!r}, this harness "
                 f"reads {B.BUNDLE_VERSION}"]
@@ -56,8 +72,9 @@ def static_problems(path: Path, suite: Suite) -> list[str]:
     try:
         narrowed = B.suite_for(manifest["method"], suite, path)
         cells = {cell.id: cell for cell in expand(narrowed)}
-    except Exception as exc:  # an unloadable method or bad settings
-        return problems + [f"method: cannot be loaded: {exc}"]
+    except HarnessError as exc:  # a method that cannot be named or bad settings
+        return problems + [exc.problem if exc.problem.startswith("method:")
+                           else f"method: {exc.problem}"]
     found = {p.name for p in (path / "cells").glob("*") if p.is_dir()}
     problems += [f"cell {c}: missing" for c in sorted(set(cells) - found)]
     problems += [f"cell {c}: not a cell of the leaderboard grid" for c in sorted(found - set(cells))]
@@ -72,6 +89,9 @@ def static_problems(path: Path, suite: Suite) -> list[str]:
 
 
 def _checksum_problems(path: Path) -> list[str]:
+    links = [p.relative_to(path).as_posix() for p in sorted(path.rglob("*")) if p.is_symlink()]
+    if links:  # a link's target is outside what was checksummed and may change
+        return [f"{f}: a symbolic link (a bundle holds plain files only)" for f in links]
     listed = None
     if (path / B.CHECKSUMS).is_file():
         listed = B.parse_checksums((path / B.CHECKSUMS).read_text(errors="replace"))
@@ -86,9 +106,16 @@ def _checksum_problems(path: Path) -> list[str]:
 
 
 def _method_problems(path: Path, method: dict) -> list[str]:
-    source = path / method.get("source", "")
-    if not source.is_file():
-        return [f"method: source {method.get('source')} missing"]
+    """The bundled source (inside the bundle) against its hash; a built-in, looked up by
+    name in this harness's registry (never loaded from a file), against this harness's.
+    Nothing is imported but this harness's own registered methods."""
+    try:
+        source = (B.bundled_file(path, method.get("source")) if method.get("builtin", True)
+                  else B.bundled_source(path, method)[0])
+    except HarnessError as exc:
+        return [exc.problem]
+    if method.get("builtin", True) and not B.registered(method.get("name")):
+        return [f"method: built-in '{method.get('name')}' is unknown here"]
     if sha256_file(source) != method.get("sha256"):
         return [f"method: {method.get('source')} does not match its sha256 in the manifest"]
     if method.get("builtin", True):  # its behaviour is its declared version, not its bytes
@@ -146,7 +173,7 @@ def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui) ->
     from harness.runner import Runner
 
     manifest = read_json(path / B.MANIFEST)[0]
-    narrowed = B.suite_for(manifest["method"], suite, path)
+    narrowed = B.suite_for(manifest["method"], suite, path, load=True)
     cells = {cell.id: cell for cell in expand(narrowed)}
     problems, records = [], []
     for cell_id in cell_ids:

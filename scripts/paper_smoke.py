@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep-suite", action="store_true", help="print the smoke suite")
     args = parser.parse_args(argv)
     from harness.cli import main as harness
-    from harness.config import suite_path
+    from harness.config import read_yaml, suite_path
     from harness.errors import HarnessError
 
     try:
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     os.environ.setdefault("HARNESS_PAPER_FIXTURES", str(ROOT / "tests" / "fixtures" / "papers"))
-    suite = smoke_suite(yaml.safe_load(source.read_text()), args.model,
+    suite = smoke_suite(read_yaml(source, source.name), args.model,
                         args.streams.split(",") if args.streams else None)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / source.name  # the paper's name: `--paper` finds its numbers by it

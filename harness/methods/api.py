@@ -27,6 +27,7 @@ that keeps something from one task to the next that `setup`/`wrap_model` do not 
 from __future__ import annotations
 
 import contextlib
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -140,14 +141,54 @@ class MethodError(HarnessError):
                          f"{hook} hook: {type(exc).__name__}: {exc}")
 
 
+def _loss_problem(value) -> str | None:
+    if not isinstance(value, torch.Tensor):
+        return f"got {type(value).__name__} {value!r:.40}" if isinstance(
+            value, (int, float)) else f"got {type(value).__name__}"
+    if value.numel() != 1 or value.dim() > 1:
+        return f"got a tensor of shape {tuple(value.shape)}"
+    if not value.is_floating_point():
+        return f"got a {value.dtype} tensor"
+    if torch.is_grad_enabled() and not value.requires_grad:
+        return "got a tensor without grad (detached, or computed under torch.no_grad)"
+    return None
+
+
+def _steps_problem(value) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        return f"got {value!r}"
+    return None
+
+
+# What a hook must return, where the harness relies on it: (rule, why a value breaks it)
+HOOK_RULES = {
+    "loss": ("must return a scalar floating-point tensor with grad (e.g. the mean token "
+             "loss)", _loss_problem),
+    "plan_steps": ("must return a whole number of optimiser steps >= 1", _steps_problem),
+    "wrap_model": ("must return the model (a torch.nn.Module), e.g. `return model`",
+                   lambda v: None if isinstance(v, torch.nn.Module) else
+                   f"got {type(v).__name__}"),
+    "train_data": ("must return a list of training examples", lambda v: None if isinstance(
+        v, (list, tuple)) else f"got {type(v).__name__}"),
+}
+
+
 def call_hook(method, hook: str, *args):
-    """Call `method.<hook>(*args)`, turning an unexpected exception into a MethodError."""
+    """Call `method.<hook>(*args)`: an unexpected exception (a plugin's sys.exit()
+    included) becomes a MethodError, and a returned value that breaks the hook's rule
+    (HOOK_RULES) one that names the hook and the rule; either fails the cell alone."""
     try:
-        return getattr(method, hook)(*args)
+        value = getattr(method, hook)(*args)
     except (HarnessError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise MethodError(method, hook, exc) from exc
+    rule, problem = HOOK_RULES.get(hook, (None, lambda v: None))
+    found = problem(value)
+    if found:
+        raise HarnessError(f"method '{method.name or type(method).__name__}': its {hook} "
+                           f"hook {rule}; {found}", f"fix the method's {hook} hook")
+    return value
 
 
 class Method:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -111,14 +110,12 @@ def _name_of(cls, spec: str, source: str, where: str) -> str:
     return name
 
 
-_EXPONENT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")  # YAML 1.2's 1e-3
-
-
 def parse_sets(names: list[str], assignments: list[str]) -> dict[str, tuple[dict, dict]]:
     """`--set METHOD.KEY=VALUE` (a setting) and `--set METHOD.train.KEY=VALUE` (a training
     setting of that method alone), VALUE read as YAML: method name -> (settings, training
-    settings) given. The caller checks them as a suite's."""
-    import yaml
+    settings) given. The caller checks them as a suite's; a setting given twice is refused
+    (the last would win without a word)."""
+    from harness.config import parse_yaml
 
     given = {name: ({}, {}) for name in names}
     for text in assignments:
@@ -135,15 +132,14 @@ def parse_sets(names: list[str], assignments: list[str]) -> dict[str, tuple[dict
             _fail(where, f"no method '{target.split('.')[0]}' in this run",
                   f"name one of the methods this command runs: {', '.join(names)}")
         key = target[len(name) + 1:]
-        try:
-            value = float(raw) if _EXPONENT.match(raw) else yaml.safe_load(raw)
-        except yaml.YAMLError:
-            _fail(where, "the value is not valid YAML", "quote it, e.g. --set 'x.k=\"a: b\"'")
+        value = parse_yaml(raw, where)
         train = key.startswith("train.") and key != "train."
         key = key[len("train."):] if train else key
         if not key or "." in key or key == "train":
             _fail(where, f"'{target[len(name) + 1:]}' is not a setting name",
                   f"write {name}.KEY=VALUE or {name}.train.KEY=VALUE")
+        if key in given[name][train]:
+            _fail(where, f"{target} is set twice", "give each setting once")
         given[name][train][key] = value
     return given
 
@@ -190,7 +186,7 @@ def _checked(cls, name: str, params: dict, where: str) -> dict:
         cls(**params)
     except HarnessError as exc:
         _fail(where, exc.problem, exc.fix)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() too
         shown = ", ".join(f"{k}: {v!r}" for k, v in params.items()) or "its defaults"
         _fail(where, f"method '{name}' rejected its settings ({shown}): "
               f"{type(exc).__name__}: {exc}",
