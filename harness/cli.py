@@ -31,14 +31,17 @@ def cmd_run(args) -> int:
     from harness.models import check_model
     from harness.runner import pick_device
 
+    short = {k: getattr(args, k) for k in ("steps", "n_train", "n_test")
+             if getattr(args, k) is not None}
     spec = executors.SuiteSpec(args.suite, csv(args.methods) if args.methods is not None
                                else None, _seeds(args.seeds) if args.seeds is not None else None,
-                               args.precision, list(args.set or []))
+                               args.precision, list(args.set or []), short)
     suite = spec.load()
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)
     cells = executors.select_cells(expand(suite), args.cell, args.cell_index)  # expand stops
-    out = Path(args.out or Path("runs") / suite.name).expanduser()  # on two cells in a folder
+    # on two cells in a folder; a short look's cells go beside the suite's, never over them
+    out = Path(args.out or Path("runs") / (suite.name + ("-short" if short else ""))).expanduser()
     if not args.dry_run:
         fetch.check_offline(suite)  # offline: one line naming everything the caches lack
     for model in suite.models:  # local folders and hub ids; embedded ones when provisioned
@@ -255,10 +258,22 @@ def cmd_leaderboard(args) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line and exit 2 like every other user error."""
+    """argparse, but a usage mistake is one line and exit 2 like every other user error:
+    `harness: error: <argparse's message>. Fix: see `harness SUBCOMMAND --help``, the
+    prefix once (argparse's own `PROG: error:` is main()'s)."""
 
     def error(self, message):
-        raise HarnessError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+        raise HarnessError(message, f"see `{self.prog} --help`")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments; the ones no parser knows are named with the subcommand's help."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        raise HarnessError(f"unrecognized arguments: {' '.join(unknown)}",
+                           f"see `harness {args.command} --help`")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", help="auto (the suite's default: bf16 autocast on CUDA, "
                      "float32 on a CPU), fp32 or bf16 (autocast on any device)")
     run.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
+    for option, what in (("--steps", "optimiser steps a task for every method (the suite's "
+                           "budgets, epochs included, are replaced)"),
+                          ("--n-train", "training examples a task"),
+                          ("--n-test", "test items a task")):
+        run.add_argument(option, type=int, metavar="N", help=f"a short first look: {what}; "
+                         "shown in the run's header and recorded in the cells (their grid id "
+                         "and hashes differ from the suite's budget; default OUT: "
+                         "runs/<suite>-short)")
     run.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
                      help="a method's setting (VALUE as YAML), or METHOD.train.KEY=VALUE for "
                      "its training settings; repeatable; checked before anything runs")
@@ -360,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe fails here, inside the try, not at exit
         return code

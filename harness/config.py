@@ -84,6 +84,7 @@ class Suite:
     precision: str = "auto"  # auto | fp32 | bf16 | bf16-weights: harness/precision.py
     stream_train: dict = field(default_factory=dict)  # stream -> its training overrides
     stream_method_train: dict = field(default_factory=dict)  # stream -> method -> overrides
+    short_look: dict = field(default_factory=dict)  # --steps/--n-train/--n-test given
 
 
 def cell_train(suite: Suite, stream: str, method: MethodSpec) -> TrainSettings:

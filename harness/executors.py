@@ -30,20 +30,21 @@ STOP_WAIT_S = 60.0  # how long a stopped worker may take to release its claim an
 @dataclass(frozen=True)
 class SuiteSpec:
     """What `harness run` was asked for, as every process that runs cells rebuilds it:
-    the suite, --methods, --seeds, --precision and --set."""
+    the suite, --methods, --seeds, --precision, --set and the short look."""
 
     suite: str
     methods: list[str] | None = None
     seeds: list[int] | None = None
     precision: str | None = None
     sets: list[str] = field(default_factory=list)
+    short: dict = field(default_factory=dict)  # --steps, --n-train, --n-test
 
     def load(self):
         from harness.config import load_suite
-        from harness.overrides import apply_sets, narrow
+        from harness.overrides import apply_sets, narrow, shorten
 
         suite = narrow(load_suite(self.suite), self.methods, self.seeds, self.precision)
-        return apply_sets(suite, list(self.sets))
+        return shorten(apply_sets(suite, list(self.sets)), **self.short)
 
 
 def select_cells(cells: list, ids: list[str] | None, index: int | None) -> list:

@@ -100,8 +100,9 @@ def grid_definition(suite: Suite) -> dict:
 
 def _precision(suite: Suite) -> dict:
     """The precision, where it is not `auto` (so that grids and cells from before the
-    setting keep their ids and hashes)."""
-    return {} if suite.precision == "auto" else {"precision": suite.precision}
+    setting keep their ids and hashes), and the short look's marker, where given."""
+    return ({} if suite.precision == "auto" else {"precision": suite.precision}) | (
+        {"short_look": suite.short_look} if suite.short_look else {})
 
 
 def grid_id(suite: Suite) -> str:

@@ -57,8 +57,12 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
 
     ui = UI(quiet=args.quiet)
     executors.quiet_libraries()
+    if not args.worker:
+        from harness.storage import cache_line
+        ui.log(cache_line())
+    short = short_look_text(suite)
     if args.executor == "ray":
-        ui.log(f"suite {suite.name}: {len(cells)} cells as Ray tasks -> {out}")
+        ui.log(f"suite {suite.name}: {len(cells)} cells as Ray tasks -> {out}{short}")
         threads = args.threads or 1
         codes = executors.run_ray(spec, suite, out, cells, address=args.address,
                                   device=args.device, gpus=args.gpus_per_cell, threads=threads,
@@ -69,7 +73,7 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(plan)} workers x "
                f"{plan[0]['threads']} torch threads"
                + (f" (GPUs {', '.join(w['gpu'] for w in plan)})" if args.devices else "")
-               + f" -> {out}")
+               + f" -> {out}{short}")
         _check_sharing(suite, device, args, ui)
         for model in suite.models:  # provisioned once, before the workers start
             resolve_model(model, log=ui.log)
@@ -77,7 +81,7 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     _check_bf16(suite, device, ui)
     if not args.worker:
-        ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}")
+        ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}{short}")
     claim = {"run": os.environ.get("HARNESS_RUN_ID"), "worker": args.worker} if args.worker else {}
     runner = Runner(suite, out, device, ui, save_model=args.save_model, claim_info=claim)
     with ui.session():
@@ -86,6 +90,17 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         return 1 if failures else 0
     found = executors.outcome(suite, out, runner.elsewhere)
     return finish(ui, out, executors.Outcome(done, failures, found.elsewhere), [])
+
+
+def short_look_text(suite) -> str:
+    """The header's note on a short look (`--steps`, `--n-train`, `--n-test`)."""
+    if not suite.short_look:
+        return ""
+    given = ", ".join(f"{v} steps a task" if k == "steps" else f"{k} {v}"
+                      for k, v in suite.short_look.items())
+    return (f"; SHORT LOOK ({given}): "
+            "not the suite's budget, its cells have their own grid id and are never mixed "
+            "with full-budget cells")
 
 
 def _check_bf16(suite, device, ui) -> None:
@@ -198,7 +213,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                           "to_run": todo, "estimate_s": round(total_s, 1),
                           "cells": [r for r, _ in rows]}, indent=1))
         return 0
-    table = Table(title=f"suite {suite.name}: grid {gid} -> {out}")
+    table = Table(title=f"suite {suite.name}: grid {gid} -> {out}{short_look_text(suite)}")
     for col in ("#", "cell", "state", "steps", "setup", "train", "eval", "of which: gen.",
                 "probes", "estimate from"):
         table.add_column(col)

@@ -98,6 +98,7 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "finished_at": _now(),
         "method_source": method_source,
         "method_stats": method_stats,
+        **({"short_look": config["short_look"]} if "short_look" in config else {}),
     }
 
 

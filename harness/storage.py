@@ -38,6 +38,24 @@ def cache_dir() -> Path:
     return Path(root).expanduser()
 
 
+def cache_line() -> str:
+    """Which cache a run uses and what it holds already (the cache is shared by every
+    checkout and venv of this user: a "first run" may reuse another's work)."""
+    root = cache_dir()
+    where = f"cache {root}" + (" (HARNESS_CACHE)" if os.environ.get("HARNESS_CACHE") else
+                               " (shared by this user's checkouts; HARNESS_CACHE sets another)")
+    found = []
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        if folder.name == "models":
+            names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+            found += [f"models {', '.join(names)}"] if names else []
+            continue
+        n = sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock")
+        found += [f"{folder.name} {n} files"] if n else []
+    return where + (": reuses what matches of " + ", ".join(found) if found else
+                    ": empty, everything is computed afresh")
+
+
 def stable_hash(obj, n: int = 16) -> str:
     """Content hash of a JSON-serialisable object (sorted keys), hex, n chars."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
