@@ -118,6 +118,7 @@ def git_revision(root: Path | None = None) -> str | None:
 def method_entry(spec: MethodSpec) -> tuple[dict, Path]:
     """The manifest's description of a method and the source file to copy."""
     from harness.methods import METHODS
+    from harness.methods.settings import in_force
 
     cls = method_class(spec.name)
     source = method_source(spec.name, spec.source)
@@ -126,7 +127,8 @@ def method_entry(spec: MethodSpec) -> tuple[dict, Path]:
              "class": f"{cls.__module__}:{cls.__qualname__}" if builtin
              else f"method/{source.name}:{cls.__qualname__}",
              "source": f"method/{source.name}", "sha256": sha256_file(source),
-             "params": spec.params, "train": dataclasses.asdict(spec.train)}, source)
+             "params": in_force(spec) or dict(spec.params), "params_given": spec.params,
+             "train": dataclasses.asdict(spec.train)}, source)
 
 
 def _complete_results(suite: Suite, out: Path) -> dict[str, dict]:
@@ -256,14 +258,20 @@ def suite_for(method: dict, suite: Suite, bundle: Path) -> Suite:
     """The leaderboard suite narrowed to a bundle's method with its recorded settings: a
     built-in as this harness has it, a file plugin from the bundle's copy of its source."""
     from harness.config import TrainSettings, method_spec
+    from harness.methods.settings import in_force
 
     spec = method["name"]
     if not method.get("builtin", True):
         spec = f"{(bundle / method['class'].rpartition(':')[0]).resolve()}:" \
                f"{method['class'].rpartition(':')[2]}"
     train = TrainSettings(**method["train"])
-    found = method_spec(spec, dict(method.get("params") or {}), train,
-                    f"{bundle / MANIFEST}, method", ())
+    # the settings the cells ran with as given (their hash); `params` adds the defaults
+    given = method["params_given"] if "params_given" in method else method.get("params")
+    found = method_spec(spec, dict(given or {}), train, f"{bundle / MANIFEST}, method", ())
+    if "params_given" in method and in_force(found) != method.get("params"):
+        raise HarnessError(f"params {method.get('params')} are not the settings in force "
+                           f"{in_force(found)} of params_given {given}",
+                           "submit the method again")
     own = tuple(k for k, v in dataclasses.asdict(train).items()  # beat a stream's settings
                 if v != getattr(suite.train, k))
     return dataclasses.replace(suite, methods=[dataclasses.replace(found, train_keys=own)])
@@ -279,7 +287,7 @@ def submit(name: str | None, suite: Suite, out: Path | None, root: Path, device,
 
     (spec,) = suite.methods
     name = check_name(name or method_class(spec.name).name)
-    out = Path(out) if out else Path("runs") / "submit" / name
+    out = Path(out) if out else root / "runs" / "submit" / name
     _, failures = Runner(suite, out, device, ui).run()
     if failures:
         raise HarnessError(f"{len(failures)} cell(s) failed (first: {failures[0][0].id}: "

@@ -26,7 +26,11 @@ def _seeds(text: str) -> list[int]:
 
 
 def cmd_run(args) -> int:
-    from harness import executors, fetch, launch
+    from harness import launch
+
+    if args.dry_run:
+        launch.plan_offline_unless_reachable()
+    from harness import executors, fetch
     from harness.grid import expand
     from harness.models import check_model
     from harness.runner import pick_device
@@ -173,6 +177,9 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_submit(args) -> int:
+    if args.dry_run:
+        from harness.launch import plan_offline_unless_reachable
+        plan_offline_unless_reachable()
     from harness import bundle
     from harness.config import load_suite
     from harness.overrides import apply_sets, narrow
@@ -186,17 +193,30 @@ def cmd_submit(args) -> int:
     suite = apply_sets(narrow(suite, [args.method], None, where="submit METHOD"), args.set or [])
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
-    device = pick_device(args.device)
     name = bundle.check_name(args.name or suite.methods[0].name)
-    out = Path(args.out or Path("runs") / "submit" / name).expanduser()
+    root = Path(args.root).expanduser()
+    out = Path(args.out).expanduser() if args.out else root / "runs" / "submit" / name
+    if args.dry_run:  # what would run, what it costs, what is cached; nothing written
+        from harness import launch
+        from harness.grid import expand
+        from harness.storage import cache_line
+
+        print(cache_line())
+        launch.dry_run(suite, out, expand(suite))
+        print(f"bundle: {root / bundle.SUBMISSIONS / name} once every cell is complete "
+              "(nothing was written: run without --dry-run)")
+        return 0
+    device = pick_device(args.device)
     check_writable(out)
     ui = UI(quiet=args.quiet)
     quiet_libraries()
+    from harness.storage import cache_line
+    ui.log(cache_line())
     ui.log(f"submit {suite.methods[0].name} as '{name}': the {suite.name} grid "
            f"({len(suite.streams) * len(suite.seeds)} cells) on {device} -> {out}")
-    was_verified = (Path(args.root) / bundle.SUBMISSIONS / name / bundle.VERIFICATION).exists()
+    was_verified = (root / bundle.SUBMISSIONS / name / bundle.VERIFICATION).exists()
     with ui.session():
-        manifest, dest = bundle.submit(name, suite, out, Path(args.root), device, ui)
+        manifest, dest = bundle.submit(name, suite, out, root, device, ui)
     ui.log(f"bundle: {dest} ({len(manifest['cells'])} cells, {manifest['device_hours']} "
            f"device-hours); check it with `harness verify {dest}`")
     if was_verified:
@@ -355,8 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub_.add_argument("method", help="a method's name or path/to/file.py:Class")
     sub_.add_argument("--name", help="the bundle's name (default: the method's name)")
     sub_.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
-    sub_.add_argument("--out", help="run folder, resumable (default: runs/submit/NAME)")
-    sub_.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
+    sub_.add_argument("--out", help="run folder, resumable (default: ROOT/runs/submit/NAME)")
+    sub_.add_argument("--root", default=".", help="folder holding leaderboard/ and, unless "
+                      "--out says otherwise, the run folder runs/submit/NAME (default: .)")
+    sub_.add_argument("--dry-run", action="store_true", help="the cells, their state in the "
+                      "run folder, the cost estimate and what the cache holds; run and write "
+                      "nothing")
     sub_.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
                       help="a setting of the method, as for `harness run`; repeatable")
     sub_.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")

@@ -18,6 +18,44 @@ def csv(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+HUB = ("huggingface.co", 443)
+HUB_TIMEOUT_S = 2.0
+
+
+def _note(message: str) -> None:
+    import sys
+    print(message, file=sys.stderr)  # stdout may be --json
+
+
+def plan_offline_unless_reachable(log=_note) -> None:
+    """A plan (a dry run) must not wait on a hub it cannot reach: where HF_HUB_OFFLINE is
+    unset, try the hub once for HUB_TIMEOUT_S (name lookup included, in a thread: a
+    resolver may hang) and, unreachable, plan from the local caches and built-in configs
+    as with HF_HUB_OFFLINE=1, saying so. Called before huggingface_hub is imported."""
+    import socket
+    import threading
+
+    if any(os.environ.get(v, "").upper() in {"1", "ON", "YES", "TRUE"}
+           for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        return
+    reached: list[bool] = []
+
+    def connect():
+        try:
+            socket.create_connection(HUB, timeout=HUB_TIMEOUT_S).close()
+            reached.append(True)
+        except OSError:
+            pass
+
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(HUB_TIMEOUT_S)
+    if not reached:
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+        log(f"{HUB[0]} did not answer within {HUB_TIMEOUT_S:g} s: planning offline, from the "
+            "local caches and the built-in configs (HF_HUB_OFFLINE=1 says so at once)")
+
+
 def check_options(args) -> None:
     """Options of `harness run` that do not go together."""
     from harness.executors import check_devices, import_ray
@@ -192,25 +230,37 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         gid = grid_id(suite)
     except HarnessError:
         gid = "(unknown until the task data is fetched)"
-    rows, total_s = [], 0.0
+    rows, total_s, base_rows, unknown = [], 0.0, {}, 0
     for cell in cells:
         found = state(cell, suite, out / "cells" / cell.id)
-        e = estimate(cell, suite, measured)
+        e = cell_estimate(cell, suite, measured, gpu)
+        base = base_row_key(cell, suite) or (cell.model, cell.tasks)  # a tuple: not known
+        if base not in base_rows and found is not CellState.COMPLETE:
+            base_rows[base] = None if isinstance(base, Path) and base.exists() else e["row_s"]
+        known = e["train_s"] is not None
         row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
                "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"]
-                                                        + (e["setup_s"] or 0.0), 1),
+                                                        + (e["setup_s"] or 0.0), 1)
+               if known else None,
                "estimate": {k: None if e[k] is None else round(e[k], 1) for k in
-                            ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")}}
+                            ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")},
+               "estimate_from": e["source"]}
         if found is CellState.RUNNING:
             row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
                                               ).items() if k != "token"}
         elif found is not CellState.COMPLETE:
-            total_s += row["estimate_s"]
+            total_s += row["estimate_s"] or 0.0
+            unknown += not known
         rows.append((row, e))
+    uncached = [s for s in base_rows.values() if s is not None]
+    total_s += sum(uncached)
     todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
     if as_json:
         print(json.dumps({"suite": suite.name, "grid_id": gid, "out": str(out),
                           "to_run": todo, "estimate_s": round(total_s, 1),
+                          "base_rows_to_compute": len(uncached),
+                          "cells_without_estimate": unknown,
+                          **({"short_look": suite.short_look} if suite.short_look else {}),
                           "cells": [r for r, _ in rows]}, indent=1))
         return 0
     table = Table(title=f"suite {suite.name}: grid {gid} -> {out}{short_look_text(suite)}")
@@ -219,17 +269,23 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         table.add_column(col)
     for row, e in rows:
         shown = row["state"] + (f" ({claims.describe(row['claim'])})" if "claim" in row else "")
-        minutes = [("-" if e[k] is None else f"{e[k] / 60:.1f} min")
-                   for k in ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")]
-        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]), *minutes, e["source"])
+        times = [duration(e[k]) for k in ("setup_s", "train_s", "eval_s", "generation_s",
+                                          "probes_s")]
+        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]), *times, e["source"])
     Console(width=200).print(table)
     running = sum(r["state"] == "running" for r, _ in rows)
     print(f"{todo} of {len(cells)} cells to run"
           + (f" ({running} running in another process)" if running else "")
-          + f"; estimated {total_s / 60:.0f} min (figures from this OUT where it has complete "
-          "cells of a method, else the 2-core CPU figures for the 135M model; a GPU is much "
-          "faster). Generation and probes are parts of setup, train and eval, shown on their "
-          "own; '-': no complete cell of the method in OUT to measure them by")
+          + f"; estimated {duration(total_s)}"
+          + (f", of which {len(uncached)} base-model row(s) (row 0: the untrained model with "
+             f"every probe) not in the cache, {duration(sum(uncached))}" if uncached else
+             ", base-model rows cached")
+          + (f"; {unknown} cell(s) without an estimate (a model far larger than the 135M the "
+             "CPU figures are for: give --gpu H100 for GPU arithmetic)" if unknown else "")
+          + ". Per cell, from: this OUT where it has complete cells of a method, else GPU "
+          "arithmetic with --gpu NAME (harness/cost.py), else the 135M model's figures on a "
+          "2-core CPU (slower at 1 thread or on a loaded machine). Generation and probes are "
+          "parts of setup, train and eval, shown on their own; '-': not known")
     print("settings in force (defaults, then the suite's, then --set):")
     for line in settings_lines(suite):
         print(f"  {line}")
@@ -246,6 +302,78 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         if hours:
             print(hours)
     return 0
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as the dry run shows them: s under two minutes, min under two hours, h."""
+    if seconds is None:
+        return "-"
+    return (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+            if seconds < 7200 else f"{seconds / 3600:.1f} h")
+
+
+CPU_FIGURES_UP_TO = 300_000_000  # parameters: the 135M's CPU figures are not stretched
+# to a model much larger (a 7B on a CPU is not a plan, nor an estimate of its GPU time)
+
+
+def cell_estimate(cell, suite, measured: dict, gpu: str | None) -> dict:
+    """grid.estimate's figures, but from GPU arithmetic (harness/cost.py) where `--gpu`
+    names a GPU and OUT has no cells of the method, and none (None) where only the 135M's
+    CPU figures remain and the model is far larger; `row_s`: one evaluation row."""
+    from harness.cost import GPU_SPECS, cell_seconds
+    from harness.grid import estimate
+    from harness.memory import architecture
+
+    e = estimate(cell, suite, measured)
+    e["row_s"] = e["eval_s"] / max(1, len(cell.tasks))
+    if e["source"].startswith("this OUT"):
+        return e
+    name = gpu and _gpu_name(gpu)
+    try:
+        arch = architecture(cell.model)
+    except HarnessError:  # no config.json to count (offline, gated): no estimate
+        arch = None
+    if arch is not None and name in GPU_SPECS:
+        s = cell_seconds(cell, suite, arch, name)
+        rows = len(cell.tasks)
+        return e | {"train_s": s["train"] + s["generate"], "eval_s": s["evaluate"] * rows
+                    / (rows + 1), "generation_s": s["generate"], "setup_s": None,
+                    "probes_s": None, "row_s": s["evaluate"] / (rows + 1),
+                    "source": f"{name} arithmetic"}
+    if arch is None or arch.params > CPU_FIGURES_UP_TO:
+        return e | {"train_s": None, "eval_s": None, "row_s": None,
+                    "source": "none (give --gpu NAME)"}
+    return e
+
+
+def _gpu_name(gpu: str) -> str | None:
+    from harness.memory import parse_gpu
+
+    try:
+        return parse_gpu(gpu)[0]
+    except HarnessError:
+        return None
+
+
+def base_row_key(cell, suite):
+    """Where the cache keeps the cell's base-model row (row 0, shared by every cell of
+    its model, tasks, probes and evaluation settings; runner.Runner._base_row), or None
+    where that is not known before the model is resolved (a hub model)."""
+    from harness.fetch import is_hub_id
+    from harness.grid import plan
+    from harness.precision import using
+    from harness.results import SCHEMA_VERSION
+    from harness.storage import Cache
+
+    if is_hub_id(cell.model):
+        return None
+    try:
+        p = plan(cell, suite)
+    except HarnessError:
+        return None
+    with using(suite.precision):
+        return Cache().path("base_rows", [p.model_id, p.config["tasks"], p.config["probes"],
+                                          p.config["eval"], SCHEMA_VERSION])
 
 
 def settings_lines(suite) -> list[str]:

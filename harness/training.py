@@ -175,7 +175,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         ctx.log(f"  WARNING: {cut} of {len(examples)} training sequences of {task.name} are "
                 f"longer than train.max_len {settings.max_len} and are cut (their responses "
                 "lose their end)")
-    losses, tokens = [], 0
+    losses, tokens, shares, aux_terms = [], 0, [], []
     if settings.gradient_checkpointing:
         set_gradient_checkpointing(model, True)
     model.train()
@@ -197,8 +197,13 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
             next(batches).to(ctx.device) for _ in range(settings.grad_accum)]
         for batch in ctx.step_batches:
             tokens += int(batch.attention_mask.sum())
+            ctx._aux = []
             with autocast(ctx.device):
                 loss = call_hook(method, "loss", model, batch, ctx)
+            if ctx._aux:  # the method marked an auxiliary term (ctx.aux): its share
+                aux, total = sum(ctx._aux), float(loss.detach())
+                aux_terms.append(aux)
+                shares.append(abs(aux) / max(abs(total - aux) + abs(aux), 1e-12))
             if not torch.isfinite(loss):
                 raise HarnessError(f"method '{method.name}' produced a non-finite loss at step "
                                    f"{step + 1} of task '{task.name}'",
@@ -222,7 +227,9 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
     if skipped:
         ctx.log(f"  WARNING: {len(skipped)} micro-batches of {task.name} had no response token "
                 f"left within train.max_len {settings.max_len} and were skipped")
+    aux = {"aux_share": sum(shares) / len(shares), "aux_mean": sum(aux_terms) / len(aux_terms)
+           } if shares else {}
     return {"task": task.name, "steps": steps, "examples": len(examples),
             "truncated_examples": cut, "skipped_batches": len(skipped),
             "loss_first": losses[0], "loss_last": losses[-1], "losses": losses,
-            "tokens": tokens, "seconds": seconds, "sec_per_step": seconds / steps}
+            "tokens": tokens, "seconds": seconds, "sec_per_step": seconds / steps, **aux}

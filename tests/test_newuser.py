@@ -118,3 +118,143 @@ def test_cache_line_says_what_the_cache_holds(tmp_path, monkeypatch):
     (tmp_path / "c" / "models" / "smollm").mkdir(parents=True)
     line = cache_line()
     assert line.endswith(": reuses what matches of base_rows 2 files, models smollm"), line
+
+
+# ---------------------------------------------------------------- submit: dry run, root, params
+
+def test_submit_dry_run_writes_nothing_and_puts_the_run_under_root(tmp_path, tiny_model_dir,
+                                                                   capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = str(tiny_suite(tmp_path, str(tiny_model_dir), probes=["drift"]))
+    root = tmp_path / "r"
+    before = sorted(tmp_path.rglob("*"))
+    capsys.readouterr()
+    assert main(["submit", "sft", "--suite", suite, "--root", str(root), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, no folder made
+    assert out.startswith("cache ")
+    assert f"-> {root / 'runs' / 'submit' / 'sft'}" in out.replace("\n", "")
+    assert "1 of 1 cells to run" in out and "new" in out
+    assert f"bundle: {root / 'leaderboard' / 'submissions' / 'sft'} once" in out
+
+
+def test_manifest_params_list_the_settings_in_force_and_verify_reads_them(tmp_path):
+    from harness import bundle as B
+    from harness.config import TrainSettings, method_spec
+    from harness.errors import HarnessError
+
+    suite = load_suite("leaderboard")
+    spec = method_spec("lora", {"r": 4}, TrainSettings(), "test", ())
+    entry, _ = B.method_entry(spec)
+    assert entry["params_given"] == {"r": 4}
+    from harness.methods.lora import LORA_DEFAULTS
+
+    assert entry["params"] == {**LORA_DEFAULTS, "r": 4}  # the defaults spelled out
+    narrowed = B.suite_for(entry, suite, tmp_path)
+    assert narrowed.methods[0].params == {"r": 4}  # the cells' hash: the settings as given
+    with pytest.raises(HarnessError, match="not the settings in force"):
+        B.suite_for(entry | {"params": {**entry["params"], "alpha": 99}}, suite, tmp_path)
+    old = {k: v for k, v in entry.items() if k != "params_given"} | {"params": {"r": 4}}
+    assert B.suite_for(old, suite, tmp_path).methods[0].params == {"r": 4}  # older bundles
+
+
+def test_the_rehearsal_suite_is_one_short_cell_of_the_leaderboards_kind():
+    rehearsal, board = load_suite("rehearsal"), load_suite("leaderboard")
+    assert rehearsal.models == board.models and rehearsal.probes == board.probes
+    assert len(expand(rehearsal)) == 1 and rehearsal.train.steps < board.train.steps
+    assert list(rehearsal.streams) == list(board.streams)[:1]
+
+
+# ---------------------------------------------------------------- dry run: offline, GPU, fit
+
+def test_a_dry_run_plans_offline_at_once_when_the_hub_does_not_answer(monkeypatch):
+    import socket
+
+    from harness import launch
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    said = []
+    monkeypatch.setattr(launch, "HUB", ("127.0.0.1", 9))  # nothing listens: refused at once
+    launch.plan_offline_unless_reachable(log=said.append)
+    import os
+    assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"
+    assert len(said) == 1 and "planning offline" in said[0]
+
+    def no_network(*a, **k):
+        raise AssertionError("tried the network although HF_HUB_OFFLINE is set")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    launch.plan_offline_unless_reachable(log=said.append)
+    assert len(said) == 1
+
+
+def _seven_b_suite(tmp_path, monkeypatch) -> str:
+    import yaml
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "big", "models": ["Qwen/Qwen2.5-7B-Instruct"], "streams": {"s": ["arith"]},
+        "methods": {"sft": {}}, "seeds": [0], "probes": [],
+        "train": {"steps": 100, "batch_size": 16, "max_len": 1024},
+        "data": {"n_train": 64, "n_test": 32}, "eval": {"batch_size": 16}}))
+    return str(path)
+
+
+def test_a_large_models_cells_are_estimated_by_gpu_arithmetic_never_by_cpu_figures(
+        tmp_path, monkeypatch, capsys):
+    from harness.cost import cell_seconds
+    from harness.memory import architecture
+
+    path = _seven_b_suite(tmp_path, monkeypatch)
+    bare = dry_json(capsys, "--suite", path)
+    assert bare["cells"][0]["estimate_s"] is None and bare["cells_without_estimate"] == 1
+    assert bare["cells"][0]["estimate_from"] == "none (give --gpu NAME)"
+    gpu = dry_json(capsys, "--suite", path, "--gpu", "H100")
+    cell = expand(load_suite(path))[0]
+    s = cell_seconds(cell, load_suite(path), architecture(cell.model), "H100")
+    assert gpu["cells"][0]["estimate_from"] == "H100 arithmetic"
+    assert gpu["cells"][0]["estimate"]["train_s"] == pytest.approx(s["train"] + s["generate"],
+                                                                   abs=0.1)
+    assert gpu["cells_without_estimate"] == 0
+
+
+def test_the_fit_limit_is_printed_as_the_limit_with_the_options_that_fit(tmp_path, monkeypatch,
+                                                                          capsys):
+    from harness.memory import GIB, USABLE, _peak, architecture, fit_options, fitting, setup_of
+
+    path = _seven_b_suite(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["run", "--suite", path, "--dry-run", "--gpu", "H100"]) == 0
+    out = capsys.readouterr().out
+    assert "fits if peak <= 72.8 GiB (92% of the H100's 79.1 GiB)" in out
+    assert "DOES NOT FIT (> 72.8 GiB)" in out
+    line = next(x for x in out.splitlines() if x.startswith("  sft: --set"))
+    suite = load_suite(path)
+    cell = expand(suite)[0]
+    arch, s = architecture(cell.model), setup_of(cell, suite)
+    _, fits = fitting(arch, s, 79.1)
+    assert _peak(arch, s)[0] > USABLE * 79.1 * GIB >= _peak(arch, fits)[0]
+    assert line == "  sft: " + " ".join(fit_options("sft", s, fits))
+    # the options, applied, make the estimate fit
+    from harness.overrides import narrow
+
+    words = line.split()[1:]
+    given = dict(zip(words[::2], words[1::2]))  # an option and its value, in turn
+    assert set(given) <= {"--set", "--precision"}
+    sets = [v for k, v in zip(words[::2], words[1::2]) if k == "--set"]
+    applied = apply_sets(narrow(suite, None, None, given.get("--precision")), sets)
+    assert _peak(arch, setup_of(expand(applied)[0], applied))[0] <= USABLE * 79.1 * GIB
+
+
+@pytest.mark.parametrize("name", ["Qwen/Qwen2.5-7B-Instruct", "meta-llama/Meta-Llama-3-8B-Instruct"])
+def test_the_llama_formula_counts_what_the_meta_model_holds(name):
+    import json as _json
+
+    from harness.memory import KNOWN_CONFIGS, _meta_count, arch_from_config
+
+    a, config = arch_from_config(KNOWN_CONFIGS[name]), KNOWN_CONFIGS[name]
+    assert (a.params, a.block_params, a.embed_params, a.linears) == \
+        _meta_count(_json.dumps(config, sort_keys=True))
