@@ -28,9 +28,15 @@ def _seeds(text: str) -> list[int]:
 def cmd_run(args) -> int:
     from harness import launch
 
-    if args.dry_run:
-        launch.plan_offline_unless_reachable()
-    from harness import executors, fetch
+    if not args.dry_run:
+        return _run(args, None)
+    with launch.offline_unless_reachable() as note:  # a plan never waits on an absent hub
+        return _run(args, note)
+
+
+def _run(args, note: str | None) -> int:
+    """`harness run`, or its plan with `note` (planned offline) to print."""
+    from harness import executors, fetch, launch
     from harness.grid import expand
     from harness.models import check_model
     from harness.runner import pick_device
@@ -53,7 +59,8 @@ def cmd_run(args) -> int:
             check_model(model)
     if args.dry_run:  # planning needs neither hub models nor the data: it lists them
         return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
-                              jobs=args.jobs, devices=csv(args.devices or "") or None)
+                              jobs=args.jobs, devices=csv(args.devices or "") or None,
+                              note=note)
     from harness.training import check_optimizers
     check_optimizers([m.train for m in suite.methods])  # a missing bitsandbytes: stop now
     check_writable(out)
@@ -177,9 +184,16 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    if args.dry_run:
-        from harness.launch import plan_offline_unless_reachable
-        plan_offline_unless_reachable()
+    from harness.launch import offline_unless_reachable
+
+    if not args.dry_run:
+        return _submit(args, None)
+    with offline_unless_reachable() as note:  # a plan never waits on an absent hub
+        return _submit(args, note)
+
+
+def _submit(args, note: str | None) -> int:
+    """`harness submit`, or its plan with `note` (planned offline) to print."""
     from harness import bundle
     from harness.config import load_suite
     from harness.overrides import apply_sets, narrow
@@ -202,7 +216,7 @@ def cmd_submit(args) -> int:
         from harness.storage import cache_line
 
         print(cache_line())
-        launch.dry_run(suite, out, expand(suite))
+        launch.dry_run(suite, out, expand(suite), note=note)
         print(f"bundle: {root / bundle.SUBMISSIONS / name} once every cell is complete "
               "(nothing was written: run without --dry-run)")
         return 0

@@ -5,6 +5,7 @@ harness/executors.py), and the lines that end a run, read back from OUT."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -22,21 +23,20 @@ HUB = ("huggingface.co", 443)
 HUB_TIMEOUT_S = 2.0
 
 
-def _note(message: str) -> None:
-    import sys
-    print(message, file=sys.stderr)  # stdout may be --json
-
-
-def plan_offline_unless_reachable(log=_note) -> None:
+@contextlib.contextmanager
+def offline_unless_reachable():
     """A plan (a dry run) must not wait on a hub it cannot reach: where HF_HUB_OFFLINE is
     unset, try the hub once for HUB_TIMEOUT_S (name lookup included, in a thread: a
     resolver may hang) and, unreachable, plan from the local caches and built-in configs
-    as with HF_HUB_OFFLINE=1, saying so. Called before huggingface_hub is imported."""
+    as with HF_HUB_OFFLINE=1 until the block ends. Yields the line that says so (None
+    where nothing changed), for the plan to print: an error stays one line. Entered
+    before huggingface_hub is imported (it reads the variable once)."""
     import socket
     import threading
 
-    if any(os.environ.get(v, "").upper() in {"1", "ON", "YES", "TRUE"}
-           for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    if any(os.environ.get(v, "").upper() in {"1", "ON", "YES", "TRUE"} for v in names):
+        yield None
         return
     reached: list[bool] = []
 
@@ -50,10 +50,17 @@ def plan_offline_unless_reachable(log=_note) -> None:
     probe = threading.Thread(target=connect, daemon=True)
     probe.start()
     probe.join(HUB_TIMEOUT_S)
-    if not reached:
-        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
-        log(f"{HUB[0]} did not answer within {HUB_TIMEOUT_S:g} s: planning offline, from the "
-            "local caches and the built-in configs (HF_HUB_OFFLINE=1 says so at once)")
+    if reached:
+        yield None
+        return
+    before = {v: os.environ.get(v) for v in names}
+    os.environ.update({v: "1" for v in names})
+    try:
+        yield (f"{HUB[0]} did not answer within {HUB_TIMEOUT_S:g} s: planned offline, from "
+               "the local caches and the built-in configs (HF_HUB_OFFLINE=1 says so at once)")
+    finally:
+        for v, value in before.items():
+            os.environ.pop(v) if value is None else os.environ.update({v: value})
 
 
 def check_options(args) -> None:
@@ -215,7 +222,8 @@ def _check_sharing(suite, device, args, ui) -> None:
 
 
 def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | None = None,
-            jobs: int | None = None, devices: list[str] | None = None) -> int:
+            jobs: int | None = None, devices: list[str] | None = None,
+            note: str | None = None) -> int:
     """List the cells (in grid order, with their index for `--cell-index`), what a run
     would do with each, who runs the running ones, and an estimate of the cost."""
     from rich.console import Console
@@ -235,8 +243,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         found = state(cell, suite, out / "cells" / cell.id)
         e = cell_estimate(cell, suite, measured, gpu)
         base = base_row_key(cell, suite) or (cell.model, cell.tasks)  # a tuple: not known
-        if base not in base_rows and found is not CellState.COMPLETE:
-            base_rows[base] = None if isinstance(base, Path) and base.exists() else e["row_s"]
+        if base not in base_rows and found is not CellState.COMPLETE:  # (cached?, seconds)
+            base_rows[base] = (isinstance(base, Path) and base.exists(), e["row_s"] or 0.0)
         known = e["train_s"] is not None
         row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
                "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"]
@@ -252,7 +260,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
             total_s += row["estimate_s"] or 0.0
             unknown += not known
         rows.append((row, e))
-    uncached = [s for s in base_rows.values() if s is not None]
+    uncached = [seconds for cached, seconds in base_rows.values() if not cached]
     total_s += sum(uncached)
     todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
     if as_json:
@@ -261,6 +269,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                           "base_rows_to_compute": len(uncached),
                           "cells_without_estimate": unknown,
                           **({"short_look": suite.short_look} if suite.short_look else {}),
+                          **({"note": note} if note else {}),
                           "cells": [r for r, _ in rows]}, indent=1))
         return 0
     table = Table(title=f"suite {suite.name}: grid {gid} -> {out}{short_look_text(suite)}")
@@ -301,6 +310,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         hours = report_line(suite, parse_gpu(gpu)[0])
         if hours:
             print(hours)
+    if note:
+        print(note)
     return 0
 
 

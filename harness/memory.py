@@ -475,6 +475,6 @@ def sharing_line(suite, gib: float, label: str, jobs: int | None,
             f"largest peaks sum to {f['worst_gib']:.1f} GiB")
     if f["fits"]:
         return f"{head}: fits"
-    return (f"{head}: DOES NOT FIT ({fit_limit(label, gib)}): use --jobs "
+    return (f"{head}: DOES NOT FIT ({fit_limit(f'{gib:g} GiB', gib)}): use --jobs "
             f"{max(1, f['most']) * max(1, len(devices or ()))}; a cell that runs out of "
             "memory fails alone and re-runs with the next `harness run`")

@@ -91,7 +91,7 @@ def _check_keys(name: str, params: dict) -> None:
             meant = f"{name}.{close[0]}" if close else None
         known = f"its settings: {', '.join(defaults) or '(none)'}; training settings " \
             f"are {name}.train.KEY"
-        fail(f"--set {name}.{key}", f"method '{name}' has no setting {key}",
+        fail(f"--set {name}", f"method '{name}' has no setting {key}",
              f"did you mean --set {meant}=...? ({known})" if meant else known)
 
 

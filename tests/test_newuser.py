@@ -58,6 +58,7 @@ def test_steps_on_the_command_line_goes_to_its_own_folder(tmp_path, tiny_model_d
     assert short["grid_id"] != full["grid_id"]
     assert [c["steps"] for c in short["cells"]] == [2, 2]  # two tasks, one step each
     assert [c["steps"] for c in full["cells"]] == [6, 6]
+    assert full["base_rows_to_compute"] == 1  # one model, one stream: one row 0, uncached
     capsys.readouterr()
     assert main(["run", "--suite", path, "--steps", "1", "--dry-run"]) == 0
     assert "SHORT LOOK (1 steps a task)" in capsys.readouterr().out
@@ -75,6 +76,9 @@ def test_a_short_cell_records_its_marker(tmp_path, tiny_model_dir, capsys):
     assert result["short_look"] == {"steps": 1, "n_train": 4, "n_test": 2}
     assert [t["steps"] for t in result["training"]] == [1, 1]
     assert len(result["items"]["arith"][0]) == 2
+    again = dry_json(capsys, "--suite", path, "--out", str(out), "--steps", "1", "--n-train",
+                     "4", "--n-test", "2", "--methods", "lora")
+    assert again["base_rows_to_compute"] == 0  # the sft cell cached the lora cell's row 0
 
 
 @pytest.mark.parametrize("given, needles", [
@@ -167,26 +171,33 @@ def test_the_rehearsal_suite_is_one_short_cell_of_the_leaderboards_kind():
 
 # ---------------------------------------------------------------- dry run: offline, GPU, fit
 
-def test_a_dry_run_plans_offline_at_once_when_the_hub_does_not_answer(monkeypatch):
+def test_a_dry_run_plans_offline_at_once_when_the_hub_does_not_answer(monkeypatch, capsys):
+    import os
     import socket
+    import time
 
     from harness import launch
 
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    said = []
     monkeypatch.setattr(launch, "HUB", ("127.0.0.1", 9))  # nothing listens: refused at once
-    launch.plan_offline_unless_reachable(log=said.append)
-    import os
-    assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"
-    assert len(said) == 1 and "planning offline" in said[0]
+    start = time.perf_counter()
+    with launch.offline_unless_reachable() as note:
+        assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"
+        assert "planned offline" in note
+    assert time.perf_counter() - start < launch.HUB_TIMEOUT_S + 1
+    assert "HF_HUB_OFFLINE" not in os.environ  # as it was, after the plan
+    assert main(["run", "--suite", "quickstart", "--dry-run", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "planned offline" in json.loads(out.out)["note"] and out.err == ""
 
     def no_network(*a, **k):
         raise AssertionError("tried the network although HF_HUB_OFFLINE is set")
 
     monkeypatch.setattr(socket, "create_connection", no_network)
-    launch.plan_offline_unless_reachable(log=said.append)
-    assert len(said) == 1
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with launch.offline_unless_reachable() as note:
+        assert note is None
 
 
 def _seven_b_suite(tmp_path, monkeypatch) -> str:
@@ -258,3 +269,72 @@ def test_the_llama_formula_counts_what_the_meta_model_holds(name):
     a, config = arch_from_config(KNOWN_CONFIGS[name]), KNOWN_CONFIGS[name]
     assert (a.params, a.block_params, a.embed_params, a.linears) == \
         _meta_count(_json.dumps(config, sort_keys=True))
+
+
+# ---------------------------------------------------------------- the penalty's size, the flag
+
+def test_the_training_loop_records_the_auxiliary_terms_share(tiny):
+    import torch
+
+    from harness.methods import Method, response_token_loss
+    from harness.tasks import get_task
+    from harness.training import train_task
+    from helpers import SETTINGS, make_ctx
+
+    class Penalised(Method):
+        name = "penalised"
+        defaults = {"weight": 1.0}
+
+        def loss(self, model, batch, ctx):
+            ce = response_token_loss(model, batch)
+            return ce + ctx.aux(self.params["weight"] * ce.detach() * 3)  # 3/4 of the loss
+
+    model, tok = tiny
+    task = get_task("arith")
+    examples = list(task.split(8, 2, 0).train)
+    ctx = make_ctx(model, tok, 0, SETTINGS)
+    stats = train_task(model, Penalised(), ctx, task, examples, SETTINGS, 0)
+    assert stats["aux_share"] == pytest.approx(0.75)
+    assert stats["aux_mean"] == pytest.approx(3 * sum(stats["losses"]) / 4 / len(stats["losses"]),
+                                              rel=1e-5)
+    plain = train_task(model, Method(), make_ctx(model, tok, 0, SETTINGS), task, examples,
+                       SETTINGS, 0)
+    assert "aux_share" not in plain and "aux_mean" not in plain
+    assert isinstance(ctx.aux(torch.tensor(2.0)), torch.Tensor)  # returned unchanged
+
+
+def test_the_runs_table_flags_a_method_equal_to_the_reference_and_shows_aux(tmp_path):
+    from synthetic_cells import R_for, write_cell
+
+    from harness.ui import summary_table
+
+    for seed in (0, 1):
+        write_cell(tmp_path, "m", "x", "sft", seed, R_for(0.5 + 0.1 * seed))
+        write_cell(tmp_path, "m", "x", "l2sp", seed, R_for(0.5 + 0.1 * seed))  # the same
+        write_cell(tmp_path, "m", "x", "ewc", seed, R_for(0.5 + 0.1 * seed))
+    shifted = tmp_path / "cells" / "m__x__ewc__s1" / "result.json"
+    data = json.loads(shifted.read_text())
+    data["items"][data["tasks"][0]][-1][0] += 1.0  # one item of one seed differs
+    data["training"] = [{"task": "t1", "aux_share": 0.001}, {"task": "t2", "aux_share": 0.003}]
+    shifted.write_text(json.dumps(data))
+    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("cells/*/result.json"))]
+    table = summary_table(results)
+    headers = [c.header for c in table.columns]
+    assert headers[-3:] == ["aux share", "train s", "note"]
+    methods = list(table.columns[2].cells)
+    notes = dict(zip(methods, table.columns[-1].cells))
+    assert notes == {"ewc": "", "l2sp": "= sft item for item", "sft": ""}
+    aux = dict(zip(methods, table.columns[-3].cells))
+    assert aux == {"ewc": "0.2%", "l2sp": "-", "sft": "-"}
+    assert "ACC: mean score on every task after the last" in table.caption
+    assert "aux share" in table.caption
+
+
+def test_one_naming_of_metrics_in_both_tables():
+    from harness.metrics import METRICS, label, legend
+
+    assert [label(m) for m in METRICS] == [m.label for m in METRICS.values()]
+    assert label("drift_final") == "drift final" and label("knowledge_delta") == "knowledge change"
+    line = legend(list(METRICS) + ["drift_final"])
+    assert "\n" not in line and all(f"{m.label}: " in line for m in METRICS.values())
+    assert "<probe> final" in line
