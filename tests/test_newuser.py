@@ -338,3 +338,25 @@ def test_one_naming_of_metrics_in_both_tables():
     line = legend(list(METRICS) + ["drift_final"])
     assert "\n" not in line and all(f"{m.label}: " in line for m in METRICS.values())
     assert "<probe> final" in line
+
+
+@pytest.mark.parametrize("name, params, recorded", [
+    ("l2sp", {"alpha": 0.01}, True),  # CE + a penalty: the loop tells the penalty apart
+    ("sft", {}, False),  # the cross-entropy alone: nothing to record
+])
+def test_a_penalty_added_to_the_cross_entropy_is_recorded_unmarked(tiny, name, params,
+                                                                    recorded):
+    from harness.methods import make_method
+    from harness.tasks import get_task
+    from harness.training import train_task
+    from helpers import SETTINGS, make_ctx
+
+    model, tok = tiny
+    method = make_method(name, params)
+    ctx = make_ctx(model, tok, 0, SETTINGS)
+    model = method.wrap_model(model, ctx)
+    task = get_task("arith")
+    stats = train_task(model, method, ctx, task, list(task.split(8, 2, 0).train), SETTINGS, 0)
+    assert ("aux_share" in stats) == recorded
+    if recorded:  # step 1 starts at the anchor (penalty 0), later steps have moved off it
+        assert 0 < stats["aux_share"] < 1 and stats["aux_mean"] > 0
