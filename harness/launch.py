@@ -102,8 +102,10 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
 
     ui = UI(quiet=args.quiet)
     executors.quiet_libraries()
+    from harness.storage import REUSED, cache_line
+
+    REUSED.clear()  # what this run reads from the cache, said at its end
     if not args.worker:
-        from harness.storage import cache_line
         ui.log(cache_line())
     short = short_look_text(suite)
     if args.executor == "ray":
@@ -183,9 +185,14 @@ def finish(ui, out: Path, found, codes: list[int]) -> int:
     from harness.executors import combined_status
     from harness.ui import summary_table
 
+    from harness.storage import REUSED, cache_dir
+
     if found.results:
         ui.console.print(summary_table(found.results))
     ui.log(f"results: {out / 'cells'}/*/result.json")
+    if REUSED:  # this process's reads: a --jobs worker's are its own
+        ui.log(f"reused from the cache {cache_dir()}: "
+               + ", ".join(f"{n} {space}" for space, n in sorted(REUSED.items())))
     for cell, message in found.failures:
         recorded = out / "cells" / cell.id / "failure.json"
         ui.log(f"failed cell {cell.id}: {message}"

@@ -28,6 +28,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs may compute t
     fcntl = None
 
 _MISSING = object()
+REUSED: dict[str, int] = {}  # namespace -> entries this process read from the cache
 _HELD: dict[str, int] = {}  # lock files this process holds -> depth (re-entrant)
 _HELD_GUARD = threading.Lock()
 
@@ -162,10 +163,12 @@ class Cache:
         path = self.path(namespace, key)
         value = self._read(path)
         if value is not _MISSING and (valid is None or valid(value)):
+            REUSED[namespace] = REUSED.get(namespace, 0) + 1
             return value
         with file_lock(path.with_suffix(".lock")):
             value = self._read(path)  # written while we waited for the lock?
             if value is not _MISSING and (valid is None or valid(value)):
+                REUSED[namespace] = REUSED.get(namespace, 0) + 1
                 return value
             value = compute()
             atomic_write_json(path, {"key": key, "value": value})

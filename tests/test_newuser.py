@@ -122,6 +122,11 @@ def test_cache_line_says_what_the_cache_holds(tmp_path, monkeypatch):
     (tmp_path / "c" / "models" / "smollm").mkdir(parents=True)
     line = cache_line()
     assert line.endswith(": reuses what matches of base_rows 2 files, models smollm"), line
+    from harness.storage import REUSED
+
+    REUSED.clear()
+    assert Cache().get_or_compute("base_rows", [1], lambda: 9) == 1  # read, not computed
+    assert REUSED == {"base_rows": 1}
 
 
 # ---------------------------------------------------------------- submit: dry run, root, params
