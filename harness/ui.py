@@ -110,8 +110,9 @@ def identical(a: dict, b: dict) -> bool:
 
 
 def aux_share(rs: list[dict]) -> str:
-    """The mean share of the loss the method's auxiliary term took (ctx.aux), over its
-    cells' tasks; '-' for a method without one."""
+    """The mean share of the loss the method's auxiliary term took (a penalty or a
+    distillation term beside the cross-entropy: training.py), over its cells' tasks; '-'
+    for a method without one."""
     shares = [t["aux_share"] for r in rs for t in r.get("training", [])
               if isinstance(t, dict) and isinstance(t.get("aux_share"), (int, float))]
     return f"{100 * mean(shares):.2g}%" if shares else "-"
@@ -139,8 +140,8 @@ def summary_table(results: list[dict], reference: str = "sft") -> Table:
                                        for r, ref in zip(rs, refs)):
             flags[(model, stream, method)] = f"= {reference} item for item"
     table = Table(title="Results (final row; mean ± sd over seeds)", caption=legend(
-        headline + [f"{p}_final" for p in probe_names]) + ("; aux share: the auxiliary loss "
-        "term's share of the loss (ctx.aux)" if aux else ""), caption_justify="left")
+        headline + [f"{p}_final" for p in probe_names]) + ("; aux share: the share of the "
+        "loss a penalty or distillation term beside the cross-entropy took" if aux else ""), caption_justify="left")
     for col in ["model", "stream", "method", "seeds", *(label(m) for m in headline)]:
         table.add_column(col)
     for p in probe_names:
