@@ -139,9 +139,11 @@ def summary_table(results: list[dict], reference: str = "sft") -> Table:
         if method != reference and all(ref is not None and identical(r, ref)
                                        for r, ref in zip(rs, refs)):
             flags[(model, stream, method)] = f"= {reference} item for item"
-    table = Table(title="Results (final row; mean ± sd over seeds)", caption=legend(
-        headline + [f"{p}_final" for p in probe_names]) + ("; aux share: the share of the "
-        "loss a penalty or distillation term beside the cross-entropy took" if aux else ""), caption_justify="left")
+    caption = legend(headline + [f"{p}_final" for p in probe_names]) + (
+        "; aux share: the share of the loss a penalty or distillation term beside the "
+        "cross-entropy took" if aux else "")
+    table = Table(title="Results (final row; mean ± sd over seeds)", caption=caption,
+                  caption_justify="left")
     for col in ["model", "stream", "method", "seeds", *(label(m) for m in headline)]:
         table.add_column(col)
     for p in probe_names:

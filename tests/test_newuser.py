@@ -265,7 +265,8 @@ def test_the_fit_limit_is_printed_as_the_limit_with_the_options_that_fit(tmp_pat
     assert _peak(arch, setup_of(expand(applied)[0], applied))[0] <= USABLE * 79.1 * GIB
 
 
-@pytest.mark.parametrize("name", ["Qwen/Qwen2.5-7B-Instruct", "meta-llama/Meta-Llama-3-8B-Instruct"])
+@pytest.mark.parametrize("name", ["Qwen/Qwen2.5-7B-Instruct",
+                                  "meta-llama/Meta-Llama-3-8B-Instruct"])
 def test_the_llama_formula_counts_what_the_meta_model_holds(name):
     import json as _json
 
