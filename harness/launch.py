@@ -249,7 +249,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     for cell in cells:
         found = state(cell, suite, out / "cells" / cell.id)
         e = cell_estimate(cell, suite, measured, gpu)
-        base = base_row_key(cell, suite) or (cell.model, cell.tasks)  # a tuple: not known
+        base = base_row_path(cell, suite) or (cell.model, cell.tasks)  # a tuple: not known
         if base not in base_rows and found is not CellState.COMPLETE:  # (cached?, seconds)
             base_rows[base] = (isinstance(base, Path) and base.exists(), e["row_s"] or 0.0)
         known = e["train_s"] is not None
@@ -373,14 +373,14 @@ def _gpu_name(gpu: str) -> str | None:
         return None
 
 
-def base_row_key(cell, suite):
+def base_row_path(cell, suite):
     """Where the cache keeps the cell's base-model row (row 0, shared by every cell of
-    its model, tasks, probes and evaluation settings; runner.Runner._base_row), or None
+    its model, tasks, probes and evaluation settings: runner.base_row_key), or None
     where that is not known before the model is resolved (a hub model)."""
     from harness.fetch import is_hub_id
     from harness.grid import plan
     from harness.precision import using
-    from harness.results import SCHEMA_VERSION
+    from harness.runner import base_row_key
     from harness.storage import Cache
 
     if is_hub_id(cell.model):
@@ -390,8 +390,7 @@ def base_row_key(cell, suite):
     except HarnessError:
         return None
     with using(suite.precision):
-        return Cache().path("base_rows", [p.model_id, p.config["tasks"], p.config["probes"],
-                                          p.config["eval"], SCHEMA_VERSION])
+        return Cache().path("base_rows", base_row_key(p))
 
 
 def settings_lines(suite) -> list[str]:
