@@ -28,4 +28,4 @@ class BaseKLSFT(Method):
             base_logits, _ = response_logits(base, batch)
         ce = F.cross_entropy(logits.float(), targets)
         kl = token_divergence(logits, base_logits, reduction="batchmean")  # KL(base || model)
-        return ce + self.params["beta"] * kl
+        return ce + ctx.aux(self.params["beta"] * kl)  # its share is logged per task

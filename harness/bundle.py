@@ -124,6 +124,7 @@ def git_revision(root: Path | None = None) -> str | None:
 def method_entry(spec: MethodSpec) -> tuple[dict, Path]:
     """The manifest's description of a method and the source file to copy."""
     from harness.methods import METHODS
+    from harness.methods.settings import in_force
 
     cls = method_class(spec.name)
     source = method_source(spec.name, spec.source)
@@ -133,7 +134,8 @@ def method_entry(spec: MethodSpec) -> tuple[dict, Path]:
              else f"method/{source.name}:{cls.__qualname__}",
              "source": f"method/{source.name}", "sha256": sha256_file(source),
              "version": method_version(spec),
-             "params": spec.params, "train": train_part(spec.train)}, source)
+             "params": in_force(spec) or dict(spec.params), "params_given": spec.params,
+             "train": train_part(spec.train)}, source)
 
 
 def _complete_results(suite: Suite, out: Path) -> dict[str, dict]:
@@ -316,7 +318,9 @@ def bundle_method(method: dict, bundle: Path, load: bool = False) -> MethodSpec:
     from harness.methods.settings import is_file
 
     where = f"{bundle / MANIFEST}, method"
-    name, params = method.get("name"), method.get("params") or {}
+    name = method.get("name")
+    # the settings the cells ran with as given (their hash); `params` adds the defaults
+    params = (method["params_given"] if "params_given" in method else method.get("params")) or {}
     if not isinstance(name, str) or not name or is_file(name) or not isinstance(params, dict):
         raise HarnessError(f"{where}: name {name!r} or params {params!r} is malformed",
                            "submit the bundle again with `harness submit`")
@@ -329,7 +333,7 @@ def bundle_method(method: dict, bundle: Path, load: bool = False) -> MethodSpec:
         if not registered(name):
             raise HarnessError(f"{where}: '{name}' is not a method registered in this harness",
                                "a file plugin is bundled with builtin: false and its source")
-        return method_spec(name, dict(params), train, where, ())
+        return _in_force_checked(method_spec(name, dict(params), train, where, ()), method)
     file, cls = bundled_source(bundle, method)
     if not load:
         return MethodSpec(name, dict(params), train, f"{file.resolve()}:{cls}")
@@ -337,6 +341,18 @@ def bundle_method(method: dict, bundle: Path, load: bool = False) -> MethodSpec:
     if spec.name != name:
         raise HarnessError(f"{where}: the bundled class is named '{spec.name}', the manifest "
                            f"says '{name}'", "submit the bundle again with `harness submit`")
+    return _in_force_checked(spec, method)
+
+
+def _in_force_checked(spec: MethodSpec, method: dict) -> MethodSpec:
+    """`spec`, where the manifest's `params` are the settings in force of its `params_given`
+    (bundles from before `params_given` recorded the given settings as `params`)."""
+    from harness.methods.settings import in_force
+
+    if "params_given" in method and in_force(spec) != method.get("params"):
+        raise HarnessError(f"params {method.get('params')} are not the settings in force "
+                           f"{in_force(spec)} of params_given {method['params_given']}",
+                           "submit the method again")
     return spec
 
 
@@ -359,7 +375,7 @@ def submit(name: str | None, suite: Suite, out: Path | None, root: Path, device,
 
     (spec,) = suite.methods
     name = check_name(name or method_class(spec.name).name)
-    out = Path(out) if out else Path("runs") / "submit" / name
+    out = Path(out) if out else root / "runs" / "submit" / name
     _, failures = Runner(suite, out, device, ui).run()
     if failures:
         raise HarnessError(f"{len(failures)} cell(s) failed (first: {failures[0][0].id}: "

@@ -33,16 +33,28 @@ def _resolved(path: str | None) -> dict | None:
 
 
 def cmd_run(args) -> int:
+    from harness import launch
+
+    if not args.dry_run:
+        return _run(args, None)
+    with launch.offline_unless_reachable() as note:  # a plan never waits on an absent hub
+        return _run(args, note)
+
+
+def _run(args, note: str | None) -> int:
+    """`harness run`, or its plan with `note` (planned offline) to print."""
     from harness import executors, fetch, launch
     from harness.config import check_model_limits
     from harness.grid import expand
     from harness.models import check_model
     from harness.runner import pick_device
 
+    short = {k: getattr(args, k) for k in ("steps", "n_train", "n_test")
+             if getattr(args, k) is not None}
     spec = executors.SuiteSpec(args.suite, csv(args.methods) if args.methods is not None
                                else None, _seeds(args.seeds) if args.seeds is not None else None,
                                args.precision, list(args.set or []),
-                               _resolved(args.resolved))
+                               resolved=_resolved(args.resolved), short=short)
     suite = spec.load()
     if args.settings:  # tuned settings: `--set`s before the user's own (workers repeat them)
         import dataclasses
@@ -54,7 +66,8 @@ def cmd_run(args) -> int:
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)
     cells = executors.select_cells(expand(suite), args.cell, args.cell_index)  # expand stops
-    out = Path(args.out or Path("runs") / suite.name).expanduser()  # on two cells in a folder
+    # on two cells in a folder; a short look's cells go beside the suite's, never over them
+    out = Path(args.out or Path("runs") / (suite.name + ("-short" if short else ""))).expanduser()
     if not args.dry_run:
         fetch.check_offline(suite)  # offline: one line naming everything the caches lack
     checked = [m for m in suite.models  # local folders and hub ids; embedded ones when
@@ -64,7 +77,8 @@ def cmd_run(args) -> int:
     check_model_limits(suite, checked)  # a budget beyond the context, a LoRA rank beyond the width
     if args.dry_run:  # planning needs neither hub models nor the data: it lists them
         return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
-                              jobs=args.jobs, devices=csv(args.devices or "") or None)
+                              jobs=args.jobs, devices=csv(args.devices or "") or None,
+                              note=note)
     from harness.training import check_optimizers
     check_optimizers([m.train for m in suite.methods])  # a missing bitsandbytes: stop now
     check_writable(out)
@@ -223,6 +237,16 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_submit(args) -> int:
+    from harness.launch import offline_unless_reachable
+
+    if not args.dry_run:
+        return _submit(args, None)
+    with offline_unless_reachable() as note:  # a plan never waits on an absent hub
+        return _submit(args, note)
+
+
+def _submit(args, note: str | None) -> int:
+    """`harness submit`, or its plan with `note` (planned offline) to print."""
     from harness import bundle
     from harness.config import check_model_limits, load_suite
     from harness.overrides import apply_sets, narrow
@@ -237,17 +261,30 @@ def cmd_submit(args) -> int:
     check_model_limits(suite, suite.models)
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
-    device = pick_device(args.device)
     name = bundle.check_name(args.name or suite.methods[0].name)
-    out = Path(args.out or Path("runs") / "submit" / name).expanduser()
+    root = Path(args.root).expanduser()
+    out = Path(args.out).expanduser() if args.out else root / "runs" / "submit" / name
+    if args.dry_run:  # what would run, what it costs, what is cached; nothing written
+        from harness import launch
+        from harness.grid import expand
+        from harness.storage import cache_line
+
+        print(cache_line())
+        launch.dry_run(suite, out, expand(suite), note=note)
+        print(f"bundle: {root / bundle.SUBMISSIONS / name} once every cell is complete "
+              "(nothing was written: run without --dry-run)")
+        return 0
+    device = pick_device(args.device)
     check_writable(out)
     ui = UI(quiet=args.quiet)
     quiet_libraries()
+    from harness.storage import cache_line
+    ui.log(cache_line())
     ui.log(f"submit {suite.methods[0].name} as '{name}': the {suite.name} grid "
            f"({len(suite.streams) * len(suite.seeds)} cells) on {device} -> {out}")
-    was_verified = (Path(args.root) / bundle.SUBMISSIONS / name / bundle.VERIFICATION).exists()
+    was_verified = (root / bundle.SUBMISSIONS / name / bundle.VERIFICATION).exists()
     with ui.session():
-        manifest, dest = bundle.submit(name, suite, out, Path(args.root), device, ui)
+        manifest, dest = bundle.submit(name, suite, out, root, device, ui)
     ui.log(f"bundle: {dest} ({len(manifest['cells'])} cells, {manifest['device_hours']} "
            f"device-hours); check it with `harness verify {dest}`")
     if was_verified:
@@ -323,8 +360,10 @@ class _StoreOnce(argparse._StoreAction):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line and exit 2 like every other user error,
-    and a single-valued option may be given once."""
+    """argparse, but a usage mistake is one line and exit 2 like every other user error:
+    `harness: error: <argparse's message>. Fix: see `harness SUBCOMMAND --help``, the
+    prefix once (argparse's own `PROG: error:` is main()'s); a single-valued option may be
+    given once."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -332,7 +371,17 @@ class _Parser(argparse.ArgumentParser):
         self.register("action", "store", _StoreOnce)
 
     def error(self, message):
-        raise HarnessError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+        raise HarnessError(message, f"see `{self.prog} --help`")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments; the ones no parser knows are named with the subcommand's help."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        raise HarnessError(f"unrecognized arguments: {' '.join(unknown)}",
+                           f"see `harness {args.command} --help`")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -348,6 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", help="auto (the suite's default: bf16 autocast on CUDA, "
                      "float32 on a CPU), fp32 or bf16 (autocast on any device)")
     run.add_argument("--quiet", action="store_true", help="plain log lines instead of progress bars")
+    for option, what in (("--steps", "optimiser steps a task for every method (the suite's "
+                           "budgets, epochs included, are replaced)"),
+                          ("--n-train", "training examples a task"),
+                          ("--n-test", "test items a task")):
+        run.add_argument(option, type=int, metavar="N", help=f"a short first look: {what}; "
+                         "shown in the run's header and recorded in the cells (their grid id "
+                         "and hashes differ from the suite's budget; default OUT: "
+                         "runs/<suite>-short)")
     run.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
                      help="a method's setting (VALUE as YAML), or METHOD.train.KEY=VALUE for "
                      "its training settings; repeatable; checked before anything runs")
@@ -423,8 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub_.add_argument("method", help="a method's name or path/to/file.py:Class")
     sub_.add_argument("--name", help="the bundle's name (default: the method's name)")
     sub_.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
-    sub_.add_argument("--out", help="run folder, resumable (default: runs/submit/NAME)")
-    sub_.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
+    sub_.add_argument("--out", help="run folder, resumable (default: ROOT/runs/submit/NAME)")
+    sub_.add_argument("--root", default=".", help="folder holding leaderboard/ and, unless "
+                      "--out says otherwise, the run folder runs/submit/NAME (default: .)")
+    sub_.add_argument("--dry-run", action="store_true", help="the cells, their state in the "
+                      "run folder, the cost estimate and what the cache holds; run and write "
+                      "nothing")
     sub_.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
                       help="a setting of the method, as for `harness run`; repeatable")
     sub_.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
@@ -453,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe fails here, inside the try, not at exit
         return code

@@ -92,6 +92,7 @@ class Suite:
     primary: str = "strict"  # the pre-registered metric that R and the ranking use:
     #   strict (answer in the task's format) | content (the answer whatever its wrapper)
     tune: dict | None = None  # the `tune:` block (harness/tune.py checks it)
+    short_look: dict = field(default_factory=dict)  # --steps/--n-train/--n-test given
 
 
 def cell_train(suite: Suite, stream: str, method: MethodSpec) -> TrainSettings:

@@ -29,8 +29,9 @@ STOP_WAIT_S = 60.0  # how long a stopped worker may take to release its claim an
 
 @dataclass(frozen=True)
 class SuiteSpec:
-    """What `harness run` was asked for: the suite, --methods, --seeds, --precision and
-    --set; or, in a worker (`--jobs`, Ray), the suite its parent resolved from them."""
+    """What `harness run` was asked for: the suite, --methods, --seeds, --precision, --set
+    and the short look; or, in a worker (`--jobs`, Ray), the suite its parent resolved from
+    them."""
 
     suite: str
     methods: list[str] | None = None
@@ -38,16 +39,17 @@ class SuiteSpec:
     precision: str | None = None
     sets: list[str] = field(default_factory=list)
     resolved: dict | None = None  # the suite as its parent resolved it (identity.suite_record)
+    short: dict = field(default_factory=dict)  # --steps, --n-train, --n-test
 
     def load(self):
         from harness.config import load_suite
         from harness.identity import suite_from_record
-        from harness.overrides import apply_sets, narrow
+        from harness.overrides import apply_sets, narrow, shorten
 
         if self.resolved is not None:  # a worker: settings are resolved once, by the parent
             return suite_from_record(self.resolved)
         suite = narrow(load_suite(self.suite), self.methods, self.seeds, self.precision)
-        return apply_sets(suite, list(self.sets))
+        return shorten(apply_sets(suite, list(self.sets)), **self.short)
 
 
 def select_cells(cells: list, ids: list[str] | None, index: int | None) -> list:

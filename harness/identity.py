@@ -162,6 +162,7 @@ def cell_parts(cell, suite, model_id: str, task_hashes: dict) -> dict:
         "probes": {name: get_probe(name).version for name in suite.probes},
         "schema": results.SCHEMA_VERSION, "precision": suite.precision,
         "primary": suite.primary, "results_version": results.RESULTS_VERSION,
+        **({"short_look": suite.short_look} if suite.short_look else {}),
     }
 
 
@@ -188,6 +189,7 @@ def grid_parts(suite, model_ids: dict, task_hashes: dict, probe_files: dict) -> 
         **({"stream_train": suite.stream_train} if suite.stream_train else {}),
         **({"stream_method_train": suite.stream_method_train}
            if suite.stream_method_train else {}),
+        **({"short_look": suite.short_look} if suite.short_look else {}),
     })
 
 

@@ -5,6 +5,7 @@ harness/executors.py), and the lines that end a run, read back from OUT."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -18,6 +19,50 @@ from harness.storage import atomic_write_json
 def csv(text: str) -> list[str]:
     """A comma-separated option's items (the CLI's and the workers' one parser)."""
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+HUB = ("huggingface.co", 443)
+HUB_TIMEOUT_S = 2.0
+
+
+@contextlib.contextmanager
+def offline_unless_reachable():
+    """A plan (a dry run) must not wait on a hub it cannot reach: where HF_HUB_OFFLINE is
+    unset, try the hub once for HUB_TIMEOUT_S (name lookup included, in a thread: a
+    resolver may hang) and, unreachable, plan from the local caches and built-in configs
+    as with HF_HUB_OFFLINE=1 until the block ends. Yields the line that says so (None
+    where nothing changed), for the plan to print: an error stays one line. Entered
+    before huggingface_hub is imported (it reads the variable once)."""
+    import socket
+    import threading
+
+    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    if any(os.environ.get(v, "").upper() in {"1", "ON", "YES", "TRUE"} for v in names):
+        yield None
+        return
+    reached: list[bool] = []
+
+    def connect():
+        try:
+            socket.create_connection(HUB, timeout=HUB_TIMEOUT_S).close()
+            reached.append(True)
+        except OSError:
+            pass
+
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(HUB_TIMEOUT_S)
+    if reached:
+        yield None
+        return
+    before = {v: os.environ.get(v) for v in names}
+    os.environ.update({v: "1" for v in names})
+    try:
+        yield (f"{HUB[0]} did not answer within {HUB_TIMEOUT_S:g} s: planned offline, from "
+               "the local caches and the built-in configs (HF_HUB_OFFLINE=1 says so at once)")
+    finally:
+        for v, value in before.items():
+            os.environ.pop(v) if value is None else os.environ.update({v: value})
 
 
 def check_options(args) -> None:
@@ -59,8 +104,14 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
 
     ui = UI(quiet=args.quiet)
     executors.quiet_libraries()
+    from harness.storage import REUSED, cache_line
+
+    REUSED.clear()  # what this run reads from the cache, said at its end
+    if not args.worker:
+        ui.log(cache_line())
+    short = short_look_text(suite)
     if args.executor == "ray":
-        ui.log(f"suite {suite.name}: {len(cells)} cells as Ray tasks -> {out}")
+        ui.log(f"suite {suite.name}: {len(cells)} cells as Ray tasks -> {out}{short}")
         threads = args.threads or 1
         spec = dataclasses.replace(spec, resolved=suite_record(suite))  # resolved once, here
         codes = executors.run_ray(spec, suite, out, cells, address=args.address,
@@ -73,7 +124,7 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(plan)} workers x "
                f"{plan[0]['threads']} torch threads"
                + (f" (GPUs {', '.join(w['gpu'] for w in plan)})" if args.devices else "")
-               + f" -> {out}")
+               + f" -> {out}{short}")
         _check_sharing(suite, device, args, ui)
         for model in suite.models:  # provisioned once, before the workers start
             resolve_model(model, log=ui.log)
@@ -86,7 +137,7 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     _check_bf16(suite, device, ui)
     if not args.worker:
-        ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}")
+        ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}{short}")
     claim = {"run": os.environ.get("HARNESS_RUN_ID"), "worker": args.worker} if args.worker else {}
     runner = Runner(suite, out, device, ui, save_model=args.save_model, claim_info=claim,
                     keep_checkpoints=args.keep_checkpoints)
@@ -96,6 +147,17 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
         return 1 if failures else 0
     found = executors.outcome(suite, out, runner.elsewhere)
     return finish(ui, out, executors.Outcome(done, failures, found.elsewhere), [])
+
+
+def short_look_text(suite) -> str:
+    """The header's note on a short look (`--steps`, `--n-train`, `--n-test`)."""
+    if not suite.short_look:
+        return ""
+    given = ", ".join(f"{v} steps a task" if k == "steps" else f"{k} {v}"
+                      for k, v in suite.short_look.items())
+    return (f"; SHORT LOOK ({given}): "
+            "not the suite's budget, its cells have their own grid id and are never mixed "
+            "with full-budget cells")
 
 
 def _check_bf16(suite, device, ui) -> None:
@@ -137,9 +199,14 @@ def finish(ui, out: Path, found, codes: list[int]) -> int:
     from harness.executors import combined_status
     from harness.ui import summary_table
 
+    from harness.storage import REUSED, cache_dir
+
     if found.results:
         ui.console.print(summary_table(found.results))
     ui.log(f"results: {out / 'cells'}/*/result.json")
+    if REUSED:  # this process's reads: a --jobs worker's are its own
+        ui.log(f"reused from the cache {cache_dir()}: "
+               + ", ".join(f"{n} {space}" for space, n in sorted(REUSED.items())))
     for cell, message in found.failures:
         recorded = out / "cells" / cell.id / "failure.json"
         ui.log(f"failed cell {cell.id}: {message}"
@@ -176,7 +243,8 @@ def _check_sharing(suite, device, args, ui) -> None:
 
 
 def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | None = None,
-            jobs: int | None = None, devices: list[str] | None = None) -> int:
+            jobs: int | None = None, devices: list[str] | None = None,
+            note: str | None = None) -> int:
     """List the cells (in grid order, with their index for `--cell-index`), what a run
     would do with each, who runs the running ones, and an estimate of the cost."""
     from rich.console import Console
@@ -192,16 +260,22 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         gid = grid_id(suite)
     except HarnessError:
         gid = "(unknown until the task data is fetched)"
-    rows, total_s = [], 0.0
+    rows, total_s, base_rows, unknown = [], 0.0, {}, 0
     for cell in cells:
         found = state(cell, suite, out / "cells" / cell.id)
-        e = estimate(cell, suite, measured)
+        e = cell_estimate(cell, suite, measured, gpu)
+        base = base_row_path(cell, suite) or (cell.model, cell.tasks)  # a tuple: not known
+        if base not in base_rows and found is not CellState.COMPLETE:  # (cached?, seconds)
+            base_rows[base] = (isinstance(base, Path) and base.exists(), e["row_s"] or 0.0)
+        known = e["train_s"] is not None
         row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
                "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"]
-                                                        + (e["setup_s"] or 0.0), 1),
+                                                        + (e["setup_s"] or 0.0), 1)
+               if known else None,
                "estimate": {k: None if e[k] is None else round(e[k], 1) for k in
                             ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")},
-               "checkpoint_bytes": disk_bytes(cell, suite)}
+                            ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")},
+               "estimate_from": e["source"], "checkpoint_bytes": disk_bytes(cell, suite)}
         try:  # what the cell's hash covers (harness/identity.py)
             planned = plan(cell, suite)
             row["identity"], row["config_hash"] = planned.parts, planned.config_hash
@@ -211,31 +285,44 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
             row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
                                               ).items() if k != "token"}
         elif found is not CellState.COMPLETE:
-            total_s += row["estimate_s"]
+            total_s += row["estimate_s"] or 0.0
+            unknown += not known
         rows.append((row, e))
+    uncached = [seconds for cached, seconds in base_rows.values() if not cached]
+    total_s += sum(uncached)
     todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
     if as_json:
         print(json.dumps({"suite": suite.name, "grid_id": gid, "out": str(out),
                           "to_run": todo, "estimate_s": round(total_s, 1),
+                          "base_rows_to_compute": len(uncached),
+                          "cells_without_estimate": unknown,
+                          **({"short_look": suite.short_look} if suite.short_look else {}),
+                          **({"note": note} if note else {}),
                           "cells": [r for r, _ in rows]}, indent=1))
         return 0
-    table = Table(title=f"suite {suite.name}: grid {gid} -> {out}")
+    table = Table(title=f"suite {suite.name}: grid {gid} -> {out}{short_look_text(suite)}")
     for col in ("#", "cell", "state", "steps", "setup", "train", "eval", "of which: gen.",
                 "probes", "estimate from"):
         table.add_column(col)
     for row, e in rows:
         shown = row["state"] + (f" ({claims.describe(row['claim'])})" if "claim" in row else "")
-        minutes = [("-" if e[k] is None else f"{e[k] / 60:.1f} min")
-                   for k in ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")]
-        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]), *minutes, e["source"])
+        times = [duration(e[k]) for k in ("setup_s", "train_s", "eval_s", "generation_s",
+                                          "probes_s")]
+        table.add_row(str(row["index"]), row["id"], shown, str(e["steps"]), *times, e["source"])
     Console(width=200).print(table)
     running = sum(r["state"] == "running" for r, _ in rows)
     print(f"{todo} of {len(cells)} cells to run"
           + (f" ({running} running in another process)" if running else "")
-          + f"; estimated {total_s / 60:.0f} min (figures from this OUT where it has complete "
-          "cells of a method, else the 2-core CPU figures for the 135M model; a GPU is much "
-          "faster). Generation and probes are parts of setup, train and eval, shown on their "
-          "own; '-': no complete cell of the method in OUT to measure them by")
+          + f"; estimated {duration(total_s)}"
+          + (f", of which {len(uncached)} base-model row(s) (row 0: the untrained model with "
+             f"every probe) not in the cache, {duration(sum(uncached))}" if uncached else
+             ", base-model rows cached")
+          + (f"; {unknown} cell(s) without an estimate (a model far larger than the 135M the "
+             "CPU figures are for: give --gpu H100 for GPU arithmetic)" if unknown else "")
+          + ". Per cell, from: this OUT where it has complete cells of a method, else GPU "
+          "arithmetic with --gpu NAME (harness/cost.py), else the 135M model's figures on a "
+          "2-core CPU (slower at 1 thread or on a loaded machine). Generation and probes are "
+          "parts of setup, train and eval, shown on their own; '-': not known")
     print(checkpoint_line([r["checkpoint_bytes"] for r, _ in rows]))
     print("settings in force (defaults, then the suite's, then --set):")
     for line in settings_lines(suite):
@@ -252,6 +339,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         hours = report_line(suite, parse_gpu(gpu)[0])
         if hours:
             print(hours)
+    if note:
+        print(note)
     return 0
 
 
@@ -267,6 +356,77 @@ def checkpoint_line(sizes: list[int | None]) -> str:
             "its trainable weights and the method's state, replaced after each task and "
             "removed when the cell completes); with --keep-checkpoints "
             f"{size(sum(known))} for these {len(known)} cells")
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as the dry run shows them: s under two minutes, min under two hours, h."""
+    if seconds is None:
+        return "-"
+    return (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+            if seconds < 7200 else f"{seconds / 3600:.1f} h")
+
+
+CPU_FIGURES_UP_TO = 300_000_000  # parameters: the 135M's CPU figures are not stretched
+# to a model much larger (a 7B on a CPU is not a plan, nor an estimate of its GPU time)
+
+
+def cell_estimate(cell, suite, measured: dict, gpu: str | None) -> dict:
+    """grid.estimate's figures, but from GPU arithmetic (harness/cost.py) where `--gpu`
+    names a GPU and OUT has no cells of the method, and none (None) where only the 135M's
+    CPU figures remain and the model is far larger; `row_s`: one evaluation row."""
+    from harness.cost import GPU_SPECS, cell_seconds
+    from harness.grid import estimate
+    from harness.memory import architecture
+
+    e = estimate(cell, suite, measured)
+    e["row_s"] = e["eval_s"] / max(1, len(cell.tasks))
+    if e["source"].startswith("this OUT"):
+        return e
+    name = gpu and _gpu_name(gpu)
+    try:
+        arch = architecture(cell.model)
+    except HarnessError:  # no config.json to count (offline, gated): no estimate
+        arch = None
+    if arch is not None and name in GPU_SPECS:
+        s = cell_seconds(cell, suite, arch, name)
+        rows = len(cell.tasks)
+        return e | {"train_s": s["train"] + s["generate"], "eval_s": s["evaluate"] * rows
+                    / (rows + 1), "generation_s": s["generate"], "setup_s": None,
+                    "probes_s": None, "row_s": s["evaluate"] / (rows + 1),
+                    "source": f"{name} arithmetic"}
+    if arch is None or arch.params > CPU_FIGURES_UP_TO:
+        return e | {"train_s": None, "eval_s": None, "row_s": None,
+                    "source": "none (give --gpu NAME)"}
+    return e
+
+
+def _gpu_name(gpu: str) -> str | None:
+    from harness.memory import parse_gpu
+
+    try:
+        return parse_gpu(gpu)[0]
+    except HarnessError:
+        return None
+
+
+def base_row_path(cell, suite):
+    """Where the cache keeps the cell's base-model row (row 0, shared by every cell of
+    its model, tasks, probes and evaluation settings: runner.base_row_key), or None
+    where that is not known before the model is resolved (a hub model)."""
+    from harness.fetch import is_hub_id
+    from harness.grid import plan
+    from harness.precision import using
+    from harness.runner import base_row_key
+    from harness.storage import Cache
+
+    if is_hub_id(cell.model):
+        return None
+    try:
+        p = plan(cell, suite)
+    except HarnessError:
+        return None
+    with using(suite.precision):
+        return Cache().path("base_rows", base_row_key(p))
 
 
 def settings_lines(suite) -> list[str]:

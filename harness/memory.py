@@ -80,8 +80,9 @@ class Arch:
 
 
 def arch_from_config(config: dict) -> Arch:
-    """The architecture of a config.json: counted on a model built on the meta device (no
-    memory), or from the Llama formula where transformers cannot build it."""
+    """The architecture of a config.json: from the Llama formula for Llama-shaped models
+    (LLAMA_SHAPED, tests/test_newuser.py checks it against the meta count), else counted
+    on a model built on the meta device (no memory), else the formula."""
     get = lambda *keys, default=None: next((config[k] for k in keys if config.get(k)), default)  # noqa: E731
     h = int(get("hidden_size", "n_embd", "d_model"))
     heads = int(get("num_attention_heads", "n_head"))
@@ -89,12 +90,19 @@ def arch_from_config(config: dict) -> Arch:
     head_dim = int(get("head_dim", default=h // heads))
     inter = int(get("intermediate_size", "n_inner", "ffn_dim", default=4 * h))
     layers, vocab = int(get("num_hidden_layers", "n_layer")), int(config["vocab_size"])
-    try:
-        counted = _meta_count(json.dumps(config, sort_keys=True))
-    except Exception:  # an architecture transformers does not know here: Llama's shapes
+    kind = config.get("model_type")
+    if kind in LLAMA_SHAPED and "tie_word_embeddings" in config and not config.get("mlp_bias"):
+        # the formula, exact, without importing the modelling code (seconds of a dry run)
         counted = _llama_count(h, heads, kv, head_dim, inter, layers, vocab,
-                               bool(config.get("tie_word_embeddings", True)),
-                               bool(config.get("attention_bias", False)))
+                               bool(config["tie_word_embeddings"]),
+                               bool(config.get("attention_bias", LLAMA_SHAPED[kind])))
+    else:
+        try:
+            counted = _meta_count(json.dumps(config, sort_keys=True))
+        except Exception:  # an architecture transformers does not know here: Llama's shapes
+            counted = _llama_count(h, heads, kv, head_dim, inter, layers, vocab,
+                                   bool(config.get("tie_word_embeddings", True)),
+                                   bool(config.get("attention_bias", False)))
     params, block, embed, linears = counted
     return Arch(h, layers, heads, kv, head_dim, inter, vocab, params, block, embed, linears)
 
@@ -115,6 +123,9 @@ def _meta_count(config_json: str) -> tuple:
                     for n, m in block.named_modules() if isinstance(m, torch.nn.Linear))
     return (sum(p.numel() for p in model.parameters()), sum(p.numel() for p in block.parameters()),
             model.get_input_embeddings().weight.numel(), linears)
+
+
+LLAMA_SHAPED = {"llama": False, "qwen2": True}  # model types -> q/k/v biases by default
 
 
 def _llama_count(h, heads, kv, hd, inter, layers, vocab, tied, bias) -> tuple:
@@ -313,6 +324,11 @@ def advice(arch: Arch, s: Setup, gib: float) -> str:
     """The fewest settings of FIXES that make the cell fit on `gib` GiB (the first such
     set in FIXES' order, sets with LoRA last), halving the batches further where all of
     them are not enough; or that nothing does."""
+    return fitting(arch, s, gib)[0]
+
+
+def fitting(arch: Arch, s: Setup, gib: float) -> tuple[str, Setup | None]:
+    """advice()'s words, and the setup that fits (None where none does)."""
     import itertools
 
     limit = USABLE * gib * GIB
@@ -322,7 +338,8 @@ def advice(arch: Arch, s: Setup, gib: float) -> str:
         for _, fix in combo:
             changed = _apply(changed, fix) if changed is not None else None
         if changed is not None and (peak := _peak(arch, changed)[0]) <= limit:
-            return f"fits with {', '.join(label for label, _ in combo)} ({peak / GIB:.1f} GiB)"
+            return (f"fits with {', '.join(label for label, _ in combo)} ({peak / GIB:.1f} GiB)",
+                    changed)
     current, labels = s, []
     for label, fix in FIXES:
         changed = _apply(current, fix) if not str(fix).startswith("halve") else None
@@ -333,9 +350,29 @@ def advice(arch: Arch, s: Setup, gib: float) -> str:
     peak, batches = _peak(arch, current)[0], (f"train.batch_size {current.batch} and "
                                               f"eval.batch_size {current.eval_batch}")
     if peak <= limit:
-        return f"fits with {', '.join(labels)}, {batches} ({peak / GIB:.1f} GiB)"
+        return f"fits with {', '.join(labels)}, {batches} ({peak / GIB:.1f} GiB)", current
     return (f"does not fit even with {', '.join(labels)}, {batches} ({peak / GIB:.1f} GiB): "
-            "use a GPU with more memory or a smaller model")
+            "use a GPU with more memory or a smaller model"), None
+
+
+def fit_options(method: str, s: Setup, fits: Setup) -> list[str]:
+    """The command-line options (and suite settings) that turn setup `s` of `method` into
+    `fits`: what the user types to make the cell fit."""
+    train = {"gradient_checkpointing": (s.checkpointing, fits.checkpointing),
+             "batch_size": (s.batch, fits.batch), "grad_accum": (s.grad_accum, fits.grad_accum),
+             "optimizer": (s.optimizer, fits.optimizer)}
+    options = [f"--set {method}.train.{k}={str(new).lower() if isinstance(new, bool) else new}"
+               for k, (old, new) in train.items() if old != new]
+    if fits.params.get("teacher_device") != s.params.get("teacher_device"):
+        options.append(f"--set {method}.teacher_device={fits.params['teacher_device']}")
+    if fits.precision != s.precision:
+        options.append(f"--precision {fits.precision}")
+    if fits.lora and not s.lora:
+        options.append("--methods lora (instead of sft)" if s.method == "sft" and
+                       fits.method == "lora" else f"--set {method}.lora=true")
+    if fits.eval_batch != s.eval_batch:
+        options.append(f"eval.batch_size: {fits.eval_batch} in the suite")
+    return options
 
 
 def estimate(cell, suite, gpu_gib: float | str | None = None) -> dict:
@@ -363,19 +400,45 @@ def report(suite, gpu: str | float, jobs: int | None = None,
     from harness.grid import expand
 
     label, gib = parse_gpu(gpu)
-    lines = [f"peak GPU memory per cell (estimate; fits: at most {USABLE:.0%} of {label}, "
-             f"{gib:g} GiB):"]
+    lines = [f"peak GPU memory per cell (estimate; {fit_limit(label, gib)}):"]
     misfits = 0
     for cell in expand(suite):
         e = estimate(cell, suite, gib)
         parts = ", ".join(f"{k} {v:.1f}" for k, v in e["components"].items() if v >= 0.05)
-        verdict = "fits" if e["fits"] else f"DOES NOT FIT: {e['advice']}"
+        verdict = "fits" if e["fits"] else f"DOES NOT FIT (> {USABLE * gib:.1f} GiB): " \
+            f"{e['advice']}"
         misfits += not e["fits"]
         lines.append(f"  {cell.id}: {e['peak_gib']:.1f} GiB ({e['phase']}: {parts}) {verdict}")
     lines.append(f"{misfits} of {len(lines) - 1} cells do not fit on {label}" if misfits
                  else f"every cell fits on {label}")
+    lines += fit_lines(suite, gib) if misfits else []
     shared = sharing_line(suite, gib, label, jobs, devices)
     return lines + ([shared] if shared else [])
+
+
+def fit_lines(suite, gib: float) -> list[str]:
+    """Per method whose cells do not all fit: the options that make its largest cell fit
+    (the estimate's answer for that cell; a cell of other lengths may need less)."""
+    from harness.grid import expand
+
+    worst: dict[str, tuple] = {}
+    for cell in expand(suite):
+        arch, s = architecture(cell.model), setup_of(cell, suite)
+        peak = _peak(arch, s)[0]
+        if peak > USABLE * gib * GIB and peak > worst.get(cell.method.name, (0,))[0]:
+            worst[cell.method.name] = (peak, arch, s)
+    lines = []
+    for method, (_, arch, s) in worst.items():
+        words, fits = fitting(arch, s, gib)
+        lines.append(f"  {method}: " + (" ".join(fit_options(method, s, fits)) if fits else words))
+    return ["to make every cell fit (per method, for its largest cell; checkpointing and "
+            "accumulation leave the results as they are, LoRA and 8-bit states do not):"] + lines
+
+
+def fit_limit(label: str, gib: float) -> str:
+    """The limit a cell's peak is held to, as the limit: the GPU's memory is not it."""
+    total = " of" if label.endswith("GiB") else f" of the {label}'s"
+    return f"fits if peak <= {USABLE * gib:.1f} GiB ({USABLE:.0%}{total} {gib:g} GiB)"
 
 
 def sharing(jobs: int | None, devices: list[str] | None) -> int:
@@ -412,6 +475,6 @@ def sharing_line(suite, gib: float, label: str, jobs: int | None,
             f"largest peaks sum to {f['worst_gib']:.1f} GiB")
     if f["fits"]:
         return f"{head}: fits"
-    return (f"{head}: DOES NOT FIT (at most {USABLE:.0%} of {gib:g} GiB): use --jobs "
+    return (f"{head}: DOES NOT FIT ({fit_limit(f'{gib:g} GiB', gib)}): use --jobs "
             f"{max(1, f['most']) * max(1, len(devices or ()))}; a cell that runs out of "
             "memory fails alone and re-runs with the next `harness run`")

@@ -62,24 +62,53 @@ def plasticity(R) -> float:
 @dataclass(frozen=True)
 class Metric:
     """One per-cell metric of R. `min_tasks`: below it `fn` returns None (undefined);
-    `label` and `headline`: its column in the end-of-run table of `harness run`, if any."""
+    `label`: its name in every table (`harness run`'s, `harness report`'s), `meaning` its
+    words in their legend; `headline`: a column of `harness run`'s end-of-run table."""
 
     fn: Callable[[list[list[float]]], float | None]
     higher_is_better: bool
     min_tasks: int
     label: str
     headline: bool = False
+    meaning: str = ""
 
 
 #: Every per-cell metric of R, in the order of result.json's `metrics` and of the report.
 METRICS: dict[str, Metric] = {
-    "acc": Metric(acc, True, 1, "ACC", headline=True),
-    "aia": Metric(aia, True, 1, "AIA"),
-    "bwt": Metric(bwt, True, 2, "BWT", headline=True),
-    "fwt": Metric(fwt, True, 2, "FWT"),
-    "forgetting": Metric(forgetting, False, 2, "forgetting"),
-    "plasticity": Metric(plasticity, True, 1, "plasticity", headline=True),
+    "acc": Metric(acc, True, 1, "ACC", headline=True,
+                  meaning="mean score on every task after the last"),
+    "aia": Metric(aia, True, 1, "AIA", meaning="mean score on the tasks seen so far, averaged "
+                  "over the stream"),
+    "bwt": Metric(bwt, True, 2, "BWT", headline=True,
+                  meaning="change on earlier tasks by the end (< 0: forgetting)"),
+    "fwt": Metric(fwt, True, 2, "FWT", meaning="gain on a task from the tasks before it"),
+    "forgetting": Metric(forgetting, False, 2, "forgetting",
+                         meaning="drop from each earlier task's best score"),
+    "plasticity": Metric(plasticity, True, 1, "plasticity", headline=True,
+                         meaning="gain on each task from training on it"),
 }
+
+
+def label(name: str) -> str:
+    """A metric's one name in every table: METRICS' label, or for a probe's figures
+    `<probe> final` (its value after the last task) and `<probe> change` (from the base
+    model's)."""
+    if name in METRICS:
+        return METRICS[name].label
+    for suffix, shown in (("_final", "final"), ("_delta", "change")):
+        if name.endswith(suffix):
+            return f"{name[:-len(suffix)]} {shown}"
+    return name
+
+
+def legend(names) -> str:
+    """One line that explains the named metrics (as `label` shows them)."""
+    parts = [f"{METRICS[n].label}: {METRICS[n].meaning}" for n in names if n in METRICS]
+    if any(n.endswith(("_final", "_delta")) for n in names):
+        parts.append("<probe> final: the probe after the last task, <probe> change: minus "
+                     "the base model's (docs/metrics.md)")
+    return "; ".join(parts)
+
 
 
 def cell_metrics(R, probes: dict[str, list[float]] | None = None) -> dict:

@@ -1,5 +1,6 @@
-"""Command-line edits of a loaded suite: `--methods`, `--seeds`, `--precision` and `--set`,
-checked as the suite's own settings are (one line, exit 2, before anything runs)."""
+"""Command-line edits of a loaded suite: `--methods`, `--seeds`, `--precision`, `--set` and
+the short look (`--steps`, `--n-train`, `--n-test`), checked as the suite's own settings are
+(one line, exit 2, before anything runs)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from harness.config import (Suite, TrainSettings, build_settings, check_precision, check_seeds,
                             check_unique, fail, method_spec)
+
+SHORT_KEYS = ("steps", "n_train", "n_test")  # the short look's options, as --steps etc.
 
 
 def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
@@ -54,6 +57,7 @@ def apply_sets(suite: Suite, assignments: list[str]) -> Suite:
     methods = []
     for m in suite.methods:
         params, train = given[m.name]
+        _check_keys(m.name, params)
         if params or train:
             m = dataclasses.replace(
                 m, train=build_settings(TrainSettings, train, f"--set {m.name}.train", m.train),
@@ -61,3 +65,64 @@ def apply_sets(suite: Suite, assignments: list[str]) -> Suite:
                 train_keys=tuple(dict.fromkeys((*m.train_keys, *train))))
         methods.append(m)
     return dataclasses.replace(suite, methods=methods)
+
+
+def _check_keys(name: str, params: dict) -> None:
+    """A setting the method does not have: name the key meant where one is near (a
+    training setting given without `train.`, or a typo), before the method's own error."""
+    import difflib
+
+    from harness.errors import HarnessError
+    from harness.methods import METHODS
+
+    try:
+        defaults = METHODS[name].defaults
+    except HarnessError:  # a plugin that does not import: its cells fail with that
+        return
+    if not isinstance(defaults, dict):  # check_method names that
+        return
+    train_keys = [f.name for f in dataclasses.fields(TrainSettings)]
+    for key in params:
+        if key in defaults:
+            continue
+        if key in train_keys:
+            meant = f"{name}.train.{key}"
+        else:
+            close = difflib.get_close_matches(key, list(defaults), n=1) or [
+                f"train.{k}" for k in difflib.get_close_matches(key, train_keys, n=1)]
+            meant = f"{name}.{close[0]}" if close else None
+        known = f"its settings: {', '.join(defaults) or '(none)'}; training settings " \
+            f"are {name}.train.KEY"
+        fail(f"--set {name}", f"method '{name}' has no setting {key}",
+             f"did you mean --set {meant}=...? ({known})" if meant else known)
+
+
+def shorten(suite: Suite, steps: int | None = None, n_train: int | None = None,
+            n_test: int | None = None) -> Suite:
+    """The short look of `harness run --steps N --n-train N --n-test N`: every cell trains
+    N optimiser steps a task (whatever the suite, its streams or its methods set) on at
+    most n_train examples and is scored on n_test items. Recorded as the suite's
+    `short_look`, which the grid id and every cell's config hash include: such cells are
+    never taken for (nor skipped as) the suite's full-budget cells."""
+    given = {k: v for k, v in zip(SHORT_KEYS, (steps, n_train, n_test)) if v is not None}
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            fail(f"--{key.replace('_', '-')}", f"must be a whole number >= 1, got {value!r}",
+                 f"e.g. --{key.replace('_', '-')} 8")
+    if not given:
+        return suite
+    data = dataclasses.replace(suite.data, **{k: given[k] for k in ("n_train", "n_test")
+                                              if k in given})
+    suite = dataclasses.replace(suite, data=data, short_look=given)
+    if steps is None:
+        return suite
+    budget = {"steps": steps, "epochs": None}
+    unbudgeted = lambda train: {k: v for k, v in train.items() if k not in budget}  # noqa: E731
+    return dataclasses.replace(
+        suite, train=dataclasses.replace(suite.train, **budget),
+        methods=[dataclasses.replace(m, train=dataclasses.replace(m.train, **budget),
+                                     train_keys=tuple(dict.fromkeys((*m.train_keys, *budget))))
+                 for m in suite.methods],
+        stream_train={s: u for s, t in suite.stream_train.items() if (u := unbudgeted(t))},
+        stream_method_train={s: {m: u for m, t in by.items() if (u := unbudgeted(t))}
+                             for s, by in suite.stream_method_train.items()})

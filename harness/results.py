@@ -109,6 +109,7 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "method_source": method_source,  # name, version, file, sha256: for audit
         "results_version": RESULTS_VERSION,
         "method_stats": method_stats,
+        **({"short_look": config["short_look"]} if "short_look" in config else {}),
     }
 
 

@@ -272,11 +272,9 @@ class Runner:
                     probe.prepare(model, tokenizer, p.model_id)
         evaluator = Evaluator(p.tasks, p.splits, list(self.probes.values()), self.suite.eval,
                               tokenizer)
-        key = [p.model_id, p.config["tasks"], p.config["probes"], p.config["eval"],
-               results.SCHEMA_VERSION]
         with self.ui.activity("base model: evaluate (row 0)"):
             row0 = self.cache.get_or_compute(
-                "base_rows", key, lambda: dataclasses.asdict(evaluator.evaluate(model)),
+                "base_rows", base_row_key(p), lambda: dataclasses.asdict(evaluator.evaluate(model)),
                 valid=lambda row: _is_row(row, cell.tasks, self.probes))
         return evaluator, row0
 
@@ -307,6 +305,13 @@ class Runner:
                      "seconds": 0.0, "losses": []}
         call_hook(method, "after_task", task, model, ctx)
         return stats
+
+
+def base_row_key(p) -> list:
+    """The cache key of a plan's base-model row (row 0): shared by every cell of its model,
+    tasks, probes and evaluation settings (the dry run looks it up too)."""
+    return [p.model_id, p.config["tasks"], p.config["probes"], p.config["eval"],
+            results.SCHEMA_VERSION]
 
 
 def _is_row(row, tasks, probes) -> bool:

@@ -30,6 +30,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs may compute t
     fcntl = None
 
 _MISSING = object()
+REUSED: dict[str, int] = {}  # namespace -> entries this process read from the cache
 _HELD: dict[str, int] = {}  # lock files this process holds -> depth (re-entrant)
 _HELD_GUARD = threading.Lock()
 
@@ -49,6 +50,24 @@ def cache_dir() -> Path:
                                "user has no home folder (HOME is unset, no passwd entry)",
                                "set HARNESS_CACHE to a writable folder") from None
     return Path(root).expanduser()
+
+
+def cache_line() -> str:
+    """Which cache a run uses and what it holds already (the cache is shared by every
+    checkout and venv of this user: a "first run" may reuse another's work)."""
+    root = cache_dir()
+    where = f"cache {root}" + (" (HARNESS_CACHE)" if os.environ.get("HARNESS_CACHE") else
+                               " (shared by this user's checkouts; HARNESS_CACHE sets another)")
+    found = []
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        if folder.name == "models":
+            names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+            found += [f"models {', '.join(names)}"] if names else []
+            continue
+        n = sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock")
+        found += [f"{folder.name} {n} files"] if n else []
+    return where + (": reuses what matches of " + ", ".join(found) if found else
+                    ": empty, everything is computed afresh")
 
 
 def stable_hash(obj, n: int = 16) -> str:
@@ -180,10 +199,12 @@ class Cache:
         path = self.path(namespace, key)
         value = self._read(path)
         if value is not _MISSING and (valid is None or valid(value)):
+            REUSED[namespace] = REUSED.get(namespace, 0) + 1
             return value
         with file_lock(path.with_suffix(".lock")):
             value = self._read(path)  # written while we waited for the lock?
             if value is not _MISSING and (valid is None or valid(value)):
+                REUSED[namespace] = REUSED.get(namespace, 0) + 1
                 return value
             value = compute()
             atomic_write_json(path, {"key": key, "value": value})

@@ -27,6 +27,7 @@ from harness.config import TrainSettings
 from harness.data import encode_example, length_grouped_batches
 from harness.errors import HarnessError
 from harness.methods import call_hook
+from harness.methods.nn import CROSS_ENTROPIES
 from harness.precision import autocast
 
 
@@ -122,6 +123,18 @@ def is_checkpointing(model) -> bool:
                         "is_gradient_checkpointing"))
 
 
+def _aux_term(marked: list[float], cross_entropies: list, loss) -> float | None:
+    """A micro-batch's auxiliary loss term: what the method marked with ctx.aux, else,
+    where its loss called response_token_loss once, the loss beyond that cross-entropy
+    (EWC's and L2-SP's penalties; 0 for plain SFT, so an unmarked term that is 0
+    throughout records nothing); None where neither tells."""
+    if marked:
+        return sum(marked)
+    if len(cross_entropies) == 1:
+        return float(loss.detach()) - float(cross_entropies[0])
+    return None
+
+
 def own_or_added(ctx, task_index: int, examples: list) -> list[bool] | None:
     """Per example: is it one of the task's own training prompts (True) or data the method
     added (False)? None when the stream is unknown. Rewritten responses count as own."""
@@ -175,7 +188,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
         ctx.log(f"  WARNING: {cut} of {len(examples)} training sequences of {task.name} are "
                 f"longer than train.max_len {settings.max_len} and are cut (their responses "
                 "lose their end)")
-    losses, tokens = [], 0
+    losses, tokens, shares, aux_terms, marked = [], 0, [], [], False
     if settings.gradient_checkpointing:
         set_gradient_checkpointing(model, True)
     model.train()
@@ -197,8 +210,18 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
             next(batches).to(ctx.device) for _ in range(settings.grad_accum)]
         for batch in ctx.step_batches:
             tokens += int(batch.attention_mask.sum())
-            with autocast(ctx.device):
-                loss = call_hook(method, "loss", model, batch, ctx)
+            ctx._aux, seen = [], []
+            token = CROSS_ENTROPIES.set(seen)
+            try:
+                with autocast(ctx.device):
+                    loss = call_hook(method, "loss", model, batch, ctx)
+            finally:
+                CROSS_ENTROPIES.reset(token)
+            aux, marked = _aux_term(ctx._aux, seen, loss), marked or bool(ctx._aux)
+            if aux is not None:
+                total = float(loss.detach())
+                aux_terms.append(aux)
+                shares.append(abs(aux) / max(abs(total - aux) + abs(aux), 1e-12))
             if not torch.isfinite(loss):
                 raise HarnessError(f"method '{method.name}' produced a non-finite loss at step "
                                    f"{step + 1} of task '{task.name}'",
@@ -222,7 +245,9 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
     if skipped:
         ctx.log(f"  WARNING: {len(skipped)} micro-batches of {task.name} had no response token "
                 f"left within train.max_len {settings.max_len} and were skipped")
+    aux = {"aux_share": sum(shares) / len(shares), "aux_mean": sum(aux_terms) / len(aux_terms)
+           } if marked or any(aux_terms) else {}  # a marked term, or a penalty beyond CE
     return {"task": task.name, "steps": steps, "examples": len(examples),
             "truncated_examples": cut, "skipped_batches": len(skipped),
             "loss_first": losses[0], "loss_last": losses[-1], "losses": losses,
-            "tokens": tokens, "seconds": seconds, "sec_per_step": seconds / steps}
+            "tokens": tokens, "seconds": seconds, "sec_per_step": seconds / steps, **aux}

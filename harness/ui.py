@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.metrics import METRICS
+from harness.metrics import METRICS, label, legend
 from harness.scores import probe_directions
 
 
@@ -103,28 +103,67 @@ def _mean_sd(values: list[float]) -> str:
     return f"{mean(values):.3f} ± {stdev(values):.3f}"
 
 
-def summary_table(results: list[dict]) -> Table:
+def identical(a: dict, b: dict) -> bool:
+    """Do two cells' results agree item for item (every score of every row, every probe
+    value)? A method whose regulariser does nothing gives its reference's cells exactly."""
+    return a["tasks"] == b["tasks"] and a["items"] == b["items"] and a["R"] == b["R"] \
+        and a["probes"] == b["probes"]
+
+
+def aux_share(rs: list[dict]) -> str:
+    """The mean share of the loss the method's auxiliary term took (a penalty or a
+    distillation term beside the cross-entropy: training.py), over its cells' tasks; '-'
+    for a method without one."""
+    shares = [t["aux_share"] for r in rs for t in r.get("training", [])
+              if isinstance(t, dict) and isinstance(t.get("aux_share"), (int, float))]
+    return f"{100 * mean(shares):.2g}%" if shares else "-"
+
+
+def summary_table(results: list[dict], reference: str = "sft") -> Table:
     """One row per (model, stream, method): mean ± sd over seeds of the headline metrics
-    (`METRICS[...].headline`), each probe's final value, and the training time."""
+    (`METRICS[...].headline`), each probe's final value, the auxiliary loss's share where
+    the method has one, and the training time; a method whose cells equal the
+    reference's item for item (every seed) is flagged. The caption is the metrics' legend."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in results:
         c = r["cell"]
         groups[(c["model"], c["stream"], c["method"])].append(r)
+    by_seed = {(r["cell"]["model"], r["cell"]["stream"], r["cell"]["method"], r["cell"]["seed"]): r
+               for r in results}
     headline = [name for name, metric in METRICS.items() if metric.headline]
     probe_names = sorted({p for r in results for p in r["probes"]})
-    table = Table(title="Results (final row; mean ± sd over seeds)")
-    for col in ["model", "stream", "method", "seeds", *(METRICS[m].label for m in headline)]:
+    aux = any("aux_share" in t for r in results for t in r.get("training", [])
+              if isinstance(t, dict))
+    flags = {}
+    for (model, stream, method), rs in groups.items():
+        refs = [by_seed.get((model, stream, reference, r["cell"]["seed"])) for r in rs]
+        if method != reference and all(ref is not None and identical(r, ref)
+                                       for r, ref in zip(rs, refs)):
+            flags[(model, stream, method)] = f"= {reference} item for item"
+    caption = legend(headline + [f"{p}_final" for p in probe_names]) + (
+        "; aux share: the share of the loss a penalty or distillation term beside the "
+        "cross-entropy took" if aux else "")
+    table = Table(title="Results (final row; mean ± sd over seeds)", caption=caption,
+                  caption_justify="left")
+    for col in ["model", "stream", "method", "seeds", *(label(m) for m in headline)]:
         table.add_column(col)
     directions = probe_directions(results)  # the report's and leaderboard's rule
     for p in probe_names:
         hib = directions.get(p, True)
-        table.add_column(f"{p} ({'↑' if hib else '↓'})")
+        table.add_column(f"{label(p + '_final')} ({'↑' if hib else '↓'})")
+    if aux:
+        table.add_column("aux share")
     table.add_column("train s")
-    for (model, stream, method), rs in sorted(groups.items()):
+    if flags:
+        table.add_column("note")
+    for key, rs in sorted(groups.items()):
+        model, stream, method = key
         table.add_row(
             model, stream, method, str(len(rs)),
             *[_mean_sd([r["metrics"][m] for r in rs]) for m in headline],
             *[_mean_sd([r["probes"][p][-1] for r in rs if p in r["probes"]]) for p in probe_names],
+            *([aux_share(rs)] if aux else []),
             f"{mean(r['timings']['train_s'] for r in rs):.0f}",
+            *([flags.get(key, "")] if flags else []),
         )
     return table

@@ -15,7 +15,7 @@ def test_summary_table_columns_follow_the_catalogue(tmp_path):
     headers = [c.header for c in table.columns]
     assert headers == ["model", "stream", "method", "seeds",
                        *(m.label for m in METRICS.values() if m.headline),
-                       "drift (↓)", "knowledge (↑)", "train s"]
+                       "drift final (↓)", "knowledge final (↑)", "train s"]
     assert headers[4:7] == ["ACC", "BWT", "plasticity"]
     assert table.row_count == 1
     assert list(table.columns[4].cells) == ["0.550 ± 0.071"]

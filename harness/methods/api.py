@@ -58,6 +58,7 @@ class Context:
     _model: Any = None  # the model being trained: set by the harness through _bind
     _frozen_base: Any = None
     _peek: Any = None  # the training loop's look-ahead (steps_ahead), during training only
+    _aux: list = field(default_factory=list)  # the current loss's auxiliary terms (aux())
 
     def steps_ahead(self, n: int) -> list[list]:
         """In `loss`: the micro-batches of the next `n` optimiser steps of the task, the
@@ -67,6 +68,15 @@ class Context:
         if n < 1 or not self.step_batches:
             return []
         return [self.step_batches] + (self._peek(n - 1) if self._peek and n > 1 else [])
+
+    def aux(self, term: torch.Tensor) -> torch.Tensor:
+        """In `loss`: mark `term` as the loss's auxiliary part (a penalty, a distillation
+        term beside the cross-entropy) and return it unchanged, as in `return ce +
+        ctx.aux(alpha * penalty)`. The training loop records its share of the loss,
+        |aux| / (|loss - aux| + |aux|), per task (result.json's `training[i].aux_share`):
+        a penalty too weak to change anything shows as a share near 0."""
+        self._aux.append(float(term.detach()))
+        return term
 
     def _bind(self, model) -> None:
         """Harness only: make `model` the one being trained (after loading, and again

@@ -7,6 +7,8 @@ position masks they take are the batch's own (`Batch.prompt_mask`, `Batch.respon
 
 from __future__ import annotations
 
+import contextvars
+
 import torch
 import torch.nn.functional as F
 
@@ -34,10 +36,20 @@ def response_logits(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
     return logits, targets[targets != -100]
 
 
+# While the training loop computes a loss: the cross-entropies response_token_loss gave,
+# so that the loop can tell a penalty added to it (harness/training.py, aux shares).
+CROSS_ENTROPIES: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "cross_entropies", default=None)
+
+
 def response_token_loss(model, batch) -> torch.Tensor:
     """Mean cross-entropy over response tokens (labels != -100): the SFT loss."""
     logits, targets = response_logits(model, batch)
-    return F.cross_entropy(logits.float(), targets)
+    loss = F.cross_entropy(logits.float(), targets)
+    seen = CROSS_ENTROPIES.get()
+    if seen is not None:
+        seen.append(loss.detach())
+    return loss
 
 
 # Inputs of more than CHUNK_ABOVE elements (N x V) are taken CHUNK_ELEMENTS at a time.

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from harness.metrics import label, legend
 from harness.report.markdown import avg_ranks, num, pval
 
 
@@ -34,6 +35,7 @@ def terminal_tables(s: dict) -> list:
             for (model, stream), rows in per.items()]
     if s["across_scenarios"]:
         out.append(_pooled_table(s))
+    out.append(Text("legend: " + legend([m["name"] for m in s["metrics"]])))
     wins = [w for w in s["wins"] if w["metric"] == "all"]
     if wins:
         out.append(_wins_table(wins))
@@ -86,7 +88,7 @@ def _scenario_table(model: str, stream: str, rows: list[dict], comps: dict,
     t.add_column("n")
     for m in metrics:
         hib = next(r["higher_is_better"] for r in rows if r["metric"] == m)
-        t.add_column(escape(f"{m} {'↑' if hib else '↓'}"), justify="right",
+        t.add_column(escape(f"{label(m)} {'↑' if hib else '↓'}"), justify="right",
                      overflow="fold")  # a narrow terminal wraps a number, never cuts it
     look = {(r["method"], r["metric"]): r for r in rows}
     for method in sorted({r["method"] for r in rows}, key=lambda m: (m != ref, m)):
@@ -120,7 +122,7 @@ def _pooled_table(s: dict) -> Table:
     t.add_column("method")
     t.add_column("pairs")
     for m in metrics:
-        t.add_column(escape(f"{m} {'↑' if hib[m] else '↓'}"), justify="right", overflow="fold")
+        t.add_column(escape(f"{label(m)} {'↑' if hib[m] else '↓'}"), justify="right", overflow="fold")
     for method in sorted({r["method"] for r in rows}):
         cols = []
         for m in metrics:
