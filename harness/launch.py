@@ -274,7 +274,6 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                if known else None,
                "estimate": {k: None if e[k] is None else round(e[k], 1) for k in
                             ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")},
-                            ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")},
                "estimate_from": e["source"], "checkpoint_bytes": disk_bytes(cell, suite)}
         try:  # what the cell's hash covers (harness/identity.py)
             planned = plan(cell, suite)
