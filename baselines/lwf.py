@@ -64,4 +64,4 @@ class LwF(Method):
 
     def loss(self, model, batch, ctx):
         ce, kl = self.distillation(model, batch)
-        return ce + self.params["alpha"] * kl
+        return ce + ctx.aux(self.params["alpha"] * kl)

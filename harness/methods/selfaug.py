@@ -52,4 +52,4 @@ class SelfAug(OptionalLoRA, Method):
 
     def loss(self, model, batch, ctx):
         ce, kl = self.terms(model, batch, ctx)
-        return ce + self.params["alpha"] * kl
+        return ce + ctx.aux(self.params["alpha"] * kl)
