@@ -261,10 +261,16 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     except HarnessError:
         gid = "(unknown until the task data is fetched)"
     rows, total_s, base_rows, unknown = [], 0.0, {}, 0
+    from harness.fetch import missing
+
+    unfetched = {what.removeprefix("task ") for item in missing(suite) for what in item["for"]
+                 if what.startswith("task ")}  # their data would be fetched to plan them
     for cell in cells:
         found = state(cell, suite, out / "cells" / cell.id)
         e = cell_estimate(cell, suite, measured, gpu)
-        base = base_row_path(cell, suite) or (cell.model, cell.tasks)  # a tuple: not known
+        local = not unfetched & set(cell.tasks)  # a plan needs the task data
+        # a tuple: where the base row would be is not known
+        base = (local and base_row_path(cell, suite)) or (cell.model, cell.tasks)
         if base not in base_rows and found is not CellState.COMPLETE:  # (cached?, seconds)
             base_rows[base] = (isinstance(base, Path) and base.exists(), e["row_s"] or 0.0)
         known = e["train_s"] is not None
@@ -276,9 +282,11 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                             ("setup_s", "train_s", "eval_s", "generation_s", "probes_s")},
                "estimate_from": e["source"], "checkpoint_bytes": disk_bytes(cell, suite)}
         try:  # what the cell's hash covers (harness/identity.py)
+            if not local:
+                raise HarnessError("task data not fetched yet", "harness fetch")
             planned = plan(cell, suite)
             row["identity"], row["config_hash"] = planned.parts, planned.config_hash
-        except HarnessError:  # task data not fetched yet
+        except HarnessError:  # task data not fetched yet: no identity to show
             row["identity"] = row["config_hash"] = None
         if found is CellState.RUNNING:
             row["claim"] = {k: v for k, v in (claims.holder(out / "cells" / cell.id) or {}
