@@ -15,6 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from harness.errors import HarnessError  # noqa: E402
 from harness.launch import csv  # noqa: E402
+from harness.storage import user_path  # noqa: E402
 
 EXIT_USER_ERROR = 2
 
@@ -67,7 +68,7 @@ def _run(args, note: str | None) -> int:
     device = None if args.executor == "ray" else pick_device(args.device)
     cells = executors.select_cells(expand(suite), args.cell, args.cell_index)  # expand stops
     # on two cells in a folder; a short look's cells go beside the suite's, never over them
-    out = Path(args.out or Path("runs") / (suite.name + ("-short" if short else ""))).expanduser()
+    out = user_path(args.out or Path("runs") / (suite.name + ("-short" if short else "")))
     if not args.dry_run:
         fetch.check_offline(suite)  # offline: one line naming everything the caches lack
     checked = [m for m in suite.models  # local folders and hub ids; embedded ones when
@@ -94,7 +95,7 @@ def cmd_tune(args) -> int:
     from harness.ui import UI
 
     suite = SuiteSpec(args.suite, csv(args.methods) if args.methods else None).load()
-    out = Path(args.out or Path("runs") / f"{suite.name}-tune").expanduser()
+    out = user_path(args.out or Path("runs") / f"{suite.name}-tune")
     if args.dry_run:
         from harness.tune import dry_run
         print("\n".join(dry_run(suite, out)))
@@ -262,8 +263,8 @@ def _submit(args, note: str | None) -> int:
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
     name = bundle.check_name(args.name or suite.methods[0].name)
-    root = Path(args.root).expanduser()
-    out = Path(args.out).expanduser() if args.out else root / "runs" / "submit" / name
+    root = user_path(args.root)
+    out = user_path(args.out) if args.out else root / "runs" / "submit" / name
     if args.dry_run:  # what would run, what it costs, what is cached; nothing written
         from harness import launch
         from harness.grid import expand

@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.storage import user_path
 
 # bf16/fp16 safetensors, from the parameter count at 2 bytes (approximate)
 MODEL_SIZES_GB = {
@@ -94,7 +95,7 @@ def downloads(suite, judge: str | None = None) -> list[dict]:
 def is_hub_id(name: str) -> bool:
     """A hub id (org/name) rather than a local folder or an embedded model's name."""
     return ("/" in name and not name.startswith((".", "/", "~"))
-            and not Path(name).expanduser().exists())
+            and not user_path(name).exists())
 
 
 def fixtures_on() -> bool:
@@ -399,7 +400,7 @@ def present(item: dict) -> bool:
 
         modules = Path(os.environ.get("HF_MODULES_CACHE", Path(constants.HF_HOME) / "modules"))
         return any((modules / "evaluate_modules" / "metrics").glob(f"*--{item['id']}"))
-    return bool(item.get("path")) and Path(item["path"]).expanduser().exists()
+    return bool(item.get("path")) and user_path(item["path"]).exists()
 
 
 def _dataset_cached(dataset: str) -> bool:

@@ -331,6 +331,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
           "2-core CPU (slower at 1 thread or on a loaded machine). Generation and probes are "
           "parts of setup, train and eval, shown on their own; '-': not known")
     print(checkpoint_line([r["checkpoint_bytes"] for r, _ in rows]))
+    print(power_line(suite, out))
     print("settings in force (defaults, then the suite's, then --set):")
     for line in settings_lines(suite):
         print(f"  {line}")
@@ -434,6 +435,56 @@ def base_row_path(cell, suite):
         return None
     with using(suite.precision):
         return Cache().path("base_rows", base_row_key(p))
+
+
+POWER_METRICS = ("acc", "bwt")
+STATED_SPREAD = 0.05  # sd of per-(stream, seed) differences between two methods, assumed
+# where OUT has no cells to measure it by (the shipped v1 board's ACC pairs: about 0.03-0.07)
+
+
+def measured_spread(out: Path, metric: str) -> float | None:
+    """The median over method pairs of the sd of their per-(stream, seed) differences in
+    `metric`, from OUT's complete cells (a pilot); None with fewer than 2 paired values."""
+    from statistics import median, stdev
+
+    from harness.results import read_cells
+
+    if not (out / "cells").is_dir():
+        return None
+    values: dict = {}
+    for r in read_cells(out).records:
+        c, v = r.data["cell"], r.data["metrics"].get(metric)
+        if isinstance(v, (int, float)):
+            values.setdefault(c["method"], {})[(c["model"], c["stream"], c["seed"])] = v
+    sds = []
+    methods = sorted(values)
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            shared = sorted(set(values[a]) & set(values[b]))
+            if len(shared) >= 2:
+                sds.append(stdev(values[a][k] - values[b][k] for k in shared))
+    return median(sds) if sds else None
+
+
+def power_line(suite, out: Path) -> str:
+    """The minimum detectable difference of the design per headline metric, after the
+    board-wide correction (all pairs of the suite's methods), at 80% power and alpha 0.05
+    (statistics.design_mdd), from OUT's measured spread where it has paired cells, else a
+    stated one: what the grid can and cannot tell apart, before anything runs."""
+    from harness.statistics import design_mdd
+
+    parts = []
+    for metric in POWER_METRICS:
+        spread = measured_spread(out, metric)
+        source = "sd measured in OUT" if spread is not None else "sd assumed"
+        spread = STATED_SPREAD if spread is None else spread
+        mdd = design_mdd({metric: spread}, len(suite.seeds), len(suite.streams),
+                         len(suite.methods))[metric]
+        parts.append(f"{metric} " + ("no test (fewer than 2 seeds)" if mdd is None else
+                                      f"{mdd:.3f} ({source} {spread:.3f})"))
+    return (f"power: smallest difference found 80% of the time at alpha 0.05 after Holm over "
+            f"all {len(suite.methods) * (len(suite.methods) - 1) // 2} pairs, "
+            f"{len(suite.seeds)} seeds x {len(suite.streams)} streams: " + "; ".join(parts))
 
 
 def settings_lines(suite) -> list[str]:

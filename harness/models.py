@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.storage import atomic_write_json, cache_dir, file_lock, writable_problem
+from harness.storage import atomic_write_json, cache_dir, file_lock, user_path, writable_problem
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ _MARKER = "harness-model.json"
 def model_cache_dir() -> Path:
     """HARNESS_MODEL_CACHE overrides only the model cache; else <HARNESS_CACHE>/models."""
     env = os.environ.get("HARNESS_MODEL_CACHE")
-    return Path(env).expanduser() if env else cache_dir() / "models"
+    return user_path(env) if env else cache_dir() / "models"
 
 
 def resolve_model(name: str, log=print) -> str:
@@ -68,7 +68,7 @@ def resolve_model(name: str, log=print) -> str:
     the run before any cell starts rather than failing every cell."""
     if name in EMBEDDED:
         return str(provision_embedded(name, log=log))
-    path = Path(name).expanduser()
+    path = user_path(name)
     if path.is_dir():
         check_model_dir(path, name)
         return str(path)
@@ -135,9 +135,14 @@ def check_model_dir(path: Path, name: str) -> None:
             "save the tokenizer into it as well: tokenizer.save_pretrained(DIR)")
     if (path / "tokenizer.json").is_file():
         try:
-            json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
+            tokenizer = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             bad(f"has a corrupt tokenizer.json ({_first_line(exc)})")
+        largest, rows = _largest_token_id(tokenizer), _vocab_rows(path)
+        if largest is not None and rows is not None and largest >= rows:
+            bad(f"has a tokenizer whose token ids reach {largest} but a config.json with "
+                f"vocab_size {rows} (the tokenizer belongs to another model)",
+                "save the model's own tokenizer into the folder: tokenizer.save_pretrained(DIR)")
     weights = [path / f for f in WEIGHT_FILES if (path / f).is_file()]
     for index in (path / f for f in WEIGHT_INDEXES if (path / f).is_file()):
         try:
@@ -159,6 +164,36 @@ def check_model_dir(path: Path, name: str) -> None:
     if problem:
         bad(f"has a config.json that does not match its weights ({problem})",
             "use the config.json saved with these weights (save_pretrained writes both)")
+
+
+def _largest_token_id(tokenizer) -> int | None:
+    """The largest id a tokenizer.json can produce (its vocabulary and added tokens), or None
+    where its layout is not one this reads: an id beyond the embedding fails inside a cell
+    with a bare index error."""
+    if not isinstance(tokenizer, dict):
+        return None
+    vocab = (tokenizer.get("model") or {}).get("vocab") if isinstance(
+        tokenizer.get("model"), dict) else None
+    ids = []
+    if isinstance(vocab, dict):  # BPE, WordPiece: token -> id
+        ids += [v for v in vocab.values() if isinstance(v, int)]
+    elif isinstance(vocab, list):  # Unigram: [token, score] in id order
+        ids.append(len(vocab) - 1)
+    ids += [t["id"] for t in tokenizer.get("added_tokens") or []
+            if isinstance(t, dict) and isinstance(t.get("id"), int)]
+    return max(ids) if ids else None
+
+
+def _vocab_rows(path: Path) -> int | None:
+    """config.json's vocab_size (a multimodal config's text part included), or None."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for part in (config, config.get("text_config") or {}):
+        if isinstance(part, dict) and isinstance(part.get("vocab_size"), int):
+            return part["vocab_size"]
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -433,7 +468,7 @@ def model_config(name: str) -> dict:
     if name in EMBEDDED:
         cached = model_cache_dir() / name / "config.json"
         return json.loads(cached.read_text()) if cached.is_file() else dict(EMBEDDED_CONFIGS[name])
-    path = Path(name).expanduser()
+    path = user_path(name)
     if path.is_dir():
         check_model_dir(path, name)
         return json.loads((path / "config.json").read_text())

@@ -49,7 +49,19 @@ def cache_dir() -> Path:
             raise HarnessError("no folder for the cache: HARNESS_CACHE is not set and this "
                                "user has no home folder (HOME is unset, no passwd entry)",
                                "set HARNESS_CACHE to a writable folder") from None
-    return Path(root).expanduser()
+    return user_path(root)
+
+
+def user_path(path) -> Path:
+    """`path` with a leading `~` expanded; a `~` that cannot be (HOME unset and no passwd
+    entry, as in some containers) is one line naming the path, not pathlib's RuntimeError."""
+    try:
+        return Path(path).expanduser()
+    except (RuntimeError, KeyError):
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"'{path}' starts with ~ but this user has no home folder (HOME "
+                           "is unset, no passwd entry)", "give the path without ~") from None
 
 
 def cache_line() -> str:

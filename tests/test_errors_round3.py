@@ -181,6 +181,28 @@ def unreadable_weights(e):
     return e.run(e.suite(models=[str(e.model)]))
 
 
+def tilde_without_home(e):
+    from pathlib import PosixPath
+
+    def no_home(self):
+        if str(self).startswith("~"):
+            raise RuntimeError("Could not determine home directory.")
+        return self
+
+    e.monkeypatch.setattr(PosixPath, "expanduser", no_home)
+    return ["run", "--suite", e.suite(methods=["sft"], **FAST), "--out", "~/runs/x"]
+
+
+def foreign_tokenizer(e):
+    """A model folder whose tokenizer.json has more tokens than its embedding has rows."""
+    folder = e.tmp / "foreign"
+    shutil.copytree(e.model, folder)
+    tok = json.loads((folder / "tokenizer.json").read_text())
+    tok["added_tokens"].append({**tok["added_tokens"][-1], "id": 4096, "content": "<|x|>"})
+    (folder / "tokenizer.json").write_text(json.dumps(tok))
+    return e.run(e.suite(models=[str(folder)]))
+
+
 ROUND3_ERRORS = [
     # -- YAML 1.2 --------------------------------------------------------------------------
     ("yaml-recursive-alias", ["recursive alias"], lambda e: e.run(e.text(
@@ -224,6 +246,10 @@ ROUND3_ERRORS = [
     ("home-unset-no-passwd", ["no folder for the cache", "set HARNESS_CACHE"], no_home),
     ("model-file-unreadable", ["has a file this user cannot read: model.safetensors", "chmod a+r"],
      unreadable_weights),
+    ("tilde-without-home", ["'~/runs/x' starts with ~ but this user has no home folder",
+                            "without ~"], tilde_without_home),
+    ("tokenizer-of-another-model", ["token ids reach 4096 but a config.json with vocab_size",
+                                    "the model's own tokenizer"], foreign_tokenizer),
 ]
 
 
