@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
 def _run(args, note: str | None) -> int:
     """`harness run`, or its plan with `note` (planned offline) to print."""
     from harness import executors, fetch, launch
-    from harness.config import check_model_limits
+    from harness.limits import check_model_limits
     from harness.grid import expand
     from harness.models import check_model
     from harness.runner import pick_device
@@ -249,7 +249,8 @@ def cmd_submit(args) -> int:
 def _submit(args, note: str | None) -> int:
     """`harness submit`, or its plan with `note` (planned offline) to print."""
     from harness import bundle
-    from harness.config import check_model_limits, load_suite
+    from harness.config import load_suite
+    from harness.limits import check_model_limits
     from harness.overrides import apply_sets, narrow
     from harness.executors import quiet_libraries
     from harness.methods import METHODS

@@ -92,9 +92,11 @@ def run_limited(cmd: list[str], env: dict, limit_s: float, log, grace_s: float =
 def dry_suite(source: str, model: str, dest: Path, methods: int | None) -> Path:
     """The shipped suite on the tiny model with tiny budgets (its methods as listed, the
     first `methods` of them), so --dry runs the real suites' method specs."""
-    import yaml  # a harness dependency: installed here and on the device
+    import yaml  # a harness dependency: installed here and on the device (to write)
 
-    suite = yaml.safe_load((ROOT / source).read_text())
+    from harness.config import read_yaml
+
+    suite = read_yaml(ROOT / source, source)
     names = list(suite["methods"])[:methods] if methods else list(suite["methods"])
     suite.update(
         name=f"dry-{suite['name']}", models=[model], seeds=[0],

@@ -285,7 +285,7 @@ def test_yaml_12_reads_what_yaml_11_misread(env):
 
 
 def test_every_yaml_reader_is_the_one_loader():
-    """No module of the harness reads YAML but through config.parse_yaml."""
+    """No module of the harness reads YAML but through harness.yamlio.parse_yaml."""
     root = Path(__file__).resolve().parent.parent
     readers = [p for p in [*root.glob("harness/**/*.py"), *root.glob("scripts/*.py")]
                if "yaml.safe_load" in p.read_text() or "yaml.load(" in p.read_text()]

@@ -180,12 +180,14 @@ def test_every_entry_point_is_a_class_of_a_plugin_module():
 
 
 def test_benchmarks_holds_data_and_its_generators_only():
-    """benchmarks/ is data: the task generators, the external instruction set and the lm-eval
-    folders' scorer hooks are its only Python (tools live in scripts/, paper code in
-    harness_papers/)."""
+    """benchmarks/ is data: the task generators, the knowledge-v2 probe's generator (its
+    questions are written by it and hashed into its version), the external instruction set
+    and the lm-eval folders' scorer hooks are its only Python (tools live in scripts/, paper
+    code in harness_papers/)."""
     code = {str(p.relative_to(ROOT / "benchmarks")) for p in (ROOT / "benchmarks").rglob("*.py")}
     assert {c for c in code if not re.fullmatch(r"__init__\.py|external\.py|tasks/\w+\.py|"
-                                                r"lm_eval/[\w-]+/utils\.py", c)} == set()
+                                                r"probes/\w+\.py|lm_eval/[\w-]+/utils\.py",
+                                                c)} == set()
     assert not list((ROOT / "benchmarks").rglob("*.sh"))
 
 

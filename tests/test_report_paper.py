@@ -236,7 +236,7 @@ def test_a_paper_suite_runs_end_to_end_on_the_fixtures_and_reports(tmp_path, tin
             probe.max_new_tokens = 4  # the tiny model's context is 512 tokens
         return probe
 
-    for module in (harness.probes, harness.grid, harness.runner):
+    for module in (harness.probes, harness.runner):
         monkeypatch.setattr(module, "get_probe", hooked)
     monkeypatch.setenv("HARNESS_PAPER_FIXTURES", str(ROOT / "tests" / "fixtures" / "papers"))
     suite = yaml.safe_load((ROOT / "benchmarks" / "suites" / "sdft-rewrite-2024.yaml").read_text())

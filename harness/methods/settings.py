@@ -115,7 +115,7 @@ def parse_sets(names: list[str], assignments: list[str]) -> dict[str, tuple[dict
     setting of that method alone), VALUE read as YAML: method name -> (settings, training
     settings) given. The caller checks them as a suite's; a setting given twice is refused
     (the last would win without a word)."""
-    from harness.config import parse_yaml
+    from harness.yamlio import parse_yaml
 
     given = {name: ({}, {}) for name in names}
     for text in assignments:
