@@ -14,7 +14,9 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # our own progress bars replace the 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from harness.errors import HarnessError  # noqa: E402
+from harness.arguments import Parser  # noqa: E402
 from harness.launch import csv  # noqa: E402
+from harness.listing import cmd_list  # noqa: E402
 from harness.storage import user_path  # noqa: E402
 
 EXIT_USER_ERROR = 2
@@ -44,7 +46,7 @@ def cmd_run(args) -> int:
 
 def _run(args, note: str | None) -> int:
     """`harness run`, or its plan with `note` (planned offline) to print."""
-    from harness import executors, fetch, launch
+    from harness import dryrun, executors, fetch, launch
     from harness.limits import check_model_limits
     from harness.grid import expand
     from harness.models import check_model
@@ -77,7 +79,7 @@ def _run(args, note: str | None) -> int:
         check_model(model)
     check_model_limits(suite, checked)  # a budget beyond the context, a LoRA rank beyond the width
     if args.dry_run:  # planning needs neither hub models nor the data: it lists them
-        return launch.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
+        return dryrun.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
                               jobs=args.jobs, devices=csv(args.devices or "") or None,
                               note=note)
     from harness.training import check_optimizers
@@ -128,85 +130,6 @@ def check_writable(out: Path) -> None:
     if problem:
         raise HarnessError(f"cannot write to the cache '{cache_dir()}' ({problem})",
                            "set HARNESS_CACHE to a writable folder")
-
-
-def cmd_list(args) -> int:
-    from harness.config import available_suites, load_streams, read_yaml
-    from harness.methods import METHODS
-    from harness.probes import PROBES
-    from harness.tasks import all_tasks
-
-    if args.what == "suites":
-        rows = [{"name": n, "path": str(p),
-                 "description": " ".join(str((read_yaml(p, p.name) or {}).get("description", "")).split())}
-                for n, p in available_suites().items()]
-    elif args.what == "methods" and args.name:
-        rows = [method_row(args.name)]
-    elif args.what == "methods":
-        rows = []
-        for name, target in METHODS.targets().items():
-            try:
-                cls = METHODS[name]
-            except HarnessError as exc:  # a broken plugin is listed, not fatal to the list
-                rows.append({"name": name, "class": target, "description": f"BROKEN: {exc}",
-                             "defaults": {}, "continual": None})
-                continue
-            rows.append({"name": name, "version": _version(name), "class": target,
-                         "description": cls.description, "defaults": cls.defaults,
-                         "continual": cls.continual})
-    elif args.what == "tasks":
-        rows = [{"name": n, "version": c.version, "description": c.description,
-                 "data": c.dataset or "generated"} for n, c in all_tasks(datasets=True).items()]
-    elif args.what == "probes":
-        rows = [{"name": n, "description": c.description, "higher_is_better": c.higher_is_better}
-                for n, c in PROBES.items()]
-    else:
-        rows = [{"name": n, "tasks": t} for n, t in load_streams().items()]
-    if args.name and args.what != "methods":
-        raise HarnessError(f"harness list {args.what} takes no name (got '{args.name}')",
-                           "name one method: harness list methods NAME|path/to/file.py:Class")
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    elif args.name:
-        for key, value in rows[0].items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k}={json.dumps(v)}" for k, v in value.items()) or "(none)"
-            print(f"{key:<12} {value}")
-    else:
-        from rich.markup import escape
-        from rich.table import Table
-
-        from harness.ui import make_console
-
-        table = Table(title=args.what)
-        keys = [k for k in rows[0] if k not in ("defaults", "path")] if rows else ["name"]
-        for k in keys:
-            table.add_column(k)
-        for row in rows:
-            table.add_row(*[escape(", ".join(map(str, v)) if isinstance(v, list) else str(v))
-                            for v in (row[k] for k in keys)])
-        make_console().print(table)
-    return 0
-
-
-def method_row(spec: str) -> dict:
-    """One method in full: its name, where it comes from, description, defaults."""
-    from harness.methods import METHODS
-    from harness.methods.settings import resolve_method
-
-    name, _, source = resolve_method(spec, {}, "harness list methods")
-    cls = METHODS[name]  # a plugin that does not import: its import error
-    return {"name": name, "version": _version(name, source), "class": spec, "source": source,
-            "description": cls.description, "defaults": cls.defaults, "continual": cls.continual}
-
-
-def _version(name: str, source: str = "") -> str:
-    """A method's version (harness/identity.py): declared, else its source's hash."""
-    from harness.bundle import builtin_version
-    from harness.config import MethodSpec
-    from harness.identity import method_version
-
-    return method_version(MethodSpec(name, source=source)) if source else builtin_version(name)
 
 
 def cmd_report(args) -> int:
@@ -267,12 +190,12 @@ def _submit(args, note: str | None) -> int:
     root = user_path(args.root)
     out = user_path(args.out) if args.out else root / "runs" / "submit" / name
     if args.dry_run:  # what would run, what it costs, what is cached; nothing written
-        from harness import launch
+        from harness import dryrun
         from harness.grid import expand
         from harness.storage import cache_line
 
         print(cache_line())
-        launch.dry_run(suite, out, expand(suite), note=note)
+        dryrun.dry_run(suite, out, expand(suite), note=note)
         print(f"bundle: {root / bundle.SUBMISSIONS / name} once every cell is complete "
               "(nothing was written: run without --dry-run)")
         return 0
@@ -348,34 +271,6 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
-class _StoreOnce(argparse._StoreAction):
-    """An option given twice is refused: argparse would keep the last without a word
-    (`--methods a --methods b` runs b only). Repeatable options use action="append"."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        given = namespace.__dict__.setdefault("_given_options", set())
-        if self.dest in given:
-            parser.error(f"{option_string} is given twice (the last would win without a "
-                         "word); give it once")
-        given.add(self.dest)
-        super().__call__(parser, namespace, values, option_string)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line and exit 2 like every other user error:
-    `harness: error: <argparse's message>. Fix: see `harness SUBCOMMAND --help``, the
-    prefix once (argparse's own `PROG: error:` is main()'s); a single-valued option may be
-    given once."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.register("action", None, _StoreOnce)
-        self.register("action", "store", _StoreOnce)
-
-    def error(self, message):
-        raise HarnessError(message, f"see `{self.prog} --help`")
-
-
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The arguments; the ones no parser knows are named with the subcommand's help."""
     parser = build_parser()
@@ -387,7 +282,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="harness", description=__doc__)
+    parser = Parser(prog="harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a suite: train on each stream, evaluate after every task")
     run.add_argument("--suite", required=True, help="built-in suite name or path to a suite .yaml")
@@ -456,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("name", nargs="?", help="with methods: one method in full, by name or "
                      "as path/to/file.py:Class (its name, description and defaults)")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
-    lst.set_defaults(func=cmd_list)
+    lst.set_defaults(func=cmd_list)  # harness/listing.py
     rep = sub.add_parser("report", help="statistics across the cells of a run: terminal "
                          "tables, OUT/report.md, OUT/summary.json, OUT/plots/*.png")
     rep.add_argument("out", help="the folder given to `harness run --out` (it holds cells/)")

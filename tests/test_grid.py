@@ -134,7 +134,7 @@ def test_a_stream_sets_one_methods_training_beating_the_methods_own(tmp_path, ti
     """`streams: {s: {tasks, train, methods: {m: {...}}}}`: those settings are m's on s
     only, over the stream's and m's own; other methods and streams keep theirs; they key
     the cells' hashes and the grid id, and the dry run shows them."""
-    from harness.launch import settings_lines
+    from harness.dryrun import settings_lines
 
     streams = {"long": {"tasks": ["arith"], "train": {"epochs": 2},
                         "methods": {"sft": {"lr": 5e-6}}}, "plain": ["json-extract"]}

@@ -4,7 +4,7 @@ design after the board-wide correction, from OUT's measured spread or a stated o
 import statistics
 from types import SimpleNamespace
 
-from harness.launch import STATED_SPREAD, measured_spread, power_line
+from harness.dryrun import STATED_SPREAD, measured_spread, power_line
 from harness.statistics import design_mdd
 from tests.synthetic_cells import write_cell
 

@@ -63,7 +63,7 @@ def test_tune_end_to_end_on_the_tiny_model(tmp_path, tiny_model_dir, capsys, mon
     lam = ewc["settings"][ewc["chosen"]]["setting"]["lambda"]
     assert f"ewc.lambda={json.dumps(lam)}" in sets
     seen = {}
-    monkeypatch.setattr("harness.launch.dry_run", lambda suite, *a, **k: seen.update(
+    monkeypatch.setattr("harness.dryrun.dry_run", lambda suite, *a, **k: seen.update(
         {m.name: m for m in suite.methods}) or 0)
     assert main(["run", "--suite", str(path), "--out", str(tmp_path / "run"), "--dry-run",
                  "--settings", str(out / "tuned.json"), "--set", "sft.train.steps=3"]) == 0
