@@ -1,7 +1,7 @@
 """`harness report OUT`: statistics across the cells of a run.
 
-    harness.results.read_cells(OUT) -> collect (score table) -> analysis (one function per
-    statistic) -> summary dict -> OUT/summary.json, markdown -> OUT/report.md,
+    harness.results.read_cells(OUT) -> collect (score table) -> analysis, items (one function
+    per statistic) -> summary dict -> OUT/summary.json, markdown -> OUT/report.md,
     plots -> OUT/plots/*.png, terminal -> the tables printed by `harness report`
 
 `build_report(out)` does all of it and returns the summary; `run_report` adds the terminal
@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.report import analysis
 from harness.report.collect import ReportInputs, collect
+from harness.report.items import item_forgetting
 from harness.report.markdown import render_markdown
 from harness.report.terminal import terminal_tables
 from harness.results import Cells, read_cells
@@ -109,7 +110,7 @@ def _summary(out: Path, inputs: ReportInputs) -> dict:
     skipped += why
     friedman, why = analysis.friedman(inputs) if cells.records else ([], [])
     skipped += why
-    items, why = analysis.item_forgetting(inputs)
+    items, why = item_forgetting(inputs)
     skipped += why
     iqm, why, notes = analysis.iqm(inputs) if cells.records else (
         {"normalisation": analysis.NORMALISATION, "rows": []}, [], [])

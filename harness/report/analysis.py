@@ -2,7 +2,9 @@
 score table (`ReportInputs`) and returning its rows plus the items it skipped, with why.
 
 The maths is in harness/statistics.py; this module only chooses the inputs (pairing by
-seed, orientation, families) and names what it could not compute.
+seed, orientation, families) and names what it could not compute. The statistics on
+per-item scores (acc's seed x item interval, item-level forgetting and McNemar) are in
+harness/report/items.py.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from statistics import mean
 
 from harness import statistics as S
 from harness.metrics import METRICS
-from harness.report.collect import ReportInputs, mean_sd, scenario_id, scenario_means
-from harness.results import Record, finite
-from harness.scores import CORRECT, item_flips
+from harness.report.collect import ReportInputs, mean_sd, scenario_id, scenario_means, skip
+from harness.report.items import item_ci
 
 NORMALISATION = ("per scenario (model, stream, metric): min-max over the methods' seed "
                  "means, oriented so that higher is better; norm(x) = (x - worst) / "
@@ -25,10 +26,6 @@ TIE_RULE = ("a method wins a scenario when its seed mean is the best; methods wh
             "method's mean (over seeds) are tied with it: every tied method gets a shared "
             "win, counted separately from outright wins; scenarios with fewer than two "
             "methods, or a method with fewer than 2 seeds, are not counted")
-
-
-def _skip(what: str, why: str) -> dict:
-    return {"what": what, "why": why}
 
 
 # --------------------------------------------------------------------------- per method
@@ -68,28 +65,28 @@ def comparisons(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
     for (model, stream), methods in sorted(inputs.groups.items()):
         group = scenario_id(model, stream)
         if ref not in methods:
-            skipped.append(_skip(f"comparisons in {group}",
-                                 f"reference {ref!r} has no complete cell there "
-                                 f"(methods: {', '.join(sorted(methods))})"))
+            skipped.append(skip(f"comparisons in {group}",
+                                f"reference {ref!r} has no complete cell there "
+                                f"(methods: {', '.join(sorted(methods))})"))
             continue
         others = sorted(m for m in methods if m != ref)
         if not others:
-            skipped.append(_skip(f"comparisons in {group}",
-                                 f"only the reference {ref!r} has complete cells there"))
+            skipped.append(skip(f"comparisons in {group}",
+                                f"only the reference {ref!r} has complete cells there"))
             continue
         for metric, hib in inputs.metrics.items():
             vals = inputs.values.get((model, stream, metric), {})
             if not vals:
-                skipped.append(_skip(f"comparisons in {scenario_id(model, stream, metric)}",
-                                     "the metric is null in every cell (undefined, e.g. "
-                                     f"{undefined} on a one-task stream, or a probe these "
-                                     "cells did not run)"))
+                skipped.append(skip(f"comparisons in {scenario_id(model, stream, metric)}",
+                                    "the metric is null in every cell (undefined, e.g. "
+                                    f"{undefined} on a one-task stream, or a probe these "
+                                    "cells did not run)"))
                 continue
             for method in others:
                 row, why = _compare(inputs, model, stream, metric, method, vals)
                 if row is None:
-                    skipped.append(_skip(f"{method} vs {ref} on "
-                                         f"{scenario_id(model, stream, metric)}", why))
+                    skipped.append(skip(f"{method} vs {ref} on "
+                                        f"{scenario_id(model, stream, metric)}", why))
                 else:
                     rows.append(row)
     _adjust(rows, inputs.alpha)
@@ -161,105 +158,6 @@ def _adjust(rows: list[dict], alpha: float) -> None:
             row["p_bh"] = float(adj)
 
 
-def final_items(record: Record) -> tuple[list[float] | None, str | None]:
-    """Per-item scores of the final row, all tasks concatenated in stream order."""
-    items = record.data.get("items")
-    if not isinstance(items, dict):
-        return None, "no per-item scores (items)"
-    flat = []
-    for task in record.tasks:
-        rows = items.get(task)
-        if not isinstance(rows, list) or len(rows) != record.T + 1:
-            return None, f"items[{task}] is not a list of T+1 rows"
-        final = rows[-1]
-        if not isinstance(final, list) or not all(finite(x) is not None for x in final):
-            return None, f"items[{task}] final row is not a list of numbers"
-        flat.extend(float(x) for x in final)
-    return (flat, None) if flat else (None, "no items in the final row")
-
-
-def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: list[int]):
-    """acc's final-row difference with seeds and items as crossed random factors
-    (S.seed_item_t), or None and why not: the cells must share tasks, task data and item
-    counts with the reference's, and every seed the same items (with a data seed per seed
-    the items are nested in seeds and the seed interval already carries item sampling)."""
-    by_method = inputs.groups[(model, stream)]
-    rows, first = [], None
-    for s in seeds:
-        ra, rb = by_method[method][s], by_method[inputs.reference][s]
-        ha, hb = ra.data.get("task_hashes"), rb.data.get("task_hashes")
-        if ra.tasks != rb.tasks or (ha and hb and ha != hb):
-            return None, f"seed {s}: tasks or task data differ from the reference's"
-        if first is None:
-            first = ha
-        elif ha != first:
-            return None, ("the items differ between seeds (a data seed per seed): the seed "
-                          "interval already includes item sampling")
-        a, why = final_items(ra)
-        if a is None:
-            return None, f"{method} seed {s}: {why}"
-        b, why = final_items(rb)
-        if b is None:
-            return None, f"{inputs.reference} seed {s}: {why}"
-        if len(a) != len(b) or (rows and len(a) != len(rows[0])):
-            return None, f"seed {s}: item counts differ ({len(a)} vs {len(b)} or other seeds)"
-        rows.append([x - y for x, y in zip(a, b)])
-    try:
-        return S.seed_item_t(rows, inputs.confidence), None
-    except ValueError as exc:
-        return None, str(exc)
-
-
-def item_forgetting(inputs: ReportInputs) -> tuple[dict, list[dict]]:
-    """Item-level forgetting: per cell, task and row, the items that flipped 1 -> 0
-    (forgotten) and 0 -> 1 (learned) since the row right after the task was trained; and
-    per (model, stream, method, seed, task) an exact McNemar test of the final row's items
-    against the reference's on the same items, Holm over every McNemar test of the report.
-    """
-    flips, tests, skipped = [], [], []
-    ref = inputs.reference
-    for (model, stream), methods in sorted(inputs.groups.items()):
-        for method, by_seed in sorted(methods.items()):
-            for seed, r in sorted(by_seed.items()):
-                items = r.data.get("items") or {}
-                f = item_flips(items, r.tasks)
-                if f is None:
-                    skipped.append(_skip(f"item flips of {scenario_id(model, stream)} "
-                                         f"{method} seed {seed}",
-                                         "no per-item scores of T+1 equal rows (items)"))
-                    continue
-                flips.append({"model": model, "stream": stream, "method": method,
-                              "seed": seed, "forgotten": f["forgotten"],
-                              "learned": f["learned"],
-                              "forgotten_items": f["forgotten_items"],
-                              "learned_items": f["learned_items"]})
-                other = methods.get(ref, {}).get(seed)
-                if method == ref or other is None or other.tasks != r.tasks:
-                    continue
-                theirs = other.data.get("items") or {}
-                hashes = (r.data.get("task_hashes"), other.data.get("task_hashes"))
-                if all(hashes) and hashes[0] != hashes[1]:
-                    continue
-                for task in r.tasks:
-                    a, b = items.get(task), theirs.get(task)
-                    if not (a and b and len(a[-1]) == len(b[-1])):
-                        continue
-                    n01, n10, p = S.mcnemar_exact(a[-1], b[-1])
-                    tests.append({"model": model, "stream": stream, "method": method,
-                                  "reference": ref, "seed": seed, "task": task,
-                                  "items": len(a[-1]), "only_reference": n01,
-                                  "only_method": n10, "p": p})
-    for row, adj in zip(tests, S.holm([t["p"] for t in tests]) if tests else []):
-        row["p_adjusted"] = float(adj)
-        row["significant"] = bool(adj < inputs.alpha)
-    return {"correct": f"an item is correct when its score is >= {CORRECT}",
-            "since": "the row right after the task was trained",
-            "test": "exact McNemar (two-sided binomial on the discordant items, "
-                    "scipy.stats.binomtest), per (model, stream, method, seed, task) on the "
-                    "final row; Holm over all of them",
-            "flips": flips, "mcnemar": tests}, skipped
-
-
 def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict], list[dict]]:
     """Per metric and method vs the reference, over the (model, stream) scenarios: a
     Wilcoxon signed-rank test of the per-scenario mean differences, and the leaderboard's
@@ -296,8 +194,8 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
                      "significant_pooled": bool(q < inputs.alpha),
                      "family_pairs": len(boards[metric].pairs)})
     if comps and not rows:
-        return rows, [_skip("tests across scenarios", "every method meets the reference "
-                            "in only one (model, stream) scenario")]
+        return rows, [skip("tests across scenarios", "every method meets the reference "
+                           "in only one (model, stream) scenario")]
     return rows, []
 
 
@@ -339,9 +237,9 @@ def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
             vals = inputs.values[(model, stream, metric)]
             few = sorted(m for m in by_method if len(vals[m]) < 2)
             if few:
-                skipped.append(_skip(f"wins in {scenario_id(model, stream, metric)}",
-                                     f"{', '.join(few)} with fewer than 2 seeds: no interval, "
-                                     "so no tie rule; run 2 or more seeds"))
+                skipped.append(skip(f"wins in {scenario_id(model, stream, metric)}",
+                                    f"{', '.join(few)} with fewer than 2 seeds: no interval, "
+                                    "so no tie rule; run 2 or more seeds"))
                 continue
             means[sid] = by_method
             cis[sid] = {m: _mean_ci(inputs, vals[m]) for m in by_method}
@@ -355,7 +253,7 @@ def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
     if all_means:
         rows += _win_rows("all", all_means, all_cis, True)
     if not rows:
-        return rows, skipped or [_skip("win counts", "no scenario has two or more methods")]
+        return rows, skipped or [skip("win counts", "no scenario has two or more methods")]
     return rows, skipped
 
 
@@ -426,7 +324,7 @@ def friedman(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
     for label, table in tables.items():
         entry, why = friedman_one(inputs, label, table)
         if entry is None:
-            skipped.append(_skip(f"Friedman/Nemenyi ({label})", why))
+            skipped.append(skip(f"Friedman/Nemenyi ({label})", why))
             continue
         if label == "all":
             entry["note"] = ("pooled over every (model, stream, metric) scenario, each metric "
@@ -499,8 +397,8 @@ def iqm(inputs: ReportInputs) -> tuple[dict, list[dict], list[dict]]:
                          "ci_low": res.low, "ci_high": res.high,
                          "n_scenarios": len(groups), "n_values": sum(len(g) for g in groups),
                          "prob_improvement": pi, "pi_n_scenarios": pi_n})
-    skipped = [] if rows else [_skip("IQM and probability of improvement",
-                                     "no scenario has two or more methods with different means")]
+    skipped = [] if rows else [skip("IQM and probability of improvement",
+                                    "no scenario has two or more methods with different means")]
     return {"normalisation": NORMALISATION,
             "prob_improvement": (f"P(method > {ref}): Mann-Whitney U / (n_x n_y) of the "
                                  "method's seeds against the reference's, oriented so higher "

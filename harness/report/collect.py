@@ -47,6 +47,11 @@ def scenario_id(model: str, stream: str, metric: str | None = None) -> str:
     return f"{model}/{stream}" + (f"/{metric}" if metric else "")
 
 
+def skip(what: str, why: str) -> dict:
+    """One entry of a section's skipped items: what was not computed, and why."""
+    return {"what": what, "why": why}
+
+
 def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
         return None, None
