@@ -113,10 +113,10 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     for line in download_lines(downloads(suite)):
         print(f"  {line}")
     if gpu:
-        from harness.memory import report
+        from harness.memory_fit import report
         print("\n".join(report(suite, gpu, jobs, devices)))
         from harness.cost import report_line
-        from harness.memory import parse_gpu
+        from harness.memory_fit import parse_gpu
         hours = report_line(suite, parse_gpu(gpu)[0])
         if hours:
             print(hours)
@@ -182,7 +182,7 @@ def cell_estimate(cell, suite, measured: dict, gpu: str | None) -> dict:
 
 
 def _gpu_name(gpu: str) -> str | None:
-    from harness.memory import parse_gpu
+    from harness.memory_fit import parse_gpu
 
     try:
         return parse_gpu(gpu)[0]

@@ -227,7 +227,8 @@ def _check_sharing(suite, device, args, ui) -> None:
 
     if device.type != "cuda" or not torch.cuda.is_available():
         return
-    from harness.memory import GIB, shared_fit, sharing, sharing_line
+    from harness.memory import GIB
+    from harness.memory_fit import shared_fit, sharing, sharing_line
 
     devices, gib = csv(args.devices or ""), torch.cuda.get_device_properties(0).total_memory / GIB
     at_once = sharing(args.jobs, devices)

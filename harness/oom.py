@@ -1,5 +1,5 @@
 """A cell that runs out of GPU memory fails alone, with what would make it fit (the
-estimate of harness/memory.py for the GPU it ran on), and leaves the GPU clean for the next."""
+estimate of harness/memory_fit.py for the GPU it ran on), and leaves the GPU clean for the next."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import functools
 import os
 
 from harness.errors import HarnessError
-from harness.memory import GIB, estimate
+from harness.memory import GIB
+from harness.memory_fit import estimate
 
 
 def is_oom(exc: BaseException) -> bool:

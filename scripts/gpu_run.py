@@ -6,7 +6,7 @@
 
 Each call stages the payload parts it carries (scripts/gpu_payload.py); the call that
 completes the set installs them and runs: `pytest -m gpu` through scripts/gpu_check.py,
-the leaderboard grid at the `--jobs` harness.memory says fit the GPU (under a hard time
+the leaderboard grid at the `--jobs` harness.memory_fit says fit the GPU (under a hard time
 limit that keeps the rest its time), the SDFT-long diagnostic as far as the budget allows,
 and writes into $OUT: gpu-results.json, gpu-state.tar.gz (the cells and the test results),
 gpu-check.md and gpu_run.log. A second invocation skips what is complete (the harness
@@ -123,7 +123,7 @@ def inspect(suites: list[tuple[str, str]], gib: float | None) -> dict:
 
     from harness.config import load_suite
     from harness.grid import expand, state
-    from harness.memory import GPUS, estimate, shared_fit
+    from harness.memory_fit import GPUS, estimate, shared_fit
 
     cuda = torch.cuda.is_available()
     props = torch.cuda.get_device_properties(0) if cuda else None

@@ -322,12 +322,12 @@ def test_an_out_of_memory_cell_fails_alone_with_advice(tmp_path, tiny_model_dir,
 @pytest.mark.slow
 def test_embedded_model_cell_on_cuda_and_the_estimate(tmp_path, monkeypatch):
     """A reduced quickstart SFT cell on the embedded model on CUDA: its time, and its peak
-    (torch.cuda.max_memory_allocated) beside harness.memory's estimate."""
+    (torch.cuda.max_memory_allocated) beside harness.memory_fit's estimate."""
     from conftest import USER_CACHE
     from harness.config import load_suite
     from harness.errors import HarnessError
     from harness.grid import expand
-    from harness.memory import estimate
+    from harness.memory_fit import estimate
     from harness.models import provision_embedded
 
     if USER_CACHE:

@@ -1,6 +1,7 @@
-"""harness/memory.py: the peak-memory estimate against hand computations (SmolLM2-135M and
-a Llama-2-7B config), the tiny model's measured parameter bytes and the activations torch
-saves for backward; the fit verdict, the advice, and an out-of-memory cell's failure."""
+"""harness/memory.py and harness/memory_fit.py: the peak-memory estimate against hand
+computations (SmolLM2-135M and a Llama-2-7B config), the tiny model's measured parameter
+bytes and the activations torch saves for backward; the fit verdict, the advice, and an
+out-of-memory cell's failure."""
 
 import dataclasses
 import json
@@ -9,8 +10,8 @@ import pytest
 import torch
 
 from harness.errors import HarnessError
-from harness.memory import (GIB, Setup, advice, arch_from_config, architecture, components,
-                            estimate, parse_gpu, report)
+from harness.memory import GIB, Setup, arch_from_config, architecture, components
+from harness.memory_fit import advice, estimate, parse_gpu, report
 from harness.models import EMBEDDED_CONFIGS
 
 LLAMA2_7B = {"model_type": "llama", "vocab_size": 32000, "hidden_size": 4096,
@@ -183,7 +184,7 @@ def test_jobs_on_one_gpu_sum_the_largest_peaks():
     most that do is the advice (N over --devices: that many a GPU)."""
     from harness.config import load_suite
     from harness.grid import expand
-    from harness.memory import USABLE, shared_fit, sharing, sharing_line
+    from harness.memory_fit import USABLE, shared_fit, sharing, sharing_line
 
     assert (sharing(None, None), sharing(8, None), sharing(8, ["0", "1"]),
             sharing(3, ["0", "1"]), sharing(None, ["0", "1"])) == (1, 8, 4, 2, 1)

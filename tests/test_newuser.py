@@ -243,7 +243,8 @@ def test_a_large_models_cells_are_estimated_by_gpu_arithmetic_never_by_cpu_figur
 
 def test_the_fit_limit_is_printed_as_the_limit_with_the_options_that_fit(tmp_path, monkeypatch,
                                                                           capsys):
-    from harness.memory import GIB, USABLE, _peak, architecture, fit_options, fitting, setup_of
+    from harness.memory import GIB, _peak, architecture, setup_of
+    from harness.memory_fit import USABLE, fit_options, fitting
 
     path = _seven_b_suite(tmp_path, monkeypatch)
     capsys.readouterr()
