@@ -11,9 +11,10 @@ from collections import defaultdict
 from statistics import mean
 
 from harness import statistics as S
+from harness.cells import Record
 from harness.metrics import METRICS
 from harness.report.collect import ReportInputs, mean_sd, scenario_id, scenario_means
-from harness.results import Record, finite
+from harness.results import finite
 from harness.scores import CORRECT, item_flips
 
 NORMALISATION = ("per scenario (model, stream, metric): min-max over the methods' seed "
