@@ -220,7 +220,7 @@ def measured_spread(out: Path, metric: str) -> float | None:
     `metric`, from OUT's complete cells (a pilot); None with fewer than 2 paired values."""
     from statistics import median, stdev
 
-    from harness.results import read_cells
+    from harness.cells import read_cells
 
     if not (out / "cells").is_dir():
         return None

@@ -15,7 +15,7 @@ Two kinds of cells, each with its tables where present:
   paired by seed and by (seed, task, item), Holm-corrected per stream.
 `--write FILE` replaces only the part of FILE between the two markers below (the prose
 around them, the lead's conclusions, stays); without the markers it appends them. Cells
-are read through harness.results (complete, valid result.json files only).
+are read through harness.cells (complete, valid result.json files only).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
 
-from harness.results import read_cells
+from harness.cells import read_cells
 
 MAX_BASE, MIN_GAIN = 0.5, 0.3
 FORGETS_BWT, PROBE_NOISE_X = -0.15, 3.0  # issue 31: SFT forgets; probes move > 3 sd

@@ -9,7 +9,7 @@ training step time, also as a ratio to the reference method's (paired by seed an
 Method statistics recorded in result.json (`method_stats`) are averaged per key; SDFT's
 divergence per completion position (`kl_by_position`) gets a table of its own. A method
 given as a file plugin is shown by its `name` (cells recorded under path.py:Class before
-methods were named so are resolved to it). Cells are read through harness.results
+methods were named so are resolved to it). Cells are read through harness.cells
 (complete, valid result.json files only). For paired significance tests use
 `harness report`.
 """
@@ -21,8 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
 
+from harness.cells import read_cells
 from harness.metrics import METRICS
-from harness.results import read_cells
 
 
 def _ms(values: list[float], digits: int = 3) -> str:

@@ -275,7 +275,7 @@ def test_the_end_of_a_run_lists_cells_running_elsewhere(tmp_path, tiny_model_dir
     assert "[1/2]" in log and "[2/2]" in log
     assert "1 cell(s) are being run by another process; run again when they finish" in log
     assert f"  {held}: pid 42 on node7 (worker 3)" in log
-    from harness.results import read_cells
+    from harness.cells import read_cells
 
     running = read_cells(out).incomplete
     assert [(r["cell_id"], r["state"], r["running"]["host"]) for r in running] == [

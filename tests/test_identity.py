@@ -185,13 +185,13 @@ def test_resaved_weights_are_not_taken_for_the_complete_cell_of_the_old(tmp_path
 
 
 def test_a_report_leaves_out_cells_of_another_results_version(tmp_path, monkeypatch):
-    from harness import results
+    from harness import cells, results
 
     cell = "smollm2-135m-instruct__arith-json__sft__s0"
     shutil.copytree(SFT_BUNDLE / "cells" / cell, tmp_path / "cells" / cell)
-    assert [r.data["cell_id"] for r in results.read_cells(tmp_path).records] == [cell]
+    assert [r.data["cell_id"] for r in cells.read_cells(tmp_path).records] == [cell]
     monkeypatch.setattr(results, "RESULTS_VERSION", 2)
-    found = results.read_cells(tmp_path)
+    found = cells.read_cells(tmp_path)
     assert found.records == [] and found.corrupt == [{
         "path": f"cells/{cell}/result.json", "cell_id": cell,
         "reason": "stale: measured under results version 1, this harness's is 2 (never mixed: "

@@ -3,8 +3,8 @@ the catalogue, the cells' probe_info or the probe registry."""
 
 import json
 
+from harness.cells import read_cells
 from harness.report.collect import collect, metric_value, probe_directions
-from harness.results import read_cells
 from synthetic_cells import R_for, write_cell
 
 SETTINGS = dict(reference="A", alpha=0.05, confidence=0.95, n_resamples=99,

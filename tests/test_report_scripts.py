@@ -1,5 +1,5 @@
 """The scripts that read results (scripts/method_evidence.py, scripts/benchmark_card.py):
-their tables from synthetic cells read through harness.results."""
+their tables from synthetic cells read through harness.cells."""
 
 import json
 from pathlib import Path

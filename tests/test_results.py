@@ -1,11 +1,12 @@
-"""harness/results.py: validating result.json and sorting the folders of OUT/cells by
-state."""
+"""harness/results.py: validating result.json; harness/cells.py: sorting the folders of
+OUT/cells by state."""
 
 import json
 
 import pytest
 
-from harness.results import CellState, check_result, read_cells, read_result
+from harness.cells import read_cells
+from harness.results import CellState, check_result, read_result
 from synthetic_cells import R_for, write_cell
 
 

@@ -40,9 +40,9 @@ def test_stats_check_prints_coverage_and_family_wise_error(capsys):
 
 
 def test_report_and_leaderboard_read_a_cell_by_one_rule(tmp_path):
+    from harness.cells import read_cells
     from harness.leaderboard.entries import cell_values
     from harness.report.collect import metric_value
-    from harness.results import read_cells
     from tests.synthetic_cells import R_for, write_cell
 
     items = {"t1": [[0, 0], [1, 1], [0, 1]], "t2": [[0, 0], [0, 0], [1, 1]]}

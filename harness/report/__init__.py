@@ -1,6 +1,6 @@
 """`harness report OUT`: statistics across the cells of a run.
 
-    harness.results.read_cells(OUT) -> collect (score table) -> analysis, items (one function
+    harness.cells.read_cells(OUT) -> collect (score table) -> analysis, items (one function
     per statistic) -> summary dict -> OUT/summary.json, markdown -> OUT/report.md,
     plots -> OUT/plots/*.png, terminal -> the tables printed by `harness report`
 
@@ -17,13 +17,13 @@ import json
 import math
 from pathlib import Path
 
+from harness.cells import Cells, read_cells
 from harness.errors import HarnessError
 from harness.report import analysis
 from harness.report.collect import ReportInputs, collect
 from harness.report.items import item_forgetting
 from harness.report.markdown import render_markdown
 from harness.report.terminal import terminal_tables
-from harness.results import Cells, read_cells
 
 __all__ = ["build_report", "run_report", "render_markdown", "terminal_tables",
            "SUMMARY_SCHEMA_VERSION"]

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
+from harness.cells import Cells, Record
 from harness.metrics import METRICS
-from harness.results import Cells, Record
 from harness import scores
 from harness.scores import ITEM_METRICS, higher_is_better
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from harness import statistics as S
 from harness.report.collect import ReportInputs, scenario_id, skip
-from harness.results import Record, finite
+from harness.cells import Record
+from harness.results import finite
 from harness.scores import CORRECT, item_flips
 
 

@@ -4,7 +4,7 @@ benchmarks/paper_numbers/<suite>.yaml holds a paper suite's numbers with their p
 (format: docs/paper-suites.md): metric definitions (how ours is computed from a cell, how
 comparable it is and why it may differ) and tables transcribed from the paper (source,
 provenance, model, setting, our stream, paper columns -> our methods, one row per metric).
-`paper_report(out)` reads OUT's complete cells through harness.results, takes the suite from
+`paper_report(out)` reads OUT's complete cells through harness.cells, takes the suite from
 them, and gives one row per (table, metric, column): the paper's value, ours (mean over
 seeds with a 95% CI, in the paper's unit), the difference, each side's change from its own
 base row, and a status: comparable, approximate, not comparable, needs a judge, local
@@ -21,9 +21,10 @@ import random
 from pathlib import Path
 from statistics import mean, stdev
 
+from harness.cells import Record, read_cells
 from harness.config import BENCHMARKS, read_yaml
 from harness.errors import HarnessError
-from harness.results import Record, read_cells, read_json
+from harness.results import read_json
 from harness.storage import atomic_write_json
 
 NUMBERS_DIR = BENCHMARKS / "paper_numbers"

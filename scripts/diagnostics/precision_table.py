@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from statistics import mean, stdev
 
-from harness.results import read_cells
+from harness.cells import read_cells
 
 RUNS = ("precision-old", "precision-fp32", "precision-bf16", "precision-old-again")
 FIELDS = ("acc", "bwt", "drift", "knowledge", "train_s", "eval_s", "total_s")
