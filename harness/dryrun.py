@@ -242,9 +242,9 @@ def measured_spread(out: Path, metric: str) -> float | None:
 def power_line(suite, out: Path) -> str:
     """The minimum detectable difference of the design per headline metric, after the
     board-wide correction (all pairs of the suite's methods), at 80% power and alpha 0.05
-    (statistics.design_mdd), from OUT's measured spread where it has paired cells, else a
+    (harness.power.design_mdd), from OUT's measured spread where it has paired cells, else a
     stated one: what the grid can and cannot tell apart, before anything runs."""
-    from harness.statistics import design_mdd
+    from harness.power import design_mdd
 
     parts = []
     for metric in POWER_METRICS:

@@ -5,7 +5,7 @@ import statistics
 from types import SimpleNamespace
 
 from harness.dryrun import STATED_SPREAD, measured_spread, power_line
-from harness.statistics import design_mdd
+from harness.power import design_mdd
 from tests.synthetic_cells import write_cell
 
 

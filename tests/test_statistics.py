@@ -1,5 +1,6 @@
-"""Statistics of harness/statistics.py: agreement with scipy or hand computations on fixed
-inputs, edge cases, and small planted-null / planted-effect simulations (fixed RNG)."""
+"""Statistics of harness/statistics.py, harness/aggregates.py and harness/power.py: agreement
+with scipy or hand computations on fixed inputs, edge cases, and small planted-null /
+planted-effect simulations (fixed RNG)."""
 
 import math
 import warnings
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from harness import aggregates as AG
+from harness import power as PW
 from harness import statistics as S
 
 ALPHA = 0.05
@@ -98,7 +101,7 @@ def test_benjamini_hochberg_by_hand():
 
 def test_friedman_by_hand_and_matches_scipy():
     scores = np.array([[1, 2, 3], [2, 1, 3], [1, 2, 3], [3, 2, 1]], dtype=float)
-    res = S.friedman(scores)
+    res = AG.friedman(scores)
     # ranks (1 = highest): [3,2,1], [2,3,1], [3,2,1], [1,2,3] -> sums 9, 9, 6
     assert res.avg_ranks == pytest.approx([2.25, 2.25, 1.5])
     # chi2 = 12 / (N k (k+1)) * sum R_j^2 - 3 N (k+1) = 0.25 * 198 - 48 = 1.5
@@ -111,23 +114,23 @@ def test_friedman_by_hand_and_matches_scipy():
 
 def test_friedman_ties_and_lower_is_better():
     scores = np.array([[0.5, 0.5, 0.1, 0.2], [0.3, 0.9, 0.9, 0.1], [0.8, 0.7, 0.6, 0.6]])
-    res = S.friedman(scores)
+    res = AG.friedman(scores)
     ref = stats.friedmanchisquare(*scores.T)
     assert res.statistic == pytest.approx(ref.statistic)
     assert res.avg_ranks == pytest.approx(
         stats.rankdata(-scores, axis=1).mean(axis=0))
     assert res.avg_ranks[0] == pytest.approx((1.5 + 3 + 1) / 3)
-    low = S.friedman(scores, higher_is_better=False)
+    low = AG.friedman(scores, higher_is_better=False)
     assert low.avg_ranks == pytest.approx(5 - res.avg_ranks)
     assert low.statistic == pytest.approx(res.statistic)
 
 
 def test_friedman_needs_three_methods_and_complete_blocks():
     with pytest.raises(ValueError, match="at least 3 methods"):
-        S.friedman([[0.1, 0.2], [0.3, 0.4], [0.5, 0.4]])
+        AG.friedman([[0.1, 0.2], [0.3, 0.4], [0.5, 0.4]])
     with pytest.raises(ValueError, match="complete blocks"):
-        S.friedman([[0.1, 0.2, np.nan], [0.3, 0.4, 0.5]])
-    all_tied = S.friedman(np.ones((4, 3)))
+        AG.friedman([[0.1, 0.2, np.nan], [0.3, 0.4, 0.5]])
+    all_tied = AG.friedman(np.ones((4, 3)))
     assert (all_tied.statistic, all_tied.pvalue) == (0.0, 1.0)
     assert all_tied.avg_ranks == pytest.approx([2, 2, 2])
 
@@ -142,41 +145,41 @@ DEMSAR_Q = {  # Demsar (2006), Table 5(a): Nemenyi q_alpha for k = 2..10
 def test_nemenyi_q_matches_demsar_table(alpha):
     for k, q_table in zip(range(2, 11), DEMSAR_Q[alpha]):
         n = 7
-        q = S.nemenyi_cd(k, n, alpha) / math.sqrt(k * (k + 1) / (6 * n))
+        q = AG.nemenyi_cd(k, n, alpha) / math.sqrt(k * (k + 1) / (6 * n))
         assert q == pytest.approx(q_table, abs=0.01), k
 
 
 def test_nemenyi_cd_formula():
     # Demsar's worked example: k = 4 methods, N = 14 data sets -> CD = 2.569 sqrt(20/84)
-    assert S.nemenyi_cd(4, 14) == pytest.approx(2.569 * math.sqrt(20 / 84), abs=0.005)
-    assert S.nemenyi_cd(4, 56) == pytest.approx(S.nemenyi_cd(4, 14) / 2)
+    assert AG.nemenyi_cd(4, 14) == pytest.approx(2.569 * math.sqrt(20 / 84), abs=0.005)
+    assert AG.nemenyi_cd(4, 56) == pytest.approx(AG.nemenyi_cd(4, 14) / 2)
     with pytest.raises(ValueError):
-        S.nemenyi_cd(1, 10)
+        AG.nemenyi_cd(1, 10)
 
 
 # --------------------------------------------------------------------------- aggregation
 
 def test_iqm_known_arrays():
-    assert S.iqm(np.arange(1, 9)) == pytest.approx(4.5)  # keeps 3, 4, 5, 6
-    assert S.iqm([1, 2, 3, 4, 100]) == pytest.approx(3.0)  # drops int(1.25) = 1 each end
+    assert AG.iqm(np.arange(1, 9)) == pytest.approx(4.5)  # keeps 3, 4, 5, 6
+    assert AG.iqm([1, 2, 3, 4, 100]) == pytest.approx(3.0)  # drops int(1.25) = 1 each end
     v = np.random.default_rng(2).normal(size=37)
-    assert S.iqm(v) == pytest.approx(stats.trim_mean(v, 0.25))
+    assert AG.iqm(v) == pytest.approx(stats.trim_mean(v, 0.25))
 
 
 def test_stratified_bootstrap_iqm_ci():
     rng = np.random.default_rng(4)
     groups = [rng.normal(loc=m, size=5) for m in (0.0, 0.5, 1.0, 2.0)]
-    res = S.stratified_bootstrap_iqm_ci(groups, n_resamples=500, seed=0)
-    assert res.point == pytest.approx(S.iqm(np.concatenate(groups)))
+    res = AG.stratified_bootstrap_iqm_ci(groups, n_resamples=500, seed=0)
+    assert res.point == pytest.approx(AG.iqm(np.concatenate(groups)))
     assert res.low < res.point < res.high
-    point, low, high = S.stratified_bootstrap_iqm_ci(groups, n_resamples=500, seed=0)
+    point, low, high = AG.stratified_bootstrap_iqm_ci(groups, n_resamples=500, seed=0)
     assert (point, low, high) == tuple(res)  # reproducible, unpacks as a triple
 
 
 def test_stratified_bootstrap_keeps_scenario_sizes():
     # Constant within each scenario: stratified resampling reproduces the pool exactly,
     # so the interval has zero width (an unstratified bootstrap would not).
-    res = S.stratified_bootstrap_iqm_ci([[0.0] * 4, [1.0] * 4, [2.0] * 4, [3.0] * 4],
+    res = AG.stratified_bootstrap_iqm_ci([[0.0] * 4, [1.0] * 4, [2.0] * 4, [3.0] * 4],
                                         n_resamples=200)
     assert res.point == res.low == res.high == pytest.approx(1.5)
 
@@ -184,13 +187,13 @@ def test_stratified_bootstrap_keeps_scenario_sizes():
 def test_probability_of_improvement():
     x = [[0.9, 0.8, 0.95], [0.7, 0.75]]
     y = [[0.1, 0.2, 0.3], [0.5, 0.6]]
-    assert S.probability_of_improvement(x, y) == 1.0
-    assert S.probability_of_improvement(y, x) == 0.0
-    assert S.probability_of_improvement(x, x) == 0.5
+    assert AG.probability_of_improvement(x, y) == 1.0
+    assert AG.probability_of_improvement(y, x) == 0.0
+    assert AG.probability_of_improvement(x, x) == 0.5
     # hand: x=[1, 2] vs y=[1.5, 2]: 2>1.5 counts 1, 2=2 counts 1/2 -> 1.5/4; second 1.0
-    assert S.probability_of_improvement([[1, 2], [3]], [[1.5, 2], [0]]) == pytest.approx(
+    assert AG.probability_of_improvement([[1, 2], [3]], [[1.5, 2], [0]]) == pytest.approx(
         (0.375 + 1.0) / 2)
-    mapped = S.probability_of_improvement({"s1": [1, 2], "s2": [3]},
+    mapped = AG.probability_of_improvement({"s1": [1, 2], "s2": [3]},
                                           {"s2": [0], "s1": [1.5, 2]})
     assert mapped == pytest.approx((0.375 + 1.0) / 2)
 
@@ -202,23 +205,23 @@ def test_win_counts_ties_and_cis():
         "s3": {"A": 0.40, "B": 0.40, "C": 0.30},   # exact tie A/B
         "s4": {"A": 0.70, "B": 0.10, "C": None},   # C missing here
     }
-    plain = S.win_counts(means)
-    assert plain["A"] == S.WinCount(outright=2, shared=1, n=4)
-    assert plain["B"] == S.WinCount(outright=1, shared=1, n=4)
-    assert plain["C"] == S.WinCount(outright=0, shared=0, n=3)
+    plain = AG.win_counts(means)
+    assert plain["A"] == AG.WinCount(outright=2, shared=1, n=4)
+    assert plain["B"] == AG.WinCount(outright=1, shared=1, n=4)
+    assert plain["C"] == AG.WinCount(outright=0, shared=0, n=3)
     assert plain["A"].describe().startswith("best in 2 of 4 scenarios (+1 shared")
 
     cis = {"s1": {"A": (0.80, 0.95)}, "s2": {"B": (0.55, 0.65)},
            "s3": {"A": (0.35, 0.45), "B": (0.28, 0.50)}, "s4": {"A": (0.6, 0.8)}}
-    with_ci = S.win_counts(means, cis)
-    assert with_ci["A"] == S.WinCount(outright=1, shared=2, n=4)  # s1 now shared with B
-    assert with_ci["B"] == S.WinCount(outright=1, shared=2, n=4)
-    assert with_ci["C"] == S.WinCount(outright=0, shared=1, n=3)  # in B's CI in s3
+    with_ci = AG.win_counts(means, cis)
+    assert with_ci["A"] == AG.WinCount(outright=1, shared=2, n=4)  # s1 now shared with B
+    assert with_ci["B"] == AG.WinCount(outright=1, shared=2, n=4)
+    assert with_ci["C"] == AG.WinCount(outright=0, shared=1, n=3)  # in B's CI in s3
 
-    lower = S.win_counts({"s": {"A": 0.2, "B": 0.1}}, higher_is_better=False)
+    lower = AG.win_counts({"s": {"A": 0.2, "B": 0.1}}, higher_is_better=False)
     assert lower["B"].outright == 1 and lower["A"].outright == 0
     with pytest.raises(ValueError, match="no CI"):
-        S.win_counts(means, {"s1": {"B": (0, 1)}})
+        AG.win_counts(means, {"s1": {"B": (0, 1)}})
 
 
 # --------------------------------------------------------------------------- simulations
@@ -322,21 +325,21 @@ def test_holm_on_rows_equals_holm_per_row():
 
 @pytest.mark.parametrize("seeds", [3, 6])
 def test_t_intervals_cover_95_percent_by_simulation(seeds):
-    r = S.simulate_design(seeds=seeds, streams=2, methods=14, items=32, reps=800, rng_seed=1)
+    r = PW.simulate_design(seeds=seeds, streams=2, methods=14, items=32, reps=800, rng_seed=1)
     assert 0.93 <= r["coverage"] <= 0.97
     if seeds == 3:  # what the old percentile bootstrap delivered at this design
         assert r["coverage_bootstrap"] < 0.88
 
 
 def test_one_holm_family_over_all_pairs_holds_the_family_wise_error():
-    r = S.simulate_design(seeds=3, streams=2, methods=14, items=32, reps=1500, rng_seed=2)
+    r = PW.simulate_design(seeds=3, streams=2, methods=14, items=32, reps=1500, rng_seed=2)
     assert r["fwe"] <= 0.05 + 2 * r["fwe_se"]
     assert r["fwe_per_method"] > 0.15  # the old per-method families did not
 
 
 def test_power_rises_with_seeds_under_a_planted_effect():
-    low = S.simulate_design(seeds=3, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
-    high = S.simulate_design(seeds=10, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
+    low = PW.simulate_design(seeds=3, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
+    high = PW.simulate_design(seeds=10, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
     assert low["power"] < high["power"] and high["power"] > 0.8
     assert high["fwe"] <= 0.05 + 3 * high["fwe_se"]
 
@@ -378,13 +381,14 @@ def test_mcnemar_exact_agrees_with_statsmodels():
 
 def test_minimum_detectable_difference():
     # one-sample t, n = 30, alpha 0.05, 80% power: d = 0.529 (Cohen's tables, G*Power)
-    assert S.minimum_detectable_difference(1.0, 30) == pytest.approx(0.5292, abs=1e-3)
-    assert S.minimum_detectable_difference(2.0, 30) == pytest.approx(2 * 0.5292, abs=2e-3)
+    assert PW.minimum_detectable_difference(1.0, 30) == pytest.approx(0.5292, abs=1e-3)
+    assert PW.minimum_detectable_difference(2.0, 30) == pytest.approx(2 * 0.5292, abs=2e-3)
     # a board-wide correction asks for a larger difference; one pair per stratum: df n - 1
-    assert S.minimum_detectable_difference(1.0, 6, 2, 91) > S.minimum_detectable_difference(1.0, 6, 2)
-    assert S.minimum_detectable_difference(1.0, 1) is None
+    assert (PW.minimum_detectable_difference(1.0, 6, 2, 91)
+            > PW.minimum_detectable_difference(1.0, 6, 2))
+    assert PW.minimum_detectable_difference(1.0, 1) is None
     power = pytest.importorskip("statsmodels.stats.power")
-    assert S.minimum_detectable_difference(1.0, 12) == pytest.approx(
+    assert PW.minimum_detectable_difference(1.0, 12) == pytest.approx(
         power.TTestPower().solve_power(nobs=12, alpha=0.05, power=0.8), abs=1e-3)
 
 
@@ -422,12 +426,12 @@ def test_seed_item_t_covers_when_items_differ_in_effect_and_seed_only_does_not()
 
 def test_design_mdd_per_metric_shrinks_with_seeds_and_grows_with_the_board():
     spread = {"acc": 0.06, "drift_final": 0.02}
-    small = S.design_mdd(spread, seeds=3, streams=2, methods=14)
+    small = PW.design_mdd(spread, seeds=3, streams=2, methods=14)
     assert small["acc"] == pytest.approx(
-        S.minimum_detectable_difference(0.06, 6, 2, 91))
+        PW.minimum_detectable_difference(0.06, 6, 2, 91))
     assert small["drift_final"] == pytest.approx(small["acc"] / 3)
-    assert S.design_mdd(spread, 10, 2, 14)["acc"] < small["acc"]
-    assert S.design_mdd(spread, 3, 2, 3)["acc"] < small["acc"]
+    assert PW.design_mdd(spread, 10, 2, 14)["acc"] < small["acc"]
+    assert PW.design_mdd(spread, 3, 2, 3)["acc"] < small["acc"]
     # simulated power at that difference on a normal design is about 80%
     rng = np.random.default_rng(8)
     d = rng.normal(small["acc"], 0.06, size=(4000, 2, 3))

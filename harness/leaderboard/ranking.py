@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from harness import statistics as S
+from harness.power import minimum_detectable_difference
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -102,7 +103,7 @@ def detectable(values: Mapping[str, Mapping], n_pairs: int, n_strata: int, n_met
     """The smallest difference the rank test could call significant on this metric, given
     the median (over all method pairs) sd of the per-pair differences around their
     stream means, and the minimum detectable difference at 80% power after the board-wide
-    correction (S.minimum_detectable_difference)."""
+    correction (harness.power.minimum_detectable_difference)."""
     methods = sorted(values)
     sds = []
     for i, a in enumerate(methods):
@@ -116,8 +117,8 @@ def detectable(values: Mapping[str, Mapping], n_pairs: int, n_strata: int, n_met
         return {"sd_median": None, "first": None, "last": None, "mdd80": None}
     sd = float(np.median(sds))
     return {"sd_median": sd, "first": sd * p["sd_ratio_first"], "last": sd * p["sd_ratio_last"],
-            "mdd80": S.minimum_detectable_difference(sd, n_pairs, n_strata, p["comparisons"],
-                                                     alpha)}
+            "mdd80": minimum_detectable_difference(sd, n_pairs, n_strata, p["comparisons"],
+                                                   alpha)}
 
 
 def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:

@@ -1,10 +1,10 @@
 """The statistics of a report, one function per summary.json section, each reading the
 score table (`ReportInputs`) and returning its rows plus the items it skipped, with why.
 
-The maths is in harness/statistics.py; this module only chooses the inputs (pairing by
-seed, orientation, families) and names what it could not compute. The statistics on
-per-item scores (acc's seed x item interval, item-level forgetting and McNemar) are in
-harness/report/items.py.
+The maths is in harness/statistics.py and harness/aggregates.py; this module only chooses
+the inputs (pairing by seed, orientation, families) and names what it could not compute. The
+statistics on per-item scores (acc's seed x item interval, item-level forgetting and
+McNemar) are in harness/report/items.py.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import mean
 
+from harness import aggregates as A
 from harness import statistics as S
 from harness.metrics import METRICS
 from harness.report.collect import ReportInputs, mean_sd, scenario_id, scenario_means, skip
@@ -221,7 +222,7 @@ def _mean_ci(inputs: ReportInputs, values: dict[int, float]) -> tuple[float, flo
 def _win_rows(metric: str, means: dict, cis: dict, higher_is_better: bool) -> list[dict]:
     return [{"metric": metric, "method": method, "outright": wc.outright,
              "shared": wc.shared, "n": wc.n, "text": wc.describe()}
-            for method, wc in sorted(S.win_counts(means, cis, higher_is_better).items())]
+            for method, wc in sorted(A.win_counts(means, cis, higher_is_better).items())]
 
 
 def wins(inputs: ReportInputs) -> tuple[list[dict], list[dict]]:
@@ -296,8 +297,8 @@ def friedman_one(inputs: ReportInputs, label: str, table: dict[str, dict[str, fl
                       + ("" if len(methods) < 3 or len(scenarios) < 2 else
                          ", but not enough of them together"))
     scores = [[table[s][m] for m in use_methods] for s in use_scen]
-    res = S.friedman(scores, higher_is_better=True)
-    cd = S.nemenyi_cd(len(use_methods), len(use_scen), inputs.alpha)
+    res = A.friedman(scores, higher_is_better=True)
+    cd = A.nemenyi_cd(len(use_methods), len(use_scen), inputs.alpha)
     ranks = {m: float(r) for m, r in zip(use_methods, res.avg_ranks)}
     return {"metric": label, "methods": use_methods, "n_methods": len(use_methods),
             "n_scenarios": len(use_scen), "scenarios": use_scen,
@@ -371,7 +372,7 @@ def _prob_improvement(x: dict[str, list], y: dict[str, list]) -> tuple[float | N
     common = sorted(set(x) & set(y))
     if not common:
         return None, 0
-    return S.probability_of_improvement([np.asarray(x[s]) for s in common],
+    return A.probability_of_improvement([np.asarray(x[s]) for s in common],
                                         [np.asarray(y[s]) for s in common]), len(common)
 
 
@@ -388,7 +389,7 @@ def iqm(inputs: ReportInputs) -> tuple[dict, list[dict], list[dict]]:
     for metric in [*inputs.metrics, "all"]:
         for method in sorted(norm.get(metric, {})):
             groups = norm[metric][method]
-            res = S.stratified_bootstrap_iqm_ci(groups, inputs.confidence,
+            res = A.stratified_bootstrap_iqm_ci(groups, inputs.confidence,
                                                 inputs.n_iqm_resamples, inputs.seed)
             pi, pi_n = None, 0
             if method != ref and ref in oriented[metric]:

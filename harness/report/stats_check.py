@@ -3,7 +3,7 @@
     harness stats-check --seeds 3 --streams 2 --methods 14 --items 32 [--reps 2000]
                         [--effect 0.5] [--json]
 
-Every number comes from harness.statistics.simulate_design (null boards: all methods drawn
+Every number comes from harness.power.simulate_design (null boards: all methods drawn
 from one distribution; --effect plants a difference on one method, on the logit scale):
 the coverage of the 95% intervals of the difference from the reference, the family-wise
 error of one Holm family over all pairs (and of the old per-method families, for
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.statistics import simulate_design
+    from harness.power import simulate_design
 
     if args.seeds < 2:
         raise HarnessError(f"--seeds {args.seeds}: an interval needs at least 2 seeds",
