@@ -222,8 +222,9 @@ def forgetting_lines(sft: dict | None, probes: list[str], kinds: list[str]) -> l
                    + ("forgets (<= -0.15)" if bwt <= FORGETS_BWT else "does NOT reach -0.15"))
     for p in probes:
         deltas = [c["probes"][p][-1] - c["probes"][p][0] for c in sft.values()]
-        if len(deltas) < 2:
-            out.append(f"- {REFERENCE} {p} Δ {mean(deltas):+.3f}: one seed, no noise estimate")
+        if len(deltas) < 3:  # two seeds that agree give sd 0: any move would read as "beyond"
+            out.append(f"- {REFERENCE} {p} Δ {mean(deltas):+.3f} over {len(deltas)} seed(s): "
+                       "too few seeds for a noise estimate (3 needed)")
             continue
         noise = _sd(deltas)
         moved = abs(mean(deltas)) > PROBE_NOISE_X * noise

@@ -194,3 +194,18 @@ def test_card_rescores_content_of_older_cells_from_their_samples(tmp_path):
     assert content["R"][2] == [0.5, 1.0] and cell["by_metric"]["strict"]["R"][2] == [0, 0.5]
     assert CARD.metric(cell, "content", "bwt") == -0.5
     assert "rescored from the cells' samples.json" in CARD.pilot_tables(CARD.load_pilot(tmp_path))
+
+
+def test_card_judges_probe_noise_from_three_seeds_only():
+    """Two seeds whose probe moved equally give sd 0: the card must not call that move
+    "beyond 3 sd"; from 3 seeds it compares the mean move with 3 sd."""
+    def cell(delta):
+        return {"probes": {"drift": [0.0, delta]}}
+
+    two = CARD.forgetting_lines({0: cell(0.5), 1: cell(0.5)}, ["drift"], [])
+    assert any("too few seeds" in line for line in two)
+    assert not any("beyond" in line for line in two)
+    three = CARD.forgetting_lines({0: cell(0.5), 1: cell(0.52), 2: cell(0.48)}, ["drift"], [])
+    assert any("moves beyond 3 sd" in line for line in three)
+    noisy = CARD.forgetting_lines({0: cell(0.5), 1: cell(-0.5), 2: cell(0.1)}, ["drift"], [])
+    assert any("within 3 sd" in line for line in noisy)
