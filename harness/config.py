@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.yamlio import fail, parse_yaml, read_yaml  # noqa: F401 (read here and re-exported)
+from harness.yamlio import fail, read_yaml
 from harness.memory_settings import check_optimizer
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"

@@ -10,7 +10,8 @@ from harness.errors import HarnessError
 
 
 def cmd_list(args) -> int:
-    from harness.config import available_suites, load_streams, read_yaml
+    from harness.config import available_suites, load_streams
+    from harness.yamlio import read_yaml
     from harness.methods import METHODS
     from harness.probes import PROBES
     from harness.tasks import all_tasks

@@ -94,7 +94,7 @@ def dry_suite(source: str, model: str, dest: Path, methods: int | None) -> Path:
     first `methods` of them), so --dry runs the real suites' method specs."""
     import yaml  # a harness dependency: installed here and on the device (to write)
 
-    from harness.config import read_yaml
+    from harness.yamlio import read_yaml
 
     suite = read_yaml(ROOT / source, source)
     names = list(suite["methods"])[:methods] if methods else list(suite["methods"])

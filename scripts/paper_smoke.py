@@ -55,7 +55,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep-suite", action="store_true", help="print the smoke suite")
     args = parser.parse_args(argv)
     from harness.cli import main as harness
-    from harness.config import read_yaml, suite_path
+    from harness.config import suite_path
+    from harness.yamlio import read_yaml
     from harness.errors import HarnessError
 
     try:

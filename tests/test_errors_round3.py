@@ -271,7 +271,8 @@ def test_round3_user_error(env, capsys, needles, build):
 def test_yaml_12_reads_what_yaml_11_misread(env):
     """`yaml-1.2`: 1:30 is text (not 90), 010 is 10 (not 8), a stream named `no` stays the
     word "no" (not False), and --set values are read the same way."""
-    from harness.config import load_suite, parse_yaml
+    from harness.config import load_suite
+    from harness.yamlio import parse_yaml
     from harness.methods.settings import parse_sets
 
     assert parse_yaml("steps: 1:30\nseeds: [010]\nno: yes\n", "t") == {

@@ -22,10 +22,11 @@ from pathlib import Path
 from statistics import mean, stdev
 
 from harness.cells import Record, read_cells
-from harness.config import BENCHMARKS, read_yaml
+from harness.config import BENCHMARKS
 from harness.errors import HarnessError
 from harness.results import read_json
 from harness.storage import atomic_write_json
+from harness.yamlio import read_yaml
 
 NUMBERS_DIR = BENCHMARKS / "paper_numbers"
 COMPARABILITY = ("comparable", "approximate", "not-comparable", "judge", "not-reproduced")
