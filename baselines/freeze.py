@@ -11,6 +11,7 @@ from harness.methods import HarnessError, Method, decoder_blocks
 class Freeze(Method):
     name = "freeze"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"top_k": [2, 6, 12, 24]}  # `harness tune`'s grid; of 30 blocks in SmolLM2-135M
     description = "train only the top k transformer blocks (embeddings optional)"
     defaults = {"top_k": 6, "train_embeddings": False}
 

@@ -16,6 +16,7 @@ from harness.methods import Method, response_token_loss
 class L2SP(Method):
     name = "l2sp"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"alpha": [0.01, 0.1, 1.0, 10.0]}  # `harness tune`'s grid
     description = "L2 penalty towards the base weights"
     defaults = {"alpha": 0.01}
 

@@ -37,6 +37,7 @@ def distilled_positions(batch, positions: str) -> torch.Tensor:
 class LwF(Method):
     name = "lwf"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"alpha": [0.25, 0.5, 1.0, 2.0]}  # `harness tune`'s grid
     description = "KL to the previous task's model on the current inputs"
     defaults = {"alpha": 1.0, "temperature": 2.0, "positions": "prompt"}
 

@@ -16,6 +16,7 @@ from harness.methods import Example, Method
 class MixExternal(Method):
     name = "mix-external"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"ratio": [0.25, 0.5, 1.0, 2.0]}  # `harness tune`'s grid
     description = "mix the shipped general instruction set into each task at a ratio"
     defaults = {"ratio": 1.0, "cap": None}
 

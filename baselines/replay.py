@@ -13,6 +13,7 @@ from harness.methods import Method
 class Replay(Method):
     name = "replay"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"buffer_per_task": [8, 16, 32, 64]}  # `harness tune`'s grid
     description = "replay a per-task buffer of earlier tasks' examples"
     defaults = {"buffer_per_task": 16}
 

@@ -2,8 +2,7 @@
 
 Every method declares its knobs and a fixed grid of exactly `BUDGET` settings in its code
 (`Method.tune`, e.g. `{"lambda": [1e4, 1e5, 1e6, 1e7]}`; a key `train.lr` or `train.steps`
-tunes a training setting); the built-in methods' grids are `BUILTIN_GRIDS` below, not in
-their files, whose sha256 the committed leaderboard bundles verify. A method that declares
+tunes a training setting), the built-ins' in their own files. A method that declares
 none is tuned on its learning rate (`DEFAULT_LR_FACTORS` x its rate). Each setting runs on the suite's `tune:`
 block, never on the ranked streams:
 
@@ -38,21 +37,6 @@ BUDGET = 4  # settings per method: the same for every method
 DEFAULT_LR_FACTORS = (0.25, 0.5, 1.0, 2.0)  # x the method's own rate, when it declares no knobs
 REFERENCE = "sft"  # chosen settings item-identical to this method's are flagged
 MAX_SEEDS = 2
-# the built-ins' grids, chosen where each method's default sits (a class's own `tune` wins)
-BUILTIN_GRIDS = {
-    "ewc": {"lambda": [1e4, 1e5, 1e6, 1e7]},  # v1's 5000 left every cell SFT's, item for item
-    "freeze": {"top_k": [2, 6, 12, 24]},  # of 30 blocks in SmolLM2-135M
-    "l2sp": {"alpha": [0.01, 0.1, 1.0, 10.0]},
-    "lwf": {"alpha": [0.25, 0.5, 1.0, 2.0]},
-    "mix-external": {"ratio": [0.25, 0.5, 1.0, 2.0]},
-    "replay": {"buffer_per_task": [8, 16, 32, 64]},
-    "sa-sft": {"ratio": [0.25, 0.5, 1.0, 2.0]},
-    "sdft": {"ema_rate": [0.005, 0.01, 0.02, 0.05]},
-    "selfaug": {"alpha": [0.1, 0.5, 1.0, 2.0]},
-    # sft, lora, dft, multitask, sdft-rewrite: their learning rate (DEFAULT_LR_FACTORS)
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class TunePlan:
     streams: dict[str, list[str]]
@@ -110,12 +94,10 @@ def tune_plan(suite: Suite) -> TunePlan:
 
 
 def grid_of(method) -> dict[str, list]:
-    """A method's declared knobs -> values (its class's `tune`, else BUILTIN_GRIDS), or
-    its learning rate."""
+    """A method's declared knobs -> values (its class's `tune`), or its learning rate."""
     from harness.methods import METHODS
 
-    declared = dict(getattr(METHODS[method.name], "tune", None) or
-                    BUILTIN_GRIDS.get(method.name, {}))
+    declared = dict(getattr(METHODS[method.name], "tune", None) or {})
     return declared or {"train.lr": [method.train.lr * f for f in DEFAULT_LR_FACTORS]}
 
 

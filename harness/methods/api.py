@@ -214,7 +214,7 @@ class Method:
     continual: bool = True  # False for references such as joint training
     tune: dict[str, list] = {}  # `harness tune`'s grid, chosen by the method's author: knob ->
     #   values (a setting or `train.lr`/`train.steps`), 4 settings in all; empty: the
-    #   built-ins' grid in harness/tune.py, else the learning rate
+    #   learning rate
 
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)

@@ -53,6 +53,7 @@ def _is_pool(found) -> bool:
 class SASFT(OptionalLoRA, Method):
     name = "sa-sft"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"ratio": [0.25, 0.5, 1.0, 2.0]}  # `harness tune`'s grid
     description = "mix self-dialogues written by the base model into each task (SA-SFT)"
     defaults = {
         "ratio": 1.0,  # self-generated examples per task example

@@ -77,6 +77,7 @@ def sequence_mean(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torc
 class SDFT(OptionalLoRA, Method):
     name = "sdft"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"ema_rate": [0.005, 0.01, 0.02, 0.05]}  # `harness tune`'s grid
     description = "on-policy self-distillation from an EMA teacher shown the demonstration"
     defaults = {
         "ema_rate": 0.01,

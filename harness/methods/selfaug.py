@@ -25,6 +25,7 @@ from harness.methods import Method, OptionalLoRA, logits_at, token_divergence
 class SelfAug(OptionalLoRA, Method):
     name = "selfaug"
     version = "1"  # bump when a change moves its numbers (docs/writing-a-method.md)
+    tune = {"alpha": [0.1, 0.5, 1.0, 2.0]}  # `harness tune`'s grid
     description = "CE + alpha * KL to the base model's distribution at the prompt positions"
     defaults = {
         "alpha": 0.5,
