@@ -15,7 +15,8 @@ into place, so a kill during the write leaves the previous checkpoint whole:
   statistics, `ctx.stats` and `ctx.history`;
 - `rng`: the states of Python `random`, numpy and torch (CPU and CUDA) after the task's
   evaluation;
-- `setup_s`, `elapsed_s`, `generation_s`, `resumed_after`: the cell's timings so far.
+- `setup_s`, `elapsed_s`, `generation_s`, `cpu_s`, `resumed_after`: the cell's timings so far
+  (`cpu_s`, the process's CPU seconds, is absent from checkpoints written before it).
 
 The last task is checkpointed too with `--keep-checkpoints`, or `--save-model` (saving the
 model after it takes a while).

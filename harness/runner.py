@@ -154,6 +154,8 @@ class Runner:
         """load -> row 0 -> setup -> [resume from the checkpoint] -> for each task: data,
         train, after_task, evaluate, checkpoint -> write."""
         started, generated = time.perf_counter(), generation_seconds()
+        started_cpu = time.process_time()  # CPU seconds beside wall clock: a shared machine's
+        # wall clock counts other work; the process's CPU time does not
         folder = self.cell_dir(cell)
         path = resolve_model(cell.model, log=self.ui.log)
         p = plan(cell, self.suite, path)
@@ -184,11 +186,12 @@ class Runner:
         ctx._bind(model)
         setup_s = time.perf_counter() - started
 
-        training, earlier_s, earlier_gen, resumed = [], 0.0, 0.0, []
+        training, earlier_s, earlier_gen, earlier_cpu, resumed = [], 0.0, 0.0, 0.0, []
         saved = self._resume(cell, p, method, model, ctx)
         if saved is not None:  # the tasks it holds are done: go on after them
             rows, training, setup_s = saved["rows"], saved["training"], saved["setup_s"]
             earlier_s, earlier_gen = saved["elapsed_s"], saved["generation_s"]
+            earlier_cpu = saved.get("cpu_s", 0.0)
             resumed = saved["resumed_after"] + [saved["done"]]
         for i, (task, split) in enumerate(zip(p.tasks, p.splits)):
             if i < len(training):
@@ -206,6 +209,7 @@ class Runner:
                 self._checkpoint(folder, cell, p, method, model, ctx, rows, training, {
                     "setup_s": setup_s, "elapsed_s": earlier_s + time.perf_counter() - started,
                     "generation_s": earlier_gen + generation_seconds() - generated,
+                    "cpu_s": earlier_cpu + time.process_time() - started_cpu,
                     "resumed_after": resumed})
 
         timings = {"total_s": earlier_s + time.perf_counter() - started, "setup_s": setup_s,
@@ -214,6 +218,7 @@ class Runner:
                    "base_eval_s": rows[0]["seconds"],
                    "probes_s": sum(row.get("probe_seconds", 0.0) for row in rows[1:]),
                    "generation_s": earlier_gen + generation_seconds() - generated,
+                   "cpu_s": earlier_cpu + time.process_time() - started_cpu,
                    "resumed_after": resumed}
         result = results.build_result(
             cell=cell.info, tasks=list(cell.tasks), rows=rows, probes=self.probes,

@@ -28,6 +28,11 @@ from statistics import mean, stdev
 
 from harness.cells import read_cells
 
+try:  # run as a script (python scripts/benchmark_card.py) or imported as scripts.benchmark_card
+    from card_design import design_lines
+except ImportError:
+    from scripts.card_design import design_lines
+
 MAX_BASE, MIN_GAIN = 0.5, 0.3
 FORGETS_BWT, PROBE_NOISE_X = -0.15, 3.0  # issue 31: SFT forgets; probes move > 3 sd
 ALPHA, REFERENCE = 0.05, "sft"
@@ -293,6 +298,9 @@ def render(out: Path) -> str | None:
         n = sum(len(c) for m in pilot.values() for c in m.values())
         parts += (["", ""] if parts else []) + [
             f"## Pilot: {n} cells over {len(pilot)} stream(s)", "", pilot_tables(pilot)]
+        scoring = "content" if all("content" in scorings(c) for m in pilot.values()
+                                   for cells in m.values() for c in cells.values()) else "strict"
+        parts += ["\n".join(design_lines(pilot, scoring))]
     return "\n".join(parts) if parts else None
 
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from harness.cli import main
 from helpers import tiny_suite
@@ -51,6 +52,8 @@ def test_run_writes_complete_results(tmp_path, suite_file, tiny_model_dir):
         t = r["timings"]
         assert 0 < t["probes_s"] < t["eval_s"] < t["total_s"] and t["train_s"] > 0
         assert 0 <= t["generation_s"] < t["total_s"]
+        # CPU seconds beside wall clock: the process's own work, at most its threads' share
+        assert 0 < t["cpu_s"] <= t["total_s"] * torch.get_num_threads() * 1.05 + 1
     sft, lora = (next(r for r in results.values() if r["cell"]["method"] == m) for m in ("sft", "lora"))
     assert sft["R"][0] == lora["R"][0]  # the same base row
     assert sft["config_hash"] != lora["config_hash"]
