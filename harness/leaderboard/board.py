@@ -164,9 +164,19 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
                                       "family-wise controlled",
                      "significant_pairs": "number of pairs significant on the ranking "
                                           "metric (of all pairs)",
+                     "detectable": "per ranking metric, from the board's own spread: the "
+                                   "median over all method pairs of the sd of their "
+                                   "stream-centred paired differences (harness.power."
+                                   "observed_spread); first/last: the smallest difference "
+                                   "significant at Holm's first/last step for a pair with "
+                                   "that sd; mdd80: the minimum detectable difference, found "
+                                   "with 80% power at alpha after Holm over all pairs "
+                                   "(harness.power.minimum_detectable_difference)",
                      "reference": REFERENCE, "default_metric": "acc"},
         "significant_pairs": views[ALL]["metrics"]["acc"]["significant_pairs"]
         if "acc" in views[ALL]["metrics"] else None,
+        "minimum_detectable_difference": {m["key"]: views[ALL]["metrics"][m["key"]]
+                                          ["detectable"]["mdd80"] for m in catalogue},
         "metrics": catalogue,
         "reference": REFERENCE if any(e.name == REFERENCE for e in entries) else None,
         "views": views,
