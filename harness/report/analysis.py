@@ -164,7 +164,10 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
     Wilcoxon signed-rank test of the per-scenario mean differences, and the leaderboard's
     test: the stream-centred paired t over every (scenario, seed) pair, Holm over all pairs
     of the metric's methods (harness.statistics.board: one family per ranking). A small grid
-    needs the pooled one: with 2 scenarios the Wilcoxon p is never below 0.5."""
+    needs the pooled one: with 2 scenarios the Wilcoxon p is never below 0.5.
+    `reachable_wilcoxon` / `reachable_pooled`: False where that test could not give
+    p < alpha at its n whatever the data (2 / 2^k >= alpha; no spread over the pairs and
+    2 / 2^n >= alpha), as `reachable` says for a scenario's comparison."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     for c in comps:
         by[(c["metric"], c["method"])].append(c)
@@ -189,10 +192,12 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
                      "n_significant": sum(c["significant"] for c in cs),
                      "p_wilcoxon": S.wilcoxon_test(d, [0.0] * len(d)),
                      "wilcoxon_min_p": 2.0 / 2 ** len(d),
+                     "reachable_wilcoxon": bool(2.0 / 2 ** len(d) < inputs.alpha),
                      "n_pairs": t.n, "pooled_diff": t.estimate,
                      "pooled_ci": [t.ci_low, t.ci_high], "pooled_df": t.df,
                      "p_pooled": t.p, "p_pooled_adjusted": q,
                      "significant_pooled": bool(q < inputs.alpha),
+                     "reachable_pooled": bool(min_p(t) < inputs.alpha or t.estimate == 0),
                      "family_pairs": len(boards[metric].pairs)})
     if comps and not rows:
         return rows, [skip("tests across scenarios", "every method meets the reference "
