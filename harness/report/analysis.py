@@ -174,7 +174,7 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
     order = list(inputs.metrics)
     boards = {}
     for metric in order:
-        table = _pooled_table(inputs, metric)
+        table = inputs.table.by_pair(metric)
         if inputs.reference in table and len(table) >= 2:
             boards[metric] = S.board(table, inputs.metrics[metric], inputs.alpha,
                                      inputs.confidence)
@@ -203,17 +203,6 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
         return rows, [skip("tests across scenarios", "every method meets the reference "
                            "in only one (model, stream) scenario")]
     return rows, []
-
-
-def _pooled_table(inputs: ReportInputs, metric: str) -> dict[str, dict[tuple, float]]:
-    """method -> (model, stream, seed) -> value of one metric, over every scenario."""
-    table: dict[str, dict[tuple, float]] = defaultdict(dict)
-    for (model, stream, m), by_method in inputs.values.items():
-        if m == metric:
-            for method, by_seed in by_method.items():
-                for seed, v in by_seed.items():
-                    table[method][(model, stream, seed)] = v
-    return dict(table)
 
 
 # --------------------------------------------------------------------------- wins

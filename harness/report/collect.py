@@ -37,7 +37,8 @@ class ReportInputs:
     probes: dict[str, bool] = field(default_factory=dict)
     # (model, stream) -> method -> seed -> Record
     groups: dict[tuple, dict[str, dict[int, Record]]] = field(default_factory=dict)
-    # (model, stream, metric) -> method -> seed -> value (finite only)
+    table: scores.ScoreTable | None = None  # harness.scores' one table of these cells
+    # its parts: (model, stream, metric) -> method -> seed -> value (finite only), and nulls
     values: dict[tuple, dict[str, dict[int, float]]] = field(default_factory=dict)
     nulls: dict[tuple, dict[str, list[int]]] = field(default_factory=dict)
     notes: list[dict] = field(default_factory=list)
@@ -66,8 +67,9 @@ def collect(cells: Cells, **settings) -> ReportInputs:
     for r in sorted(cells.records, key=lambda r: r.key):
         inputs.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
     _note_task_lists(inputs)
-    table = scores.score_table(((r.method, r.data) for r in cells.records),
-                               scores.standard_metrics(inputs.probes), inputs.probes)
+    inputs.table = table = scores.score_table(((r.method, r.data) for r in cells.records),
+                                              scores.standard_metrics(inputs.probes),
+                                              inputs.probes)
     inputs.metrics, inputs.values, inputs.nulls = table.directions, table.values, table.nulls
     for metric, count in sorted(table.filled.items()):
         source = "R" if metric in METRICS else "the probe's last value"
