@@ -216,27 +216,18 @@ STATED_SPREAD = 0.05  # sd of per-(stream, seed) differences between two methods
 
 
 def measured_spread(out: Path, metric: str) -> float | None:
-    """The median over method pairs of the sd of their per-(stream, seed) differences in
-    `metric`, from OUT's complete cells (a pilot); None with fewer than 2 paired values."""
-    from statistics import median, stdev
-
+    """`metric`'s spread in OUT's complete cells (a pilot), read through the one score table
+    (harness.scores) and measured as the leaderboard measures its own
+    (harness.power.observed_spread); None with fewer than 2 paired values."""
     from harness.cells import read_cells
+    from harness.power import observed_spread
+    from harness.scores import score_table
 
     if not (out / "cells").is_dir():
         return None
-    values: dict = {}
-    for r in read_cells(out).records:
-        c, v = r.data["cell"], r.data["metrics"].get(metric)
-        if isinstance(v, (int, float)):
-            values.setdefault(c["method"], {})[(c["model"], c["stream"], c["seed"])] = v
-    sds = []
-    methods = sorted(values)
-    for i, a in enumerate(methods):
-        for b in methods[i + 1:]:
-            shared = sorted(set(values[a]) & set(values[b]))
-            if len(shared) >= 2:
-                sds.append(stdev(values[a][k] - values[b][k] for k in shared))
-    return median(sds) if sds else None
+    records = read_cells(out).records
+    return observed_spread(score_table(((r.method, r.data) for r in records), [metric])
+                           .by_pair(metric))
 
 
 def power_line(suite, out: Path) -> str:

@@ -1,6 +1,6 @@
 """Power and design simulation: the minimum detectable difference of a design
 (`minimum_detectable_difference`, per metric `design_mdd`, what `harness run --dry-run`
-prints) and the simulation of whole boards (`simulate_design`, behind `harness stats-check`
+prints and the leaderboard states, both from `observed_spread` where cells exist) and the simulation of whole boards (`simulate_design`, behind `harness stats-check`
 and the numbers docs/report.md quotes) that chose and checks the procedure of
 harness/statistics.py. They are apart because they do not analyse results: they plan a
 design before anything is trained and measure the procedure's coverage, family-wise error
@@ -15,9 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import stats
 
-from harness.statistics import _t_moments, holm
+from harness.statistics import _t_moments, holm, paired_differences, stratified_t
 
-__all__ = ["minimum_detectable_difference", "design_mdd", "simulate_design"]
+__all__ = ["minimum_detectable_difference", "design_mdd", "observed_spread", "simulate_design"]
 
 
 # --------------------------------------------------------------------------- power
@@ -56,6 +56,23 @@ def design_mdd(spread: Mapping[str, float], seeds: int, streams: int, methods: i
     return {metric: minimum_detectable_difference(sd, seeds * streams, streams, pairs,
                                                   alpha, power)
             for metric, sd in spread.items()}
+
+
+def observed_spread(values: Mapping[str, Mapping]) -> float | None:
+    """The spread a board's (or a pilot's) own cells show: the median over all method pairs
+    of the sd of their paired differences around each stream's mean (the sd the
+    stream-centred t-test sees; ``values``: method -> (model, stream, seed) -> value).
+    None where no pair has two paired values. The median, not the mean: one erratic method
+    must not set what every pair can detect."""
+    methods = sorted(values)
+    sds = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            d, strata = paired_differences(values[a], values[b])
+            t = stratified_t(d, strata) if d.size else None
+            if t is not None and t.se is not None:  # balanced: se = sd / sqrt(n)
+                sds.append(t.se * math.sqrt(t.n))
+    return float(np.median(sds)) if sds else None
 
 
 # --------------------------------------------------------------------------- simulation

@@ -1,5 +1,8 @@
 """What a cell's numbers mean, for `harness report`, the leaderboard and the terminal tables:
-one rule for a metric's direction, and the item-level counts derived from per-item scores.
+the one score table ((model, stream, metric) -> method -> seed -> value, `score_table`), the
+one rule for a metric's direction (`higher_is_better`, `directions`), a cell's value of a
+metric (`cell_value`), its per-item scores (`final_items`) and the item-level counts derived
+from them (`item_flips`).
 
 A metric is higher-is-better unless it says otherwise: the CL metrics of harness.metrics
 declare it, a probe's `<probe>_final` / `<probe>_delta` take the probe's own direction
@@ -9,7 +12,8 @@ declare it, a probe's `<probe>_final` / `<probe>_delta` take the probe's own dir
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from harness.metrics import METRICS
 
@@ -30,6 +34,18 @@ def higher_is_better(metric: str, probes: Mapping[str, bool] | None = None) -> b
         if metric.endswith(suffix):
             return bool((probes or {}).get(metric[: -len(suffix)], True))
     return True
+
+
+def directions(metrics: Iterable[str], probes: Mapping[str, bool] | None = None
+               ) -> dict[str, bool]:
+    """metric -> higher is better, for each of `metrics` in order (higher_is_better)."""
+    return {m: higher_is_better(m, probes) for m in metrics}
+
+
+def standard_metrics(probes: Iterable[str]) -> list[str]:
+    """The metrics every cell has, in report order: the CL metrics of harness.metrics, each
+    probe's `<probe>_final`, then the item counts."""
+    return [*METRICS, *(f"{p}_final" for p in probes), *ITEM_METRICS]
 
 
 def _registry_direction(probe: str) -> bool | None:
@@ -140,15 +156,75 @@ def item_flips(items: Mapping, tasks: list[str]) -> dict | None:
             "learned_items": sum(v[-1] or 0 for v in learned.values())}
 
 
-def final_correct(items: Mapping, tasks: list[str]) -> list[bool] | None:
-    """The final row's items, all tasks concatenated in stream order, as correct or not."""
-    out = []
+def final_items(result: Mapping, tasks: list[str]) -> tuple[list[float] | None, str | None]:
+    """(per-item scores of the final row, `tasks` concatenated in stream order, None) or
+    (None, why not)."""
+    from harness.results import finite
+
+    items = result.get("items")
+    if not isinstance(items, Mapping):
+        return None, "no per-item scores (items)"
+    flat = []
     for task in tasks:
-        rows = items.get(task) if isinstance(items, Mapping) else None
-        if not isinstance(rows, list) or not rows or not isinstance(rows[-1], list):
-            return None
-        try:
-            out += [float(x) >= CORRECT for x in rows[-1]]
-        except (TypeError, ValueError):
-            return None
-    return out
+        rows = items.get(task)
+        if not isinstance(rows, list) or len(rows) != len(tasks) + 1:
+            return None, f"items[{task}] is not a list of T+1 rows"
+        final = rows[-1]
+        if not isinstance(final, list) or not all(finite(x) is not None for x in final):
+            return None, f"items[{task}] final row is not a list of numbers"
+        flat.extend(float(x) for x in final)
+    return (flat, None) if flat else (None, "no items in the final row")
+
+
+Key = tuple[str, str, str]  # (model, stream, metric)
+
+
+@dataclass
+class ScoreTable:
+    """The score table of a set of cells: every metric's direction, the finite values by
+    (model, stream, metric) -> method -> seed, the seeds whose value is null or undefined,
+    and per metric the number of cells whose value was filled in (computed from R or the
+    probe's last value because result.json's `metrics` lacked it)."""
+
+    directions: dict[str, bool]
+    values: dict[Key, dict[str, dict[int, float]]] = field(default_factory=dict)
+    nulls: dict[Key, dict[str, list[int]]] = field(default_factory=dict)
+    filled: Counter = field(default_factory=Counter)
+
+    def by_pair(self, metric: str) -> dict[str, dict[tuple[str, str, int], float]]:
+        """method -> (model, stream, seed) -> value of one metric: what methods are paired
+        on when they are compared across streams."""
+        out: dict[str, dict] = {}
+        for (model, stream, m), by_method in self.values.items():
+            if m == metric:
+                for method, by_seed in by_method.items():
+                    out.setdefault(method, {}).update(
+                        {(model, stream, seed): v for seed, v in by_seed.items()})
+        return out
+
+
+def score_table(cells: Iterable[tuple[str, Mapping]], metrics: Iterable[str],
+                probes: Mapping[str, bool] | None = None) -> ScoreTable:
+    """The one score table of (method, result.json) pairs: each cell's value of each metric
+    by cell_value, its direction by higher_is_better (`probes`: probe_directions). Keys are
+    inserted in order: (model, stream) sorted, then `metrics` in order, methods and seeds
+    sorted; a later cell of the same (model, stream, method, seed) replaces an earlier."""
+    table = ScoreTable(directions(metrics, probes))
+    groups: dict[tuple, dict[str, dict[int, Mapping]]] = {}
+    for method, result in cells:
+        c = result["cell"]
+        groups.setdefault((c["model"], c["stream"]), {}).setdefault(method, {})[
+            int(c["seed"])] = result
+    for (model, stream), by_method in sorted(groups.items()):
+        for metric in table.directions:
+            key = (model, stream, metric)
+            for method, by_seed in sorted(by_method.items()):
+                for seed, result in sorted(by_seed.items()):
+                    value, was_filled = cell_value(result, metric)
+                    if was_filled:
+                        table.filled[metric] += 1
+                    if value is None:
+                        table.nulls.setdefault(key, {}).setdefault(method, []).append(seed)
+                    else:
+                        table.values.setdefault(key, {}).setdefault(method, {})[seed] = value
+    return table

@@ -31,6 +31,7 @@ from statistics import mean
 from harness.config import Suite, TrainSettings, build_settings, check_seeds, fail, load_streams
 from harness.errors import HarnessError
 from harness.metrics import METRICS
+from harness.scores import higher_is_better
 from harness.storage import atomic_write_json, atomic_write_text
 
 BUDGET = 4  # settings per method: the same for every method
@@ -208,7 +209,7 @@ def _cells(path: Path) -> list[dict]:
 def build_table(suite: Suite, plan: TunePlan, out: Path, jobs: list) -> dict:
     """Per method: every setting's criterion (mean over its cells) and the chosen one (the
     best; a tie goes to the first listed), with the item-identical-to-SFT flag."""
-    higher = METRICS[plan.select].higher_is_better
+    higher = higher_is_better(plan.select)
     methods: dict[str, dict] = {}
     for method, setting, spec in jobs:
         cells = _cells(folder(out, method.name, setting))

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.metrics import METRICS, label, legend
-from harness.scores import probe_directions
+from harness.scores import probe_directions, score_table
 
 
 def make_console() -> Console:
@@ -147,9 +147,12 @@ def summary_table(results: list[dict], reference: str = "sft") -> Table:
                   caption_justify="left")
     for col in ["model", "stream", "method", "seeds", *(label(m) for m in headline)]:
         table.add_column(col)
-    directions = probe_directions(results)  # the report's and leaderboard's rule
+    # the score table and directions `harness report` and the leaderboard read
+    scored = score_table(((r["cell"]["method"], r) for r in results),
+                         headline + [f"{p}_final" for p in probe_names],
+                         probe_directions(results))
     for p in probe_names:
-        hib = directions.get(p, True)
+        hib = scored.directions[f"{p}_final"]
         table.add_column(f"{label(p + '_final')} ({'↑' if hib else '↓'})")
     if aux:
         table.add_column("aux share")
@@ -160,8 +163,8 @@ def summary_table(results: list[dict], reference: str = "sft") -> Table:
         model, stream, method = key
         table.add_row(
             model, stream, method, str(len(rs)),
-            *[_mean_sd([r["metrics"][m] for r in rs]) for m in headline],
-            *[_mean_sd([r["probes"][p][-1] for r in rs if p in r["probes"]]) for p in probe_names],
+            *[_mean_sd(list(scored.values.get((model, stream, m), {}).get(method, {}).values()))
+              for m in [*headline, *(f"{p}_final" for p in probe_names)]],
             *([aux_share(rs)] if aux else []),
             f"{mean(r['timings']['train_s'] for r in rs):.0f}",
             *([flags.get(key, "")] if flags else []),

@@ -80,3 +80,47 @@ def test_committed_board_has_rank_intervals_significant_pairs_and_forgotten_item
     assert all(r["ci"] is None or r["ci"][0] <= r["mean"] <= r["ci"][1]
                for r in forgotten.values())
     assert "forgotten items" in (ROOT / "leaderboard" / "README.md").read_text()
+
+
+@needs_bundles
+def test_committed_board_states_each_metrics_mdd_recomputed_from_its_own_spread():
+    # the MDD per ranking metric on the page, in README.md and leaderboard.json is what
+    # harness.power gives for the board's design (6 pairs in 2 streams, Holm over 91 pairs)
+    # from the board's own spread, recomputed here from the cells' published values
+    import json
+    import statistics
+
+    import numpy as np
+
+    from harness.power import minimum_detectable_difference
+
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    readme = (ROOT / "leaderboard" / "README.md").read_text()
+    page = (ROOT / "leaderboard" / "index.html").read_text()
+    assert "harness.power.observed_spread" in board["settings"]["detectable"]
+    assert set(board["minimum_detectable_difference"]) == {m["key"] for m in board["metrics"]}
+    for metric in board["metrics"]:
+        key = metric["key"]
+        values = {name: {(c["stream"], c["seed"]): c["values"][key]
+                         for c in meta["cells"].values() if c["values"][key] is not None}
+                  for name, meta in board["methods"].items()}
+        sds = []
+        names = sorted(values)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                common = sorted(set(values[a]) & set(values[b]))
+                resid = []
+                for stream in {s for s, _ in common}:
+                    d = [values[a][k] - values[b][k] for k in common if k[0] == stream]
+                    resid += [x - statistics.mean(d) for x in d]
+                sds.append((sum(r * r for r in resid) / (len(common) - 2)) ** 0.5)
+        sd = float(np.median(sds))
+        stated = board["minimum_detectable_difference"][key]
+        if sd < 1e-9:  # no spread: no t-test, no MDD
+            assert stated is None
+            continue
+        mdd = minimum_detectable_difference(sd, 6, 2, 91)
+        assert stated == pytest.approx(mdd, abs=2e-5), key  # values published to 6 places
+        row = f"| {metric['label']} | {'higher' if metric['higher_is_better'] else 'lower'} | "
+        assert f"{row}{sd:.4f} |" in readme and f"| {stated:.4f} |" in readme
+        assert f"<td>{metric['label']}</td>" in page and f"<td>{stated:.4f}</td>" in page

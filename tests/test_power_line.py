@@ -37,3 +37,19 @@ def test_measured_spread_is_the_median_pair_sd_of_paired_differences(tmp_path):
                                 for p, q in pairs)
     assert abs(measured_spread(tmp_path, "acc") - by_hand) < 1e-12
     assert "sd measured in OUT" in power_line(suite(3, 1, 3), tmp_path)
+
+
+def test_observed_spread_centres_each_stream_and_takes_the_median_pair():
+    # a stream that favours one method is not spread: a - b is +0.1 +- 0.01 on s1 and
+    # -0.1 +- 0.01 on s2, so the centred sd is 0.01 * sqrt(4 / 4) (residuals +-0.01, df 4)
+    from harness.power import observed_spread
+
+    a = {("m", "s1", 0): 0.6, ("m", "s1", 1): 0.6, ("m", "s1", 2): 0.6,
+         ("m", "s2", 0): 0.4, ("m", "s2", 1): 0.4, ("m", "s2", 2): 0.4}
+    b = {k: v - (0.1 if k[1] == "s1" else -0.1) + e
+         for (k, v), e in zip(a.items(), [0.01, -0.01, 0.0, 0.01, -0.01, 0.0])}
+    assert abs(observed_spread({"a": a, "b": b}) - (4 * 0.01 ** 2 / 4) ** 0.5) < 1e-12
+    same = dict(a)
+    # three pairs: sd(a - b) = 0.01, sd(a - same) = 0, sd(b - same) = 0.01: the median 0.01
+    assert abs(observed_spread({"a": a, "b": b, "c": same}) - 0.01) < 1e-12
+    assert observed_spread({"a": {("m", "s1", 0): 1.0}, "b": {("m", "s1", 0): 0.5}}) is None

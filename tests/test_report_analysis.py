@@ -196,3 +196,34 @@ def test_terminal_says_refused_and_unreachable_comparisons(tmp_path):
     text = console.export_text()
     assert "comparison(s) refused: fewer than 2 paired seeds" in text
     assert "could not reach p < 0.05 at their n" in text
+
+
+def test_across_scenarios_says_which_tests_could_not_reach_alpha(tmp_path):
+    # B = A + 0.1 on every (stream, seed): 2 streams x 2 seeds give the pooled test n = 4
+    # equal differences (smallest p 2/2^4 = 0.125) and Wilcoxon 2 scenarios (2/2^2 = 0.5):
+    # neither can reach 0.05; with 6 seeds and spread the pooled test can (Wilcoxon not)
+    from rich.console import Console
+
+    from harness.report import terminal_tables
+
+    for stream in ("s1", "s2"):
+        for seed in range(2):
+            write_cell(tmp_path, "m", stream, "A", seed, R_for(0.5 + 0.05 * seed))
+            write_cell(tmp_path, "m", stream, "B", seed, R_for(0.6 + 0.05 * seed))
+    s = build_report(tmp_path, reference="A", plots=False, **FAST)
+    row = next(r for r in s["across_scenarios"] if r["metric"] == "acc")
+    assert row["n_pairs"] == 4 and row["p_pooled"] == pytest.approx(0.125)
+    assert not row["reachable_pooled"] and not row["reachable_wilcoxon"]
+    assert "0.125 (unreachable)" in (tmp_path / "report.md").read_text()
+    console = Console(record=True, width=200)
+    for table in terminal_tables(s):
+        console.print(table)
+    assert "pooled test(s) and" in console.export_text()
+    rng = np.random.default_rng(0)
+    for stream in ("s1", "s2"):
+        for seed in range(2, 6):
+            write_cell(tmp_path, "m", stream, "A", seed, R_for(0.5))
+            write_cell(tmp_path, "m", stream, "B", seed, R_for(0.6 + rng.uniform(-0.05, 0.05)))
+    row = next(r for r in build_report(tmp_path, reference="A", plots=False,
+                                       **FAST)["across_scenarios"] if r["metric"] == "acc")
+    assert row["n_pairs"] == 12 and row["reachable_pooled"] and not row["reachable_wilcoxon"]

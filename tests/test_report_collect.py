@@ -4,7 +4,8 @@ the catalogue, the cells' probe_info or the probe registry."""
 import json
 
 from harness.cells import read_cells
-from harness.report.collect import collect, metric_value, probe_directions
+from harness.report.collect import collect
+from harness.scores import cell_value, probe_directions
 from synthetic_cells import R_for, write_cell
 
 SETTINGS = dict(reference="A", alpha=0.05, confidence=0.95, n_resamples=99,
@@ -22,7 +23,7 @@ def test_probe_directions_from_probe_info_then_registry(tmp_path):
               "mine": [1.0] * 3, "lm-eval:hellaswag": [0.3] * 3}
     _strip_probe_info(write_cell(tmp_path, "m", "x", "A", 0, R_for(0.5), probes=probes))
     notes = []
-    found = probe_directions(read_cells(tmp_path).records, notes)
+    found = probe_directions([r.data for r in read_cells(tmp_path).records], notes)
     assert found == {"drift": False, "knowledge": True, "style-leak": False, "mine": True,
                      "lm-eval:hellaswag": True}
     assumed = sorted(n["what"] for n in notes)
@@ -37,7 +38,7 @@ def test_probe_info_majority_wins_with_a_note(tmp_path):
             data["probe_info"]["drift"]["higher_is_better"] = True
             (f / "result.json").write_text(json.dumps(data))
     notes = []
-    assert probe_directions(read_cells(tmp_path).records, notes)["drift"] is False
+    assert probe_directions([r.data for r in read_cells(tmp_path).records], notes)["drift"] is False
     assert "disagree" in notes[0]["why"]
 
 
@@ -48,9 +49,9 @@ def test_missing_metric_is_computed_from_R_and_noted(tmp_path):
     data["metrics"]["bwt"] = None
     (f / "result.json").write_text(json.dumps(data))
     record = read_cells(tmp_path).records[0]
-    assert metric_value(record, "acc") == (0.4, True)
-    assert metric_value(record, "drift_final") == (data["probes"]["drift"][-1], True)
-    assert metric_value(record, "bwt") == (None, False)
+    assert cell_value(record.data, "acc") == (0.4, True)
+    assert cell_value(record.data, "drift_final") == (data["probes"]["drift"][-1], True)
+    assert cell_value(record.data, "bwt") == (None, False)
     inputs = collect(read_cells(tmp_path), **SETTINGS)
     assert list(inputs.metrics) == ["acc", "aia", "bwt", "fwt", "forgetting", "plasticity",
                                     "drift_final", "knowledge_final", "forgotten_items",

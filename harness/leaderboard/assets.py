@@ -63,6 +63,10 @@ svg.spark circle { fill: var(--accent); }
 .drill dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0; }
 .drill dt { color: var(--muted); } .drill dd { margin: 0; }
 .drill table { margin: 8px 0; font-size: 13px; }
+table.detectable { font-size: 13px; }
+table.detectable th, table.detectable td { padding: 3px 8px; border-bottom: 1px solid var(--line);
+  text-align: right; }
+table.detectable td:first-child, table.detectable th:first-child { text-align: left; }
 .drill th, .drill td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: right; }
 .drill th:first-child, .drill td:first-child { text-align: left; }
 .drill caption { text-align: left; color: var(--muted); font-size: 12px; white-space: nowrap; }
@@ -221,8 +225,8 @@ JS = r"""
 
   function renderPower() {
     var v = D.views[state.view], p = v.power, det = v.metrics[state.metric].detectable;
-    var text = v.label + ": " + p.n_pairs + " pairs per method, " + p.comparisons +
-      " comparisons per method (Holm). ";
+    var text = v.label + ": " + p.n_pairs + " pairs per method, Holm over all " +
+      p.comparisons + " pairs of methods. ";
     if (p.sd_ratio_first !== null) {
       text += "A difference is significant only if it exceeds " + fmt(p.sd_ratio_first, 2) +
         " (first Holm step) to " + fmt(p.sd_ratio_last, 2) + " (last step) times the sd of " +

@@ -92,7 +92,7 @@ def pareto(view: dict) -> dict | None:
 
 def method_meta(entry: Entry, keys: list[str]) -> dict:
     """What the page says about a method beside its numbers, and its cells."""
-    from harness.leaderboard.entries import cell_values
+    from harness.scores import cell_value
 
     man, method = entry.manifest, entry.manifest.get("method", {})
     hardware = man.get("hardware", {})
@@ -102,7 +102,7 @@ def method_meta(entry: Entry, keys: list[str]) -> dict:
         cells[cell_id] = {"model": r["cell"]["model"], "stream": r["cell"]["stream"],
                           "seed": int(r["cell"]["seed"]), "tasks": r.get("tasks") or [],
                           "R": r["R"], "probes": r.get("probes") or {},
-                          "values": cell_values(r, keys)}
+                          "values": {k: cell_value(r, k)[0] for k in keys}}
     record = entry.verification or {}
     return {"bundle": f"submissions/{entry.name}", "method": method.get("name", entry.name),
             "description": method.get("description", ""), "class": method.get("class"), "builtin": method.get("builtin"),
@@ -123,7 +123,8 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
     entries = sorted(entries, key=lambda e: e.name)
     catalogue = metric_catalogue(entries)
     keys = [m["key"] for m in catalogue]
-    table = score_table(entries, keys)
+    scored = score_table(entries, keys)
+    table = {k: scored.by_pair(k) for k in keys}
     grid = grid_of(entries)
     per_stream = len(grid["models"]) * len(grid["seeds"])
     n_methods = len(entries)
@@ -163,9 +164,19 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
                                       "family-wise controlled",
                      "significant_pairs": "number of pairs significant on the ranking "
                                           "metric (of all pairs)",
+                     "detectable": "per ranking metric, from the board's own spread: the "
+                                   "median over all method pairs of the sd of their "
+                                   "stream-centred paired differences (harness.power."
+                                   "observed_spread); first/last: the smallest difference "
+                                   "significant at Holm's first/last step for a pair with "
+                                   "that sd; mdd80: the minimum detectable difference, found "
+                                   "with 80% power at alpha after Holm over all pairs "
+                                   "(harness.power.minimum_detectable_difference)",
                      "reference": REFERENCE, "default_metric": "acc"},
         "significant_pairs": views[ALL]["metrics"]["acc"]["significant_pairs"]
         if "acc" in views[ALL]["metrics"] else None,
+        "minimum_detectable_difference": {m["key"]: views[ALL]["metrics"][m["key"]]
+                                          ["detectable"]["mdd80"] for m in catalogue},
         "metrics": catalogue,
         "reference": REFERENCE if any(e.name == REFERENCE for e in entries) else None,
         "views": views,

@@ -16,7 +16,8 @@ from harness import bundle as B
 from harness import verify
 from harness.config import Suite
 from harness.results import read_json
-from harness.scores import cell_value, higher_is_better
+from harness.scores import ScoreTable, directions, probe_directions
+from harness.scores import score_table as scores_table
 
 REFERENCE = "sft"  # the baseline every method is compared with (win counts, significance)
 
@@ -84,13 +85,6 @@ def read_entries(root: Path, suite: Suite) -> tuple[list[Entry], dict[str, list[
     return entries, rejected
 
 
-def probe_directions(entries: list[Entry]) -> dict[str, bool]:
-    """probe -> higher_is_better (harness.scores.probe_directions: the one rule)."""
-    from harness.scores import probe_directions as directions
-
-    return directions([entry.results[c] for entry in entries for c in sorted(entry.results)])
-
-
 def probe_order(entries: list[Entry]) -> list[str]:
     """The probes in the suite's order, then any others by name."""
     listed = [p for e in entries for p in e.manifest.get("suite", {}).get("probes") or []]
@@ -99,42 +93,32 @@ def probe_order(entries: list[Entry]) -> list[str]:
     return order + sorted(present - set(order))
 
 
+def cells_of(entries: list[Entry]) -> list[tuple[str, dict]]:
+    """(bundle name, result.json) of every cell, bundles and cell ids in order."""
+    return [(e.name, e.results[c]) for e in entries for c in sorted(e.results)]
+
+
 def metric_catalogue(entries: list[Entry]) -> list[dict]:
     """Every shown metric: key, label, direction, description, in page order."""
-    out = [{"key": k, "label": LABELS[k],
-            "higher_is_better": higher_is_better(k),
+    probes = probe_order(entries)
+    keys = [*R_METRICS, *(f"{p}{end}" for p in probes for end in ("_final", "_delta"))]
+    hib = directions(keys, probe_directions([r for _, r in cells_of(entries)]))
+    out = [{"key": k, "label": LABELS[k], "higher_is_better": hib[k],
             "description": DESCRIPTIONS[k]} for k in R_METRICS]
-    directions = probe_directions(entries)
-    for probe in probe_order(entries):
-        hib = higher_is_better(f"{probe}_final", directions)
-        better = "higher" if hib else "lower"
-        out.append({"key": f"{probe}_final", "label": f"{probe}", "higher_is_better": hib,
+    for probe in probes:
+        better = "higher" if hib[f"{probe}_final"] else "lower"
+        out.append({"key": f"{probe}_final", "label": f"{probe}",
+                    "higher_is_better": hib[f"{probe}_final"],
                     "description": f"the {probe} probe after the last task ({better} is better)"})
-        out.append({"key": f"{probe}_delta", "label": f"{probe} change", "higher_is_better": hib,
+        out.append({"key": f"{probe}_delta", "label": f"{probe} change",
+                    "higher_is_better": hib[f"{probe}_delta"],
                     "description": f"the {probe} probe's change from the base model "
                                    f"({better} is better)"})
     return out
 
 
-def cell_values(result: dict, keys: list[str]) -> dict[str, float | None]:
-    """One cell's value of every metric key (None where undefined), by
-    harness.scores.cell_value (the rule `harness report` reads too)."""
-    return {k: cell_value(result, k)[0] for k in keys}
-
-
-Pair = tuple[str, str, int]  # (model, stream, seed): what two methods are paired on
-
-
-def score_table(entries: list[Entry], keys: list[str]) -> dict[str, dict[str, dict[Pair, float]]]:
-    """metric -> method -> (model, stream, seed) -> value; undefined values left out."""
-    table: dict[str, dict[str, dict[Pair, float]]] = {k: {} for k in keys}
-    for entry in entries:
-        for key in keys:
-            table[key][entry.name] = {}
-        for result in entry.results.values():
-            cell = result["cell"]
-            pair = (cell["model"], cell["stream"], int(cell["seed"]))
-            for key, value in cell_values(result, keys).items():
-                if value is not None and key in table:
-                    table[key][entry.name][pair] = value
-    return table
+def score_table(entries: list[Entry], keys: list[str]) -> ScoreTable:
+    """The bundles' cells in harness.scores' one score table (the table `harness report`
+    reads), methods named by their bundle."""
+    cells = cells_of(entries)
+    return scores_table(cells, keys, probe_directions([r for _, r in cells]))

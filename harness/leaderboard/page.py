@@ -11,6 +11,7 @@ import json
 from html import escape
 
 from harness.leaderboard.assets import CSS, JS
+from harness.leaderboard.readme import DETECTABLE_HEAD, detectable_rows
 from harness.leaderboard.svg import pareto_svg, sparkline
 
 TITLE = "Continual-learning leaderboard for LM fine-tuning"
@@ -70,6 +71,27 @@ def header_note(data: dict) -> str:
         "grid, method source, metrics recomputed from its scores) but no re-run vouches for it.",
     ]
     return "".join(f"<p>{line}</p>" for line in lines)
+
+
+def detectable_section(data: dict) -> str:
+    """Per ranking metric, the minimum detectable difference of the board's own design from
+    its own spread: README.md's rows (readme.detectable_rows), as text in the file."""
+    power = data["views"]["all"]["power"]
+    head = "".join(f"<th>{escape(h)}</th>" for h in DETECTABLE_HEAD)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                   for row in detectable_rows(data))
+    return ('<section id="detectable"><h2>What this board can detect</h2>'
+            f'<p class="legend-text">All streams: {power["n_pairs"]} (stream, seed) pairs per '
+            f"method, {power['df']} degrees of freedom, Holm over all {power['comparisons']} "
+            f"pairs, &alpha; = {power['alpha']}. <em>sd</em>: the board's own spread, the "
+            "median over all method pairs of the sd of their stream-centred paired "
+            "differences. <em>Significant from</em>: the smallest difference the test can "
+            "call significant for a pair with that sd. <em>MDD</em>: the true difference "
+            "found with 80% power after the correction "
+            "(harness.power.minimum_detectable_difference); a real difference smaller than "
+            "it is likely to tie.</p>"
+            f'<table class="detectable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></section>")
 
 
 def controls(data: dict) -> str:
@@ -235,6 +257,7 @@ def _page(data: dict) -> str:
 <p class="legend-text">Click a column header to sort (again to reverse); click a row for the
 method's cells. "=" marks a rank shared with another method. * marks a Holm-adjusted p below
 {data['settings']['alpha']} against {escape(str(data['reference'] or 'the reference'))}.</p>
+{detectable_section(data)}
 {pareto_section(data)}
 <section id="drilldowns"><h2>Methods</h2><p class="legend-text">Click a row of the table to
 open a method here.</p>{drills}</section>

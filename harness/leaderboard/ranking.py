@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from harness import statistics as S
-from harness.power import minimum_detectable_difference
+from harness.power import minimum_detectable_difference, observed_spread
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -100,22 +100,17 @@ def power(n_pairs: int, n_strata: int, n_methods: int, alpha: float = ALPHA) -> 
 
 def detectable(values: Mapping[str, Mapping], n_pairs: int, n_strata: int, n_methods: int,
                alpha: float = ALPHA) -> dict:
-    """The smallest difference the rank test could call significant on this metric, given
-    the median (over all method pairs) sd of the per-pair differences around their
-    stream means, and the minimum detectable difference at 80% power after the board-wide
-    correction (harness.power.minimum_detectable_difference)."""
-    methods = sorted(values)
-    sds = []
-    for i, a in enumerate(methods):
-        for b in methods[i + 1:]:
-            d, strata = S.paired_differences(values[a], values[b])
-            t = S.stratified_t(d, strata) if d.size else None
-            if t is not None and t.se is not None:  # balanced: se = s / sqrt(n)
-                sds.append(t.se * math.sqrt(t.n))
+    """What this board can detect on one metric, from its own spread
+    (harness.power.observed_spread: the median over method pairs of the sd of their
+    stream-centred paired differences): the smallest difference the rank test could call
+    significant at Holm's first and last step, and the minimum detectable difference at
+    80% power after the board-wide correction (harness.power.minimum_detectable_difference).
+    None where the median pair has no spread: its differences only get the sign-flip p
+    2 / 2^n, whatever their size."""
+    sd = observed_spread(values)
     p = power(n_pairs, n_strata, n_methods, alpha)
-    if not sds or p["sd_ratio_first"] is None:
-        return {"sd_median": None, "first": None, "last": None, "mdd80": None}
-    sd = float(np.median(sds))
+    if not sd or p["sd_ratio_first"] is None:  # 0: most pairs have no spread, so no t-test
+        return {"sd_median": sd, "first": None, "last": None, "mdd80": None}
     return {"sd_median": sd, "first": sd * p["sd_ratio_first"], "last": sd * p["sd_ratio_last"],
             "mdd80": minimum_detectable_difference(sd, n_pairs, n_strata, p["comparisons"],
                                                    alpha)}

@@ -72,6 +72,42 @@ def ranks_by_metric(data: dict) -> list[str]:
     return _table(head, rows)
 
 
+DETECTABLE_HEAD = ["metric", "better", "sd of paired differences (median)",
+                   "significant from (Holm first to last step)", "MDD (80% power)",
+                   "significant pairs"]
+
+
+def detectable_rows(data: dict) -> list[list[str]]:
+    """Per ranking metric, what the board's own design and spread can detect (all streams:
+    leaderboard.json's views.all.metrics.M.detectable), as text cells; the page shows the
+    same rows."""
+    rows = []
+    for m in data["metrics"]:
+        found = data["views"][ALL]["metrics"].get(m["key"])
+        if found:
+            det = found["detectable"]
+            none = "no spread: exact p 2/2^n only" if det["sd_median"] == 0 else "-"
+            rows.append([m["label"], "higher" if m["higher_is_better"] else "lower",
+                         _num(det["sd_median"], 4),
+                         none if det["first"] is None else
+                         f"{_num(det['first'], 4)} to {_num(det['last'], 4)}",
+                         none if det["mdd80"] is None else _num(det["mdd80"], 4),
+                         f"{found['significant_pairs']} of {found['pairs']}"])
+    return rows
+
+
+def detectable_table(data: dict) -> list[str]:
+    power = data["views"][ALL]["power"]
+    return [f"For this board's design ({power['n_pairs']} (stream, seed) pairs per method, "
+            f"df {power['df']}, Holm over all {power['comparisons']} pairs, alpha "
+            f"{power['alpha']}) and its own spread: the sd is the median over all method pairs "
+            "of the sd of their stream-centred paired differences; *significant from* is the "
+            "smallest difference the test can call significant for a pair with that sd; the "
+            "**MDD** is the true difference found with 80% power after the correction "
+            "(`harness.power.minimum_detectable_difference`). A real difference smaller than "
+            "the MDD is likely to tie.", ""] + _table(DETECTABLE_HEAD, detectable_rows(data))
+
+
 def stream_power(view: dict) -> str:
     """What one stream's view can detect: it has a stream's seeds as pairs, so a method
     whose score varies widely between seeds is significantly worse than few others and
@@ -128,7 +164,8 @@ def render_readme(data: dict) -> str:
             "its per-pair differences"
             + (f"; for {label} (median sd {det['sd_median']:.4f}) about {det['first']:.3f} "
                f"to {det['last']:.3f} for a pair with that sd, and {det['mdd80']:.3f} is found "
-               "with 80% power at the first step." if det["sd_median"] else "."))
+               "with 80% power at the first step (every metric: *What this board can "
+               "detect* below)." if det["sd_median"] else "."))
     lines += ["- **What changed in the statistics** (issue 28): the CIs were a stratified "
               "percentile bootstrap over seeds, now t intervals; Holm ran within each "
               "method's comparisons, now over all pairs of a ranking together; new: rank "
@@ -138,6 +175,7 @@ def render_readme(data: dict) -> str:
               "- **Status**: *verified* = `harness verify` accepted the bundle as it is now "
               "(a cell re-run); *self-reported* = static checks only.", ""]
     lines += [f"## Ranking by {label} (all streams)", ""] + ranking_table(data, ALL, default)
+    lines += ["## What this board can detect (all streams)", ""] + detectable_table(data)
     for stream in grid["streams"]:
         if default in data["views"][stream]["metrics"]:
             lines += [f"## Stream {stream}", "", stream_power(data["views"][stream]), ""]

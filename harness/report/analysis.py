@@ -164,14 +164,17 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
     Wilcoxon signed-rank test of the per-scenario mean differences, and the leaderboard's
     test: the stream-centred paired t over every (scenario, seed) pair, Holm over all pairs
     of the metric's methods (harness.statistics.board: one family per ranking). A small grid
-    needs the pooled one: with 2 scenarios the Wilcoxon p is never below 0.5."""
+    needs the pooled one: with 2 scenarios the Wilcoxon p is never below 0.5.
+    `reachable_wilcoxon` / `reachable_pooled`: False where that test could not give
+    p < alpha at its n whatever the data (2 / 2^k >= alpha; no spread over the pairs and
+    2 / 2^n >= alpha), as `reachable` says for a scenario's comparison."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     for c in comps:
         by[(c["metric"], c["method"])].append(c)
     order = list(inputs.metrics)
     boards = {}
     for metric in order:
-        table = _pooled_table(inputs, metric)
+        table = inputs.table.by_pair(metric)
         if inputs.reference in table and len(table) >= 2:
             boards[metric] = S.board(table, inputs.metrics[metric], inputs.alpha,
                                      inputs.confidence)
@@ -189,26 +192,17 @@ def across_scenarios(inputs: ReportInputs, comps: list[dict]) -> tuple[list[dict
                      "n_significant": sum(c["significant"] for c in cs),
                      "p_wilcoxon": S.wilcoxon_test(d, [0.0] * len(d)),
                      "wilcoxon_min_p": 2.0 / 2 ** len(d),
+                     "reachable_wilcoxon": bool(2.0 / 2 ** len(d) < inputs.alpha),
                      "n_pairs": t.n, "pooled_diff": t.estimate,
                      "pooled_ci": [t.ci_low, t.ci_high], "pooled_df": t.df,
                      "p_pooled": t.p, "p_pooled_adjusted": q,
                      "significant_pooled": bool(q < inputs.alpha),
+                     "reachable_pooled": bool(min_p(t) < inputs.alpha or t.estimate == 0),
                      "family_pairs": len(boards[metric].pairs)})
     if comps and not rows:
         return rows, [skip("tests across scenarios", "every method meets the reference "
                            "in only one (model, stream) scenario")]
     return rows, []
-
-
-def _pooled_table(inputs: ReportInputs, metric: str) -> dict[str, dict[tuple, float]]:
-    """method -> (model, stream, seed) -> value of one metric, over every scenario."""
-    table: dict[str, dict[tuple, float]] = defaultdict(dict)
-    for (model, stream, m), by_method in inputs.values.items():
-        if m == metric:
-            for method, by_seed in by_method.items():
-                for seed, v in by_seed.items():
-                    table[method][(model, stream, seed)] = v
-    return dict(table)
 
 
 # --------------------------------------------------------------------------- wins

@@ -1,11 +1,12 @@
-"""The score table of a report: every complete cell's value of every compared metric,
-as (model, stream, metric) -> method -> seed -> value, with each metric's direction.
+"""What every report section reads: the report's settings, the complete cells grouped by
+(model, stream) and method, and harness.scores' one score table of them, (model, stream,
+metric) -> method -> seed -> value with each metric's direction.
 
-Metrics come from `harness.metrics.METRICS` plus `<probe>_final` for every probe, whose
-direction is read from the cells' `probe_info`, else from the probe registry. Values are
-read from result.json's `metrics`; a missing standard metric is computed from R, a missing
-`<probe>_final` taken from the probe's last value (both noted). Null, NaN and infinite
-values are left out of the table and their seeds kept in `nulls`.
+Metrics are harness.scores.standard_metrics: `harness.metrics.METRICS`, `<probe>_final` for
+every probe (direction from the cells' `probe_info`, else the probe registry) and the item
+counts. A missing standard metric is computed from R, a missing `<probe>_final` taken from
+the probe's last value (both noted). Null, NaN and infinite values are left out of the table
+and their seeds kept in `nulls`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
+from harness import scores
 from harness.cells import Cells, Record
 from harness.metrics import METRICS
-from harness import scores
-from harness.scores import ITEM_METRICS, higher_is_better
 
 
 @dataclass
@@ -37,7 +37,8 @@ class ReportInputs:
     probes: dict[str, bool] = field(default_factory=dict)
     # (model, stream) -> method -> seed -> Record
     groups: dict[tuple, dict[str, dict[int, Record]]] = field(default_factory=dict)
-    # (model, stream, metric) -> method -> seed -> value (finite only)
+    table: scores.ScoreTable | None = None  # harness.scores' one table of these cells
+    # its parts: (model, stream, metric) -> method -> seed -> value (finite only), and nulls
     values: dict[tuple, dict[str, dict[int, float]]] = field(default_factory=dict)
     nulls: dict[tuple, dict[str, list[int]]] = field(default_factory=dict)
     notes: list[dict] = field(default_factory=list)
@@ -58,41 +59,19 @@ def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     return float(mean(values)), (float(stdev(values)) if len(values) > 1 else None)
 
 
-def metric_value(record: Record, metric: str) -> tuple[float | None, bool]:
-    """(value, filled): harness.scores.cell_value, the rule the leaderboard reads too."""
-    return scores.cell_value(record.data, metric)
-
-
-def probe_directions(records: list[Record], notes: list[dict]) -> dict[str, bool]:
-    """Probe -> higher is better (harness.scores.probe_directions: the one rule)."""
-    return scores.probe_directions([r.data for r in records], notes)
-
-
 def collect(cells: Cells, **settings) -> ReportInputs:
-    """The score table of the complete cells; `settings` are ReportInputs' own fields."""
+    """The score table of the complete cells (harness.scores.score_table, which the
+    leaderboard reads too); `settings` are ReportInputs' own fields."""
     inputs = ReportInputs(cells=cells, **settings)
-    inputs.probes = probe_directions(cells.records, inputs.notes)
-    inputs.metrics = {name: higher_is_better(name) for name in METRICS}
-    inputs.metrics.update({f"{p}_final": higher_is_better(f"{p}_final", inputs.probes)
-                           for p in inputs.probes})
-    inputs.metrics.update({name: higher_is_better(name) for name in ITEM_METRICS})
+    inputs.probes = scores.probe_directions([r.data for r in cells.records], inputs.notes)
     for r in sorted(cells.records, key=lambda r: r.key):
         inputs.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
     _note_task_lists(inputs)
-    filled: Counter = Counter()
-    for (model, stream), methods in sorted(inputs.groups.items()):
-        for metric in inputs.metrics:
-            key = (model, stream, metric)
-            for method, by_seed in sorted(methods.items()):
-                for seed, r in sorted(by_seed.items()):
-                    value, was_filled = metric_value(r, metric)
-                    if was_filled:
-                        filled[metric] += 1
-                    if value is None:
-                        inputs.nulls.setdefault(key, {}).setdefault(method, []).append(seed)
-                    else:
-                        inputs.values.setdefault(key, {}).setdefault(method, {})[seed] = value
-    for metric, count in sorted(filled.items()):
+    inputs.table = table = scores.score_table(((r.method, r.data) for r in cells.records),
+                                              scores.standard_metrics(inputs.probes),
+                                              inputs.probes)
+    inputs.metrics, inputs.values, inputs.nulls = table.directions, table.values, table.nulls
+    for metric, count in sorted(table.filled.items()):
         source = "R" if metric in METRICS else "the probe's last value"
         inputs.notes.append({"what": f"metric {metric}",
                              "why": f"missing from `metrics` in {count} cell(s); computed "

@@ -1,8 +1,7 @@
-"""Item-level statistics of a report: the per-item scores of a cell's final row, acc's
-seed x item interval against the reference (`item_ci`, which `comparisons` adds to its acc
+"""Item-level statistics of a report: acc's seed x item interval against the reference (`item_ci`, which `comparisons` adds to its acc
 rows), and item-level forgetting (`item_forgetting`: items flipped 1 -> 0 and 0 -> 1 per
 cell, task and row, and exact McNemar tests against the reference, Holm over the report).
-These read the cells' per-item scores (result.json's `items`, `task_hashes`) rather than
+These read the cells' per-item scores (harness.scores.final_items, item_flips) rather than
 the score table of seed values the other sections use, so they live apart from
 analysis.py, which imports `item_ci` from here.
 """
@@ -11,26 +10,7 @@ from __future__ import annotations
 
 from harness import statistics as S
 from harness.report.collect import ReportInputs, scenario_id, skip
-from harness.cells import Record
-from harness.results import finite
-from harness.scores import CORRECT, item_flips
-
-
-def final_items(record: Record) -> tuple[list[float] | None, str | None]:
-    """Per-item scores of the final row, all tasks concatenated in stream order."""
-    items = record.data.get("items")
-    if not isinstance(items, dict):
-        return None, "no per-item scores (items)"
-    flat = []
-    for task in record.tasks:
-        rows = items.get(task)
-        if not isinstance(rows, list) or len(rows) != record.T + 1:
-            return None, f"items[{task}] is not a list of T+1 rows"
-        final = rows[-1]
-        if not isinstance(final, list) or not all(finite(x) is not None for x in final):
-            return None, f"items[{task}] final row is not a list of numbers"
-        flat.extend(float(x) for x in final)
-    return (flat, None) if flat else (None, "no items in the final row")
+from harness.scores import CORRECT, final_items, item_flips
 
 
 def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: list[int]):
@@ -50,10 +30,10 @@ def item_ci(inputs: ReportInputs, model: str, stream: str, method: str, seeds: l
         elif ha != first:
             return None, ("the items differ between seeds (a data seed per seed): the seed "
                           "interval already includes item sampling")
-        a, why = final_items(ra)
+        a, why = final_items(ra.data, ra.tasks)
         if a is None:
             return None, f"{method} seed {s}: {why}"
-        b, why = final_items(rb)
+        b, why = final_items(rb.data, rb.tasks)
         if b is None:
             return None, f"{inputs.reference} seed {s}: {why}"
         if len(a) != len(b) or (rows and len(a) != len(rows[0])):

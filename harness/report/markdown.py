@@ -200,6 +200,10 @@ def _metric_table(s: dict, metric: str, rows: list[dict], comps: dict) -> list[s
     return lines
 
 
+def _unreachable(row: dict, key: str) -> str:
+    return "" if row.get(key, True) else " (unreachable)"
+
+
 def _across_scenarios(s: dict) -> list[str]:
     if not s["across_scenarios"]:
         return []
@@ -210,14 +214,17 @@ def _across_scenarios(s: dict) -> list[str]:
             "2/2^k). **Pooled**: the leaderboard's test, a two-sided paired t-test over every "
             "(scenario, seed) pair with residuals centred within each scenario, Holm over "
             "all pairs of the metric's methods (equal differences on every pair get the "
-            "sign-flip p 2/2^n); `*` = significant.", "",
+            "sign-flip p 2/2^n); `*` = significant; `(unreachable)`: that test could not "
+            "reach p < alpha at its n whatever the data.", "",
             *_table(["metric", "method", "scenarios", "mean diff", "better / worse",
                      "significant (Holm)", "p (Wilcoxon)", "pairs", "pooled diff",
                      "p (pooled, Holm)"],
                     [[r["metric"], r["method"], r["n_scenarios"], num(r["mean_diff"], True),
                       f"{r['n_better']} / {r['n_worse']}", r["n_significant"],
-                      pval(r["p_wilcoxon"]), r["n_pairs"], num(r["pooled_diff"], True),
-                      pval(r["p_pooled_adjusted"]) + (" *" if r["significant_pooled"] else "")]
+                      pval(r["p_wilcoxon"]) + _unreachable(r, "reachable_wilcoxon"),
+                      r["n_pairs"], num(r["pooled_diff"], True),
+                      pval(r["p_pooled_adjusted"]) + (" *" if r["significant_pooled"] else "")
+                      + _unreachable(r, "reachable_pooled")]
                      for r in s["across_scenarios"]]),
             ""]
 

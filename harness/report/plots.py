@@ -141,7 +141,7 @@ def pareto_plot(per_method: list[dict], metrics: dict[str, bool], probes: list[s
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for idx, (g, ym, pts) in enumerate(panels):
         ax = axes[idx // ncols][idx % ncols]
-        hib = metrics.get(ym, True)
+        hib = metrics[ym]
         ax.set_title(f"{g[0]} / {g[1]}", fontsize=9)
         ax.set_xlabel("plasticity (new-task gain) →", fontsize=8)
         ax.set_ylabel(f"{ym} ({'higher' if hib else 'lower'} is better)", fontsize=8)
@@ -329,7 +329,7 @@ def _curve_panel(ax, model: str, tasks: list[str], methods: dict, panel: tuple,
         ax.set_title(f"{model}: {name} (task {j + 1})", fontsize=8)
         ax.set_ylabel("score", fontsize=7)
     else:
-        hib = metrics.get(f"{name}_final", True)
+        hib = metrics[f"{name}_final"]
         ax.set_title(f"{model}: probe {name} ({'↑' if hib else '↓'})", fontsize=8)
     ax.set_xticks(xs)
     ax.set_xticklabels(["base"] + [f"{i + 1}" for i in range(T)], fontsize=7)

@@ -50,6 +50,12 @@ def terminal_tables(s: dict) -> list:
     if unreachable:
         out.append(Text(f"{len(unreachable)} comparison(s) could not reach p < {s['alpha']} "
                         "at their n (every paired difference equal: the smallest p is 2/2^n)"))
+    pooled = [r for r in s["across_scenarios"] if not r.get("reachable_pooled", True)]
+    wilcoxon = [r for r in s["across_scenarios"] if not r.get("reachable_wilcoxon", True)]
+    if pooled or wilcoxon:
+        out.append(Text(f"across scenarios, {len(pooled)} pooled test(s) and {len(wilcoxon)} "
+                        f"Wilcoxon test(s) could not reach p < {s['alpha']} at their n "
+                        "(report.md marks them unreachable)"))
     if s["skipped"]:
         out.append(Text(f"{len(s['skipped'])} item(s) skipped with a reason (report.md, "
                         "section Skipped)"))
