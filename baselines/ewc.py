@@ -15,12 +15,11 @@ Loss on later tasks: CE + lambda/2 * sum_i F_i (w_i - w*_i)^2.
 A resumed cell gets F and w* back through state_dict / load_state_dict.
 """
 
-import random
 
 import torch
 import torch.nn.functional as F
 
-from harness.methods import Method, response_logits, response_token_loss
+from harness.methods import Method, generator, response_logits, response_token_loss
 
 
 class EWC(Method):
@@ -63,10 +62,10 @@ class EWC(Method):
 
     def after_task(self, task, model, ctx):
         params = [p for p in model.parameters() if p.requires_grad]
-        rng = random.Random(f"ewc:{ctx.seed}:{task.name}")
+        rng = generator(ctx.seed, "ewc", task.name)
         sample = rng.sample(self.current, min(self.params["fisher_examples"], len(self.current)))
-        generator = torch.Generator(ctx.device).manual_seed(rng.getrandbits(63))
-        fisher = self.task_fisher(model, params, ctx.batches(sample, batch_size=1), generator)
+        draws = generator(rng.getrandbits(63), "ewc fisher", kind="torch", device=ctx.device)
+        fisher = self.task_fisher(model, params, ctx.batches(sample, batch_size=1), draws)
         gamma = self.params["gamma"]
         self.fisher = fisher if self.fisher is None else [gamma * a + b for a, b in zip(self.fisher, fisher)]
         self.star = [p.detach().clone() for p in params]

@@ -7,10 +7,9 @@ No state to checkpoint: `setup` reloads the pool and each task draws from its ow
 generator.
 """
 
-import random
 
 from benchmarks.external import instructions
-from harness.methods import Example, Method
+from harness.methods import Example, Method, generator
 
 
 class MixExternal(Method):
@@ -27,6 +26,6 @@ class MixExternal(Method):
         n = round(self.params["ratio"] * len(examples))
         if self.params["cap"] is not None:
             n = min(n, self.params["cap"])
-        rng = random.Random(f"mix-external:{ctx.seed}:{task.name}")
+        rng = generator(ctx.seed, "mix-external", task.name)
         extra = rng.sample(self.pool, n) if n <= len(self.pool) else rng.choices(self.pool, k=n)
         return list(examples) + extra

@@ -5,9 +5,8 @@ join a buffer; every later task trains on its own data plus the whole buffer. A 
 cell gets the buffer back through state_dict / load_state_dict.
 """
 
-import random
 
-from harness.methods import Method
+from harness.methods import Method, generator
 
 
 class Replay(Method):
@@ -25,7 +24,7 @@ class Replay(Method):
         return self.current + self.buffer
 
     def after_task(self, task, model, ctx):
-        rng = random.Random(f"replay:{ctx.seed}:{task.name}")
+        rng = generator(ctx.seed, "replay", task.name)
         k = min(self.params["buffer_per_task"], len(self.current))
         self.buffer += rng.sample(self.current, k)
 

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
+from harness.seeding import generator
 from harness.statistics import _vector
 
 __all__ = [
@@ -123,7 +124,7 @@ def stratified_bootstrap(groups, statistic, confidence: float = 0.95,
     if not groups:
         raise ValueError("no groups given")
     point = float(statistic(np.concatenate(groups), axis=0))
-    rng = np.random.default_rng(seed)
+    rng = generator(seed, "statistics", kind="numpy")
     pooled = np.concatenate(
         [g[rng.integers(0, g.size, size=(n_resamples, g.size))] for g in groups], axis=1)
     boot = statistic(pooled, axis=1)

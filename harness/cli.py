@@ -4,7 +4,7 @@ User errors print one line and exit 2."""
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import re
 import sys
@@ -30,11 +30,6 @@ def _seeds(text: str) -> list[int]:
     return [int(x) for x in seeds]  # ranges, repeats, none at all: narrow() checks
 
 
-def _resolved(path: str | None) -> dict | None:
-    """A `--jobs` worker's suite as its parent resolved it (harness/identity.py)."""
-    return json.loads(Path(path).read_text()) if path else None
-
-
 def cmd_run(args) -> int:
     from harness import launch
 
@@ -46,7 +41,7 @@ def cmd_run(args) -> int:
 
 def _run(args, note: str | None) -> int:
     """`harness run`, or its plan with `note` (planned offline) to print."""
-    from harness import dryrun, executors, fetch, launch
+    from harness import dryrun, executors, fetch, launch, plans
     from harness.limits import check_model_limits
     from harness.grid import expand
     from harness.models import check_model
@@ -54,18 +49,14 @@ def _run(args, note: str | None) -> int:
 
     short = {k: getattr(args, k) for k in ("steps", "n_train", "n_test")
              if getattr(args, k) is not None}
-    spec = executors.SuiteSpec(args.suite, csv(args.methods) if args.methods is not None
-                               else None, _seeds(args.seeds) if args.seeds is not None else None,
-                               args.precision, list(args.set or []),
-                               resolved=_resolved(args.resolved), short=short)
-    suite = spec.load()
-    if args.settings:  # tuned settings: `--set`s before the user's own (workers repeat them)
-        import dataclasses
-
-        from harness.tune import settings_sets
-        args.set = settings_sets(args.settings, suite) + list(args.set or [])
-        args.settings, spec = None, dataclasses.replace(spec, sets=list(args.set))
-        suite = spec.load()
+    request = plans.Request(args.suite, csv(args.methods) if args.methods is not None else None,
+                            _seeds(args.seeds) if args.seeds is not None else None,
+                            args.precision, list(args.set or []), short, args.settings)
+    # one process a cell (a Slurm array): the first resolves, the others read its plan
+    per_cell = args.out and not args.dry_run and (args.cell or args.cell_index is not None)
+    suite = per_cell and plans.stored(request, user_path(args.out))
+    fresh = not suite
+    suite = suite or request.resolve()  # settings resolved once; workers get the result
     launch.check_options(args)
     device = None if args.executor == "ray" else pick_device(args.device)
     cells = executors.select_cells(expand(suite), args.cell, args.cell_index)  # expand stops
@@ -85,18 +76,21 @@ def _run(args, note: str | None) -> int:
     from harness.training import check_optimizers
     check_optimizers([m.train for m in suite.methods])  # a missing bitsandbytes: stop now
     check_writable(out)
+    if per_cell and fresh:
+        plans.store(request, out, suite)
     if args.threads:
         executors.set_threads(args.threads)
-    return launch.run(args, spec, suite, cells, out, device)
+    return launch.run(args, suite, cells, out, device)
 
 
 def cmd_tune(args) -> int:
-    from harness.executors import SuiteSpec, quiet_libraries, set_threads
+    from harness.executors import quiet_libraries, set_threads
+    from harness.plans import Request
     from harness.runner import pick_device
     from harness.tune import tune
     from harness.ui import UI
 
-    suite = SuiteSpec(args.suite, csv(args.methods) if args.methods else None).load()
+    suite = Request(args.suite, csv(args.methods) if args.methods else None).resolve()
     out = user_path(args.out or Path("runs") / f"{suite.name}-tune")
     if args.dry_run:
         from harness.tune import dry_run
@@ -181,8 +175,12 @@ def _submit(args, note: str | None) -> int:
     from harness.runner import pick_device
     from harness.ui import UI
 
-    suite = load_suite(args.suite)
-    suite = apply_sets(narrow(suite, [args.method], None, where="submit METHOD"), args.set or [])
+    from harness.methods.settings import build_methods
+
+    suite = narrow(load_suite(args.suite, build=False), [args.method], None,
+                   where="submit METHOD", build=False)
+    suite = apply_sets(suite, args.set or [], build=False)  # each method built once, below
+    suite = dataclasses.replace(suite, methods=build_methods(suite.methods))
     check_model_limits(suite, suite.models)
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
@@ -332,8 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --executor ray on CUDA: GPUs per cell (default 1; 0.25: four a GPU)")
     run.add_argument("--settings", metavar="TUNED.json", help="the settings `harness tune` "
                      "chose (its OUT/tuned.json), applied as --set before any --set given")
-    run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a --jobs worker's number
-    run.add_argument("--resolved", help=argparse.SUPPRESS)  # a worker's suite, resolved by its parent
     run.set_defaults(func=cmd_run, run_parser=run)
     tun = sub.add_parser("tune", help="tune every method's declared knobs with the same "
                          "budget on the suite's validation streams (its tune: block)")

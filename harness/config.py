@@ -58,6 +58,9 @@ class MethodSpec:
     train: TrainSettings = TrainSettings()
     source: str = ""  # where its class is defined, /abs/file.py:Class: never hashed
     train_keys: tuple[str, ...] = ()  # training settings the method sets itself: they win
+    # (as named, where) while its settings are typed but not yet built (methods/settings.py:
+    # build_methods builds it once, after --methods and --set); None once built
+    unbuilt: tuple[str, str] | None = field(default=None, compare=False, repr=False)
     # over a stream's (cell_train)
 
     @property
@@ -271,7 +274,9 @@ def suite_path(name_or_path: str) -> Path:
     return suites[name_or_path]
 
 
-def load_suite(name_or_path: str) -> Suite:
+def load_suite(name_or_path: str, build: bool = True) -> Suite:
+    """A suite file read and checked; without `build` its methods' settings are typed but
+    the methods not yet built (methods/settings.py: build_methods)."""
     path = suite_path(name_or_path)
     where = f"suite {path.name}"
     raw = read_yaml(path, where)
@@ -298,7 +303,7 @@ def load_suite(name_or_path: str) -> Suite:
     train = build_settings(TrainSettings, raw["train"], f"{where}, train")
     models = _names(raw["models"], where, "models", "[smollm2-135m-instruct]")
     streams, stream_train, per_method = _parse_streams(raw["streams"], train, where)
-    methods = _parse_methods(raw["methods"], train, where, path.parent)
+    methods = _parse_methods(raw["methods"], train, where, path.parent, build)
     for stream, given in per_method.items():
         for name in set(given) - {m.name for m in methods}:
             fail(where, f"stream '{stream}', methods names '{name}', which the suite does not "
@@ -406,7 +411,8 @@ def _parse_streams(raw, train: TrainSettings, where) -> tuple[dict[str, list[str
     return {str(k): list(v) for k, v in raw.items()}, stream_train, per_method
 
 
-def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[MethodSpec]:
+def _parse_methods(raw, train: TrainSettings, where, folder: Path,
+                   build: bool = True) -> list[MethodSpec]:
     """The suite's methods; a file's path is relative to the suite's folder (or, failing
     that, to the working directory, as suites written before were)."""
     from harness.methods.settings import one_per_name
@@ -427,16 +433,18 @@ def _parse_methods(raw, train: TrainSettings, where, folder: Path) -> list[Metho
         overrides = params.pop("train", None)
         method_train = build_settings(TrainSettings, overrides, f"{where}, methods.{name}.train",
                                       train)
-        spec = method_spec(name, params, method_train, f"{where}, methods.{name}", (folder,))
+        spec = method_spec(name, params, method_train, f"{where}, methods.{name}", (folder,),
+                           build)
         specs.append((name, dataclasses.replace(spec, train_keys=tuple(overrides or ()))))
     one_per_name(specs, where)
     return [spec for _, spec in specs]
 
 
 def method_spec(spec: str, params: dict, train: TrainSettings, where: str,
-            folders: tuple) -> MethodSpec:
-    """A method named by a registered name or a file, under its class's `name`."""
+                folders: tuple, build: bool = True) -> MethodSpec:
+    """A method named by a registered name or a file, under its class's `name`; without
+    `build`, not yet built (`unbuilt`)."""
     from harness.methods.settings import resolve_method
 
-    name, params, source = resolve_method(spec, params, where, folders)
-    return MethodSpec(name, params, train, source)
+    name, params, source = resolve_method(spec, params, where, folders, build)
+    return MethodSpec(name, params, train, source, unbuilt=None if build else (spec, where))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.seeding import generator
 from harness.tasks import Plain
 
 
@@ -154,7 +155,7 @@ def length_grouped_batches(
     grouped within each stratum: otherwise length grouping would put long self-generated
     answers and short task answers into separate batches.
     """
-    rng = random.Random(seed)
+    rng = generator(seed, "batches")
     lengths = [len(encode_example(tokenizer, e, max_len)[0]) for e in examples]
     if strata is not None and len(set(strata)) > 1:
         groups = _mixed_batches(strata, lengths, batch_size, group, rng)

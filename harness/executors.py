@@ -1,7 +1,10 @@
 """How the cells of a run are executed: in this process, as N local worker processes on one
 output folder (`--jobs N`, `--devices 0,1`), or as Ray tasks (`--executor ray`).
 
-Whichever it is, a cell runs in `Runner.run` -> `Runner.run_cell` under its claim
+Workers and Ray tasks get the run's plan (harness/plans.py: the suite as resolved once by
+the process that planned the run, the cells, the options), never its command line: they
+parse neither arguments nor the suite file, and build no method to check it. Whichever it
+is, a cell runs in `Runner.run` -> `Runner.run_cell` under its claim
 (harness/claims.py), in a process of its own that runs one cell at a time, and writes the
 same files into the same `OUT/cells/<id>/` layout: the executors only decide where and how
 many processes there are. Work shared by cells (base rows, base answers, self-data,
@@ -25,31 +28,6 @@ from harness.errors import HarnessError
 
 RAY_INSTALL = 'pip install -e ".[ray]"'
 STOP_WAIT_S = 60.0  # how long a stopped worker may take to release its claim and exit
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    """What `harness run` was asked for: the suite, --methods, --seeds, --precision, --set
-    and the short look; or, in a worker (`--jobs`, Ray), the suite its parent resolved from
-    them."""
-
-    suite: str
-    methods: list[str] | None = None
-    seeds: list[int] | None = None
-    precision: str | None = None
-    sets: list[str] = field(default_factory=list)
-    resolved: dict | None = None  # the suite as its parent resolved it (identity.suite_record)
-    short: dict = field(default_factory=dict)  # --steps, --n-train, --n-test
-
-    def load(self):
-        from harness.config import load_suite
-        from harness.identity import suite_from_record
-        from harness.overrides import apply_sets, narrow, shorten
-
-        if self.resolved is not None:  # a worker: settings are resolved once, by the parent
-            return suite_from_record(self.resolved)
-        suite = narrow(load_suite(self.suite), self.methods, self.seeds, self.precision)
-        return shorten(apply_sets(suite, list(self.sets)), **self.short)
 
 
 def select_cells(cells: list, ids: list[str] | None, index: int | None) -> list:
@@ -206,9 +184,10 @@ def _death_signal():
     return child
 
 
-def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:
-    """Start a `harness run <argv> --worker K` process per entry of `plan` on one output
-    folder (they split the grid through the claims), print their lines prefixed with
+def run_jobs(plan_file: Path, device, plan: list[dict], log) -> list[int]:
+    """Start a worker process (`python -m harness.executors PLAN K THREADS DEVICE`) per
+    entry of `plan` on the plan file's cells and output folder (they split the grid through
+    the claims), print their lines prefixed with
     [wK], wait for them all; return their exit statuses. Ctrl-C stops every worker
     cleanly (SIGINT: the cell being run leaves no claim and no result) and re-raises."""
     run, die_with_parent = uuid.uuid4().hex[:12], _death_signal()
@@ -218,11 +197,10 @@ def run_jobs(argv: list[str], plan: list[dict], log) -> list[int]:
                "OMP_NUM_THREADS": str(w["threads"]), "MKL_NUM_THREADS": str(w["threads"]),
                # for the out-of-memory advice (harness/oom.py)
                "HARNESS_CELLS_PER_GPU": str(sum(v["gpu"] == w["gpu"] for v in plan))}
-        cmd = [sys.executable, "-m", "harness.cli", "run", *argv, "--quiet",
-               "--threads", str(w["threads"]), "--worker", str(w["worker"])]
+        cmd = [sys.executable, "-m", "harness.executors", str(plan_file), str(w["worker"]),
+               str(w["threads"]), "cuda" if w["gpu"] is not None else str(device)]
         if w["gpu"] is not None:
             env["CUDA_VISIBLE_DEVICES"] = w["gpu"]
-            cmd += ["--device", "cuda"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, bufsize=1,
                                 start_new_session=True,  # Ctrl-C reaches the parent only
@@ -286,12 +264,10 @@ _PASSED_ENV = ("HARNESS_CACHE", "HARNESS_MODEL_CACHE", "HARNESS_WHEELHOUSE", "HF
                "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "CI")
 
 
-def ray_cell(spec: SuiteSpec, out: str, cell_id: str, device: str, threads: int,
-             save_model: bool, claim: dict, env: dict, cwd: str,
-             keep_checkpoints: bool = False) -> dict:
-    """One cell as a Ray task: rebuild the suite as the driver did (from the same
-    arguments, relative paths from the driver's directory where this node has it), then
-    Runner.run on that one cell, under its claim. Returns its status."""
+def ray_cell(plan: dict, cell_id: str, device: str, threads: int, claim: dict, env: dict,
+             cwd: str) -> dict:
+    """One cell of the run's plan as a Ray task (relative paths from the driver's
+    directory where this node has it), under its claim. Returns its status."""
     os.environ.update(env)
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -301,15 +277,9 @@ def ray_cell(spec: SuiteSpec, out: str, cell_id: str, device: str, threads: int,
     quiet_libraries()
     import torch
 
-    from harness.grid import expand
-    from harness.runner import Runner
     from harness.ui import UI
 
-    suite = spec.load()
-    cell = next(c for c in expand(suite) if c.id == cell_id)
-    runner = Runner(suite, Path(out), torch.device(device), UI(quiet=True), save_model,
-                    claim_info=claim, keep_checkpoints=keep_checkpoints)
-    done, failures = runner.run([cell])
+    done, failures = run_planned(plan, [cell_id], torch.device(device), UI(quiet=True), claim)
     status = "complete" if done else "failed" if failures else "elsewhere"
     return {"cell": cell_id, "status": status, "error": failures[0][1] if failures else None}
 
@@ -328,9 +298,8 @@ def ray_resources(ray, device: str, gpus: float | None, threads: int) -> tuple[s
     return device, request
 
 
-def run_ray(spec: SuiteSpec, suite, out: Path, cells: list, *, address: str | None,
-            device: str, gpus: float | None, threads: int, save_model: bool, log,
-            keep_checkpoints: bool = False) -> list[int]:
+def run_ray(plan: dict, suite, out: Path, cells: list, *, address: str | None,
+            device: str, gpus: float | None, threads: int, log) -> list[int]:
     """Every cell not complete as a Ray task with its resource request, on the cluster at
     `address` (`auto`: the running one; none: a new local instance, or the one this process
     already started); wait for all. Returns the exit statuses (0, 1 or 130)."""
@@ -350,8 +319,8 @@ def run_ray(spec: SuiteSpec, suite, out: Path, cells: list, *, address: str | No
         todo = [c for c in cells if state(c, suite, out / "cells" / c.id) is not CellState.COMPLETE]
         log(f"ray: {len(todo)} of {len(cells)} cells as tasks ({request['num_cpus']} CPU, "
             f"{request['num_gpus']} GPU each; cluster {_resources(ray)}) on {device}")
-        pending = {task.remote(spec, str(out.resolve()), c.id, device, threads, save_model,
-                               claim, env, os.getcwd(), keep_checkpoints): c for c in todo}
+        pending = {task.remote(plan, c.id, device, threads, claim, env, os.getcwd()): c
+                   for c in todo}
         codes = []
         try:
             while pending:
@@ -379,3 +348,47 @@ def run_ray(spec: SuiteSpec, suite, out: Path, cells: list, *, address: str | No
 def _resources(ray) -> str:
     res = ray.cluster_resources()
     return ", ".join(f"{res[k]:g} {k}" for k in ("CPU", "GPU") if k in res)
+
+
+# --------------------------------------------------------------------------- planned cells
+
+def run_planned(plan: dict, cell_ids: list[str], device, ui, claim: dict):
+    """Run the cells `cell_ids` of a plan (harness/plans.py) with Runner.run, under claims:
+    (complete results, failures)."""
+    from harness.grid import expand
+    from harness.plans import plan_suite
+    from harness.runner import Runner
+
+    suite = plan_suite(plan)
+    by_id = {c.id: c for c in expand(suite)}
+    runner = Runner(suite, Path(plan["out"]), device, ui, plan.get("save_model", False),
+                    claim_info=claim, keep_checkpoints=plan.get("keep_checkpoints", False))
+    with ui.session():
+        return runner.run([by_id[i] for i in cell_ids])
+
+
+def worker_main(argv: list[str]) -> int:
+    """A `--jobs` worker: `python -m harness.executors PLAN K THREADS DEVICE` runs the
+    plan's cells not yet claimed, one at a time (its parent reports for the whole run)."""
+    import torch
+
+    from harness.plans import read_plan
+    from harness.ui import UI
+
+    path, worker, threads, device = argv
+    plan = read_plan(Path(path))
+    set_threads(int(threads))
+    quiet_libraries()
+    claim = {"run": os.environ.get("HARNESS_RUN_ID"), "worker": int(worker)}
+    try:
+        _, failures = run_planned(plan, plan["cells"], torch.device(device), UI(quiet=True), claim)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # the parent's Ctrl-C: the cell being run left no claim
+        return 130
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(sys.argv[1:]))

@@ -9,6 +9,7 @@ import torch
 
 from harness.data import render_prompt
 from harness.precision import autocast
+from harness.seeding import seeded
 
 
 @torch.no_grad()
@@ -37,9 +38,7 @@ def generate(
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[list[int]] = [[] for _ in texts]
     if seed is not None:  # seeded sampling leaves the caller's random state as it was
-        cuda = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
+        with seeded(seed, "sampling"):
             return generate(model, tokenizer, texts, max_new_tokens, batch_size, do_sample,
                             temperature, top_p, top_k, None, chat=False)
     eos = stop_ids(tokenizer)

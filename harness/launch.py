@@ -5,13 +5,10 @@ harness/executors.py), and the lines that end a run, read back from OUT."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.identity import suite_record
-from harness.storage import atomic_write_json
 
 
 def csv(text: str) -> list[str]:
@@ -92,10 +89,12 @@ def check_options(args) -> None:
         check_devices(csv(args.devices))
 
 
-def run(args, spec, suite, cells, out: Path, device) -> int:
-    """Run the cells in this process, as local workers or as Ray tasks; then print what the
-    run achieved, read back from OUT."""
-    from harness import executors
+def run(args, suite, cells, out: Path, device) -> int:
+    """Run the cells in this process, as local workers or as Ray tasks (handed the plan:
+    the suite as resolved here, the cells, the options; harness/plans.py); then print what
+    the run achieved, read back from OUT."""
+    from harness import executors, plans
+    from harness.identity import suite_record
     from harness.models import resolve_model
     from harness.runner import Runner
     from harness.ui import UI
@@ -105,44 +104,38 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
     from harness.storage import REUSED, cache_line
 
     REUSED.clear()  # what this run reads from the cache, said at its end
-    if not args.worker:
-        ui.log(cache_line())
+    ui.log(cache_line())
     short = short_look_text(suite)
+    options = {"save_model": args.save_model, "keep_checkpoints": args.keep_checkpoints}
     if args.executor == "ray":
         ui.log(f"suite {suite.name}: {len(cells)} cells as Ray tasks -> {out}{short}")
-        threads = args.threads or 1
-        spec = dataclasses.replace(spec, resolved=suite_record(suite))  # resolved once, here
-        codes = executors.run_ray(spec, suite, out, cells, address=args.address,
-                                  device=args.device, gpus=args.gpus_per_cell, threads=threads,
-                                  save_model=args.save_model, log=ui.log,
-                                  keep_checkpoints=args.keep_checkpoints)
+        plan = {"suite": suite_record(suite), "out": str(out.resolve()), **options}
+        codes = executors.run_ray(plan, suite, out, cells, address=args.address,
+                                  device=args.device, gpus=args.gpus_per_cell,
+                                  threads=args.threads or 1, log=ui.log)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     if (args.jobs or 1) > 1 or args.devices:
-        plan = executors.worker_plan(args.jobs, csv(args.devices or ""), args.threads)
-        ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(plan)} workers x "
-               f"{plan[0]['threads']} torch threads"
-               + (f" (GPUs {', '.join(w['gpu'] for w in plan)})" if args.devices else "")
+        workers = executors.worker_plan(args.jobs, csv(args.devices or ""), args.threads)
+        ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(workers)} workers x "
+               f"{workers[0]['threads']} torch threads"
+               + (f" (GPUs {', '.join(w['gpu'] for w in workers)})" if args.devices else "")
                + f" -> {out}{short}")
         _check_sharing(suite, device, args, ui)
         for model in suite.models:  # provisioned once, before the workers start
             resolve_model(model, log=ui.log)
-        resolved = out / f".suite-{os.getpid()}.json"  # the workers' suite, resolved here
-        atomic_write_json(resolved, suite_record(suite))
+        plan = out / f".plan-{os.getpid()}.json"  # the workers' plan, resolved here
+        plans.write_plan(plan, suite, cells, out, **options)
         try:
-            codes = executors.run_jobs(worker_argv(args, out, resolved), plan, ui.log)
+            codes = executors.run_jobs(plan, device, workers, ui.log)
         finally:
-            resolved.unlink(missing_ok=True)
+            plan.unlink(missing_ok=True)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     _check_bf16(suite, device, ui)
-    if not args.worker:
-        ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}{short}")
-    claim = {"run": os.environ.get("HARNESS_RUN_ID"), "worker": args.worker} if args.worker else {}
-    runner = Runner(suite, out, device, ui, save_model=args.save_model, claim_info=claim,
+    ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}{short}")
+    runner = Runner(suite, out, device, ui, save_model=args.save_model,
                     keep_checkpoints=args.keep_checkpoints)
     with ui.session():
         done, failures = runner.run(cells)
-    if args.worker:  # the parent reports for the whole run
-        return 1 if failures else 0
     found = executors.outcome(suite, out, runner.elsewhere)
     return finish(ui, out, executors.Outcome(done, failures, found.elsewhere), [])
 
@@ -163,31 +156,6 @@ def _check_bf16(suite, device, ui) -> None:
 
     if suite.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
         ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: slower than fp32")
-
-
-def worker_argv(args, out: Path, resolved: Path | None = None) -> list[str]:
-    """The arguments of `harness run` that a worker of `--jobs` repeats: every option the
-    user gave, but those of the parent (--jobs, --devices, --threads, --quiet, ...); with
-    `resolved`, the suite file the parent resolved instead of what it resolved it from
-    (--methods, --seeds, --precision, --set: never parsed again)."""
-    parent = {"jobs", "devices", "threads", "quiet", "executor", "address", "gpus_per_cell",
-              "worker", "dry_run", "json", "out", "help", "resolved"}
-    if resolved is not None:
-        parent |= {"methods", "seeds", "precision", "set"}
-    argv = ["--out", str(out.resolve())] + (["--resolved", str(resolved)] if resolved else [])
-    for action in args.run_parser._actions:
-        value = getattr(args, action.dest, None)
-        if not action.option_strings or action.dest in parent or value in (None, False):
-            continue
-        if value == action.default:
-            continue
-        option = action.option_strings[0]
-        if isinstance(value, list):
-            for v in value:
-                argv += [option, str(v)]
-        else:
-            argv += [option] if value is True else [option, str(value)]
-    return argv
 
 
 def finish(ui, out: Path, found, codes: list[int]) -> int:

@@ -14,10 +14,11 @@ SHORT_KEYS = ("steps", "n_train", "n_test")  # the short look's options, as --st
 
 
 def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
-           precision: str | None = None, where: str = "--methods") -> Suite:
+           precision: str | None = None, where: str = "--methods", build: bool = True) -> Suite:
     """Apply --methods/--seeds/--precision: pick from the suite (by name, or by a file path
     to a method the suite lists, however spelled), or add a method with its defaults.
-    `where` names the option that gave the methods, in errors."""
+    `where` names the option that gave the methods, in errors; without `build`, a method
+    added is not yet built (methods/settings.py: build_methods)."""
     from harness.methods.settings import is_file, one_per_name
 
     if methods is not None:
@@ -31,7 +32,7 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
             if given in by_name:
                 picked.append((given, by_name[given]))
                 continue
-            spec = method_spec(given, {}, suite.train, where, folders)
+            spec = method_spec(given, {}, suite.train, where, folders, build)
             listed = by_name.get(spec.name)
             if listed is not None and is_file(given) and listed.source != spec.source:
                 fail(where, f"'{given}' is named '{spec.name}', as the suite's method "
@@ -49,8 +50,9 @@ def narrow(suite: Suite, methods: list[str] | None, seeds: list[int] | None,
     return suite
 
 
-def apply_sets(suite: Suite, assignments: list[str]) -> Suite:
-    """`--set METHOD.KEY=VALUE` / `METHOD.train.KEY=VALUE`, checked as a suite's settings."""
+def apply_sets(suite: Suite, assignments: list[str], build: bool = True) -> Suite:
+    """`--set METHOD.KEY=VALUE` / `METHOD.train.KEY=VALUE`, checked as a suite's settings;
+    without `build`, a method given settings is typed, not yet built (build_methods)."""
     from harness.methods.settings import check_method, parse_sets
 
     given = parse_sets([m.name for m in suite.methods], assignments)
@@ -61,8 +63,9 @@ def apply_sets(suite: Suite, assignments: list[str]) -> Suite:
         if params or train:
             m = dataclasses.replace(
                 m, train=build_settings(TrainSettings, train, f"--set {m.name}.train", m.train),
-                params=check_method(m.name, {**m.params, **params}, f"--set {m.name}"),
-                train_keys=tuple(dict.fromkeys((*m.train_keys, *train))))
+                params=check_method(m.name, {**m.params, **params}, f"--set {m.name}", build),
+                train_keys=tuple(dict.fromkeys((*m.train_keys, *train))),
+                unbuilt=None if build else (m.name, f"--set {m.name}") if params else m.unbuilt)
         methods.append(m)
     return dataclasses.replace(suite, methods=methods)
 

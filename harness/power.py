@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import stats
 
+from harness.seeding import generator
 from harness.statistics import _t_moments, holm, paired_differences, stratified_t
 
 __all__ = ["minimum_detectable_difference", "design_mdd", "observed_spread", "simulate_design"]
@@ -98,7 +99,7 @@ def simulate_design(seeds: int = 3, streams: int = 2, methods: int = 14, items: 
     """
     if seeds < 2 or streams < 1 or methods < 2 or items < 1 or reps < 1:
         raise ValueError("need seeds >= 2, streams >= 1, methods >= 2, items >= 1, reps >= 1")
-    rng = np.random.default_rng(rng_seed)
+    rng = generator(rng_seed, "statistics", kind="numpy")
     k, s, m = streams, seeds, methods
     iu, ju = np.triu_indices(m, 1)
     covered, covered_boot, boards_fwe, boards_old, found = 0, 0, 0, 0, 0

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from harness.seeding import generator
+
 __all__ = [
     "TInterval", "Board",
     "stratified_t", "seed_item_t", "paired_permutation_test",
@@ -37,7 +39,7 @@ __all__ = [
 
 def _rng_kwargs(func, seed) -> dict:
     """scipy >= 1.15 takes ``rng=``; older releases only ``random_state=``."""
-    gen = np.random.default_rng(seed)
+    gen = generator(seed, "statistics", kind="numpy")
     params = inspect.signature(func).parameters
     return {"rng": gen} if "rng" in params else {"random_state": gen}
 

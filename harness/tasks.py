@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from harness.errors import HarnessError
 from harness.registry import Registry
+from harness.seeding import generator
 from harness.storage import stable_hash
 
 
@@ -101,7 +102,7 @@ class Task:
 
     def split(self, n_train: int, n_test: int, data_seed: int = 0) -> Split:
         """Deterministic, disjoint train/test split: the same seed gives the same bytes."""
-        rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
+        rng = generator(data_seed, "task data", self.name, self.version)
         pool: dict[str, Example] = {}
         need, misses = n_train + n_test, 0
         while len(pool) < need:

@@ -29,6 +29,7 @@ from harness.errors import HarnessError
 from harness.methods import call_hook
 from harness.methods.nn import CROSS_ENTROPIES
 from harness.precision import autocast
+from harness.seeding import derive
 
 
 def total_steps(settings: TrainSettings, n_examples: int) -> int:
@@ -38,12 +39,13 @@ def total_steps(settings: TrainSettings, n_examples: int) -> int:
     return max(1, math.ceil(settings.epochs * batches / settings.grad_accum))
 
 
-def _micro_batches(tokenizer, examples, settings: TrainSettings, seed: int, strata=None):
+def _micro_batches(tokenizer, examples, settings: TrainSettings, seed: int, task_index: int,
+                   strata=None):
     """Endless stream of length-grouped micro-batches, a new shuffle each epoch."""
     epoch = 0
     while True:
         yield from length_grouped_batches(tokenizer, examples, settings.batch_size,
-                                          settings.max_len, seed=seed * 1000 + epoch,
+                                          settings.max_len, seed=derive(seed, "train batches", task_index, epoch),
                                           strata=strata)
         epoch += 1
 
@@ -180,7 +182,7 @@ def train_task(model, method, ctx, task, examples: list, settings: TrainSettings
     strata = own_or_added(ctx, task_index, examples) if settings.mix_within_batches else None
     skipped: list[int] = []
     batches = _labelled_batches(_micro_batches(ctx.tokenizer, examples, settings,
-                                               ctx.seed * 100 + task_index, strata),
+                                               ctx.seed, task_index, strata),
                                 task, settings, skipped)
     cut = sum(len(encode_example(ctx.tokenizer, e, 1 << 30)[0]) > settings.max_len
               for e in examples)

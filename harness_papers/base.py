@@ -16,6 +16,7 @@ import os
 import random
 
 from harness.errors import HarnessError
+from harness.seeding import generator
 from harness.tasks import Example, Split, Task, content_hash
 
 from harness_papers.sources import FIXTURES_ENV, REPOS_ENV, Hub, Repo, load_rows
@@ -26,9 +27,7 @@ _CACHE: dict[tuple, tuple[list[Example], list[Example]]] = {}  # loaded once per
 def seeded_holdout(rows: list, test_n: int, val_n: int = 0, seed: int = 42) -> tuple[list, list, list]:
     """(train, val, test) after `Dataset.shuffle(seed)`'s permutation: train first, then
     `val_n` validation rows, then the last `test_n` rows for testing."""
-    import numpy as np
-
-    order = [int(i) for i in np.random.default_rng(seed).permutation(len(rows))]
+    order = [int(i) for i in generator(seed, "holdout", kind="numpy").permutation(len(rows))]
     shuffled = [rows[i] for i in order]
     cut = len(rows) - test_n - val_n
     return shuffled[:cut], shuffled[cut: cut + val_n], shuffled[cut + val_n:]
@@ -93,7 +92,7 @@ class PaperTask(Task):
         train, test = self.examples()
         test_keys = {e.key or e.prompt for e in test}
         train = [e for e in train if (e.key or e.prompt) not in test_keys]
-        rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
+        rng = generator(data_seed, "task data", self.name, self.version)
         test, train = _pick(test, n_test, rng), _pick(train, n_train, rng)
         if not self.chat_template:  # trained as it is evaluated: in the task's own template
             test, train = [_plain(e) for e in test], [_plain(e) for e in train]

@@ -287,7 +287,8 @@ USER_ERRORS = [
      lambda e: e.run(e.suite(), "--methods", e.plugin("class Plain:\n    pass\n") + ":Plain")),
     ("plugin-constructor-raises", ["plugin.py:Bad' rejected its settings", "RuntimeError: no GPU today"],
      lambda e: e.run(e.suite(), "--methods", e.plugin(
-         "class Bad(Method):\n    def __init__(self, **p):\n        raise RuntimeError('no GPU today')\n") + ":Bad")),
+         "class Bad(Method):\n    name = 'bad'\n    def __init__(self, **p):\n"
+         "        raise RuntimeError('no GPU today')\n") + ":Bad")),
     ("plugin-defaults-not-dict", ["Odd.defaults must be a mapping"],
      lambda e: e.run(e.suite(), "--methods", e.plugin("class Odd(Method):\n    defaults = None\n") + ":Odd")),
     ("plugins-one-name", ["two different methods are named 'm'", "give one of the classes another name"],

@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from harness import claims, executors
-from harness.cli import build_parser, main
+from harness.cli import main
 from harness.errors import HarnessError
-from harness.launch import worker_argv
 from harness.storage import file_lock
 from helpers import tiny_suite
 
@@ -171,19 +170,13 @@ def test_select_cells():
         pick(cells, ["c1"], 1)
 
 
-def test_worker_plan_and_argv(monkeypatch, tmp_path):
+def test_worker_plan(monkeypatch):
     monkeypatch.setattr(executors, "cores", lambda: 16)
     assert [(w["worker"], w["threads"], w["gpu"]) for w in executors.worker_plan(4, None, None)] \
         == [(1, 4, None), (2, 4, None), (3, 4, None), (4, 4, None)]
     assert [(w["threads"], w["gpu"]) for w in executors.worker_plan(None, ["0", "1"], None)] \
         == [(8, "0"), (8, "1")]
     assert [w["gpu"] for w in executors.worker_plan(3, ["0", "1"], 2)] == ["0", "1", "0"]
-    args = build_parser().parse_args(
-        ["run", "--suite", "s.yaml", "--jobs", "2", "--methods", "sft", "--set", "sft.x=1",
-         "--set", "sft.y=2", "--save-model", "--threads", "3", "--quiet", "--cell", "a"])
-    assert worker_argv(args, tmp_path) == [
-        "--out", str(tmp_path.resolve()), "--suite", "s.yaml", "--methods", "sft", "--set",
-        "sft.x=1", "--set", "sft.y=2", "--save-model", "--cell", "a"]
 
 
 def test_dry_run_json_lists_cells_in_order_and_shows_running(tmp_path, tiny_model_dir, capsys):

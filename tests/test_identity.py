@@ -196,30 +196,3 @@ def test_a_report_leaves_out_cells_of_another_results_version(tmp_path, monkeypa
         "path": f"cells/{cell}/result.json", "cell_id": cell,
         "reason": "stale: measured under results version 1, this harness's is 2 (never mixed: "
                   "re-run it)"}]
-
-
-# ------------------------------------------------------------------ settings resolved once
-
-def test_workers_get_the_suite_as_resolved_once_not_its_command_line(tmp_path, tiny_model_dir):
-    from harness.cli import build_parser
-    from harness.executors import SuiteSpec
-    from harness.launch import worker_argv
-
-    (tmp_path / "m.py").write_text(PLUGIN.format(version="    version = '1'\n"))
-    path = tiny_suite(tmp_path, str(tiny_model_dir), methods={"sft": {}, "m.py:Mine": {}})
-    sets = ["mine.beta=0.25", "sft.train.lr=0.002"]
-    suite = SuiteSpec(str(path), ["sft", "mine"], [0], None, sets).load()
-    record = json.loads(json.dumps(identity.suite_record(suite)))  # as a worker reads it
-    again = SuiteSpec("not-read.yaml", resolved=record).load()
-    assert again == suite
-    assert [(m.name, m.params, m.train.lr) for m in again.methods] == [
-        ("sft", {}, 0.002), ("mine", {"beta": 0.25}, 1e-3)]
-    assert [plan(c, again).config_hash for c in expand(again)] == \
-           [plan(c, suite).config_hash for c in expand(suite)]
-    args = build_parser().parse_args(["run", "--suite", str(path), "--jobs", "2", "--methods",
-                                      "sft,mine", "--set", sets[0], "--set", sets[1],
-                                      "--seeds", "0", "--save-model"])
-    resolved = tmp_path / ".suite-1.json"
-    assert worker_argv(args, tmp_path, resolved) == [
-        "--out", str(tmp_path.resolve()), "--resolved", str(resolved), "--suite", str(path),
-        "--save-model"]

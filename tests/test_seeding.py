@@ -118,3 +118,129 @@ def test_cold_and_warm_base_row_cache_give_identical_numbers(tmp_path, tiny_mode
                 for o in (cold, warm))
         assert _numbers(a) == _numbers(b), name
         assert a["training"][0]["losses"][0] > 0
+
+
+# ------------------------------------------------------------------ one owner of random streams
+
+def _old_draws(value, kind="python", n=5):
+    """Draws of a generator built the way the sites built theirs before seeding.py owned
+    them (results version 1)."""
+    if kind == "numpy":
+        return np.random.default_rng(value).permutation(20).tolist()
+    if kind == "torch":
+        return torch.rand(n, generator=torch.Generator("cpu").manual_seed(value)).tolist()
+    rng = random.Random(value)
+    return [rng.random() for _ in range(n)]
+
+
+def _new_draws(gen, kind="python", n=5):
+    if kind == "numpy":
+        return gen.permutation(20).tolist()
+    if kind == "torch":
+        return torch.rand(n, generator=gen).tolist()
+    return [gen.random() for _ in range(n)]
+
+
+# (purpose, keys, the old expression for seed 7 written out, kind)
+LEGACY_CASES = [
+    ("task data", ("arith", 3), "arith:3:7", "python"),                    # tasks.py, facts, papers
+    ("train batches", (2, 1), (7 * 100 + 2) * 1000 + 1, "python"),         # training.py -> data.py
+    ("batches", (), 7, "python"),                                          # data.py, ctx.batches
+    ("replay", ("t1",), "replay:7:t1", "python"),
+    ("mix-external", ("t1",), "mix-external:7:t1", "python"),
+    ("ewc", ("t1",), "ewc:7:t1", "python"),
+    ("sa-sft mix", ("t1",), "sa-sft:7:t1", "python"),
+    ("sa-sft pool", (0,), 7, "python"),
+    ("sa-sft pool", (2,), derive_seed(7, "sa-sft pool 2") % 2**31, "python"),
+    ("sa-sft turn", (3, 1, 0), 7 * 10_000 + 100 * 3 + 2 * 1, "python"),
+    ("sa-sft turn", (3, 1, 1), 7 * 10_000 + 100 * 3 + 2 * 1 + 1, "python"),
+    ("sa-sft current", (2,), 7 * 100 + 2, "python"),
+    ("holdout", (), 7, "numpy"),                                          # harness_papers
+    ("statistics", (), 7, "numpy"),                                       # bootstrap, power
+    ("statistics", (), 7, "python"),                                      # report --paper
+    ("ewc fisher", (), 7, "torch"),
+]
+
+
+def test_every_legacy_purpose_reproduces_the_old_draws():
+    from harness import seeding
+
+    for purpose, keys, old, kind in LEGACY_CASES:
+        gen = seeding.generator(7, purpose, *keys, kind=kind)
+        assert _new_draws(gen, kind) == _old_draws(old, kind), (purpose, keys)
+        assert seeding.derive(7, purpose, *keys) == old
+    assert {case[0] for case in LEGACY_CASES} | {"sampling", "probe data"} == set(seeding.LEGACY)
+    # a probe file's generator: the text seed as it was
+    assert [seeding.generator("knowledge-v2", "probe data").random() for _ in range(2)] == \
+        [random.Random("knowledge-v2").random()] * 2
+
+
+def test_sampling_seeds_torch_as_before():
+    """generation.py's seeded sampling: torch's generator seeded with the seed given, the
+    caller's state untouched."""
+    torch.manual_seed(11)
+    with seeded(1234, "sampling"):
+        got = torch.rand(4)
+    after = torch.rand(1)
+    torch.manual_seed(1234)
+    assert torch.equal(got, torch.rand(4))
+    torch.manual_seed(11)
+    assert torch.equal(after, torch.rand(1))
+
+
+def test_new_purposes_get_the_hash_recipe():
+    from harness import seeding
+
+    assert seeding.derive(3, "setup") == derive_seed(3, "setup")  # the phases' streams
+    assert seeding.derive(3, "mine", "t1") != seeding.derive(3, "mine", "t2") \
+        != seeding.derive(4, "mine", "t1")
+    assert 0 <= seeding.derive(3, "mine", "t1") < 2**63
+
+
+SEEDED_CALLS = {("random", "Random"), ("random", "seed"), ("np.random", "default_rng"),
+                ("np.random", "seed"), ("np.random", "RandomState"), ("torch", "Generator"),
+                ("torch", "manual_seed"), ("torch.cuda", "manual_seed"),
+                ("torch.cuda", "manual_seed_all")}
+
+
+def _seeded_constructions(tree) -> list[int]:
+    """Lines that build a seeded generator or seed a global one: random.Random(x),
+    Random(x), np.random.default_rng(x), torch.Generator(...), *.manual_seed(...),
+    random.seed(...), np.random.seed(...)."""
+    import ast
+
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        owner = ast.unparse(func.value) if isinstance(func, ast.Attribute) else None
+        if name in ("manual_seed", "manual_seed_all", "Generator", "RandomState"):
+            found.append(node.lineno)
+        elif name in ("Random", "default_rng") and (node.args or node.keywords):
+            found.append(node.lineno)
+        elif name == "seed" and owner in ("random", "np.random", "numpy.random"):
+            found.append(node.lineno)
+    return found
+
+
+def test_no_module_but_seeding_builds_a_seeded_generator():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for package in ("harness", "baselines", "benchmarks", "examples", "harness_papers", "scripts"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path == root / "harness" / "seeding.py":
+                continue
+            lines = _seeded_constructions(ast.parse(path.read_text()))
+            offenders += [f"{path.relative_to(root)}:{n}" for n in lines]
+    assert offenders == [], ("build generators through harness.seeding.generator(seed, "
+                             f"purpose, ...) or seeded(...): {offenders}")
+    # the check can fail: it finds each kind of construction
+    sample = ("import random, numpy as np, torch\nrandom.Random(1)\nnp.random.default_rng(2)\n"
+              "torch.Generator('cpu').manual_seed(3)\ntorch.manual_seed(4)\nrandom.seed(5)\n"
+              "random.SystemRandom()\nrandom.Random()\n")
+    assert sorted(_seeded_constructions(ast.parse(sample))) == [2, 3, 4, 4, 5, 6]

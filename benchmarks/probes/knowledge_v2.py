@@ -20,6 +20,8 @@ import json
 import random
 from pathlib import Path
 
+from harness.seeding import generator
+
 OUT = Path(__file__).resolve().parent / "v2" / "knowledge.json"
 SEED = "knowledge-v2"
 
@@ -114,7 +116,7 @@ def _near(n: int) -> list[str]:
 
 
 def questions() -> list[dict]:
-    rng = random.Random(SEED)
+    rng = generator(SEED, "probe data")
     out = []
     capitals = sorted(CAPITALS.values())
     for country, city in CAPITALS.items():

@@ -8,9 +8,9 @@ them; a model that learned only the answer format guesses jobs and pets at about
 and invented towns not at all.
 """
 
-import random
 import re
 
+from harness.seeding import generator
 from harness.tasks import Example, Split, Task, content_hash
 
 _SYLLABLES = ["zor", "bel", "qua", "mir", "tal", "ven", "dro", "kis", "lun", "pax", "rho",
@@ -62,7 +62,7 @@ class Facts(Task):
     def split(self, n_train, n_test, data_seed=0):
         """Test: every fact with two held-out phrasings. Train: the same facts with four
         other phrasings, round-robin, so that every tested fact is trained on."""
-        rng = random.Random(f"{self.name}:{self.version}:{data_seed}")
+        rng = generator(data_seed, "task data", self.name, self.version)
         people = self._world(rng, -(-n_test // 6))
         facts = [(p, attr) for p in people for attr in ("town", "job", "pet")]
         test = tuple(self._example(p, a, _TEST[a][r]) for r in range(2) for p, a in facts)[:n_test]

@@ -24,7 +24,7 @@ from harness.methods.nn import (anchor_distance, decoder_blocks, logits_at, resp
                                 response_token_loss, token_divergence, topk_log_probs,
                                 trainable_anchor)
 from harness.registry import Registry
-from harness.seeding import derive_seed
+from harness.seeding import derive, derive_seed, generator
 from harness.tasks import Dialogue, Example, Plain
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "LORA_DEFAULTS", "apply_lora", "OptionalLoRA",
     # data and helpers
     "Batch", "Example", "Dialogue", "Plain", "render_prompt", "prompt_text", "user_turn_prefix",
-    "encode_example", "completion_batch", "finished", "derive_seed", "HarnessError",
+    "encode_example", "completion_batch", "finished", "derive_seed", "derive", "generator", "HarnessError",
 ]
 
 # Every method is a plug-in (entry-point group `harness.methods`): the methods under study

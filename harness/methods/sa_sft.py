@@ -24,10 +24,9 @@ result.json (`method_stats`).
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 
-from harness.methods import (Dialogue, HarnessError, Method, OptionalLoRA, derive_seed,
+from harness.methods import (Dialogue, HarnessError, Method, OptionalLoRA, derive, generator,
                              encode_example, finished, render_prompt, user_turn_prefix)
 
 VERSION = 2  # of the generating code, in the cache key
@@ -96,7 +95,7 @@ class SASFT(OptionalLoRA, Method):
         else:  # task 0 draws the shared pool's seed, so it reuses that pool's cache entry;
             # later tasks draw seeds of their own that no other cell's shared pool uses
             self.pools = {task.name: self._base_pool(
-                ctx, ctx.seed if i == 0 else derive_seed(ctx.seed, f"sa-sft pool {i}") % 2**31,
+                ctx, derive(ctx.seed, "sa-sft pool", i),
                 task.name) for i, (task, _) in enumerate(ctx.stream)}
 
     def _base_pool(self, ctx, seed: int, task: str | None = None) -> list[Dialogue]:
@@ -126,9 +125,9 @@ class SASFT(OptionalLoRA, Method):
             convs: list[list[tuple[str, str]]] = [[] for _ in range(math.ceil(missing * p["oversample"]))]
             candidates += len(convs)
             for turn in range(p["turns"]):
-                seed_ = seed * 10_000 + 100 * round_ + 2 * turn
                 users = self._sample(ctx, [user_turn_prefix(ctx.tokenizer, c) for c in convs],
-                                     seed_, p["user_tokens"])
+                                     derive(seed, "sa-sft turn", round_, turn, 0),
+                                     p["user_tokens"])
                 asked = []
                 for conv, user in zip(convs, users):
                     why = text_problem(user, p["min_chars"], p["max_chars"])
@@ -142,7 +141,8 @@ class SASFT(OptionalLoRA, Method):
                         seen.add(norm)
                     asked.append((conv, user))
                 answers = self._sample(ctx, [render_prompt(ctx.tokenizer, u, c) for c, u in asked],
-                                       seed_ + 1, p["answer_tokens"])
+                                       derive(seed, "sa-sft turn", round_, turn, 1),
+                                       p["answer_tokens"])
                 convs = []
                 for (conv, user), answer in zip(asked, answers):
                     why = text_problem(answer, p["min_chars"], p["max_chars"])
@@ -179,7 +179,7 @@ class SASFT(OptionalLoRA, Method):
         n = self._count(len(examples))
         pool = self.pools.get(task.name, [])
         if self.params["source"] == "current":
-            pool = self._unpack(self.dialogues(ctx, ctx.seed * 100 + len(ctx.history)), ctx, task.name)
+            pool = self._unpack(self.dialogues(ctx, derive(ctx.seed, "sa-sft current", len(ctx.history))), ctx, task.name)
         max_len = ctx.train_settings.max_len  # a cut dialogue would lose its end: leave it out
         fits = [d for d in pool if len(encode_example(ctx.tokenizer, d, max_len + 1)[0]) <= max_len]
         ctx.record("dropped longer than max_len", len(pool) - len(fits), task=task.name)
@@ -188,7 +188,7 @@ class SASFT(OptionalLoRA, Method):
             ctx.log(f"  WARNING sa-sft: only {len(pool)} self-dialogues passed the filters, "
                     f"{n} wanted for {task.name}; mixing all of them (raise max_rounds or "
                     "answer_tokens)")
-        rng = random.Random(f"sa-sft:{ctx.seed}:{task.name}")
+        rng = generator(ctx.seed, "sa-sft mix", task.name)
         mixed = rng.sample(pool, min(n, len(pool)))
         ctx.record("self_examples", len(mixed), task=task.name)
         ctx.record("self_pool", len(pool), task=task.name)

@@ -29,12 +29,14 @@ def is_file(spec: str) -> bool:
     return spec.rpartition(":")[0].endswith(".py")
 
 
-def resolve_method(spec: str, params: dict, where: str, folders: tuple = ()) -> tuple:
+def resolve_method(spec: str, params: dict, where: str, folders: tuple = (),
+                   build: bool = True) -> tuple:
     """(name, checked settings, source) of the method `spec` names (a registered name, or
     `path/to/file.py:Class` with a relative path looked up in `folders` in turn, then the
     working directory): the name is the class's `name`, the source where the class is
     defined. A plugin found but failing to import is named by its absolute path until it
-    imports: its cells fail with that error and the others run."""
+    imports: its cells fail with that error and the others run. Without `build`, the
+    settings are typed but the method is not built (`build_methods` builds it once)."""
     from harness.methods import METHODS
 
     target = spec
@@ -49,7 +51,7 @@ def resolve_method(spec: str, params: dict, where: str, folders: tuple = ()) -> 
         return target, params, target
     except HarnessError as exc:
         _fail(where, exc.problem, exc.fix)
-    params = _checked(cls, spec, params, where)
+    params = _checked(cls, spec, params, where, build)
     return _name_of(cls, spec, source, where), params, source
 
 
@@ -163,11 +165,13 @@ def modelled_as(spec: MethodSpec) -> tuple[str, dict]:
     return builtin_of(spec.name), in_force(spec) or dict(spec.params)
 
 
-def check_method(name: str, params: dict, where: str) -> dict:
-    """Check a method's settings against its defaults and build it once, so that a bad
-    setting stops the run before anything is written. Returns the settings (whole numbers
-    given as 4.0 become 4). A plugin that is found but fails to import is let through:
-    its cells fail with that error and the others run."""
+def check_method(name: str, params: dict, where: str, build: bool = True,
+                 label: str | None = None) -> dict:
+    """Check a method's settings against its defaults and (with `build`) build it once, so
+    that a bad setting stops the run before anything is written. Returns the settings
+    (whole numbers given as 4.0 become 4). A plugin that is found but fails to import is
+    let through: its cells fail with that error and the others run. `label`: the method as
+    the user named it, in errors."""
     from harness.methods import METHODS
 
     try:
@@ -176,12 +180,31 @@ def check_method(name: str, params: dict, where: str) -> dict:
         return params
     except HarnessError as exc:
         _fail(where, exc.problem, exc.fix)
-    return _checked(cls, name, params, where)
+    return _checked(cls, label or name, params, where, build)
 
 
-def _checked(cls, name: str, params: dict, where: str) -> dict:
-    """`params` typed against `cls.defaults`, and the method built once with them."""
+def build_methods(methods: list) -> list:
+    """The method specs, each one whose settings were typed but not yet built (`unbuilt`:
+    read from a suite, then edited by --methods and --set) built once with the settings in
+    force: a suite's settings are resolved in full first, then checked by one build."""
+    import dataclasses
+
+    built = []
+    for m in methods:
+        if m.unbuilt:
+            label, where = m.unbuilt
+            m = dataclasses.replace(m, params=check_method(m.name, m.params, where, label=label),
+                                    unbuilt=None)
+        built.append(m)
+    return built
+
+
+def _checked(cls, name: str, params: dict, where: str, build: bool = True) -> dict:
+    """`params` typed against `cls.defaults`, and (with `build`) the method built once
+    with them."""
     params = _typed_params(cls, params, where)
+    if not build:
+        return params
     try:
         cls(**params)
     except HarnessError as exc:

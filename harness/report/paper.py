@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -25,6 +24,7 @@ from harness.cells import Record, read_cells
 from harness.config import BENCHMARKS
 from harness.errors import HarnessError
 from harness.results import read_json
+from harness.seeding import generator
 from harness.storage import atomic_write_json
 from harness.yamlio import read_yaml
 
@@ -261,7 +261,7 @@ def _ci(values: list[float], items: list[float] | None) -> tuple[list | None, st
         half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1) * stdev(values) / math.sqrt(len(values))
         return [mean(values) - half, mean(values) + half], "t over seeds"
     if items and len(items) >= 2:
-        rng = random.Random(0)
+        rng = generator(0, "statistics")
         means = sorted(mean(rng.choices(items, k=len(items))) for _ in range(ITEM_RESAMPLES))
         lo = int(ITEM_RESAMPLES * (1 - CONFIDENCE) / 2)
         return [means[lo], means[-lo - 1]], "bootstrap over items"
