@@ -171,7 +171,7 @@ def cmd_submit(args) -> int:
 
 def _submit(args, note: str | None) -> int:
     """`harness submit`, or its plan with `note` (planned offline) to print."""
-    from harness import bundle
+    from harness import bundle, bundle_tuning
     from harness.config import load_suite
     from harness.limits import check_model_limits
     from harness.overrides import apply_sets, narrow
@@ -181,14 +181,16 @@ def _submit(args, note: str | None) -> int:
     from harness.runner import pick_device
     from harness.ui import UI
 
-    suite = load_suite(args.suite)
-    suite = apply_sets(narrow(suite, [args.method], None, where="submit METHOD"), args.set or [])
-    check_model_limits(suite, suite.models)
+    suite = narrow(load_suite(args.suite), [args.method], None, where="submit METHOD")
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
     name = bundle.check_name(args.name or suite.methods[0].name)
     root = user_path(args.root)
     out = user_path(args.out) if args.out else root / "runs" / "submit" / name
+    table = bundle_tuning.table_path(args.tuning, out)  # its chosen setting, then --set
+    tuning = table and bundle_tuning.method_part(table, suite, suite.methods[0].name)
+    suite = apply_sets(suite, bundle_tuning.with_chosen(tuning, args.set or []))
+    check_model_limits(suite, suite.models)
     if args.dry_run:  # what would run, what it costs, what is cached; nothing written
         from harness import dryrun
         from harness.grid import expand
@@ -196,6 +198,7 @@ def _submit(args, note: str | None) -> int:
 
         print(cache_line())
         dryrun.dry_run(suite, out, expand(suite), note=note)
+        print(f"tuning: {f'the chosen setting of {table}' if tuning else 'none (untuned)'}")
         print(f"bundle: {root / bundle.SUBMISSIONS / name} once every cell is complete "
               "(nothing was written: run without --dry-run)")
         return 0
@@ -209,7 +212,7 @@ def _submit(args, note: str | None) -> int:
            f"({len(suite.streams) * len(suite.seeds)} cells) on {device} -> {out}")
     was_verified = (root / bundle.SUBMISSIONS / name / bundle.VERIFICATION).exists()
     with ui.session():
-        manifest, dest = bundle.submit(name, suite, out, root, device, ui)
+        manifest, dest = bundle.submit(name, suite, out, root, device, ui, tuning)
     ui.log(f"bundle: {dest} ({len(manifest['cells'])} cells, {manifest['device_hours']} "
            f"device-hours); check it with `harness verify {dest}`")
     if was_verified:
@@ -385,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "nothing")
     sub_.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
                       help="a setting of the method, as for `harness run`; repeatable")
+    sub_.add_argument("--tuning", metavar="PATH", help="the `harness tune` table to bundle "
+                      "(its tuning.json or OUT folder; default: OUT/tuning.json where the run "
+                      "folder has one; `none`: untuned); its chosen setting is applied")
     sub_.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     sub_.add_argument("--quiet", action="store_true", help="plain log lines")
     sub_.set_defaults(func=cmd_submit)

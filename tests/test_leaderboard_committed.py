@@ -80,3 +80,17 @@ def test_committed_board_has_rank_intervals_significant_pairs_and_forgotten_item
     assert all(r["ci"] is None or r["ci"][0] <= r["mean"] <= r["ci"][1]
                for r in forgotten.values())
     assert "forgotten items" in (ROOT / "leaderboard" / "README.md").read_text()
+
+
+@needs_bundles
+def test_committed_bundles_from_before_tuning_are_marked_untuned():
+    # v1 bundles carry no tuning table: still valid, shown as untuned (issue 31 item 3)
+    import json
+
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    untuned = [m for m, meta in board["methods"].items() if meta["tuning"] is None]
+    readme = (ROOT / "leaderboard" / "README.md").read_text()
+    for name in untuned:
+        assert f"| {name} (untuned) |" in readme
+    assert 'id="tuning"' in (ROOT / "leaderboard" / "index.html").read_text()
+    assert len(untuned) == len([p for p in BUNDLES if not (p / "tuning.json").exists()])
