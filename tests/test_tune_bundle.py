@@ -198,3 +198,12 @@ def test_submit_refuses_settings_other_than_the_tunings_choice(tuned, tmp_path, 
     assert main(["submit", "ewc", "--suite", suite, "--root", str(tmp_path), "--out",
                  str(out), "--dry-run", "--tuning", "none"]) == 0
     assert "tuning: none (untuned)" in capsys.readouterr().out
+
+
+def test_catalogue_lists_every_tuning_case():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
+    cases = ["tuning-mismatch", "tuning-not-tuned", "tuning-missing", "tuning-incomplete",
+             "tuning-other-suite", "bundle-tuning-tampered"]
+    assert [c for c in cases if f"`{c}`" not in doc] == []
