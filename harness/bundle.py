@@ -170,12 +170,11 @@ def _check_sources(results: dict[str, dict], sha256: str, source: Path) -> None:
 def write_bundle(dest: Path, suite: Suite, out: Path, threads: int,
                  tuning: dict | None = None) -> dict:
     """Bundle the one method of `suite` from its run folder `out` into `dest`, with its
-    tuning part (bundle_tuning.method_part) where given; returns the manifest. Written
-    beside `dest` and renamed into place: never half a bundle."""
+    tuning part (bundle_tuning.method_part, checked by submit) where given; returns the
+    manifest. Written beside `dest` and renamed into place: never half a bundle."""
     (spec,) = suite.methods
-    method, source = method_entry(spec)
-    bundle_tuning.check_settings(method, tuning)
     results = _complete_results(suite, out)
+    method, source = method_entry(spec)
     _check_sources(results, method["sha256"], source)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

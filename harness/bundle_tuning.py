@@ -51,18 +51,18 @@ def method_part(path: Path, suite: Suite, name: str) -> dict:
     where the table is another suite's, lacks the method or is incomplete (every method
     gets the whole budget)."""
     table, problem = read_json(path)
-    where = f"tuning table {path}"
+    where, given = f"tuning table {path}", suite.path or suite.name
     if problem or not isinstance(table, dict) or not isinstance(table.get("methods"), dict):
         raise HarnessError(f"{where}: {problem or 'not a table written by `harness tune`'}",
                            "give the OUT/tuning.json that `harness tune` wrote, " + UNTUNED_FIX)
     if table.get("suite") != suite.name:
         raise HarnessError(f"{where}: tuned for suite '{table.get('suite')}', not "
-                           f"'{suite.name}'", f"tune it: harness tune --suite {suite.name}, "
+                           f"'{suite.name}'", f"tune it: harness tune --suite {given}, "
                            + UNTUNED_FIX)
     entry = table["methods"].get(name)
     if not isinstance(entry, dict):
         raise HarnessError(f"{where}: method '{name}' was not tuned",
-                           f"harness tune --suite {suite.name} --methods {name} --out "
+                           f"harness tune --suite {given} --methods {name} --out "
                            f"{path.parent}, " + UNTUNED_FIX)
     if not entry.get("complete") or entry.get("chosen") is None:
         raise HarnessError(f"{where}: the tuning of '{name}' is incomplete (not every setting "

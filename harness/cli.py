@@ -190,6 +190,7 @@ def _submit(args, note: str | None) -> int:
     table = bundle_tuning.table_path(args.tuning, out)  # its chosen setting, then --set
     tuning = table and bundle_tuning.method_part(table, suite, suite.methods[0].name)
     suite = apply_sets(suite, bundle_tuning.with_chosen(tuning, args.set or []))
+    bundle_tuning.check_settings(bundle.method_entry(suite.methods[0])[0], tuning)  # dry run too
     check_model_limits(suite, suite.models)
     if args.dry_run:  # what would run, what it costs, what is cached; nothing written
         from harness import dryrun

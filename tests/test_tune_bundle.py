@@ -181,6 +181,8 @@ def test_submit_refuses_settings_other_than_the_tunings_choice(tuned, tmp_path, 
     line = refused("ewc", "--tuning", str(out), "--set", f"ewc.lambda={other}",
                    needle=f"runs with lambda={format(other)} vs the chosen lambda={lam}")
     assert "--tuning none" in line
+    refused("ewc", "--tuning", str(out), "--set", f"ewc.lambda={other}", "--dry-run",
+            needle="vs the chosen")  # a plan is refused too
     refused("lora", "--tuning", str(out / "tuning.json"), needle="method 'lora' was not tuned")
     refused("ewc", "--tuning", str(tmp_path / "nope.json"), needle="no tuning table at")
     for name, edit, needle in [("incomplete", lambda t: t["methods"]["ewc"].update(
