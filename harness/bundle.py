@@ -7,6 +7,8 @@ checksummed, so that anyone can check them (`harness verify`) and rank them
                            harness and library versions, hardware, seeds, cost
       method/<file>.py     the method's source as it ran
       cells/<cell id>/     result.json and samples.json of every cell of the grid
+      tuning.json          the method's rows of `harness tune`'s table, where it was tuned
+                           (harness/bundle_tuning.py; absent: untuned)
       checksums.sha256     sha256 of every file above (`sha256sum -c` reads it)
       verification.json    written by `harness verify` when it accepts the bundle
 """
@@ -23,6 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import bundle_tuning
 from harness.config import MethodSpec, Suite
 from harness.errors import HarnessError
 from harness.grid import expand, grid_definition, state
@@ -164,8 +167,10 @@ def _check_sources(results: dict[str, dict], sha256: str, source: Path) -> None:
                                "the checkout it ran with")
 
 
-def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
-    """Bundle the one method of `suite` from its run folder `out` into `dest`; returns the
+def write_bundle(dest: Path, suite: Suite, out: Path, threads: int,
+                 tuning: dict | None = None) -> dict:
+    """Bundle the one method of `suite` from its run folder `out` into `dest`, with its
+    tuning part (bundle_tuning.method_part, checked by submit) where given; returns the
     manifest. Written beside `dest` and renamed into place: never half a bundle."""
     (spec,) = suite.methods
     results = _complete_results(suite, out)
@@ -180,6 +185,8 @@ def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
             target = tmp / "cells" / cell_id / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out / "cells" / cell_id / name, target)
+    if tuning:
+        atomic_write_json(tmp / bundle_tuning.TUNING, tuning)
     first = next(iter(results.values()))
     seconds = sum(r["timings"]["total_s"] for r in results.values())
     manifest = {
@@ -195,6 +202,7 @@ def write_bundle(dest: Path, suite: Suite, out: Path, threads: int) -> dict:
         "libraries": first["versions"],
         "hardware": _hardware(results, threads),
         "cells": sorted(results),
+        "tuning": bundle_tuning.TUNING if tuning else None,
         "wall_clock_s": round(seconds, 1),
         "device_hours": round(seconds / 3600, 3),
     }
@@ -245,10 +253,12 @@ class Bundle:
     path: Path
     manifest: dict
     results: dict[str, dict]  # cell id -> result.json
+    tuning: dict | None = None  # tuning.json, where the manifest names one
 
 
 def read_bundle(path: Path) -> Bundle:
-    """A bundle's manifest and cell results as written (no checks: `harness verify` checks)."""
+    """A bundle's manifest, cell results and tuning as written (no checks: `harness verify`
+    checks)."""
     manifest, problem = read_json(path / MANIFEST)
     if problem or not isinstance(manifest, dict):
         raise HarnessError(f"{path / MANIFEST}: {problem or 'not a JSON object'}",
@@ -258,7 +268,8 @@ def read_bundle(path: Path) -> Bundle:
         data, problem = read_json(folder / "result.json")
         if problem is None:
             results[folder.name] = data
-    return Bundle(path, manifest, results)
+    tuning = read_json(path / bundle_tuning.TUNING)[0] if manifest.get("tuning") else None
+    return Bundle(path, manifest, results, tuning if isinstance(tuning, dict) else None)
 
 
 _SOURCE_RE = re.compile(r"method/[^/\\\0]+\.py")
@@ -366,14 +377,17 @@ def suite_for(method: dict, suite: Suite, bundle: Path, load: bool = False) -> S
 
 
 def submit(name: str | None, suite: Suite, out: Path | None, root: Path, device,
-           ui) -> tuple[dict, Path]:
+           ui, tuning: dict | None = None) -> tuple[dict, Path]:
     """Run `suite` (the leaderboard grid) for one method, resumably, and bundle its cells
-    into root/leaderboard/submissions/<name>/. `suite` is already narrowed to the method."""
+    and its tuning part into root/leaderboard/submissions/<name>/. `suite` is already
+    narrowed to the method; a method not at its tuning's choice is refused before any cell
+    runs."""
     import torch
 
     from harness.runner import Runner
 
     (spec,) = suite.methods
+    bundle_tuning.check_settings(method_entry(spec)[0], tuning)
     name = check_name(name or method_class(spec.name).name)
     out = Path(out) if out else root / "runs" / "submit" / name
     _, failures = Runner(suite, out, device, ui).run()
@@ -382,4 +396,4 @@ def submit(name: str | None, suite: Suite, out: Path | None, root: Path, device,
                            f"{failures[0][1]}); no bundle written",
                            f"fix the cause and run the same command again (results in {out})")
     dest = root / SUBMISSIONS / name
-    return write_bundle(dest, suite, out, torch.get_num_threads()), dest
+    return write_bundle(dest, suite, out, torch.get_num_threads(), tuning), dest

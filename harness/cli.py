@@ -165,28 +165,29 @@ def cmd_submit(args) -> int:
 
 def _submit(args, note: str | None) -> int:
     """`harness submit`, or its plan with `note` (planned offline) to print."""
-    from harness import bundle
+    from harness import bundle, bundle_tuning
     from harness.config import load_suite
     from harness.limits import check_model_limits
     from harness.overrides import apply_sets, narrow
     from harness.executors import quiet_libraries
     from harness.methods import METHODS
-    from harness.methods.settings import is_file
+    from harness.methods.settings import build_methods, is_file
     from harness.runner import pick_device
     from harness.ui import UI
 
-    from harness.methods.settings import build_methods
-
     suite = narrow(load_suite(args.suite, build=False), [args.method], None,
                    where="submit METHOD", build=False)
-    suite = apply_sets(suite, args.set or [], build=False)  # each method built once, below
-    suite = dataclasses.replace(suite, methods=build_methods(suite.methods))
-    check_model_limits(suite, suite.models)
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
     name = bundle.check_name(args.name or suite.methods[0].name)
     root = user_path(args.root)
     out = user_path(args.out) if args.out else root / "runs" / "submit" / name
+    table = bundle_tuning.table_path(args.tuning, out)  # its chosen setting, then --set
+    tuning = table and bundle_tuning.method_part(table, suite, suite.methods[0].name)
+    suite = apply_sets(suite, bundle_tuning.with_chosen(tuning, args.set or []), build=False)
+    suite = dataclasses.replace(suite, methods=build_methods(suite.methods))  # built once
+    bundle_tuning.check_settings(bundle.method_entry(suite.methods[0])[0], tuning)  # dry run too
+    check_model_limits(suite, suite.models)
     if args.dry_run:  # what would run, what it costs, what is cached; nothing written
         from harness import dryrun
         from harness.grid import expand
@@ -194,6 +195,7 @@ def _submit(args, note: str | None) -> int:
 
         print(cache_line())
         dryrun.dry_run(suite, out, expand(suite), note=note)
+        print(f"tuning: {f'the chosen setting of {table}' if tuning else 'none (untuned)'}")
         print(f"bundle: {root / bundle.SUBMISSIONS / name} once every cell is complete "
               "(nothing was written: run without --dry-run)")
         return 0
@@ -207,7 +209,7 @@ def _submit(args, note: str | None) -> int:
            f"({len(suite.streams) * len(suite.seeds)} cells) on {device} -> {out}")
     was_verified = (root / bundle.SUBMISSIONS / name / bundle.VERIFICATION).exists()
     with ui.session():
-        manifest, dest = bundle.submit(name, suite, out, root, device, ui)
+        manifest, dest = bundle.submit(name, suite, out, root, device, ui, tuning)
     ui.log(f"bundle: {dest} ({len(manifest['cells'])} cells, {manifest['device_hours']} "
            f"device-hours); check it with `harness verify {dest}`")
     if was_verified:
@@ -381,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "nothing")
     sub_.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
                       help="a setting of the method, as for `harness run`; repeatable")
+    sub_.add_argument("--tuning", metavar="PATH", help="the `harness tune` table to bundle "
+                      "(its tuning.json or OUT folder; default: OUT/tuning.json where the run "
+                      "folder has one; `none`: untuned); its chosen setting is applied")
     sub_.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     sub_.add_argument("--quiet", action="store_true", help="plain log lines")
     sub_.set_defaults(func=cmd_submit)

@@ -213,23 +213,22 @@ def build_table(suite: Suite, plan: TunePlan, out: Path, jobs: list) -> dict:
     methods: dict[str, dict] = {}
     for method, setting, spec in jobs:
         cells = _cells(folder(out, method.name, setting))
-        values = [c["by_metric"][suite.primary]["metrics"].get(plan.select) for c in cells]
-        values = [v for v in values if v is not None]
+        per_cell = [{"cell": c["cell_id"], "stream": c["cell"]["stream"],
+                     "seed": c["cell"]["seed"],
+                     "value": c["by_metric"][suite.primary]["metrics"].get(plan.select)}
+                    for c in cells]
+        values = [p["value"] for p in per_cell if p["value"] is not None]
         row = {"setting": setting, "params": spec.params, "train": dataclasses.asdict(spec.train),
                "cells": len(cells), "score": mean(values) if values else None,
-               "per_cell": {c["cell_id"]: v for c, v in zip(cells, values)}}
+               "per_cell": per_cell}
         methods.setdefault(method.name, {"knobs": list(grid_of(method)), "settings": []})
         methods[method.name]["settings"].append(row)
     expected = len(plan.streams) * len(plan.seeds)
     for name, entry in methods.items():
         done = [i for i, r in enumerate(entry["settings"]) if r["cells"] == expected
                 and r["score"] is not None]
-        best = None
-        for i in done:  # strict improvement only: the first listed wins a tie
-            s = entry["settings"][i]["score"]
-            if best is None or (s > entry["settings"][best]["score"] if higher
-                                else s < entry["settings"][best]["score"]):
-                best = i
+        best = best_of([r["score"] if i in done else None
+                        for i, r in enumerate(entry["settings"])], higher)
         entry["chosen"] = best
         entry["complete"] = len(done) == len(entry["settings"])
         entry["identical_to_sft"] = None if best is None else identical_to_reference(
@@ -237,6 +236,17 @@ def build_table(suite: Suite, plan: TunePlan, out: Path, jobs: list) -> dict:
     return {"suite": suite.name, "primary": suite.primary, "select": plan.select,
             "higher_is_better": higher, "streams": plan.streams, "seeds": plan.seeds,
             "budget": BUDGET, "methods": methods}
+
+
+def best_of(scores: list, higher_is_better: bool) -> int | None:
+    """The index of the best score (None scores never win); strictly better only, so the
+    first listed wins a tie. `harness verify` re-selects a bundled tuning by this rule."""
+    found = None
+    for i, s in enumerate(scores):
+        if s is not None and (found is None or (s > scores[found] if higher_is_better
+                                                else s < scores[found])):
+            found = i
+    return found
 
 
 def identical_to_reference(out: Path, name: str, chosen: dict, reference: dict | None):
@@ -302,5 +312,10 @@ def settings_sets(path: str, suite: Suite) -> list[str]:
         raise HarnessError(f"--settings {path}: tuned for suite '{data.get('suite')}', not "
                            f"'{suite.name}'", "tune this suite: harness tune --suite ...")
     listed = {m.name for m in suite.methods}
-    return [f"{name}.{key}={json.dumps(value)}" for name, entry in methods.items()
-            if name in listed for key, value in entry["setting"].items()]
+    return [s for name, entry in methods.items() if name in listed
+            for s in as_sets(name, entry["setting"])]
+
+
+def as_sets(name: str, setting: dict) -> list[str]:
+    """A setting as `--set` assignments: `ewc.lambda=100000.0`, `sft.train.lr=0.0005`."""
+    return [f"{name}.{key}={json.dumps(value)}" for key, value in setting.items()]

@@ -2,7 +2,7 @@
 
 Static checks first (each rejection one line naming the file or cell and the reason): the
 manifest, every checksum, the method's source against its hash (and, for a built-in, its
-declared version against this harness's), the grid against the current leaderboard grid, the
+declared version against this harness's), its tuning (harness/bundle_tuning.py), the grid against the current leaderboard grid, the
 set of cells, and every cell's results version, schema, settings hash and metrics
 recomputed from its R and probes. Then it re-runs sampled cells and compares them with the
 bundle: exactly where the hardware matches (same device kind, CPU model and thread count),
@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from harness import bundle as B
+from harness import bundle_tuning
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.grid import expand, plan
@@ -64,6 +65,7 @@ def static_problems(path: Path, suite: Suite) -> list[str]:
         return [f"{B.MANIFEST}: bundle_version {manifest['bundle_version']!r}, this harness "
                 f"reads {B.BUNDLE_VERSION}"]
     problems = _checksum_problems(path) + _method_problems(path, manifest["method"])
+    problems += bundle_tuning.problems(path, manifest)  # read as data, like everything here
     grid = B.leaderboard_grid_id(suite)
     if manifest["suite"].get("grid_id") != grid:
         problems.append(f"{B.MANIFEST}: grid {manifest['suite'].get('grid_id')} is not the "

@@ -5,7 +5,8 @@
 
 For every method of the leaderboard suite whose six cells are complete in OUT: `harness
 submit METHOD --out OUT` (no cell re-runs: they are complete), `harness verify` (static
-checks and `--cells` re-runs), then `harness leaderboard`. Methods with cells missing are
+checks and `--cells` re-runs), then `harness leaderboard`. Where OUT holds the tuning
+(`harness tune --out OUT`), each bundle carries its method's part of OUT/tuning.json. Methods with cells missing are
 listed and left out, never bundled half; a method whose bundle is verified and holds the
 same cell results as OUT is kept as it is (run the script again as methods complete).
 """

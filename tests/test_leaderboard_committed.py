@@ -124,3 +124,17 @@ def test_committed_board_states_each_metrics_mdd_recomputed_from_its_own_spread(
         row = f"| {metric['label']} | {'higher' if metric['higher_is_better'] else 'lower'} | "
         assert f"{row}{sd:.4f} |" in readme and f"| {stated:.4f} |" in readme
         assert f"<td>{metric['label']}</td>" in page and f"<td>{stated:.4f}</td>" in page
+
+
+@needs_bundles
+def test_committed_bundles_from_before_tuning_are_marked_untuned():
+    # v1 bundles carry no tuning table: still valid, shown as untuned (issue 31 item 3)
+    import json
+
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    untuned = [m for m, meta in board["methods"].items() if meta["tuning"] is None]
+    readme = (ROOT / "leaderboard" / "README.md").read_text()
+    for name in untuned:
+        assert f"| {name} (untuned) |" in readme
+    assert 'id="tuning"' in (ROOT / "leaderboard" / "index.html").read_text()
+    assert len(untuned) == len([p for p in BUNDLES if not (p / "tuning.json").exists()])

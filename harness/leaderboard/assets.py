@@ -41,6 +41,7 @@ table { border-collapse: collapse; }
   margin-left: 6px; border: 1px solid; }
 .verified { color: var(--good); border-color: var(--good); }
 .self { color: var(--muted); border-color: var(--line); }
+.flag { color: var(--bad); border-color: var(--bad); }
 .sig-better { color: var(--good); font-weight: 600; }
 .sig-worse { color: var(--bad); font-weight: 600; }
 .legend-text { color: var(--muted); font-size: 13px; }
@@ -157,6 +158,8 @@ JS = r"""
     var badge = d.verified ? '<span class="badge verified" title="verified ' + esc(d.verified_at) +
       '">verified</span>' : '<span class="badge self" title="no verification record matches ' +
       'the bundle">self-reported</span>';
+    if (!d.tuning) { badge += '<span class="badge self">untuned</span>'; }
+    else if (d.tuning.identical_to_sft) { badge += '<span class="badge flag">identical to SFT</span>'; }
     return "<strong>" + esc(n) + "</strong>" + badge;
   }
   function scoreCell(n) {

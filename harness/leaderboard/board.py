@@ -9,6 +9,7 @@ no absolute paths, floats rounded to DIGITS places.
 from __future__ import annotations
 
 import harness.leaderboard.ranking as K
+from harness.bundle_tuning import board_part
 from harness.leaderboard.entries import REFERENCE, Entry, metric_catalogue, score_table
 
 LEADERBOARD_VERSION = 1
@@ -113,7 +114,7 @@ def method_meta(entry: Entry, keys: list[str]) -> dict:
             "device_hours": man.get("device_hours"), "wall_clock_s": man.get("wall_clock_s"),
             "harness": man.get("harness", {}),
             "hardware": {k: hardware.get(k) for k in ("device_type", "processor", "threads")},
-            "cells": cells}
+            "tuning": board_part(entry.tuning), "cells": cells}
 
 
 def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],

@@ -47,6 +47,7 @@ class Entry:
     results: dict[str, dict]
     verified: bool
     verification: dict | None = field(default=None)
+    tuning: dict | None = field(default=None)  # the bundle's tuning.json (None: untuned)
 
 
 def submissions(root: Path) -> Path:
@@ -81,7 +82,8 @@ def read_entries(root: Path, suite: Suite) -> tuple[list[Entry], dict[str, list[
             continue
         bundle = B.read_bundle(path)
         verified, record = verification_of(path)
-        entries.append(Entry(path.name, bundle.manifest, bundle.results, verified, record))
+        entries.append(Entry(path.name, bundle.manifest, bundle.results, verified, record,
+                             bundle.tuning))
     return entries, rejected
 
 

@@ -13,6 +13,7 @@ from html import escape
 from harness.leaderboard.assets import CSS, JS
 from harness.leaderboard.readme import DETECTABLE_HEAD, detectable_rows
 from harness.leaderboard.svg import pareto_svg, sparkline
+from harness.leaderboard.tuning import drill_text, tuning_section
 
 TITLE = "Continual-learning leaderboard for LM fine-tuning"
 DEFAULT_SHOWN = ("acc", "task_gain", "bwt", "forgetting", "drift_final", "knowledge_final")
@@ -176,6 +177,7 @@ def drilldown(name: str, meta: dict, metrics: list[dict]) -> str:
                             f"{', built-in' if meta['builtin'] else ', file plugin'})"),
                  ("settings", f"<code>{_settings(meta['params'])}</code>"),
                  ("training", f"<code>{_settings(meta['train'])}</code>"),
+                 ("tuning", drill_text(meta)),
                  ("cost", cost),
                  ("harness", f"{escape(str(harness.get('version')))} at "
                              f"<code>{escape(str(harness.get('git_revision')))}</code>"),
@@ -256,9 +258,11 @@ def _page(data: dict) -> str:
 <noscript><p>The table needs JavaScript; README.md beside this page has the same ranking.</p></noscript>
 <p class="legend-text">Click a column header to sort (again to reverse); click a row for the
 method's cells. "=" marks a rank shared with another method. * marks a Holm-adjusted p below
-{data['settings']['alpha']} against {escape(str(data['reference'] or 'the reference'))}.</p>
+{data['settings']['alpha']} against {escape(str(data['reference'] or 'the reference'))}.
+"untuned" and "identical to SFT" beside a name: see <a href="#tuning">Tuning</a>.</p>
 {detectable_section(data)}
 {pareto_section(data)}
+{tuning_section(data)}
 <section id="drilldowns"><h2>Methods</h2><p class="legend-text">Click a row of the table to
 open a method here.</p>{drills}</section>
 {rejected_section(data)}

@@ -3,6 +3,8 @@ a terminal (the page needs a browser). Same numbers as leaderboard.json, three d
 
 from __future__ import annotations
 
+from harness.leaderboard.tuning import mark, readme_lines
+
 ALL = "all"
 
 
@@ -46,8 +48,9 @@ def ranking_table(data: dict, view_key: str, metric_key: str) -> list[str]:
         s = main["methods"][name]
         low, high = s["ci"] or (None, None)
         lo, hi = s["rank_interval"]
-        row = [_rank(main, name), name, f"{lo}" if lo == hi else f"{lo}-{hi}",
-               f"{_num(s['mean'])} [{_num(low)}, {_num(high)}]"]
+        note = mark(data["methods"][name])  # untuned, identical to SFT
+        row = [_rank(main, name), f"{name} ({note})" if note else name,
+               f"{lo}" if lo == hi else f"{lo}-{hi}", f"{_num(s['mean'])} [{_num(low)}, {_num(high)}]"]
         row += [_num(view[m["key"]]["methods"].get(name, {}).get("mean")) for m in others]
         if ref:
             r = s["vs_reference"]
@@ -181,6 +184,7 @@ def render_readme(data: dict) -> str:
             lines += [f"## Stream {stream}", "", stream_power(data["views"][stream]), ""]
             lines += ranking_table(data, stream, default)
     lines += ["## Rank under every metric (all streams)", ""] + ranks_by_metric(data)
+    lines += readme_lines(data)
     figure = data["pareto"].get(ALL)
     if figure:
         lines += ["## Pareto front: task gain against drift (all streams)", "",
