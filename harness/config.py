@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.eval_rows import check_rows, row_tasks
 from harness.yamlio import fail, read_yaml
 from harness.memory_settings import check_optimizer
 
@@ -49,23 +50,10 @@ class DataSettings:
 class EvalSettings:
     batch_size: int = 16
     max_new_tokens: int | None = None  # None: each task's own budget
-    rows: str = "all"  # which tasks each row after training evaluates: ROW_SCHEDULES
+    rows: str = "all"  # which tasks each row after training evaluates: harness/eval_rows.py
 
     def row_tasks(self, row: int, T: int) -> range:
-        """The task indices (0-based) evaluated in row `row` of R (row 0: the base model,
-        always complete). `all`: every task in every row; `own-and-final`: task row-1 only
-        (the diagonal R[i][i]), every task in the last row; the probes run in every row."""
-        if self.rows == "all" or row in (0, T):
-            return range(T)
-        return range(row - 1, row)
-
-
-ROW_SCHEDULES = ("all", "own-and-final")
-
-
-def evaluated_entries(rows: str, T: int) -> int:
-    """Entries of R after training (rows 1..T) that a schedule evaluates: T*T or 2T-1."""
-    return sum(len(EvalSettings(rows=rows).row_tasks(i, T)) for i in range(1, T + 1))
+        return row_tasks(self.rows, row, T)
 
 
 @dataclass(frozen=True)
@@ -136,17 +124,6 @@ MAX_SEED = 2**32 - 1
 PER_SEED = "per-seed"  # data.seed: vary the data seed with the training seed
 
 
-def _check_word(key: str, value, where: str) -> str:
-    """A setting that is one word of a fixed set (train.optimizer, eval.rows)."""
-    if key == "optimizer":
-        return check_optimizer(value, where)
-    if value not in ROW_SCHEDULES:
-        fail(where, f"rows must be one of {', '.join(ROW_SCHEDULES)}, got {value!r}",
-             "e.g. rows: own-and-final (each task right after its training, every task "
-             "after the last; see docs/suites.md)")
-    return value
-
-
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -172,7 +149,8 @@ def build_settings(cls, raw: Any, where: str, base=None):
             values[key] = value
             continue
         if value is None and default is None or isinstance(default, str):  # unset; a word
-            values[key] = None if default is None else _check_word(key, value, where)
+            values[key] = None if default is None else (
+                check_optimizer if key == "optimizer" else check_rows)(value, where)
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):

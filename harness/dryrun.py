@@ -159,8 +159,7 @@ def cell_estimate(cell, suite, measured: dict, gpu: str | None) -> dict:
     from harness.grid import estimate
     from harness.memory import architecture
 
-    e = estimate(cell, suite, measured)
-    e["row_s"] = e["eval_s"] / max(1, len(cell.tasks))
+    e = estimate(cell, suite, measured)  # row_s: a full row, as row 0 is
     if e["source"].startswith("this OUT"):
         return e
     name = gpu and _gpu_name(gpu)
@@ -170,11 +169,9 @@ def cell_estimate(cell, suite, measured: dict, gpu: str | None) -> dict:
         arch = None
     if arch is not None and name in GPU_SPECS:
         s = cell_seconds(cell, suite, arch, name)
-        rows = len(cell.tasks)
-        return e | {"train_s": s["train"] + s["generate"], "eval_s": s["evaluate"] * rows
-                    / (rows + 1), "generation_s": s["generate"], "setup_s": None,
-                    "probes_s": None, "row_s": s["evaluate"] / (rows + 1),
-                    "source": f"{name} arithmetic"}
+        return e | {"train_s": s["train"] + s["generate"], "eval_s": s["evaluate"] - s["base_row"],
+                    "generation_s": s["generate"], "setup_s": None, "probes_s": None,
+                    "row_s": s["base_row"], "source": f"{name} arithmetic"}
     if arch is None or arch.params > CPU_FIGURES_UP_TO:
         return e | {"train_s": None, "eval_s": None, "row_s": None,
                     "source": "none (give --gpu NAME)"}

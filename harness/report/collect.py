@@ -80,6 +80,7 @@ def collect(cells: Cells, **settings) -> ReportInputs:
         inputs.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
     _note_task_lists(inputs)
     filled: Counter = Counter()
+    _note_not_evaluated(inputs, cells.records)
     for (model, stream), methods in sorted(inputs.groups.items()):
         for metric in inputs.metrics:
             key = (model, stream, metric)
@@ -98,6 +99,19 @@ def collect(cells: Cells, **settings) -> ReportInputs:
                              "why": f"missing from `metrics` in {count} cell(s); computed "
                                     f"from {source}"})
     return inputs
+
+
+def _note_not_evaluated(inputs: ReportInputs, records: list[Record]) -> None:
+    """Metrics null because a cell's schedule left entries of R unevaluated (`eval.rows:
+    own-and-final`), with result.json's reason (`metrics_not_evaluated`)."""
+    why: dict[str, Counter] = {}
+    for r in records:
+        for metric, reason in (r.data.get("metrics_not_evaluated") or {}).items():
+            why.setdefault(metric, Counter())[str(reason)] += 1
+    for metric, reasons in sorted(why.items()):
+        for reason, n in sorted(reasons.items()):
+            inputs.notes.append({"what": f"metric {metric}",
+                                 "why": f"null in {n} cell(s): {reason}"})
 
 
 def _note_task_lists(inputs: ReportInputs) -> None:
