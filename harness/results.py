@@ -20,6 +20,7 @@ import re
 import traceback
 from pathlib import Path
 
+from harness.eval_rows import ROW_SCHEDULES, row_tasks
 from harness.metrics import cell_metrics, not_evaluated
 from harness.storage import atomic_write_json, read_regular
 
@@ -208,8 +209,8 @@ def check_result(data) -> str | None:
     """Why a parsed result.json cannot be used, or None if it can.
 
     Required: `status` ("complete"), `cell` {model, stream, method, seed}, `R` ((T+1) x T
-    finite numbers; null where the schedule, `eval.rows`, did not evaluate an entry, but
-    never in row 0 or the last row) and `metrics` (numbers or null). `tasks`, `probes` and `probe_info`
+    finite numbers; null where the cell's schedule, `eval_settings.rows`, evaluates no
+    entry, and only there) and `metrics` (numbers or null). `tasks`, `probes` and `probe_info`
     are optional but must be well formed when present; `items` is checked where used.
     """
     if not isinstance(data, dict):
@@ -223,7 +224,10 @@ def check_result(data) -> str | None:
     if version != SCHEMA_VERSION:
         return (f"schema_version {version!r} is not supported "
                 f"(this harness reads {SCHEMA_VERSION})")
-    return _check_cell(data["cell"]) or _check_R(data["R"]) or _check_rest(data)
+    rows = (data.get("eval_settings") or {}).get("rows", "all")
+    if rows not in ROW_SCHEDULES:
+        return f"eval_settings.rows is not one of {', '.join(ROW_SCHEDULES)} ({rows!r})"
+    return _check_cell(data["cell"]) or _check_R(data["R"], rows) or _check_rest(data)
 
 
 def _check_cell(cell) -> str | None:
@@ -242,7 +246,9 @@ def _check_cell(cell) -> str | None:
     return None
 
 
-def _check_R(R) -> str | None:
+def _check_R(R, rows: str = "all") -> str | None:
+    """R's shape, and a finite number in every entry that the schedule `rows` evaluates
+    (null in the others)."""
     if not isinstance(R, list) or not R or not all(isinstance(row, list) for row in R):
         return "R is not a list of rows"
     T = len(R[0])
@@ -254,7 +260,7 @@ def _check_R(R) -> str | None:
         if len(row) != T:
             return f"R row {i} has {len(row)} scores, expected {T}"
         for j, x in enumerate(row):
-            if finite(x) is None and (x is not None or i in (0, T)):
+            if finite(x) is None and (x is not None or j in row_tasks(rows, i, T)):
                 return f"R[{i}][{j}] is not a finite number ({x!r})"
     return None
 

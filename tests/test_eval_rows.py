@@ -152,12 +152,14 @@ def test_metrics_of_a_partial_R_by_hand():
     assert "R[l][j] for every row l in 1..T-1" in not_evaluated(part)["forgetting"]
     assert not_evaluated(full) == {}
     base = {"status": "complete", "cell": {"model": "m", "stream": "s", "method": "x",
-                                           "seed": 0}, "metrics": b}
+                                           "seed": 0}, "metrics": b,
+            "eval_settings": {"rows": CHEAP}}
     assert check_result({**base, "R": part}) is None
-    for i in (0, 3):  # row 0 and the final row are always complete
+    assert "R[1][1] is not a finite" in check_result({**base, "eval_settings": {}, "R": part})
+    for i, j in ((0, 1), (3, 1), (2, 1)):  # row 0, the final row, the diagonal: evaluated
         holed = [list(r) for r in part]
-        holed[i][1] = None
-        assert f"R[{i}][1] is not a finite number" in check_result({**base, "R": holed})
+        holed[i][j] = None
+        assert f"R[{i}][{j}] is not a finite number" in check_result({**base, "R": holed})
 
 
 def test_a_killed_cell_resumes_to_the_uninterrupted_result(runs, tiny_model_dir, tmp_path,
@@ -217,6 +219,7 @@ def test_leaderboard_renders_cells_with_null_entries(tmp_path, monkeypatch):
             for j, task in enumerate(data["tasks"]):
                 if j not in row_tasks(CHEAP, i, T):
                     data["R"][i][j] = data["items"][task][i] = None
+        data["eval_settings"] = {"rows": CHEAP}  # else the nulls make the cell invalid
         data["metrics"] = cell_metrics(data["R"], data["probes"])
         data["metrics_not_evaluated"] = not_evaluated(data["R"])
         path.write_text(json.dumps(data))
