@@ -5,8 +5,8 @@ complete; the probes run in every row.
 - `all` (the default): every task in every row, the full (T+1) x T matrix;
 - `own-and-final`: after task i < T only task i (the diagonal R[i][i]), after the last task
   every task: 2T - 1 entries instead of T^2. ACC, BWT, plasticity and the item flips of the
-  final row read only these and come out the same; AIA, FWT and (Chaudhry) forgetting need
-  the others and are null (harness/metrics.py).
+  final row read only these and come out the same; FWT, and from 3 tasks AIA and (Chaudhry)
+  forgetting, need the others and are null (harness/metrics.py).
 """
 
 from __future__ import annotations

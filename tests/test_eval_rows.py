@@ -248,7 +248,7 @@ def test_cell_hash_moves_only_off_the_default(tmp_path, tiny_model_dir):
     assert base_row_key(unset) == base_row_key(cheap)  # row 0 is shared
 
 
-def test_dry_run_estimate_counts_the_entries(tmp_path, tiny_model_dir, runs):
+def test_dry_run_estimate_counts_the_entries(tmp_path, tiny_model_dir, runs, capsys):
     """Without measured figures the whole row scales with the entries evaluated (5 of 9);
     with measured probes they are paid in every row; from a cheap cell's timings the full
     row it stands for is recovered; GPU arithmetic counts the tasks each row evaluates."""
@@ -272,3 +272,6 @@ def test_dry_run_estimate_counts_the_entries(tmp_path, tiny_model_dir, runs):
     assert gpu[CHEAP]["base_row"] == gpu["all"]["base_row"]
     trained = {r: gpu[r]["evaluate"] - gpu[r]["base_row"] for r in gpu}
     assert trained[CHEAP] == pytest.approx(trained["all"] * 5 / 9)  # one budget for all tasks
+    assert main(["run", "--suite", str(tmp_path / CHEAP / "suite.yaml"), "--out",
+                 str(tmp_path / "out"), "--dry-run"]) == 0
+    assert "eval.rows own-and-final" in capsys.readouterr().out.replace("\n", " ")
