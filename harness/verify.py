@@ -153,7 +153,7 @@ def _cell_problem(folder: Path, cell, suite: Suite, sha256: str | None) -> str |
     for t, task in enumerate(result["tasks"]):
         for i, items in enumerate(result["items"][task]):
             value, scheduled = result["R"][i][t], t in suite.eval.row_tasks(i, T)
-            if (items is None or value is None) and not scheduled:
+            if not scheduled:
                 if items is not None or value is not None:
                     return f"R[{i}][{t}] ({task}) is evaluated where eval.rows skips it"
                 continue

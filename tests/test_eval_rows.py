@@ -275,3 +275,53 @@ def test_dry_run_estimate_counts_the_entries(tmp_path, tiny_model_dir, runs, cap
     assert main(["run", "--suite", str(tmp_path / CHEAP / "suite.yaml"), "--out",
                  str(tmp_path / "out"), "--dry-run"]) == 0
     assert "eval.rows own-and-final" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_other_readers_take_the_nulls(runs):
+    """The benchmark card's per-item terms and metrics, the run's terminal table and the
+    verifier's re-run comparison read a cheap cell as they read a full one."""
+    from rich.console import Console
+
+    from harness.ui import summary_table
+    from harness.verify import compare
+    from helpers import load_script
+
+    full, cheap = runs["all"][0], runs[CHEAP][0]
+    card = load_script("benchmark_card")
+    for name in ("acc", "bwt", "plasticity"):
+        for scoring in ("strict", "content"):
+            assert card.metric(cheap, scoring, name) == card.metric(full, scoring, name)
+            assert card.item_values(cheap, scoring, name) == card.item_values(full, scoring, name)
+    console = Console(width=200, record=True)
+    console.print(summary_table([cheap]))
+    assert f"{cheap['metrics']['acc']:.3f}" in console.export_text()
+    assert compare(cheap, cheap, exact=True) == {"max_abs_diff": 0.0, "problem": None}
+    filled = json.loads(json.dumps(cheap))
+    filled["R"][1][1] = 0.0  # an entry the schedule skips, filled in: a difference
+    assert compare(cheap, filled, exact=False)["problem"] == "R[1][1] is None in the bundle, 0.0 re-run"
+
+
+def test_verifier_checks_the_nulls_against_the_schedule(runs, tmp_path):
+    """A bundled cheap cell passes the static check; one whose null pattern is not its
+    schedule's (an entry filled in, or a diagonal entry dropped) is refused."""
+    import shutil
+
+    from harness.grid import expand
+    from harness.verify import _cell_problem
+
+    out = runs[CHEAP][2]
+    suite = load_suite(str(out.parent / "suite.yaml"))
+    (cell,) = expand(suite)
+    folder = tmp_path / cell.id
+    shutil.copytree(out / "cells" / cell.id, folder)
+    data = json.loads((folder / "result.json").read_text())
+    sha256 = data["method_source"]["sha256"]
+    assert _cell_problem(folder, cell, suite, sha256) is None
+    for (i, j, value), why in (((1, 1, 0.0), "R[1][1] (json-extract) is evaluated where "
+                                               "eval.rows skips it"),
+                               ((2, 1, None), "R[2][1] is not a finite number")):
+        changed = json.loads(json.dumps(data))
+        changed["R"][i][j] = value
+        changed["items"][STREAM[j]][i] = None if value is None else [value] * 6
+        (folder / "result.json").write_text(json.dumps(changed))
+        assert why in _cell_problem(folder, cell, suite, sha256)
