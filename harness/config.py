@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.eval_rows import check_rows, row_tasks
 from harness.yamlio import fail, read_yaml
 from harness.memory_settings import check_optimizer
 
@@ -49,6 +50,10 @@ class DataSettings:
 class EvalSettings:
     batch_size: int = 16
     max_new_tokens: int | None = None  # None: each task's own budget
+    rows: str = "all"  # which tasks each row after training evaluates: harness/eval_rows.py
+
+    def row_tasks(self, row: int, T: int) -> range:
+        return row_tasks(self.rows, row, T)
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,8 @@ def build_settings(cls, raw: Any, where: str, base=None):
             values[key] = value
             continue
         if value is None and default is None or isinstance(default, str):  # unset; a word
-            values[key] = None if default is None else check_optimizer(value, where)
+            values[key] = None if default is None else (
+                check_optimizer if key == "optimizer" else check_rows)(value, where)
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):

@@ -10,8 +10,8 @@ checkpointing (a second forward), +2 for a second model's forward (sdft's teache
 selfaug's and lwf's references). Generation is bound by memory bandwidth: a decoding step
 reads the weights once, at DECODE_EFFICIENCY of the GPU's bandwidth (Hugging Face
 `generate`, not vLLM); sdft samples once a step, sdft-rewrite and sa-sft once a task at
-their batch, evaluation once per row for every task and `task:` probe at `eval.batch_size`
-with the budget in force. lm-eval probes are not counted.
+their batch, evaluation once per row for every task the row evaluates (`eval.rows`) and
+every `task:` probe at `eval.batch_size` with the budget in force. lm-eval probes are not counted.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ REWRITE_BATCH = 64  # sdft-rewrite's generation batch (harness/methods/sdft_rewr
 
 def cell_seconds(cell, suite, arch, gpu: str) -> dict | None:
     """{"train", "generate", "evaluate"} seconds of `cell` on `gpu` (a name in GPU_SPECS;
-    None for a GPU given only by its memory)."""
+    None for a GPU given only by its memory); "evaluate" includes the base-model row,
+    "base_row" on its own."""
     if gpu not in GPU_SPECS:
         return None
     peak, bandwidth = GPU_SPECS[gpu]
@@ -60,12 +61,19 @@ def cell_seconds(cell, suite, arch, gpu: str) -> dict | None:
         asked = n * float(params.get("ratio", 1.0)) * float(params.get("oversample", 2.0))
         calls = math.ceil(asked / int(params.get("batch_size", 64))) * (
             int(params.get("user_tokens", 64)) + int(params.get("answer_tokens", 256)))
-    rows = len(cell.tasks) + 1
-    evaluated = list(cell.tasks) + [p.split(":")[1] for p in suite.probes if p.startswith("task:")]
-    per_row = sum(math.ceil(suite.data.n_test / suite.eval.batch_size)
-                  * (suite.eval.max_new_tokens or get_task(t).max_new_tokens) for t in evaluated)
+    T = len(cell.tasks)
+    probed = [p.split(":")[1] for p in suite.probes if p.startswith("task:")]
+
+    def row(names) -> int:  # decoding steps of one evaluation row
+        return sum(math.ceil(suite.data.n_test / suite.eval.batch_size)
+                   * (suite.eval.max_new_tokens or get_task(t).max_new_tokens) for t in names)
+
+    base = row(list(cell.tasks) + probed)
+    trained = sum(row([cell.tasks[j] for j in suite.eval.row_tasks(i, T)] + probed)
+                  for i in range(1, T + 1))  # the tasks `eval.rows` evaluates in each row
     return {"train": tokens * per_token * arch.params / (peak * TRAIN_MFU),
-            "generate": calls * decode, "evaluate": rows * per_row * decode}
+            "generate": calls * decode, "evaluate": (base + trained) * decode,
+            "base_row": base * decode}
 
 
 def report_line(suite, gpu: str) -> str | None:
@@ -78,7 +86,8 @@ def report_line(suite, gpu: str) -> str | None:
     per_method: dict[str, float] = {}
     for cell in expand(suite):
         s = cell_seconds(cell, suite, architecture(cell.model), gpu)
-        per_method[cell.method.name] = per_method.get(cell.method.name, 0.0) + sum(s.values())
+        per_method[cell.method.name] = per_method.get(cell.method.name, 0.0) + sum(
+            s[k] for k in ("train", "generate", "evaluate"))
     total = sum(per_method.values()) / 3600
     methods = ", ".join(f"{m} {s / 3600:.2g}" for m, s in per_method.items())
     return (f"GPU-hours on one {gpu} (estimate, an upper bound: sequences at train.max_len, "

@@ -103,6 +103,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
           "arithmetic with --gpu NAME (harness/cost.py), else the 135M model's figures on a "
           "2-core CPU (slower at 1 thread or on a loaded machine). Generation and probes are "
           "parts of setup, train and eval, shown on their own; '-': not known")
+    if suite.eval.rows != "all":
+        print(rows_line(suite))
     print(checkpoint_line([r["checkpoint_bytes"] for r, _ in rows]))
     print(power_line(suite, out))
     print("settings in force (defaults, then the suite's, then --set):")
@@ -123,6 +125,17 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     if note:
         print(note)
     return 0
+
+
+def rows_line(suite) -> str:
+    """The evaluation schedule where it is not the default (harness/eval_rows.py)."""
+    from harness.eval_rows import evaluated_entries
+
+    counts = ", ".join(f"{s}: {evaluated_entries(suite.eval.rows, len(t))} of {len(t) ** 2}"
+                       for s, t in suite.streams.items())
+    return (f"evaluation: eval.rows {suite.eval.rows}: after each task that task alone, after "
+            f"the last every task (entries of R after training, per stream: {counts}; the "
+            "estimates count them); FWT will be null, AIA and forgetting too from 3 tasks")
 
 
 def checkpoint_line(sizes: list[int | None]) -> str:
@@ -159,8 +172,7 @@ def cell_estimate(cell, suite, measured: dict, gpu: str | None) -> dict:
     from harness.grid import estimate
     from harness.memory import architecture
 
-    e = estimate(cell, suite, measured)
-    e["row_s"] = e["eval_s"] / max(1, len(cell.tasks))
+    e = estimate(cell, suite, measured)  # row_s: a full row, as row 0 is
     if e["source"].startswith("this OUT"):
         return e
     name = gpu and _gpu_name(gpu)
@@ -170,11 +182,9 @@ def cell_estimate(cell, suite, measured: dict, gpu: str | None) -> dict:
         arch = None
     if arch is not None and name in GPU_SPECS:
         s = cell_seconds(cell, suite, arch, name)
-        rows = len(cell.tasks)
-        return e | {"train_s": s["train"] + s["generate"], "eval_s": s["evaluate"] * rows
-                    / (rows + 1), "generation_s": s["generate"], "setup_s": None,
-                    "probes_s": None, "row_s": s["evaluate"] / (rows + 1),
-                    "source": f"{name} arithmetic"}
+        return e | {"train_s": s["train"] + s["generate"], "eval_s": s["evaluate"] - s["base_row"],
+                    "generation_s": s["generate"], "setup_s": None, "probes_s": None,
+                    "row_s": s["base_row"], "source": f"{name} arithmetic"}
     if arch is None or arch.params > CPU_FIGURES_UP_TO:
         return e | {"train_s": None, "eval_s": None, "row_s": None,
                     "source": "none (give --gpu NAME)"}

@@ -5,6 +5,11 @@ local JSON, greedy decoding, the chat template applied, per-item samples kept fo
 statistics). All tasks and lm-eval-based probes of a row share one `simple_evaluate` call;
 tasks that bring their own template (`Task.chat_template` False: the papers' Alpaca-style
 prompts) are evaluated in a second call without the chat template.
+
+A row may evaluate some of the tasks only (`eval.rows: own-and-final`): the others' entries
+are None. Exactly: lm-eval batches items of tasks that share a generation budget together,
+and a batch's padding can move a greedy answer, so the batches that hold a wanted item are
+generated whole, as a full row forms them; only batches with none are skipped.
 """
 
 from __future__ import annotations
@@ -29,9 +34,9 @@ GENERAL_PROMPTS_KEY = "general-prompts"  # key of the general prompts' answers i
 
 @dataclass
 class Row:
-    scores: dict[str, float]  # task -> mean score
-    items: dict[str, list[float]]  # task -> per-item scores, in test-set order
-    outputs: dict[str, list[str]]  # task -> the model's answer per item (for inspection)
+    scores: dict[str, float | None]  # task -> mean score; None: not evaluated in this row
+    items: dict[str, list[float] | None]  # task -> per-item scores, in test-set order
+    outputs: dict[str, list[str] | None]  # task -> the model's answer per item (inspection)
     probes: dict[str, float]
     seconds: float
     probe_seconds: float = 0.0  # of `seconds`, spent measuring the probes
@@ -73,13 +78,17 @@ class Evaluator:
         self.task_manager = lm_eval.tasks.TaskManager(include_path=str(workdir),
                                                       include_defaults=needs_defaults)
 
-    def evaluate(self, model) -> Row:
+    def evaluate(self, model, tasks: range | None = None) -> Row:
+        """One row: the tasks at indices `tasks` (default: all; the others' entries are
+        None) and every probe."""
         start = time.perf_counter()
+        wanted = range(len(self.tasks)) if tasks is None else tasks
         live = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
         was_training = live.training
         live.eval()
         lm = _quiet_hflm()(pretrained=live, tokenizer=self.tokenizer,
                            batch_size=self.settings.batch_size)
+        lm.skip = frozenset(n for j, n in enumerate(self.task_names) if j not in wanted)
         # tasks in their own template (`chat_template` False) go in a second call
         raw = [n for t, n in zip(self.tasks + self.probes, self.task_names + self.probe_tasks)
                if n and not getattr(t, "chat_template", True)]
@@ -94,7 +103,11 @@ class Evaluator:
                 for key in ("results", "samples"):
                     out[key] = {**out[key], **extra[key]}
         scores, items, outputs, content = {}, {}, {}, {}
-        for task, name in zip(self.tasks, self.task_names):
+        for j, (task, name) in enumerate(zip(self.tasks, self.task_names)):
+            if j not in wanted:
+                for found in (scores, items, content, outputs):
+                    found[task.name] = None
+                continue
             samples = sorted(out["samples"][name], key=lambda s: s["doc_id"])
             items[task.name] = [float(s["score"]) for s in samples]
             content[task.name] = [float(s["content"]) for s in samples]
@@ -141,17 +154,44 @@ def _no_environment_report():
 
 
 def _quiet_hflm():
-    """HFLM without its tqdm bars (our own progress display covers evaluation)."""
+    """HFLM without its tqdm bars (our own progress display covers evaluation), that
+    generates only the batches holding an item of a task not in `skip`."""
     from lm_eval.models.huggingface import HFLM
 
     class QuietHFLM(HFLM):
+        skip: frozenset = frozenset()  # lm-eval task names no row entry needs
+
+        def generate_until(self, requests, disable_tqdm=False):
+            keep = needed(self, requests) if self.skip else range(len(requests))
+            answers = super().generate_until([requests[k] for k in keep], disable_tqdm=True) \
+                if keep else []
+            out = [""] * len(requests)  # the skipped tasks' items: scored, never recorded
+            for k, answer in zip(keep, answers, strict=True):
+                out[k] = answer
+            return out
+
         def loglikelihood(self, requests, disable_tqdm=False):
             return super().loglikelihood(requests, disable_tqdm=True)
 
         def loglikelihood_rolling(self, requests, disable_tqdm=False):
             return super().loglikelihood_rolling(requests, disable_tqdm=True)
 
-        def generate_until(self, requests, disable_tqdm=False):
-            return super().generate_until(requests, disable_tqdm=True)
-
     return QuietHFLM
+
+
+def needed(lm, requests) -> list[int]:
+    """The indices of the requests in every batch that holds one of a task not in
+    `lm.skip`, with the batches formed as HFLM.generate_until forms them from all the
+    requests (grouped by generation settings, longest prompt first, `lm.batch_size` a
+    batch): generated alone, these batches are the same batches, so their answers are
+    those of a full row (tests/test_eval_rows.py checks the batches against lm-eval's)."""
+    from lm_eval.models.utils import Collator
+
+    order = Collator([(*r.args, k) for k, r in enumerate(requests)],
+                     sort_fn=lambda x: (-len(lm.tok_encode(x[0])), x[0]),
+                     group_by="gen_kwargs", group_fn=lambda x: x[1])
+    keep = []
+    for batch in order.get_batched(n=lm.batch_size):
+        if any(requests[x[2]].task_name not in lm.skip for x in batch):
+            keep += [x[2] for x in batch]
+    return sorted(keep)

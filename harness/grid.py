@@ -15,6 +15,7 @@ from statistics import mean
 
 from harness import claims, identity, results
 from harness.config import PER_SEED, DataSettings, MethodSpec, Suite, cell_train
+from harness.eval_rows import evaluated_entries
 from harness.errors import HarnessError
 from harness.probes import PROBE_DATA
 from harness.results import CellState, cell_id, read_result, results_version_of
@@ -158,9 +159,20 @@ CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 17.0, "sdft-r
 CPU_135M_ROW_S = 30.0
 
 
+def full_row_s(R: list, timings: dict) -> float:
+    """Seconds of one evaluation row that evaluates every task, from a cell's R and
+    timings: its probes' share as measured, its tasks' scaled up from the entries its
+    schedule evaluated (`eval.rows: own-and-final` leaves the others null)."""
+    rows = len(R) - 1
+    probes = timings.get("probes_s") if isinstance(timings.get("probes_s"), (int, float)) else 0.0
+    entries = sum(x is not None for row in R[1:] for x in row)
+    return (probes + (timings["eval_s"] - probes) * rows * len(R[0]) / max(1, entries)) / rows
+
+
 def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
     """Per method, from OUT's complete cells, mean seconds: per optimiser step ("step"), per
-    evaluation row after training ("row") and of it measuring the probes ("probes_row"), per
+    evaluation row after training of every task ("row": full_row_s) and of it measuring the
+    probes ("probes_row"), per
     cell in setup ("setup"), and in batched generation per optimiser step ("generation")."""
     found_by: dict[str, dict[str, list[float]]] = {}
     for folder in sorted(out.glob("cells/*")):
@@ -172,11 +184,13 @@ def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
                     if isinstance(t, dict) and t.get("steps") and "sec_per_step" in t]
         mine.setdefault("step", []).extend(float(t["sec_per_step"]) for t in training)
         timings, rows = result.get("timings") or {}, len(result["R"]) - 1
-        per_cell = {"row": ("eval_s", rows), "probes_row": ("probes_s", rows), "setup": ("setup_s", 1),
+        per_cell = {"probes_row": ("probes_s", rows), "setup": ("setup_s", 1),
                     "generation": ("generation_s", sum(int(t["steps"]) for t in training))}
         for key, (field, per) in per_cell.items():
             if isinstance(timings.get(field), (int, float)) and per:
                 mine.setdefault(key, []).append(timings[field] / per)
+        if isinstance(timings.get("eval_s"), (int, float)) and rows:
+            mine.setdefault("row", []).append(full_row_s(result["R"], timings))
     return {m: {k: mean(v) for k, v in figures.items() if v}
             for m, figures in found_by.items() if figures.get("step")}
 
@@ -201,5 +215,10 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     known = {"setup_s": figures.get("setup"), "generation_s": figures.get("generation"),
              "probes_s": figures.get("probes_row")}
     scale = {"setup_s": 1, "generation_s": steps, "probes_s": rows}
-    return {"steps": steps, "train_s": steps * per_step, "eval_s": rows * per_row,
+    # the tasks' share of a row scales with the entries `eval.rows` evaluates (probes: every
+    # row); where the probes' share is not measured, the whole row scales
+    probes_row = known["probes_s"] or 0.0
+    share = evaluated_entries(suite.eval.rows, rows) / rows**2
+    eval_s = rows * (probes_row + (per_row - probes_row) * share)
+    return {"steps": steps, "train_s": steps * per_step, "eval_s": eval_s, "row_s": per_row,
             "source": source} | {k: None if v is None else v * scale[k] for k, v in known.items()}

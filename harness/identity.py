@@ -31,6 +31,7 @@ from harness.storage import sha256_file, stable_hash
 LEGACY = {"method_version": "1", "results_version": 1, "precision": "auto",
           "primary": "strict"}
 LEGACY_TRAIN = {"gradient_checkpointing": False, "optimizer": "adamw"}  # train.<key>
+LEGACY_EVAL = {"rows": "all"}  # eval.<key>
 
 
 def settings(obj) -> dict:
@@ -44,6 +45,13 @@ def train_part(train) -> dict:
     their legacy value."""
     return {k: v for k, v in settings(train).items()
             if k not in LEGACY_TRAIN or v != LEGACY_TRAIN[k]}
+
+
+def eval_part(evaluation) -> dict:
+    """Evaluation settings as hashed and recorded: every field, but the LEGACY_EVAL ones at
+    their legacy value."""
+    return {k: v for k, v in settings(evaluation).items()
+            if k not in LEGACY_EVAL or v != LEGACY_EVAL[k]}
 
 
 def hashed(parts: dict) -> dict:
@@ -158,7 +166,7 @@ def cell_parts(cell, suite, model_id: str, task_hashes: dict) -> dict:
         "model": model_id, "tasks": task_hashes,
         "method": cell.method.name, "method_version": method_version(cell.method),
         "params": cell.method.params, "train": train_part(cell.method.train), "seed": cell.seed,
-        "data": settings(suite.data), "eval": settings(suite.eval),
+        "data": settings(suite.data), "eval": eval_part(suite.eval),
         "probes": {name: get_probe(name).version for name in suite.probes},
         "schema": results.SCHEMA_VERSION, "precision": suite.precision,
         "primary": suite.primary, "results_version": results.RESULTS_VERSION,
@@ -183,7 +191,7 @@ def grid_parts(suite, model_ids: dict, task_hashes: dict, probe_files: dict) -> 
                     for m in suite.methods],
         "seeds": suite.seeds, "probe_data": probe_files,
         "probes": {name: get_probe(name).version for name in suite.probes},
-        "data": settings(suite.data), "eval": settings(suite.eval),
+        "data": settings(suite.data), "eval": eval_part(suite.eval),
         "schema": results.SCHEMA_VERSION, "precision": suite.precision,
         "primary": suite.primary, "results_version": results.RESULTS_VERSION,
         **({"stream_train": suite.stream_train} if suite.stream_train else {}),

@@ -20,7 +20,8 @@ import re
 import traceback
 from pathlib import Path
 
-from harness.metrics import cell_metrics
+from harness.eval_rows import ROW_SCHEDULES, row_tasks
+from harness.metrics import cell_metrics, not_evaluated
 from harness.storage import atomic_write_json, read_regular
 
 SCHEMA_VERSION = 1
@@ -92,6 +93,8 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
                               "description": p.description}
                        for name, p in probes.items()},
         "metrics": by_metric[primary]["metrics"],
+        **({"metrics_not_evaluated": by_metric[primary]["metrics_not_evaluated"]}
+           if "metrics_not_evaluated" in by_metric[primary] else {}),
         "training": [dict(s) for s in training],
         "method_params": config["params"],
         "train_settings": config["train"],
@@ -126,12 +129,14 @@ PRIMARY_METRICS = {"strict": "items", "content": "content"}
 
 def scoring(rows: list[dict], tasks: list[str], key: str, probe_values: dict) -> dict:
     """R, per-item scores and the cell's metrics under one scoring (`key` of the rows)."""
-    items = {t: [row[key][t] for row in rows] for t in tasks}
-    R = [[sum(items[t][i]) / len(items[t][i]) if items[t][i] else 0.0 for t in tasks]
-         for i in range(len(rows))]
+    items = {t: [row[key][t] for row in rows] for t in tasks}  # None: not evaluated
+    R = [[None if items[t][i] is None else sum(items[t][i]) / len(items[t][i])
+          if items[t][i] else 0.0 for t in tasks] for i in range(len(rows))]
     if key == "items":  # strict: the row's own means, bit for bit as before
         R = [[row["scores"][t] for t in tasks] for row in rows]
-    return {"R": R, "items": items, "metrics": cell_metrics(R, probe_values)}
+    missing = not_evaluated(R)
+    return {"R": R, "items": items, "metrics": cell_metrics(R, probe_values),
+            **({"metrics_not_evaluated": missing} if missing else {})}
 
 
 def write_progress(folder: Path, config_hash: str, tasks: list[str], rows: list[dict]) -> None:
@@ -204,7 +209,8 @@ def check_result(data) -> str | None:
     """Why a parsed result.json cannot be used, or None if it can.
 
     Required: `status` ("complete"), `cell` {model, stream, method, seed}, `R` ((T+1) x T
-    finite numbers) and `metrics` (numbers or null). `tasks`, `probes` and `probe_info`
+    finite numbers; null where the cell's schedule, `eval_settings.rows`, evaluates no
+    entry, and only there) and `metrics` (numbers or null). `tasks`, `probes` and `probe_info`
     are optional but must be well formed when present; `items` is checked where used.
     """
     if not isinstance(data, dict):
@@ -218,7 +224,10 @@ def check_result(data) -> str | None:
     if version != SCHEMA_VERSION:
         return (f"schema_version {version!r} is not supported "
                 f"(this harness reads {SCHEMA_VERSION})")
-    return _check_cell(data["cell"]) or _check_R(data["R"]) or _check_rest(data)
+    rows = (data.get("eval_settings") or {}).get("rows", "all")
+    if rows not in ROW_SCHEDULES:
+        return f"eval_settings.rows is not one of {', '.join(ROW_SCHEDULES)} ({rows!r})"
+    return _check_cell(data["cell"]) or _check_R(data["R"], rows) or _check_rest(data)
 
 
 def _check_cell(cell) -> str | None:
@@ -237,7 +246,9 @@ def _check_cell(cell) -> str | None:
     return None
 
 
-def _check_R(R) -> str | None:
+def _check_R(R, rows: str = "all") -> str | None:
+    """R's shape, and a finite number in every entry that the schedule `rows` evaluates
+    (null in the others)."""
     if not isinstance(R, list) or not R or not all(isinstance(row, list) for row in R):
         return "R is not a list of rows"
     T = len(R[0])
@@ -249,7 +260,7 @@ def _check_R(R) -> str | None:
         if len(row) != T:
             return f"R row {i} has {len(row)} scores, expected {T}"
         for j, x in enumerate(row):
-            if finite(x) is None:
+            if finite(x) is None and (x is not None or j in row_tasks(rows, i, T)):
                 return f"R[{i}][{j}] is not a finite number ({x!r})"
     return None
 

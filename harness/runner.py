@@ -1,8 +1,9 @@
 """The stream loop: runs the cells harness/grid.py plans.
 
 Per cell: load the model, evaluate the base model once (row 0, cached across cells), then
-for each task in turn: train, evaluate every task of the stream and every probe (one more
-row). harness/results.py writes the files: progress.json after each row, result.json
+for each task in turn: train, evaluate the tasks of the stream the schedule names
+(`eval.rows`: every task, or the task just trained and every task after the last) and every
+probe (one more row). harness/results.py writes the files: progress.json after each row, result.json
 atomically and only when the cell is complete. After each task but the last, a checkpoint
 (harness/checkpoint.py): a re-run of a killed cell loads it and goes on with the next task,
 with the results an uninterrupted run gives.
@@ -200,9 +201,11 @@ class Runner:
                 training.append(self._train_one(cell, method, model, ctx, task, split, i))
             ctx.history.append(task.name)
             with self.ui.activity(f"{cell.method.name} evaluate after {task.name}"):
-                rows.append(dataclasses.asdict(evaluator.evaluate(model)))
+                evaluated = self.suite.eval.row_tasks(i + 1, len(p.tasks))
+                rows.append(dataclasses.asdict(evaluator.evaluate(model, evaluated)))
             self.ui.log(f"  after {task.name}: " + ", ".join(
-                f"{k} {v:.3f}" for k, v in {**rows[-1]["scores"], **rows[-1]["probes"]}.items()))
+                f"{k} {v:.3f}" for k, v in {**rows[-1]["scores"], **rows[-1]["probes"]}.items()
+                if v is not None))
             results.write_progress(folder, p.config_hash, list(cell.tasks), rows)
             # the last task too where it is kept, or where saving the model follows (slow)
             if i < len(p.tasks) - 1 or self.keep_checkpoints or self.save_model:
@@ -314,8 +317,10 @@ class Runner:
 
 def base_row_key(p) -> list:
     """The cache key of a plan's base-model row (row 0): shared by every cell of its model,
-    tasks, probes and evaluation settings (the dry run looks it up too)."""
-    return [p.model_id, p.config["tasks"], p.config["probes"], p.config["eval"],
+    tasks, probes and evaluation settings (the dry run looks it up too), whichever rows the
+    schedule (`eval.rows`) evaluates after training: row 0 is always complete."""
+    evaluation = {k: v for k, v in p.config["eval"].items() if k != "rows"}
+    return [p.model_id, p.config["tasks"], p.config["probes"], evaluation,
             results.SCHEMA_VERSION]
 
 

@@ -129,26 +129,30 @@ def item_flips(items: Mapping, tasks: list[str]) -> dict | None:
     trained (row j + 1 for the j-th task, 0-based; row 0 is the base model).
 
     Returns {"forgotten": {task: [count per row]}, "learned": {...}, "forgotten_items",
-    "learned_items"}: a row before or at the trained row has None; the two totals are the
+    "learned_items"}: a row before or at the trained row has None, and so has a row that
+    did not evaluate the task (null: `eval.rows: own-and-final`); the two totals are the
     final row's counts summed over tasks. None when a task's items are not a list of T + 1
-    equally long rows of numbers (then no count is honest).
+    rows, the trained and final ones among them, of equally many numbers (then no count is
+    honest).
     """
     T = len(tasks)
     forgotten, learned = {}, {}
     for j, task in enumerate(tasks):
         rows = items.get(task) if isinstance(items, Mapping) else None
         if not isinstance(rows, list) or len(rows) != T + 1 or any(
-                not isinstance(r, list) or len(r) != len(rows[0]) for r in rows):
+                not (isinstance(r, list) and len(r) == len(rows[-1])
+                     or r is None and i not in (j + 1, T)) for i, r in enumerate(rows)):
             return None
         try:
-            correct = [[float(x) >= CORRECT for x in row] for row in rows]
+            correct = [None if row is None else [float(x) >= CORRECT for x in row]
+                       for row in rows]
         except (TypeError, ValueError):
             return None
         trained = correct[j + 1]
-        forgotten[task] = [None if r <= j + 1 else
+        forgotten[task] = [None if r <= j + 1 or correct[r] is None else
                            sum(a and not b for a, b in zip(trained, correct[r]))
                            for r in range(T + 1)]
-        learned[task] = [None if r <= j + 1 else
+        learned[task] = [None if r <= j + 1 or correct[r] is None else
                          sum(b and not a for a, b in zip(trained, correct[r]))
                          for r in range(T + 1)]
     return {"forgotten": forgotten, "learned": learned,

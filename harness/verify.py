@@ -151,10 +151,16 @@ def _cell_problem(folder: Path, cell, suite: Suite, sha256: str | None) -> str |
     if result.get("config_hash") != expected:
         return (f"settings hash {result.get('config_hash')} is not the grid's {expected} "
                 "(other settings, tasks or probes)")
+    T = len(result["tasks"])
     for t, task in enumerate(result["tasks"]):
         for i, items in enumerate(result["items"][task]):
-            if not items or not math.isclose(sum(items) / len(items), result["R"][i][t],
-                                             abs_tol=1e-9):
+            value, scheduled = result["R"][i][t], t in suite.eval.row_tasks(i, T)
+            if not scheduled:
+                if items is not None or value is not None:
+                    return f"R[{i}][{t}] ({task}) is evaluated where eval.rows skips it"
+                continue
+            if not items or value is None or not math.isclose(sum(items) / len(items), value,
+                                                              abs_tol=1e-9):
                 return f"R[{i}][{t}] ({task}) does not match its per-item scores"
     recomputed = cell_metrics(result["R"], result["probes"])
     for name, value in recomputed.items():
@@ -228,6 +234,10 @@ def compare(recorded: dict, fresh: dict, exact: bool) -> dict:
     if len(recorded["R"]) != len(fresh["R"]) or set(recorded["probes"]) != set(fresh["probes"]):
         return {"max_abs_diff": None, "problem": "different rows or probes"}
     for what, a, b, abs_tol, rel_tol in pairs:
+        if a is None or b is None:  # not evaluated (eval.rows): in both, or a difference
+            if problem is None and a is not b:
+                problem = f"{what} is {a} in the bundle, {b} re-run"
+            continue
         gap = abs(a - b)
         worst = max(worst, gap)
         allowed = 0.0 if exact else max(abs_tol, rel_tol * abs(a))

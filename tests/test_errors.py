@@ -200,6 +200,9 @@ USER_ERRORS = [
     ("methods-twice-flag", ["--methods: methods repeat: 'sft'"], lambda e: e.run(e.suite(), "--methods", "sft,sft")),
     ("train-optimizer-unknown", ["train: optimizer must be one of adamw, adamw-8bit, "
                                  "paged-adamw-8bit, got 'sgd'"], lambda e: e.run(e.train(optimizer="sgd"))),
+    ("eval-rows-unknown", ["eval: rows must be one of all, own-and-final, got 'diagonal'",
+                           "Fix: e.g. rows: own-and-final"],
+     lambda e: e.run(e.suite(eval={"batch_size": 8, "rows": "diagonal"}))),
     ("device-unknown", ["unknown device 'tpu'"], lambda e: e.run(e.suite(), "--device", "tpu")),
     ("precision-unknown", ["precision must be one of auto, fp32, bf16, bf16-weights, got 'fp16'", "e.g. precision: bf16"],
      lambda e: e.run(e.suite(precision="fp16"))),

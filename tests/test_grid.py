@@ -72,7 +72,7 @@ def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     assert measured == {"lora": {"step": 2.0, "row": 15.0, "probes_row": 5.0, "setup": 7.0,
                                  "generation": 3.0 / steps}}
     e = estimate(a, suite, measured)
-    assert e == {"steps": 6, "train_s": 12.0, "eval_s": 30.0, "source": "this OUT",
+    assert e == {"steps": 6, "train_s": 12.0, "eval_s": 30.0, "row_s": 15.0, "source": "this OUT",
                  "setup_s": 7.0, "generation_s": pytest.approx(3.0 * 6 / steps),
                  "probes_s": 10.0}
     other = estimate(b, suite, measured)

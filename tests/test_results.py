@@ -17,6 +17,11 @@ def test_check_result_reasons():
     assert "not 'complete'" in check_result({**good, "status": "running"})
     assert "R has 2 rows" in check_result({**good, "R": [[0.1, 0.2], [0.3, 0.4]]})
     assert "not a finite" in check_result({**good, "R": [[0.1, 0.2], [0.5, None], [0.4, 0.6]]})
+    cheap = {**good, "eval_settings": {"rows": "own-and-final"}}  # null where it evaluates none
+    assert check_result({**cheap, "R": [[0.1, 0.2], [0.5, None], [0.4, 0.6]]}) is None
+    assert "R[1][0] is not a finite" in check_result({**cheap, "R": [[0.1, 0.2], [None, 0.2],
+                                                                     [0.4, 0.6]]})
+    assert "eval_settings.rows" in check_result({**good, "eval_settings": {"rows": "some"}})
     assert "metrics.acc" in check_result({**good, "metrics": {"acc": "high"}})
     assert "cell.seed" in check_result({**good, "cell": {**good["cell"], "seed": "x"}})
     assert "schema_version" in check_result({**good, "schema_version": 7})

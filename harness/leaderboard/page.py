@@ -147,8 +147,11 @@ def _cell_detail(cell_id: str, cell: dict) -> str:
     body = "".join(f"<tr><th>{escape(rows[i])}</th>"
                    + "".join(f"<td>{_num(x)}</td>" for x in row) + "</tr>"
                    for i, row in enumerate(cell["R"]))
+    gaps = any(x is None for row in cell["R"] for x in row)
     r_table = (f'<table class="R"><caption>R: score on each task (column) after each '
-               f'training step (row)</caption><thead><tr><th></th>{head}</tr></thead>'
+               f'training step (row)'
+               + (" (\u2013: not evaluated, eval.rows: own-and-final)" if gaps else "")
+               + f'</caption><thead><tr><th></th>{head}</tr></thead>'
                f"<tbody>{body}</tbody></table>")
     p_head = "".join(f"<th>{escape(r)}</th>" for r in rows)
     p_body = "".join(f"<tr><th>{escape(name)}</th>"

@@ -67,6 +67,7 @@ def collect(cells: Cells, **settings) -> ReportInputs:
     for r in sorted(cells.records, key=lambda r: r.key):
         inputs.groups.setdefault((r.model, r.stream), {}).setdefault(r.method, {})[r.seed] = r
     _note_task_lists(inputs)
+    _note_not_evaluated(inputs, cells.records)
     inputs.table = table = scores.score_table(((r.method, r.data) for r in cells.records),
                                               scores.standard_metrics(inputs.probes),
                                               inputs.probes)
@@ -77,6 +78,19 @@ def collect(cells: Cells, **settings) -> ReportInputs:
                              "why": f"missing from `metrics` in {count} cell(s); computed "
                                     f"from {source}"})
     return inputs
+
+
+def _note_not_evaluated(inputs: ReportInputs, records: list[Record]) -> None:
+    """Metrics null because a cell's schedule left entries of R unevaluated (`eval.rows:
+    own-and-final`), with result.json's reason (`metrics_not_evaluated`)."""
+    why: dict[str, Counter] = {}
+    for r in records:
+        for metric, reason in (r.data.get("metrics_not_evaluated") or {}).items():
+            why.setdefault(metric, Counter())[str(reason)] += 1
+    for metric, reasons in sorted(why.items()):
+        for reason, n in sorted(reasons.items()):
+            inputs.notes.append({"what": f"metric {metric}",
+                                 "why": f"null in {n} cell(s): {reason}"})
 
 
 def _note_task_lists(inputs: ReportInputs) -> None:

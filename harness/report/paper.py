@@ -153,7 +153,11 @@ def _value(spec, record: Record, metrics: dict, row: int, judging=None) -> tuple
         judged = judging.value(record, spec["task"], row) if judging else None
         if judged is not None:
             return judged, ""
-        return float(record.data["R"][row][tasks.index(spec["task"])]), ""
+        value = record.data["R"][row][tasks.index(spec["task"])]
+        if value is None:
+            return None, (f"task {spec['task']} was not evaluated in row {row} "
+                          "(eval.rows: own-and-final)")
+        return float(value), ""
     if "probe" in spec:
         values = (record.data.get("probes") or {}).get(spec["probe"])
         if not values or values[row] is None:
@@ -209,6 +213,8 @@ class Judging:
         if not isinstance(samples, dict) or task not in samples:
             return None
         index = row % len(samples[task]["outputs"])
+        if samples[task]["outputs"][index] is None:  # not evaluated (eval.rows)
+            return None
         key = f"{record.path}|{task}|{index}|{self.judge.model_id}"
         if key not in self.store:
             self.store[key] = self._judge(found, record, samples[task], index).as_dict()
@@ -398,7 +404,7 @@ def _ours(metric: dict, metrics: dict, records: list[Record], method, params: di
     items = None
     if len(values) == 1 and task and not judged:
         found = (cells[0].data.get("items") or {}).get(task)
-        items = [float(x) * scale for x in found[row]] if found else None
+        items = [float(x) * scale for x in found[row]] if found and found[row] else None
     ci, ci_kind = _ci(values, items)
     result = {"ours": mean(values), "ci": ci, "ci_kind": ci_kind, "n": len(values),
               "best": max(values) if best_of else None}

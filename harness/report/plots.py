@@ -190,8 +190,9 @@ def r_heatmaps(model: str, stream: str, methods: dict, path: Path) -> str | None
     size = max(2.8, 0.55 * T + 1.6)
     fig = _figure(size * ncols, size * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    lo = min(0.0, min(float(p[1].min()) for p in panels))
-    hi = max(1.0, max(float(p[1].max()) for p in panels))
+    # entries a schedule did not evaluate (null in R: eval.rows) are NaN: blank cells, '-'
+    lo = min([0.0] + [float(np.nanmin(p[1])) for p in panels])
+    hi = max([1.0] + [float(np.nanmax(p[1])) for p in panels])
     image = None
     for k, (method, R, tasks, used, dropped) in enumerate(panels):
         ax = axes[k // ncols][k % ncols]
@@ -208,7 +209,8 @@ def r_heatmaps(model: str, stream: str, methods: dict, path: Path) -> str | None
             for i in range(R.shape[0]):
                 for j in range(R.shape[1]):
                     v = R[i, j]
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center",
+                            va="center", fontsize=6,
                             color="white" if v < lo + 0.5 * (hi - lo) else "black")
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
@@ -310,7 +312,7 @@ def _curve_panel(ax, model: str, tasks: list[str], methods: dict, panel: tuple,
             if r.tasks != tasks:
                 continue
             if kind == "task":
-                series.append([row_[j] for row_ in r.data["R"]])
+                series.append([np.nan if row_[j] is None else row_[j] for row_ in r.data["R"]])
             else:
                 vals = (r.data.get("probes") or {}).get(name)
                 if vals and len(vals) == T + 1:

@@ -1,0 +1,36 @@
+"""The evaluation schedule (`eval.rows`): which entries of R each row after training
+evaluates. Row 0 (the base model, cached and shared) and the last row are always
+complete; the probes run in every row.
+
+- `all` (the default): every task in every row, the full (T+1) x T matrix;
+- `own-and-final`: after task i < T only task i (the diagonal R[i][i]), after the last task
+  every task: 2T - 1 entries instead of T^2. ACC, BWT, plasticity and the item flips of the
+  final row read only these and come out the same; FWT, and from 3 tasks AIA and (Chaudhry)
+  forgetting, need the others and are null (harness/metrics.py).
+"""
+
+from __future__ import annotations
+
+from harness.errors import HarnessError
+
+ROW_SCHEDULES = ("all", "own-and-final")
+
+
+def row_tasks(rows: str, row: int, T: int) -> range:
+    """The task indices (0-based) that row `row` of R evaluates under schedule `rows`."""
+    if rows == "all" or row in (0, T):
+        return range(T)
+    return range(row - 1, row)
+
+
+def evaluated_entries(rows: str, T: int) -> int:
+    """Entries of R after training (rows 1..T) a schedule evaluates: T^2 or 2T - 1."""
+    return sum(len(row_tasks(rows, i, T)) for i in range(1, T + 1))
+
+
+def check_rows(value, where: str) -> str:
+    if value not in ROW_SCHEDULES:
+        raise HarnessError(f"{where}: rows must be one of {', '.join(ROW_SCHEDULES)}, got "
+                           f"{value!r}", "e.g. rows: own-and-final (each task right after its "
+                           "training, every task after the last; see docs/suites.md)")
+    return value
