@@ -35,3 +35,7 @@ class SDFTSkip0(SDFT):
 
 class SDFTSampleSteps(SDFT):
     name = "sdft-sample-steps"
+
+
+class SDFTAnswerOnly(SDFT):
+    name = "sdft-answer-only"  # its suite sets a teacher template without "the thinking process"
