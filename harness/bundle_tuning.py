@@ -21,6 +21,7 @@ from harness.config import Suite
 from harness.errors import HarnessError
 from harness.identity import LEGACY_TRAIN
 from harness.results import read_json
+from harness.scores import higher_is_better
 from harness.tune import BUDGET, MAX_SEEDS, as_sets, best_of, slug
 
 TUNING = "tuning.json"
@@ -137,7 +138,7 @@ def part_problem(part, manifest: dict) -> str | None:
     if any(s in ranked or t in map(list, ranked.values()) for s, t in streams.items()):
         return "a validation stream is a ranked stream"
     if part["select"] not in METRICS or part["higher_is_better"] != \
-            METRICS[part["select"]].higher_is_better:
+            higher_is_better(part["select"]):
         return f"select {part['select']!r} is not a cell metric with its direction"
     rows = part["settings"]
     if not isinstance(rows, list) or len(rows) != BUDGET or part["budget"] != BUDGET:
