@@ -67,8 +67,13 @@ def check_options(args) -> None:
     """Options of `harness run` that do not go together."""
     from harness.executors import check_devices, import_ray
 
-    if args.json and not args.dry_run:
-        raise HarnessError("--json goes with --dry-run", "add --dry-run, or leave out --json")
+    from harness.memory_fit import parse_gpu
+
+    for flag in ("json", "gpu"):
+        if getattr(args, flag) and not args.dry_run:
+            raise HarnessError(f"--{flag} goes with --dry-run", f"add --dry-run, or leave out --{flag}")
+    if args.gpu is not None:
+        parse_gpu(args.gpu)  # nan, 0, -1, 'x': refused before the plan prints
     for name in ("jobs", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise HarnessError(f"--{name} must be at least 1", f"e.g. --{name} 2")

@@ -240,7 +240,10 @@ ROUND3_ERRORS = [
     ("option-twice", ["--methods is given twice"], lambda e: e.run(e.suite(), "--methods", "sft", "--methods", "lora")),
     ("seeds-digit-separator", ["--seeds expects whole numbers, got '1_0'"], lambda e: e.run(e.suite(), "--seeds", "1_0")),
     ("seeds-other-digits", ["--seeds expects whole numbers"], lambda e: e.run(e.suite(), "--seeds", "\u0661")),
-    ("gpu-nan", ["unknown GPU 'nan'"], lambda e: e.run(e.suite(), "--dry-run", "--gpu", "nan")),
+    *[(f"gpu-nan[{size}]", [f"unknown GPU '{size}'"],
+       lambda e, size=size: e.run(e.suite(), "--dry-run", "--gpu", size))
+      for size in ("nan", "inf", "-8", "0", "0GiB", "lots", "")],
+    ("gpu-without-dry-run", ["--gpu goes with --dry-run"], lambda e: e.run(e.suite(), "--gpu", "H100")),
     # -- files, homes and results ------------------------------------------------------------
     ("result-newer-schema", ["written by a newer harness (schema_version 2", "another --out"], newer_result),
     ("home-unset-no-passwd", ["no folder for the cache", "set HARNESS_CACHE"], no_home),
@@ -259,6 +262,7 @@ def test_round3_user_error(env, capsys, needles, build):
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 2, out + err
+    assert out == "", out  # refused before anything prints (a plan's table included)
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("harness: error:") and ". Fix: " in lines[0], err
     assert "Traceback" not in out + err
@@ -450,7 +454,7 @@ ROUND3_FAULTS = ["bundle-static-no-import", "bundle-class-outside", "bundle-buil
 def test_catalogue_lists_every_round3_case():
     """docs/errors.md lists every case of this file (the `yaml-1.2` reading is its prose)."""
     doc = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
-    ids = [c[0] for c in ROUND3_ERRORS] + [f for f in ROUND3_FAULTS if f != "yaml-1.2"]
+    ids = [c[0].partition("[")[0] for c in ROUND3_ERRORS] + [f for f in ROUND3_FAULTS if f != "yaml-1.2"]
     assert [i for i in ids if f"`{i}`" not in doc] == []
     assert "steps: 1:30" in doc and "[010]" in doc
 
