@@ -459,25 +459,55 @@ def test_catalogue_lists_every_round3_case():
     assert "steps: 1:30" in doc and "[010]" in doc
 
 
+BEYOND = "beyond model '{}''s context of 512 tokens"
+
+
 @pytest.mark.parametrize("change, needles", [
     ({"eval": {"batch_size": 8, "max_new_tokens": 512}},
-     ["eval: max_new_tokens 512 is beyond model", "context of 512 tokens"]),
+     ["eval: eval.max_new_tokens 512 after a prompt of up to train.max_len 96", "is 608 tokens",
+      BEYOND, "set eval: {max_new_tokens: 416} or less"]),
+    ({"eval": {"batch_size": 8, "max_new_tokens": 417}}, ["is 513 tokens", BEYOND]),
+    ({"eval": {"batch_size": 8, "max_new_tokens": None}, "probes": ["task:gsm8k"]},
+     ["task 'gsm8k''s own max_new_tokens 512 (eval.max_new_tokens unset)", BEYOND]),
     ({"methods": {"sdft-rewrite": {"max_new_tokens": 4096}}},
-     ["methods.sdft-rewrite: max_new_tokens 4096 is beyond model"]),
+     ["methods.sdft-rewrite: max_new_tokens 4096 after a prompt of up to train.max_len 96",
+      "is 4192 tokens", BEYOND, "--set sdft-rewrite.max_new_tokens=N with N at most 416"]),
+    ({"methods": {"sdft": {}}},  # its default budget, 1024, cannot run on a 512 context
+     ["methods.sdft: max_new_tokens 1024 (its default)", "is 1120 tokens", BEYOND,
+      "--set sdft.max_new_tokens=N with N at most 416"]),
+    ({"methods": {"sdft-rewrite": {}}}, ["max_new_tokens 512 (its default)", "is 608 tokens"]),
+    ({"methods": {"sa-sft": {"turns": 2}}},
+     ["methods.sa-sft: a self-dialogue of turns 2 x (user_tokens 64 + answer_tokens 256, its "
+      "default) is 640 tokens", BEYOND, "--set sa-sft.answer_tokens=N with N at most 192"]),
     ({"train": {"steps": 1, "max_len": 1024}}, ["train.max_len 1024 (stream 'two') is beyond"]),
     ({"methods": {"lora": {"r": 65}}}, ["methods.lora: LoRA r 65 is beyond model", "hidden size 64"]),
-    ({"methods": {"sdft": {"lora": {"r": 100}}}}, ["methods.sdft: LoRA r 100 is beyond"]),
+    ({"methods": {"sdft": {"lora": {"r": 100}, "max_new_tokens": 8}}},
+     ["methods.sdft: LoRA r 100 is beyond"]),
 ])
 def test_settings_the_model_cannot_run_are_refused_up_front(env, capsys, change, needles):
-    """`beyond-the-model`: a generation budget or a training sequence beyond the model's
-    context (512 for the tiny model), a LoRA rank beyond its hidden size (64): one line,
-    exit 2, also under --dry-run, nothing run; within the limits they are accepted."""
+    """`beyond-the-model`: a training sequence beyond the model's context (512 for the tiny
+    model), a generation that would run past it (a method's budget in force, its default
+    included, or the evaluation's, after a prompt of up to train.max_len), a LoRA rank
+    beyond the hidden size (64): one line, exit 2, also under --dry-run, nothing run."""
     for extra in ((), ("--dry-run",)):
         assert main(env.run(env.suite(**change), *extra)) == 2
-        err = capsys.readouterr().err
-        assert len(err.splitlines()) == 1 and all(n in err for n in needles), err
+        out, err = capsys.readouterr()
+        needed = [n.replace("{}", str(env.model)) for n in needles]
+        assert out == "" and len(err.splitlines()) == 1 and all(n in err for n in needed), err
     assert not env.out.exists()
-    assert main(env.run(env.suite(methods={"lora": {"r": 64}}), "--dry-run")) == 0
+
+
+@pytest.mark.parametrize("change, sets", [
+    ({"methods": {"lora": {"r": 64}}}, []),
+    ({"eval": {"batch_size": 8, "max_new_tokens": 416}}, []),
+    ({"methods": {"sdft": {}, "sdft-rewrite": {}, "sa-sft": {"turns": 2}}},
+     ["--set", "sdft.max_new_tokens=416", "--set", "sdft-rewrite.max_new_tokens=416",
+      "--set", "sa-sft.answer_tokens=192"]),  # the largest values the messages offer
+])
+def test_settings_at_the_models_limits_are_accepted(env, capsys, change, sets):
+    """`beyond-the-model`: what fits exactly (prompt + budget = context) is accepted, and
+    the value each refusal offers as its fix is."""
+    assert main(env.run(env.suite(**change), "--dry-run", *sets)) == 0, capsys.readouterr().err
 
 
 def test_plugin_sys_exit_at_import_or_in_its_constructor(env, capsys):
