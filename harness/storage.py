@@ -121,14 +121,46 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
+        with writing(path):
+            tmp.write_text(text)
+            os.replace(tmp, path)
+    except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:  # a full disk names the file
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
+
+
+FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def full_disk(exc: BaseException | None) -> OSError | None:
+    """The full-disk (or quota) OSError in `exc`'s chain, or None. A library that reports
+    it only in its text (safetensors: "No space left on device (os error 28)") counts."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+            return exc
+        if "No space left on device" in str(exc) or "os error 28" in str(exc):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Writing `path`: an error that names no file (a write() on a full disk names none,
+    nor does torch's or safetensors' writer) is raised again as an OSError naming `path`,
+    so that the cell's failure says which file, on which disk, could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    except Exception as exc:
+        full = full_disk(exc)
+        if full is None:
+            raise
+        raise OSError(full.errno, full.strerror, str(path)) from exc
 
 
 def atomic_write_json(path: Path, obj) -> None:

@@ -446,6 +446,79 @@ def test_a_failed_write_names_its_file(tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.tmp-*"))
 
 
+def _full_under(monkeypatch, root: Path) -> None:
+    """Every atomic write under `root` fails as on a full disk."""
+    import errno
+
+    real = Path.write_text
+
+    def full(self, data, *args, **kwargs):
+        if ".tmp-" in self.name and root in self.parents:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+
+
+def test_a_full_cache_disk_fails_each_cell_with_the_file_and_the_fix(env, capsys, monkeypatch):
+    """`disk-full-names-path`: a full cache disk fails each cell with one line naming the
+    cache file it could not write and the fix; the output disk takes failure.json, so the
+    grid goes on to the next cell (exit 1, every cell failed, nothing stray)."""
+    from harness.storage import cache_dir
+
+    suite = env.suite(methods=["sft", "lora"], **FAST)
+    _full_under(monkeypatch, cache_dir())
+    assert main(env.run(suite, "--quiet")) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    failures = sorted(env.out.glob("cells/*/failure.json"))
+    assert len(failures) == 2
+    for failure in failures:
+        error = json.loads(failure.read_text())["error"]
+        assert error.startswith(f"cannot write '{cache_dir()}/") and (
+            "': No space left on device. Fix: free space on its disk (or set HARNESS_CACHE "
+            "to a folder on another disk), then re-run the same command") in error, error
+    assert out.count("FAILED: cannot write '") == 2  # the log says it too
+    assert not list(cache_dir().rglob("*.tmp-*"))
+
+
+def test_a_full_disk_under_a_checkpoint_or_a_library_names_the_file(env, capsys, monkeypatch):
+    """`disk-full-names-path`: torch's writer (whose own error is a bare RuntimeError
+    without errno) and safetensors (whose error only says "os error 28" in its text) fail
+    the cell with the checkpoint's path and the fix; no temp file is left."""
+    import errno
+
+    from harness import checkpoint
+    from harness.results import failure_message
+    from harness.storage import writing
+
+    def full(obj, f, **kwargs):
+        f.write(b"PK")  # torch writes through the file object: the OSError has no path
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    suite = env.suite(methods=["sft"], **FAST)
+    assert main(env.run(suite, "--quiet", "--keep-checkpoints")) == 1
+    (failure,) = env.out.glob("cells/*/failure.json")
+    error = json.loads(failure.read_text())["error"]
+    assert error.startswith(f"cannot write '{failure.parent / checkpoint.FILE}': No space "
+                            "left on device. Fix: free space on its disk (or give --out"), error
+    assert not list(env.out.rglob("*.tmp-*")) and "Traceback" not in "".join(capsys.readouterr())
+
+    class SafetensorError(Exception):
+        pass
+
+    with pytest.raises(OSError) as caught:
+        with writing(env.tmp / "model"):
+            raise SafetensorError("Error while serializing: I/O error: No space left on device "
+                                  "(os error 28)")
+    assert failure_message(caught.value, env.out).startswith(
+        f"cannot write '{env.tmp / 'model'}': No space left on device. Fix: ")
+    with pytest.raises(ValueError):  # anything else passes through unchanged
+        with writing(env.tmp / "model"):
+            raise ValueError("not a disk")
+
+
 ROUND3_FAULTS = ["bundle-static-no-import", "bundle-class-outside", "bundle-builtin-file",
                  "yaml-1.2", "result-json-fifo", "claim-stale", "plugin-sys-exit", "hook-rule",
                  "cell-folder-unwritable", "disk-full-names-path", "beyond-the-model"]
