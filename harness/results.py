@@ -230,10 +230,14 @@ def is_num(x) -> bool:
 
 
 def finite(x) -> float | None:
-    """A finite float, or None for null / NaN / inf / anything else."""
+    """A finite float, or None for null / NaN / inf / a whole number beyond any float
+    (YAML and JSON read 1e400 as inf but 10**400 as an int) / anything else."""
     if not is_num(x):
         return None
-    x = float(x)
+    try:
+        x = float(x)
+    except OverflowError:
+        return None
     return x if math.isfinite(x) else None
 
 

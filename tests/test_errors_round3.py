@@ -203,6 +203,18 @@ def foreign_tokenizer(e):
     return e.run(e.suite(models=[str(folder)]))
 
 
+def _with_special(e, name: str, how: str) -> str:
+    """A copy of the tiny model whose file `name` is a named pipe (a reader would block on
+    it) or a symbolic link to itself."""
+    folder = Path(e.model_dir())
+    (folder / name).unlink()
+    if how == "fifo":
+        os.mkfifo(folder / name)
+    else:
+        (folder / name).symlink_to(folder / name)
+    return str(folder)
+
+
 ROUND3_ERRORS = [
     # -- YAML 1.2 --------------------------------------------------------------------------
     ("yaml-recursive-alias", ["recursive alias"], lambda e: e.run(e.text(
@@ -244,6 +256,30 @@ ROUND3_ERRORS = [
        lambda e, size=size: e.run(e.suite(), "--dry-run", "--gpu", size))
       for size in ("nan", "inf", "-8", "0", "0GiB", "lots", "")],
     ("gpu-without-dry-run", ["--gpu goes with --dry-run"], lambda e: e.run(e.suite(), "--gpu", "H100")),
+    # -- round 3b: numbers beyond any float, names, special files ----------------------------
+    ("yaml-whole-number-beyond-float", ["train: steps must be a finite number, got 99999"],
+     lambda e: e.run(e.text(SUITE_OK.replace("[M]", f"[{e.model}]").replace(
+         "{steps: 1}", "{steps: " + "9" * 400 + "}")))),
+    ("set-whole-number-beyond-float", ["--set lora: alpha must be a whole number, got 99999"],
+     lambda e: e.run(e.suite(), "--set", "lora.alpha=" + "9" * 400)),
+    ("stream-name-empty", ["stream '' is empty", "give the stream a name"],
+     lambda e: e.run(e.suite(streams={"": ["arith"]}))),
+    ("method-name-control-char", ["the name of method class 'P' in", "'a\\nb' holds a control "
+                                  "character"],
+     lambda e: e.run(e.suite(**FAST), "--methods", e.plugin(
+         "class P(Method):\n    name = 'a\\nb'\n") + ":P")),
+    ("method-name-too-long", ["is 300 bytes long; it names folders", "shorten it"],
+     lambda e: e.run(e.suite(**FAST), "--methods", e.plugin(
+         "class P(Method):\n    name = 'm' * 300\n") + ":P")),
+    ("plugin-file-special", ["method file", "is a named pipe, not a regular file"],
+     lambda e: os.mkfifo(e.tmp / "p.py") or e.run(e.suite(**FAST), "--methods", f"{e.tmp}/p.py:P")),
+    ("model-file-special", ["has a tokenizer.json that is a named pipe, not a regular file"],
+     lambda e: e.run(e.suite(models=[_with_special(e, "tokenizer.json", "fifo")]))),
+    ("model-file-dangling-link", ["has a config.json that is a symbolic link that leads nowhere"],
+     lambda e: e.run(e.suite(models=[_with_special(e, "config.json", "loop")]))),
+    ("out-special-dry-run", ["cannot write to the output folder", "is a named pipe, not a folder"],
+     lambda e: os.mkfifo(e.tmp / "fifo") or ["run", "--suite", e.suite(), "--out",
+                                              str(e.tmp / "fifo"), "--dry-run"]),
     # -- files, homes and results ------------------------------------------------------------
     ("result-newer-schema", ["written by a newer harness (schema_version 2", "another --out"], newer_result),
     ("home-unset-no-passwd", ["no folder for the cache", "set HARNESS_CACHE"], no_home),
@@ -397,6 +433,11 @@ class _Hooks:
     ("plan_steps", None, "got None"),
     ("plan_steps", 2.5, "got 2.5"),
     ("wrap_model", None, "got NoneType"),
+    ("wrap_model", torch.nn.Linear(2, 2), "got a Linear, which is not a transformers model"),
+    ("train_data", ["a"], "item 0 is a str"),
+    ("state_dict", 5, "got int"),
+    ("state_dict", {"ema": [torch.ones(1), object()]}, "['ema'][1] is a object"),
+    ("state_dict", {"buffer": {1.5: 2}}, "key ['buffer'][1.5] is a float"),
     ("train_data", None, "got NoneType"),
 ])
 def test_hook_returning_what_breaks_its_rule_names_the_hook_and_rule(hook, value, got):
@@ -405,12 +446,17 @@ def test_hook_returning_what_breaks_its_rule_names_the_hook_and_rule(hook, value
     from harness.errors import HarnessError
     from harness.methods import call_hook
     from harness.methods.api import HOOK_RULES
+    from harness.tasks import Example
 
     with pytest.raises(HarnessError) as caught:
         call_hook(_Hooks(**{hook: value}), hook)
     assert caught.value.problem.startswith(f"method 'bad': its {hook} hook {HOOK_RULES[hook][0]}; {got}")
-    good = {"loss": torch.ones((), requires_grad=True), "plan_steps": 3,
-            "wrap_model": torch.nn.Linear(1, 1), "train_data": []}[hook]
+    model = torch.nn.Linear(1, 1)
+    model.config = object()  # what a transformers model has
+    good = {"loss": torch.ones((), requires_grad=True), "plan_steps": 3, "wrap_model": model,
+            "train_data": [Example("q", "a", "a")],
+            "state_dict": {"ema": {"w": torch.ones(1)}, "buffer": [Example("q", "a", "a")],
+                           "n": 3, "seen": (1, "x", None)}}[hook]
     assert call_hook(_Hooks(**{hook: good}), hook) is good
 
 
