@@ -98,6 +98,10 @@ def cmd_tune(args) -> int:
     from harness.ui import UI
 
     suite = SuiteSpec(args.suite, csv(args.methods) if args.methods else None).load()
+    from harness.fetch import is_hub_id
+    from harness.limits import check_model_limits
+
+    check_model_limits(suite, [m for m in suite.models if not is_hub_id(m)])  # as a run does
     out = user_path(args.out or Path("runs") / f"{suite.name}-tune")
     if args.dry_run:
         from harness.tune import dry_run

@@ -616,6 +616,14 @@ def test_settings_the_model_cannot_run_are_refused_up_front(env, capsys, change,
     assert not env.out.exists()
 
 
+def test_tune_refuses_what_the_model_cannot_run(env, capsys):
+    """`beyond-the-model`: `harness tune` runs cells too: the same check, before anything."""
+    assert main(["tune", "--suite", env.suite(methods={"sdft": {}}), "--out", str(env.out),
+                 "--dry-run"]) == 2
+    assert "methods.sdft: max_new_tokens 1024 (its default)" in capsys.readouterr().err
+    assert not env.out.exists()
+
+
 @pytest.mark.parametrize("change, sets", [
     ({"methods": {"lora": {"r": 64}}}, []),
     ({"eval": {"batch_size": 8, "max_new_tokens": 416}}, []),
