@@ -102,6 +102,9 @@ def cmd_tune(args) -> int:
     from harness.limits import check_model_limits
 
     check_model_limits(suite, [m for m in suite.models if not is_hub_id(m)])  # as a run does
+    from harness.launch import check_threads
+
+    check_threads(args.threads)
     out = user_path(args.out or Path("runs") / f"{suite.name}-tune")
     if args.dry_run:
         from harness.tune import dry_run

@@ -77,6 +77,7 @@ def check_options(args) -> None:
     for name in ("jobs", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise HarnessError(f"--{name} must be at least 1", f"e.g. --{name} 2")
+    check_threads(args.threads)
     ray = args.executor == "ray"
     if not ray and (args.address or args.gpus_per_cell is not None):
         raise HarnessError("--address and --gpus-per-cell go with --executor ray",
@@ -95,6 +96,16 @@ def check_options(args) -> None:
             raise HarnessError(f"--device {args.device} with --devices",
                                "leave out --device: each worker gets one of --devices")
         check_devices(csv(args.devices))
+
+
+def check_threads(threads: int | None) -> None:
+    """More torch threads than cores only slows a cell down, and tens of thousands exhaust
+    the process (each thread reserves its stack) before a cell starts."""
+    from harness.executors import cores
+
+    if threads is not None and threads > cores():
+        raise HarnessError(f"--threads {threads} is more than the {cores()} CPU cores this "
+                           "process may use", f"use at most --threads {cores()}")
 
 
 def run(args, spec, suite, cells, out: Path, device) -> int:
@@ -123,7 +134,8 @@ def run(args, spec, suite, cells, out: Path, device) -> int:
                                   keep_checkpoints=args.keep_checkpoints)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     if (args.jobs or 1) > 1 or args.devices:
-        plan = executors.worker_plan(args.jobs, csv(args.devices or ""), args.threads)
+        jobs = args.jobs and min(args.jobs, len(cells))  # a worker without a cell idles
+        plan = executors.worker_plan(jobs, csv(args.devices or ""), args.threads)
         ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(plan)} workers x "
                f"{plan[0]['threads']} torch threads"
                + (f" (GPUs {', '.join(w['gpu'] for w in plan)})" if args.devices else "")

@@ -280,6 +280,8 @@ ROUND3_ERRORS = [
     ("out-special-dry-run", ["cannot write to the output folder", "is a named pipe, not a folder"],
      lambda e: os.mkfifo(e.tmp / "fifo") or ["run", "--suite", e.suite(), "--out",
                                               str(e.tmp / "fifo"), "--dry-run"]),
+    ("threads-beyond-cores", ["--threads 100000 is more than the", "CPU cores this process may use"],
+     lambda e: e.run(e.suite(**FAST), "--threads", "100000")),
     # -- files, homes and results ------------------------------------------------------------
     ("result-newer-schema", ["written by a newer harness (schema_version 2", "another --out"], newer_result),
     ("home-unset-no-passwd", ["no folder for the cache", "set HARNESS_CACHE"], no_home),
