@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.storage import writing
+
 FILE = "checkpoint.pt"
 FORMAT = 1
 KEYS = {"config_hash", "cell", "tasks", "done", "weights", "method", "rows", "training",
@@ -98,8 +100,9 @@ def save(folder: Path, state: dict) -> None:
     kill, sees the previous checkpoint or this one, never half of one."""
     target = path(folder)
     tmp = target.with_name(f".{FILE}.tmp-{os.getpid()}")
-    try:
-        torch.save({"format": FORMAT, **state}, tmp)
+    try:  # through a file object: torch's own writer reports a full disk without errno
+        with writing(target), open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -70,6 +70,7 @@ def _run(args, note: str | None) -> int:
         check_model(model)
     check_model_limits(suite, checked)  # a budget beyond the context, a LoRA rank beyond the width
     if args.dry_run:  # planning needs neither hub models nor the data: it lists them
+        check_out(out)
         return dryrun.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
                               jobs=args.jobs, devices=csv(args.devices or "") or None,
                               note=note)
@@ -91,6 +92,13 @@ def cmd_tune(args) -> int:
     from harness.ui import UI
 
     suite = Request(args.suite, csv(args.methods) if args.methods else None).resolve()
+    from harness.fetch import is_hub_id
+    from harness.limits import check_model_limits
+
+    check_model_limits(suite, [m for m in suite.models if not is_hub_id(m)])  # as a run does
+    from harness.launch import check_threads
+
+    check_threads(args.threads)
     out = user_path(args.out or Path("runs") / f"{suite.name}-tune")
     if args.dry_run:
         from harness.tune import dry_run
@@ -109,16 +117,24 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def check_out(out: Path, problem: str | None = None) -> None:
+    """An output folder that can never be one (a file in its place, a name too long) is
+    refused, by a dry run too (which writes nothing to find out)."""
+    from harness.storage import folder_problem
+
+    problem = problem or folder_problem(out / "cells")
+    if problem:
+        raise HarnessError(f"cannot write to the output folder '{out}' ({problem})",
+                           "choose a writable folder with --out")
+
+
 def check_writable(out: Path) -> None:
     """The output folder and the cache must take files before anything runs: finding out
     after the first cell has trained loses its work."""
     from harness.results import check_not_newer
     from harness.storage import cache_dir, writable_problem
 
-    problem = writable_problem(out / "cells")
-    if problem:
-        raise HarnessError(f"cannot write to the output folder '{out}' ({problem})",
-                           "choose a writable folder with --out")
+    check_out(out, writable_problem(out / "cells"))
     check_not_newer(out)  # a newer harness's results are never overwritten
     problem = writable_problem(cache_dir())
     if problem:

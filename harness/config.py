@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ from harness.errors import HarnessError
 from harness.eval_rows import check_rows, row_tasks
 from harness.yamlio import fail, read_yaml
 from harness.memory_settings import check_optimizer
+from harness.results import finite
+from harness.storage import check_folder_name
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SUITES_DIR = BENCHMARKS / "suites"
@@ -164,8 +165,8 @@ def build_settings(cls, raw: Any, where: str, base=None):
         if not _number(value):
             fail(where, f"{key} must be a number, got {value!r}",
                  f"write a number, e.g. {key}: {default or 1}")
-        if not math.isfinite(value):
-            fail(where, f"{key} must be a finite number, got {value}", "write a number")
+        if finite(value) is None:
+            fail(where, f"{key} must be a finite number, got {str(value)[:20]}", "write a number")
         if key in _POSITIVE and value <= 0:
             fail(where, f"{key} must be > 0, got {value}", f"set {key} to a positive value")
         if value < 0:
@@ -219,21 +220,6 @@ def _names(raw, where, what, example) -> list[str]:
             fail(where, f"'{what}' must list names, got {item!r}", f"e.g. {what}: {example}")
     check_unique(items, where, what)
     return items
-
-
-MAX_NAME_BYTES = 100  # a suite's or stream's name: it is part of a folder or file name
-
-
-def check_folder_name(name: str, where: str, what: str) -> str:
-    """A name that becomes part of a folder or file name (the output folder, cell folders,
-    plot files): no control characters, at most MAX_NAME_BYTES bytes (a file name may
-    have 255, and a cell's folder joins four names)."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        fail(where, f"{what} {name[:40]!r} holds a control character", "use printable text")
-    if len(name.encode()) > MAX_NAME_BYTES:
-        fail(where, f"{what} '{name[:40]}…' is {len(name.encode())} bytes long; it names "
-             f"folders, which take at most {MAX_NAME_BYTES}", "shorten it")
-    return name
 
 
 def check_seeds(seeds: list, where: str) -> list[int]:

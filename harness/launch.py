@@ -64,11 +64,17 @@ def check_options(args) -> None:
     """Options of `harness run` that do not go together."""
     from harness.executors import check_devices, import_ray
 
-    if args.json and not args.dry_run:
-        raise HarnessError("--json goes with --dry-run", "add --dry-run, or leave out --json")
+    from harness.memory_fit import parse_gpu
+
+    for flag in ("json", "gpu"):
+        if getattr(args, flag) and not args.dry_run:
+            raise HarnessError(f"--{flag} goes with --dry-run", f"add --dry-run, or leave out --{flag}")
+    if args.gpu is not None:
+        parse_gpu(args.gpu)  # nan, 0, -1, 'x': refused before the plan prints
     for name in ("jobs", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise HarnessError(f"--{name} must be at least 1", f"e.g. --{name} 2")
+    check_threads(args.threads)
     ray = args.executor == "ray"
     if not ray and (args.address or args.gpus_per_cell is not None):
         raise HarnessError("--address and --gpus-per-cell go with --executor ray",
@@ -87,6 +93,16 @@ def check_options(args) -> None:
             raise HarnessError(f"--device {args.device} with --devices",
                                "leave out --device: each worker gets one of --devices")
         check_devices(csv(args.devices))
+
+
+def check_threads(threads: int | None) -> None:
+    """More torch threads than cores only slows a cell down, and tens of thousands exhaust
+    the process (each thread reserves its stack) before a cell starts."""
+    from harness.executors import cores
+
+    if threads is not None and threads > cores():
+        raise HarnessError(f"--threads {threads} is more than the {cores()} CPU cores this "
+                           "process may use", f"use at most --threads {cores()}")
 
 
 def run(args, suite, cells, out: Path, device) -> int:
@@ -115,7 +131,8 @@ def run(args, suite, cells, out: Path, device) -> int:
                                   threads=args.threads or 1, log=ui.log)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     if (args.jobs or 1) > 1 or args.devices:
-        workers = executors.worker_plan(args.jobs, csv(args.devices or ""), args.threads)
+        jobs = args.jobs and min(args.jobs, len(cells))  # a worker without a cell idles
+        workers = executors.worker_plan(jobs, csv(args.devices or ""), args.threads)
         ui.log(f"suite {suite.name}: {len(cells)} cells on {device}, {len(workers)} workers x "
                f"{workers[0]['threads']} torch threads"
                + (f" (GPUs {', '.join(w['gpu'] for w in workers)})" if args.devices else "")

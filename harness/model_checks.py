@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.storage import file_kind
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt",
@@ -31,6 +32,11 @@ def check_model_dir(path: Path, name: str) -> None:
     def bad(problem: str, fix: str = _RESAVE):
         raise HarnessError(f"model directory '{name}' {problem}", fix)
 
+    for file in ("config.json", *TOKENIZER_FILES, *WEIGHT_INDEXES, *WEIGHT_FILES):
+        kind = file_kind(path / file)
+        if kind not in ("a regular file", "nothing"):  # a named pipe would block a reader
+            bad(f"has a {file} that is {kind}, not a regular file",
+                "replace it with the file save_pretrained writes")
     if not (path / "config.json").is_file():
         bad("has no config.json",
             "point at a directory written by save_pretrained (config.json, weights, tokenizer)")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.eval_rows import ROW_SCHEDULES, row_tasks
 from harness.metrics import cell_metrics, not_evaluated
-from harness.storage import atomic_write_json, read_regular
+from harness.storage import FULL_ERRNOS, atomic_write_json, read_regular
 
 SCHEMA_VERSION = 1
 # Bump when a change to training, evaluation or scoring moves numbers: a cell of another
@@ -159,16 +159,53 @@ def write_result(folder: Path, result: dict) -> None:
     (folder / "progress.json").unlink(missing_ok=True)
 
 
-def write_failure(folder: Path, cell: dict, message: str) -> str | None:
+def write_failure(folder: Path, cell: dict, message: str) -> OSError | None:
     """Write failure.json (with the current traceback); return why it could not be written."""
     try:
         atomic_write_json(folder / "failure.json", {
             "status": "failed", "cell": cell, "error": message,
             "traceback": traceback.format_exc(), "finished_at": _now()})
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{type(exc).__name__}: {exc.strerror or exc}{where}"
+        return exc
     return None
+
+
+def failure_message(exc: Exception, out: Path) -> str:
+    """A failed cell's one line: a full disk names the file it could not write and the
+    fix (whatever raised it, a method's hook included); a HarnessError its problem and fix;
+    anything else its type and text."""
+    from harness.errors import HarnessError
+    from harness.storage import cache_dir, full_disk
+
+    full = full_disk(exc)
+    if full is not None:
+        path = full.filename and Path(full.filename).absolute()
+        try:
+            cache = cache_dir().absolute()
+        except HarnessError:  # no folder for a cache: the write was not the cache's
+            cache = None
+        if not path:
+            return (f"{full.strerror}: a disk is full (the output folder '{out}' or the cache "
+                    f"'{cache}'). Fix: free space on it, then re-run the same command")
+        other = ("set HARNESS_CACHE to a folder on another disk" if cache in path.parents
+                 else "give --out a folder on another disk")
+        return (f"cannot write '{path}': {full.strerror}. Fix: free space on its disk (or "
+                f"{other}), then re-run the same command")
+    if isinstance(exc, HarnessError):
+        return exc.args[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
+def stop_message(unwritable: OSError, out: Path, left: int) -> str:
+    """Why the grid stops when a failed cell's failure.json cannot be written either: the
+    output folder takes no file (a full disk, a read-only file system), so every cell
+    would fail alike."""
+    why = ("the output disk is full" if unwritable.errno in FULL_ERRNOS
+           else "the output folder cannot be written")
+    return (f"{why} ('{unwritable.filename or out}': {unwritable.strerror or unwritable}): "
+            f"stopping with {left} cells not run. Fix: free space on it (or give --out a "
+            "folder on another disk), then re-run the same command to resume: complete "
+            "cells are kept")
 
 
 # Why a cell's own folder cannot be written (no permission, a folder linking to itself, a
@@ -198,10 +235,14 @@ def is_num(x) -> bool:
 
 
 def finite(x) -> float | None:
-    """A finite float, or None for null / NaN / inf / anything else."""
+    """A finite float, or None for null / NaN / inf / a whole number beyond any float
+    (YAML and JSON read 1e400 as inf but 10**400 as an int) / anything else."""
     if not is_num(x):
         return None
-    x = float(x)
+    try:
+        x = float(x)
+    except OverflowError:
+        return None
     return x if math.isfinite(x) else None
 
 

@@ -29,10 +29,10 @@ from harness.oom import advise_on_oom
 from harness.methods import Context, call_hook, make_method
 from harness.models import load_model, resolve_model
 from harness.precision import using
-from harness.results import cell_local
+from harness.results import cell_local, failure_message, stop_message
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
-from harness.storage import Cache
+from harness.storage import Cache, writing
 from harness.training import total_steps, train_task
 
 
@@ -131,14 +131,12 @@ class Runner:
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # one failing cell must not stop the grid
-                message = exc.args[0] if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+                message = failure_message(exc, self.out)
                 self.ui.log(f"  FAILED: {message}")
                 failures.append((cell, message))
                 unwritable = self._record_failure(cell, message)
                 if unwritable and not cell_local(exc):  # a full disk: all would fail
-                    self.ui.log(f"  cannot write {self.cell_dir(cell) / 'failure.json'} "
-                                f"({unwritable}): stopping with {len(cells) - n} cells not run; "
-                                "complete cells are kept, re-run the same command to resume")
+                    self.ui.log(f"  {stop_message(unwritable, self.out, len(cells) - n)}")
                     break
         return results, failures
 
@@ -340,5 +338,6 @@ def save_checkpoint(model, tokenizer, folder: Path) -> None:
     `lm_eval --model hf --model_args pretrained=FOLDER` and `from_pretrained` can load."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    with writing(folder):
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)

@@ -82,6 +82,28 @@ def cache_line() -> str:
                     ": empty, everything is computed afresh")
 
 
+MAX_NAME_BYTES = 100  # a suite's, stream's or method's name: it is part of a folder or file name
+
+
+def check_folder_name(name: str, where: str, what: str) -> str:
+    """A name that becomes part of a folder or file name (the output folder, cell folders,
+    plot files): not empty, no control characters, at most MAX_NAME_BYTES bytes (a file
+    name may have 255, and a cell's folder joins four names)."""
+    from harness.errors import HarnessError
+
+    def fail(problem: str, fix: str):
+        raise HarnessError(f"{where}: {problem}", fix)
+
+    if not name.strip():
+        fail(f"{what} {name!r} is empty", f"give the {what} a name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        fail(f"{what} {name[:40]!r} holds a control character", "use printable text")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        fail(f"{what} '{name[:40]}…' is {len(name.encode())} bytes long; it names folders, "
+             f"which take at most {MAX_NAME_BYTES}", "shorten it")
+    return name
+
+
 def stable_hash(obj, n: int = 16) -> str:
     """Content hash of a JSON-serialisable object (sorted keys), hex, n chars."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -104,15 +126,24 @@ def read_regular(path: Path) -> bytes:
     blocking and checked before a byte is read."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a named pipe" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(
-                mode) else "a special file"
-            raise OSError(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(path)})", str(path))
         with os.fdopen(os.dup(fd), "rb") as f:
             return f.read()
     finally:
         os.close(fd)
+
+
+def file_kind(path: Path) -> str:
+    """What is at `path`, in words, for a message about something that should be a regular
+    file: "a regular file", "a folder", "a named pipe", "a special file" (a device, a
+    socket), "a symbolic link that leads nowhere" (broken or looping), or "nothing"."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a symbolic link that leads nowhere" if os.path.islink(path) else "nothing"
+    return ("a regular file" if stat.S_ISREG(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a named pipe" if stat.S_ISFIFO(mode) else "a special file")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -121,18 +152,65 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
+        with writing(path):
+            tmp.write_text(text)
+            os.replace(tmp, path)
+    except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:  # a full disk names the file
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
+
+
+FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def full_disk(exc: BaseException | None) -> OSError | None:
+    """The full-disk (or quota) OSError in `exc`'s chain, or None. A library that reports
+    it only in its text (safetensors: "No space left on device (os error 28)") counts."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+            return exc
+        if "No space left on device" in str(exc) or "os error 28" in str(exc):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Writing `path`: an error that names no file (a write() on a full disk names none,
+    nor does torch's or safetensors' writer) is raised again as an OSError naming `path`,
+    so that the cell's failure says which file, on which disk, could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    except Exception as exc:
+        full = full_disk(exc)
+        if full is None:
+            raise
+        raise OSError(full.errno, full.strerror, str(path)) from exc
 
 
 def atomic_write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why `folder` can never be a folder, found without writing anything (a dry run asks
+    too): a name longer than any file system takes, or a file where it or a folder above
+    it would be."""
+    folder = Path(folder)
+    too_long = next((n for n in folder.parts if len(os.fsencode(n)) > 255), None)
+    if too_long:  # no file system takes it (and the probe below would not see it)
+        return f"the folder name '{too_long[:40]}…' is longer than 255 bytes"
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not existing.is_dir():  # nothing exists below a file, so it is the deepest
+        kind = file_kind(existing).replace("a regular file", "a file")
+        return f"{existing} is {kind}, not a folder"
+    return None
 
 
 def writable_problem(folder: Path) -> str | None:
@@ -142,13 +220,10 @@ def writable_problem(folder: Path) -> str | None:
     exists, writes a file there and removes both. So a failed start leaves nothing
     behind, and processes checking one folder at once (the workers of --jobs, a cluster's
     array job) cannot remove a folder another is probing."""
-    folder = Path(folder)
-    too_long = next((n for n in folder.parts if len(os.fsencode(n)) > 255), None)
-    if too_long:  # no file system takes it (and the probe below would not see it)
-        return f"the folder name '{too_long[:40]}…' is longer than 255 bytes"
-    existing = next(p for p in [folder, *folder.parents] if p.exists())
-    if not existing.is_dir():  # nothing exists below a file, so it is the deepest
-        return f"{existing} is a file, not a folder"
+    problem = folder_problem(folder)
+    if problem:
+        return problem
+    existing = next(p for p in [Path(folder), *Path(folder).parents] if p.exists())
     try:
         probe = Path(tempfile.mkdtemp(prefix=".harness-write-check-", dir=existing))
         try:

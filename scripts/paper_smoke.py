@@ -28,12 +28,16 @@ TINY_PARAMS = {"max_new_tokens": 4, "answer_tokens": 4, "user_tokens": 4}
 
 def smoke_suite(suite: dict, model: str, streams: list[str] | None = None) -> dict:
     """The paper suite `suite` (parsed YAML) shrunk to a smoke run on `model`."""
+    from harness.methods import METHODS
+
     chosen = {name: s for name, s in suite["streams"].items() if not streams or name in streams}
     methods = {}
     for name, params in (suite.get("methods") or {}).items():
         params = dict(params or {})
         params.pop("train", None)
-        params.update({k: v for k, v in TINY_PARAMS.items() if k in params})
+        budgets = {**METHODS[name].defaults, **params}  # a default budget too: the tiny
+        # model's context (512) takes none of the papers' (harness/limits.py refuses them)
+        params.update({k: v for k, v in TINY_PARAMS.items() if k in budgets})
         if name == "freeze":
             params["top_k"] = 1
         methods[name] = params

@@ -203,6 +203,18 @@ def foreign_tokenizer(e):
     return e.run(e.suite(models=[str(folder)]))
 
 
+def _with_special(e, name: str, how: str) -> str:
+    """A copy of the tiny model whose file `name` is a named pipe (a reader would block on
+    it) or a symbolic link to itself."""
+    folder = Path(e.model_dir())
+    (folder / name).unlink()
+    if how == "fifo":
+        os.mkfifo(folder / name)
+    else:
+        (folder / name).symlink_to(folder / name)
+    return str(folder)
+
+
 ROUND3_ERRORS = [
     # -- YAML 1.2 --------------------------------------------------------------------------
     ("yaml-recursive-alias", ["recursive alias"], lambda e: e.run(e.text(
@@ -240,7 +252,36 @@ ROUND3_ERRORS = [
     ("option-twice", ["--methods is given twice"], lambda e: e.run(e.suite(), "--methods", "sft", "--methods", "lora")),
     ("seeds-digit-separator", ["--seeds expects whole numbers, got '1_0'"], lambda e: e.run(e.suite(), "--seeds", "1_0")),
     ("seeds-other-digits", ["--seeds expects whole numbers"], lambda e: e.run(e.suite(), "--seeds", "\u0661")),
-    ("gpu-nan", ["unknown GPU 'nan'"], lambda e: e.run(e.suite(), "--dry-run", "--gpu", "nan")),
+    *[(f"gpu-nan[{size}]", [f"unknown GPU '{size}'"],
+       lambda e, size=size: e.run(e.suite(), "--dry-run", "--gpu", size))
+      for size in ("nan", "inf", "-8", "0", "0GiB", "lots", "")],
+    ("gpu-without-dry-run", ["--gpu goes with --dry-run"], lambda e: e.run(e.suite(), "--gpu", "H100")),
+    # -- round 3b: numbers beyond any float, names, special files ----------------------------
+    ("yaml-whole-number-beyond-float", ["train: steps must be a finite number, got 99999"],
+     lambda e: e.run(e.text(SUITE_OK.replace("[M]", f"[{e.model}]").replace(
+         "{steps: 1}", "{steps: " + "9" * 400 + "}")))),
+    ("set-whole-number-beyond-float", ["--set lora: alpha must be a whole number, got 99999"],
+     lambda e: e.run(e.suite(), "--set", "lora.alpha=" + "9" * 400)),
+    ("stream-name-empty", ["stream '' is empty", "give the stream a name"],
+     lambda e: e.run(e.suite(streams={"": ["arith"]}))),
+    ("method-name-control-char", ["the name of method class 'P' in", "'a\\nb' holds a control "
+                                  "character"],
+     lambda e: e.run(e.suite(**FAST), "--methods", e.plugin(
+         "class P(Method):\n    name = 'a\\nb'\n") + ":P")),
+    ("method-name-too-long", ["is 300 bytes long; it names folders", "shorten it"],
+     lambda e: e.run(e.suite(**FAST), "--methods", e.plugin(
+         "class P(Method):\n    name = 'm' * 300\n") + ":P")),
+    ("plugin-file-special", ["method file", "is a named pipe, not a regular file"],
+     lambda e: os.mkfifo(e.tmp / "p.py") or e.run(e.suite(**FAST), "--methods", f"{e.tmp}/p.py:P")),
+    ("model-file-special", ["has a tokenizer.json that is a named pipe, not a regular file"],
+     lambda e: e.run(e.suite(models=[_with_special(e, "tokenizer.json", "fifo")]))),
+    ("model-file-dangling-link", ["has a config.json that is a symbolic link that leads nowhere"],
+     lambda e: e.run(e.suite(models=[_with_special(e, "config.json", "loop")]))),
+    ("out-special-dry-run", ["cannot write to the output folder", "is a named pipe, not a folder"],
+     lambda e: os.mkfifo(e.tmp / "fifo") or ["run", "--suite", e.suite(), "--out",
+                                              str(e.tmp / "fifo"), "--dry-run"]),
+    ("threads-beyond-cores", ["--threads 100000 is more than the", "CPU cores this process may use"],
+     lambda e: e.run(e.suite(**FAST), "--threads", "100000")),
     # -- files, homes and results ------------------------------------------------------------
     ("result-newer-schema", ["written by a newer harness (schema_version 2", "another --out"], newer_result),
     ("home-unset-no-passwd", ["no folder for the cache", "set HARNESS_CACHE"], no_home),
@@ -259,6 +300,7 @@ def test_round3_user_error(env, capsys, needles, build):
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 2, out + err
+    assert out == "", out  # refused before anything prints (a plan's table included)
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("harness: error:") and ". Fix: " in lines[0], err
     assert "Traceback" not in out + err
@@ -393,6 +435,11 @@ class _Hooks:
     ("plan_steps", None, "got None"),
     ("plan_steps", 2.5, "got 2.5"),
     ("wrap_model", None, "got NoneType"),
+    ("wrap_model", torch.nn.Linear(2, 2), "got a Linear, which is not a transformers model"),
+    ("train_data", ["a"], "item 0 is a str"),
+    ("state_dict", 5, "got int"),
+    ("state_dict", {"ema": [torch.ones(1), object()]}, "['ema'][1] is a object"),
+    ("state_dict", {"buffer": {1.5: 2}}, "key ['buffer'][1.5] is a float"),
     ("train_data", None, "got NoneType"),
 ])
 def test_hook_returning_what_breaks_its_rule_names_the_hook_and_rule(hook, value, got):
@@ -401,12 +448,17 @@ def test_hook_returning_what_breaks_its_rule_names_the_hook_and_rule(hook, value
     from harness.errors import HarnessError
     from harness.methods import call_hook
     from harness.methods.api import HOOK_RULES
+    from harness.tasks import Example
 
     with pytest.raises(HarnessError) as caught:
         call_hook(_Hooks(**{hook: value}), hook)
     assert caught.value.problem.startswith(f"method 'bad': its {hook} hook {HOOK_RULES[hook][0]}; {got}")
-    good = {"loss": torch.ones((), requires_grad=True), "plan_steps": 3,
-            "wrap_model": torch.nn.Linear(1, 1), "train_data": []}[hook]
+    model = torch.nn.Linear(1, 1)
+    model.config = object()  # what a transformers model has
+    good = {"loss": torch.ones((), requires_grad=True), "plan_steps": 3, "wrap_model": model,
+            "train_data": [Example("q", "a", "a")],
+            "state_dict": {"ema": {"w": torch.ones(1)}, "buffer": [Example("q", "a", "a")],
+                           "n": 3, "seen": (1, "x", None)}}[hook]
     assert call_hook(_Hooks(**{hook: good}), hook) is good
 
 
@@ -442,6 +494,79 @@ def test_a_failed_write_names_its_file(tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.tmp-*"))
 
 
+def _full_under(monkeypatch, root: Path) -> None:
+    """Every atomic write under `root` fails as on a full disk."""
+    import errno
+
+    real = Path.write_text
+
+    def full(self, data, *args, **kwargs):
+        if ".tmp-" in self.name and root in self.parents:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+
+
+def test_a_full_cache_disk_fails_each_cell_with_the_file_and_the_fix(env, capsys, monkeypatch):
+    """`disk-full-names-path`: a full cache disk fails each cell with one line naming the
+    cache file it could not write and the fix; the output disk takes failure.json, so the
+    grid goes on to the next cell (exit 1, every cell failed, nothing stray)."""
+    from harness.storage import cache_dir
+
+    suite = env.suite(methods=["sft", "lora"], **FAST)
+    _full_under(monkeypatch, cache_dir())
+    assert main(env.run(suite, "--quiet")) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    failures = sorted(env.out.glob("cells/*/failure.json"))
+    assert len(failures) == 2
+    for failure in failures:
+        error = json.loads(failure.read_text())["error"]
+        assert error.startswith(f"cannot write '{cache_dir()}/") and (
+            "': No space left on device. Fix: free space on its disk (or set HARNESS_CACHE "
+            "to a folder on another disk), then re-run the same command") in error, error
+    assert out.count("FAILED: cannot write '") == 2  # the log says it too
+    assert not list(cache_dir().rglob("*.tmp-*"))
+
+
+def test_a_full_disk_under_a_checkpoint_or_a_library_names_the_file(env, capsys, monkeypatch):
+    """`disk-full-names-path`: torch's writer (whose own error is a bare RuntimeError
+    without errno) and safetensors (whose error only says "os error 28" in its text) fail
+    the cell with the checkpoint's path and the fix; no temp file is left."""
+    import errno
+
+    from harness import checkpoint
+    from harness.results import failure_message
+    from harness.storage import writing
+
+    def full(obj, f, **kwargs):
+        f.write(b"PK")  # torch writes through the file object: the OSError has no path
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    suite = env.suite(methods=["sft"], **FAST)
+    assert main(env.run(suite, "--quiet", "--keep-checkpoints")) == 1
+    (failure,) = env.out.glob("cells/*/failure.json")
+    error = json.loads(failure.read_text())["error"]
+    assert error.startswith(f"cannot write '{failure.parent / checkpoint.FILE}': No space "
+                            "left on device. Fix: free space on its disk (or give --out"), error
+    assert not list(env.out.rglob("*.tmp-*")) and "Traceback" not in "".join(capsys.readouterr())
+
+    class SafetensorError(Exception):
+        pass
+
+    with pytest.raises(OSError) as caught:
+        with writing(env.tmp / "model"):
+            raise SafetensorError("Error while serializing: I/O error: No space left on device "
+                                  "(os error 28)")
+    assert failure_message(caught.value, env.out).startswith(
+        f"cannot write '{env.tmp / 'model'}': No space left on device. Fix: ")
+    with pytest.raises(ValueError):  # anything else passes through unchanged
+        with writing(env.tmp / "model"):
+            raise ValueError("not a disk")
+
+
 ROUND3_FAULTS = ["bundle-static-no-import", "bundle-class-outside", "bundle-builtin-file",
                  "yaml-1.2", "result-json-fifo", "claim-stale", "plugin-sys-exit", "hook-rule",
                  "cell-folder-unwritable", "disk-full-names-path", "beyond-the-model"]
@@ -450,30 +575,68 @@ ROUND3_FAULTS = ["bundle-static-no-import", "bundle-class-outside", "bundle-buil
 def test_catalogue_lists_every_round3_case():
     """docs/errors.md lists every case of this file (the `yaml-1.2` reading is its prose)."""
     doc = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
-    ids = [c[0] for c in ROUND3_ERRORS] + [f for f in ROUND3_FAULTS if f != "yaml-1.2"]
+    ids = [c[0].partition("[")[0] for c in ROUND3_ERRORS] + [f for f in ROUND3_FAULTS if f != "yaml-1.2"]
     assert [i for i in ids if f"`{i}`" not in doc] == []
     assert "steps: 1:30" in doc and "[010]" in doc
 
 
+BEYOND = "beyond model '{}''s context of 512 tokens"
+
+
 @pytest.mark.parametrize("change, needles", [
     ({"eval": {"batch_size": 8, "max_new_tokens": 512}},
-     ["eval: max_new_tokens 512 is beyond model", "context of 512 tokens"]),
+     ["eval: eval.max_new_tokens 512 after a prompt of up to train.max_len 96", "is 608 tokens",
+      BEYOND, "set eval: {max_new_tokens: 416} or less"]),
+    ({"eval": {"batch_size": 8, "max_new_tokens": 417}}, ["is 513 tokens", BEYOND]),
+    ({"eval": {"batch_size": 8, "max_new_tokens": None}, "probes": ["task:gsm8k"]},
+     ["task 'gsm8k''s own max_new_tokens 512 (eval.max_new_tokens unset)", BEYOND]),
     ({"methods": {"sdft-rewrite": {"max_new_tokens": 4096}}},
-     ["methods.sdft-rewrite: max_new_tokens 4096 is beyond model"]),
+     ["methods.sdft-rewrite: max_new_tokens 4096 after a prompt of up to train.max_len 96",
+      "is 4192 tokens", BEYOND, "--set sdft-rewrite.max_new_tokens=N with N at most 416"]),
+    ({"methods": {"sdft": {}}},  # its default budget, 1024, cannot run on a 512 context
+     ["methods.sdft: max_new_tokens 1024 (its default)", "is 1120 tokens", BEYOND,
+      "--set sdft.max_new_tokens=N with N at most 416"]),
+    ({"methods": {"sdft-rewrite": {}}}, ["max_new_tokens 512 (its default)", "is 608 tokens"]),
+    ({"methods": {"sa-sft": {"turns": 2}}},
+     ["methods.sa-sft: a self-dialogue of turns 2 x (user_tokens 64 + answer_tokens 256, its "
+      "default) is 640 tokens", BEYOND, "--set sa-sft.answer_tokens=N with N at most 192"]),
     ({"train": {"steps": 1, "max_len": 1024}}, ["train.max_len 1024 (stream 'two') is beyond"]),
     ({"methods": {"lora": {"r": 65}}}, ["methods.lora: LoRA r 65 is beyond model", "hidden size 64"]),
-    ({"methods": {"sdft": {"lora": {"r": 100}}}}, ["methods.sdft: LoRA r 100 is beyond"]),
+    ({"methods": {"sdft": {"lora": {"r": 100}, "max_new_tokens": 8}}},
+     ["methods.sdft: LoRA r 100 is beyond"]),
 ])
 def test_settings_the_model_cannot_run_are_refused_up_front(env, capsys, change, needles):
-    """`beyond-the-model`: a generation budget or a training sequence beyond the model's
-    context (512 for the tiny model), a LoRA rank beyond its hidden size (64): one line,
-    exit 2, also under --dry-run, nothing run; within the limits they are accepted."""
+    """`beyond-the-model`: a training sequence beyond the model's context (512 for the tiny
+    model), a generation that would run past it (a method's budget in force, its default
+    included, or the evaluation's, after a prompt of up to train.max_len), a LoRA rank
+    beyond the hidden size (64): one line, exit 2, also under --dry-run, nothing run."""
     for extra in ((), ("--dry-run",)):
         assert main(env.run(env.suite(**change), *extra)) == 2
-        err = capsys.readouterr().err
-        assert len(err.splitlines()) == 1 and all(n in err for n in needles), err
+        out, err = capsys.readouterr()
+        needed = [n.replace("{}", str(env.model)) for n in needles]
+        assert out == "" and len(err.splitlines()) == 1 and all(n in err for n in needed), err
     assert not env.out.exists()
-    assert main(env.run(env.suite(methods={"lora": {"r": 64}}), "--dry-run")) == 0
+
+
+def test_tune_refuses_what_the_model_cannot_run(env, capsys):
+    """`beyond-the-model`: `harness tune` runs cells too: the same check, before anything."""
+    assert main(["tune", "--suite", env.suite(methods={"sdft": {}}), "--out", str(env.out),
+                 "--dry-run"]) == 2
+    assert "methods.sdft: max_new_tokens 1024 (its default)" in capsys.readouterr().err
+    assert not env.out.exists()
+
+
+@pytest.mark.parametrize("change, sets", [
+    ({"methods": {"lora": {"r": 64}}}, []),
+    ({"eval": {"batch_size": 8, "max_new_tokens": 416}}, []),
+    ({"methods": {"sdft": {}, "sdft-rewrite": {}, "sa-sft": {"turns": 2}}},
+     ["--set", "sdft.max_new_tokens=416", "--set", "sdft-rewrite.max_new_tokens=416",
+      "--set", "sa-sft.answer_tokens=192"]),  # the largest values the messages offer
+])
+def test_settings_at_the_models_limits_are_accepted(env, capsys, change, sets):
+    """`beyond-the-model`: what fits exactly (prompt + budget = context) is accepted, and
+    the value each refusal offers as its fix is."""
+    assert main(env.run(env.suite(**change), "--dry-run", *sets)) == 0, capsys.readouterr().err
 
 
 def test_plugin_sys_exit_at_import_or_in_its_constructor(env, capsys):

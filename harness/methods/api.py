@@ -170,16 +170,58 @@ def _steps_problem(value) -> str | None:
     return None
 
 
+def _model_problem(value) -> str | None:
+    if not isinstance(value, torch.nn.Module):
+        return f"got {type(value).__name__}"
+    if getattr(value, "config", None) is None:  # training, generation and lm-eval need it
+        return f"got a {type(value).__name__}, which is not a transformers model"
+    return None
+
+
+def _examples_problem(value) -> str | None:
+    from harness.tasks import Example
+
+    if not isinstance(value, (list, tuple)):
+        return f"got {type(value).__name__}"
+    bad = next((i for i, x in enumerate(value) if not isinstance(x, Example)), None)
+    return None if bad is None else f"item {bad} is a {type(value[bad]).__name__}"
+
+
+_STATE_TYPES = (type(None), bool, int, float, str, torch.Tensor, torch.dtype, torch.device)
+
+
+def _state_problem(value, where: str = "") -> str | None:
+    """Why `value` would not come back from the checkpoint (torch.load(weights_only=True)
+    reads tensors, plain values, lists, tuples, dicts and task Examples), or None."""
+    from harness.tasks import Example
+
+    if not where and not isinstance(value, dict):
+        return f"got {type(value).__name__}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _state_problem(item, f"{where}[{key!r}]")
+            if found or not isinstance(key, (str, int)):
+                return found or f"key {where}[{key!r}] is a {type(key).__name__}"
+        return None
+    if isinstance(value, (list, tuple)):
+        return next(filter(None, (_state_problem(x, f"{where}[{i}]")
+                                  for i, x in enumerate(value))), None)
+    if isinstance(value, (_STATE_TYPES, Example)):
+        return None
+    return f"{where or 'it'} is a {type(value).__name__}"
+
+
 # What a hook must return, where the harness relies on it: (rule, why a value breaks it)
 HOOK_RULES = {
     "loss": ("must return a scalar floating-point tensor with grad (e.g. the mean token "
              "loss)", _loss_problem),
     "plan_steps": ("must return a whole number of optimiser steps >= 1", _steps_problem),
-    "wrap_model": ("must return the model (a torch.nn.Module), e.g. `return model`",
-                   lambda v: None if isinstance(v, torch.nn.Module) else
-                   f"got {type(v).__name__}"),
-    "train_data": ("must return a list of training examples", lambda v: None if isinstance(
-        v, (list, tuple)) else f"got {type(v).__name__}"),
+    "wrap_model": ("must return the model (the transformers model it was given, or a peft "
+                   "model wrapping it), e.g. `return model`", _model_problem),
+    "train_data": ("must return a list of training examples (harness.tasks.Example and its "
+                   "subclasses)", _examples_problem),
+    "state_dict": ("must return a dict of tensors, numbers, strings, lists, tuples, dicts "
+                   "and task Examples (what the cell's checkpoint reads back)", _state_problem),
 }
 
 

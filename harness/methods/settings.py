@@ -7,21 +7,18 @@ any constructor error is one line (exit 2), never a traceback mid-grid."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.methods.lora import LORA_DEFAULTS
 from harness.registry import PluginImportError
+from harness.results import finite
+from harness.storage import check_folder_name, file_kind
 
 
 def _fail(where: str, problem: str, fix: str):
     raise HarnessError(f"{where}: {problem}", fix)
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def is_file(spec: str) -> bool:
@@ -80,8 +77,9 @@ def find_file(path: str, folders: tuple, where: str) -> str:
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate)
-    if Path(path).is_dir():
-        _fail(where, f"method file '{path}' is a folder", "give a path to a .py file")
+        if os.path.lexists(candidate):  # a folder, a named pipe, a device, a broken link
+            _fail(where, f"method file '{path}' is {file_kind(candidate)}, not a regular file",
+                  "give a path to a .py file")
     looked = ", ".join(dict.fromkeys(os.path.abspath(c) for c in candidates))
     _fail(where, f"method file '{path}' does not exist",
           f"give a path to a .py file as path/to/file.py:ClassName (tried {looked}; a "
@@ -100,6 +98,7 @@ def _name_of(cls, spec: str, source: str, where: str) -> str:
         _fail(where, f"method class {label} has no name",
               f"set one in the class, e.g. name = \"{cls.__name__.lower()}\": it names the "
               "method's cells, result rows and settings (--set NAME.KEY=VALUE)")
+    check_folder_name(name, where, f"the name of method class {label},")
     if name in METHODS:
         try:
             registered = METHODS.locate(name)[1]
@@ -249,10 +248,10 @@ def _typed(key: str, value, default, where: str):
     if isinstance(default, bool):
         ok, kind = isinstance(value, bool), "true or false"
     elif isinstance(default, int):
-        ok, kind = _number(value) and math.isfinite(value) and value == int(value), "a whole number"
+        ok, kind = finite(value) is not None and value == int(value), "a whole number"
         value = int(value) if ok else value
     elif isinstance(default, float):
-        ok, kind = _number(value) and math.isfinite(value), "a finite number"
+        ok, kind = finite(value) is not None, "a finite number"
     elif isinstance(default, str):
         ok, kind = isinstance(value, str), "text"
     elif isinstance(default, list):
@@ -267,7 +266,7 @@ def _typed(key: str, value, default, where: str):
     else:
         return value
     if not ok:
-        _fail(where, f"{key} must be {kind}, got {value!r}", f"e.g. {key}: {json.dumps(default)}")
+        _fail(where, f"{key} must be {kind}, got {value!r:.60}", f"e.g. {key}: {json.dumps(default)}")
     return value
 
 
