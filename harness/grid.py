@@ -156,24 +156,35 @@ def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
 # 16.6-18.4 s; its default budget of 1024 costs minutes a step on a CPU).
 CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 17.0, "sdft-rewrite": 2.6,
                    "selfaug": 3.3}
-CPU_135M_ROW_S = 30.0
+# seconds per test item answered after training, and per row for the probes: pilot-v2's
+# sft cell on knowledge-skills seed 2 (one thread, the other core busy): 90.1 s for 9
+# entries x 32 items, and 18.3 s of drift + knowledge (40 questions) over 3 rows
+CPU_135M_ITEM_S = 0.31
+CPU_135M_PROBES_ROW_S = 6.1
 
 
-def full_row_s(R: list, timings: dict) -> float:
-    """Seconds of one evaluation row that evaluates every task, from a cell's R and
-    timings: its probes' share as measured, its tasks' scaled up from the entries its
-    schedule evaluated (`eval.rows: own-and-final` leaves the others null)."""
-    rows = len(R) - 1
-    probes = timings.get("probes_s") if isinstance(timings.get("probes_s"), (int, float)) else 0.0
-    entries = sum(x is not None for row in R[1:] for x in row)
-    return (probes + (timings["eval_s"] - probes) * rows * len(R[0]) / max(1, entries)) / rows
+def answered_items(result: dict) -> int:
+    """Test items a cell answered after training: every entry its schedule evaluated
+    (`eval.rows: own-and-final` leaves the others null), each its task's items."""
+    R, items = result["R"], result.get("items") or {}
+    tasks = result.get("tasks") or list(items)
+    n_test = (result.get("data_settings") or {}).get("n_test")
+    total = 0
+    for r, row in enumerate(R[1:], 1):
+        for j, value in enumerate(row):
+            if value is None:
+                continue
+            rows = items.get(tasks[j]) if j < len(tasks) else None
+            answered = rows[r] if isinstance(rows, list) and r < len(rows) else None
+            total += len(answered) if isinstance(answered, list) else int(n_test or 0)
+    return total
 
 
 def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
     """Per method, from OUT's complete cells, mean seconds: per optimiser step ("step"), per
-    evaluation row after training of every task ("row": full_row_s) and of it measuring the
-    probes ("probes_row"), per
-    cell in setup ("setup"), and in batched generation per optimiser step ("generation")."""
+    test item answered after training ("item": answered_items), per row of the probes
+    ("probes_row"), per cell in setup ("setup"), and in batched generation per optimiser
+    step ("generation")."""
     found_by: dict[str, dict[str, list[float]]] = {}
     for folder in sorted(out.glob("cells/*")):
         result, found = read_result(folder)
@@ -189,15 +200,18 @@ def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
         for key, (field, per) in per_cell.items():
             if isinstance(timings.get(field), (int, float)) and per:
                 mine.setdefault(key, []).append(timings[field] / per)
-        if isinstance(timings.get("eval_s"), (int, float)) and rows:
-            mine.setdefault("row", []).append(full_row_s(result["R"], timings))
+        answered = answered_items(result)
+        if isinstance(timings.get("eval_s"), (int, float)) and answered:
+            probes = timings.get("probes_s")
+            probes = probes if isinstance(probes, (int, float)) else 0.0
+            mine.setdefault("item", []).append((timings["eval_s"] - probes) / answered)
     return {m: {k: mean(v) for k, v in figures.items() if v}
             for m, figures in found_by.items() if figures.get("step")}
 
 
 def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) -> dict:
     """A cell's optimiser steps and estimated seconds of training and evaluation, with
-    where the per-step and per-row figures come from; from measured cells also its setup,
+    where the per-step and per-item figures come from; from measured cells also its setup,
     and the generation and probes within those phases (else None)."""
     steps = len(cell.tasks) * total_steps(cell.method.train, suite.data.n_train)
     from harness.methods import builtin_of
@@ -211,14 +225,17 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     else:
         per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"])
         source = "135M on 2-core CPU" + ("" if base == own else f" ({base})")
-    per_row, rows = figures.get("row", CPU_135M_ROW_S), len(cell.tasks)
+    rows, n_test = len(cell.tasks), suite.data.n_test
+    per_item = figures.get("item", CPU_135M_ITEM_S)
     known = {"setup_s": figures.get("setup"), "generation_s": figures.get("generation"),
              "probes_s": figures.get("probes_row")}
     scale = {"setup_s": 1, "generation_s": steps, "probes_s": rows}
-    # the tasks' share of a row scales with the entries `eval.rows` evaluates (probes: every
-    # row); where the probes' share is not measured, the whole row scales
-    probes_row = known["probes_s"] or 0.0
-    share = evaluated_entries(suite.eval.rows, rows) / rows**2
-    eval_s = rows * (probes_row + (per_row - probes_row) * share)
-    return {"steps": steps, "train_s": steps * per_step, "eval_s": eval_s, "row_s": per_row,
+    # the tasks' part grows with the entries `eval.rows` evaluates and the test items a
+    # task; the probes are paid in every row
+    probes_row = known["probes_s"] if known["probes_s"] is not None else (
+        0.0 if "item" in figures else CPU_135M_PROBES_ROW_S)
+    entries = evaluated_entries(suite.eval.rows, rows)
+    eval_s = rows * probes_row + entries * n_test * per_item
+    row_s = probes_row + rows * n_test * per_item  # a full row, as row 0 is
+    return {"steps": steps, "train_s": steps * per_step, "eval_s": eval_s, "row_s": row_s,
             "source": source} | {k: None if v is None else v * scale[k] for k, v in known.items()}

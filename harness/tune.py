@@ -11,6 +11,8 @@ block, never on the ranked streams:
       seeds: [0]                  # 1 or 2
       select: acc                 # the pre-registered criterion: a cell metric of the
                                   # suite's primary scoring (mean over streams and seeds)
+      n_test: 64                  # optional: test items a validation task (default: the
+                                  # suite's data.n_test; selection needs fewer than ranking)
 
 OUT/tuning/<method>/<setting>/cells/ holds the tuning cells (their own folders, resumable
 like any run); OUT/tuning.json and OUT/tuning.md the full table; OUT/tuned.json the chosen
@@ -43,6 +45,7 @@ class TunePlan:
     streams: dict[str, list[str]]
     seeds: list[int]
     select: str
+    n_test: int | None = None  # test items a validation task (None: the suite's n_test)
 
 
 def tune_plan(suite: Suite) -> TunePlan:
@@ -56,12 +59,12 @@ def tune_plan(suite: Suite) -> TunePlan:
     if not isinstance(raw, dict):
         fail(where, f"expected a mapping, got {type(raw).__name__}", "e.g. tune: {streams: "
              "[tune-a], seeds: [0], select: acc}")
-    unknown = set(map(str, raw)) - {"streams", "seeds", "select"}
+    unknown = set(map(str, raw)) - {"streams", "seeds", "select", "n_test"}
     missing = {"streams", "seeds", "select"} - set(raw)
     if unknown or missing:
         key = sorted(unknown or missing)[0]
         fail(where, f"{'unknown' if unknown else 'missing'} key '{key}'",
-             "give exactly: streams, seeds, select")
+             "give streams, seeds, select (and optionally n_test)")
     streams = raw["streams"]
     named = load_streams()
     if isinstance(streams, (str, list)):
@@ -91,7 +94,12 @@ def tune_plan(suite: Suite) -> TunePlan:
     if raw["select"] not in METRICS:
         fail(where, f"select must be a cell metric, got {raw['select']!r}",
              f"use one of: {', '.join(METRICS)} (of the suite's primary scoring)")
-    return TunePlan({str(k): list(v) for k, v in streams.items()}, seeds, raw["select"])
+    n_test = raw.get("n_test")
+    if n_test is not None and (isinstance(n_test, bool) or not isinstance(n_test, int)
+                               or n_test < 1):
+        fail(where, f"n_test must be a whole number of at least 1, got {n_test!r}",
+             "e.g. n_test: 64 (validation items a task; default: the suite's data.n_test)")
+    return TunePlan({str(k): list(v) for k, v in streams.items()}, seeds, raw["select"], n_test)
 
 
 def grid_of(method) -> dict[str, list]:
@@ -135,9 +143,11 @@ def slug(setting: dict) -> str:
 
 
 def setting_suite(suite: Suite, plan: TunePlan, method) -> Suite:
-    """The suite a tuning setting runs: the validation streams and seeds, one method."""
+    """The suite a tuning setting runs: the validation streams, seeds and items, one method."""
+    data = suite.data if plan.n_test is None else dataclasses.replace(suite.data,
+                                                                       n_test=plan.n_test)
     return dataclasses.replace(suite, streams=plan.streams, seeds=plan.seeds, methods=[method],
-                               stream_train={}, stream_method_train={}, tune=None)
+                               data=data, stream_train={}, stream_method_train={}, tune=None)
 
 
 def tune(suite: Suite, out: Path, device, ui) -> dict:
@@ -235,7 +245,7 @@ def build_table(suite: Suite, plan: TunePlan, out: Path, jobs: list) -> dict:
             out, name, entry["settings"][best], methods.get(REFERENCE))
     return {"suite": suite.name, "primary": suite.primary, "select": plan.select,
             "higher_is_better": higher, "streams": plan.streams, "seeds": plan.seeds,
-            "budget": BUDGET, "methods": methods}
+            "n_test": plan.n_test or suite.data.n_test, "budget": BUDGET, "methods": methods}
 
 
 def best_of(scores: list, higher_is_better: bool) -> int | None:

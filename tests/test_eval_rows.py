@@ -249,24 +249,24 @@ def test_cell_hash_moves_only_off_the_default(tmp_path, tiny_model_dir):
 
 
 def test_dry_run_estimate_counts_the_entries(tmp_path, tiny_model_dir, runs, capsys):
-    """Without measured figures the whole row scales with the entries evaluated (5 of 9);
-    with measured probes they are paid in every row; from a cheap cell's timings the full
-    row it stands for is recovered; GPU arithmetic counts the tasks each row evaluates."""
+    """The test items answered grow with the entries evaluated (5 of 9) and the items a
+    task; the probes are paid in every row; a cheap cell's answered items are counted from
+    its non-null entries, so its timings give the seconds an item."""
     from harness.cost import cell_seconds
-    from harness.grid import estimate, expand, full_row_s
+    from harness.grid import CPU_135M_ITEM_S, CPU_135M_PROBES_ROW_S, answered_items, estimate, expand
     from harness.memory import architecture
 
     suites = {rows: load_suite(str(suite_for(tmp_path / rows, tiny_model_dir, rows)))
               for rows in ("all", CHEAP)}
     cell = {rows: expand(s)[0] for rows, s in suites.items()}
     full, cheap = (estimate(cell[r], suites[r], {}) for r in ("all", CHEAP))
-    assert cheap["eval_s"] == pytest.approx(full["eval_s"] * 5 / 9)
-    measured = {"sft": {"step": 1.0, "row": 30.0, "probes_row": 6.0}}
+    for e, entries in ((full, 9), (cheap, 5)):  # 6 test items a task
+        assert e["eval_s"] == pytest.approx(3 * CPU_135M_PROBES_ROW_S + entries * 6 * CPU_135M_ITEM_S)
+    measured = {"sft": {"step": 1.0, "item": 0.5, "probes_row": 6.0}}
     assert estimate(cell[CHEAP], suites[CHEAP], measured)["eval_s"] == pytest.approx(
-        3 * 6.0 + 24.0 * 5 / 3)
-    R = runs[CHEAP][0]["R"]
-    assert full_row_s(R, {"eval_s": 3 * 6.0 + 24.0 * 5 / 3, "probes_s": 18.0}) == \
-        pytest.approx(30.0)
+        3 * 6.0 + 5 * 6 * 0.5)
+    assert estimate(cell[CHEAP], suites[CHEAP], measured)["row_s"] == pytest.approx(6.0 + 3 * 6 * 0.5)
+    assert answered_items(runs[CHEAP][0]) == 5 * 6 and answered_items(runs["all"][0]) == 9 * 6
     arch = architecture(str(tiny_model_dir))
     gpu = {r: cell_seconds(cell[r], suites[r], arch, "H100") for r in ("all", CHEAP)}
     assert gpu[CHEAP]["base_row"] == gpu["all"]["base_row"]

@@ -63,13 +63,14 @@ def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     for cell, seconds in ((a, 2.0), (b, 4.0)):
         (tmp_path / "cells" / cell.id).mkdir(parents=True)
     timed = _result(a, "h", 2.0) | {"timings": {"eval_s": 30.0, "probes_s": 10.0, "setup_s": 7.0,
-                                                "generation_s": 3.0}}  # 2 rows after training
+                                                "generation_s": 3.0},  # 2 rows after training
+                                    "data_settings": {"n_test": 4}}  # 4 entries x 4 items
     (tmp_path / "cells" / a.id / "result.json").write_text(json.dumps(timed))
     broken = _result(b, "h", 4.0) | {"status": "running"}
     (tmp_path / "cells" / b.id / "result.json").write_text(json.dumps(broken))
     measured = measured_seconds(tmp_path)
     steps = sum(t["steps"] for t in timed["training"])
-    assert measured == {"lora": {"step": 2.0, "row": 15.0, "probes_row": 5.0, "setup": 7.0,
+    assert measured == {"lora": {"step": 2.0, "item": 1.25, "probes_row": 5.0, "setup": 7.0,
                                  "generation": 3.0 / steps}}
     e = estimate(a, suite, measured)
     assert e == {"steps": 6, "train_s": 12.0, "eval_s": 30.0, "row_s": 15.0, "source": "this OUT",
@@ -87,7 +88,7 @@ def test_a_preset_without_cells_of_its_own_is_estimated_as_the_method_it_varies(
     suite = load_suite(tiny_suite(tmp_path, str(tiny_model_dir), methods={
         "sdft": {}, "presets.py:Ahead": {"sample_steps": 2}}))
     sdft, ahead = sorted(expand(suite), key=lambda c: c.method.name != "sdft")
-    measured = {"sdft": {"step": 9.0, "row": 20.0}}
+    measured = {"sdft": {"step": 9.0, "item": 2.5}}  # 2 rows x 2 tasks x 4 items
     e = estimate(ahead, suite, measured)
     assert (e["train_s"], e["eval_s"]) == (6 * 9.0, 2 * 20.0)
     assert e["source"] == "this OUT (sdft's cells)"

@@ -10,7 +10,7 @@ from harness.cli import main
 from harness.config import load_suite
 from harness.errors import HarnessError
 from harness.methods import METHODS
-from harness.tune import BUDGET, settings_of, settings_sets, tune_plan
+from harness.tune import BUDGET, setting_suite, settings_of, settings_sets, tune_plan
 from helpers import tiny_suite
 
 TUNE = {"streams": {"val": ["json-extract"]}, "seeds": [0], "select": "acc"}
@@ -90,6 +90,9 @@ def test_every_builtin_method_has_the_same_budget():
     ({"streams": {"v": ["facts"]}, "seeds": [0], "select": "accuracy"}, "select must be"),
     ({"streams": ["no-such-stream"], "seeds": [0], "select": "acc"}, "streams must name"),
     ({"streams": {"v": ["facts"]}, "seeds": [0]}, "missing key 'select'"),
+    ({"streams": {"v": ["facts"]}, "seeds": [0], "select": "acc", "n_test": 0}, "n_test must be"),
+    ({"streams": {"v": ["facts"]}, "seeds": [0], "select": "acc", "n_test": "64"},
+     "n_test must be"),
 ])
 def test_a_bad_tune_block_is_one_line(tmp_path, tiny_model_dir, block, problem, capsys):
     path = tiny_suite(tmp_path, str(tiny_model_dir), **({"tune": block} if block else {}))
@@ -132,3 +135,7 @@ def test_leaderboard_v2_draft_is_a_valid_tuned_grid():
     assert len(suite.streams) * len(suite.seeds) >= 12  # (stream, seed) pairs a method
     assert suite.data.n_test >= 200 and "knowledge-v2" in suite.probes
     assert len(expand(suite)) == 14 * 2 * 6
+    # validation cells answer fewer items (selection, not ranking), recorded in the table
+    variant = setting_suite(suite, plan, suite.methods[0])
+    assert variant.data.n_test == plan.n_test < suite.data.n_test
+    assert variant.data.n_train == suite.data.n_train and variant.eval == suite.eval
