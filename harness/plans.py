@@ -53,7 +53,7 @@ class Request:
                        self.precision, build=False)
         tuned = []
         if self.settings:
-            from harness.tune import settings_sets
+            from harness.overrides import settings_sets
             tuned = settings_sets(self.settings, suite)
         suite = shorten(apply_sets(suite, tuned + list(self.sets), build=False), **self.short)
         return dataclasses.replace(suite, methods=build_methods(suite.methods))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import re
 from pathlib import Path
 from statistics import mean
@@ -307,25 +306,3 @@ def markdown(table: dict) -> str:
             lines.append(f"| {name} | {slug(row['setting'])} | {row['cells']} | "
                          f"{fmt(row['score'])} | {'**yes**' if chosen else ''} | {note} |")
     return "\n".join(lines) + "\n"
-
-
-def settings_sets(path: str, suite: Suite) -> list[str]:
-    """`harness run --settings tuned.json`: the chosen settings as `--set` assignments for
-    the suite's methods (those tuned); a file tuned for another suite is refused."""
-    try:
-        data = json.loads(Path(path).read_text())
-        methods = data["methods"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise HarnessError(f"--settings {path}: not a tuned.json ({exc})",
-                           "give the OUT/tuned.json that `harness tune` wrote") from None
-    if data.get("suite") != suite.name:
-        raise HarnessError(f"--settings {path}: tuned for suite '{data.get('suite')}', not "
-                           f"'{suite.name}'", "tune this suite: harness tune --suite ...")
-    listed = {m.name for m in suite.methods}
-    return [s for name, entry in methods.items() if name in listed
-            for s in as_sets(name, entry["setting"])]
-
-
-def as_sets(name: str, setting: dict) -> list[str]:
-    """A setting as `--set` assignments: `ewc.lambda=100000.0`, `sft.train.lr=0.0005`."""
-    return [f"{name}.{key}={json.dumps(value)}" for key, value in setting.items()]

@@ -10,7 +10,8 @@ from harness.cli import main
 from harness.config import load_suite
 from harness.errors import HarnessError
 from harness.methods import METHODS
-from harness.tune import BUDGET, setting_suite, settings_of, settings_sets, tune_plan
+from harness.overrides import settings_sets
+from harness.tune import BUDGET, setting_suite, settings_of, tune_plan
 from helpers import tiny_suite
 
 TUNE = {"streams": {"val": ["json-extract"]}, "seeds": [0], "select": "acc"}
