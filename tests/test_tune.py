@@ -3,6 +3,7 @@ suite's validation streams, the pre-registered criterion, the table, the chosen 
 that `harness run --settings` applies, and the item-identical-to-SFT flag."""
 
 import json
+import re
 
 import pytest
 
@@ -71,6 +72,36 @@ def test_tune_end_to_end_on_the_tiny_model(tmp_path, tiny_model_dir, capsys, mon
     assert seen["ewc"].params["lambda"] == lam and seen["ewc"].params["fisher_examples"] == 2
     assert seen["sft"].train.lr == sft["settings"][sft["chosen"]]["setting"]["train.lr"]
     assert seen["sft"].train.steps == 3  # the user's own --set still applies
+
+
+def test_tune_with_two_workers_writes_the_one_process_table(tmp_path, tiny_model_dir, capsys):
+    """`--jobs 2 --threads 1`: the settings' cells run in two worker processes that split
+    them through the claims, each cell once, and the table and chosen settings are those of
+    one process at one thread (the cells are deterministic at a fixed thread count)."""
+    path = _suite(tmp_path, str(tiny_model_dir))
+    args = ["tune", "--suite", str(path), "--threads", "1", "--quiet", "--out"]
+    assert main(args + [str(tmp_path / "two"), "--jobs", "2", "--dry-run"]) == 0
+    assert re.search(r"8 tuning cells to run .* estimated [\d.]+ \w+ in one process; about "
+                     r"[\d.]+ \w+ of wall clock with 2 workers \(an estimate",
+                     capsys.readouterr().out)
+    assert main(args + [str(tmp_path / "one"), "--jobs", "1"]) == 0
+    capsys.readouterr()
+    assert main(args + [str(tmp_path / "two"), "--jobs", "2"]) == 0
+    log = capsys.readouterr().out
+    assert "2 workers x 1 torch threads" in log
+    trained = re.findall(r"^\[(w\d)\] +after json-extract:", log, re.M)  # by whom
+    assert len(trained) == 8 and set(trained) == {"w1", "w2"}  # each cell once, both worked
+    assert len(list((tmp_path / "two" / "tuning").glob("*/*/cells/*/result.json"))) == 8
+    one, two = (json.loads((tmp_path / d / "tuning.json").read_text()) for d in ("one", "two"))
+    assert two == one and all(e["complete"] for e in two["methods"].values())
+    assert (tmp_path / "two" / "tuned.json").read_text() == \
+        (tmp_path / "one" / "tuned.json").read_text()
+    assert not list((tmp_path / "two").rglob("claim.json"))
+    assert not list((tmp_path / "two" / "tuning").glob(".plan-*"))
+    # a re-run with workers skips the complete cells and writes the same table
+    assert main(args + [str(tmp_path / "two"), "--jobs", "2"]) == 0
+    assert "after json-extract:" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "two" / "tuning.json").read_text()) == one
 
 
 def test_every_builtin_method_has_the_same_budget():
