@@ -104,6 +104,39 @@ def test_tune_with_two_workers_writes_the_one_process_table(tmp_path, tiny_model
     assert json.loads((tmp_path / "two" / "tuning.json").read_text()) == one
 
 
+FLAKY = """
+from harness.methods import Method
+
+
+class Flaky(Method):
+    name = "flaky"
+    version = "1"
+    defaults = {"k": 1}
+    tune = {"k": [1, 2, 3, 4]}
+
+    def setup(self, ctx):
+        if self.params["k"] == 3:
+            raise RuntimeError("k=3 breaks")
+"""
+
+
+def test_a_failing_cell_in_a_worker_fails_alone(tmp_path, tiny_model_dir, capsys):
+    """With workers, a setting whose cell fails is marked in the table (incomplete, never
+    chosen), the others are tuned, and the command says which cell failed (exit 2)."""
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    path = _suite(tmp_path, str(tiny_model_dir))
+    text = path.read_text().replace("ewc:\n    fisher_examples: 2", "flaky.py:Flaky: {}")
+    path.write_text(text.replace("  sft: {}\n", ""))
+    out = tmp_path / "o"
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--quiet", "--jobs", "2",
+                 "--threads", "1"]) == 2
+    assert re.search(r"1 tuning cell\(s\) failed \(first: \S+__val__flaky__s0: .*RuntimeError: "
+                     "k=3 breaks", capsys.readouterr().err)
+    flaky = json.loads((out / "tuning.json").read_text())["methods"]["flaky"]
+    assert [r["cells"] for r in flaky["settings"]] == [1, 1, 0, 1]
+    assert not flaky["complete"] and flaky["chosen"] != 2 and flaky["chosen"] is not None
+
+
 def test_every_builtin_method_has_the_same_budget():
     suite_methods = load_suite("leaderboard").methods
     assert len(suite_methods) == 14
