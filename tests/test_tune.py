@@ -204,3 +204,11 @@ def test_leaderboard_v2_draft_is_a_valid_tuned_grid():
     variant = setting_suite(suite, plan, suite.methods[0])
     assert variant.data.n_test == plan.n_test < suite.data.n_test
     assert variant.data.n_train == suite.data.n_train and variant.eval == suite.eval
+
+
+@pytest.mark.parametrize("option", [["--jobs", "0"], ["--threads", "0"], ["--threads", "100000"]])
+def test_bad_jobs_or_threads_for_tune_are_one_line(tmp_path, tiny_model_dir, capsys, option):
+    path = _suite(tmp_path, str(tiny_model_dir))
+    assert main(["tune", "--suite", str(path), "--dry-run", *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness: error: --") and "Fix:" in err and "Traceback" not in err
