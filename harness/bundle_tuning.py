@@ -22,7 +22,8 @@ from harness.errors import HarnessError
 from harness.identity import LEGACY_TRAIN
 from harness.results import read_json
 from harness.scores import higher_is_better
-from harness.tune import BUDGET, MAX_SEEDS, as_sets, best_of, slug
+from harness.overrides import as_sets
+from harness.tune import BUDGET, MAX_SEEDS, best_of, slug
 
 TUNING = "tuning.json"
 SHARED = ("suite", "primary", "select", "higher_is_better", "streams", "seeds", "budget")

@@ -16,7 +16,8 @@ into place, so a kill during the write leaves the previous checkpoint whole:
 - `rng`: the states of Python `random`, numpy and torch (CPU and CUDA) after the task's
   evaluation;
 - `setup_s`, `elapsed_s`, `generation_s`, `cpu_s`, `resumed_after`: the cell's timings so far
-  (`cpu_s`, the process's CPU seconds, is absent from checkpoints written before it).
+  (`cpu_s`, the process's CPU seconds, is absent from checkpoints written before it: a cell
+  resumed from such a one records `cpu_s` null, unknown).
 
 The last task is checkpointed too with `--keep-checkpoints`, or `--save-model` (saving the
 model after it takes a while).

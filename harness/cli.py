@@ -96,19 +96,20 @@ def cmd_tune(args) -> int:
     from harness.limits import check_model_limits
 
     check_model_limits(suite, [m for m in suite.models if not is_hub_id(m)])  # as a run does
-    from harness.launch import check_threads
+    from harness.launch import check_counts
 
-    check_threads(args.threads)
+    check_counts(args)
     out = user_path(args.out or Path("runs") / f"{suite.name}-tune")
     if args.dry_run:
         from harness.tune import dry_run
-        print("\n".join(dry_run(suite, out)))
+        print("\n".join(dry_run(suite, out, args.jobs)))
         return 0
     check_writable(out)
     if args.threads:
         set_threads(args.threads)
     quiet_libraries()
-    table = tune(suite, out, pick_device(args.device), UI(quiet=args.quiet))
+    table = tune(suite, out, pick_device(args.device), UI(quiet=args.quiet), args.jobs,
+                 args.threads)
     for name, entry in table["methods"].items():
         chosen = entry["chosen"]
         setting = entry["settings"][chosen]["setting"] if chosen is not None else "none complete"
@@ -349,17 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--settings", metavar="TUNED.json", help="the settings `harness tune` "
                      "chose (its OUT/tuned.json), applied as --set before any --set given")
     run.set_defaults(func=cmd_run, run_parser=run)
-    tun = sub.add_parser("tune", help="tune every method's declared knobs with the same "
-                         "budget on the suite's validation streams (its tune: block)")
-    tun.add_argument("--suite", required=True, help="built-in suite name or path")
-    tun.add_argument("--out", help="output directory (default: runs/<suite>-tune)")
-    tun.add_argument("--methods", help="comma-separated methods to tune (default: all)")
-    tun.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    tun.add_argument("--threads", type=int, metavar="N", help="torch threads")
-    tun.add_argument("--quiet", action="store_true", help="plain log lines")
-    tun.add_argument("--dry-run", action="store_true", help="list the settings, cells and "
-                     "estimated cost; run nothing")
-    tun.set_defaults(func=cmd_tune)
+    from harness.tune import add_parser as add_tune
+    add_tune(sub, cmd_tune)
     lst = sub.add_parser("list", help="list suites, methods, tasks, probes or streams")
     lst.add_argument("what", choices=["suites", "methods", "tasks", "probes", "streams"])
     lst.add_argument("name", nargs="?", help="with methods: one method in full, by name or "

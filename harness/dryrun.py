@@ -8,6 +8,7 @@ reads, it never writes."""
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 from pathlib import Path
 
@@ -71,9 +72,15 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     uncached = [seconds for cached, seconds in base_rows.values() if not cached]
     total_s += sum(uncached)
     todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
+    workers = jobs or len(devices or ())  # --jobs N, or a worker per GPU of --devices
+    wall_s = None if workers < 2 else makespan(  # each base row once, as its own item
+        [r["estimate_s"] or 0.0 for r, _ in rows if r["state"] not in ("complete", "running")]
+        + uncached, workers)
     if as_json:
         print(json.dumps({"suite": suite.name, "grid_id": gid, "out": str(out),
                           "to_run": todo, "estimate_s": round(total_s, 1),
+                          **({"workers": workers, "estimate_wall_s": round(wall_s, 1)}
+                             if wall_s is not None else {}),
                           "base_rows_to_compute": len(uncached),
                           "cells_without_estimate": unknown,
                           **({"short_look": suite.short_look} if suite.short_look else {}),
@@ -94,9 +101,11 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     print(f"{todo} of {len(cells)} cells to run"
           + (f" ({running} running in another process)" if running else "")
           + f"; estimated {duration(total_s)}"
+          + (" in one process" if wall_s is not None else "")
           + (f", of which {len(uncached)} base-model row(s) (row 0: the untrained model with "
              f"every probe) not in the cache, {duration(sum(uncached))}" if uncached else
              ", base-model rows cached")
+          + (f"; {workers_text(wall_s, workers)}" if wall_s is not None else "")
           + (f"; {unknown} cell(s) without an estimate (a model far larger than the 135M the "
              "CPU figures are for: give --gpu H100 for GPU arithmetic)" if unknown else "")
           + ". Per cell, from: this OUT where it has complete cells of a method, else GPU "
@@ -125,6 +134,21 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     if note:
         print(note)
     return 0
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """The wall clock of cells that take `seconds` on `workers` workers running at once,
+    each cell to the worker free first, longest first (LPT: within 4/3 of the best split)."""
+    loads = [0.0] * workers
+    for s in sorted(seconds, reverse=True):
+        heapq.heapreplace(loads, loads[0] + s)
+    return max(loads)
+
+
+def workers_text(wall_s: float, workers: int) -> str:
+    """The estimate line's wall clock with `--jobs N` (`harness run` and `harness tune`)."""
+    return (f"about {duration(wall_s)} of wall clock with {workers} workers (an estimate: "
+            f"the cells' estimates spread over {workers} workers, longest first)")
 
 
 def rows_line(suite) -> str:

@@ -186,8 +186,8 @@ def _death_signal():
 
 def run_jobs(plan_file: Path, device, plan: list[dict], log) -> list[int]:
     """Start a worker process (`python -m harness.executors PLAN K THREADS DEVICE`) per
-    entry of `plan` on the plan file's cells and output folder (they split the grid through
-    the claims), print their lines prefixed with
+    entry of `plan` on the plan file's cells and output folders (they split the cells
+    through the claims), print their lines prefixed with
     [wK], wait for them all; return their exit statuses. Ctrl-C stops every worker
     cleanly (SIGINT: the cell being run leaves no claim and no result) and re-raises."""
     run, die_with_parent = uuid.uuid4().hex[:12], _death_signal()
@@ -369,10 +369,11 @@ def run_planned(plan: dict, cell_ids: list[str], device, ui, claim: dict):
 
 def worker_main(argv: list[str]) -> int:
     """A `--jobs` worker: `python -m harness.executors PLAN K THREADS DEVICE` runs the
-    plan's cells not yet claimed, one at a time (its parent reports for the whole run)."""
+    plan's cells not yet claimed, one at a time, plan after plan where the file holds
+    several (harness/plans.py: parts); its parent reports for the whole run."""
     import torch
 
-    from harness.plans import read_plan
+    from harness.plans import parts, read_plan
     from harness.ui import UI
 
     path, worker, threads, device = argv
@@ -381,7 +382,8 @@ def worker_main(argv: list[str]) -> int:
     quiet_libraries()
     claim = {"run": os.environ.get("HARNESS_RUN_ID"), "worker": int(worker)}
     try:
-        _, failures = run_planned(plan, plan["cells"], torch.device(device), UI(quiet=True), claim)
+        failures = [f for part in parts(plan) for f in run_planned(
+            part, part["cells"], torch.device(device), UI(quiet=True), claim)[1]]
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2

@@ -71,10 +71,7 @@ def check_options(args) -> None:
             raise HarnessError(f"--{flag} goes with --dry-run", f"add --dry-run, or leave out --{flag}")
     if args.gpu is not None:
         parse_gpu(args.gpu)  # nan, 0, -1, 'x': refused before the plan prints
-    for name in ("jobs", "threads"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise HarnessError(f"--{name} must be at least 1", f"e.g. --{name} 2")
-    check_threads(args.threads)
+    check_counts(args)
     ray = args.executor == "ray"
     if not ray and (args.address or args.gpus_per_cell is not None):
         raise HarnessError("--address and --gpus-per-cell go with --executor ray",
@@ -95,14 +92,18 @@ def check_options(args) -> None:
         check_devices(csv(args.devices))
 
 
-def check_threads(threads: int | None) -> None:
-    """More torch threads than cores only slows a cell down, and tens of thousands exhaust
-    the process (each thread reserves its stack) before a cell starts."""
+def check_counts(args) -> None:
+    """`--jobs` and `--threads` (of `harness run` and `harness tune`): at least 1; and no
+    more threads than cores, which only slows a cell down (tens of thousands exhaust the
+    process, each thread reserving its stack, before a cell starts)."""
     from harness.executors import cores
 
-    if threads is not None and threads > cores():
-        raise HarnessError(f"--threads {threads} is more than the {cores()} CPU cores this "
-                           "process may use", f"use at most --threads {cores()}")
+    for name in ("jobs", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise HarnessError(f"--{name} must be at least 1", f"e.g. --{name} 2")
+    if args.threads is not None and args.threads > cores():
+        raise HarnessError(f"--threads {args.threads} is more than the {cores()} CPU cores "
+                           "this process may use", f"use at most --threads {cores()}")
 
 
 def run(args, suite, cells, out: Path, device) -> int:

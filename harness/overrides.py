@@ -1,14 +1,17 @@
-"""Command-line edits of a loaded suite: `--methods`, `--seeds`, `--precision`, `--set` and
-the short look (`--steps`, `--n-train`, `--n-test`), checked as the suite's own settings are
-(one line, exit 2, before anything runs)."""
+"""Command-line edits of a loaded suite: `--methods`, `--seeds`, `--precision`, `--set`, the
+tuned settings of `--settings` (as `--set`s) and the short look (`--steps`, `--n-train`,
+`--n-test`), checked as the suite's own settings are (one line, exit 2, before anything
+runs)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from harness.config import (Suite, TrainSettings, build_settings, check_precision, check_seeds,
                             check_unique, fail, method_spec)
+from harness.errors import HarnessError
 
 SHORT_KEYS = ("steps", "n_train", "n_test")  # the short look's options, as --steps etc.
 
@@ -75,7 +78,6 @@ def _check_keys(name: str, params: dict) -> None:
     training setting given without `train.`, or a typo), before the method's own error."""
     import difflib
 
-    from harness.errors import HarnessError
     from harness.methods import METHODS
 
     try:
@@ -129,3 +131,25 @@ def shorten(suite: Suite, steps: int | None = None, n_train: int | None = None,
         stream_train={s: u for s, t in suite.stream_train.items() if (u := unbudgeted(t))},
         stream_method_train={s: {m: u for m, t in by.items() if (u := unbudgeted(t))}
                              for s, by in suite.stream_method_train.items()})
+
+
+def settings_sets(path: str, suite: Suite) -> list[str]:
+    """`harness run --settings tuned.json`: the chosen settings as `--set` assignments for
+    the suite's methods (those tuned); a file tuned for another suite is refused."""
+    try:
+        data = json.loads(Path(path).read_text())
+        methods = data["methods"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"--settings {path}: not a tuned.json ({exc})",
+                           "give the OUT/tuned.json that `harness tune` wrote") from None
+    if data.get("suite") != suite.name:
+        raise HarnessError(f"--settings {path}: tuned for suite '{data.get('suite')}', not "
+                           f"'{suite.name}'", "tune this suite: harness tune --suite ...")
+    listed = {m.name for m in suite.methods}
+    return [s for name, entry in methods.items() if name in listed
+            for s in as_sets(name, entry["setting"])]
+
+
+def as_sets(name: str, setting: dict) -> list[str]:
+    """A setting as `--set` assignments: `ewc.lambda=100000.0`, `sft.train.lr=0.0005`."""
+    return [f"{name}.{key}={json.dumps(value)}" for key, value in setting.items()]

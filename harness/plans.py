@@ -6,7 +6,8 @@ that run its cells read that Suite back from a plan file (identity.suite_record)
 of parsing a command line or the suite file again:
 
 - `--jobs` workers: the parent writes OUT/.plan-PID.json and starts
-  `python -m harness.executors PLAN K ...` per worker (harness/executors.py);
+  `python -m harness.executors PLAN K ...` per worker (harness/executors.py); `harness
+  tune --jobs` writes one file of a plan per tuning setting, which the workers walk;
 - Ray tasks: the plan dict travels with each task;
 - one process per cell (`--cell-index I`, a Slurm array; `--cell ID`): the first process
   of a request writes OUT/plans/<request hash>.json and the others read it, while the
@@ -53,21 +54,37 @@ class Request:
                        self.precision, build=False)
         tuned = []
         if self.settings:
-            from harness.tune import settings_sets
+            from harness.overrides import settings_sets
             tuned = settings_sets(self.settings, suite)
         suite = shorten(apply_sets(suite, tuned + list(self.sets), build=False), **self.short)
         return dataclasses.replace(suite, methods=build_methods(suite.methods))
 
 
+def plan_of(suite, cells: list, out: Path, **options) -> dict:
+    """A plan: the suite as resolved, the ids of the cells to run, the output folder and
+    run options (save_model, keep_checkpoints)."""
+    return {"suite": suite_record(suite), "cells": [c.id for c in cells],
+            "out": str(out.resolve()), **options}
+
+
 def write_plan(path: Path, suite, cells: list, out: Path, **options) -> None:
-    """The plan file of a run's workers: the suite as resolved, the ids of the cells to
-    run, the output folder and run options (save_model, keep_checkpoints)."""
-    atomic_write_json(path, {"suite": suite_record(suite), "cells": [c.id for c in cells],
-                             "out": str(out.resolve()), **options})
+    """The plan file of a run's workers (`plan_of`)."""
+    atomic_write_json(path, plan_of(suite, cells, out, **options))
+
+
+def write_plans(path: Path, plans: list[dict]) -> None:
+    """One plan file of several plans (`plan_of`), each its own suite and output folder,
+    that every worker walks in order (`harness tune --jobs`: a plan a tuning setting)."""
+    atomic_write_json(path, {"parts": plans})
 
 
 def read_plan(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def parts(plan: dict) -> list[dict]:
+    """The plans a plan file holds, in order: one (`write_plan`) or several (`write_plans`)."""
+    return plan["parts"] if "parts" in plan else [plan]
 
 
 def plan_suite(plan: dict):

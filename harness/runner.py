@@ -190,7 +190,7 @@ class Runner:
         if saved is not None:  # the tasks it holds are done: go on after them
             rows, training, setup_s = saved["rows"], saved["training"], saved["setup_s"]
             earlier_s, earlier_gen = saved["elapsed_s"], saved["generation_s"]
-            earlier_cpu = saved.get("cpu_s", 0.0)
+            earlier_cpu = saved.get("cpu_s")  # None: a checkpoint from before cpu_s, unknown
             resumed = saved["resumed_after"] + [saved["done"]]
         for i, (task, split) in enumerate(zip(p.tasks, p.splits)):
             if i < len(training):
@@ -210,8 +210,7 @@ class Runner:
                 self._checkpoint(folder, cell, p, method, model, ctx, rows, training, {
                     "setup_s": setup_s, "elapsed_s": earlier_s + time.perf_counter() - started,
                     "generation_s": earlier_gen + generation_seconds() - generated,
-                    "cpu_s": earlier_cpu + time.process_time() - started_cpu,
-                    "resumed_after": resumed})
+                    "cpu_s": cpu_since(earlier_cpu, started_cpu), "resumed_after": resumed})
 
         timings = {"total_s": earlier_s + time.perf_counter() - started, "setup_s": setup_s,
                    "train_s": sum(s["seconds"] for s in training),
@@ -219,8 +218,7 @@ class Runner:
                    "base_eval_s": rows[0]["seconds"],
                    "probes_s": sum(row.get("probe_seconds", 0.0) for row in rows[1:]),
                    "generation_s": earlier_gen + generation_seconds() - generated,
-                   "cpu_s": earlier_cpu + time.process_time() - started_cpu,
-                   "resumed_after": resumed}
+                   "cpu_s": cpu_since(earlier_cpu, started_cpu), "resumed_after": resumed}
         result = results.build_result(
             cell=cell.info, tasks=list(cell.tasks), rows=rows, probes=self.probes,
             training=training, config=p.config, config_hash=p.config_hash,
@@ -311,6 +309,13 @@ class Runner:
                      "seconds": 0.0, "losses": []}
         call_hook(method, "after_task", task, model, ctx)
         return stats
+
+
+def cpu_since(earlier: float | None, started: float) -> float | None:
+    """The cell's CPU seconds: those of the runs before a resume (its checkpoint's) plus this
+    process's since `started`; None where the earlier part is unknown (a checkpoint written
+    before cpu_s was recorded): a partial count would pass for the whole."""
+    return None if earlier is None else earlier + time.process_time() - started
 
 
 def base_row_key(p) -> list:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import re
 from pathlib import Path
 from statistics import mean
@@ -150,24 +149,29 @@ def setting_suite(suite: Suite, plan: TunePlan, method) -> Suite:
                                data=data, stream_train={}, stream_method_train={}, tune=None)
 
 
-def tune(suite: Suite, out: Path, device, ui) -> dict:
-    """Run every method's settings on the validation streams, then select and write the
-    table and the chosen settings; return the table. Complete cells are kept and skipped
-    on a re-run."""
+def tune(suite: Suite, out: Path, device, ui, jobs: int | None = None,
+         threads: int | None = None) -> dict:
+    """Run every method's settings on the validation streams, in this process or with
+    `jobs` worker processes of `threads` torch threads each (harness/executors.py), then
+    select and write the table and the chosen settings; return the table. Complete cells
+    are kept and skipped on a re-run."""
     from harness.runner import Runner
 
     plan = tune_plan(suite)
-    jobs = [(m, s, apply_setting(m, s)) for m in suite.methods for s in settings_of(m)]
+    entries = [(m, s, apply_setting(m, s)) for m in suite.methods for s in settings_of(m)]
+    runs = [(setting_suite(suite, plan, spec), folder(out, m.name, s)) for m, s, spec in entries]
     ui.log(f"tuning {len(suite.methods)} methods x {BUDGET} settings x {len(plan.streams)} "
            f"streams x {len(plan.seeds)} seeds -> {out / 'tuning'}")
-    failures = []
-    with ui.session():
-        for method, setting, spec in jobs:
-            ui.log(f"{method.name} {slug(setting)}")
-            runner = Runner(setting_suite(suite, plan, spec), folder(out, method.name, setting),
-                            device, ui)
-            failures += [(c.id, message) for c, message in runner.run()[1]]
-    table = build_table(suite, plan, out, jobs)
+    if (jobs or 1) > 1:
+        failures = in_workers(suite, runs, out, device, ui, jobs, threads)
+    else:
+        failures = []
+        with ui.session():
+            for (method, setting, _), (variant, where) in zip(entries, runs):
+                ui.log(f"{method.name} {slug(setting)}")
+                failures += [(c.id, message) for c, message in
+                             Runner(variant, where, device, ui).run()[1]]
+    table = build_table(suite, plan, out, entries)
     write(out, table)
     if failures:
         raise HarnessError(f"{len(failures)} tuning cell(s) failed (first: {failures[0][0]}: "
@@ -176,17 +180,49 @@ def tune(suite: Suite, out: Path, device, ui) -> dict:
     return table
 
 
-def dry_run(suite: Suite, out: Path) -> list[str]:
+def in_workers(suite: Suite, runs: list, out: Path, device, ui, jobs: int,
+               threads: int | None) -> list[tuple[str, str]]:
+    """Every setting's cells with `jobs` workers (harness/executors.py run_jobs): one plan
+    file of a plan a setting (its suite, cells and folder), which every worker walks in
+    order, claiming cell by cell. The failures (cell id, message), read back from the
+    folders; a cell no worker ran (one stopped early) is one."""
+    import os
+
+    from harness import executors, plans
+    from harness.grid import expand
+    from harness.models import resolve_model
+
+    cells = [expand(variant) for variant, _ in runs]
+    workers = executors.worker_plan(min(jobs, sum(map(len, cells))), None, threads)
+    ui.log(f"{len(workers)} workers x {workers[0]['threads']} torch threads on {device}")
+    for model in suite.models:  # provisioned once, before the workers start
+        resolve_model(model, log=ui.log)
+    path = Path(out) / "tuning" / f".plan-{os.getpid()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plans.write_plans(path, [plans.plan_of(variant, c, where)
+                             for (variant, where), c in zip(runs, cells)])
+    try:
+        executors.run_jobs(path, device, workers, ui.log)
+    finally:
+        path.unlink(missing_ok=True)
+    found = [executors.outcome(variant, where, c) for (variant, where), c in zip(runs, cells)]
+    return ([(c.id, message) for f in found for c, message in f.failures]
+            + [(c.id, "not run (its worker stopped early)") for f in found for c in f.not_run])
+
+
+def dry_run(suite: Suite, out: Path, jobs: int | None = None) -> list[str]:
     """What `harness tune` would run: per method its settings, cells still to run and the
     estimated seconds (harness/grid.py's estimate: figures from complete cells of the
-    setting's folder, else the 2-core CPU figures); a total line last."""
+    setting's folder, else the 2-core CPU figures); a total line last, with the wall clock
+    of `jobs` workers where there are several."""
+    from harness.dryrun import duration, makespan, workers_text
     from harness.grid import estimate, expand, measured_seconds, state
     from harness.results import CellState
 
     plan = tune_plan(suite)
-    lines, total, todo = [], 0.0, 0
+    lines, spent = [], []
     for method in suite.methods:
-        seconds, cells = 0.0, 0
+        seconds = []
         for setting in settings_of(method):
             variant = setting_suite(suite, plan, apply_setting(method, setting))
             where = folder(out, method.name, setting)
@@ -194,15 +230,34 @@ def dry_run(suite: Suite, out: Path) -> list[str]:
                 if state(cell, variant, where / "cells" / cell.id) is CellState.COMPLETE:
                     continue
                 e = estimate(cell, variant, measured_seconds(where))
-                seconds += e["train_s"] + e["eval_s"] + (e["setup_s"] or 0.0)
-                cells += 1
+                seconds.append(e["train_s"] + e["eval_s"] + (e["setup_s"] or 0.0))
         lines.append(f"{method.name:<14} {' | '.join(slug(s) for s in settings_of(method))}: "
-                     f"{cells} cells, ~{seconds / 60:.0f} min")
-        total, todo = total + seconds, todo + cells
-    lines.append(f"{todo} tuning cells to run ({len(suite.methods)} methods x {BUDGET} settings "
-                 f"x {len(plan.streams)} streams x {len(plan.seeds)} seeds, select "
-                 f"{plan.select} of {suite.primary}); estimated {total / 60:.0f} min in one process")
+                     f"{len(seconds)} cells, ~{sum(seconds) / 60:.0f} min")
+        spent += seconds
+    wall = (f"; {workers_text(makespan(spent, jobs), jobs)}" if jobs and jobs > 1 else "")
+    lines.append(f"{len(spent)} tuning cells to run ({len(suite.methods)} methods x {BUDGET} "
+                 f"settings x {len(plan.streams)} streams x {len(plan.seeds)} seeds, select "
+                 f"{plan.select} of {suite.primary}); estimated {duration(sum(spent))} in one "
+                 f"process{wall}")
     return lines
+
+
+def add_parser(sub, command) -> None:
+    """`harness tune`'s options (its command: harness/cli.py cmd_tune)."""
+    tun = sub.add_parser("tune", help="tune every method's declared knobs with the same "
+                         "budget on the suite's validation streams (its tune: block)")
+    tun.add_argument("--suite", required=True, help="built-in suite name or path")
+    tun.add_argument("--out", help="output directory (default: runs/<suite>-tune)")
+    tun.add_argument("--methods", help="comma-separated methods to tune (default: all)")
+    tun.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    tun.add_argument("--jobs", type=int, metavar="N", help="run N tuning cells at once as N "
+                     "worker processes (as `harness run --jobs`)")
+    tun.add_argument("--threads", type=int, metavar="N", help="torch threads per cell "
+                     "(default: all cores; with --jobs, the cores shared out)")
+    tun.add_argument("--quiet", action="store_true", help="plain log lines")
+    tun.add_argument("--dry-run", action="store_true", help="list the settings, cells and "
+                     "estimated cost (with --jobs N: the wall clock of N workers); run nothing")
+    tun.set_defaults(func=command)
 
 
 def folder(out: Path, method: str, setting: dict) -> Path:
@@ -307,25 +362,3 @@ def markdown(table: dict) -> str:
             lines.append(f"| {name} | {slug(row['setting'])} | {row['cells']} | "
                          f"{fmt(row['score'])} | {'**yes**' if chosen else ''} | {note} |")
     return "\n".join(lines) + "\n"
-
-
-def settings_sets(path: str, suite: Suite) -> list[str]:
-    """`harness run --settings tuned.json`: the chosen settings as `--set` assignments for
-    the suite's methods (those tuned); a file tuned for another suite is refused."""
-    try:
-        data = json.loads(Path(path).read_text())
-        methods = data["methods"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise HarnessError(f"--settings {path}: not a tuned.json ({exc})",
-                           "give the OUT/tuned.json that `harness tune` wrote") from None
-    if data.get("suite") != suite.name:
-        raise HarnessError(f"--settings {path}: tuned for suite '{data.get('suite')}', not "
-                           f"'{suite.name}'", "tune this suite: harness tune --suite ...")
-    listed = {m.name for m in suite.methods}
-    return [s for name, entry in methods.items() if name in listed
-            for s in as_sets(name, entry["setting"])]
-
-
-def as_sets(name: str, setting: dict) -> list[str]:
-    """A setting as `--set` assignments: `ewc.lambda=100000.0`, `sft.train.lr=0.0005`."""
-    return [f"{name}.{key}={json.dumps(value)}" for key, value in setting.items()]

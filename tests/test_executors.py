@@ -4,6 +4,7 @@ exactly, Ctrl-C, and Ray tasks matching a local run exactly (skipped without Ray
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -198,6 +199,40 @@ def test_dry_run_json_lists_cells_in_order_and_shows_running(tmp_path, tiny_mode
     assert [(c["index"], c["seed"]) for c in json.loads(capsys.readouterr().out)["cells"]] == [(3, 1)]
     assert main(["run", "--suite", str(suite), "--out", str(out), "--dry-run"]) == 0
     assert "running (pid 42 on node7" in capsys.readouterr().out
+
+
+def test_makespan_spreads_the_cells_longest_first():
+    from harness.dryrun import makespan
+
+    # longest first: 3 | 3, then each 2 to the worker free first: 3+2+2 | 3+2 -> 7 (the
+    # best split, 3+3 | 2+2+2, is 6: LPT is an estimate, within 4/3 of it)
+    assert makespan([2, 3, 2, 3, 2], 2) == 7
+    assert makespan([10, 1, 1], 2) == 10 and makespan([5], 3) == 5 and makespan([], 2) == 0
+    assert makespan([1, 2, 3, 4], 1) == 10
+
+
+def test_dry_run_with_jobs_states_the_wall_clock_of_n_workers(tmp_path, tiny_model_dir, capsys):
+    from harness.dryrun import makespan
+
+    suite = tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0, 1], probes=["drift"])
+    args = ["run", "--suite", str(suite), "--out", str(tmp_path / "out"), "--dry-run"]
+    assert main(args + ["--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert "estimate_wall_s" not in alone and "workers" not in alone
+    assert main(args + ["--json", "--jobs", "2"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    cells = [c["estimate_s"] for c in listed["cells"]]
+    base_row = listed["estimate_s"] - sum(cells)  # one model and stream: one base row
+    assert listed["base_rows_to_compute"] == 1 and base_row > 0
+    assert listed["workers"] == 2 and listed["estimate_s"] == alone["estimate_s"]
+    assert listed["estimate_wall_s"] == pytest.approx(makespan(cells + [base_row], 2), abs=0.3)
+    assert listed["estimate_s"] / 2 <= listed["estimate_wall_s"] < listed["estimate_s"]
+    assert main(args) == 0
+    assert "wall clock" not in capsys.readouterr().out
+    assert main(args + ["--jobs", "2"]) == 0
+    assert re.search(r"4 of 4 cells to run; estimated [\d.]+ \w+ in one process, of which .*; "
+                     r"about [\d.]+ \w+ of wall clock with 2 workers \(an estimate",
+                     capsys.readouterr().out)
 
 
 @pytest.fixture

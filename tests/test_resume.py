@@ -256,3 +256,44 @@ def test_keep_checkpoints_then_other_settings(tmp_path, tiny_model_dir, capsys):
     assert "removed a checkpoint of other settings" in capsys.readouterr().out
     assert sorted(p.name for p in folder.iterdir()) == ["result.json", "samples.json"]
     assert read_result(folder)[0]["config_hash"] != result["config_hash"]
+
+
+def test_a_checkpoint_without_cpu_seconds_resumes_to_unknown_cpu_seconds(tmp_path,
+                                                                        tiny_model_dir):
+    """A checkpoint written before `cpu_s` was recorded: the resumed cell's cpu_s is null
+    (unknown), not the resumed run's partial count; one that has it adds it up."""
+    from harness.cli import main
+    from harness.results import read_result
+
+    settings = dict(SUITE, streams={"two": ["arith", "json-extract"]}, probes=[],
+                    methods={"sft": {}})
+    suite, out = tiny_suite(tmp_path, str(tiny_model_dir), **settings), tmp_path / "out"
+    args = ["run", "--suite", str(suite), "--out", str(out), "--quiet", "--keep-checkpoints"]
+    assert main(args) == 0
+    (folder,) = (out / "cells").iterdir()
+    result = read_result(folder)[0]
+    first = result["timings"]["cpu_s"]
+    assert first > 0
+
+    def resume(cpu_s="as saved", done: int = 2) -> dict:
+        """The cell resumed from its last checkpoint, cut back to `done` tasks, its cpu_s set
+        to `cpu_s` (None: the key removed, as before the field existed)."""
+        state, why = checkpoint.load(folder, result["config_hash"], result["tasks"])
+        assert why is None
+        if cpu_s is None:
+            del state["cpu_s"]
+        elif cpu_s != "as saved":
+            state["cpu_s"] = cpu_s
+        state.update(done=done, rows=state["rows"][:done + 1],
+                     training=state["training"][:done], history=state["history"][:done])
+        checkpoint.save(folder, state)
+        (folder / "result.json").unlink()
+        assert main(args) == 0
+        return read_result(folder)[0]["timings"]
+
+    carried = resume(1000.0)
+    assert carried["resumed_after"] == [2] and 1000.0 < carried["cpu_s"] < 1000.0 + first
+    unknown = resume(None, done=1)  # trains the second task again, checkpoints after it
+    assert unknown["resumed_after"] == [1] and unknown["cpu_s"] is None
+    again = resume()  # that checkpoint carried the unknown on
+    assert again["resumed_after"] == [1, 2] and again["cpu_s"] is None

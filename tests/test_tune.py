@@ -3,6 +3,7 @@ suite's validation streams, the pre-registered criterion, the table, the chosen 
 that `harness run --settings` applies, and the item-identical-to-SFT flag."""
 
 import json
+import re
 
 import pytest
 
@@ -10,7 +11,8 @@ from harness.cli import main
 from harness.config import load_suite
 from harness.errors import HarnessError
 from harness.methods import METHODS
-from harness.tune import BUDGET, setting_suite, settings_of, settings_sets, tune_plan
+from harness.overrides import settings_sets
+from harness.tune import BUDGET, setting_suite, settings_of, tune_plan
 from helpers import tiny_suite
 
 TUNE = {"streams": {"val": ["json-extract"]}, "seeds": [0], "select": "acc"}
@@ -70,6 +72,69 @@ def test_tune_end_to_end_on_the_tiny_model(tmp_path, tiny_model_dir, capsys, mon
     assert seen["ewc"].params["lambda"] == lam and seen["ewc"].params["fisher_examples"] == 2
     assert seen["sft"].train.lr == sft["settings"][sft["chosen"]]["setting"]["train.lr"]
     assert seen["sft"].train.steps == 3  # the user's own --set still applies
+
+
+def test_tune_with_two_workers_writes_the_one_process_table(tmp_path, tiny_model_dir, capsys):
+    """`--jobs 2 --threads 1`: the settings' cells run in two worker processes that split
+    them through the claims, each cell once, and the table and chosen settings are those of
+    one process at one thread (the cells are deterministic at a fixed thread count)."""
+    path = _suite(tmp_path, str(tiny_model_dir))
+    args = ["tune", "--suite", str(path), "--threads", "1", "--quiet", "--out"]
+    assert main(args + [str(tmp_path / "two"), "--jobs", "2", "--dry-run"]) == 0
+    assert re.search(r"8 tuning cells to run .* estimated [\d.]+ \w+ in one process; about "
+                     r"[\d.]+ \w+ of wall clock with 2 workers \(an estimate",
+                     capsys.readouterr().out)
+    assert main(args + [str(tmp_path / "one"), "--jobs", "1"]) == 0
+    capsys.readouterr()
+    assert main(args + [str(tmp_path / "two"), "--jobs", "2"]) == 0
+    log = capsys.readouterr().out
+    assert "2 workers x 1 torch threads" in log
+    trained = re.findall(r"^\[(w\d)\] +after json-extract:", log, re.M)  # by whom
+    assert len(trained) == 8 and set(trained) == {"w1", "w2"}  # each cell once, both worked
+    assert len(list((tmp_path / "two" / "tuning").glob("*/*/cells/*/result.json"))) == 8
+    one, two = (json.loads((tmp_path / d / "tuning.json").read_text()) for d in ("one", "two"))
+    assert two == one and all(e["complete"] for e in two["methods"].values())
+    assert (tmp_path / "two" / "tuned.json").read_text() == \
+        (tmp_path / "one" / "tuned.json").read_text()
+    assert not list((tmp_path / "two").rglob("claim.json"))
+    assert not list((tmp_path / "two" / "tuning").glob(".plan-*"))
+    # a re-run with workers skips the complete cells and writes the same table
+    assert main(args + [str(tmp_path / "two"), "--jobs", "2"]) == 0
+    assert "after json-extract:" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "two" / "tuning.json").read_text()) == one
+
+
+FLAKY = """
+from harness.methods import Method
+
+
+class Flaky(Method):
+    name = "flaky"
+    version = "1"
+    defaults = {"k": 1}
+    tune = {"k": [1, 2, 3, 4]}
+
+    def setup(self, ctx):
+        if self.params["k"] == 3:
+            raise RuntimeError("k=3 breaks")
+"""
+
+
+def test_a_failing_cell_in_a_worker_fails_alone(tmp_path, tiny_model_dir, capsys):
+    """With workers, a setting whose cell fails is marked in the table (incomplete, never
+    chosen), the others are tuned, and the command says which cell failed (exit 2)."""
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    path = _suite(tmp_path, str(tiny_model_dir))
+    text = path.read_text().replace("ewc:\n    fisher_examples: 2", "flaky.py:Flaky: {}")
+    path.write_text(text.replace("  sft: {}\n", ""))
+    out = tmp_path / "o"
+    assert main(["tune", "--suite", str(path), "--out", str(out), "--quiet", "--jobs", "2",
+                 "--threads", "1"]) == 2
+    assert re.search(r"1 tuning cell\(s\) failed \(first: \S+__val__flaky__s0: .*RuntimeError: "
+                     "k=3 breaks", capsys.readouterr().err)
+    flaky = json.loads((out / "tuning.json").read_text())["methods"]["flaky"]
+    assert [r["cells"] for r in flaky["settings"]] == [1, 1, 0, 1]
+    assert not flaky["complete"] and flaky["chosen"] != 2 and flaky["chosen"] is not None
 
 
 def test_every_builtin_method_has_the_same_budget():
@@ -139,3 +204,11 @@ def test_leaderboard_v2_draft_is_a_valid_tuned_grid():
     variant = setting_suite(suite, plan, suite.methods[0])
     assert variant.data.n_test == plan.n_test < suite.data.n_test
     assert variant.data.n_train == suite.data.n_train and variant.eval == suite.eval
+
+
+@pytest.mark.parametrize("option", [["--jobs", "0"], ["--threads", "0"], ["--threads", "100000"]])
+def test_bad_jobs_or_threads_for_tune_are_one_line(tmp_path, tiny_model_dir, capsys, option):
+    path = _suite(tmp_path, str(tiny_model_dir))
+    assert main(["tune", "--suite", str(path), "--dry-run", *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness: error: --") and "Fix:" in err and "Traceback" not in err
