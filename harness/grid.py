@@ -150,12 +150,15 @@ def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
 
 
 # Seconds per optimiser step (batch 8, ~70 tokens) and per evaluation row, measured for
-# SmolLM2-135M on a 2-core CPU (docs/running.md, docs/methods-evidence.md); used when OUT
-# has no timings of its own. sa-sft's generation in setup (~7 min a seed) is not counted;
-# sdft's figure is for rollouts of at most 64 tokens, 2 threads, idle (docs/performance.md:
-# 16.6-18.4 s; its default budget of 1024 costs minutes a step on a CPU).
-CPU_135M_STEP_S = {"sft": 3.5, "lora": 2.4, "sa-sft": 4.5, "sdft": 17.0, "sdft-rewrite": 2.6,
-                   "selfaug": 3.3}
+# SmolLM2-135M at one torch thread (as `--jobs 2 --threads 1` runs it), used when OUT has
+# no timings of its own: sft's 3.8 s from pilot-v2's sft cell on knowledge-skills seed 2,
+# each other method at its ratio to sft in the v1 board's cells (leaderboard/grid/cells:
+# median s a step over 12 tasks each, both workers busy alike). sa-sft's generation in
+# setup is not counted; sdft's figure is for rollouts of at most 64 tokens (v1's budget;
+# a longer budget costs more: docs/benchmark-card.md).
+CPU_135M_STEP_S = {"sft": 3.8, "dft": 3.0, "ewc": 4.6, "freeze": 1.4, "l2sp": 3.2, "lora": 3.0,
+                   "lwf": 6.0, "mix-external": 3.8, "multitask": 3.6, "replay": 4.2,
+                   "sa-sft": 7.2, "sdft": 14.6, "sdft-rewrite": 4.3, "selfaug": 5.0}
 # seconds per test item answered after training, and per row for the probes: pilot-v2's
 # sft cell on knowledge-skills seed 2 (one thread, the other core busy): 90.1 s for 9
 # entries x 32 items, and 18.3 s of drift + knowledge (40 questions) over 3 rows

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.config import load_suite
-from harness.grid import expand, grid_id, estimate, measured_seconds, plan, split, state
+from harness.grid import CPU_135M_STEP_S, expand, grid_id, estimate, measured_seconds, plan, split, state
 from harness.results import CellState, cell_id
 from helpers import tiny_suite
 
@@ -94,7 +94,7 @@ def test_a_preset_without_cells_of_its_own_is_estimated_as_the_method_it_varies(
     assert e["source"] == "this OUT (sdft's cells)"
     assert estimate(sdft, suite, measured)["source"] == "this OUT"
     bare = estimate(ahead, suite, {})
-    assert bare["train_s"] == estimate(sdft, suite, {})["train_s"] == 6 * 17.0  # sdft's, not sft's
+    assert bare["train_s"] == estimate(sdft, suite, {})["train_s"] == 6 * CPU_135M_STEP_S["sdft"]
     assert bare["source"] == "135M on 2-core CPU (sdft)"
 
 
