@@ -8,7 +8,7 @@ import re
 import pytest
 
 from harness.cli import main
-from harness.config import load_suite
+from harness.config import PER_SEED, load_suite
 from harness.errors import HarnessError
 from harness.methods import METHODS
 from harness.overrides import settings_sets
@@ -199,6 +199,7 @@ def test_leaderboard_v2_draft_is_a_valid_tuned_grid():
     assert all(len(tasks) >= 3 for tasks in suite.streams.values())
     assert len(suite.streams) * len(suite.seeds) >= 12  # (stream, seed) pairs a method
     assert suite.data.n_test >= 200 and "knowledge-v2" in suite.probes
+    assert suite.data.seed == PER_SEED  # items a random factor: drawn with each seed
     assert len(expand(suite)) == 14 * 2 * 6
     # validation cells answer fewer items (selection, not ranking), recorded in the table
     variant = setting_suite(suite, plan, suite.methods[0])
