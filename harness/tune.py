@@ -142,11 +142,14 @@ def slug(setting: dict) -> str:
 
 
 def setting_suite(suite: Suite, plan: TunePlan, method) -> Suite:
-    """The suite a tuning setting runs: the validation streams, seeds and items, one method."""
+    """The suite a tuning setting runs: the validation streams, seeds and items, one method,
+    no probes (the criterion is a cell metric of the tasks' scores, and a probe row costs
+    about a minute of CPU on the embedded model: docs/benchmark-card.md)."""
     data = suite.data if plan.n_test is None else dataclasses.replace(suite.data,
                                                                        n_test=plan.n_test)
     return dataclasses.replace(suite, streams=plan.streams, seeds=plan.seeds, methods=[method],
-                               data=data, stream_train={}, stream_method_train={}, tune=None)
+                               data=data, probes=[], stream_train={}, stream_method_train={},
+                               tune=None)
 
 
 def tune(suite: Suite, out: Path, device, ui, jobs: int | None = None,

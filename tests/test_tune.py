@@ -205,6 +205,7 @@ def test_leaderboard_v2_draft_is_a_valid_tuned_grid():
     variant = setting_suite(suite, plan, suite.methods[0])
     assert variant.data.n_test == plan.n_test < suite.data.n_test
     assert variant.data.n_train == suite.data.n_train and variant.eval == suite.eval
+    assert variant.probes == [] and suite.probes  # selection reads the tasks' scores only
 
 
 @pytest.mark.parametrize("option", [["--jobs", "0"], ["--threads", "0"], ["--threads", "100000"]])
