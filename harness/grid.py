@@ -159,11 +159,18 @@ def state(cell: Cell, suite: Suite, folder: Path) -> CellState:
 CPU_135M_STEP_S = {"sft": 3.8, "dft": 3.0, "ewc": 4.6, "freeze": 1.4, "l2sp": 3.2, "lora": 3.0,
                    "lwf": 6.0, "mix-external": 3.8, "multitask": 3.6, "replay": 4.2,
                    "sa-sft": 7.2, "sdft": 14.6, "sdft-rewrite": 4.3, "selfaug": 5.0}
-# seconds per test item answered after training, and per row for the probes: pilot-v2's
-# sft cell on knowledge-skills seed 2 (one thread, the other core busy): 90.1 s for 9
-# entries x 32 items, and 18.3 s of drift + knowledge (40 questions) over 3 rows
+# seconds per test item answered after training: pilot-v2's sft cell on knowledge-skills
+# seed 2 (one thread): 90.1 s for 9 entries x 32 items. Seconds of each probe in a row, CPU
+# at one thread on the base model (knowledge-v2: 229 questions; the generating probes
+# answer the 24 general prompts; benchmark card, stop 35); an unlisted probe counts 20 s.
 CPU_135M_ITEM_S = 0.31
-CPU_135M_PROBES_ROW_S = 6.1
+CPU_135M_PROBE_S = {"drift": 5.7, "agreement": 16.7, "style-leak": 16.1, "knowledge": 8.8,
+                    "knowledge-v2": 43.5}
+
+
+def probes_row_seconds(probes) -> float:
+    """The CPU fallback for one row of these probes."""
+    return sum(CPU_135M_PROBE_S.get(str(p), 20.0) for p in probes)
 
 
 def answered_items(result: dict) -> int:
@@ -236,7 +243,7 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     # the tasks' part grows with the entries `eval.rows` evaluates and the test items a
     # task; the probes are paid in every row
     probes_row = known["probes_s"] if known["probes_s"] is not None else (
-        0.0 if "item" in figures else CPU_135M_PROBES_ROW_S)
+        0.0 if "item" in figures else probes_row_seconds(suite.probes))
     entries = evaluated_entries(suite.eval.rows, rows)
     eval_s = rows * probes_row + entries * n_test * per_item
     row_s = probes_row + rows * n_test * per_item  # a full row, as row 0 is

@@ -253,7 +253,7 @@ def test_dry_run_estimate_counts_the_entries(tmp_path, tiny_model_dir, runs, cap
     task; the probes are paid in every row; a cheap cell's answered items are counted from
     its non-null entries, so its timings give the seconds an item."""
     from harness.cost import cell_seconds
-    from harness.grid import CPU_135M_ITEM_S, CPU_135M_PROBES_ROW_S, answered_items, estimate, expand
+    from harness.grid import CPU_135M_ITEM_S, CPU_135M_PROBE_S, answered_items, estimate, expand
     from harness.memory import architecture
 
     suites = {rows: load_suite(str(suite_for(tmp_path / rows, tiny_model_dir, rows)))
@@ -261,7 +261,8 @@ def test_dry_run_estimate_counts_the_entries(tmp_path, tiny_model_dir, runs, cap
     cell = {rows: expand(s)[0] for rows, s in suites.items()}
     full, cheap = (estimate(cell[r], suites[r], {}) for r in ("all", CHEAP))
     for e, entries in ((full, 9), (cheap, 5)):  # 6 test items a task
-        assert e["eval_s"] == pytest.approx(3 * CPU_135M_PROBES_ROW_S + entries * 6 * CPU_135M_ITEM_S)
+        assert e["eval_s"] == pytest.approx(3 * CPU_135M_PROBE_S["drift"]  # its one probe
+                                            + entries * 6 * CPU_135M_ITEM_S)
     measured = {"sft": {"step": 1.0, "item": 0.5, "probes_row": 6.0}}
     assert estimate(cell[CHEAP], suites[CHEAP], measured)["eval_s"] == pytest.approx(
         3 * 6.0 + 5 * 6 * 0.5)
