@@ -271,6 +271,8 @@ def power_line(suite, out: Path) -> str:
     stated one: what the grid can and cannot tell apart, before anything runs."""
     from harness.power import design_mdd
 
+    if len(suite.methods) < 2:
+        return "power: one method, no comparisons between methods to size"
     parts = []
     for metric in POWER_METRICS:
         spread = measured_spread(out, metric)

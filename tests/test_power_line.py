@@ -19,6 +19,9 @@ def test_without_cells_the_stated_spread_is_used_and_said(tmp_path):
     mdd = design_mdd({"acc": STATED_SPREAD}, 3, 2, 14)["acc"]
     assert "91 pairs" in line and f"acc {mdd:.3f} (sd assumed {STATED_SPREAD:.3f})" in line
     assert "no test" in power_line(suite(1, 1, 2), tmp_path)
+    # one method: nothing to compare (was "after Holm over all 0 pairs")
+    assert power_line(suite(3, 1, 1), tmp_path) == \
+        "power: one method, no comparisons between methods to size"
 
 
 def test_more_seeds_detect_smaller_differences(tmp_path):
