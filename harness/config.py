@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.eval_rows import check_rows, row_tasks
+from harness.eval_rows import check_probe_rows, check_rows, probes_run, row_tasks
 from harness.yamlio import fail, read_yaml
 from harness.memory_settings import check_optimizer
 from harness.results import finite
@@ -52,9 +52,13 @@ class EvalSettings:
     batch_size: int = 16
     max_new_tokens: int | None = None  # None: each task's own budget
     rows: str = "all"  # which tasks each row after training evaluates: harness/eval_rows.py
+    probe_rows: str = "all"  # which rows run the probes: harness/eval_rows.py
 
     def row_tasks(self, row: int, T: int) -> range:
         return row_tasks(self.rows, row, T)
+
+    def probes_run(self, row: int, T: int) -> bool:
+        return probes_run(self.probe_rows, row, T)
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,8 @@ def build_settings(cls, raw: Any, where: str, base=None):
             continue
         if value is None and default is None or isinstance(default, str):  # unset; a word
             values[key] = None if default is None else (
-                check_optimizer if key == "optimizer" else check_rows)(value, where)
+                {"optimizer": check_optimizer, "probe_rows": check_probe_rows}.get(
+                    key, check_rows))(value, where)
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):

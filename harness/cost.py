@@ -69,8 +69,9 @@ def cell_seconds(cell, suite, arch, gpu: str) -> dict | None:
                    * (suite.eval.max_new_tokens or get_task(t).max_new_tokens) for t in names)
 
     base = row(list(cell.tasks) + probed)
-    trained = sum(row([cell.tasks[j] for j in suite.eval.row_tasks(i, T)] + probed)
-                  for i in range(1, T + 1))  # the tasks `eval.rows` evaluates in each row
+    trained = sum(row([cell.tasks[j] for j in suite.eval.row_tasks(i, T)]
+                      + (probed if suite.eval.probes_run(i, T) else []))
+                  for i in range(1, T + 1))  # what `eval.rows` and `eval.probe_rows` run
     return {"train": tokens * per_token * arch.params / (peak * TRAIN_MFU),
             "generate": calls * decode, "evaluate": (base + trained) * decode,
             "base_row": base * decode}

@@ -114,6 +114,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
           "parts of setup, train and eval, shown on their own; '-': not known")
     if suite.eval.rows != "all":
         print(rows_line(suite))
+    if suite.eval.probe_rows != "all":
+        print(probe_rows_line(suite))
     print(checkpoint_line([r["checkpoint_bytes"] for r, _ in rows]))
     print(power_line(suite, out))
     print("settings in force (defaults, then the suite's, then --set):")
@@ -160,6 +162,13 @@ def rows_line(suite) -> str:
     return (f"evaluation: eval.rows {suite.eval.rows}: after each task that task alone, after "
             f"the last every task (entries of R after training, per stream: {counts}; the "
             "estimates count them); FWT will be null, AIA and forgetting too from 3 tasks")
+
+
+def probe_rows_line(suite) -> str:
+    """The probe schedule where it is not the default (harness/eval_rows.py)."""
+    return (f"evaluation: eval.probe_rows {suite.eval.probe_rows}: the probes run on the base "
+            "model and after the last task only (1 row after training instead of one per "
+            "task; the estimates count them); the rows between hold null probe values")
 
 
 def checkpoint_line(sizes: list[int | None]) -> str:

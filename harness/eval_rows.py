@@ -1,6 +1,10 @@
 """The evaluation schedule (`eval.rows`): which entries of R each row after training
 evaluates. Row 0 (the base model, cached and shared) and the last row are always
-complete; the probes run in every row.
+complete.
+
+`eval.probe_rows`: which rows run the probes. `all` (the default): every row; `final`: row 0
+and the last row only (the rows metrics read: `<probe>_final` and `<probe>_delta`), the
+others' probe values null. The tasks' answers do not change (harness/evaluation.py).
 
 - `all` (the default): every task in every row, the full (T+1) x T matrix;
 - `own-and-final`: after task i < T only task i (the diagonal R[i][i]), after the last task
@@ -14,6 +18,7 @@ from __future__ import annotations
 from harness.errors import HarnessError
 
 ROW_SCHEDULES = ("all", "own-and-final")
+PROBE_SCHEDULES = ("all", "final")
 
 
 def row_tasks(rows: str, row: int, T: int) -> range:
@@ -33,4 +38,22 @@ def check_rows(value, where: str) -> str:
         raise HarnessError(f"{where}: rows must be one of {', '.join(ROW_SCHEDULES)}, got "
                            f"{value!r}", "e.g. rows: own-and-final (each task right after its "
                            "training, every task after the last; see docs/suites.md)")
+    return value
+
+
+def probes_run(probe_rows: str, row: int, T: int) -> bool:
+    """Does row `row` run the probes under schedule `probe_rows`?"""
+    return probe_rows == "all" or row in (0, T)
+
+
+def probed_rows(probe_rows: str, T: int) -> int:
+    """Rows after training (1..T) that run the probes: T or 1."""
+    return sum(probes_run(probe_rows, i, T) for i in range(1, T + 1))
+
+
+def check_probe_rows(value, where: str) -> str:
+    if value not in PROBE_SCHEDULES:
+        raise HarnessError(f"{where}: probe_rows must be one of {', '.join(PROBE_SCHEDULES)}, "
+                           f"got {value!r}", "e.g. probe_rows: final (the probes after the "
+                           "last task only, and on the base model; see docs/suites.md)")
     return value

@@ -10,6 +10,8 @@ A row may evaluate some of the tasks only (`eval.rows: own-and-final`): the othe
 are None. Exactly: lm-eval batches items of tasks that share a generation budget together,
 and a batch's padding can move a greedy answer, so the batches that hold a wanted item are
 generated whole, as a full row forms them; only batches with none are skipped.
+A row may run no probe (`eval.probe_rows: final`): their lm-eval tasks are skipped the same
+way (a log-likelihood call of skipped tasks alone is not computed) and their values None.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ class Evaluator:
         self.task_manager = lm_eval.tasks.TaskManager(include_path=str(workdir),
                                                       include_defaults=needs_defaults)
 
-    def evaluate(self, model, tasks: range | None = None) -> Row:
+    def evaluate(self, model, tasks: range | None = None, probes: bool = True) -> Row:
         """One row: the tasks at indices `tasks` (default: all; the others' entries are
-        None) and every probe."""
+        None) and, where `probes`, every probe (else their values are None)."""
         start = time.perf_counter()
         wanted = range(len(self.tasks)) if tasks is None else tasks
         live = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
@@ -88,7 +90,8 @@ class Evaluator:
         live.eval()
         lm = _quiet_hflm()(pretrained=live, tokenizer=self.tokenizer,
                            batch_size=self.settings.batch_size)
-        lm.skip = frozenset(n for j, n in enumerate(self.task_names) if j not in wanted)
+        lm.skip = frozenset([n for j, n in enumerate(self.task_names) if j not in wanted]
+                            + ([] if probes else [n for n in self.probe_tasks if n]))
         # tasks in their own template (`chat_template` False) go in a second call
         raw = [n for t, n in zip(self.tasks + self.probes, self.task_names + self.probe_tasks)
                if n and not getattr(t, "chat_template", True)]
@@ -116,12 +119,12 @@ class Evaluator:
         state = RowState(live, self.tokenizer, out)
         probes_started = time.perf_counter()
         with isolated():
-            probes = {p.name: p.measure(state) for p in self.probes}
+            values = {p.name: p.measure(state) if probes else None for p in self.probes}
         probe_seconds = time.perf_counter() - probes_started
         if state.answered:  # what the model now says to general prompts, for inspection
             outputs[GENERAL_PROMPTS_KEY] = state.general_answers()
         live.train(was_training)
-        return Row(scores, items, outputs, probes, time.perf_counter() - start, probe_seconds,
+        return Row(scores, items, outputs, values, time.perf_counter() - start, probe_seconds,
                    content)
 
     def _simple_evaluate(self, lm, names: list[str], chat: bool) -> dict:
@@ -171,10 +174,19 @@ def _quiet_hflm():
             return out
 
         def loglikelihood(self, requests, disable_tqdm=False):
+            if self._all_skipped(requests):
+                return [(0.0, False)] * len(requests)
             return super().loglikelihood(requests, disable_tqdm=True)
 
         def loglikelihood_rolling(self, requests, disable_tqdm=False):
+            if self._all_skipped(requests):
+                return [0.0] * len(requests)
             return super().loglikelihood_rolling(requests, disable_tqdm=True)
+
+        def _all_skipped(self, requests) -> bool:
+            """Only skipped tasks' requests (scored, never recorded): none is computed.
+            A call that holds any other is computed whole, its batches unchanged."""
+            return bool(self.skip) and all(r.task_name in self.skip for r in requests)
 
     return QuietHFLM
 

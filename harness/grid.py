@@ -15,7 +15,7 @@ from statistics import mean
 
 from harness import claims, identity, results
 from harness.config import PER_SEED, DataSettings, MethodSpec, Suite, cell_train
-from harness.eval_rows import evaluated_entries
+from harness.eval_rows import evaluated_entries, probed_rows
 from harness.errors import HarnessError
 from harness.probes import PROBE_DATA
 from harness.results import CellState, cell_id, read_result, results_version_of
@@ -205,7 +205,8 @@ def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
                     if isinstance(t, dict) and t.get("steps") and "sec_per_step" in t]
         mine.setdefault("step", []).extend(float(t["sec_per_step"]) for t in training)
         timings, rows = result.get("timings") or {}, len(result["R"]) - 1
-        per_cell = {"probes_row": ("probes_s", rows), "setup": ("setup_s", 1),
+        probed = probed_rows((result.get("eval_settings") or {}).get("probe_rows", "all"), rows)
+        per_cell = {"probes_row": ("probes_s", probed), "setup": ("setup_s", 1),
                     "generation": ("generation_s", sum(int(t["steps"]) for t in training))}
         for key, (field, per) in per_cell.items():
             if isinstance(timings.get(field), (int, float)) and per:
@@ -239,13 +240,14 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     per_item = figures.get("item", CPU_135M_ITEM_S)
     known = {"setup_s": figures.get("setup"), "generation_s": figures.get("generation"),
              "probes_s": figures.get("probes_row")}
-    scale = {"setup_s": 1, "generation_s": steps, "probes_s": rows}
+    probed = probed_rows(suite.eval.probe_rows, rows)
+    scale = {"setup_s": 1, "generation_s": steps, "probes_s": probed}
     # the tasks' part grows with the entries `eval.rows` evaluates and the test items a
-    # task; the probes are paid in every row
+    # task; the probes are paid in every row that runs them (`eval.probe_rows`)
     probes_row = known["probes_s"] if known["probes_s"] is not None else (
         0.0 if "item" in figures else probes_row_seconds(suite.probes))
     entries = evaluated_entries(suite.eval.rows, rows)
-    eval_s = rows * probes_row + entries * n_test * per_item
+    eval_s = probed * probes_row + entries * n_test * per_item
     row_s = probes_row + rows * n_test * per_item  # a full row, as row 0 is
     return {"steps": steps, "train_s": steps * per_step, "eval_s": eval_s, "row_s": row_s,
             "source": source} | {k: None if v is None else v * scale[k] for k, v in known.items()}

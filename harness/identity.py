@@ -31,7 +31,7 @@ from harness.storage import sha256_file, stable_hash
 LEGACY = {"method_version": "1", "results_version": 1, "precision": "auto",
           "primary": "strict"}
 LEGACY_TRAIN = {"gradient_checkpointing": False, "optimizer": "adamw"}  # train.<key>
-LEGACY_EVAL = {"rows": "all"}  # eval.<key>
+LEGACY_EVAL = {"rows": "all", "probe_rows": "all"}  # eval.<key>
 
 
 def settings(obj) -> dict:

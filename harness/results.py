@@ -20,7 +20,7 @@ import re
 import traceback
 from pathlib import Path
 
-from harness.eval_rows import ROW_SCHEDULES, row_tasks
+from harness.eval_rows import PROBE_SCHEDULES, ROW_SCHEDULES, probes_run, row_tasks
 from harness.metrics import cell_metrics, not_evaluated
 from harness.storage import FULL_ERRNOS, atomic_write_json, read_regular
 
@@ -252,7 +252,8 @@ def check_result(data) -> str | None:
     Required: `status` ("complete"), `cell` {model, stream, method, seed}, `R` ((T+1) x T
     finite numbers; null where the cell's schedule, `eval_settings.rows`, evaluates no
     entry, and only there) and `metrics` (numbers or null). `tasks`, `probes` and `probe_info`
-    are optional but must be well formed when present; `items` is checked where used.
+    are optional but must be well formed when present (a probe's value is null only in a row
+    `eval_settings.probe_rows` runs no probe in); `items` is checked where used.
     """
     if not isinstance(data, dict):
         return f"top level is a JSON {type(data).__name__}, not an object"
@@ -268,7 +269,12 @@ def check_result(data) -> str | None:
     rows = (data.get("eval_settings") or {}).get("rows", "all")
     if rows not in ROW_SCHEDULES:
         return f"eval_settings.rows is not one of {', '.join(ROW_SCHEDULES)} ({rows!r})"
-    return _check_cell(data["cell"]) or _check_R(data["R"], rows) or _check_rest(data)
+    probe_rows = (data.get("eval_settings") or {}).get("probe_rows", "all")
+    if probe_rows not in PROBE_SCHEDULES:
+        return (f"eval_settings.probe_rows is not one of {', '.join(PROBE_SCHEDULES)} "
+                f"({probe_rows!r})")
+    return (_check_cell(data["cell"]) or _check_R(data["R"], rows)
+            or _check_rest(data, probe_rows))
 
 
 def _check_cell(cell) -> str | None:
@@ -306,7 +312,7 @@ def _check_R(R, rows: str = "all") -> str | None:
     return None
 
 
-def _check_rest(data: dict) -> str | None:
+def _check_rest(data: dict, probe_rows: str = "all") -> str | None:
     T = len(data["R"][0])
     tasks = data.get("tasks")
     if tasks is not None and (not isinstance(tasks, list) or len(tasks) != T
@@ -327,6 +333,9 @@ def _check_rest(data: dict) -> str | None:
                 return f"probes.{name} is not a list of T+1 = {T + 1} values"
             if not all(v is None or is_num(v) for v in values):
                 return f"probes.{name} holds a value that is not a number or null"
+            for i, v in enumerate(values):  # null only in a row the schedule runs no probe in
+                if v is None and probes_run(probe_rows, i, T):
+                    return f"probes.{name}[{i}] is null in a row that runs the probes"
     info = data.get("probe_info")
     if info is not None:
         if not isinstance(info, dict) or not all(isinstance(v, dict) for v in info.values()):

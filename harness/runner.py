@@ -2,8 +2,8 @@
 
 Per cell: load the model, evaluate the base model once (row 0, cached across cells), then
 for each task in turn: train, evaluate the tasks of the stream the schedule names
-(`eval.rows`: every task, or the task just trained and every task after the last) and every
-probe (one more row). harness/results.py writes the files: progress.json after each row, result.json
+(`eval.rows`: every task, or the task just trained and every task after the last) and the
+probes (`eval.probe_rows`: in every row, or in row 0 and the last only) (one more row). harness/results.py writes the files: progress.json after each row, result.json
 atomically and only when the cell is complete. After each task but the last, a checkpoint
 (harness/checkpoint.py): a re-run of a killed cell loads it and goes on with the next task,
 with the results an uninterrupted run gives.
@@ -200,7 +200,8 @@ class Runner:
             ctx.history.append(task.name)
             with self.ui.activity(f"{cell.method.name} evaluate after {task.name}"):
                 evaluated = self.suite.eval.row_tasks(i + 1, len(p.tasks))
-                rows.append(dataclasses.asdict(evaluator.evaluate(model, evaluated)))
+                probed = self.suite.eval.probes_run(i + 1, len(p.tasks))
+                rows.append(dataclasses.asdict(evaluator.evaluate(model, evaluated, probed)))
             self.ui.log(f"  after {task.name}: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in {**rows[-1]["scores"], **rows[-1]["probes"]}.items()
                 if v is not None))
@@ -288,10 +289,10 @@ class Runner:
         samples = {t: {"prompts": [e.prompt for e in s.test], "targets": [e.target for e in s.test],
                        "outputs": [row["outputs"][t] for row in rows]}
                    for t, s in zip(cell.tasks, p.splits)}
-        key = GENERAL_PROMPTS_KEY
-        if all(key in row["outputs"] for row in rows):
+        key = GENERAL_PROMPTS_KEY  # null in the rows that ran no probe (eval.probe_rows)
+        if any(key in row["outputs"] for row in rows):
             samples[key] = {"prompts": general_prompts(),
-                            "outputs": [row["outputs"][key] for row in rows]}
+                            "outputs": [row["outputs"].get(key) for row in rows]}
         return samples
 
     def _train_one(self, cell, method, model, ctx, task, split, index: int) -> dict:
@@ -321,8 +322,9 @@ def cpu_since(earlier: float | None, started: float) -> float | None:
 def base_row_key(p) -> list:
     """The cache key of a plan's base-model row (row 0): shared by every cell of its model,
     tasks, probes and evaluation settings (the dry run looks it up too), whichever rows the
-    schedule (`eval.rows`) evaluates after training: row 0 is always complete."""
-    evaluation = {k: v for k, v in p.config["eval"].items() if k != "rows"}
+    schedules (`eval.rows`, `eval.probe_rows`) evaluate after training: row 0 is always
+    complete."""
+    evaluation = {k: v for k, v in p.config["eval"].items() if k not in ("rows", "probe_rows")}
     return [p.model_id, p.config["tasks"], p.config["probes"], evaluation,
             results.SCHEMA_VERSION]
 

@@ -323,9 +323,13 @@ def _curve_panel(ax, model: str, tasks: list[str], methods: dict, panel: tuple,
         with np.errstate(all="ignore"):
             mu = np.nanmean(arr, axis=0)
             sd = np.nanstd(arr, axis=0, ddof=1) if len(series) > 1 else None
-        ax.plot(xs, mu, marker="o", ms=3, color=f"C{k % 10}", label=method)
+        # a probe's rows that ran none (null: eval.probe_rows) are skipped, the line joins
+        # the others; a task's unevaluated entries stay gaps
+        at = xs if kind == "task" else xs[~np.isnan(mu)]
+        mu, sd = (mu, sd) if kind == "task" else (mu[at], None if sd is None else sd[at])
+        ax.plot(at, mu, marker="o", ms=3, color=f"C{k % 10}", label=method)
         if sd is not None:
-            ax.fill_between(xs, mu - sd, mu + sd, color=f"C{k % 10}", alpha=0.15)
+            ax.fill_between(at, mu - sd, mu + sd, color=f"C{k % 10}", alpha=0.15)
     if kind == "task":
         ax.axvline(j + 1, color="0.6", ls=":", lw=1)
         ax.set_title(f"{model}: {name} (task {j + 1})", fontsize=8)
