@@ -252,8 +252,8 @@ def check_result(data) -> str | None:
     Required: `status` ("complete"), `cell` {model, stream, method, seed}, `R` ((T+1) x T
     finite numbers; null where the cell's schedule, `eval_settings.rows`, evaluates no
     entry, and only there) and `metrics` (numbers or null). `tasks`, `probes` and `probe_info`
-    are optional but must be well formed when present (a probe's value is null only in a row
-    `eval_settings.probe_rows` runs no probe in); `items` is checked where used.
+    are optional but must be well formed when present (under `eval_settings.probe_rows:
+    final`, row 0 and the last row hold every probe's value); `items` is checked where used.
     """
     if not isinstance(data, dict):
         return f"top level is a JSON {type(data).__name__}, not an object"
@@ -333,8 +333,9 @@ def _check_rest(data: dict, probe_rows: str = "all") -> str | None:
                 return f"probes.{name} is not a list of T+1 = {T + 1} values"
             if not all(v is None or is_num(v) for v in values):
                 return f"probes.{name} holds a value that is not a number or null"
-            for i, v in enumerate(values):  # null only in a row the schedule runs no probe in
-                if v is None and probes_run(probe_rows, i, T):
+            for i, v in enumerate(values):  # `final`: the rows it probes hold values (the
+                # default stays as lenient as before: a null anywhere reads as not measured)
+                if v is None and probe_rows != "all" and probes_run(probe_rows, i, T):
                     return f"probes.{name}[{i}] is null in a row that runs the probes"
     info = data.get("probe_info")
     if info is not None:
