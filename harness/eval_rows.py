@@ -33,12 +33,17 @@ def evaluated_entries(rows: str, T: int) -> int:
     return sum(len(row_tasks(rows, i, T)) for i in range(1, T + 1))
 
 
-def check_rows(value, where: str) -> str:
-    if value not in ROW_SCHEDULES:
-        raise HarnessError(f"{where}: rows must be one of {', '.join(ROW_SCHEDULES)}, got "
-                           f"{value!r}", "e.g. rows: own-and-final (each task right after its "
-                           "training, every task after the last; see docs/suites.md)")
+def _check(key: str, allowed: tuple, example: str, value, where: str) -> str:
+    """One schedule setting's value, or one line naming the problem and an example."""
+    if value not in allowed:
+        raise HarnessError(f"{where}: {key} must be one of {', '.join(allowed)}, got "
+                           f"{value!r}", f"e.g. {key}: {example}")
     return value
+
+
+def check_rows(value, where: str) -> str:
+    return _check("rows", ROW_SCHEDULES, "own-and-final (each task right after its training, "
+                  "every task after the last; see docs/suites.md)", value, where)
 
 
 def probes_run(probe_rows: str, row: int, T: int) -> bool:
@@ -52,8 +57,5 @@ def probed_rows(probe_rows: str, T: int) -> int:
 
 
 def check_probe_rows(value, where: str) -> str:
-    if value not in PROBE_SCHEDULES:
-        raise HarnessError(f"{where}: probe_rows must be one of {', '.join(PROBE_SCHEDULES)}, "
-                           f"got {value!r}", "e.g. probe_rows: final (the probes after the "
-                           "last task only, and on the base model; see docs/suites.md)")
-    return value
+    return _check("probe_rows", PROBE_SCHEDULES, "final (the probes after the last task "
+                  "only, and on the base model; see docs/suites.md)", value, where)
