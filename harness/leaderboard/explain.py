@@ -42,8 +42,8 @@ def summary(ranking: dict | None, reference: str, label: str, alpha: float) -> s
              if above else f"no method scores above {reference}",
              f"{_names(below)} below" if below else "none below"]
     if rest:
-        parts.append(f"the other {len(rest)} method{'s are' if len(rest) > 1 else ' is'} not "
-                     f"distinguishable from {reference}" if above or below else
+        others = f"the other {len(rest)} methods are" if len(rest) > 1 else "the other method is"
+        parts.append(f"{others} not distinguishable from {reference}" if above or below else
                      f"no method is distinguishable from {reference}")
     return f"{head}: {'; '.join(parts)}."
 

@@ -138,8 +138,8 @@ def detectable_section(data: dict) -> str:
             "found with 80% power after the correction "
             "(harness.power.minimum_detectable_difference); a real difference smaller than "
             "it is likely to tie.</p>"
-            f'<table class="detectable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
-            "</table></section>")
+            f'<div class="scroll"><table class="detectable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div></section>")
 
 
 def controls(data: dict) -> str:
