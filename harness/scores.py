@@ -21,6 +21,12 @@ from harness.metrics import METRICS
 # their task was trained and wrong in the final row (forgotten, lower is better), and the
 # reverse (learned, higher is better); summed over the stream's tasks
 ITEM_METRICS = {"forgotten_items": False, "learned_items": True}
+# the leaderboard's own per-cell figures (not in `harness report`'s standard metrics):
+# learned_from_base, the items wrong with the base model (row 0) and right in the final row
+# summed over the stream's tasks (what the stream taught and kept; learned_items counts only
+# flips after a task's own training); format_acc, the strict scoring's ACC
+# (by_metric.strict) of a cell ranked on another scoring (primary: content), else undefined
+BOARD_METRICS = {"learned_from_base": True, "format_acc": True}
 CORRECT = 0.5  # an item counts as correct when its score is >= CORRECT (scores are 0/1)
 
 
@@ -30,6 +36,8 @@ def higher_is_better(metric: str, probes: Mapping[str, bool] | None = None) -> b
         return METRICS[metric].higher_is_better
     if metric in ITEM_METRICS:
         return ITEM_METRICS[metric]
+    if metric in BOARD_METRICS:
+        return BOARD_METRICS[metric]
     for suffix in ("_final", "_delta"):
         if metric.endswith(suffix):
             return bool((probes or {}).get(metric[: -len(suffix)], True))
@@ -110,6 +118,13 @@ def cell_value(result: Mapping, metric: str) -> tuple[float | None, bool]:
     if metric in ITEM_METRICS:  # counted from the per-item scores, never stored
         flips = item_flips(result.get("items") or {}, result.get("tasks") or [])
         return (None if flips is None else float(flips[metric])), False
+    if metric == "learned_from_base":
+        return learned_from_base(result.get("items") or {}, result.get("tasks") or []), False
+    if metric == "format_acc":
+        strict = (result.get("by_metric") or {}).get("strict")
+        if result.get("primary", "strict") == "strict" or not isinstance(strict, Mapping):
+            return None, False
+        return cell_value({"R": strict["R"], "metrics": strict.get("metrics") or {}}, "acc")[0], False
     if metric == "task_gain":
         R = result["R"]
         return finite(mean(R[-1]) - mean(R[0])), False
@@ -158,6 +173,22 @@ def item_flips(items: Mapping, tasks: list[str]) -> dict | None:
     return {"forgotten": forgotten, "learned": learned,
             "forgotten_items": sum(v[-1] or 0 for v in forgotten.values()),
             "learned_items": sum(v[-1] or 0 for v in learned.values())}
+
+
+def learned_from_base(items: Mapping, tasks: list[str]) -> float | None:
+    """Items wrong with the base model (row 0) and right in the final row, summed over the
+    tasks; None when a task lacks either row or they differ in length."""
+    total = 0
+    for task in tasks:
+        rows = items.get(task) if isinstance(items, Mapping) else None
+        if not isinstance(rows, list) or len(rows) < 2 or not all(
+                isinstance(r, list) for r in (rows[0], rows[-1])) or len(rows[0]) != len(rows[-1]):
+            return None
+        try:
+            total += sum(float(a) < CORRECT <= float(b) for a, b in zip(rows[0], rows[-1]))
+        except (TypeError, ValueError):
+            return None
+    return float(total) if tasks else None
 
 
 def final_items(result: Mapping, tasks: list[str]) -> tuple[list[float] | None, str | None]:

@@ -32,9 +32,8 @@ def _binaries() -> tuple[str, str]:
     return browser, driver
 
 
-@pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    """(driver, file URI, leaderboard.json) for a synthetic board, one browser per module."""
+def _open(tmp_path_factory, make):
+    """(driver, file URI, leaderboard.json) for the synthetic board `make(root)` writes."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -45,7 +44,7 @@ def page(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(V, "static_problems", checksum_only)
     mp.setenv("SE_OFFLINE", "true")  # selenium-manager must never download anything
-    make_board(root)
+    make(root)
     build(root, suite=SYNTH)
     index = root / "leaderboard" / "index.html"
     options = webdriver.ChromeOptions()
@@ -64,6 +63,21 @@ def page(tmp_path_factory):
     finally:
         driver.quit()
         mp.undo()
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """The v1-shaped synthetic board, one browser per module."""
+    yield from _open(tmp_path_factory, make_board)
+
+
+@pytest.fixture(scope="module")
+def v2_page(tmp_path_factory):
+    """A v2-shaped synthetic board: content primary, strict in by_metric, own-and-final
+    nulls, sdft's truncated share 0.8 (tests/test_leaderboard_v2.py)."""
+    from tests.test_leaderboard_v2 import make_v2_board
+
+    yield from _open(tmp_path_factory, make_v2_board)
 
 
 def rows(driver):
@@ -178,3 +192,54 @@ def test_page_in_headless_chromium(page, tmp_path):
     assert image.size[0] >= 800 and colours is not None and len(colours) > 50
     most = max(count for count, _ in colours)
     assert most < 0.97 * image.size[0] * image.size[1]  # not one colour with specks
+
+
+def _requests(driver) -> set[str]:
+    messages = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
+    return {m["params"]["request"]["url"] for m in messages
+            if m["method"] == "Network.requestWillBeSent"}
+
+
+def test_v2_page_at_desktop_and_phone_width(v2_page):
+    from selenium.webdriver.common.by import By
+
+    driver, uri, data = v2_page
+    for width in (1280, 390):
+        driver.set_window_size(width, 1400)
+        driver.get(uri)
+        heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#board thead th")]
+        assert heads[:3] == ["rank", "method", "ACC (content) [95% CI]"]
+        assert "format" in heads and "learned items" in heads and "truncated" in heads
+        sdft = driver.find_element(By.CSS_SELECTOR, '#board tr[data-method="sdft"]')
+        assert "truncated 80%" in sdft.find_element(By.CSS_SELECTOR, "td.name").text
+        assert "80% at max_new_tokens 64" in sdft.find_element(By.CSS_SELECTOR, "td.trunc").text
+        # the legend is text on the page, not a tooltip: displayed without hovering
+        legend = driver.find_element(By.ID, "legend")
+        assert legend.is_displayed()
+        assert "ACC under the strict scoring" in legend.text  # what "format" means
+        assert "sdft: 80% of its generations hit the token budget" in legend.text
+        assert driver.find_element(By.ID, "lead").text == data["summary"]
+        streams = driver.find_element(By.ID, "streams").text
+        assert "s1: t1, then t2" in streams
+        assert "harness submit" in driver.find_element(By.ID, "submit").text
+        # the table comes before the statistics explanation, in the DOM and on screen
+        below = driver.execute_script(
+            "var t = document.getElementById('board'), n = document.getElementById('note');"
+            "return [t.compareDocumentPosition(n) & Node.DOCUMENT_POSITION_FOLLOWING,"
+            " t.getBoundingClientRect().bottom <= n.getBoundingClientRect().top];")
+        assert below == [Node_FOLLOWING, True]
+        # no horizontal page scroll; rank, method and the ranking metric fit the screen
+        fits = driver.execute_script(
+            "var s = document.querySelector('#board th[data-key=score]').getBoundingClientRect();"
+            "return [document.documentElement.scrollWidth <= window.innerWidth,"
+            " s.right <= window.innerWidth];")
+        assert fits == [True, True], width
+        assert _requests(driver) == {uri}  # nothing remote, nothing but the page
+    # a duplicate column is unchecked by default and says which column it repeats
+    dup = [m for m in data["metrics"] if "duplicates" in m]
+    for m in dup:
+        box = driver.find_element(By.CSS_SELECTOR, f'#shown input[value="{m["key"]}"]')
+        assert not box.is_selected()
+
+
+Node_FOLLOWING = 4  # Node.DOCUMENT_POSITION_FOLLOWING

@@ -76,6 +76,22 @@ table.detectable td:first-child, table.detectable th:first-child { text-align: l
 code { font-size: 12px; background: var(--alt); padding: 1px 4px; border-radius: 3px;
   overflow-wrap: anywhere; }
 .rejected li { font-family: ui-monospace, monospace; font-size: 12px; }
+.lead { font-size: 16px; margin: 6px 0 8px; }
+.dup { color: var(--muted); font-size: 12px; }
+details#columns summary { cursor: pointer; font-weight: 600; }
+dl.legend { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 8px 0;
+  font-size: 13px; }
+dl.legend dt { font-weight: 600; } dl.legend dd { margin: 0; }
+.flagged { border: 1px solid var(--bad); border-radius: 6px; padding: 6px 12px; margin: 10px 0; }
+.flagged ul { margin: 4px 0; padding-left: 20px; }
+@media (max-width: 600px) {
+  body { padding: 10px 10px 40px; }
+  #board th, #board td { padding: 4px 5px; }
+  #board td.name { white-space: normal; min-width: 7.5em; }
+  #board td.name .badge { margin: 1px 2px 0 0; }
+  #board td.score .ci { display: block; }
+  dl.legend { grid-template-columns: 1fr; gap: 0; } dl.legend dd { margin: 0 0 6px; }
+}
 """
 
 JS = r"""
@@ -117,32 +133,37 @@ JS = r"""
     var m = info[state.metric], ref = D.reference || "reference";
     var cols = [
       { key: "rank", label: "rank", hib: false, value: function (n) { return stat(state.metric, n).rank; },
-        cell: rankCell, title: "1 + number of methods significantly better" },
+        cell: rankCell },
+      { key: "method", label: "method", text: true, value: function (n) { return n; }, cell: nameCell },
+      { key: "score", label: m.label + " [95% CI]", hib: m.higher_is_better, value: mean(state.metric),
+        cell: scoreCell },
       { key: "rint", label: "rank interval", hib: false,
         value: function (n) { return stat(state.metric, n).rank_interval[1]; },
         cell: function (n) { var ri = stat(state.metric, n).rank_interval;
-          return ri[0] === ri[1] ? String(ri[0]) : ri[0] + "\u2013" + ri[1]; },
-        title: "plausible ranks: every interval of the ranking holds at once with probability >= 95%" },
-      { key: "method", label: "method", text: true, value: function (n) { return n; }, cell: nameCell },
-      { key: "score", label: m.label + " [95% CI]", hib: m.higher_is_better, value: mean(state.metric),
-        cell: scoreCell, title: m.description }
+          return ri[0] === ri[1] ? String(ri[0]) : ri[0] + "\u2013" + ri[1]; } }
     ];
     shown().forEach(function (k) {
       if (k === state.metric || !info[k]) { return; }
       cols.push({ key: "m:" + k, label: info[k].label, hib: info[k].higher_is_better,
-        value: mean(k), cell: function (n) { return fmt(mean(k)(n)); }, title: info[k].description });
+        value: mean(k), cell: function (n) { return fmt(mean(k)(n)); } });
     });
     if (D.reference) {
       cols.push({ key: "wins", label: "vs " + ref + " W\u2013L\u2013T", hib: true,
         value: function (n) { var r = vsRef(n); return r ? r.wins - r.losses : null; },
-        cell: winsCell, title: "pairs where the method beats / loses to / ties " + ref });
+        cell: winsCell });
       cols.push({ key: "p", label: "p vs " + ref + " (Holm)", hib: false,
-        value: function (n) { var r = vsRef(n); return r ? r.p_holm : null; }, cell: pCell,
-        title: "paired t-test over pairs, Holm-adjusted over all pairs of methods" });
+        value: function (n) { var r = vsRef(n); return r ? r.p_holm : null; }, cell: pCell });
     }
-    cols.push({ key: "cost", label: "device-h", hib: false,
-      value: function (n) { return D.methods[n].device_hours; },
-      cell: function (n) { return fmt(D.methods[n].device_hours, 2); } });
+    var generating = Object.keys(D.methods).some(function (n) { return D.methods[n].truncation; });
+    if (generating) {
+      cols.push({ key: "trunc", label: "truncated", hib: false,
+        value: function (n) { var t = D.methods[n].truncation; return t ? t.share : null; },
+        cell: truncCell });
+    }
+    cols.push({ key: "cost", label: D.cost_label, hib: false,
+      value: function (n) { return D.methods[n].cost.hours; },
+      cell: function (n) { var c = D.methods[n].cost;
+        return (c.lower_bound ? "\u2265" : "") + fmt(c.hours, 2); } });
     return cols;
   }
 
@@ -160,12 +181,22 @@ JS = r"""
       'the bundle">self-reported</span>';
     if (!d.tuning) { badge += '<span class="badge self">untuned</span>'; }
     else if (d.tuning.identical_to_sft) { badge += '<span class="badge flag">identical to SFT</span>'; }
+    if (d.truncation && d.truncation.flagged) {
+      badge += '<span class="badge flag">truncated ' + Math.round(100 * d.truncation.share) + "%</span>";
+    }
     return "<strong>" + esc(n) + "</strong>" + badge;
   }
   function scoreCell(n) {
     var s = stat(state.metric, n);
     var ci = s.ci || [null, null];
     return fmt(s.mean) + ' <span class="ci">[' + fmt(ci[0]) + ", " + fmt(ci[1]) + "]</span>";
+  }
+  function truncCell(n) {
+    var t = D.methods[n].truncation;
+    if (!t) { return "\u2013"; }
+    var text = Math.round(100 * t.share) + "%";
+    return t.flagged ? '<span class="sig-worse">' + text + " at " + esc(t.budget || "?") +
+      "</span>" : text;
   }
   function winsCell(n) {
     var r = vsRef(n);
@@ -276,6 +307,8 @@ JS = r"""
     state.metric = e.target.value; state.sort = "rank"; state.desc = false; render();
   });
   document.getElementById("shown").addEventListener("change", render);
+  // the column choices are open on a wide screen, folded on a phone (the table first)
+  document.getElementById("columns").open = !window.matchMedia("(max-width: 600px)").matches;
   render();
 })();
 """

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import harness.leaderboard.ranking as K
 from harness.bundle_tuning import board_part
-from harness.leaderboard.entries import REFERENCE, Entry, metric_catalogue, score_table
+from harness.leaderboard.cellfacts import method_cost, method_truncation
+from harness.leaderboard.entries import (REFERENCE, Entry, metric_catalogue, primary_of,
+                                         score_table)
+from harness.leaderboard.explain import summary
 
 LEADERBOARD_VERSION = 1
 DIGITS = 6
@@ -40,10 +43,51 @@ def grid_of(entries: list[Entry]) -> dict:
                                                   for r in e.results.values()}))
     seeds = sorted(suite.get("seeds") or {int(r["cell"]["seed"]) for e in entries
                                           for r in e.results.values()})
+    tasks = {s: list(streams[s]) for s in names if isinstance(streams, dict) and s in streams}
+    for s in names:  # a manifest that lists no stream's tasks: the cells' order
+        tasks.setdefault(s, next((list(r.get("tasks") or []) for e in entries
+                                  for r in e.results.values() if r["cell"]["stream"] == s), []))
     return {"name": suite.get("name"), "grid_id": suite.get("grid_id"), "models": models,
             "streams": names, "seeds": seeds, "probes": list(suite.get("probes") or []),
-            "tasks": {s: list(streams[s]) for s in names
-                      if isinstance(streams, dict) and s in streams}}
+            "tasks": tasks, "task_descriptions": task_descriptions(tasks)}
+
+
+def task_descriptions(tasks: dict[str, list[str]]) -> dict[str, str]:
+    """Each task's one-line description from the task registry ("" for a task not
+    installed here: the page still lists it)."""
+    from harness.errors import HarnessError
+    from harness.tasks import get_task
+
+    out = {}
+    for name in sorted({t for names in tasks.values() for t in names}):
+        try:
+            out[name] = " ".join(get_task(name).description.split())
+        except HarnessError:
+            out[name] = ""
+    return out
+
+
+def duplicates(table: dict, catalogue: list[dict]) -> dict[str, dict]:
+    """Metric -> {"of": an earlier metric, "sign": 1 or -1} where its value equals that
+    metric's (sign 1) or its negation (-1) in every cell of this board: e.g. task gain is
+    ACC when the base model scores 0, forgetting is -BWT on two-task streams. A duplicate
+    column says nothing new, so the page hides it by default and says which it repeats."""
+    out = {}
+    keys = [m["key"] for m in catalogue]
+    for i, key in enumerate(keys):
+        cells = table[key]
+        for other in keys[:i]:
+            if other in out or {m: set(v) for m, v in cells.items()} != \
+                    {m: set(v) for m, v in table[other].items()} or not cells:
+                continue
+            for sign in (1, -1):
+                if all(abs(v - sign * table[other][m][p]) <= 1e-9
+                       for m, by_pair in cells.items() for p, v in by_pair.items()):
+                    out[key] = {"of": other, "sign": sign}
+                    break
+            if key in out:
+                break
+    return out
 
 
 def _view(table: dict, stream: str | None) -> dict:
@@ -91,6 +135,21 @@ def pareto(view: dict) -> dict | None:
                        for m, (x, y) in points.items()]}
 
 
+def in_force(method: dict) -> dict:
+    """A method's settings in force: a built-in's registered defaults under the bundle's
+    settings (bundles list the settings as given). A file plug-in is never imported here."""
+    from harness.errors import HarnessError
+    from harness.methods import METHODS
+
+    defaults = {}
+    if method.get("builtin"):
+        try:
+            defaults = dict(METHODS[method.get("name")].defaults)
+        except HarnessError:
+            pass
+    return {**defaults, **(method.get("params") or {})}
+
+
 def method_meta(entry: Entry, keys: list[str]) -> dict:
     """What the page says about a method beside its numbers, and its cells."""
     from harness.scores import cell_value
@@ -105,6 +164,7 @@ def method_meta(entry: Entry, keys: list[str]) -> dict:
                           "R": r["R"], "probes": r.get("probes") or {},
                           "values": {k: cell_value(r, k)[0] for k in keys}}
     record = entry.verification or {}
+    results = [entry.results[c] for c in sorted(entry.results)]
     return {"bundle": f"submissions/{entry.name}", "method": method.get("name", entry.name),
             "description": method.get("description", ""), "class": method.get("class"), "builtin": method.get("builtin"),
             "params": method.get("params") or {}, "train": method.get("train") or {},
@@ -112,6 +172,8 @@ def method_meta(entry: Entry, keys: list[str]) -> dict:
             "verified": entry.verified,
             "verified_at": str(record.get("at", ""))[:10] or None if entry.verified else None,
             "device_hours": man.get("device_hours"), "wall_clock_s": man.get("wall_clock_s"),
+            "cost": method_cost(results, man.get("device_hours")),
+            "truncation": method_truncation(results, in_force(method)),
             "harness": man.get("harness", {}),
             "hardware": {k: hardware.get(k) for k in ("device_type", "processor", "threads")},
             "tuning": board_part(entry.tuning), "cells": cells}
@@ -145,6 +207,10 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
                        "metrics": metrics}
         figures[view] = pareto(metrics)
     catalogue = [m for m in catalogue if m["key"] in views[ALL]["metrics"]]
+    repeats = duplicates(table, catalogue)
+    catalogue = [m | ({"duplicates": repeats[m["key"]]} if m["key"] in repeats else {})
+                 for m in catalogue]
+    default = "acc"
     return tidy({
         "leaderboard_version": LEADERBOARD_VERSION,
         "grid": grid,
@@ -173,7 +239,11 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
                                    "that sd; mdd80: the minimum detectable difference, found "
                                    "with 80% power at alpha after Holm over all pairs "
                                    "(harness.power.minimum_detectable_difference)",
-                     "reference": REFERENCE, "default_metric": "acc"},
+                     "reference": REFERENCE, "default_metric": default},
+        "primary": primary_of(entries),
+        "summary": summary(views[ALL]["metrics"].get(default), REFERENCE,
+                           next(m["label"] for m in catalogue if m["key"] == default), K.ALPHA)
+        if default in views[ALL]["metrics"] else None,
         "significant_pairs": views[ALL]["metrics"]["acc"]["significant_pairs"]
         if "acc" in views[ALL]["metrics"] else None,
         "minimum_detectable_difference": {m["key"]: views[ALL]["metrics"][m["key"]]

@@ -23,9 +23,11 @@ REFERENCE = "sft"  # the baseline every method is compared with (win counts, sig
 
 # The metrics of R shown and rankable, in page order (task_gain is ours: ACC minus the base
 # model's ACC, which the grid shares, so it ranks like ACC but reads as an improvement).
-R_METRICS = ("acc", "task_gain", "bwt", "forgetting", "plasticity", "forgotten_items")
-LABELS = {"acc": "ACC", "task_gain": "task gain", "bwt": "BWT", "forgetting": "forgetting",
-          "plasticity": "plasticity", "forgotten_items": "forgotten items"}
+R_METRICS = ("acc", "format_acc", "task_gain", "bwt", "forgetting", "plasticity",
+             "forgotten_items", "learned_from_base")
+LABELS = {"acc": "ACC", "format_acc": "format", "task_gain": "task gain", "bwt": "BWT",
+          "forgetting": "forgetting", "plasticity": "plasticity",
+          "forgotten_items": "forgotten items", "learned_from_base": "learned items"}
 DESCRIPTIONS = {
     "acc": "final average score over the stream's tasks: mean_j R[T][j]",
     "task_gain": "ACC minus the base model's: mean_j R[T][j] - R[0][j]",
@@ -34,6 +36,10 @@ DESCRIPTIONS = {
     "plasticity": "mean gain on each task right after training on it",
     "forgotten_items": "test items right after their task was trained and wrong after the "
                        "last task, summed over the stream's tasks",
+    "learned_from_base": "test items the base model got wrong and the model after the last "
+                         "task gets right, summed over the stream's tasks",
+    "format_acc": "ACC under the strict scoring: the answer counts only in the task's own "
+                  "format (the board ranks on content: the answer whatever its wrapper)",
 }
 
 
@@ -100,13 +106,23 @@ def cells_of(entries: list[Entry]) -> list[tuple[str, dict]]:
     return [(e.name, e.results[c]) for e in entries for c in sorted(e.results)]
 
 
+def primary_of(entries: list[Entry]) -> str:
+    """The scoring the cells rank on (result.json `primary`; cells from before it: strict)."""
+    found = sorted({r.get("primary", "strict") for _, r in cells_of(entries)})
+    return "content" if "content" in found else "strict"
+
+
 def metric_catalogue(entries: list[Entry]) -> list[dict]:
-    """Every shown metric: key, label, direction, description, in page order."""
+    """Every shown metric: key, label, direction, description, in page order. ACC is
+    labelled with its scoring when that is not strict; the format column exists only then."""
     probes = probe_order(entries)
-    keys = [*R_METRICS, *(f"{p}{end}" for p in probes for end in ("_final", "_delta"))]
+    primary = primary_of(entries)
+    r_metrics = [k for k in R_METRICS if k != "format_acc" or primary != "strict"]
+    keys = [*r_metrics, *(f"{p}{end}" for p in probes for end in ("_final", "_delta"))]
     hib = directions(keys, probe_directions([r for _, r in cells_of(entries)]))
-    out = [{"key": k, "label": LABELS[k], "higher_is_better": hib[k],
-            "description": DESCRIPTIONS[k]} for k in R_METRICS]
+    label = dict(LABELS, acc=f"ACC ({primary})" if primary != "strict" else "ACC")
+    out = [{"key": k, "label": label[k], "higher_is_better": hib[k],
+            "description": DESCRIPTIONS[k]} for k in r_metrics]
     for probe in probes:
         better = "higher" if hib[f"{probe}_final"] else "lower"
         out.append({"key": f"{probe}_final", "label": f"{probe}",

@@ -8,15 +8,18 @@ as text.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
+import harness.leaderboard.explain as X
 from harness.leaderboard.assets import CSS, JS
 from harness.leaderboard.readme import DETECTABLE_HEAD, detectable_rows
 from harness.leaderboard.svg import pareto_svg, sparkline
 from harness.leaderboard.tuning import drill_text, tuning_section
 
 TITLE = "Continual-learning leaderboard for LM fine-tuning"
-DEFAULT_SHOWN = ("acc", "task_gain", "bwt", "forgetting", "drift_final", "knowledge_final")
+DEFAULT_SHOWN = ("acc", "format_acc", "task_gain", "bwt", "forgetting", "forgotten_items",
+                 "learned_from_base", "drift_final", "knowledge_final")
 
 
 def _json_for_script(obj) -> str:
@@ -29,8 +32,52 @@ def _num(x, digits: int = 3) -> str:
     return "\u2013" if x is None else f"{x:.{digits}f}"
 
 
+def _inline(text: str) -> str:
+    """explain's plain text as HTML: escaped, `code` and *emphasis* marked up."""
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text, quote=False))
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", html)
+
+
+def legend_section(data: dict) -> str:
+    """What every column means, as text under the table (a phone cannot hover), then the
+    flagged methods' evidence."""
+    items = "".join(f"<dt>{escape(term)}</dt><dd>{_inline(text)}</dd>"
+                    for term, text in X.legend(data))
+    flags = "".join(f"<li>{_inline(line)}</li>" for line in X.flagged(data))
+    return (f'<section id="legend"><h2>What the columns mean</h2><dl class="legend">{items}</dl>'
+            + (f'<div id="flagged" class="flagged"><strong>Flagged: truncated generations'
+               f"</strong><ul>{flags}</ul></div>" if flags else "") + "</section>")
+
+
+def streams_section(data: dict) -> str:
+    """The streams (their tasks in training order) and what each task is."""
+    streams = "".join(f"<li>{_inline(line)}</li>" for line in X.streams(data))
+    tasks = "".join(f"<li>{_inline(line)}</li>" for line in X.tasks(data))
+    return ('<section id="streams"><h2>Streams and tasks</h2><p>A <em>stream</em> is a '
+            "sequence of tasks the model is fine-tuned on one after another; after each task "
+            "it is tested on every task, which gives the score matrix R behind ACC, BWT and "
+            "the item counts. Each (stream, seed) pair is one cell per method.</p>"
+            f"<ul>{streams}</ul><p>The tasks:</p><ul>{tasks}</ul></section>")
+
+
+def submit_section() -> str:
+    rows = "".join(f"<dt><code>{escape(cmd)}</code></dt><dd>{_inline(text)}</dd>"
+                   for cmd, text in X.SUBMIT)
+    return ('<section id="submit"><h2>Submit a method</h2><dl class="legend">'
+            f'{rows}</dl><p>Then open a pull request that adds the bundle folder. The whole '
+            f'procedure: <a href="{X.SUBMITTING}">docs/submitting.md</a>.</p></section>')
+
+
 def _settings(obj) -> str:
     return escape(json.dumps(obj, sort_keys=True, separators=(", ", ": ")))
+
+
+def grid_line(data: dict) -> str:
+    grid, power = data["grid"], data["views"]["all"]["power"]
+    return (f"{len(data['methods'])} methods on grid <code>{escape(str(grid['grid_id']))}</code> "
+            f"(suite {escape(str(grid['name']))}): {escape(', '.join(grid['models']))}; "
+            f"{len(grid['streams'])} streams &times; {len(grid['seeds'])} seeds = "
+            f"{power['n_pairs']} (stream, seed) pairs per method.")
 
 
 def header_note(data: dict) -> str:
@@ -91,8 +138,8 @@ def detectable_section(data: dict) -> str:
             "found with 80% power after the correction "
             "(harness.power.minimum_detectable_difference); a real difference smaller than "
             "it is likely to tie.</p>"
-            f'<table class="detectable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
-            "</table></section>")
+            f'<div class="scroll"><table class="detectable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div></section>")
 
 
 def controls(data: dict) -> str:
@@ -103,12 +150,21 @@ def controls(data: dict) -> str:
                       f'{" selected" if m["key"] == default else ""}>{escape(m["label"])}'
                       f'{"" if m["higher_is_better"] else " (lower is better)"}</option>'
                       for m in data["metrics"])
-    boxes = "".join(f'<label title="{escape(m["description"])}"><input type="checkbox" '
-                    f'value="{escape(m["key"])}"{" checked" if m["key"] in DEFAULT_SHOWN else ""}>'
-                    f' {escape(m["label"])}</label> ' for m in data["metrics"])
+    labels = {m["key"]: m["label"] for m in data["metrics"]}
+
+    def box(m: dict) -> str:
+        on = m["key"] in DEFAULT_SHOWN and "duplicates" not in m
+        same = m.get("duplicates")
+        note = (f' <span class="dup">(= {"" if same["sign"] == 1 else "&minus;"}'
+                f'{escape(labels[same["of"]])})</span>' if same else "")
+        return (f'<label><input type="checkbox" value="{escape(m["key"])}"'
+                f'{" checked" if on else ""}> {escape(m["label"])}{note}</label> ')
+    boxes = "".join(box(m) for m in data["metrics"])
     return (f'<div class="controls"><label>Stream <select id="view">{views}</select></label>'
             f'<label>Rank by <select id="metric">{metrics}</select></label>'
-            f'<fieldset id="shown"><legend>Metrics shown</legend>{boxes}</fieldset></div>')
+            f'<details id="columns"><summary>Columns shown</summary><fieldset id="shown">'
+            f"<legend>Metrics shown (= X: repeats column X on this board)</legend>{boxes}"
+            "</fieldset></details></div>")
 
 
 def pareto_section(data: dict) -> str:
@@ -225,7 +281,8 @@ def page_data(data: dict) -> dict:
     """What the script needs: everything but the cells (the drill-downs hold those)."""
     methods = {name: {k: v for k, v in meta.items() if k != "cells"}
                for name, meta in data["methods"].items()}
-    return {k: v for k, v in data.items() if k not in ("methods", "pareto")} | {"methods": methods}
+    return ({k: v for k, v in data.items() if k not in ("methods", "pareto")}
+            | {"methods": methods, "cost_label": X.cost_legend(data)[0]})
 
 
 def render_page(data: dict) -> str:
@@ -248,23 +305,29 @@ def _page(data: dict) -> str:
 <body>
 <header>
 <h1>{TITLE}</h1>
-<p class="sub">Grid <code>{escape(str(grid['grid_id']))}</code> (suite
-{escape(str(grid['name']))}); generated by <code>harness leaderboard</code> from
-<code>leaderboard/submissions/</code>; the same numbers are in leaderboard.json and README.md.</p>
-<div class="note" id="note">{header_note(data)}</div>
+<p class="lead" id="lead">{escape(data['summary'] or '')}</p>
+<p class="sub">{grid_line(data)} Generated by <code>harness leaderboard</code> from
+<code>leaderboard/submissions/</code>; the same numbers are in leaderboard.json and README.md.
+Below: the table, <a href="#legend">what each column means</a>,
+<a href="#statistics">how ranks are decided</a>, <a href="#streams">the streams and tasks</a>,
+<a href="#submit">how to submit</a>.</p>
 {pending_note(data)}
 </header>
 <main>
 {controls(data)}
-<p id="power" class="power"></p>
 <div class="scroll"><table id="board"><thead></thead><tbody></tbody></table></div>
 <noscript><p>The table needs JavaScript; README.md beside this page has the same ranking.</p></noscript>
 <p class="legend-text">Click a column header to sort (again to reverse); click a row for the
-method's cells. "=" marks a rank shared with another method. * marks a Holm-adjusted p below
-{data['settings']['alpha']} against {escape(str(data['reference'] or 'the reference'))}.
-"untuned" and "identical to SFT" beside a name: see <a href="#tuning">Tuning</a>.</p>
+method's cells. "untuned" and "identical to SFT" beside a name: see <a href="#tuning">Tuning</a>.</p>
+{legend_section(data)}
+<section id="statistics"><h2>How ranks are decided</h2>
+<p id="power" class="power"></p>
+<div class="note" id="note">{header_note(data)}</div>
+</section>
 {detectable_section(data)}
 {pareto_section(data)}
+{streams_section(data)}
+{submit_section()}
 {tuning_section(data)}
 <section id="drilldowns"><h2>Methods</h2><p class="legend-text">Click a row of the table to
 open a method here.</p>{drills}</section>
