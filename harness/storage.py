@@ -58,6 +58,11 @@ class Ledger:
         if entry not in self.computed:
             self.reused[entry] = cost
 
+    def paid(self, entry: str) -> None:
+        """`entry` was computed here: its cost is in the CPU time of whoever keeps this."""
+        self.computed.add(entry)
+        self.reused.pop(entry, None)
+
     def total(self) -> tuple[float | None, float | None]:
         """(cpu_s, wall_s) of the entries reused; each None where one is unknown."""
         def add(i: int) -> float | None:
@@ -342,10 +347,11 @@ class Cache:
         waited for it reads the entry just written.
 
         A computed entry stores its cost: `cpu_s`, the CPU seconds of this whole process
-        (time.process_time: every thread, user and system) while `compute` ran, and
-        `wall_s`, its wall-clock seconds, each plus the cost of the entries `compute`
-        itself reused (what it would have cost with an empty cache). A hit adds the
-        entry's cost to the CELL ledger, a miss marks it paid there.
+        (time.process_time: every thread, user and system; another thread busy meanwhile
+        would count too: in a cell the others, the claim's heartbeat, sleep) while
+        `compute` ran, and `wall_s`, its wall-clock seconds, each plus the cost of the
+        entries `compute` itself reused (what it would have cost with an empty cache). A
+        hit adds the entry's cost to the CELL ledger, a miss marks it paid there.
         """
         path = self.path(namespace, key)
         entry = f"{namespace}/{path.name}"
@@ -371,8 +377,7 @@ class Cache:
                 "cpu_s": None if reused_cpu is None else round(cpu + reused_cpu, 3),
                 "wall_s": None if reused_wall is None else round(wall + reused_wall, 3)})
         for ledger in [CELL, *stack]:
-            ledger.computed.add(entry)
-            ledger.reused.pop(entry, None)
+            ledger.paid(entry)
         return value
 
     @staticmethod
