@@ -67,7 +67,7 @@ class Ledger:
         """(cpu_s, wall_s) of the entries reused; each None where one is unknown."""
         def add(i: int) -> float | None:
             parts = [c[i] for c in self.reused.values()]
-            return sum(parts) if self.complete and None not in parts else None
+            return sum(parts, 0.0) if self.complete and None not in parts else None
         return add(0), add(1)
 
     def state(self) -> dict:
