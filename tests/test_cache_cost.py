@@ -73,7 +73,7 @@ def test_an_entry_that_reuses_another_costs_what_an_empty_cache_would():
     cache.get_or_compute("ns", "outer", lambda: cache.get_or_compute("ns", "inner", burn(9))
                          + cache.get_or_compute("ns", "inner", burn(9)) + burn(0.1)())
     outer = entry_file(cache, "ns", "outer")["cpu_s"]
-    assert inner + 0.099 <= outer < inner + 0.2  # the inner entry counted once (entries: 3 decimals)
+    assert inner + 0.099 <= outer < inner + 0.2  # inner counted once (3 decimals stored)
     assert ledger.total()[0] == pytest.approx(inner)  # the cell reused inner, computed outer
 
 
@@ -119,7 +119,7 @@ def test_two_cells_sharing_a_cache_cost_the_same_cold(tmp_path, tiny_model_dir):
     assert sorted(p.parent.name for p in (tmp_path / "cache").glob("*/*.json")) == [
         "base_rows", "general_answers"]
     t1, t2 = first["timings"], second["timings"]
-    assert t1["cache_cpu_s"] == 0.0 and t1["cache_wall_s"] == 0.0 and type(t1["cache_cpu_s"]) is float
+    assert t1["cache_cpu_s"] == t1["cache_wall_s"] == 0.0 and type(t1["cache_cpu_s"]) is float
     assert t2["cache_cpu_s"] == pytest.approx(sum(e["cpu_s"] for e in entries))
     assert 0 < t2["cache_cpu_s"] < t1["cpu_s"]
     # the base_rows entry's wall clock agrees with the evaluator's own timing of row 0
