@@ -17,7 +17,11 @@ into place, so a kill during the write leaves the previous checkpoint whole:
   evaluation;
 - `setup_s`, `elapsed_s`, `generation_s`, `cpu_s`, `resumed_after`: the cell's timings so far
   (`cpu_s`, the process's CPU seconds, is absent from checkpoints written before it: a cell
-  resumed from such a one records `cpu_s` null, unknown).
+  resumed from such a one records `cpu_s` null, unknown);
+- `cache`: the cell's ledger of cache entries so far (harness/storage.py `Ledger.state`:
+  those it computed, those it reused with their cost), so that `timings.cache_cpu_s` counts
+  each reused entry once across a resume and none the cell computed before it (absent
+  from checkpoints written before it: the resumed cell records `cache_cpu_s` null).
 
 The last task is checkpointed too with `--keep-checkpoints`, or `--save-model` (saving the
 model after it takes a while).

@@ -122,6 +122,20 @@ def results_version_of(result: dict) -> int:
     return result.get("results_version", 1)
 
 
+def cold_cpu_s(result: dict) -> tuple[float | None, bool]:
+    """(CPU seconds the cell would have taken with an empty cache, exact?): its own
+    `timings.cpu_s` plus `cache_cpu_s`, the cost of the cache entries it reused (work
+    another cell paid for: base rows, self-dialogues, rewrites). Where `cache_cpu_s` is
+    unknown (null: an entry from before costs were recorded; absent: a cell from before
+    the field), `cpu_s` alone, flagged (value, False): a lower bound. (None, False) where
+    `cpu_s` itself is unknown."""
+    timings = result.get("timings") or {}
+    own, reused = finite(timings.get("cpu_s")), finite(timings.get("cache_cpu_s"))
+    if own is None:
+        return None, False
+    return (own, False) if reused is None else (own + reused, True)
+
+
 # a suite's `primary` -> the evaluation row's per-item scores it ranks on: `strict` (the
 # answer in the task's format, Task.score) or `content` (the answer whatever its wrapper)
 PRIMARY_METRICS = {"strict": "items", "content": "content"}

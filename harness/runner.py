@@ -32,7 +32,7 @@ from harness.precision import using
 from harness.results import cell_local, failure_message, stop_message
 from harness.probes import general_prompts, get_probe
 from harness.seeding import isolated, seeded
-from harness.storage import Cache, writing
+from harness.storage import Cache, start_ledger, writing
 from harness.training import total_steps, train_task
 
 
@@ -155,6 +155,7 @@ class Runner:
         started, generated = time.perf_counter(), generation_seconds()
         started_cpu = time.process_time()  # CPU seconds beside wall clock: a shared machine's
         # wall clock counts other work; the process's CPU time does not
+        ledger = start_ledger()  # the cache entries this cell reuses, and what they cost
         folder = self.cell_dir(cell)
         path = resolve_model(cell.model, log=self.ui.log)
         p = plan(cell, self.suite, path)
@@ -191,6 +192,7 @@ class Runner:
             rows, training, setup_s = saved["rows"], saved["training"], saved["setup_s"]
             earlier_s, earlier_gen = saved["elapsed_s"], saved["generation_s"]
             earlier_cpu = saved.get("cpu_s")  # None: a checkpoint from before cpu_s, unknown
+            ledger.merge(saved.get("cache"))  # None: from before the ledger, unknown
             resumed = saved["resumed_after"] + [saved["done"]]
         for i, (task, split) in enumerate(zip(p.tasks, p.splits)):
             if i < len(training):
@@ -211,7 +213,8 @@ class Runner:
                 self._checkpoint(folder, cell, p, method, model, ctx, rows, training, {
                     "setup_s": setup_s, "elapsed_s": earlier_s + time.perf_counter() - started,
                     "generation_s": earlier_gen + generation_seconds() - generated,
-                    "cpu_s": cpu_since(earlier_cpu, started_cpu), "resumed_after": resumed})
+                    "cpu_s": cpu_since(earlier_cpu, started_cpu), "resumed_after": resumed,
+                    "cache": ledger.state()})
 
         timings = {"total_s": earlier_s + time.perf_counter() - started, "setup_s": setup_s,
                    "train_s": sum(s["seconds"] for s in training),
@@ -220,6 +223,7 @@ class Runner:
                    "probes_s": sum(row.get("probe_seconds", 0.0) for row in rows[1:]),
                    "generation_s": earlier_gen + generation_seconds() - generated,
                    "cpu_s": cpu_since(earlier_cpu, started_cpu), "resumed_after": resumed}
+        timings["cache_cpu_s"], timings["cache_wall_s"] = ledger.total()
         result = results.build_result(
             cell=cell.info, tasks=list(cell.tasks), rows=rows, probes=self.probes,
             training=training, config=p.config, config_hash=p.config_hash,

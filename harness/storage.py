@@ -8,6 +8,12 @@ computed under an exclusive lock on <hash of key>.lock beside the entry (fcntl.f
 second process asking for the same key (`--jobs`, Ray tasks, runs sharing a cache) waits
 for the first and reads its entry instead of computing it again. The OS releases the lock
 of a process that dies (kill -9 included), so a dead holder never blocks anyone.
+
+An entry records what computing it cost beside its value: {"key", "value", "cpu_s",
+"wall_s"}. A cell that reuses an entry does not pay that cost, so the runner keeps a
+`Ledger` of what each cell reused and records it (timings.cache_cpu_s): the cell's cost
+with an empty cache is its own CPU seconds plus those. Entries written before the cost
+was recorded hold only key and value; they stay valid, their cost is unknown (None).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -33,6 +40,62 @@ _MISSING = object()
 REUSED: dict[str, int] = {}  # namespace -> entries this process read from the cache
 _HELD: dict[str, int] = {}  # lock files this process holds -> depth (re-entrant)
 _HELD_GUARD = threading.Lock()
+
+
+class Ledger:
+    """The cold cost of the cache entries reused since it began: what computing them would
+    have added had the cache been empty. Each entry counts once, however often it is read,
+    and not at all where it was computed under this ledger (that compute is paid already).
+    A cost is (cpu_s, wall_s), each None where unknown (an entry from before costs were
+    recorded); the total is then None too: a partial sum would pass for the whole."""
+
+    def __init__(self):
+        self.computed: set[str] = set()  # entries computed here: their cost is paid
+        self.reused: dict[str, list] = {}  # entry -> [cpu_s, wall_s] when it was computed
+        self.complete = True  # False: reuses before it (an old checkpoint) are unknown
+
+    def hit(self, entry: str, cost: list) -> None:
+        if entry not in self.computed:
+            self.reused[entry] = cost
+
+    def paid(self, entry: str) -> None:
+        """`entry` was computed here: its cost is in the CPU time of whoever keeps this."""
+        self.computed.add(entry)
+        self.reused.pop(entry, None)
+
+    def total(self) -> tuple[float | None, float | None]:
+        """(cpu_s, wall_s) of the entries reused; each None where one is unknown."""
+        def add(i: int) -> float | None:
+            parts = [c[i] for c in self.reused.values()]
+            return sum(parts, 0.0) if self.complete and None not in parts else None
+        return add(0), add(1)
+
+    def state(self) -> dict:
+        """Plain values for a checkpoint (harness/checkpoint.py)."""
+        return {"computed": sorted(self.computed), "reused": dict(self.reused),
+                "complete": self.complete}
+
+    def merge(self, state: dict | None) -> None:
+        """Add a checkpoint's ledger (None: one from before ledgers, which makes the total
+        unknown). An entry one run computed and the other reused was paid by the cell."""
+        if not (isinstance(state, dict) and {"computed", "reused", "complete"} <= set(state)):
+            self.complete = False
+            return
+        self.computed |= set(state["computed"])
+        self.reused = {e: c for e, c in {**state["reused"], **self.reused}.items()
+                       if e not in self.computed}
+        self.complete = self.complete and state["complete"]
+
+
+CELL = Ledger()  # this process's current cell's: harness/runner.py starts one per cell
+_computing = threading.local()  # the ledgers of the computes running in this thread
+
+
+def start_ledger() -> Ledger:
+    """A fresh ledger for a cell (the runner's) as this process's CELL ledger."""
+    global CELL
+    CELL = Ledger()
+    return CELL
 
 
 def cache_dir() -> Path:
@@ -282,31 +345,67 @@ class Cache:
         (the caller's shape check) counts as a miss and is rebuilt: a damaged cache must
         never fail the cells that share it. A miss is computed under the key's lock: whoever
         waited for it reads the entry just written.
+
+        A computed entry stores its cost: `cpu_s`, the CPU seconds of this whole process
+        (time.process_time: every thread, user and system; another thread busy meanwhile
+        would count too: in a cell the others, the claim's heartbeat, sleep) while
+        `compute` ran, and `wall_s`, its wall-clock seconds, each plus the cost of the
+        entries `compute` itself reused (what it would have cost with an empty cache). A
+        hit adds the entry's cost to the CELL ledger, a miss marks it paid there.
         """
         path = self.path(namespace, key)
-        value = self._read(path)
+        entry = f"{namespace}/{path.name}"
+        value, cost = self._read(path)
         if value is not _MISSING and (valid is None or valid(value)):
-            REUSED[namespace] = REUSED.get(namespace, 0) + 1
-            return value
+            return _reused(namespace, entry, cost, value)
         with file_lock(path.with_suffix(".lock")):
-            value = self._read(path)  # written while we waited for the lock?
+            value, cost = self._read(path)  # written while we waited for the lock?
             if value is not _MISSING and (valid is None or valid(value)):
-                REUSED[namespace] = REUSED.get(namespace, 0) + 1
-                return value
-            value = compute()
-            atomic_write_json(path, {"key": key, "value": value})
+                return _reused(namespace, entry, cost, value)
+            inner = Ledger()  # what compute() reuses: part of this entry's cold cost
+            stack = _computing.__dict__.setdefault("ledgers", [])
+            stack.append(inner)
+            cpu, wall = time.process_time(), time.perf_counter()
+            try:
+                value = compute()
+            finally:
+                stack.pop()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            reused_cpu, reused_wall = inner.total()
+            atomic_write_json(path, {
+                "key": key, "value": value,
+                "cpu_s": None if reused_cpu is None else round(cpu + reused_cpu, 3),
+                "wall_s": None if reused_wall is None else round(wall + reused_wall, 3)})
+        for ledger in [CELL, *stack]:
+            ledger.paid(entry)
         return value
 
     @staticmethod
-    def _read(path: Path) -> Any:
+    def _read(path: Path) -> tuple[Any, list]:
+        """(value, [cpu_s, wall_s]) of the entry at `path`; (_MISSING, ...) where there is
+        none, or a damaged one (removed). A cost not recorded, or not a number, is None."""
         if not path.exists():
-            return _MISSING
+            return _MISSING, [None, None]
         try:
             entry = json.loads(read_regular(path).decode("utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             entry = None
         if isinstance(entry, dict) and "value" in entry:
-            return entry["value"]
+            return entry["value"], [_seconds(entry.get("cpu_s")), _seconds(entry.get("wall_s"))]
         with contextlib.suppress(OSError):
             path.unlink()  # a corrupt entry is recomputed, never trusted
-        return _MISSING
+        return _MISSING, [None, None]
+
+
+def _reused(namespace: str, entry: str, cost: list, value: Any) -> Any:
+    """Count a hit: in REUSED, and its cost in the cell's ledger and those of the computes
+    running in this thread."""
+    REUSED[namespace] = REUSED.get(namespace, 0) + 1
+    for ledger in [CELL, *getattr(_computing, "ledgers", [])]:
+        ledger.hit(entry, cost)
+    return value
+
+
+def _seconds(x) -> float | None:
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < float("inf")
+    return float(x) if ok else None

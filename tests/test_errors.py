@@ -436,6 +436,13 @@ def test_cache_entry_wrong_shape(tmp_path):
         assert cache.get_or_compute("ns", "k", lambda: [1, 2], valid=lambda v: isinstance(v, list)) == [1, 2]
         assert json.loads(path.read_text())["value"] == [1, 2]
     assert cache.get_or_compute("ns", "k", lambda: pytest.fail("not a hit")) == [1, 2]
+    from harness.storage import start_ledger
+
+    for cost in ['"1.5"', "-1", "NaN", "true", "null"]:  # the value is used, its cost unknown
+        path.write_text(f'{{"value": [3], "cpu_s": {cost}, "wall_s": 1.0}}')
+        ledger = start_ledger()
+        assert cache.get_or_compute("ns", "k", lambda: pytest.fail("not a hit")) == [3]
+        assert ledger.total() == (None, 1.0), cost
 
 
 def test_plugin_import_fails(env, capsys):
