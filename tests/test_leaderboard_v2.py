@@ -12,7 +12,8 @@ from harness import scores
 from harness import verify as V
 from harness.leaderboard import build
 from harness.leaderboard.board import duplicates
-from harness.leaderboard.cellfacts import cold_cpu_s, method_cost, method_truncation, truncation
+from harness.leaderboard.cellfacts import method_cost, method_truncation, truncation
+from harness.results import cold_cpu_s
 from harness.results import scoring
 from tests.test_leaderboard import SYNTH, checksum_only, make_board, write_bundle
 

@@ -1,6 +1,6 @@
 """What the leaderboard says about a method beside its scores, read from its cells' result.json:
 the share of generations that hit their token budget (`truncated_share`) and the cold-cache
-cost (`cold_cpu_s`). The one reader of each; docs/leaderboard.md states the conventions.
+cost (from harness.results.cold_cpu_s). The one reader of each; docs/leaderboard.md states the conventions.
 
 Truncated share, the convention: a generating method records `truncated_share` (0 to 1: the
 share of its generations that hit the token budget without finishing) in method_stats,
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from statistics import mean
+
+from harness.results import cold_cpu_s
 
 FLAG_SHARE = 0.10  # a generating method above this share is flagged on the page
 # the settings that are a generation's token budget (sa-sft has one per turn kind)
@@ -79,19 +81,6 @@ def method_truncation(results: list[Mapping], params: Mapping | None = None) -> 
     budgets = sorted({t["budget"] for t in found if t["budget"]})
     return {"share": share, "max": max(t["share"] for t in found), "cells": len(found),
             "budget": "; ".join(budgets) or None, "flagged": share > FLAG_SHARE}
-
-
-def cold_cpu_s(result: Mapping) -> tuple[float | None, bool]:
-    """(CPU seconds of the cell as if no cache entry had been reused, complete): timings'
-    cpu_s plus cache_cpu_s (the CPU seconds of the cache entries it reused). Without
-    cache_cpu_s the figure is cpu_s alone, a lower bound (complete False); without cpu_s
-    (cells from before it was recorded) None."""
-    timings = result.get("timings") or {}
-    cpu = _num(timings.get("cpu_s"))
-    if cpu is None:
-        return None, False
-    cache = _num(timings.get("cache_cpu_s"))
-    return (cpu, False) if cache is None else (cpu + cache, True)
 
 
 def method_cost(results: list[Mapping], device_hours: float | None) -> dict:
