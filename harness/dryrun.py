@@ -26,7 +26,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
 
     from harness import claims
     from harness.checkpoint import disk_bytes
-    from harness.grid import expand, grid_id, measured_seconds, plan, state
+    from harness.grid import expand, grid_id, measured_seconds, plan, shared_generation, state
     from harness.results import CellState
 
     measured, index = measured_seconds(out), {c.id: i for i, c in enumerate(expand(suite))}
@@ -34,7 +34,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         gid = grid_id(suite)
     except HarnessError:
         gid = "(unknown until the task data is fetched)"
-    rows, total_s, base_rows, unknown = [], 0.0, {}, 0
+    rows, total_s, base_rows, unknown, shared = [], 0.0, {}, 0, {}
     from harness.fetch import missing
 
     unfetched = {what.removeprefix("task ") for item in missing(suite) for what in item["for"]
@@ -47,6 +47,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         base = (local and base_row_path(cell, suite)) or (cell.model, cell.tasks)
         if base not in base_rows and found is not CellState.COMPLETE:  # (cached?, seconds)
             base_rows[base] = (isinstance(base, Path) and base.exists(), e["row_s"] or 0.0)
+        if found is not CellState.COMPLETE and e["source"].startswith("135M"):
+            shared.update(shared_generation(cell, suite))  # each unit once (a dict)
         known = e["train_s"] is not None
         row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
                "steps": e["steps"], "estimate_s": round(e["train_s"] + e["eval_s"]
@@ -70,18 +72,19 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
             unknown += not known
         rows.append((row, e))
     uncached = [seconds for cached, seconds in base_rows.values() if not cached]
-    total_s += sum(uncached)
+    total_s += sum(uncached) + sum(shared.values())
     todo = sum(r["state"] not in ("complete", "running") for r, _ in rows)
     workers = jobs or len(devices or ())  # --jobs N, or a worker per GPU of --devices
     wall_s = None if workers < 2 else makespan(  # each base row once, as its own item
         [r["estimate_s"] or 0.0 for r, _ in rows if r["state"] not in ("complete", "running")]
-        + uncached, workers)
+        + uncached + list(shared.values()), workers)
     if as_json:
         print(json.dumps({"suite": suite.name, "grid_id": gid, "out": str(out),
                           "to_run": todo, "estimate_s": round(total_s, 1),
                           **({"workers": workers, "estimate_wall_s": round(wall_s, 1)}
                              if wall_s is not None else {}),
                           "base_rows_to_compute": len(uncached),
+                          "shared_generation_s": round(sum(shared.values()), 1),
                           "cells_without_estimate": unknown,
                           **({"short_look": suite.short_look} if suite.short_look else {}),
                           **({"note": note} if note else {}),
@@ -105,6 +108,9 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
           + (f", of which {len(uncached)} base-model row(s) (row 0: the untrained model with "
              f"every probe) not in the cache, {duration(sum(uncached))}" if uncached else
              ", base-model rows cached")
+          + (f", and {len(shared)} cached generation(s) shared between cells (sa-sft's "
+             f"self-dialogue pools, sdft-rewrite's rewrites; counted as not yet cached), "
+             f"{duration(sum(shared.values()))}" if shared else "")
           + (f"; {workers_text(wall_s, workers)}" if wall_s is not None else "")
           + (f"; {unknown} cell(s) without an estimate (a model far larger than the 135M the "
              "CPU figures are for: give --gpu H100 for GPU arithmetic)" if unknown else "")

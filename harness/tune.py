@@ -219,11 +219,11 @@ def dry_run(suite: Suite, out: Path, jobs: int | None = None) -> list[str]:
     setting's folder, else the 2-core CPU figures); a total line last, with the wall clock
     of `jobs` workers where there are several."""
     from harness.dryrun import duration, makespan, workers_text
-    from harness.grid import estimate, expand, measured_seconds, state
+    from harness.grid import estimate, expand, measured_seconds, shared_generation, state
     from harness.results import CellState
 
     plan = tune_plan(suite)
-    lines, spent = [], []
+    lines, spent, shared = [], [], {}
     for method in suite.methods:
         seconds = []
         for setting in settings_of(method):
@@ -234,14 +234,20 @@ def dry_run(suite: Suite, out: Path, jobs: int | None = None) -> list[str]:
                     continue
                 e = estimate(cell, variant, measured_seconds(where))
                 seconds.append(e["train_s"] + e["eval_s"] + (e["setup_s"] or 0.0))
+                if e["source"].startswith("135M"):  # shared by the settings: counted once
+                    shared.update(shared_generation(cell, variant))
         lines.append(f"{method.name:<14} {' | '.join(slug(s) for s in settings_of(method))}: "
                      f"{len(seconds)} cells, ~{sum(seconds) / 60:.0f} min")
         spent += seconds
+    spent += list(shared.values())  # each cached generation once, as its own item
     wall = (f"; {workers_text(makespan(spent, jobs), jobs)}" if jobs and jobs > 1 else "")
-    lines.append(f"{len(spent)} tuning cells to run ({len(suite.methods)} methods x {BUDGET} "
+    cells = len(spent) - len(shared)
+    lines.append(f"{cells} tuning cells to run ({len(suite.methods)} methods x {BUDGET} "
                  f"settings x {len(plan.streams)} streams x {len(plan.seeds)} seeds, select "
                  f"{plan.select} of {suite.primary}); estimated {duration(sum(spent))} in one "
-                 f"process{wall}")
+                 f"process{wall}" + (f" (with {len(shared)} cached generation(s) the cells "
+                 f"share, counted as not yet cached: {duration(sum(shared.values()))})"
+                 if shared else ""))
     return lines
 
 

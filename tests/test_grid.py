@@ -168,3 +168,47 @@ def test_a_bad_stream_mapping_is_one_line(tmp_path, tiny_model_dir, stream, prob
     with pytest.raises(HarnessError) as err:
         load_suite(tiny_suite(tmp_path, str(tiny_model_dir), streams={"a": stream}))
     assert problem in str(err.value)
+
+
+def test_shared_generation_is_counted_once_per_unit_and_bf16_scales_the_cpu_figures(
+        tmp_path, tiny_model_dir):
+    """sa-sft's pool is one per (model, seed), sdft-rewrite's rewrites one per (model, seed,
+    task): two streams sharing a task and two methods per seed need 2 pools and 3 rewrite
+    sets a seed, not one per cell; bf16 scales every CPU fallback figure."""
+    from harness.grid import (CPU_135M_POOL_S, CPU_135M_REWRITE_S, CPU_BF16_FACTOR,
+                              shared_generation)
+
+    streams = {"a": ["arith", "json-extract"], "b": ["json-extract", "facts"]}
+    suite = load_suite(tiny_suite(tmp_path, str(tiny_model_dir), streams=streams, seeds=[0, 1],
+                                  methods={"sa-sft": {}, "sdft-rewrite": {}}))
+    units = {}
+    for cell in expand(suite):
+        units.update(shared_generation(cell, suite))
+    pools = [u for u in units if u[0] == "sa-sft"]
+    rewrites = [u for u in units if u[0] == "sdft-rewrite"]
+    assert len(pools) == 2 and len(rewrites) == 2 * 3
+    assert sum(units.values()) == pytest.approx(
+        2 * CPU_135M_POOL_S["sa-sft"] + 6 * 8 * CPU_135M_REWRITE_S["sdft-rewrite"])
+    (tmp_path / "bf").mkdir()
+    bf16 = load_suite(tiny_suite(tmp_path / "bf", str(tiny_model_dir), streams=streams,
+                                 seeds=[0, 1], methods={"sa-sft": {}, "sdft-rewrite": {}},
+                                 precision="bf16"))
+    cell, twin = expand(suite)[0], expand(bf16)[0]
+    plain, fast = estimate(cell, suite, {}), estimate(twin, bf16, {})
+    assert fast["train_s"] == pytest.approx(CPU_BF16_FACTOR * plain["train_s"])
+    assert fast["eval_s"] == pytest.approx(CPU_BF16_FACTOR * plain["eval_s"])
+    assert sum(shared_generation(twin, bf16).values()) == pytest.approx(
+        CPU_BF16_FACTOR * sum(shared_generation(cell, suite).values()))
+
+
+def test_the_dry_run_adds_each_shared_generation_once(tmp_path, tiny_model_dir, capsys):
+    from harness.dryrun import dry_run
+    from harness.grid import CPU_135M_POOL_S
+
+    suite = load_suite(tiny_suite(tmp_path, str(tiny_model_dir), seeds=[0, 1],
+                                  methods={"sa-sft": {}, "sft": {}}))
+    dry_run(suite, tmp_path / "out", expand(suite), as_json=True)
+    found = json.loads(capsys.readouterr().out)
+    assert found["shared_generation_s"] == pytest.approx(2 * CPU_135M_POOL_S["sa-sft"])
+    cells = sum(c["estimate_s"] for c in found["cells"])
+    assert found["estimate_s"] > cells + 2 * CPU_135M_POOL_S["sa-sft"] - 1e-6
