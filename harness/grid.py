@@ -173,10 +173,13 @@ CPU_135M_PROBE_S = {"drift": 5.7, "agreement": 16.7, "style-leak": 16.1, "knowle
 # seeds 0-2: 783 s, 1,055 s and 574 s for 128 rewrites of up to 512 tokens).
 CPU_135M_POOL_S = {"sa-sft": 1400.0}
 CPU_135M_REWRITE_S = {"sdft-rewrite": 6.1}
-# bf16 autocast against float32 on this project's CPU (avx512_bf16, AMX), one thread, CPU
-# seconds: a training step 3.80 / 5.87 and 3.62 / 5.56, a generation batch 5.06 / 7.69 and
-# 4.99 / 7.53 (/tmp/bf/speed.py runs, benchmark card): the CPU figures above scaled by it
-CPU_BF16_FACTOR = 0.65
+# bf16 autocast against float32 on this project's CPU (avx512_bf16, AMX), one thread: the
+# same short cell (pilot-v2 labels-last sft seed 0, 8 steps a task, 16 test items),
+# interleaved, twice each: training 85.1 / 107.3 s and 85.6 / 108.4 s, evaluation 99.0 /
+# 100.3 s and 98.3 / 98.0 s; sampled generation in batches (16 x 48 tokens) 5.06 / 7.69
+# and 4.99 / 7.53 CPU s (benchmark card). The CPU figures above are float32's, scaled by
+# these where a suite runs bf16; evaluation (short greedy answers) does not gain.
+CPU_BF16_FACTOR = {"train": 0.79, "eval": 1.0, "generation": 0.65}
 
 
 def shared_generation(cell: Cell, suite: Suite) -> dict[tuple, float]:
@@ -184,7 +187,7 @@ def shared_generation(cell: Cell, suite: Suite) -> dict[tuple, float]:
     units are shared, so a dry run counts each once, however many cells need it."""
     from harness.methods import builtin_of
 
-    base, scale = builtin_of(cell.method.name), cpu_scale(suite)
+    base, scale = builtin_of(cell.method.name), cpu_scale(suite, "generation")
     units = {}
     if base in CPU_135M_POOL_S:
         units[(base, cell.model, cell.seed)] = CPU_135M_POOL_S[base] * scale
@@ -195,9 +198,9 @@ def shared_generation(cell: Cell, suite: Suite) -> dict[tuple, float]:
     return units
 
 
-def cpu_scale(suite: Suite) -> float:
-    """The CPU figures' factor at the suite's precision (they are float32 ones)."""
-    return CPU_BF16_FACTOR if suite.precision in ("bf16", "bf16-weights") else 1.0
+def cpu_scale(suite: Suite, part: str) -> float:
+    """The CPU figures' factor for `part` at the suite's precision (they are float32's)."""
+    return CPU_BF16_FACTOR[part] if suite.precision in ("bf16", "bf16-weights") else 1.0
 
 
 def probes_row_seconds(probes) -> float:
@@ -266,10 +269,10 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     if "step" in figures:
         per_step, source = figures["step"], "this OUT" + ("" if name == own else f" ({name}'s cells)")
     else:
-        per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"]) * cpu_scale(suite)
+        per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"]) * cpu_scale(suite, "train")
         source = "135M on 2-core CPU" + ("" if base == own else f" ({base})")
     rows, n_test = len(cell.tasks), suite.data.n_test
-    per_item = figures.get("item", CPU_135M_ITEM_S * cpu_scale(suite))
+    per_item = figures.get("item", CPU_135M_ITEM_S * cpu_scale(suite, "eval"))
     known = {"setup_s": figures.get("setup"), "generation_s": figures.get("generation"),
              "probes_s": figures.get("probes_row")}
     probed = probed_rows(suite.eval.probe_rows, rows)
@@ -277,7 +280,7 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     # the tasks' part grows with the entries `eval.rows` evaluates and the test items a
     # task; the probes are paid in every row that runs them (`eval.probe_rows`)
     probes_row = known["probes_s"] if known["probes_s"] is not None else (
-        0.0 if "item" in figures else probes_row_seconds(suite.probes) * cpu_scale(suite))
+        0.0 if "item" in figures else probes_row_seconds(suite.probes) * cpu_scale(suite, "eval"))
     entries = evaluated_entries(suite.eval.rows, rows)
     eval_s = probed * probes_row + entries * n_test * per_item
     row_s = probes_row + rows * n_test * per_item  # a full row, as row 0 is
