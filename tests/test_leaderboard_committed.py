@@ -26,6 +26,8 @@ def test_committed_bundle_passes_static_checks(bundle):
 @needs_bundles
 def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path):
     shutil.copytree(SUBMISSIONS, tmp_path / "leaderboard" / "submissions")
+    if (ROOT / "leaderboard" / "notes.yaml").exists():  # the maintainers' notes, if any
+        shutil.copy(ROOT / "leaderboard" / "notes.yaml", tmp_path / "leaderboard")
     found = build(tmp_path)
     assert found["rejected"] == {}
     for name in ("index.html", "README.md", "leaderboard.json"):
@@ -138,3 +140,31 @@ def test_committed_bundles_from_before_tuning_are_marked_untuned():
         assert f"| {name} (untuned) |" in readme
     assert 'id="tuning"' in (ROOT / "leaderboard" / "index.html").read_text()
     assert len(untuned) == len([p for p in BUNDLES if not (p / "tuning.json").exists()])
+
+
+@needs_bundles
+def test_a_maintainers_note_shows_beside_its_row_and_a_stray_one_is_refused(tmp_path):
+    """leaderboard/notes.yaml: the note reaches leaderboard.json, the page (a badge on the
+    row and the text under the table, no hover) and the README; a note naming a method
+    without a bundle, or one that is not text, is one line of error and nothing is written."""
+    from harness.errors import HarnessError
+
+    shutil.copytree(SUBMISSIONS, tmp_path / "leaderboard" / "submissions")
+    notes = tmp_path / "leaderboard" / "notes.yaml"
+    notes.write_text("sdft: >\n  Its teacher scores 0 on arith\n  (diagnostics/teacher-check.txt).\n")
+    data = build(tmp_path)["data"]
+    assert data["methods"]["sdft"]["note"] == "Its teacher scores 0 on arith (diagnostics/teacher-check.txt)."
+    assert "note" not in data["methods"]["sft"]
+    page = (tmp_path / "leaderboard" / "index.html").read_text()
+    assert 'id="notes"' in page and "sdft: Its teacher scores 0 on arith" in page
+    # the row's badge is drawn by the page's script from the embedded data's "note"
+    assert page.count('"note":') == 1 and "see note" in page
+    assert "sdft: Its teacher scores 0" in (tmp_path / "leaderboard" / "README.md").read_text()
+    for bad, problem in [("nosuch: text\n", "names 'nosuch', which has no bundle"),
+                         ("sdft: [1, 2]\n", "the note for 'sdft' is not a non-empty text"),
+                         ("- sdft\n", "is not a mapping of method names to notes")]:
+        notes.write_text(bad)
+        (tmp_path / "leaderboard" / "index.html").unlink(missing_ok=True)
+        with pytest.raises(HarnessError, match=problem):
+            build(tmp_path)
+        assert not (tmp_path / "leaderboard" / "index.html").exists()

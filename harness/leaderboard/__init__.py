@@ -66,10 +66,39 @@ def build(root: Path, suite: Suite | None = None, skip_invalid: bool = False) ->
         return result
     ranked = {e.manifest.get("method", {}).get("name", e.name) for e in entries}
     pending = [m.name for m in suite.methods if m.name not in ranked]  # no bundle yet
-    data = leaderboard_data(entries, rejected, pending)
+    data = leaderboard_data(entries, rejected, pending, read_notes(root, ranked))
     out = root / "leaderboard"
     for name, text in render(data).items():
         atomic_write_text(out / name, text)
         result["written"].append(out / name)
     result["data"] = data
     return result
+
+
+NOTES = "notes.yaml"
+
+
+def read_notes(root: Path, ranked: set[str]) -> dict[str, str]:
+    """root/leaderboard/notes.yaml: the maintainers' evidence about a method on this grid
+    (method name -> one paragraph, e.g. why it cannot work on the embedded model), shown
+    beside its row. Optional; a note for a method without a bundle is an error, so no note
+    outlives its row unseen."""
+    from harness.yamlio import read_yaml
+
+    path = Path(root) / "leaderboard" / NOTES
+    if not path.exists():
+        return {}
+    where = str(path)
+    found = read_yaml(path, where)
+    if found is None:
+        return {}
+    fix = "write one `METHOD: text` line per note (docs/leaderboard.md)"
+    if not isinstance(found, dict):
+        raise HarnessError(f"{where}: is not a mapping of method names to notes", fix)
+    for name, text in found.items():
+        if not isinstance(text, str) or not text.strip():
+            raise HarnessError(f"{where}: the note for '{name}' is not a non-empty text", fix)
+        if name not in ranked:
+            raise HarnessError(f"{where}: names '{name}', which has no bundle on this board",
+                               "remove the note or submit the method")
+    return {str(k): " ".join(v.split()) for k, v in found.items()}

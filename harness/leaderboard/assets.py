@@ -184,6 +184,7 @@ JS = r"""
     if (d.truncation && d.truncation.flagged) {
       badge += '<span class="badge flag">truncated ' + Math.round(100 * d.truncation.share) + "%</span>";
     }
+    if (d.note) { badge += '<a class="badge flag" href="#notes">see note</a>'; }
     return "<strong>" + esc(n) + "</strong>" + badge;
   }
   function scoreCell(n) {

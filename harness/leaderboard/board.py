@@ -180,7 +180,8 @@ def method_meta(entry: Entry, keys: list[str]) -> dict:
 
 
 def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
-                     pending: list[str] | None = None) -> dict:
+                     pending: list[str] | None = None, notes: dict[str, str] | None = None
+                     ) -> dict:
     """Everything leaderboard.json holds (see docs/leaderboard.md), rounded. `pending`: the
     leaderboard suite's methods that have no bundle yet (said on the page, not ranked)."""
     entries = sorted(entries, key=lambda e: e.name)
@@ -252,7 +253,8 @@ def leaderboard_data(entries: list[Entry], rejected: dict[str, list[str]],
         "reference": REFERENCE if any(e.name == REFERENCE for e in entries) else None,
         "views": views,
         "pareto": figures,
-        "methods": {e.name: method_meta(e, keys) for e in entries},
+        "methods": {e.name: method_meta(e, keys) | ({"note": notes[e.name]} if e.name in
+                                                      (notes or {}) else {}) for e in entries},
         "rejected": {k: rejected[k] for k in sorted(rejected)},
         "pending": sorted(pending or []),
     })

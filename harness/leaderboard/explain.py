@@ -136,6 +136,12 @@ def flagged(data: dict) -> list[str]:
     return out
 
 
+def notes(data: dict) -> list[str]:
+    """The maintainers' note on a method (leaderboard/notes.yaml), one line each."""
+    return [f"{name}: {meta['note']}" for name, meta in sorted(data["methods"].items())
+            if meta.get("note")]
+
+
 def streams(data: dict) -> list[str]:
     """One line per stream: its tasks in training order."""
     grid = data["grid"]

@@ -44,9 +44,12 @@ def legend_section(data: dict) -> str:
     items = "".join(f"<dt>{escape(term)}</dt><dd>{_inline(text)}</dd>"
                     for term, text in X.legend(data))
     flags = "".join(f"<li>{_inline(line)}</li>" for line in X.flagged(data))
+    notes = "".join(f"<li>{_inline(line)}</li>" for line in X.notes(data))
     return (f'<section id="legend"><h2>What the columns mean</h2><dl class="legend">{items}</dl>'
             + (f'<div id="flagged" class="flagged"><strong>Flagged: truncated generations'
-               f"</strong><ul>{flags}</ul></div>" if flags else "") + "</section>")
+               f"</strong><ul>{flags}</ul></div>" if flags else "")
+            + (f'<div id="notes" class="flagged"><strong>Notes on methods (evidence)'
+               f"</strong><ul>{notes}</ul></div>" if notes else "") + "</section>")
 
 
 def streams_section(data: dict) -> str:

@@ -188,6 +188,8 @@ def render_readme(data: dict) -> str:
     flags = X.flagged(data)
     if flags:
         lines += ["**Flagged: truncated generations.**", ""] + [f"- {f}" for f in flags] + [""]
+    if X.notes(data):
+        lines += ["**Notes on methods (evidence).**", ""] + [f"- {n}" for n in X.notes(data)] + [""]
     lines += ["## What the columns mean", ""]
     lines += [f"- **{term}**: {text}" for term, text in X.legend(data)] + [""]
     lines += ["## What this board can detect (all streams)", ""] + detectable_table(data)
