@@ -168,3 +168,20 @@ def test_a_maintainers_note_shows_beside_its_row_and_a_stray_one_is_refused(tmp_
         with pytest.raises(HarnessError, match=problem):
             build(tmp_path)
         assert not (tmp_path / "leaderboard" / "index.html").exists()
+
+
+@needs_bundles
+def test_an_archived_board_is_linked_from_the_page_and_readme(tmp_path):
+    """leaderboard/archive/NAME/index.html (an earlier board, kept as it was) gets a
+    relative link in the page header and the README; without an archive there is none."""
+    shutil.copytree(SUBMISSIONS, tmp_path / "leaderboard" / "submissions")
+    build(tmp_path)
+    assert 'id="archives"' not in (tmp_path / "leaderboard" / "index.html").read_text()
+    old = tmp_path / "leaderboard" / "archive" / "v1"
+    old.mkdir(parents=True)
+    (old / "index.html").write_text("<html></html>")
+    data = build(tmp_path)["data"]
+    assert data["archives"] == [{"name": "v1", "href": "archive/v1/index.html"}]
+    page = (tmp_path / "leaderboard" / "index.html").read_text()
+    assert 'id="archives"' in page and 'href="archive/v1/index.html">v1</a>' in page
+    assert "[v1](archive/v1/README.md)" in (tmp_path / "leaderboard" / "README.md").read_text()

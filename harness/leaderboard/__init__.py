@@ -67,6 +67,8 @@ def build(root: Path, suite: Suite | None = None, skip_invalid: bool = False) ->
     ranked = {e.manifest.get("method", {}).get("name", e.name) for e in entries}
     pending = [m.name for m in suite.methods if m.name not in ranked]  # no bundle yet
     data = leaderboard_data(entries, rejected, pending, read_notes(root, ranked))
+    if archives(root):
+        data["archives"] = archives(root)
     out = root / "leaderboard"
     for name, text in render(data).items():
         atomic_write_text(out / name, text)
@@ -102,3 +104,11 @@ def read_notes(root: Path, ranked: set[str]) -> dict[str, str]:
             raise HarnessError(f"{where}: names '{name}', which has no bundle on this board",
                                "remove the note or submit the method")
     return {str(k): " ".join(v.split()) for k, v in found.items()}
+
+
+def archives(root: Path) -> list[dict]:
+    """Earlier boards kept under root/leaderboard/archive/NAME/ (each with its own
+    index.html), linked from the page and README, oldest name first."""
+    found = sorted(p.parent.name for p in (Path(root) / "leaderboard" / "archive").glob(
+        "*/index.html"))
+    return [{"name": n, "href": f"archive/{n}/index.html"} for n in found]

@@ -83,6 +83,14 @@ def grid_line(data: dict) -> str:
             f"{power['n_pairs']} (stream, seed) pairs per method.")
 
 
+def archive_note(data: dict) -> str:
+    """Links to earlier boards kept under leaderboard/archive/ (relative: nothing remote)."""
+    links = [f'<a href="{escape(a["href"])}">{escape(a["name"])}</a>'
+             for a in data.get("archives") or []]
+    return (f'<p class="sub" id="archives">Earlier boards, kept as they were: '
+            f'{", ".join(links)}.</p>' if links else "")
+
+
 def header_note(data: dict) -> str:
     """Seeds, pairs, the test, the floor and how to read CIs and badges, stated plainly."""
     grid, power = data["grid"], data["views"]["all"]["power"]
@@ -314,6 +322,7 @@ def _page(data: dict) -> str:
 Below: the table, <a href="#legend">what each column means</a>,
 <a href="#statistics">how ranks are decided</a>, <a href="#streams">the streams and tasks</a>,
 <a href="#submit">how to submit</a>.</p>
+{archive_note(data)}
 {pending_note(data)}
 </header>
 <main>
