@@ -67,8 +67,9 @@ def build(root: Path, suite: Suite | None = None, skip_invalid: bool = False) ->
     ranked = {e.manifest.get("method", {}).get("name", e.name) for e in entries}
     pending = [m.name for m in suite.methods if m.name not in ranked]  # no bundle yet
     data = leaderboard_data(entries, rejected, pending, read_notes(root, ranked))
-    if archives(root):
-        data["archives"] = archives(root)
+    earlier = archives(root)
+    if earlier:
+        data["archives"] = earlier
     out = root / "leaderboard"
     for name, text in render(data).items():
         atomic_write_text(out / name, text)
