@@ -36,6 +36,9 @@ from harness.storage import atomic_write_json, atomic_write_text, sha256_file, s
 BUNDLE_VERSION = 1
 MANIFEST, CHECKSUMS, VERIFICATION = "manifest.json", "checksums.sha256", "verification.json"
 SUBMISSIONS = Path("leaderboard") / "submissions"
+# the suite of the live board in leaderboard/ (earlier boards: leaderboard/archive/NAME/);
+# the default of submit, verify and leaderboard, switched when a new board is published
+LIVE_SUITE = "leaderboard"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 

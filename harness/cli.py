@@ -192,7 +192,7 @@ def _submit(args, note: str | None) -> int:
     from harness.runner import pick_device
     from harness.ui import UI
 
-    suite = narrow(load_suite(args.suite, build=False), [args.method], None,
+    suite = narrow(load_suite(args.suite or bundle.LIVE_SUITE, build=False), [args.method], None,
                    where="submit METHOD", build=False)
     if is_file(suite.methods[0].name):  # a plugin that failed to import: say why, run nothing
         METHODS.locate(suite.methods[0].name)
@@ -248,7 +248,7 @@ def cmd_verify(args) -> int:
         raise HarnessError(f"no bundle folder at {path}",
                            "name a folder written by `harness submit` (leaderboard/submissions/NAME)")
     verify.check_contained(path)
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite or verify.suite_named(path))
     problems, records = verify.static_problems(path, suite), []
     if not problems and (args.cells > 0 or args.cell):
         listed = read_json(path / "manifest.json")[0]["cells"]
@@ -276,7 +276,10 @@ def cmd_leaderboard(args) -> int:
     from harness.config import load_suite
     from harness.leaderboard import build, rejection_lines
 
-    found = build(Path(args.root), load_suite(args.suite), skip_invalid=args.skip_invalid)
+    from harness.bundle import LIVE_SUITE
+
+    found = build(Path(args.root), load_suite(args.suite or LIVE_SUITE),
+                  skip_invalid=args.skip_invalid)
     for line in rejection_lines(found["rejected"]):
         print(line, file=sys.stderr)
     if not found["written"]:
@@ -382,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "its bundle to leaderboard/submissions/NAME/")
     sub_.add_argument("method", help="a method's name or path/to/file.py:Class")
     sub_.add_argument("--name", help="the bundle's name (default: the method's name)")
-    sub_.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
+    sub_.add_argument("--suite", help="the grid (default: the live board's suite)")
     sub_.add_argument("--out", help="run folder, resumable (default: ROOT/runs/submit/NAME)")
     sub_.add_argument("--root", default=".", help="folder holding leaderboard/ and, unless "
                       "--out says otherwise, the run folder runs/submit/NAME (default: .)")
@@ -403,13 +406,14 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--cells", type=int, default=1,
                      help="cells to re-run, drawn at random (default 1; 0: static checks only)")
     ver.add_argument("--cell", action="append", help="re-run this cell (repeatable)")
-    ver.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
+    ver.add_argument("--suite", help="the grid (default: the one the bundle's manifest names, "
+                     "e.g. an archived board's)")
     ver.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ver.set_defaults(func=cmd_verify)
     lb = sub.add_parser("leaderboard", help="build leaderboard/index.html, README.md and "
                         "leaderboard.json from the bundles")
     lb.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
-    lb.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
+    lb.add_argument("--suite", help="the grid (default: the live board's suite)")
     lb.add_argument("--skip-invalid", action="store_true",
                     help="rank the valid bundles and list the rejected ones on the page")
     lb.set_defaults(func=cmd_leaderboard)

@@ -50,6 +50,17 @@ def check_contained(path: Path) -> None:
             raise HarnessError(f"bundle {path}: {exc.problem}", exc.fix) from None
 
 
+def suite_named(path: Path) -> str:
+    """The built-in suite the bundle at `path` was submitted to (so a bundle of an archived
+    board verifies against its own grid), else the live board's (B.LIVE_SUITE)."""
+    from harness.config import available_suites
+
+    manifest, _ = read_json(path / B.MANIFEST)
+    suite = manifest.get("suite") if isinstance(manifest, dict) else None
+    name = suite.get("name") if isinstance(suite, dict) else None
+    return name if isinstance(name, str) and name in available_suites() else B.LIVE_SUITE
+
+
 def static_problems(path: Path, suite: Suite) -> list[str]:
     """Every reason to reject the bundle at `path` without running anything: nothing
     submitted is imported (a file plugin's cells are checked from its manifest entry)."""

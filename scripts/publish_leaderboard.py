@@ -1,22 +1,31 @@
-"""Publish the built-in methods' leaderboard from one run of the leaderboard grid:
+"""Publish the built-in methods' leaderboard from one run of the live board's grid
+(harness.bundle.LIVE_SUITE):
 
-    harness run --suite leaderboard --out runs/leaderboard          # (hours; resumable)
-    python scripts/publish_leaderboard.py runs/leaderboard [--cells 1]
+    harness tune --suite SUITE --out OUT                            # (hours; resumable)
+    harness run --suite SUITE --settings OUT/tuned.json --out OUT   # (hours; resumable)
+    python scripts/publish_leaderboard.py OUT --suite SUITE [--archive v1] [--cells 1]
 
-For every method of the leaderboard suite whose six cells are complete in OUT: `harness
-submit METHOD --out OUT` (no cell re-runs: they are complete), `harness verify` (static
-checks and `--cells` re-runs), then `harness leaderboard`. Where OUT holds the tuning
-(`harness tune --out OUT`), each bundle carries its method's part of OUT/tuning.json. Methods with cells missing are
-listed and left out, never bundled half; a method whose bundle is verified and holds the
-same cell results as OUT is kept as it is (run the script again as methods complete).
+First, with --archive NAME, the board now in leaderboard/ moves to
+leaderboard/archive/NAME/ as it was (harness.leaderboard.archive_board). OUT's complete
+cells are copied into leaderboard/grid/cells/ and its complete tuning cells and tables
+into leaderboard/grid/tuning/ (checkpoints and claims left out). Then, for every method
+whose cells are all complete in OUT: `harness submit METHOD --out OUT` (no cell re-runs:
+they are complete), `harness verify` (static checks and `--cells` re-runs), then `harness
+leaderboard`. Where OUT holds the tuning, each bundle carries its method's part of
+OUT/tuning.json. Methods with cells missing are listed and left out, never bundled half;
+a method whose bundle is verified and holds the same cell results as OUT is kept as it is
+(run the script again as methods complete).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+LEFT_OUT = ("checkpoint.pt", "claim.json")  # a run's working files, not results
 
 
 def up_to_date(bundle: Path, out: Path) -> bool:
@@ -30,20 +39,54 @@ def up_to_date(bundle: Path, out: Path) -> bool:
         for c in cells)
 
 
+def copy_cells(out: Path, grid: Path) -> int:
+    """OUT's complete cells (cells/ID and tuning/METHOD/SETTING/cells/ID: a result.json)
+    into `grid`, with the tuning tables; returns how many cells were new there."""
+    new = 0
+    for result in [*out.glob("cells/*/result.json"), *out.glob("tuning/*/*/cells/*/result.json")]:
+        dest = grid / result.parent.relative_to(out)
+        if not dest.exists():
+            shutil.copytree(result.parent, dest, ignore=shutil.ignore_patterns(*LEFT_OUT))
+            new += 1
+    for name in ("tuning.json", "tuning.md", "tuned.json"):
+        if (out / name).is_file():
+            (grid / "tuning").mkdir(parents=True, exist_ok=True)
+            shutil.copy(out / name, grid / "tuning" / name)
+    return new
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="the leaderboard grid's run folder")
     parser.add_argument("--cells", default="1", help="cells verify re-runs per bundle")
     parser.add_argument("--methods", help="comma-separated subset (default: the suite's)")
-    parser.add_argument("--suite", default="leaderboard", help="the grid (default: leaderboard)")
+    parser.add_argument("--suite", help="the grid (default: the live board's, "
+                        "harness.bundle.LIVE_SUITE)")
     parser.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
+    parser.add_argument("--archive", metavar="NAME", help="first move the board in leaderboard/ "
+                        "to leaderboard/archive/NAME/ (publishing a new grid)")
     args = parser.parse_args()
 
+    from harness.bundle import LIVE_SUITE
     from harness.config import load_suite
+    from harness.errors import HarnessError
     from harness.grid import expand, state
+    from harness.leaderboard import archive_board
     from harness.results import CellState
 
+    args.suite = args.suite or LIVE_SUITE
+    if args.suite != LIVE_SUITE:  # the committed board's suite must be it (CI checks)
+        print(f"note: harness submit, verify and leaderboard default to {LIVE_SUITE} "
+              f"(harness.bundle.LIVE_SUITE); this board is {args.suite}'s")
     suite = load_suite(args.suite)
+    if args.archive:
+        try:
+            print(f"archived: the previous board, now in {archive_board(Path(args.root), args.archive)}")
+        except HarnessError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    new = copy_cells(Path(args.out), Path(args.root) / "leaderboard" / "grid")
+    print(f"copied: {new} new complete cell(s) into {Path(args.root) / 'leaderboard' / 'grid'}")
     wanted = args.methods.split(",") if args.methods else [m.name for m in suite.methods]
     cells = expand(suite)
     ready, waiting = [], {}

@@ -20,6 +20,9 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
            "--quiet"]
     assert subprocess.run(run + ["--methods", "sft"], env=env, cwd=ROOT,
                           capture_output=True).returncode == 0
+    (out / "cells" / "not-complete").mkdir()  # a cell still running: no result.json yet
+    first = next(out.glob("cells/*/result.json")).parent
+    (first / "checkpoint.pt").write_bytes(b"x")
     done = subprocess.run([sys.executable, "scripts/publish_leaderboard.py", str(out),
                            "--suite", suite, "--root", str(tmp_path)], env=env, cwd=ROOT,
                           capture_output=True, text=True)
@@ -28,6 +31,11 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
     assert "ACCEPTED" in done.stdout
     board = tmp_path / "leaderboard"
     assert sorted(p.name for p in (board / "submissions").iterdir()) == ["sft"]
+    # every complete cell is committed beside the bundles, without a run's working files
+    assert "copied: 2 new complete cell(s)" in done.stdout
+    assert sorted(p.name for p in (board / "grid" / "cells").iterdir()) == sorted(
+        p.parent.name for p in (out / "cells").glob("*/result.json"))
+    assert not list((board / "grid").rglob("checkpoint.pt"))
     assert (board / "submissions" / "sft" / "verification.json").exists()
     data = json.loads((board / "leaderboard.json").read_text())
     assert sorted(data["methods"]) == ["sft"] and data["pending"] == ["lora"]
@@ -38,4 +46,5 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "kept: sft" in again.stdout and "ACCEPTED" not in again.stdout
+    assert "copied: 0 new complete cell(s)" in again.stdout
     assert (board / "submissions" / "sft" / "verification.json").read_bytes() == record

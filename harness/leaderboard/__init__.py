@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.bundle import LIVE_SUITE
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.leaderboard.board import LEADERBOARD_VERSION, leaderboard_data
@@ -25,7 +26,7 @@ from harness.leaderboard.page import render_page
 from harness.leaderboard.readme import render_readme
 from harness.storage import atomic_write_text
 
-__all__ = ["LEADERBOARD_VERSION", "build", "rejection_lines", "leaderboard_data"]
+__all__ = ["LEADERBOARD_VERSION", "archive_board", "build", "rejection_lines", "leaderboard_data"]
 
 FILES = ("leaderboard.json", "README.md", "index.html")
 
@@ -43,7 +44,7 @@ def render(data: dict) -> dict[str, str]:
 
 def build(root: Path, suite: Suite | None = None, skip_invalid: bool = False) -> dict:
     """Check and rank every bundle in root/leaderboard/submissions/*/ against `suite` (the
-    leaderboard suite by default) and write the three files into root/leaderboard/.
+    live board's suite by default) and write the three files into root/leaderboard/.
 
     Returns {"written": [paths], "rejected": {bundle: [problems]}, "ranked": [names],
     "data": leaderboard data}. With a rejected bundle and not skip_invalid, nothing is
@@ -52,7 +53,7 @@ def build(root: Path, suite: Suite | None = None, skip_invalid: bool = False) ->
     from harness.config import load_suite
 
     root = Path(root)
-    suite = suite if suite is not None else load_suite("leaderboard")
+    suite = suite if suite is not None else load_suite(LIVE_SUITE)
     entries, rejected = read_entries(root, suite)
     if not entries:
         first = rejection_lines(rejected)[:1]
@@ -113,3 +114,40 @@ def archives(root: Path) -> list[dict]:
     found = sorted(p.parent.name for p in (Path(root) / "leaderboard" / "archive").glob(
         "*/index.html"))
     return [{"name": n, "href": f"archive/{n}/index.html"} for n in found]
+
+
+# what a board is made of, all moved together into its archive
+BOARD_PARTS = (*FILES, "submissions", "grid", NOTES)
+
+
+def archive_board(root: Path, name: str) -> Path:
+    """Move the live board (its three files, bundles, grid cells and notes) into
+    root/leaderboard/archive/NAME/ as it was, before a new board is published there; the
+    next build links it. Its one link out of the board (docs/submitting.md) is rebased to
+    the new depth; every number stays as it was (archived_text)."""
+    from harness.bundle import check_name
+
+    board = Path(root) / "leaderboard"
+    dest = board / "archive" / check_name(name)
+    if not (board / "index.html").is_file():
+        raise HarnessError(f"no board to archive: {board / 'index.html'} does not exist",
+                           "archive before publishing a new board, from the repository root")
+    if dest.exists():
+        raise HarnessError(f"{dest} already exists", "choose another archive name")
+    dest.mkdir(parents=True)
+    for part in BOARD_PARTS:
+        if (board / part).exists():
+            (board / part).rename(dest / part)
+    for page in ("index.html", "README.md"):
+        (dest / page).write_text(archived_text((dest / page).read_text()))
+    return dest
+
+
+def archived_text(text: str) -> str:
+    """A live board's page or README as it reads two folders deeper (archive/NAME/): its
+    link to docs/submitting.md and to the boards archived before it."""
+    from harness.leaderboard.explain import SUBMITTING
+
+    for old, new in ((SUBMITTING, f"../../{SUBMITTING}"), ("archive/", "../")):
+        text = text.replace(f"]({old}", f"]({new}").replace(f'href="{old}', f'href="{new}')
+    return text
