@@ -6,7 +6,8 @@
     python scripts/publish_leaderboard.py OUT --suite SUITE [--archive v1] [--cells 1]
 
 First, with --archive NAME, the board now in leaderboard/ moves to
-leaderboard/archive/NAME/ as it was (harness.leaderboard.archive_board). OUT's complete
+leaderboard/archive/NAME/ as it was (harness.leaderboard.archive_board), and --notes PATH
+becomes the new board's leaderboard/notes.yaml. OUT's complete
 cells are copied into leaderboard/grid/cells/ and its complete tuning cells and tables
 into leaderboard/grid/tuning/ (checkpoints and claims left out). Then, for every method
 whose cells are all complete in OUT: `harness submit METHOD --out OUT` (no cell re-runs:
@@ -65,6 +66,8 @@ def main() -> int:
     parser.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
     parser.add_argument("--archive", metavar="NAME", help="first move the board in leaderboard/ "
                         "to leaderboard/archive/NAME/ (publishing a new grid)")
+    parser.add_argument("--notes", metavar="PATH", help="the maintainers' notes for the new "
+                        "board, copied to leaderboard/notes.yaml (after --archive)")
     args = parser.parse_args()
 
     from harness.bundle import LIVE_SUITE
@@ -85,6 +88,9 @@ def main() -> int:
         except HarnessError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if args.notes:
+        (Path(args.root) / "leaderboard").mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.notes, Path(args.root) / "leaderboard" / "notes.yaml")
     new = copy_cells(Path(args.out), Path(args.root) / "leaderboard" / "grid")
     print(f"copied: {new} new complete cell(s) into {Path(args.root) / 'leaderboard' / 'grid'}")
     wanted = args.methods.split(",") if args.methods else [m.name for m in suite.methods]

@@ -48,3 +48,20 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
     assert "kept: sft" in again.stdout and "ACCEPTED" not in again.stdout
     assert "copied: 0 new complete cell(s)" in again.stdout
     assert (board / "submissions" / "sft" / "verification.json").read_bytes() == record
+
+    # publishing the next board: the old one moves to archive/v1 whole, the new one links it
+    # and shows the notes given; archiving twice under one name is refused (exit 2)
+    (tmp_path / "notes.yaml").write_text("sft: the reference.\n")
+    nxt = [sys.executable, "scripts/publish_leaderboard.py", str(out), "--suite", suite,
+           "--root", str(tmp_path), "--archive", "v1", "--notes", str(tmp_path / "notes.yaml")]
+    moved = subprocess.run(nxt, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    old = board / "archive" / "v1"
+    assert (old / "submissions" / "sft" / "verification.json").read_bytes() == record
+    assert json.loads((old / "leaderboard.json").read_text()) == data
+    assert "copied: 2 new complete cell(s)" in moved.stdout  # the grid moved with the board
+    data = json.loads((board / "leaderboard.json").read_text())
+    assert data["archives"] == [{"name": "v1", "href": "archive/v1/index.html"}]
+    assert data["methods"]["sft"]["note"] == "the reference."
+    again = subprocess.run(nxt, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 2 and "already exists" in again.stderr
