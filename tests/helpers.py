@@ -75,3 +75,31 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def cell_files(out: Path) -> tuple[dict, dict]:
+    """The result.json and samples.json of the one cell in run folder `out`."""
+    import json
+
+    (folder,) = (out / "cells").iterdir()
+    return (json.loads((folder / "result.json").read_text()),
+            json.loads((folder / "samples.json").read_text()))
+
+
+def run_each(root: Path, model, values, make_suite) -> dict:
+    """One run a value, each in root/VALUE with its own suite (`make_suite(folder, model,
+    value)`) and a cache shared between them: {value: (result, samples, out)}."""
+    import pytest
+
+    from harness.cli import main
+
+    found = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_CACHE", str(root / "cache"))
+        for value in values:
+            out = root / value / "out"
+            suite = make_suite(root / value, model, value)
+            assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet",
+                         "--threads", "1"]) == 0
+            found[value] = (*cell_files(out), out)
+    return found

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import tiny_suite
+from helpers import cell_files, run_each, tiny_suite
 
 from harness.cli import main
 from harness.config import load_suite
@@ -36,26 +36,11 @@ def suite_for(folder: Path, model, rows: str | None, **more) -> Path:
     return tiny_suite(folder, str(model), **{**SUITE, "eval": evaluation, **more})
 
 
-def cell_files(out: Path) -> tuple[dict, dict]:
-    (folder,) = (out / "cells").iterdir()
-    return (json.loads((folder / "result.json").read_text()),
-            json.loads((folder / "samples.json").read_text()))
-
-
 @pytest.fixture(scope="module")
 def runs(tiny_model_dir, tmp_path_factory):
     """The same sft cell run under both schedules: {rows: (result, samples, out)}."""
-    root = tmp_path_factory.mktemp("eval-rows")
-    found = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_CACHE", str(root / "cache"))
-        for rows in ("all", CHEAP):
-            out = root / rows / "out"
-            suite = suite_for(root / rows, tiny_model_dir, rows)
-            assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet",
-                         "--threads", "1"]) == 0
-            found[rows] = (*cell_files(out), out)
-    return found
+    return run_each(tmp_path_factory.mktemp("eval-rows"), tiny_model_dir, ("all", CHEAP),
+                    suite_for)
 
 
 def test_schedule():

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_eval_rows import STREAM, SUITE, cell_files
+from test_eval_rows import STREAM, SUITE
 
 from harness.cli import main
 from harness.config import load_suite
 from harness.eval_rows import probed_rows, probes_run
 from harness.evaluation import GENERAL_PROMPTS_KEY
 from harness.results import check_result
-from helpers import tiny_suite
+from helpers import cell_files, run_each, tiny_suite
 
 PROBES = ["drift", "agreement"]  # agreement asks for the general prompts' answers
 FINAL = "final"
@@ -33,17 +33,8 @@ def suite_for(folder, model, probe_rows: str | None):
 @pytest.fixture(scope="module")
 def runs(tiny_model_dir, tmp_path_factory):
     """The same sft cell under both probe schedules: {probe_rows: (result, samples, out)}."""
-    root = tmp_path_factory.mktemp("probe-rows")
-    found = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_CACHE", str(root / "cache"))
-        for probe_rows in ("all", FINAL):
-            out = root / probe_rows / "out"
-            suite = suite_for(root / probe_rows, tiny_model_dir, probe_rows)
-            assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet",
-                         "--threads", "1"]) == 0
-            found[probe_rows] = (*cell_files(out), out)
-    return found
+    return run_each(tmp_path_factory.mktemp("probe-rows"), tiny_model_dir, ("all", FINAL),
+                    suite_for)
 
 
 def test_schedule():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from statistics import mean
 
-from harness.results import cold_cpu_s
+from harness.results import cold_cpu_s, finite
 
 FLAG_SHARE = 0.10  # a generating method above this share is flagged on the page
 # the settings that are a generation's token budget (sa-sft has one per turn kind)
@@ -26,10 +26,6 @@ def _groups(result: Mapping) -> list[Mapping]:
     return [g for _, g in sorted(stats.items()) if isinstance(g, Mapping)]
 
 
-def _num(x) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
-
-
 def truncation(result: Mapping, params: Mapping | None = None) -> dict | None:
     """{"share", "generations" (None: not recorded), "budget"} of one cell, or None for a
     cell that recorded no generation (a method that does not generate). `params`: the
@@ -37,8 +33,8 @@ def truncation(result: Mapping, params: Mapping | None = None) -> dict | None:
     method_params (the settings as given) override them."""
     groups = _groups(result)
     params = {**(params or {}), **(result.get("method_params") or {})}
-    shares = [(s, _num(g.get("rollouts"))) for g in groups
-              if (s := _num(g.get("truncated_share", g.get("rewrite_truncated")))) is not None]
+    shares = [(s, finite(g.get("rollouts"))) for g in groups
+              if (s := finite(g.get("truncated_share", g.get("rewrite_truncated")))) is not None]
     if shares:
         n = [w for _, w in shares]
         if all(w for w in n):  # weighted by the generations each share is of
@@ -51,7 +47,7 @@ def truncation(result: Mapping, params: Mapping | None = None) -> dict | None:
         if out is None:
             return None
     out["budget"] = ", ".join(f"{k} {params[k]}" for k in BUDGETS
-                              if _num(params.get(k)) is not None) or None
+                              if finite(params.get(k)) is not None) or None
     return out
 
 
@@ -59,7 +55,7 @@ def _sa_sft_counts(groups: list[Mapping], params: Mapping) -> dict | None:
     """sa-sft's filter counts: every candidate's user turn was sampled, and an answer to
     each user turn that passed; the unfinished ones of either hit the budget. Exact for
     one-turn dialogues only (the counts do not say how many later turns were sampled)."""
-    found = [g for g in groups if _num(g.get("self_candidates")) is not None]
+    found = [g for g in groups if finite(g.get("self_candidates")) is not None]
     if not found or params.get("turns", 1) != 1:
         return None
     candidates = sum(g["self_candidates"] for g in found)
