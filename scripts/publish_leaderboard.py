@@ -10,9 +10,10 @@ leaderboard/archive/NAME/ as it was (harness.leaderboard.archive_board), and --n
 becomes the new board's leaderboard/notes.yaml. OUT's complete
 cells are copied into leaderboard/grid/cells/ and its complete tuning cells and tables
 into leaderboard/grid/tuning/ (checkpoints and claims left out). Then, for every method
-whose cells are all complete in OUT: `harness submit METHOD --out OUT` (no cell re-runs:
-they are complete), `harness verify` (static checks and `--cells` re-runs), then `harness
-leaderboard`. Where OUT holds the tuning, each bundle carries its method's part of
+whose cells are all complete in OUT under the settings it ran with (OUT/tuned.json where
+there is one): `harness submit METHOD --out OUT` (no cell re-runs: they are complete),
+`harness verify` (static checks and `--cells` re-runs; --jobs N at once, each at its cells'
+thread count, so a re-run is exact), then `harness leaderboard`. Where OUT holds the tuning, each bundle carries its method's part of
 OUT/tuning.json. Methods with cells missing are listed and left out, never bundled half;
 a method whose bundle is verified and holds the same cell results as OUT is kept as it is
 (run the script again as methods complete).
@@ -24,6 +25,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 LEFT_OUT = ("checkpoint.pt", "claim.json")  # a run's working files, not results
@@ -66,22 +68,25 @@ def main() -> int:
     parser.add_argument("--root", default=".", help="folder holding leaderboard/ (default: .)")
     parser.add_argument("--archive", metavar="NAME", help="first move the board in leaderboard/ "
                         "to leaderboard/archive/NAME/ (publishing a new grid)")
+    parser.add_argument("--jobs", type=int, default=1, help="bundles verified at once, each "
+                        "in its own process at its cells' thread count (default 1)")
     parser.add_argument("--notes", metavar="PATH", help="the maintainers' notes for the new "
                         "board, copied to leaderboard/notes.yaml (after --archive)")
     args = parser.parse_args()
 
     from harness.bundle import LIVE_SUITE
-    from harness.config import load_suite
     from harness.errors import HarnessError
     from harness.grid import expand, state
     from harness.leaderboard import archive_board
+    from harness.plans import Request
     from harness.results import CellState
 
     args.suite = args.suite or LIVE_SUITE
     if args.suite != LIVE_SUITE:  # the committed board's suite must be it (CI checks)
         print(f"note: harness submit, verify and leaderboard default to {LIVE_SUITE} "
               f"(harness.bundle.LIVE_SUITE); this board is {args.suite}'s")
-    suite = load_suite(args.suite)
+    tuned = Path(args.out) / "tuned.json"  # the settings the run was made with (--settings)
+    suite = Request(args.suite, settings=str(tuned) if tuned.is_file() else None).resolve()
     if args.archive:
         try:
             print(f"archived: the previous board, now in {archive_board(Path(args.root), args.archive)}")
@@ -106,16 +111,26 @@ def main() -> int:
         print(f"not bundled: {name} ({len(left)} of {total} cells not complete)")
     harness = [sys.executable, "-m", "harness.cli"]
     where = ["--suite", args.suite]
+    verifying = []
     for name in ready:
         bundle = str(Path(args.root) / "leaderboard" / "submissions" / name)
         if up_to_date(Path(bundle), Path(args.out)):
             print(f"kept: {name} (its bundle is verified and holds OUT's cells)")
             continue
-        for step in (["submit", name, "--out", args.out, "--root", args.root, "--quiet", *where],
-                     ["verify", bundle, "--cells", args.cells, *where]):
-            if subprocess.run(harness + step).returncode != 0:
-                print(f"stopped: `harness {' '.join(step)}` failed", file=sys.stderr)
-                return 1
+        step = ["submit", name, "--out", args.out, "--root", args.root, "--quiet", *where]
+        if subprocess.run(harness + step).returncode != 0:
+            print(f"stopped: `harness {' '.join(step)}` failed", file=sys.stderr)
+            return 1
+        verifying.append(["verify", bundle, "--cells", args.cells, *where])
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # each a process of its own
+        runs = list(pool.map(lambda step: subprocess.run(harness + step, capture_output=True,
+                                                         text=True), verifying))
+    for step, run in zip(verifying, runs):
+        print(run.stdout, end="")
+        print(run.stderr, end="", file=sys.stderr)
+        if run.returncode != 0:
+            print(f"stopped: `harness {' '.join(step)}` failed", file=sys.stderr)
+            return 1
     if not ready:
         return 1
     return subprocess.run(harness + ["leaderboard", "--root", args.root, *where]).returncode

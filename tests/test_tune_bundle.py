@@ -209,3 +209,27 @@ def test_catalogue_lists_every_tuning_case():
     cases = ["tuning-mismatch", "tuning-not-tuned", "tuning-missing", "tuning-incomplete",
              "tuning-other-suite", "bundle-tuning-tampered"]
     assert [c for c in cases if f"`{c}`" not in doc] == []
+
+
+def test_publish_script_sees_a_tuned_runs_cells_as_complete_and_bundles_their_tuning(
+        tuned, tmp_path):
+    """scripts/publish_leaderboard.py on a run made with --settings OUT/tuned.json: the cells
+    are complete under the settings in force (not the suite file's), so every method is
+    bundled with its tuning, verified (two at a time with --jobs 2) and ranked."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    suite, out, _ = tuned
+    env = {**os.environ, "HARNESS_CACHE": str(out.parent / "cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "scripts/publish_leaderboard.py", str(out),
+                           "--suite", suite, "--root", str(tmp_path), "--jobs", "2"],
+                          cwd=Path(__file__).resolve().parent.parent, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not bundled" not in done.stdout and done.stdout.count("ACCEPTED") == 2
+    board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
+    assert sorted(board["methods"]) == ["ewc", "sft"]
+    assert all(board["methods"][m]["tuning"] is not None for m in ("ewc", "sft"))
+    assert (tmp_path / "leaderboard" / "grid" / "tuning" / "tuned.json").is_file()
