@@ -125,7 +125,7 @@ class Runner:
                         self.elsewhere.append(cell)
                     continue
                 self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
-                with claim, using(self.suite.precision):
+                with claim:
                     results.append(self.run_cell(cell))
                 self.ui.clear()
             except KeyboardInterrupt:
@@ -148,8 +148,14 @@ class Runner:
     def _record_failure(self, cell: Cell, message: str) -> str | None:
         return results.write_failure(self.cell_dir(cell), cell.info, message)
 
-    @advise_on_oom  # out of GPU memory: this cell fails, with the estimate's advice
     def run_cell(self, cell: Cell) -> dict:
+        """One cell at the suite's precision, whoever calls (the grid, `harness verify`'s
+        re-run: a bf16 cell re-run in float32 would not be the same cell)."""
+        with using(self.suite.precision):
+            return self._run_cell(cell)
+
+    @advise_on_oom  # out of GPU memory: this cell fails, with the estimate's advice
+    def _run_cell(self, cell: Cell) -> dict:
         """load -> row 0 -> setup -> [resume from the checkpoint] -> for each task: data,
         train, after_task, evaluate, checkpoint -> write."""
         started, generated = time.perf_counter(), generation_seconds()

@@ -1,0 +1,49 @@
+"""Leaderboard v2's whole publication path on a tiny grid of v2's shape (issue 32): content
+primary, bf16 autocast, each seed's own items, own-and-final rows, final-only probes, a
+generating method, tuning first, the grid with two one-thread workers as the real run has
+them, then scripts/publish_leaderboard.py: every bundle ACCEPTED by an exact re-run."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import tiny_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+V2_SHAPE = dict(
+    streams={"three": ["arith", "json-extract", "classify"]},
+    methods={"sft": {}, "replay": {"buffer_per_task": 2}, "sdft-rewrite": {"max_new_tokens": 8}},
+    seeds=[0, 1], primary="content", precision="bf16", probes=["drift", "agreement"],
+    train={"steps": 2, "lr": 1e-3, "batch_size": 4, "max_len": 96},
+    data={"n_train": 4, "n_test": 4, "seed": "per-seed"},
+    eval={"batch_size": 8, "max_new_tokens": 6, "rows": "own-and-final", "probe_rows": "final"},
+    tune={"streams": {"val": ["json-extract", "arith"]}, "seeds": [0], "select": "acc",
+          "n_test": 2})
+
+
+def test_a_v2_shaped_grid_tunes_runs_and_publishes_with_every_bundle_accepted(
+        tiny_model_dir, tmp_path):
+    suite = str(tiny_suite(tmp_path, str(tiny_model_dir), **V2_SHAPE))
+    out, env = tmp_path / "out", {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    harness = [sys.executable, "-m", "harness.cli"]
+    for step in (["tune", "--suite", suite, "--out", str(out), "--quiet", "--jobs", "2",
+                  "--threads", "1"],
+                 ["run", "--suite", suite, "--out", str(out), "--quiet", "--jobs", "2",
+                  "--threads", "1", "--settings", str(out / "tuned.json")]):
+        ran = subprocess.run(harness + step, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    done = subprocess.run([sys.executable, "scripts/publish_leaderboard.py", str(out), "--suite",
+                           suite, "--root", str(tmp_path), "--jobs", "2"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("ACCEPTED") == 3 and "exact" in done.stdout
+    board = json.loads((tmp_path / "leaderboard" / "leaderboard.json").read_text())
+    assert board["primary"] == "content" and sorted(board["methods"]) == [
+        "replay", "sdft-rewrite", "sft"]
+    assert all(m["tuning"] is not None for m in board["methods"].values())
+    acc = board["views"]["all"]["metrics"]["acc"]["methods"]
+    assert all(acc[m]["vs_reference"]["n"] == 2 for m in ("replay", "sdft-rewrite"))
+    cells = sorted(p.name for p in (tmp_path / "leaderboard" / "grid" / "cells").iterdir())
+    assert len(cells) == 6 and all("__three__" in c for c in cells)
