@@ -56,6 +56,8 @@ def items_alike(a: dict, b: dict) -> tuple[int, int]:
 
 def checks(cells: list[dict], board: dict | None) -> list[tuple[str, bool | None, str]]:
     """(check, passed (None: not measurable yet), evidence) for every check."""
+    if not cells:
+        return [("complete cells", None, "none yet")]
     out = []
     by_method = defaultdict(dict)
     streams = {}
@@ -132,7 +134,7 @@ def main() -> int:
     cells = read_cells(Path(args.cells))
     board_file = Path(args.board) / "leaderboard.json"
     board = json.loads(board_file.read_text()) if board_file.is_file() else None
-    if board and cells and board["grid"]["name"] != cells[0].get("suite"):
+    if board and (not cells or board["grid"]["name"] != cells[0].get("suite")):
         board = None  # another grid's board (e.g. v1's while v2 runs)
     print(f"{len(cells)} complete cells in {args.cells}; board: "
           f"{board_file if board else 'none for these cells'}")
