@@ -214,3 +214,41 @@ def test_bad_jobs_or_threads_for_tune_are_one_line(tmp_path, tiny_model_dir, cap
     assert main(["tune", "--suite", str(path), "--dry-run", *option]) == 2
     err = capsys.readouterr().err
     assert err.startswith("harness: error: --") and "Fix:" in err and "Traceback" not in err
+
+
+def test_ctrl_c_stops_tunings_workers_cleanly_and_a_rerun_resumes(tmp_path, tiny_model_dir):
+    """`harness tune --jobs 2` interrupted: exit 130, both workers gone, no claim left, no
+    tuning table written as if complete; the cells stay resumable (none is complete)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    suite = tiny_suite(tmp_path, str(tiny_model_dir), methods={"sft": {}}, probes=[], tune=TUNE,
+                       train={"steps": 5000, "lr": 1e-3, "batch_size": 4, "max_len": 96})
+    out = tmp_path / "out"
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
+    parent = subprocess.Popen(  # SIGINT's default, as from a terminal (see test_executors)
+        [sys.executable, "-m", "harness.cli", "tune", "--suite", str(suite), "--out", str(out),
+         "--jobs", "2", "--quiet"], env=env, cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    claims = lambda: list(out.glob("tuning/*/*/cells/*/claim.json"))  # noqa: E731
+    deadline = time.time() + 300
+    while len(claims()) < 2 and parent.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    if len(claims()) < 2:
+        parent.kill()
+        raise AssertionError("the two workers did not both start a cell:\n" + parent.communicate()[0])
+    pids = [json.loads(p.read_text())["pid"] for p in claims()]
+    parent.send_signal(signal.SIGINT)
+    log = parent.communicate(timeout=180)[0]
+    assert parent.returncode == 130, log
+    assert "interrupted" in log
+    assert not claims() and not list(out.glob("tuning/*/*/cells/*/result.json"))
+    assert not (out / "tuning.json").exists() and not (out / "tuned.json").exists()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
