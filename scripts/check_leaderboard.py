@@ -88,9 +88,9 @@ def checks(cells: list[dict], board: dict | None) -> list[tuple[str, bool | None
     ewc = by_method.get("ewc", {})
     common = sorted(set(ewc) & set(sft))
     if common:
-        same, total = map(sum, zip(*(items_alike(ewc[k], sft[k]) for k in common)))
-        identical = sum(items_alike(ewc[k], sft[k])[0] == items_alike(ewc[k], sft[k])[1]
-                        for k in common)
+        alike = [items_alike(ewc[k], sft[k]) for k in common]
+        same, total = map(sum, zip(*alike))
+        identical = sum(a == b for a, b in alike)
         out.append(("ewc not item-identical to sft", same < total,
                     f"{same} of {total} item scores alike ({same / total:.1%}) over {len(common)} "
                     f"pairs; {identical} pair(s) identical"))
