@@ -13,7 +13,7 @@ from harness.config import load_suite
 from harness.overrides import narrow
 from harness.runner import cpu_name
 from harness.ui import UI
-from tests.helpers import tiny_suite
+from tests.helpers import edit_json, reseal, tiny_suite
 
 CPU = torch.device("cpu")
 
@@ -36,17 +36,6 @@ def copy(made, tmp_path):
     target = tmp_path / "bundle"
     shutil.copytree(dest, target)
     return suite, target
-
-
-def reseal(path):
-    """What a careful forger does after an edit: rewrite the checksums."""
-    (path / B.CHECKSUMS).write_text(B.format_checksums(B.file_checksums(path)))
-
-
-def edit_json(path, fn):
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
 
 
 def test_bundle_layout_and_manifest(made):

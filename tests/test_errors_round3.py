@@ -19,7 +19,7 @@ from harness.cli import main
 from harness.config import load_suite
 from harness.overrides import narrow
 from harness.ui import UI
-from tests.helpers import tiny_suite
+from tests.helpers import reseal, tiny_suite
 
 CPU = torch.device("cpu")
 
@@ -76,10 +76,6 @@ def copy_bundle(plugin_bundle, tmp_path) -> tuple[str, Path]:
     target = tmp_path / "leaderboard" / "submissions" / dest.name
     shutil.copytree(dest, target)
     return str(suite), target
-
-
-def reseal(path: Path) -> None:
-    (path / B.CHECKSUMS).write_text(B.format_checksums(B.file_checksums(path)))
 
 
 def test_static_checks_and_leaderboard_never_import_the_method(plugin_bundle, tmp_path,

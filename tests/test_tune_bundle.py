@@ -10,7 +10,7 @@ import pytest
 
 from harness import bundle as B
 from harness.cli import main
-from tests.helpers import tiny_suite
+from tests.helpers import edit_json, reseal, tiny_suite
 
 TUNE = {"streams": {"val": ["json-extract"]}, "seeds": [0], "select": "acc"}
 
@@ -47,16 +47,6 @@ def copy_board(tuned, tmp_path, names=("sft", "ewc")):
     for name in names:
         shutil.copytree(bundle_of(root, name), bundle_of(tmp_path, name))
     return suite
-
-
-def reseal(path):
-    (path / B.CHECKSUMS).write_text(B.format_checksums(B.file_checksums(path)))
-
-
-def edit_json(path, fn):
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
 
 
 def test_submit_bundles_the_methods_tuning_at_its_chosen_setting(tuned):
