@@ -108,12 +108,16 @@ def cmd_tune(args) -> int:
     if args.threads:
         set_threads(args.threads)
     quiet_libraries()
+    from harness.tune import edge_note
+
     table = tune(suite, out, pick_device(args.device), UI(quiet=args.quiet), args.jobs,
                  args.threads)
     for name, entry in table["methods"].items():
         chosen = entry["chosen"]
         setting = entry["settings"][chosen]["setting"] if chosen is not None else "none complete"
-        print(f"{name}: {setting}" + ("  (item-identical to sft)" if entry["identical_to_sft"] else ""))
+        notes = [n for n in ("item-identical to sft" if entry["identical_to_sft"] else "",
+                             edge_note(entry)) if n]
+        print(f"{name}: {setting}" + (f"  ({'; '.join(notes)})" if notes else ""))
     print(f"wrote {out / 'tuning.md'}, {out / 'tuning.json'}, {out / 'tuned.json'}")
     return 0
 

@@ -323,6 +323,31 @@ def best_of(scores: list, higher_is_better: bool) -> int | None:
     return found
 
 
+def edge_of(entry: dict) -> str | None:
+    """Where the chosen setting lies at the edge of the method's grid: "lowest KNOB" or
+    "highest KNOB" for each numeric knob whose chosen value is the smallest or largest
+    tried (a better setting may lie beyond the grid); None inside it or with nothing
+    chosen."""
+    if entry.get("chosen") is None:
+        return None
+    settings = [r["setting"] for r in entry["settings"]]
+    chosen, edges = settings[entry["chosen"]], []
+    for knob, value in chosen.items():
+        tried = {s.get(knob) for s in settings}
+        if len(tried) < 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                     for v in tried):
+            continue
+        if value in (min(tried), max(tried)):
+            edges.append(f"{'lowest' if value == min(tried) else 'highest'} {knob}")
+    return ", ".join(edges) or None
+
+
+def edge_note(entry: dict) -> str:
+    """The note a table shows beside a chosen setting at its grid's edge ("" otherwise)."""
+    edge = edge_of(entry)
+    return f"at the grid's edge ({edge} tried): a better setting may lie beyond" if edge else ""
+
+
 def identical_to_reference(out: Path, name: str, chosen: dict, reference: dict | None):
     """Are the chosen setting's cells item for item SFT's at the same training settings
     (every row, every task, both scorings)? None where SFT ran no such setting."""
@@ -367,7 +392,9 @@ def markdown(table: dict) -> str:
     for name, e in table["methods"].items():
         for i, row in enumerate(e["settings"]):
             chosen = i == e["chosen"]
-            note = "item-identical to sft" if chosen and e["identical_to_sft"] else ""
+            notes = [n for n in ("item-identical to sft" if e["identical_to_sft"] else "",
+                                 edge_note(e)) if n] if chosen else []
+            note = "; ".join(notes)
             lines.append(f"| {name} | {slug(row['setting'])} | {row['cells']} | "
                          f"{fmt(row['score'])} | {'**yes**' if chosen else ''} | {note} |")
     return "\n".join(lines) + "\n"

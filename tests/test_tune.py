@@ -12,7 +12,7 @@ from harness.config import PER_SEED, load_suite
 from harness.errors import HarnessError
 from harness.methods import METHODS
 from harness.overrides import settings_sets
-from harness.tune import BUDGET, setting_suite, settings_of, tune_plan
+from harness.tune import BUDGET, edge_of, edge_note, setting_suite, settings_of, tune_plan
 from helpers import tiny_suite
 
 TUNE = {"streams": {"val": ["json-extract"]}, "seeds": [0], "select": "acc"}
@@ -49,6 +49,10 @@ def test_tune_end_to_end_on_the_tiny_model(tmp_path, tiny_model_dir, capsys, mon
     # on a one-task stream EWC has no penalty yet: item for item SFT at the same rate
     assert ewc["identical_to_sft"] is True and sft["identical_to_sft"] is None
     assert "item-identical to sft" in (out / "tuning.md").read_text()
+    for name, entry in (("sft", sft), ("ewc", ewc)):  # the edge note agrees with the choice
+        row = next(line for line in (out / "tuning.md").read_text().splitlines()
+                   if line.startswith(f"| {name} |") and "**yes**" in line)
+        assert ("at the grid's edge" in row) == (entry["chosen"] in (0, 3)), row
     tuned = json.loads((out / "tuned.json").read_text())
     assert tuned["methods"]["ewc"]["setting"] == ewc["settings"][ewc["chosen"]]["setting"]
     assert "ewc: {'lambda'" in capsys.readouterr().out
@@ -252,3 +256,45 @@ def test_ctrl_c_stops_tunings_workers_cleanly_and_a_rerun_resumes(tmp_path, tiny
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _entry(values, chosen, knob="lambda"):
+    return {"settings": [{"setting": {knob: v}} for v in values], "chosen": chosen}
+
+
+@pytest.mark.parametrize("chosen, edge", [(0, "lowest lambda"), (1, None), (2, None),
+                                          (3, "highest lambda")])
+def test_a_choice_at_the_grids_edge_is_named(chosen, edge):
+    """The best at the lowest or highest value tried says the grid may be too narrow; the
+    settings need not be listed in order (the edge is by value, not by position)."""
+    assert edge_of(_entry([1e4, 1e5, 1e6, 1e7], chosen)) == edge
+    shuffled = _entry([1e6, 1e4, 1e7, 1e5], [1, 3, 0, 2][chosen])
+    assert edge_of(shuffled) == edge
+    assert (edge_note(_entry([1e4, 1e5, 1e6, 1e7], chosen)) != "") == (edge is not None)
+
+
+def test_no_edge_without_a_numeric_scale_or_a_choice():
+    assert edge_of(_entry(["prompt", "response", "both", "none"], 0, "positions")) is None
+    assert edge_of(_entry([True, False, True, False], 0, "flag")) is None
+    assert edge_of(_entry([1.0, 2.0], 0)) is None  # two values: both are edges, no signal
+    assert edge_of(_entry([1e4, 1e5, 1e6, 1e7], None)) is None
+    two = {"settings": [{"setting": {"a": a, "b": b}} for a, b in
+                        ((1, 10), (2, 20), (3, 30), (2, 40))], "chosen": 1}
+    assert edge_of(two) is None  # a=2 and b=20 are inside both knobs' ranges
+    two["chosen"] = 3
+    assert edge_of(two) == "highest b"
+
+
+def test_the_boards_tuning_table_notes_a_choice_at_the_edge():
+    from harness.leaderboard.tuning import drill_text, summary_rows
+
+    tuning = {"knobs": ["lambda"], "select": "acc", "primary": "strict",
+              "higher_is_better": True, "streams": ["val"], "seeds": [0],
+              "identical_to_sft": False, "chosen": 0,
+              "settings": [{"setting": {"lambda": v}, "score": s}
+                           for v, s in ((1e4, 0.6), (1e5, 0.5), (1e6, 0.4), (1e7, 0.3))]}
+    data = {"methods": {"ewc": {"tuning": tuning}}}
+    assert "at the grid's edge (lowest lambda tried)" in summary_rows(data)[0][-1]
+    assert "lowest lambda" in drill_text(data["methods"]["ewc"])
+    tuning["chosen"] = 1
+    assert summary_rows(data)[0][-1] == "" and "edge" not in drill_text(data["methods"]["ewc"])

@@ -14,7 +14,9 @@ INTRO = ("Every method's declared knobs get the same budget of settings (`harnes
          "criterion; the ranked cells ran at the chosen setting. *untuned*: the bundle has no "
          "tuning table, so its settings were not chosen by measurement. *identical to SFT*: "
          "at the chosen setting the method answered every test item of the validation cells "
-         "as SFT did at the same training settings: it did nothing SFT does not.")
+         "as SFT did at the same training settings: it did nothing SFT does not. *at the "
+         "grid's edge*: the chosen value of a knob is the lowest or highest tried, so a "
+         "better setting may lie beyond the grid the budget allowed.")
 NONE_TUNED = ("No ranked bundle carries a tuning table: every method ran at its listed "
               "settings, untuned.")
 
@@ -40,6 +42,15 @@ def mark(meta: dict) -> str:
     return "identical to SFT" if tuning["identical_to_sft"] else ""
 
 
+def note(meta: dict) -> str:
+    """The tuning table's note: the label, and where the chosen setting is at its grid's
+    edge (harness.tune.edge_note)."""
+    from harness.tune import edge_note
+
+    tuning = meta.get("tuning")
+    return "; ".join(n for n in (mark(meta), tuning and edge_note(tuning)) if n)
+
+
 def criterion(t: dict) -> str:
     return (f"{t['select']} of the {t['primary']} scoring "
             f"({'higher' if t['higher_is_better'] else 'lower'} is better), mean over "
@@ -58,7 +69,7 @@ def summary_rows(data: dict) -> list[list[str]]:
         rows.append([name, ", ".join(t["knobs"]),
                      "; ".join(setting_text(r["setting"]) for r in t["settings"]),
                      setting_text(chosen["setting"]), f"{t['select']} {_num(chosen['score'])}",
-                     mark(meta)])
+                     note(meta)])
     return rows
 
 
@@ -104,7 +115,10 @@ def drill_text(meta: dict) -> str:
     if t is None:
         return "untuned (the bundle has no tuning table)"
     chosen = t["settings"][t["chosen"]]
+    from harness.tune import edge_note
+
     flag = "; <strong>item-identical to SFT</strong>" if t["identical_to_sft"] else ""
+    flag += f"; {escape(edge_note(t))}" if edge_note(t) else ""
     return (f"<code>{escape(setting_text(chosen['setting']))}</code>, chosen of "
             f"{len(t['settings'])} settings by {escape(criterion(t))}: "
             f"{_num(chosen['score'])}{flag} (table: Tuning)")
