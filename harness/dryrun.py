@@ -26,7 +26,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
 
     from harness import claims
     from harness.checkpoint import disk_bytes
-    from harness.grid import expand, grid_id, measured_seconds, plan, shared_generation, state
+    from harness.grid import (TUNING_CELLS, expand, grid_id, measured_seconds, plan,
+                              shared_generation, state)
     from harness.results import CellState
 
     measured, index = measured_seconds(out), {c.id: i for i, c in enumerate(expand(suite))}
@@ -47,7 +48,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         base = (local and base_row_path(cell, suite)) or (cell.model, cell.tasks)
         if base not in base_rows and found is not CellState.COMPLETE:  # (cached?, seconds)
             base_rows[base] = (isinstance(base, Path) and base.exists(), e["row_s"] or 0.0)
-        if found is not CellState.COMPLETE and e["source"].startswith("135M"):
+        if found is not CellState.COMPLETE and e["source"].startswith(("135M", TUNING_CELLS)):
             shared.update(shared_generation(cell, suite))  # each unit once (a dict)
         known = e["train_s"] is not None
         row = {"index": index[cell.id], "id": cell.id, "state": found.value, **cell.info,
@@ -114,7 +115,8 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
           + (f"; {workers_text(wall_s, workers)}" if wall_s is not None else "")
           + (f"; {unknown} cell(s) without an estimate (a model far larger than the 135M the "
              "CPU figures are for: give --gpu H100 for GPU arithmetic)" if unknown else "")
-          + ". Per cell, from: this OUT where it has complete cells of a method, else GPU "
+          + ". Per cell, from: this OUT where it has complete cells of a method, else its "
+          "`harness tune` cells in OUT/tuning (their shared generation counted apart), else GPU "
           "arithmetic with --gpu NAME (harness/cost.py), else the 135M model's figures on a "
           "2-core CPU (slower at 1 thread or on a loaded machine). Generation and probes are "
           "parts of setup, train and eval, shown on their own; '-': not known")

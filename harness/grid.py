@@ -225,13 +225,32 @@ def answered_items(result: dict) -> int:
     return total
 
 
-def measured_seconds(out: Path) -> dict[str, dict[str, float]]:
+TUNING_CELLS = "this OUT's tuning cells"  # an estimate's source: OUT/tuning/*/*/cells
+
+
+def measured_seconds(out: Path) -> dict[str, dict]:
     """Per method, from OUT's complete cells, mean seconds: per optimiser step ("step"), per
     test item answered after training ("item": answered_items), per row of the probes
     ("probes_row"), per cell in setup ("setup"), and in batched generation per optimiser
-    step ("generation")."""
+    step ("generation"). A method with no cells in OUT/cells takes its figures from its
+    `harness tune` cells in OUT/tuning (same model, precision and machine: closer than the
+    fallback figures), marked "from": TUNING_CELLS, with their steps and test items only:
+    tuning cells run no probes, and their setup and sa-sft's and sdft-rewrite's generation
+    are pools and rewrites, counted apart as the shared generation (shared_generation)."""
+    found = _measured(sorted(out.glob("cells/*")))
+    for method, figures in _measured(sorted(out.glob("tuning/*/*/cells/*"))).items():
+        if method not in found:
+            kept = ("step", "item") + (() if method in CPU_135M_POOL_S or method in
+                                       CPU_135M_REWRITE_S else ("generation",))
+            found[method] = {k: v for k, v in figures.items() if k in kept} | {
+                "from": TUNING_CELLS}
+    return found
+
+
+def _measured(folders: list[Path]) -> dict[str, dict[str, float]]:
+    """measured_seconds' figures from these cell folders (the complete ones)."""
     found_by: dict[str, dict[str, list[float]]] = {}
-    for folder in sorted(out.glob("cells/*")):
+    for folder in folders:
         result, found = read_result(folder)
         if found is not CellState.COMPLETE:
             continue
@@ -267,7 +286,8 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     name = own if "step" in measured.get(own, {}) else base
     figures = measured.get(name, {})
     if "step" in figures:
-        per_step, source = figures["step"], "this OUT" + ("" if name == own else f" ({name}'s cells)")
+        per_step, source = figures["step"], figures.get("from", "this OUT") + (
+            "" if name == own else f" ({name}'s cells)")
     else:
         per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"]) * cpu_scale(suite, "train")
         source = "135M on 2-core CPU" + ("" if base == own else f" ({base})")
@@ -280,7 +300,8 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
     # the tasks' part grows with the entries `eval.rows` evaluates and the test items a
     # task; the probes are paid in every row that runs them (`eval.probe_rows`)
     probes_row = known["probes_s"] if known["probes_s"] is not None else (
-        0.0 if "item" in figures else probes_row_seconds(suite.probes) * cpu_scale(suite, "eval"))
+        0.0 if "item" in figures and "from" not in figures  # grid cells that ran no probes
+        else probes_row_seconds(suite.probes) * cpu_scale(suite, "eval"))
     entries = evaluated_entries(suite.eval.rows, rows)
     eval_s = probed * probes_row + entries * n_test * per_item
     row_s = probes_row + rows * n_test * per_item  # a full row, as row 0 is

@@ -80,6 +80,35 @@ def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     assert other["source"] == "135M on 2-core CPU" and other["setup_s"] is None
 
 
+def test_a_method_without_grid_cells_is_estimated_from_its_tuning_cells(suite, tmp_path):
+    """`harness tune`'s cells in OUT/tuning measure the same model and machine: their step
+    and item seconds stand in until the grid has cells of the method, never their setup
+    or probes (tuning cells run no probes; their pools are the shared generation)."""
+    from harness.grid import CPU_135M_ITEM_S, TUNING_CELLS, probes_row_seconds
+
+    lora, sft = expand(suite)[:2]
+    for setting, sec in (("alpha=1", 3.0), ("alpha=2", 5.0)):  # two settings of lora
+        folder = tmp_path / "tuning" / "lora" / setting / "cells" / lora.id
+        folder.mkdir(parents=True)
+        timed = _result(lora, "h", sec) | {"timings": {"eval_s": 20.0, "probes_s": 0.0,
+                                                       "setup_s": 900.0},
+                                           "data_settings": {"n_test": 4}}
+        (folder / "result.json").write_text(json.dumps(timed))
+    measured = measured_seconds(tmp_path)
+    assert measured == {"lora": {"step": 4.0, "item": 1.25, "from": TUNING_CELLS}}
+    e = estimate(lora, suite, measured)
+    probes = probes_row_seconds(suite.probes)
+    assert e["source"] == TUNING_CELLS and e["train_s"] == 6 * 4.0 and e["setup_s"] is None
+    assert e["eval_s"] == pytest.approx(2 * probes + 4 * 4 * 1.25)  # probes: the fallback
+    assert estimate(sft, suite, measured)["source"] == "135M on 2-core CPU"
+    # once the grid has a complete cell of the method, its own figures win
+    (tmp_path / "cells" / lora.id).mkdir(parents=True)
+    (tmp_path / "cells" / lora.id / "result.json").write_text(json.dumps(_result(lora, "h", 2.0)))
+    assert measured_seconds(tmp_path)["lora"] == {"step": 2.0}
+    assert estimate(lora, suite, measured_seconds(tmp_path))["source"] == "this OUT"
+    assert CPU_135M_ITEM_S != 1.25  # the item figure above was the tuning cells', not this
+
+
 def test_a_preset_without_cells_of_its_own_is_estimated_as_the_method_it_varies(tmp_path,
                                                                                  tiny_model_dir):
     (tmp_path / "presets.py").write_text(
