@@ -54,6 +54,23 @@ def items_alike(a: dict, b: dict) -> tuple[int, int]:
     return same, total
 
 
+def provisional_pairs(by_method: dict) -> str:
+    """What the board's test (harness.statistics.board: paired t over common (model,
+    stream, seed) pairs, Holm over all pairs) says of the cells so far: a look at a grid
+    still running, never the check itself (fewer methods make a smaller Holm family)."""
+    from harness.statistics import board
+
+    values = {m: {(r["cell"]["model"], s, n): scoring(r)["metrics"]["acc"]
+                  for (s, n), r in found.items()} for m, found in by_method.items()
+              if len(found) >= 2}
+    if len(values) < 2:
+        return "provisional: fewer than 2 methods with 2 (stream, seed) pairs"
+    b = board(values)
+    fewest = min(len(v) for v in values.values())
+    return (f"provisional, from the cells so far: {b.significant_pairs} of {len(b.pairs)} "
+            f"pairs of {len(values)} methods (Holm over those; fewest pairs a method: {fewest})")
+
+
 def checks(cells: list[dict], board: dict | None) -> list[tuple[str, bool | None, str]]:
     """(check, passed (None: not measurable yet), evidence) for every check."""
     if not cells:
@@ -109,7 +126,8 @@ def checks(cells: list[dict], board: dict | None) -> list[tuple[str, bool | None
                     f"{t['budget']}); flagged on the board: "
                     f"{'yes' if on_page else 'no' if board else 'no board yet'}"))
     if board is None:
-        out += [("significant pairs on ACC: >= 15", None, "no board for these cells yet"),
+        out += [("significant pairs on ACC: >= 15", None, "no board for these cells yet; "
+                 + provisional_pairs(by_method)),
                 ("every bundle verified", None, "no board for these cells yet")]
     else:
         sig = board.get("significant_pairs")

@@ -41,6 +41,23 @@ def test_v1s_grid_fails_for_the_reasons_the_issue_names():
     assert status == "PASS" and evidence.startswith("82.7%") and "flagged on the board: yes" in evidence
 
 
+@pytest.mark.skipif(not (ROOT / "leaderboard" / "leaderboard.json").is_file() or not V1.is_dir(),
+                    reason="v1's cells and board are not where this test reads them")
+def test_the_provisional_count_from_cells_is_the_boards_own():
+    """With no board, the cells' provisional significant pairs use the board's procedure:
+    on v1's complete grid they are the shipped board's 21 of 91."""
+    import json
+
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    if board["grid"]["name"] != "leaderboard":
+        pytest.skip("the live board is no longer v1's")
+    _, lines = check("--cells", str(V1), "--board", str(ROOT / "no-board"))
+    status, evidence = lines["significant pairs on ACC: >= 15"]
+    assert status == "NOT YET" and (
+        f"provisional, from the cells so far: {board['significant_pairs']} of 91 pairs of 14 "
+        "methods (Holm over those; fewest pairs a method: 6)") in evidence
+
+
 @pytest.mark.skipif(not PILOT.is_dir(), reason="the pilot's cells are not committed")
 def test_the_v2_pilot_forgets_and_its_ewc_is_not_sfts():
     rc, lines = check("--cells", str(PILOT), "--board", str(ROOT / "no-board"))
