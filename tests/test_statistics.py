@@ -337,6 +337,21 @@ def test_one_holm_family_over_all_pairs_holds_the_family_wise_error():
     assert r["fwe_per_method"] > 0.15  # the old per-method families did not
 
 
+def test_intervals_and_holm_hold_at_leaderboard_v2s_own_design():
+    """The design the v2 board runs, read from its suite (seeds, streams, methods, test
+    items a task): the t intervals cover 95% and the one Holm family over all pairs keeps
+    the family-wise error at 5%, where a per-method family would not."""
+    from harness.config import load_suite
+
+    suite = load_suite("leaderboard-v2")
+    design = {"seeds": len(suite.seeds), "streams": len(suite.streams),
+              "methods": len(suite.methods), "items": suite.data.n_test}
+    assert design == {"seeds": 6, "streams": 2, "methods": 14, "items": 200}
+    r = PW.simulate_design(**design, reps=1500, rng_seed=5)
+    assert abs(r["coverage"] - 0.95) <= 3 * r["coverage_se"]
+    assert r["fwe"] <= 0.05 + 2 * r["fwe_se"] and r["fwe_per_method"] > 0.15
+
+
 def test_power_rises_with_seeds_under_a_planted_effect():
     low = PW.simulate_design(seeds=3, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
     high = PW.simulate_design(seeds=10, streams=2, methods=6, reps=300, effect=1.0, rng_seed=3)
