@@ -5,6 +5,7 @@ before anything runs, and a bundle without tuning is shown as untuned."""
 
 import json
 import shutil
+from html import escape
 
 import pytest
 
@@ -101,14 +102,19 @@ def test_verify_accepts_it_and_the_board_shows_it(tuned, tmp_path, capsys):
     page = (tmp_path / "leaderboard" / "index.html").read_text()
     readme = (tmp_path / "leaderboard" / "README.md").read_text()
     lam = format(chosen["setting"]["lambda"], "g")
-    # summary row: method, knobs, every setting tried, the chosen one, its value, the flag
+    # the flag, and where the choice is the lowest or highest lambda tried, the edge note
+    edge = part["chosen"] in (0, 3)
+    note = "identical to SFT" + (
+        f"; at the grid's edge ({'lowest' if part['chosen'] == 0 else 'highest'} lambda "
+        "tried): a better setting may lie beyond" if edge else "")
+    # summary row: method, knobs, every setting tried, the chosen one, its value, the note
     row = (f"<tr><td>ewc</td><td>lambda</td><td>lambda=10000; lambda=100000; lambda=1e+06; "
            f"lambda=1e+07</td><td>lambda={lam}</td><td>acc {chosen['score']:.3f}</td>"
-           "<td>identical to SFT</td></tr>")
+           f"<td>{escape(note)}</td></tr>")
     assert row in page and "<tr><td>sft-old</td><td>-</td>" in page
     assert "<details><summary>ewc: every setting (acc of the strict scoring" in page
     assert f"| ewc | lambda | lambda=10000; lambda=100000; lambda=1e+06; lambda=1e+07 | " \
-           f"lambda={lam} | acc {chosen['score']:.3f} | identical to SFT |" in readme
+           f"lambda={lam} | acc {chosen['score']:.3f} | {note} |" in readme
     assert "| ewc (identical to SFT) |" in readme and "| sft-old (untuned) |" in readme
     assert "| setting | val s0 | mean acc | chosen |" in readme
 
