@@ -82,6 +82,10 @@ def static_problems(path: Path, suite: Suite) -> list[str]:
         problems.append(f"{B.MANIFEST}: grid {manifest['suite'].get('grid_id')} is not the "
                         f"current leaderboard grid {grid} (suite '{suite.name}')")
         return problems  # the cells cannot be checked against another grid
+    stated = manifest["suite"].get("precision", suite.precision)  # absent: older bundles
+    if stated != suite.precision:
+        problems.append(f"{B.MANIFEST}: precision {stated!r}, but the grid's cells ran at "
+                        f"{suite.precision!r}")
     try:
         narrowed = B.suite_for(manifest["method"], suite, path)
         cells = {cell.id: cell for cell in expand(narrowed)}

@@ -50,6 +50,7 @@ def test_bundle_layout_and_manifest(made):
     assert method["sha256"] == B.sha256_file(dest / method["source"])
     assert manifest["suite"]["grid_id"] == B.leaderboard_grid_id(suite)
     assert manifest["suite"]["seeds"] == [0, 1]
+    assert manifest["suite"]["precision"] == suite.precision == "auto"
     assert manifest["hardware"]["device_type"] == "cpu"
     assert manifest["hardware"]["threads"] == torch.get_num_threads()
     ran = json.loads((dest / "cells" / cells[0] / "result.json").read_text())["hardware"]
@@ -110,6 +111,7 @@ def first_cell(path):
     ("other_settings", "settings hash"),
     ("bad_manifest", "manifest.json: invalid JSON"),
     ("other_source_resealed", "ran with another version of the method's source"),
+    ("other_precision_resealed", "precision 'bf16', but the grid's cells ran at 'auto'"),
 ])
 def test_tampered_bundles_are_rejected(made, tmp_path, tamper, expected):
     suite, path = copy(made, tmp_path)
@@ -151,6 +153,8 @@ def test_tampered_bundles_are_rejected(made, tmp_path, tamper, expected):
         edit_json(result, lambda r: r["method_source"].__setitem__("sha256", "0" * 64))
     elif tamper == "bad_manifest":
         (path / B.MANIFEST).write_text("{not json")
+    elif tamper == "other_precision_resealed":  # a claim the cells' grid id does not back
+        edit_json(path / B.MANIFEST, lambda m: m["suite"].__setitem__("precision", "bf16"))
     if tamper.endswith("resealed") or tamper in ("swap_cells", "changed_method_rehashed",
                                                   "other_settings"):
         reseal(path)

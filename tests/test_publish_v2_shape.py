@@ -43,6 +43,9 @@ def test_a_v2_shaped_grid_tunes_runs_and_publishes_with_every_bundle_accepted(
     assert board["primary"] == "content" and sorted(board["methods"]) == [
         "replay", "sdft-rewrite", "sft"]
     assert all(m["tuning"] is not None for m in board["methods"].values())
+    assert board["grid"]["precision"] == "bf16"  # stated on the page and in the README
+    for page in ("index.html", "README.md"):
+        assert "(bf16 autocast, float32 weights)" in (tmp_path / "leaderboard" / page).read_text()
     acc = board["views"]["all"]["metrics"]["acc"]["methods"]
     assert all(acc[m]["vs_reference"]["n"] == 2 for m in ("replay", "sdft-rewrite"))
     cells = sorted(p.name for p in (tmp_path / "leaderboard" / "grid" / "cells").iterdir())

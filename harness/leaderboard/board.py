@@ -49,7 +49,9 @@ def grid_of(entries: list[Entry]) -> dict:
                                   for r in e.results.values() if r["cell"]["stream"] == s), []))
     return {"name": suite.get("name"), "grid_id": suite.get("grid_id"), "models": models,
             "streams": names, "seeds": seeds, "probes": list(suite.get("probes") or []),
+            **({"precision": suite["precision"]} if "precision" in suite else {}),
             "tasks": tasks, "task_descriptions": task_descriptions(tasks)}
+
 
 
 def task_descriptions(tasks: dict[str, list[str]]) -> dict[str, str]:

@@ -154,3 +154,14 @@ def tasks(data: dict) -> list[str]:
     found = data["grid"].get("task_descriptions") or {}
     return [f"`{t}`: {d or 'no description (the task is not installed where this page was built)'}"
             for t, d in found.items()]
+
+
+PRECISION_TEXT = {"auto": "float32 on a CPU, bf16 autocast on CUDA", "fp32": "float32",
+                  "bf16": "bf16 autocast, float32 weights", "bf16-weights": "bf16 weights"}
+
+
+def precision_text(grid: dict) -> str:
+    """How the grid's cells computed (harness/precision.py), as a reader wants it; "" for
+    bundles from before the manifest said (v1's)."""
+    found = grid.get("precision")
+    return "" if found is None else PRECISION_TEXT.get(found, str(found))

@@ -78,7 +78,8 @@ def _settings(obj) -> str:
 def grid_line(data: dict) -> str:
     grid, power = data["grid"], data["views"]["all"]["power"]
     return (f"{len(data['methods'])} methods on grid <code>{escape(str(grid['grid_id']))}</code> "
-            f"(suite {escape(str(grid['name']))}): {escape(', '.join(grid['models']))}; "
+            f"(suite {escape(str(grid['name']))}): {escape(', '.join(grid['models']))}"
+            + (f" ({escape(X.precision_text(grid))})" if X.precision_text(grid) else "") + "; "
             f"{len(grid['streams'])} streams &times; {len(grid['seeds'])} seeds = "
             f"{power['n_pairs']} (stream, seed) pairs per method.")
 
@@ -215,8 +216,8 @@ def _cell_detail(cell_id: str, cell: dict) -> str:
                    + "".join(f"<td>{_num(x)}</td>" for x in row) + "</tr>"
                    for i, row in enumerate(cell["R"]))
     gaps = any(x is None for row in cell["R"] for x in row)
-    r_table = (f'<table class="R"><caption>R: score on each task (column) after each '
-               f'training step (row)'
+    r_table = ('<table class="R"><caption>R: score on each task (column) after each '
+               'training step (row)'
                + (" (\u2013: not evaluated, eval.rows: own-and-final)" if gaps else "")
                + f'</caption><thead><tr><th></th>{head}</tr></thead>'
                f"<tbody>{body}</tbody></table>")
@@ -302,7 +303,6 @@ def render_page(data: dict) -> str:
 
 
 def _page(data: dict) -> str:
-    grid = data["grid"]
     drills = "".join(drilldown(name, meta, data["metrics"])
                      for name, meta in data["methods"].items())
     return f"""<!DOCTYPE html>

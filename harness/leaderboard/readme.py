@@ -147,7 +147,8 @@ def render_readme(data: dict) -> str:
         "regenerate). `index.html` is the interactive page (open it from disk), "
         "`leaderboard.json` the data; docs/leaderboard.md explains every number.",
         "",
-        f"- **Grid** `{grid['grid_id']}`: {', '.join(grid['models'])}; "
+        f"- **Grid** `{grid['grid_id']}`: {', '.join(grid['models'])}"
+        + (f" ({X.precision_text(grid)})" if X.precision_text(grid) else "") + "; "
         f"{len(grid['streams'])} stream(s) ({', '.join(grid['streams'])}) x "
         f"{len(grid['seeds'])} seed(s) ({', '.join(map(str, grid['seeds']))}) = "
         f"**{power['n_pairs']} (stream, seed) pairs per method**, "
