@@ -100,6 +100,7 @@ def build_result(*, cell: dict, tasks: list[str], rows: list[dict], probes: dict
         "train_settings": config["train"],
         "data_settings": config["data"],
         "eval_settings": config["eval"],
+        "precision": config.get("precision", "auto"),
         "task_hashes": config["tasks"],
         "model_id": model_id,
         "config_hash": config_hash,

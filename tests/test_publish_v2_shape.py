@@ -50,3 +50,5 @@ def test_a_v2_shaped_grid_tunes_runs_and_publishes_with_every_bundle_accepted(
     assert all(acc[m]["vs_reference"]["n"] == 2 for m in ("replay", "sdft-rewrite"))
     cells = sorted(p.name for p in (tmp_path / "leaderboard" / "grid" / "cells").iterdir())
     assert len(cells) == 6 and all("__three__" in c for c in cells)
+    assert {json.loads((tmp_path / "leaderboard" / "grid" / "cells" / c / "result.json")
+                       .read_text())["precision"] for c in cells} == {"bf16"}
