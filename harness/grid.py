@@ -11,7 +11,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import mean
+from statistics import median
 
 from harness import claims, identity, results
 from harness.config import PER_SEED, DataSettings, MethodSpec, Suite, cell_train
@@ -229,7 +229,7 @@ TUNING_CELLS = "this OUT's tuning cells"  # an estimate's source: OUT/tuning/*/*
 
 
 def measured_seconds(out: Path) -> dict[str, dict]:
-    """Per method, from OUT's complete cells, mean seconds: per optimiser step ("step"), per
+    """Per method, from OUT's complete cells, median seconds: per optimiser step ("step"), per
     test item answered after training ("item": answered_items), per row of the probes
     ("probes_row"), per cell in setup ("setup"), and in batched generation per optimiser
     step ("generation"). A method with no cells in OUT/cells takes its figures from its
@@ -270,7 +270,9 @@ def _measured(folders: list[Path]) -> dict[str, dict[str, float]]:
             probes = timings.get("probes_s")
             probes = probes if isinstance(probes, (int, float)) else 0.0
             mine.setdefault("item", []).append((timings["eval_s"] - probes) / answered)
-    return {m: {k: mean(v) for k, v in figures.items() if v}
+    # the median: a cell's timings are wall clock, and a machine paused or shared during
+    # one task (40 s a step against 3-5) must not move every estimate
+    return {m: {k: median(v) for k, v in figures.items() if v}
             for m, figures in found_by.items() if figures.get("step")}
 
 

@@ -80,6 +80,17 @@ def test_measured_figures_come_from_complete_cells_only(suite, tmp_path):
     assert other["source"] == "135M on 2-core CPU" and other["setup_s"] is None
 
 
+def test_a_paused_task_does_not_move_the_estimate(suite, tmp_path):
+    """Timings are wall clock: a task run while the machine was paused (40 s a step
+    against 3) is one outlier, and the median per step keeps the estimate at 3 s."""
+    cell = expand(suite)[0]
+    (tmp_path / "cells" / cell.id).mkdir(parents=True)
+    paused = _result(cell, "h") | {"training": [{"steps": 3, "sec_per_step": s}
+                                                for s in (3.0, 3.0, 40.0)]}
+    (tmp_path / "cells" / cell.id / "result.json").write_text(json.dumps(paused))
+    assert measured_seconds(tmp_path)["lora"]["step"] == 3.0
+
+
 def test_a_method_without_grid_cells_is_estimated_from_its_tuning_cells(suite, tmp_path):
     """`harness tune`'s cells in OUT/tuning measure the same model and machine: their step
     and item seconds stand in until the grid has cells of the method, never their setup
