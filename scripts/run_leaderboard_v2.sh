@@ -5,23 +5,40 @@
 #   bash scripts/run_leaderboard_v2.sh OUT CACHE [CODE]
 # OUT: the run folder (outside the repository: a running cell's checkpoint is up to 1.5 GiB);
 # CACHE: its own HARNESS_CACHE (fresh at the start, so cold-cache costs are exact); CODE: a
-# checkout of the commit the run started from (default: this one). Two one-thread workers.
+# checkout of the commit the run started from (default: this one).
+# The grid runs as two one-thread `harness run` processes on the same cells, which split
+# them by cell claims; each is restarted (up to 3 times) if it stops early, e.g. killed for
+# memory (a process holds 6-10 GiB after a few cells; a third torch process beside two got
+# one OOM-killed on 2026-12-06): a killed cell resumes from its checkpoint.
 set -u
 OUT=${1:?OUT}; export HARNESS_CACHE=${2:?CACHE}
 CODE=${3:-$(cd "$(dirname "$0")/.." && pwd)}
 export PYTHONPATH=$CODE
 cd "$CODE"
-SUITE=leaderboard-v2
-run=(--suite $SUITE --out "$OUT" --jobs 2 --threads 1 --quiet)
-harness tune "${run[@]}"; echo "TUNE DONE rc=$?"
+SUITE=${V2_SUITE:-leaderboard-v2}  # another suite file: the rehearsal in tests/test_publish_v2_shape.py
+run=(--suite $SUITE --out "$OUT" --threads 1 --quiet)
+harness tune "${run[@]}" --jobs 2; echo "TUNE DONE rc=$?"
 [ -f "$OUT/tuned.json" ] || exit 1
+
+slot() {  # one process over the cells $2, restarted while it stops early (3 tries)
+  local try rc
+  for try in 1 2 3; do
+    harness run "${run[@]}" --settings "$OUT/tuned.json" --cell "$2" 2>&1 | sed -u "s/^/[p$1] /"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] && return 0
+    echo "[p$1] stopped with rc=$rc (try $try of 3)"
+  done
+  return 1
+}
+
 for pair in "0 1" "2 3" "4 5"; do
   ids=$(harness run "${run[@]}" --settings "$OUT/tuned.json" --dry-run --json | python3 -c "
 import json, sys
 pair = {int(s) for s in sys.argv[1].split()}
 print(','.join(c['id'] for c in json.load(sys.stdin)['cells'] if c['seed'] in pair))" "$pair")
-  [ -n "$ids" ] || exit 1
-  harness run "${run[@]}" --settings "$OUT/tuned.json" --cell "$ids"
-  echo "GRID SEEDS $pair DONE rc=$?"
+  [ -n "$ids" ] || continue  # a suite with fewer seeds (the rehearsal)
+  slot 1 "$ids" & slot 2 "$ids" & wait
+  echo "GRID SEEDS $pair DONE"
 done
-harness run "${run[@]}" --settings "$OUT/tuned.json"; echo "GRID DONE rc=$?"
+harness run "${run[@]}" --jobs 2 --settings "$OUT/tuned.json"; rc=$?; echo "GRID DONE rc=$rc"
+exit $rc

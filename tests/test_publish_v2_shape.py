@@ -5,6 +5,7 @@ them, then scripts/publish_leaderboard.py: every bundle ACCEPTED by an exact re-
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,17 +24,36 @@ V2_SHAPE = dict(
           "n_test": 2})
 
 
+def ran_cells(log: str) -> list[str]:
+    """The cells the script's processes ran, sorted, each as often as it was run: a
+    process's `[pK] [n/N] ID` line not followed by its `already complete: skipped`."""
+    ran, last = [], {}
+    for line in log.splitlines():
+        found = re.match(r"\[(p\d)\] (?:\[\d+/\d+\] (\S+)$|  already complete: skipped)", line)
+        if not found:
+            continue
+        proc, cell = found.groups()
+        if cell is None:
+            ran.remove(last.pop(proc))
+        else:
+            ran.append(cell)
+            last[proc] = cell
+    return sorted(ran)
+
+
 def test_a_v2_shaped_grid_tunes_runs_and_publishes_with_every_bundle_accepted(
         tiny_model_dir, tmp_path):
     suite = str(tiny_suite(tmp_path, str(tiny_model_dir), **V2_SHAPE))
     out, env = tmp_path / "out", {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
-    harness = [sys.executable, "-m", "harness.cli"]
-    for step in (["tune", "--suite", suite, "--out", str(out), "--quiet", "--jobs", "2",
-                  "--threads", "1"],
-                 ["run", "--suite", suite, "--out", str(out), "--quiet", "--jobs", "2",
-                  "--threads", "1", "--settings", str(out / "tuned.json")]):
-        ran = subprocess.run(harness + step, cwd=ROOT, env=env, capture_output=True, text=True)
-        assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    # the tuning, then the grid by the script the real run uses: two one-thread processes
+    # on the same cells, split by claims
+    env["V2_SUITE"], env["PATH"] = suite, f"{Path(sys.executable).parent}:{env['PATH']}"
+    ran = subprocess.run(["bash", "scripts/run_leaderboard_v2.sh", str(out),
+                          str(tmp_path / "cache"), str(ROOT)], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "GRID SEEDS 0 1 DONE" in ran.stdout and "GRID DONE rc=0" in ran.stdout
+    assert ran_cells(ran.stdout) == sorted(p.name for p in (out / "cells").iterdir())
     done = subprocess.run([sys.executable, "scripts/publish_leaderboard.py", str(out), "--suite",
                            suite, "--root", str(tmp_path), "--jobs", "2"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
