@@ -172,6 +172,9 @@ CPU_135M_PROBE_S = {"drift": 5.7, "agreement": 16.7, "style-leak": 16.1, "knowle
 # rewrites, once per (model, seed, task): 6.1 s a training example (median of arith-json
 # seeds 0-2: 783 s, 1,055 s and 574 s for 128 rewrites of up to 512 tokens).
 CPU_135M_POOL_S = {"sa-sft": 1400.0}
+# the rollout budget (tokens) at which a method's CPU_135M_STEP_S figure was measured: the
+# figure's part beyond sft's (the rollouts) is scaled to the cell's `max_new_tokens`
+ROLLOUT_TOKENS = {"sdft": 64}
 CPU_135M_REWRITE_S = {"sdft-rewrite": 6.1}
 # bf16 autocast against float32 on this project's CPU (avx512_bf16, AMX), one thread: the
 # same short cell (pilot-v2 labels-last sft seed 0, 8 steps a task, 16 test items),
@@ -196,6 +199,19 @@ def shared_generation(cell: Cell, suite: Suite) -> dict[tuple, float]:
             units[(base, cell.model, cell.seed, task)] = (
                 CPU_135M_REWRITE_S[base] * suite.data.n_train * scale)
     return units
+
+
+def fallback_step(base: str, params: dict) -> tuple[float, int | None]:
+    """(float32 CPU seconds a step, the rollout budget it assumes or None) for a built-in
+    method at its settings in force (`params`, defaults included): a generating method's rollouts cost in proportion to their token budget, taken
+    whole (rollouts that stop early cost less: an upper bound). sdft's 14.6 s at 64 tokens
+    becomes about 25 s at 128 (measured: about 30) and 177 s at its default 1024."""
+    per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"])
+    if base not in ROLLOUT_TOKENS:
+        return per_step, None
+    budget = int(params.get("max_new_tokens", ROLLOUT_TOKENS[base]))
+    rollouts = per_step - CPU_135M_STEP_S["sft"]
+    return per_step + rollouts * (budget / ROLLOUT_TOKENS[base] - 1), budget
 
 
 def cpu_scale(suite: Suite, part: str) -> float:
@@ -291,8 +307,12 @@ def estimate(cell: Cell, suite: Suite, measured: dict[str, dict[str, float]]) ->
         per_step, source = figures["step"], figures.get("from", "this OUT") + (
             "" if name == own else f" ({name}'s cells)")
     else:
-        per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"]) * cpu_scale(suite, "train")
-        source = "135M on 2-core CPU" + ("" if base == own else f" ({base})")
+        from harness.methods.settings import modelled_as
+
+        per_step, budget = fallback_step(base, modelled_as(cell.method)[1])
+        per_step *= cpu_scale(suite, "train")
+        source = "135M on 2-core CPU" + ("" if base == own else f" ({base})") + (
+            f", rollouts at their full {budget} tokens: at most" if budget else "")
     rows, n_test = len(cell.tasks), suite.data.n_test
     per_item = figures.get("item", CPU_135M_ITEM_S * cpu_scale(suite, "eval"))
     known = {"setup_s": figures.get("setup"), "generation_s": figures.get("generation"),

@@ -134,8 +134,27 @@ def test_a_preset_without_cells_of_its_own_is_estimated_as_the_method_it_varies(
     assert e["source"] == "this OUT (sdft's cells)"
     assert estimate(sdft, suite, measured)["source"] == "this OUT"
     bare = estimate(ahead, suite, {})
-    assert bare["train_s"] == estimate(sdft, suite, {})["train_s"] == 6 * CPU_135M_STEP_S["sdft"]
-    assert bare["source"] == "135M on 2-core CPU (sdft)"
+    budget = 1024  # sdft's default rollout budget
+    per_step = CPU_135M_STEP_S["sft"] + (CPU_135M_STEP_S["sdft"] - CPU_135M_STEP_S["sft"]) * (
+        budget / 64)
+    assert bare["train_s"] == estimate(sdft, suite, {})["train_s"] == pytest.approx(6 * per_step)
+    assert bare["source"] == f"135M on 2-core CPU (sdft), rollouts at their full {budget} tokens: at most"
+
+
+@pytest.mark.parametrize("base", ["sdft", "sft"])
+def test_the_fallback_step_grows_with_the_rollout_budget_only_for_rollouts(base):
+    """The CPU figure for sdft was measured with 64-token rollouts: at 64 it is the figure,
+    longer budgets cost more in proportion (an upper bound); a method without rollouts does
+    not move."""
+    from harness.grid import fallback_step
+
+    steps = [fallback_step(base, {"max_new_tokens": n})[0] for n in (32, 64, 128, 1024)]
+    if base == "sft":
+        assert steps == [CPU_135M_STEP_S["sft"]] * 4 and fallback_step("sft", {})[1] is None
+        return
+    assert steps[1] == CPU_135M_STEP_S["sdft"] and steps == sorted(steps) and steps[0] < steps[1]
+    assert steps[2] - steps[1] == pytest.approx(steps[1] - CPU_135M_STEP_S["sft"])  # +1 x 64
+    assert fallback_step("sdft", {}) == (CPU_135M_STEP_S["sdft"], 64)
 
 
 def test_a_streams_training_settings_apply_under_the_methods_own(tmp_path, tiny_model_dir):
