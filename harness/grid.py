@@ -172,10 +172,10 @@ CPU_135M_PROBE_S = {"drift": 5.7, "agreement": 16.7, "style-leak": 16.1, "knowle
 # rewrites, once per (model, seed, task): 6.1 s a training example (median of arith-json
 # seeds 0-2: 783 s, 1,055 s and 574 s for 128 rewrites of up to 512 tokens).
 CPU_135M_POOL_S = {"sa-sft": 1400.0}
+CPU_135M_REWRITE_S = {"sdft-rewrite": 6.1}
 # the rollout budget (tokens) at which a method's CPU_135M_STEP_S figure was measured: the
 # figure's part beyond sft's (the rollouts) is scaled to the cell's `max_new_tokens`
 ROLLOUT_TOKENS = {"sdft": 64}
-CPU_135M_REWRITE_S = {"sdft-rewrite": 6.1}
 # bf16 autocast against float32 on this project's CPU (avx512_bf16, AMX), one thread: the
 # same short cell (pilot-v2 labels-last sft seed 0, 8 steps a task, 16 test items),
 # interleaved, twice each: training 85.1 / 107.3 s and 85.6 / 108.4 s, evaluation 99.0 /
@@ -203,8 +203,9 @@ def shared_generation(cell: Cell, suite: Suite) -> dict[tuple, float]:
 
 def fallback_step(base: str, params: dict) -> tuple[float, int | None]:
     """(float32 CPU seconds a step, the rollout budget it assumes or None) for a built-in
-    method at its settings in force (`params`, defaults included): a generating method's rollouts cost in proportion to their token budget, taken
-    whole (rollouts that stop early cost less: an upper bound). sdft's 14.6 s at 64 tokens
+    method at its settings in force (`params`, defaults included): a generating method's
+    rollouts cost in proportion to their token budget, taken whole (rollouts that stop
+    early cost less: an upper bound). sdft's 14.6 s at 64 tokens
     becomes about 25 s at 128 (measured: about 30) and 177 s at its default 1024."""
     per_step = CPU_135M_STEP_S.get(base, CPU_135M_STEP_S["sft"])
     if base not in ROLLOUT_TOKENS:
