@@ -15,6 +15,9 @@ OUT=${1:?OUT}; export HARNESS_CACHE=${2:?CACHE}
 CODE=${3:-$(cd "$(dirname "$0")/.." && pwd)}
 export PYTHONPATH=$CODE
 cd "$CODE"
+command -v harness > /dev/null || {  # else every step fails on its own and the log fills up
+  echo "run_leaderboard_v2.sh: 'harness' is not on PATH; activate the environment it is installed in (source .venv/bin/activate) and run again" >&2
+  exit 2; }
 SUITE=${V2_SUITE:-leaderboard-v2}  # another suite file: the rehearsal in tests/test_publish_v2_shape.py
 run=(--suite $SUITE --out "$OUT" --threads 1 --quiet)
 harness tune "${run[@]}" --jobs 2; echo "TUNE DONE rc=$?"

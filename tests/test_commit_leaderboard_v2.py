@@ -47,3 +47,14 @@ def test_it_commits_complete_cells_without_checkpoints(tmp_path):
     again = subprocess.run(["bash", str(repo / "scripts" / "commit_leaderboard_v2.sh"), str(out)],
                            capture_output=True, text=True, env=env)
     assert again.returncode == 0 and again.stdout == ""
+
+
+def test_the_run_script_stops_at_once_without_harness_on_path(tmp_path):
+    """Started outside the environment, it says so in one line and runs nothing (it once
+    went on, every step failing, and logged a traceback per seed pair)."""
+    run = subprocess.run(["bash", str(ROOT / "scripts" / "run_leaderboard_v2.sh"),
+                          str(tmp_path / "out"), str(tmp_path / "cache"), str(ROOT)],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert run.returncode == 2 and run.stdout == ""
+    assert "'harness' is not on PATH" in run.stderr and len(run.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
