@@ -24,6 +24,7 @@ from statistics import mean
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.leaderboard.board import in_force  # noqa: E402
 from harness.leaderboard.cellfacts import FLAG_SHARE, method_truncation  # noqa: E402
 
 
@@ -116,7 +117,8 @@ def checks(cells: list[dict], board: dict | None) -> list[tuple[str, bool | None
     flagged = {m: (board or {}).get("methods", {}).get(m, {}).get("truncation") or {}
                for m in by_method}
     for method, found in sorted(by_method.items()):
-        t = method_truncation(list(found.values()))
+        # the registered defaults name the budget where the cells give only what they set
+        t = method_truncation(list(found.values()), in_force({"name": method, "builtin": True}))
         if t is None:
             continue
         on_page = flagged[method].get("flagged")

@@ -68,3 +68,16 @@ def test_the_v2_pilot_forgets_and_its_ewc_is_not_sfts():
     assert lines["ewc not item-identical to sft"][0] == "PASS"
     assert lines["test items a task: >= 200"] == ("FAIL", "fewest 32 (facts)")
     assert lines["significant pairs on ACC: >= 15"][0] == "NOT YET"
+
+
+V2 = ROOT / "leaderboard" / "v2" / "cells"
+
+
+@pytest.mark.skipif(not any(V2.glob("*__sa-sft__*/result.json")), reason="no v2 sa-sft cell yet")
+def test_sa_sfts_truncation_names_its_budgets_from_the_registered_defaults():
+    """v2's cells record only the settings tuned (sa-sft: ratio); the budgets its pool was
+    generated under are the registered defaults, and the line names them (it said None)."""
+    _, lines = check("--cells", str(V2), "--board", str(ROOT / "no-board"))
+    status, evidence = lines["sa-sft truncated share <= 10% or flagged"]
+    assert "(highest " in evidence and "; user_tokens 64, answer_tokens 256)" in evidence
+    assert status == ("PASS" if float(evidence.split("%")[0]) <= 10 else "FAIL")
