@@ -6,10 +6,11 @@
 # OUT: the run folder (outside the repository: a running cell's checkpoint is up to 1.5 GiB);
 # CACHE: its own HARNESS_CACHE (fresh at the start, so cold-cache costs are exact); CODE: a
 # checkout of the commit the run started from (default: this one).
-# The grid runs as two one-thread `harness run` processes on the same cells, which split
-# them by cell claims; each is restarted (up to 3 times) if it stops early, e.g. killed for
-# memory (a process holds 6-10 GiB after a few cells; a third torch process beside two got
-# one OOM-killed on 2026-12-06): a killed cell resumes from its checkpoint.
+# The grid runs as two slots of one-thread `harness run` processes on the same cells, which
+# split them by cell claims; a slot starts a fresh process a cell (a process that ran
+# several cells grew to 9-10 GiB; a third torch process beside two such got one OOM-killed
+# on 2026-12-06), retried up to 3 times if it stops early: a killed cell resumes from its
+# checkpoint.
 set -u
 OUT=${1:?OUT}; export HARNESS_CACHE=${2:?CACHE}
 CODE=${3:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -23,15 +24,19 @@ run=(--suite $SUITE --out "$OUT" --threads 1 --quiet)
 harness tune "${run[@]}" --jobs 2; echo "TUNE DONE rc=$?"
 [ -f "$OUT/tuned.json" ] || exit 1
 
-slot() {  # one process over the cells $2, restarted while it stops early (3 tries)
-  local try rc
-  for try in 1 2 3; do
-    harness run "${run[@]}" --settings "$OUT/tuned.json" --cell "$2" 2>&1 | sed -u "s/^/[p$1] /"
-    rc=${PIPESTATUS[0]}
-    [ "$rc" -eq 0 ] && return 0
-    echo "[p$1] stopped with rc=$rc (try $try of 3)"
+slot() {  # the cells $2 in order, a fresh process each (a long-lived one grew from 3-6 to
+  # 9-10 GiB over 5 cells), each retried up to 3 times if it stops early; a cell the other
+  # slot holds is skipped by its claim, a complete one before starting a process
+  local id try rc
+  for id in ${2//,/ }; do
+    [ -f "$OUT/cells/$id/result.json" ] && continue
+    for try in 1 2 3; do
+      harness run "${run[@]}" --settings "$OUT/tuned.json" --cell "$id" 2>&1 | sed -u "s/^/[p$1] /"
+      rc=${PIPESTATUS[0]}
+      [ "$rc" -eq 0 ] && break
+      echo "[p$1] $id stopped with rc=$rc (try $try of 3)"
+    done
   done
-  return 1
 }
 
 for pair in "0 1" "2 3" "4 5"; do

@@ -54,6 +54,9 @@ def test_a_v2_shaped_grid_tunes_runs_and_publishes_with_every_bundle_accepted(
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "GRID SEEDS 0 1 DONE" in ran.stdout and "GRID DONE rc=0" in ran.stdout
     assert ran_cells(ran.stdout) == sorted(p.name for p in (out / "cells").iterdir())
+    # a fresh process a cell (a long-lived one grew to 9-10 GiB): every process had one cell
+    counts = re.findall(r"^\[p\d\] \[\d+/(\d+)\] \S+", ran.stdout, re.M)
+    assert counts and set(counts) == {"1"}
     done = subprocess.run([sys.executable, "scripts/publish_leaderboard.py", str(out), "--suite",
                            suite, "--root", str(tmp_path), "--jobs", "2"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
