@@ -24,9 +24,8 @@ run=(--suite $SUITE --out "$OUT" --threads 1 --quiet)
 harness tune "${run[@]}" --jobs 2; echo "TUNE DONE rc=$?"
 [ -f "$OUT/tuned.json" ] || exit 1
 
-slot() {  # the cells $2 in order, a fresh process each (a long-lived one grew from 3-6 to
-  # 9-10 GiB over 5 cells), each retried up to 3 times if it stops early; a cell the other
-  # slot holds is skipped by its claim, a complete one before starting a process
+slot() {  # the cells $2 in order, a fresh process each (see above); a cell the other slot
+  # holds is skipped by its claim, a complete one before starting a process
   local id try rc
   for id in ${2//,/ }; do
     [ -f "$OUT/cells/$id/result.json" ] && continue
