@@ -148,8 +148,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reference", default="sft")
     parser.add_argument("--methods", help="only these methods (names as shown), comma-separated")
     args = parser.parse_args(argv)
-    if not args.run_dir.is_dir():
-        print(f"no folder {args.run_dir}", file=sys.stderr)
+    if not (args.run_dir / "cells").is_dir():
+        print(f"no folder {args.run_dir}/cells: give the run's --out folder (the one holding "
+              "cells/)", file=sys.stderr)
         return 2
     cells, reference = load(args.run_dir), args.reference
     if args.methods:

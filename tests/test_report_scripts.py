@@ -209,3 +209,11 @@ def test_card_judges_probe_noise_from_three_seeds_only():
     assert any("moves beyond 3 sd" in line for line in three)
     noisy = CARD.forgetting_lines({0: cell(0.5), 1: cell(-0.5), 2: cell(0.1)}, ["drift"], [])
     assert any("within 3 sd" in line for line in noisy)
+
+
+def test_evidence_without_a_cells_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    # a folder that exists but is not a run's --out (no cells/ inside) used to end in a traceback
+    assert EVIDENCE.main([str(tmp_path)]) == 2
+    assert EVIDENCE.main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("cells" in line and "--out" in line for line in err)
