@@ -215,11 +215,22 @@ def run_jobs(plan_file: Path, device, plan: list[dict], log) -> list[int]:
     except KeyboardInterrupt:
         log(f"stopping {sum(p.poll() is None for p in procs)} worker(s) ...")
         _stop(procs)
+        _clear_claims(plan_file, run)
         raise
     finally:
         for reader in readers:
             reader.join(timeout=5)
     return codes
+
+
+def _clear_claims(plan_file: Path, run: str) -> None:
+    """The stopped workers' claims left behind (claims.clear_stopped), over the plan's cells."""
+    from harness import claims
+    from harness.plans import parts, read_plan
+
+    for part in parts(read_plan(plan_file)):
+        for cell_id in part["cells"]:
+            claims.clear_stopped(Path(part["out"]) / "cells" / cell_id, run)
 
 
 def _relay(proc, prefix: str, lock) -> None:

@@ -124,8 +124,8 @@ class Runner:
                                     f"({claims.describe(info)}): skipped")
                         self.elsewhere.append(cell)
                     continue
-                self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
-                with claim:
+                with claim:  # entered at once: Ctrl-C from here on releases it
+                    self.ui.log(f"[{n}/{len(cells)}] {cell.id}")
                     results.append(self.run_cell(cell))
                 self.ui.clear()
             except KeyboardInterrupt:

@@ -52,6 +52,31 @@ def test_other_hosts_claims_live_until_their_heartbeat_is_stale(tmp_path):
     taken.release()
 
 
+def test_a_stopped_runs_claims_are_cleared_and_no_others(tmp_path):
+    """After Ctrl-C the `--jobs` parent clears what its dead workers left (a worker can be
+    interrupted between creating its claim and holding it): only that run's claims whose
+    process is gone on this host; a live one, another run's, another host's and a claim
+    still being written stay."""
+    from harness import executors
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = socket.gethostname()
+    _write_claim(tmp_path / "cells" / "dead", 1, run="r1", host=here, pid=gone.pid)
+    _write_claim(tmp_path / "cells" / "live", 1, run="r1", host=here, pid=os.getpid())
+    _write_claim(tmp_path / "cells" / "other-run", 1, run="r2", host=here, pid=gone.pid)
+    _write_claim(tmp_path / "cells" / "other-host", 1, run="r1", host="elsewhere", pid=gone.pid)
+    (tmp_path / "cells" / "writing").mkdir()
+    (tmp_path / "cells" / "writing" / claims.CLAIM).write_text("")
+    ids = ["dead", "live", "other-run", "other-host", "writing", "never-claimed"]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"parts": [{"out": str(tmp_path), "cells": ids}]}))
+    executors._clear_claims(plan, "r1")
+    left = sorted(p.parent.name for p in (tmp_path / "cells").glob("*/" + claims.CLAIM))
+    assert left == ["live", "other-host", "other-run", "writing"]
+    assert claims.clear_stopped(tmp_path / "cells" / "live", "r1") is False
+
+
 def test_a_claim_being_written_counts_as_held(tmp_path):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / claims.CLAIM).write_text("")
