@@ -120,16 +120,14 @@ def acquire(folder: Path, **extra) -> Claim | None:
 def clear_stopped(folder: Path, run: str) -> bool:
     """Remove the claim a stopped worker of `run` (a `--jobs` run id) left on `folder`: a
     worker interrupted between creating its claim and holding it, or killed after
-    STOP_WAIT_S, cannot remove its own. Only a whole claim of that run whose process is gone
-    (same host) is removed; True if one was."""
+    STOP_WAIT_S, cannot remove its own. Only a whole claim of that run that `holder` counts
+    as dead is removed; True if one was."""
     path = folder / CLAIM
     try:
         info = json.loads(read_regular(path))
     except (OSError, ValueError):
         return False
-    if not (isinstance(info, dict) and info.get("run") == run
-            and info.get("host") == socket.gethostname()
-            and isinstance(info.get("pid"), int) and not _alive(info["pid"])):
+    if not (isinstance(info, dict) and info.get("run") == run and holder(folder) is None):
         return False
     with contextlib.suppress(OSError):
         path.unlink()
