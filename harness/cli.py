@@ -260,11 +260,10 @@ def cmd_verify(args) -> int:
         if unknown:
             raise HarnessError(f"--cell {unknown[0]}: not a cell of this bundle",
                                f"name one of: {', '.join(listed)}")
-        device = pick_device(args.device)
-        ui = UI(quiet=True)
+        device, ui = pick_device(args.device), UI(quiet=True)
         quiet_libraries()
-        problems, records = verify.rerun_problems(
-            path, suite, verify.pick_cells(listed, args.cells, args.cell), device, ui)
+        picked = verify.work_pick(args.work, listed, args.cells, args.cell)
+        problems, records = verify.rerun_problems(path, suite, picked, device, ui, args.work)
         if not problems:
             verify.write_verification(path, records, device)
     for problem in problems:
@@ -413,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--suite", help="the grid (default: the one the bundle's manifest names, "
                      "e.g. an archived board's)")
     ver.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    ver.add_argument("--work", metavar="DIR", type=Path, help="keep the re-runs and the "
+                     "cells drawn in DIR: run again, a stopped verification resumes mid-cell")
     ver.set_defaults(func=cmd_verify)
     lb = sub.add_parser("leaderboard", help="build leaderboard/index.html, README.md and "
                         "leaderboard.json from the bundles")

@@ -6,7 +6,9 @@ declared version against this harness's), its tuning (harness/bundle_tuning.py),
 set of cells, and every cell's results version, schema, settings hash and metrics
 recomputed from its R and probes. Then it re-runs sampled cells and compares them with the
 bundle: exactly where the hardware matches (same device kind, CPU model and thread count),
-else within TOLERANCE (docs/leaderboard.md).
+else within TOLERANCE (docs/leaderboard.md). With `--work DIR` the re-runs are kept in DIR
+(the pick too), so a verification stopped mid-cell resumes from the cell's checkpoint, as
+a grid cell does, instead of starting over (a leaderboard cell re-run takes up to an hour).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import torch
 
 from harness import bundle as B
-from harness import bundle_tuning
+from harness import bundle_tuning, checkpoint, claims
 from harness.config import Suite
 from harness.errors import HarnessError
 from harness.grid import expand, plan
@@ -35,6 +37,7 @@ from harness.storage import atomic_write_json, sha256_file
 # Where the re-run's hardware differs from the submitter's: scores may move by a couple of
 # test items (a greedy answer flips), probe values by a little.
 TOLERANCE = {"R_items": 2, "probe_abs": 0.05, "probe_rel": 0.10}
+SOURCE_STAMP = "method.sha256"  # in a `--work` re-run's folder: the source it ran
 REQUIRED = ("bundle_version", "name", "method", "suite", "cells", "hardware", "harness")
 
 
@@ -191,8 +194,11 @@ def _same(a, b, tol: float = 1e-9) -> bool:
     return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
 
 
-def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui) -> tuple[list, list]:
-    """Re-run the named cells of the bundle and compare: (rejections, per-cell records)."""
+def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui,
+                   work: Path | None = None) -> tuple[list, list]:
+    """Re-run the named cells of the bundle and compare: (rejections, per-cell records).
+    In `work` (else a temporary folder) a re-run resumes from its checkpoint, and one
+    complete there is compared without running again (_rerun_folder)."""
     from harness.runner import Runner
 
     manifest = read_json(path / B.MANIFEST)[0]
@@ -206,16 +212,62 @@ def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui) ->
             recorded["hardware"]).items() if v is not None}  # the cell's own machine
         exact = same_hardware(ran_on, device)
         ui.log(f"re-running {cell_id} ({'exact' if exact else 'tolerance'} comparison)")
-        with tempfile.TemporaryDirectory() as tmp, _threads(ran_on, device):
+        with _rerun_folder(work, cell_id, manifest["method"]) as out, _threads(ran_on, device):
             one = dataclasses.replace(narrowed, streams={cell.stream: list(cell.tasks)},
                                       seeds=[cell.seed])
-            fresh = Runner(one, Path(tmp), device, ui).run_cell(cell)
+            fresh = Runner(one, out, device, ui).run_cell(cell)
         diff = compare(recorded, fresh, exact)
         records.append({"cell": cell_id, "comparison": "exact" if exact else "tolerance",
                         "max_abs_diff": diff["max_abs_diff"]})
         if diff["problem"]:
             problems.append(f"cell {cell_id}: re-run differs: {diff['problem']}")
     return problems, records
+
+
+@contextlib.contextmanager
+def _rerun_folder(work: Path | None, cell_id: str, method: dict):
+    """Where a re-run writes: a temporary folder, or `work` held by a claim on the cell (two
+    verifiers sharing it must not write one cell). A result or checkpoint there of another
+    source of the method (SOURCE_STAMP) is removed first: the runner would take it as
+    its own (same settings)."""
+    if work is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+        return
+    folder = Path(work) / "cells" / cell_id
+    claim = claims.acquire(folder)
+    if claim is None:
+        held = claims.holder(folder) or {}
+        raise HarnessError(f"--work {work}: cell {cell_id} is being re-run by another process "
+                           f"(pid {held.get('pid')} on {held.get('host')})",
+                           "wait for it to finish, or give another --work folder")
+    with claim:
+        stamp, source = folder / SOURCE_STAMP, str(method.get("sha256"))
+        if not stamp.is_file() or stamp.read_text() != source:
+            (folder / "result.json").unlink(missing_ok=True)
+            checkpoint.remove(folder)
+            stamp.write_text(source)
+        yield Path(work)
+
+
+def work_pick(work: Path | None, listed: list[str], n: int, chosen: list[str] | None) -> list[str]:
+    """pick_cells, kept in WORK/picked.json: a resumed verification re-runs the cells its
+    first start drew (while they are still the bundle's and as many as asked)."""
+    if work is None or chosen:
+        return pick_cells(listed, n, chosen)
+    try:
+        Path(work).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file there, no permission
+        raise HarnessError(f"--work {work}: cannot be made a folder ({exc.strerror or exc})",
+                           "name a writable folder (it is created if missing)") from None
+    path = Path(work) / "picked.json"
+    kept = read_json(path)[0] if path.is_file() else None
+    kept = kept.get("cells") if isinstance(kept, dict) else None
+    if isinstance(kept, list) and len(kept) == min(n, len(listed)) and set(kept) <= set(listed):
+        return kept
+    picked = pick_cells(listed, n, None)
+    atomic_write_json(path, {"cells": picked})
+    return picked
 
 
 def same_hardware(recorded: dict, device) -> bool:

@@ -13,7 +13,8 @@ into leaderboard/grid/tuning/ (checkpoints and claims left out). Then, for every
 whose cells are all complete in OUT under the settings it ran with (OUT/tuned.json where
 there is one): `harness submit METHOD --out OUT` (no cell re-runs: they are complete),
 `harness verify` (static checks and `--cells` re-runs; --jobs N at once, each at its cells'
-thread count, so a re-run is exact), then `harness leaderboard`. Where OUT holds the tuning, each bundle carries its method's part of
+thread count, so a re-run is exact; the re-runs kept in OUT/verify/METHOD, so that a
+publication stopped mid-re-run resumes there when run again), then `harness leaderboard`. Where OUT holds the tuning, each bundle carries its method's part of
 OUT/tuning.json. Methods with cells missing are listed and left out, never bundled half;
 a method whose bundle is verified and holds the same cell results as OUT is kept as it is
 (run the script again as methods complete).
@@ -121,7 +122,8 @@ def main() -> int:
         if subprocess.run(harness + step).returncode != 0:
             print(f"stopped: `harness {' '.join(step)}` failed", file=sys.stderr)
             return 1
-        verifying.append(["verify", bundle, "--cells", args.cells, *where])
+        work = str(Path(args.out) / "verify" / name)  # `harness verify --work`: resumable
+        verifying.append(["verify", bundle, "--cells", args.cells, "--work", work, *where])
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # each a process of its own
         runs = list(pool.map(lambda step: subprocess.run(harness + step, capture_output=True,
                                                          text=True), verifying))

@@ -193,6 +193,77 @@ def test_rerun_catches_a_consistent_forgery(made, tmp_path):
     assert problems and "re-run differs" in problems[0] and result.parent.name in problems[0]
 
 
+def test_a_stopped_verification_resumes_mid_cell_in_its_work_folder(made, tmp_path,
+                                                                     monkeypatch, capsys):
+    """`verify --work`: a re-run stopped after its first task resumes from that checkpoint
+    and ends exactly as an uninterrupted one; run again, the complete re-run is compared
+    without training; a result of another method source there is run afresh; a forged
+    bundle is still rejected from it."""
+    from harness import checkpoint
+
+    suite, path = copy(made, tmp_path)
+    cell, work = first_cell(path).name, tmp_path / "work"
+    saved = checkpoint.save
+
+    def save_then_stop(folder, state):
+        saved(folder, state)
+        raise KeyboardInterrupt  # Ctrl-C, or the session's end, right after task 1
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        V.rerun_problems(path, suite, [cell], CPU, UI(quiet=True), work)
+    monkeypatch.setattr(checkpoint, "save", saved)
+    assert (work / "cells" / cell / "checkpoint.pt").is_file()
+    assert not (work / "cells" / cell / "result.json").exists()
+    capsys.readouterr()
+
+    problems, records = V.rerun_problems(path, suite, [cell], CPU, UI(quiet=True), work)
+    log = capsys.readouterr().out
+    assert "resuming after task 1/2" in log and "train arith" not in log, log
+    assert problems == [] and records[0]["max_abs_diff"] == 0.0
+    assert not (work / "cells" / cell / "claim.json").exists()  # released
+
+    problems, _ = V.rerun_problems(path, suite, [cell], CPU, UI(quiet=True), work)
+    assert problems == [] and "already complete" in capsys.readouterr().out
+
+    (work / "cells" / cell / V.SOURCE_STAMP).write_text("f" * 64)  # another source's
+    problems, _ = V.rerun_problems(path, suite, [cell], CPU, UI(quiet=True), work)
+    log = capsys.readouterr().out
+    assert problems == [] and "already complete" not in log and "train arith" in log, log
+
+    result = path / "cells" / cell / "result.json"
+    edit_json(result, lambda r: r["R"][-1].__setitem__(0, 1.0 - r["R"][-1][0]))
+    problems, _ = V.rerun_problems(path, suite, [cell], CPU, UI(quiet=True), work)
+    assert problems and "re-run differs" in problems[0]
+
+
+def test_verify_work_folder_keeps_its_pick_and_refuses_a_held_cell(tmp_path):
+    import os
+    import socket
+
+    from harness.errors import HarnessError
+
+    ids, work = [f"c{i}" for i in range(10)], tmp_path / "work"
+    first = V.work_pick(work, ids, 2, None)
+    assert all(V.work_pick(work, ids, 2, None) == first for _ in range(5))
+    assert V.work_pick(work, ids, 2, ["c7"]) == ["c7"]  # named cells win
+    assert len(V.work_pick(work, ids, 3, None)) == 3  # another count: drawn again
+    gone = [i for i in ids if i not in first]  # the bundle lost a drawn cell: drawn again
+    assert set(V.work_pick(work, gone, 2, None)) <= set(gone)
+
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(HarnessError, match="--work .*a-file: cannot be made a folder"):
+        V.work_pick(tmp_path / "a-file", ids, 2, None)
+
+    held = work / "cells" / "c1"
+    held.mkdir(parents=True)
+    (held / "claim.json").write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": os.getpid(), "token": "t", "since": "now"}))
+    with pytest.raises(HarnessError, match="c1 is being re-run by another process"):
+        with V._rerun_folder(work, "c1", {"sha256": "x"}):
+            pass
+    assert (held / "claim.json").is_file()  # not taken from its holder
+
+
 def test_cell_hardware_from_its_record():
     assert B.cell_hardware({"device": "cuda:1", "gpu": "NVIDIA H100", "cpu": "EPYC",
                             "machine": "x86_64", "threads": 16}) == {
@@ -293,9 +364,15 @@ def test_submit_verify_leaderboard_from_the_command_line(tiny_model_dir, tmp_pat
     lora = json.loads((tmp_path / "leaderboard/submissions/lora" / B.MANIFEST).read_text())
     assert lora["method"]["params"]["r"] == 2
     capsys.readouterr()
-    assert main(["verify", str(bundle), "--suite", suite]) == 0
+    work = tmp_path / "verify-work"
+    assert main(["verify", str(bundle), "--suite", suite, "--work", str(work)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith(f"ACCEPTED {bundle}") and "(exact)" in out[-1]
+    picked = json.loads((work / "picked.json").read_text())["cells"]
+    assert (work / "cells" / picked[0] / "result.json").is_file()
+    assert main(["verify", str(bundle), "--suite", suite, "--work", str(work)]) == 0
+    again = capsys.readouterr().out  # the same cell, its re-run kept: compared, not re-run
+    assert f"re-run: {picked[0]} (exact)" in again and "already complete" in again
     record = json.loads((bundle / B.VERIFICATION).read_text())
     assert record["checksums_sha256"] == B.sha256_file(bundle / B.CHECKSUMS)
     assert main(["leaderboard", "--root", str(tmp_path), "--suite", suite]) == 0

@@ -37,6 +37,8 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
         p.parent.name for p in (out / "cells").glob("*/result.json"))
     assert not list((board / "grid").rglob("checkpoint.pt"))
     assert (board / "submissions" / "sft" / "verification.json").exists()
+    reran = json.loads((out / "verify" / "sft" / "picked.json").read_text())["cells"]
+    assert (out / "verify" / "sft" / "cells" / reran[0] / "result.json").is_file()  # kept
     data = json.loads((board / "leaderboard.json").read_text())
     assert sorted(data["methods"]) == ["sft"] and data["pending"] == ["lora"]
     # run again: the verified bundle is kept (no second re-run), not rebuilt
