@@ -1,4 +1,4 @@
-"""Tables comparing methods within one stream: task gain, retention and cost.
+"""Tables comparing methods within each stream: task gain, retention and cost.
 
     harness run --suite methods --out runs/methods
     python scripts/method_evidence.py runs/methods [--reference sft] [--methods a,b] > tables.md
@@ -6,6 +6,8 @@
 Per method, mean ± sd over seeds of: task gain (score right after learning a task minus
 the base score, averaged over tasks), final ACC and BWT, every probe's final value, and the
 training step time, also as a ratio to the reference method's (paired by seed and task).
+A run of several streams (or models) gets one set of tables each, under its name: a
+method's seeds are paired within one stream, never mixed across streams.
 Method statistics recorded in result.json (`method_stats`) are averaged per key; SDFT's
 divergence per completion position (`kl_by_position`) gets a table of its own. A method
 given as a file plugin is shown by its `name` (cells recorded under path.py:Class before
@@ -32,12 +34,16 @@ def _ms(values: list[float], digits: int = 3) -> str:
     return f"{mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
-def load(out: Path) -> dict[str, dict[int, dict]]:
-    """method -> seed -> result.json (complete cells only), by the method's name."""
-    found: dict[str, dict[int, dict]] = defaultdict(dict)
-    for record in read_cells(out).records:
-        found[identity(record.method)][record.seed] = record.data
-    return dict(found)
+def load(out: Path) -> dict[str, dict[str, dict[int, dict]]]:
+    """stream -> method -> seed -> result.json (complete cells only), by the method's name;
+    the stream is named "model / stream" where the run has several models."""
+    records = read_cells(out).records
+    several = len({r.model for r in records}) > 1
+    found: dict[str, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for record in records:
+        where = f"{record.model} / {record.stream}" if several else record.stream
+        found[where][identity(record.method)][record.seed] = record.data
+    return {k: dict(v) for k, v in sorted(found.items())}
 
 
 def identity(method: str) -> str:
@@ -152,14 +158,17 @@ def main(argv: list[str]) -> int:
         print(f"no folder {args.run_dir}/cells: give the run's --out folder (the one holding "
               "cells/)", file=sys.stderr)
         return 2
-    cells, reference = load(args.run_dir), args.reference
+    streams = load(args.run_dir)
     if args.methods:
         keep = set(args.methods.split(","))
-        cells = {m: c for m, c in cells.items() if shown(m) in keep}
-    if not cells:
+        streams = {s: {m: c for m, c in cells.items() if shown(m) in keep}
+                   for s, cells in streams.items()}
+    streams = {s: cells for s, cells in streams.items() if cells}
+    if not streams:
         print(f"no complete cells under {args.run_dir}/cells", file=sys.stderr)
         return 2
-    print(tables(cells, reference))
+    print("\n\n".join((f"## {s}\n\n" if len(streams) > 1 else "") + tables(cells, args.reference)
+                      for s, cells in streams.items()))
     return 0
 
 

@@ -33,7 +33,7 @@ def test_evidence_tables_from_results(tmp_path, capsys):
     for seed in (0, 1):
         cell("sft", seed, 0.9, 0.2 + seed / 10, 2.0)
         cell("sdft", seed, 0.7, 0.1, 5.0, {"a": {"rate": 0.25 + seed / 2}})
-    text = tables(load(tmp_path))
+    text = tables(load(tmp_path)["s"])
     rows = {}
     for line in text.splitlines():  # the first table's row of each method
         if line.startswith("| "):
@@ -45,7 +45,28 @@ def test_evidence_tables_from_results(tmp_path, capsys):
     assert "KL @" not in text  # no method recorded divergences per position
     assert EVIDENCE.main([str(tmp_path), "--methods", "sdft"]) == 0
     printed = capsys.readouterr().out
-    assert "| sdft | 2 |" in printed and "| sft |" not in printed
+    assert "| sdft | 2 |" in printed and "| sft |" not in printed and "## " not in printed
+
+
+def test_evidence_keeps_streams_apart(tmp_path, capsys):
+    """A run of two streams: one set of tables a stream, each method's seeds from its own
+    stream (a seed of one stream never stands in for the other's)."""
+    for stream, after in (("one", 0.5), ("two", 0.9)):
+        for seed in (0, 1):
+            folder = write_cell(tmp_path, "m", stream, "sft", seed, [[0.1, 0.1], [after, 0.1],
+                                                                    [0.5, 0.6]])
+            data = json.loads((folder / "result.json").read_text())
+            data |= {"training": [{"steps": 2, "sec_per_step": 1.0}],
+                     "timings": {"setup_s": 1.0, "train_s": 2.0},
+                     "hardware": {"platform": "x", "cpu_count": 2, "device": "cpu"}}
+            (folder / "result.json").write_text(json.dumps(data))
+    found = EVIDENCE.load(tmp_path)
+    assert sorted(found) == ["one", "two"] and sorted(found["one"]["sft"]) == [0, 1]
+    assert EVIDENCE.main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    one, two = printed.split("## two")
+    assert one.startswith("## one") and "| sft | 2 | 0.450 ± 0.000 |" in one  # (0.4 + 0.5)/2
+    assert "| sft | 2 | 0.650 ± 0.000 |" in two  # (0.8 + 0.5) / 2
 
 
 def test_evidence_position_table_and_plugin_names():
@@ -76,8 +97,8 @@ def test_evidence_skips_invalid_cells(tmp_path):
     bad = tmp_path / "cells" / "bad"
     bad.mkdir()
     (bad / "result.json").write_text(json.dumps({"status": "complete", "cell": {"method": "x"}}))
-    assert list(EVIDENCE.load(tmp_path)) == ["sft"]
-    assert EVIDENCE.gain(EVIDENCE.load(tmp_path)["sft"][0]) == 0.45
+    assert list(EVIDENCE.load(tmp_path)) == ["s"] and list(EVIDENCE.load(tmp_path)["s"]) == ["sft"]
+    assert EVIDENCE.gain(EVIDENCE.load(tmp_path)["s"]["sft"][0]) == 0.45
 
 
 def test_card_tables_from_single_task_sft_cells(tmp_path, capsys):
