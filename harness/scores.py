@@ -30,6 +30,15 @@ BOARD_METRICS = {"learned_from_base": True, "format_acc": True}
 CORRECT = 0.5  # an item counts as correct when its score is >= CORRECT (scores are 0/1)
 
 
+def offset_of(metric: str) -> str | None:
+    """The metric this one is, less the base model's value of it (the same for every method
+    within a (model, stream, seed) pair): `task_gain` is `acc`'s, `<probe>_delta` is
+    `<probe>_final`'s; else None."""
+    if metric == "task_gain":
+        return "acc"
+    return metric[: -len("_delta")] + "_final" if metric.endswith("_delta") else None
+
+
 def higher_is_better(metric: str, probes: Mapping[str, bool] | None = None) -> bool:
     """The one rule for a metric's direction."""
     if metric in METRICS:

@@ -26,17 +26,18 @@ def _items(v: float, misses: int = 0) -> list[float]:
     return [0.0] * min(misses, k) + [1.0] * max(0, k - misses) + [0.0] * (N_ITEMS - k)
 
 
-def to_v2(result: dict, stats: dict | None = None, cache_cpu_s: float | None = 20.0) -> dict:
+def to_v2(result: dict, stats: dict | None = None, cache_cpu_s: float | None = 20.0,
+          misses: int = FORMAT_MISSES) -> dict:
     """A v1-shaped synthetic result.json made v2-shaped: its R as per-item content scores,
     rows evaluated own-and-final (a task only after its own training and at the end), the
-    strict scoring FORMAT_MISSES items lower, content primary, CPU timings."""
+    strict scoring `misses` items lower, content primary, CPU timings."""
     tasks, R = result["tasks"], result["R"]
     T = len(tasks)
     rows = []
     for i in range(T + 1):
         shown = {t for j, t in enumerate(tasks) if i in (0, j + 1, T)}
         content = {t: _items(R[i][j]) if t in shown else None for j, t in enumerate(tasks)}
-        strict = {t: _items(R[i][j], FORMAT_MISSES) if t in shown else None
+        strict = {t: _items(R[i][j], misses) if t in shown else None
                   for j, t in enumerate(tasks)}
         rows.append({"content": content, "items": strict,
                      "scores": {t: None if s is None else sum(s) / N_ITEMS
@@ -68,7 +69,8 @@ def make_v2_board(root) -> None:
                 result["method_params"] = {"max_new_tokens": 64}
             path.write_text(json.dumps(to_v2(
                 result, SDFT_STATS if bundle.name == "sdft" else None,
-                None if bundle.name == "best" else 20.0)))
+                None if bundle.name == "best" else 20.0,
+                FORMAT_MISSES - 2 if bundle.name == "sdft" else FORMAT_MISSES)))
         (bundle / B.CHECKSUMS).write_text(B.format_checksums(B.file_checksums(bundle)))
 
 
@@ -138,8 +140,38 @@ def test_a_column_equal_to_another_or_its_negation_in_every_cell_is_a_duplicate(
                             "n": {("x", "s", 0): -0.3}},
              "other": {"m": {("x", "s", 0): 0.5, ("x", "s", 1): 0.3}, "n": {("x", "s", 0): 0.1}}}
     catalogue = [{"key": k} for k in table]
-    assert duplicates(table, catalogue) == {"gain": {"of": "acc", "sign": 1},
-                                            "forgetting": {"of": "bwt", "sign": -1}}
+    assert duplicates(table, catalogue) == {"gain": {"of": "acc", "sign": 1, "shifted": False},
+                                            "forgetting": {"of": "bwt", "sign": -1,
+                                                           "shifted": False}}
+
+
+def test_a_column_off_another_by_one_amount_per_pair_for_every_method_is_a_duplicate():
+    """Task gain is ACC less the base model's score, a probe's change its final value less
+    the base model's: one amount for every method in a pair, so the methods' differences,
+    ranks and tests are the other column's. Not a duplicate: a column whose gap differs
+    between methods, two metrics unrelated by definition, a pair holding one method."""
+    base = {("x", "s", 0): 0.02, ("x", "s", 1): 0.05}
+    acc = {"m": {("x", "s", 0): 0.5, ("x", "s", 1): 0.25},
+           "n": {("x", "s", 0): 0.1, ("x", "s", 1): 0.4}}
+    less_base = {m: {p: v - base[p] for p, v in by.items()} for m, by in acc.items()}
+    near = {m: {p: v - base[p] + (0.001 if m == "n" else 0.0) for p, v in by.items()}
+            for m, by in acc.items()}
+    table = {"acc": acc, "task_gain": less_base, "knowledge_final": acc,
+             "knowledge_delta": less_base, "drift_final": acc, "agreement_delta": less_base,
+             "other": less_base, "style_final": acc, "style_delta": near}
+    found = duplicates(table, [{"key": k} for k in table])
+    assert found == {"task_gain": {"of": "acc", "sign": 1, "shifted": True},
+                     "knowledge_final": {"of": "acc", "sign": 1, "shifted": False},
+                     "knowledge_delta": {"of": "acc", "sign": 1, "shifted": True},
+                     "drift_final": {"of": "acc", "sign": 1, "shifted": False},
+                     "agreement_delta": {"of": "task_gain", "sign": 1, "shifted": False},
+                     "other": {"of": "task_gain", "sign": 1, "shifted": False},
+                     "style_final": {"of": "acc", "sign": 1, "shifted": False}}
+    table = {"knowledge_final": acc, "knowledge_delta": less_base, "other": near}
+    assert duplicates(table, [{"key": k} for k in table]) == {
+        "knowledge_delta": {"of": "knowledge_final", "sign": 1, "shifted": True}}
+    alone = {"acc": {"m": acc["m"]}, "task_gain": {"m": less_base["m"]}}  # fits any shift
+    assert duplicates(alone, [{"key": "acc"}, {"key": "task_gain"}]) == {}
 
 
 def test_v2_board_shows_format_learned_items_truncation_flag_cost_and_first_sentence(v2):

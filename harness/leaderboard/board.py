@@ -14,6 +14,7 @@ from harness.leaderboard.cellfacts import method_cost, method_truncation
 from harness.leaderboard.entries import (REFERENCE, Entry, metric_catalogue, primary_of,
                                          score_table)
 from harness.leaderboard.explain import summary
+from harness.scores import offset_of
 
 LEADERBOARD_VERSION = 1
 DIGITS = 6
@@ -70,22 +71,42 @@ def task_descriptions(tasks: dict[str, list[str]]) -> dict[str, str]:
 
 
 def duplicates(table: dict, catalogue: list[dict]) -> dict[str, dict]:
-    """Metric -> {"of": an earlier metric, "sign": 1 or -1} where its value equals that
-    metric's (sign 1) or its negation (-1) in every cell of this board: e.g. task gain is
-    ACC when the base model scores 0, forgetting is -BWT on two-task streams. A duplicate
-    column says nothing new, so the page hides it by default and says which it repeats."""
+    """Metric -> {"of": an earlier metric, "sign": 1 or -1, "shifted": bool} where its value
+    equals that metric's (sign 1) or its negation (-1) in every cell of this board: e.g. task
+    gain is ACC when the base model scores 0, forgetting is -BWT on two-task streams; or,
+    "shifted", it is that metric less the base model's value of it (scores.offset_of: task
+    gain and ACC, a probe's change and final value) and that value is the same for every
+    method within each (model, stream, seed) pair, as it is on a grid whose methods share
+    their base rows. Either way the methods' differences in every pair are the other
+    metric's, so the ranking, the tests and the pairs found significant are too: the column
+    says nothing new, the page hides it by default and says which it repeats. Two metrics
+    unrelated by definition are never "shifted" (a coincidence of a small or synthetic
+    board), and "shifted" needs two methods or more in every pair. A metric may repeat one
+    that is itself a hidden repeat: the first earlier metric it repeats is named."""
     out = {}
     keys = [m["key"] for m in catalogue]
     for i, key in enumerate(keys):
         cells = table[key]
         for other in keys[:i]:
-            if other in out or {m: set(v) for m, v in cells.items()} != \
+            if {m: set(v) for m, v in cells.items()} != \
                     {m: set(v) for m, v in table[other].items()} or not cells:
                 continue
+            # this metric less the base model's value of it: of `other`, or of a metric
+            # equal to `other` (a hidden duplicate of it) on this board
+            based = offset_of(key) == other or out.get(offset_of(key)) == {
+                "of": other, "sign": 1, "shifted": False}
             for sign in (1, -1):
-                if all(abs(v - sign * table[other][m][p]) <= 1e-9
-                       for m, by_pair in cells.items() for p, v in by_pair.items()):
-                    out[key] = {"of": other, "sign": sign}
+                gaps: dict = {}  # pair -> this metric minus sign * the other, per method
+                for m, by_pair in cells.items():
+                    for pair, v in by_pair.items():
+                        gaps.setdefault(pair, []).append(v - sign * table[other][m][pair])
+                if all(abs(g) <= 1e-9 for found in gaps.values() for g in found):
+                    out[key] = {"of": other, "sign": sign, "shifted": False}
+                elif sign == 1 and based and all(
+                        len(found) > 1 and max(found) - min(found) <= 1e-9
+                        for found in gaps.values()):
+                    out[key] = {"of": other, "sign": sign, "shifted": True}
+                if key in out:
                     break
             if key in out:
                 break

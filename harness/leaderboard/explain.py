@@ -74,10 +74,14 @@ def legend(data: dict) -> list[tuple[str, str]]:
         said = "is better" in m["description"]  # a probe's description states it
         text = m["description"] + ("." if said else f" ({_direction(m)}).")
         if "duplicates" in m:
-            of = metrics[m["duplicates"]["of"]]["label"]
-            sign = "" if m["duplicates"]["sign"] == 1 else "minus "
-            text += (f" Hidden by default: on this board it equals {sign}{of} in every cell, "
-                     "so it says nothing new.")
+            same = m["duplicates"]
+            of = ("" if same["sign"] == 1 else "minus ") + metrics[same["of"]]["label"]
+            text += (f" Hidden by default: on this board it equals {of} plus an amount that is "
+                     "the same for every method in each (stream, seed) pair (such as the base "
+                     "model's score there), so it orders and tests the methods exactly as that column "
+                     "does." if same.get("shifted") else
+                     f" Hidden by default: on this board it equals {of} in every cell, so it "
+                     "says nothing new.")
         rows.append((m["label"], text))
     if data["reference"]:
         rows += [(f"vs {ref} W-L-T", f"(stream, seed) pairs where the method beats, loses to "

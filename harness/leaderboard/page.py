@@ -18,8 +18,10 @@ from harness.leaderboard.svg import pareto_svg, sparkline
 from harness.leaderboard.tuning import drill_text, tuning_section
 
 TITLE = "Continual-learning leaderboard for LM fine-tuning"
+# shown unless they repeat another column, with every probe's final value ("*_final": what
+# the model still knows and does, whatever the suite's probes are)
 DEFAULT_SHOWN = ("acc", "format_acc", "task_gain", "bwt", "forgetting", "forgotten_items",
-                 "learned_from_base", "drift_final", "knowledge_final")
+                 "learned_from_base")
 
 
 def _json_for_script(obj) -> str:
@@ -165,17 +167,19 @@ def controls(data: dict) -> str:
     labels = {m["key"]: m["label"] for m in data["metrics"]}
 
     def box(m: dict) -> str:
-        on = m["key"] in DEFAULT_SHOWN and "duplicates" not in m
+        on = (m["key"] in DEFAULT_SHOWN or m["key"].endswith("_final")) and "duplicates" not in m
         same = m.get("duplicates")
         note = (f' <span class="dup">(= {"" if same["sign"] == 1 else "&minus;"}'
-                f'{escape(labels[same["of"]])})</span>' if same else "")
+                f'{escape(labels[same["of"]])}{" shifted" if same.get("shifted") else ""})'
+                '</span>' if same else "")
         return (f'<label><input type="checkbox" value="{escape(m["key"])}"'
                 f'{" checked" if on else ""}> {escape(m["label"])}{note}</label> ')
     boxes = "".join(box(m) for m in data["metrics"])
     return (f'<div class="controls"><label>Stream <select id="view">{views}</select></label>'
             f'<label>Rank by <select id="metric">{metrics}</select></label>'
             f'<details id="columns"><summary>Columns shown</summary><fieldset id="shown">'
-            f"<legend>Metrics shown (= X: repeats column X on this board)</legend>{boxes}"
+            f"<legend>Metrics shown (= X: repeats column X on this board; shifted: by the "
+            f"same amount for every method in a pair)</legend>{boxes}"
             "</fieldset></details></div>")
 
 
