@@ -395,3 +395,18 @@ def test_a_label_at_the_right_edge_goes_left_of_its_point():
                       r'[^>]*text-anchor="end">far-right-method</text>', svg)
     assert right and float(right.group(2)) < float(right.group(1))  # ends left of its dot
     assert re.search(r'<text x="[\d.]+" y="[\d.]+">a</text>', svg)  # others stay right
+
+
+def test_an_archived_page_links_out_two_levels_further_up_and_keeps_its_own_parts():
+    from harness.leaderboard import archived_text
+
+    page = ('<a href="../docs/submitting.md">how</a> <a href="archive/v0/index.html">v0</a> '
+            '<a href="submissions/sft/manifest.json">sft</a> <img src="../docs/a.png"> '
+            'the archive/ folder, ../ in prose')
+    assert archived_text(page) == (
+        '<a href="../../../docs/submitting.md">how</a> <a href="../v0/index.html">v0</a> '
+        '<a href="submissions/sft/manifest.json">sft</a> <img src="../../../docs/a.png"> '
+        'the archive/ folder, ../ in prose')
+    readme = "[submit](../docs/submitting.md), [note](../../x.md), [v0](archive/v0/README.md)"
+    assert archived_text(readme) == ("[submit](../../../docs/submitting.md), "
+                                     "[note](../../../../x.md), [v0](../v0/README.md)")

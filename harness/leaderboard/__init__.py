@@ -123,8 +123,8 @@ BOARD_PARTS = (*FILES, "submissions", "grid", NOTES)
 def archive_board(root: Path, name: str) -> Path:
     """Move the live board (its three files, bundles, grid cells and notes) into
     root/leaderboard/archive/NAME/ as it was, before a new board is published there; the
-    next build links it. Its one link out of the board (docs/submitting.md) is rebased to
-    the new depth; every number stays as it was (archived_text)."""
+    next build links it. Its links out of the board (docs/submitting.md, a note's) are
+    rebased to the new depth; every number stays as it was (archived_text)."""
     from harness.bundle import check_name
 
     board = Path(root) / "leaderboard"
@@ -144,10 +144,13 @@ def archive_board(root: Path, name: str) -> Path:
 
 
 def archived_text(text: str) -> str:
-    """A live board's page or README as it reads two folders deeper (archive/NAME/): its
-    link to docs/submitting.md and to the boards archived before it."""
-    from harness.leaderboard.explain import SUBMITTING
+    """A live board's page or README as it reads two folders deeper (archive/NAME/): every
+    relative link out of the board (`../docs/submitting.md`, a note's `../docs/...`) two
+    more levels up, and a link to an earlier archived board (`archive/OLD/...`) beside it;
+    links into the board's own parts (submissions/, grid/) moved with it and stay."""
+    import re
 
-    for old, new in ((SUBMITTING, f"../../{SUBMITTING}"), ("archive/", "../")):
-        text = text.replace(f"]({old}", f"]({new}").replace(f'href="{old}', f'href="{new}')
-    return text
+    def rebased(found: re.Match) -> str:
+        start, target = found.group(1), found.group(2)
+        return start + ("../../../" if target == "../" else "../")
+    return re.sub(r'(\]\(|href="|src=")(\.\./|archive/)', rebased, text)
