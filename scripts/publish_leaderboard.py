@@ -17,7 +17,9 @@ thread count, so a re-run is exact; the re-runs kept in OUT/verify/METHOD, so th
 publication stopped mid-re-run resumes there when run again), then `harness leaderboard`. Where OUT holds the tuning, each bundle carries its method's part of
 OUT/tuning.json. Methods with cells missing are listed and left out, never bundled half;
 a method whose bundle is verified and holds the same cell results as OUT is kept as it is
-(run the script again as methods complete).
+(run the script again as methods complete). A publication stopped part way (Ctrl-C, the
+end of a session) goes on when the same command is run again: --archive NAME is done
+already while no new board has been built, and the re-runs resume in OUT/verify/.
 """
 
 from __future__ import annotations
@@ -88,7 +90,13 @@ def main() -> int:
               f"(harness.bundle.LIVE_SUITE); this board is {args.suite}'s")
     tuned = Path(args.out) / "tuned.json"  # the settings the run was made with (--settings)
     suite = Request(args.suite, settings=str(tuned) if tuned.is_file() else None).resolve()
-    if args.archive:
+    archived = Path(args.root) / "leaderboard" / "archive" / (args.archive or "")
+    if args.archive and archived.is_dir() and not (
+            Path(args.root) / "leaderboard" / "index.html").exists():
+        # this publication was stopped after archiving, before its board was built (the
+        # verification's re-runs take hours): the same command goes on
+        print(f"archived already: {archived}; going on with the new board")
+    elif args.archive:
         try:
             print(f"archived: the previous board, now in {archive_board(Path(args.root), args.archive)}")
         except HarnessError as exc:

@@ -67,3 +67,13 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
     assert data["methods"]["sft"]["note"] == "the reference."
     again = subprocess.run(nxt, env=env, cwd=ROOT, capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr
+    # stopped after archiving, before the new board was built: the same command goes on
+    for name in ("index.html", "README.md", "leaderboard.json"):
+        (board / name).unlink()
+    (board / "submissions" / "sft" / "verification.json").unlink()
+    again = subprocess.run(nxt, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "archived already" in again.stdout and "ACCEPTED" in again.stdout
+    assert "already complete" in again.stdout  # its re-run, kept in OUT/verify: compared
+    assert json.loads((board / "leaderboard.json").read_text())["archives"] == [
+        {"name": "v1", "href": "archive/v1/index.html"}]
