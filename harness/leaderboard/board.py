@@ -83,34 +83,37 @@ def duplicates(table: dict, catalogue: list[dict]) -> dict[str, dict]:
     unrelated by definition are never "shifted" (a coincidence of a small or synthetic
     board), and "shifted" needs two methods or more in every pair. A metric may repeat one
     that is itself a hidden repeat: the first earlier metric it repeats is named."""
-    out = {}
+    out: dict[str, dict] = {}
     keys = [m["key"] for m in catalogue]
     for i, key in enumerate(keys):
-        cells = table[key]
         for other in keys[:i]:
-            if {m: set(v) for m, v in cells.items()} != \
-                    {m: set(v) for m, v in table[other].items()} or not cells:
-                continue
-            # this metric less the base model's value of it: of `other`, or of a metric
-            # equal to `other` (a hidden duplicate of it) on this board
+            # "shifted" needs `key` to be a metric less the base model's value of `other`,
+            # or of a metric equal to `other` (a hidden duplicate of it) on this board
             based = offset_of(key) == other or out.get(offset_of(key)) == {
                 "of": other, "sign": 1, "shifted": False}
-            for sign in (1, -1):
-                gaps: dict = {}  # pair -> this metric minus sign * the other, per method
-                for m, by_pair in cells.items():
-                    for pair, v in by_pair.items():
-                        gaps.setdefault(pair, []).append(v - sign * table[other][m][pair])
-                if all(abs(g) <= 1e-9 for found in gaps.values() for g in found):
-                    out[key] = {"of": other, "sign": sign, "shifted": False}
-                elif sign == 1 and based and all(
-                        len(found) > 1 and max(found) - min(found) <= 1e-9
-                        for found in gaps.values()):
-                    out[key] = {"of": other, "sign": sign, "shifted": True}
-                if key in out:
-                    break
-            if key in out:
+            found = _repeat(table[key], table[other], based)
+            if found:
+                out[key] = {"of": other, **found}
                 break
     return out
+
+
+def _repeat(cells: dict, other: dict, based: bool) -> dict | None:
+    """{"sign", "shifted"} where the metric `cells` (method -> pair -> value) repeats `other`
+    as duplicates() defines it; None where it does not."""
+    if not cells or {m: set(v) for m, v in cells.items()} != {m: set(v) for m, v in other.items()}:
+        return None
+    for sign in (1, -1):
+        gaps: dict = {}  # pair -> this metric minus sign * the other, per method
+        for m, by_pair in cells.items():
+            for pair, v in by_pair.items():
+                gaps.setdefault(pair, []).append(v - sign * other[m][pair])
+        if all(abs(g) <= 1e-9 for found in gaps.values() for g in found):
+            return {"sign": sign, "shifted": False}
+        if sign == 1 and based and all(len(found) > 1 and max(found) - min(found) <= 1e-9
+                                       for found in gaps.values()):
+            return {"sign": sign, "shifted": True}
+    return None
 
 
 def _view(table: dict, stream: str | None) -> dict:
