@@ -61,6 +61,25 @@ def copy_cells(out: Path, grid: Path) -> int:
     return new
 
 
+def archive(root: Path, name: str) -> bool:
+    """Move the board in ROOT/leaderboard/ to leaderboard/archive/NAME/; True when done or
+    done already by this publication (archived, and no new board built since: the
+    verification's re-runs take hours, and a stopped publication goes on when run again)."""
+    from harness.errors import HarnessError
+    from harness.leaderboard import archive_board
+
+    archived = root / "leaderboard" / "archive" / name
+    if archived.is_dir() and not (root / "leaderboard" / "index.html").exists():
+        print(f"archived already: {archived}; going on with the new board")
+        return True
+    try:
+        print(f"archived: the previous board, now in {archive_board(root, name)}")
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="the leaderboard grid's run folder")
@@ -78,9 +97,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from harness.bundle import LIVE_SUITE
-    from harness.errors import HarnessError
     from harness.grid import expand, state
-    from harness.leaderboard import archive_board
     from harness.plans import Request
     from harness.results import CellState
 
@@ -90,18 +107,8 @@ def main() -> int:
               f"(harness.bundle.LIVE_SUITE); this board is {args.suite}'s")
     tuned = Path(args.out) / "tuned.json"  # the settings the run was made with (--settings)
     suite = Request(args.suite, settings=str(tuned) if tuned.is_file() else None).resolve()
-    archived = Path(args.root) / "leaderboard" / "archive" / (args.archive or "")
-    if args.archive and archived.is_dir() and not (
-            Path(args.root) / "leaderboard" / "index.html").exists():
-        # this publication was stopped after archiving, before its board was built (the
-        # verification's re-runs take hours): the same command goes on
-        print(f"archived already: {archived}; going on with the new board")
-    elif args.archive:
-        try:
-            print(f"archived: the previous board, now in {archive_board(Path(args.root), args.archive)}")
-        except HarnessError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    if args.archive and not archive(Path(args.root), args.archive):
+        return 2
     if args.notes:
         (Path(args.root) / "leaderboard").mkdir(parents=True, exist_ok=True)
         shutil.copy(args.notes, Path(args.root) / "leaderboard" / "notes.yaml")
