@@ -262,7 +262,7 @@ def cmd_verify(args) -> int:
                                f"name one of: {', '.join(listed)}")
         device, ui = pick_device(args.device), UI(quiet=True)
         quiet_libraries()
-        picked = verify.work_pick(args.work, listed, args.cells, args.cell)
+        picked = verify.pick_cells(listed, args.cells, args.cell, args.work)
         problems, records = verify.rerun_problems(path, suite, picked, device, ui, args.work)
         if not problems:
             verify.write_verification(path, records, device)

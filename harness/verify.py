@@ -250,26 +250,6 @@ def _rerun_folder(work: Path | None, cell_id: str, method: dict):
         yield Path(work)
 
 
-def work_pick(work: Path | None, listed: list[str], n: int, chosen: list[str] | None) -> list[str]:
-    """pick_cells, kept in WORK/picked.json: a resumed verification re-runs the cells its
-    first start drew (while they are still the bundle's and as many as asked)."""
-    if work is None or chosen:
-        return pick_cells(listed, n, chosen)
-    try:
-        Path(work).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file there, no permission
-        raise HarnessError(f"--work {work}: cannot be made a folder ({exc.strerror or exc})",
-                           "name a writable folder (it is created if missing)") from None
-    path = Path(work) / "picked.json"
-    kept = read_json(path)[0] if path.is_file() else None
-    kept = kept.get("cells") if isinstance(kept, dict) else None
-    if isinstance(kept, list) and len(kept) == min(n, len(listed)) and set(kept) <= set(listed):
-        return kept
-    picked = pick_cells(listed, n, None)
-    atomic_write_json(path, {"cells": picked})
-    return picked
-
-
 def same_hardware(recorded: dict, device) -> bool:
     """Same device kind, processor and machine (the thread count is matched by _threads)."""
     here = B.hardware_fingerprint(device)
@@ -313,12 +293,29 @@ def compare(recorded: dict, fresh: dict, exact: bool) -> dict:
     return {"max_abs_diff": worst, "problem": problem}
 
 
-def pick_cells(cell_ids: list[str], n: int, chosen: list[str] | None) -> list[str]:
+def pick_cells(cell_ids: list[str], n: int, chosen: list[str] | None,
+               work: Path | None = None) -> list[str]:
     """The cells to re-run: those named, else n drawn at random (not predictable by the
-    submitter)."""
+    submitter). With `work`, the draw is kept in WORK/picked.json: a resumed verification
+    re-runs the cells its first start drew (while they are still the bundle's and as many
+    as asked)."""
     if chosen:
         return chosen
-    return sorted(random.SystemRandom().sample(sorted(cell_ids), min(n, len(cell_ids))))
+    drawn = sorted(random.SystemRandom().sample(sorted(cell_ids), min(n, len(cell_ids))))
+    if work is None:
+        return drawn
+    try:
+        Path(work).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file there, no permission
+        raise HarnessError(f"--work {work}: cannot be made a folder ({exc.strerror or exc})",
+                           "name a writable folder (it is created if missing)") from None
+    path = Path(work) / "picked.json"
+    kept = read_json(path)[0] if path.is_file() else None
+    kept = kept.get("cells") if isinstance(kept, dict) else None
+    if isinstance(kept, list) and len(kept) == min(n, len(cell_ids)) and set(kept) <= set(cell_ids):
+        return kept
+    atomic_write_json(path, {"cells": drawn})
+    return drawn
 
 
 def write_verification(path: Path, records: list[dict], device) -> dict:

@@ -243,16 +243,16 @@ def test_verify_work_folder_keeps_its_pick_and_refuses_a_held_cell(tmp_path):
     from harness.errors import HarnessError
 
     ids, work = [f"c{i}" for i in range(10)], tmp_path / "work"
-    first = V.work_pick(work, ids, 2, None)
-    assert all(V.work_pick(work, ids, 2, None) == first for _ in range(5))
-    assert V.work_pick(work, ids, 2, ["c7"]) == ["c7"]  # named cells win
-    assert len(V.work_pick(work, ids, 3, None)) == 3  # another count: drawn again
+    first = V.pick_cells(ids, 2, None, work)
+    assert all(V.pick_cells(ids, 2, None, work) == first for _ in range(5))
+    assert V.pick_cells(ids, 2, ["c7"], work) == ["c7"]  # named cells win
+    assert len(V.pick_cells(ids, 3, None, work)) == 3  # another count: drawn again
     gone = [i for i in ids if i not in first]  # the bundle lost a drawn cell: drawn again
-    assert set(V.work_pick(work, gone, 2, None)) <= set(gone)
+    assert set(V.pick_cells(gone, 2, None, work)) <= set(gone)
 
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(HarnessError, match="--work .*a-file: cannot be made a folder"):
-        V.work_pick(tmp_path / "a-file", ids, 2, None)
+        V.pick_cells(ids, 2, None, tmp_path / "a-file")
 
     held = work / "cells" / "c1"
     held.mkdir(parents=True)
