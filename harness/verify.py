@@ -250,6 +250,22 @@ def _rerun_folder(work: Path | None, cell_id: str, method: dict):
         yield Path(work)
 
 
+def exact_cells(path: Path, cell_ids: list[str], device) -> list[str]:
+    """The bundle's cells that this machine can re-run exactly: those recorded on its device
+    kind, processor and machine. The draw is made among them where there are any (a grid
+    run over several sessions may span machines), since elsewhere a re-run is compared
+    only within TOLERANCE."""
+    manifest = read_json(path / B.MANIFEST)[0]
+    mine = []
+    for cell_id in cell_ids:
+        recorded = read_json(path / "cells" / cell_id / "result.json")[0] or {}
+        ran_on = manifest["hardware"] | {k: v for k, v in B.cell_hardware(
+            recorded.get("hardware") or {}).items() if v is not None}
+        if same_hardware(ran_on, device):
+            mine.append(cell_id)
+    return mine
+
+
 def same_hardware(recorded: dict, device) -> bool:
     """Same device kind, processor and machine (the thread count is matched by _threads)."""
     here = B.hardware_fingerprint(device)

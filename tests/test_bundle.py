@@ -286,6 +286,24 @@ def test_rerun_compares_with_the_cells_own_hardware(made, tmp_path, monkeypatch)
     assert problems == [] and seen == [False] and records[0]["comparison"] == "tolerance"
 
 
+def test_draw_is_among_the_cells_this_machine_reruns_exactly(made, tmp_path):
+    """A grid run over sessions on different machines: the verifier draws among the cells
+    recorded on its own processor, so the re-run is compared exactly; none there: all."""
+    suite, path = copy(made, tmp_path)
+    ids = sorted(p.name for p in (path / "cells").iterdir())
+    assert len(ids) >= 2 and V.exact_cells(path, ids, CPU) == ids
+    for other in ids[1:]:
+        edit_json(path / "cells" / other / "result.json",
+                  lambda r: r["hardware"].update(cpu="Some Other CPU"))
+    reseal(path)
+    assert V.exact_cells(path, ids, CPU) == ids[:1]
+    assert all(V.pick_cells(V.exact_cells(path, ids, CPU) or ids, 1, None) == ids[:1]
+               for _ in range(5))
+    edit_json(path / "cells" / ids[0] / "result.json",
+              lambda r: r["hardware"].update(machine="riscv64"))
+    assert V.exact_cells(path, ids, CPU) == []
+
+
 def test_compare_tolerance_off_hardware():
     rec = {"tasks": ["a"], "items": {"a": [[1.0] * 32]}, "R": [[0.5], [0.9]],
            "probes": {"drift": [0.0, 0.10]}}
