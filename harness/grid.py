@@ -183,6 +183,11 @@ ROLLOUT_TOKENS = {"sdft": 64}
 # and 4.99 / 7.53 CPU s (benchmark card). The CPU figures above are float32's, scaled by
 # these where a suite runs bf16; evaluation (short greedy answers) does not gain.
 CPU_BF16_FACTOR = {"train": 0.79, "eval": 1.0, "generation": 0.65}
+# The same on a CPU without native bf16 (AVX2 only: a 2-core AMD EPYC, 2026-12-07, one
+# thread), where autocast's bf16 matmuls run a slow fallback: the embedded model's forward
+# and backward 18.6-19.4x float32's time, sampled generation 3.5-3.8x, in two runs of
+# scripts/diagnostics/bf16_cpu.py (docs/performance.md).
+CPU_BF16_EMULATED_FACTOR = {"train": 19.0, "eval": 1.0, "generation": 3.6}
 
 
 def shared_generation(cell: Cell, suite: Suite) -> dict[tuple, float]:
@@ -216,8 +221,13 @@ def fallback_step(base: str, params: dict) -> tuple[float, int | None]:
 
 
 def cpu_scale(suite: Suite, part: str) -> float:
-    """The CPU figures' factor for `part` at the suite's precision (they are float32's)."""
-    return CPU_BF16_FACTOR[part] if suite.precision in ("bf16", "bf16-weights") else 1.0
+    """The CPU figures' factor for `part` at the suite's precision (they are float32's) on
+    this machine's CPU (bf16 with or without native support)."""
+    from harness.precision import cpu_has_bf16
+
+    if suite.precision not in ("bf16", "bf16-weights"):
+        return 1.0
+    return (CPU_BF16_FACTOR if cpu_has_bf16() else CPU_BF16_EMULATED_FACTOR)[part]
 
 
 def probes_row_seconds(probes) -> float:

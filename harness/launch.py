@@ -139,6 +139,8 @@ def run(args, suite, cells, out: Path, device) -> int:
                + (f" (GPUs {', '.join(w['gpu'] for w in workers)})" if args.devices else "")
                + f" -> {out}{short}")
         _check_sharing(suite, device, args, ui)
+        _check_bf16(suite, device, ui)
+        _check_machine(out, device, ui)
         for model in suite.models:  # provisioned once, before the workers start
             resolve_model(model, log=ui.log)
         plan = out / f".plan-{os.getpid()}.json"  # the workers' plan, resolved here
@@ -149,6 +151,7 @@ def run(args, suite, cells, out: Path, device) -> int:
             plan.unlink(missing_ok=True)
         return finish(ui, out, executors.outcome(suite, out, cells), codes)
     _check_bf16(suite, device, ui)
+    _check_machine(out, device, ui)
     ui.log(f"suite {suite.name}: {len(cells)} cells on {device} -> {out}{short}")
     runner = Runner(suite, out, device, ui, save_model=args.save_model,
                     keep_checkpoints=args.keep_checkpoints)
@@ -169,11 +172,30 @@ def short_look_text(suite) -> str:
             "with full-budget cells")
 
 
+def _check_machine(out: Path, device, ui) -> None:
+    """Say so where OUT's complete cells ran on another processor than this machine's."""
+    import torch
+
+    from harness.results import recorded_processors
+    from harness.runner import cpu_name
+
+    here = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    others = {p: n for p, n in recorded_processors(out).items() if p != here}
+    if others:
+        listed = ", ".join(f"{n} on {p}" for p, n in sorted(others.items()))
+        ui.log(f"NOTE: {out} holds complete cells from other processors ({listed}); this "
+               f"machine's is {here}: its cells will differ from theirs in the last bits "
+               "(verify re-runs a cell exactly only on its own processor) and in cost")
+
+
 def _check_bf16(suite, device, ui) -> None:
     from harness.precision import cpu_has_bf16
 
-    if suite.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
-        ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: slower than fp32")
+    if suite.precision in ("bf16", "bf16-weights") and device.type == "cpu" and not cpu_has_bf16():
+        ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: training runs "
+               "about 19x slower than fp32 here, generation about 3.6x (docs/performance.md); "
+               "use a CPU with them, or --precision fp32 (another grid: its cells are not "
+               "mixed with bf16's)")
 
 
 def finish(ui, out: Path, found, codes: list[int]) -> int:

@@ -399,6 +399,23 @@ def check_not_newer(out: Path) -> None:
                                "would overwrite it", "update the harness, or choose another --out")
 
 
+def recorded_processors(out: Path) -> dict[str, int]:
+    """Processor (the GPU's name for a CUDA cell, else the CPU's) -> how many complete cells
+    under OUT (its grid and `harness tune` cells) recorded it: a grid run across sessions
+    may land on other machines, whose cells differ in their last bits (a verifier re-runs
+    a cell exactly only on its own processor) and in their costs."""
+    found: dict[str, int] = {}
+    for folder in [*out.glob("cells/*"), *out.glob("tuning/*/*/cells/*")]:
+        result, state = read_result(folder)
+        if state is not CellState.COMPLETE:
+            continue
+        hw = result.get("hardware") or {}
+        name = hw.get("gpu") if str(hw.get("device", "")).startswith("cuda") else hw.get("cpu")
+        if name:
+            found[name] = found.get(name, 0) + 1
+    return found
+
+
 def read_result(folder: Path) -> tuple[dict | None, CellState]:
     """A cell folder's valid result.json and its state, as resume and `--dry-run` see it:
     (result, COMPLETE), or (None, CORRUPT / FAILED / INCOMPLETE / EMPTY / NEW). Whether a

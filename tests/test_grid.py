@@ -229,13 +229,18 @@ def test_a_bad_stream_mapping_is_one_line(tmp_path, tiny_model_dir, stream, prob
     assert problem in str(err.value)
 
 
+@pytest.mark.parametrize("native", [True, False])
 def test_shared_generation_is_counted_once_per_unit_and_bf16_scales_the_cpu_figures(
-        tmp_path, tiny_model_dir):
+        tmp_path, tiny_model_dir, monkeypatch, native):
     """sa-sft's pool is one per (model, seed), sdft-rewrite's rewrites one per (model, seed,
     task): two streams sharing a task and two methods per seed need 2 pools and 3 rewrite
     sets a seed, not one per cell; bf16 scales every CPU fallback figure."""
-    from harness.grid import (CPU_135M_POOL_S, CPU_135M_REWRITE_S, CPU_BF16_FACTOR,
-                              shared_generation)
+    from harness import precision
+    from harness.grid import (CPU_135M_POOL_S, CPU_135M_REWRITE_S, CPU_BF16_EMULATED_FACTOR,
+                              CPU_BF16_FACTOR, shared_generation)
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: native)
+    factor = CPU_BF16_FACTOR if native else CPU_BF16_EMULATED_FACTOR
 
     streams = {"a": ["arith", "json-extract"], "b": ["json-extract", "facts"]}
     suite = load_suite(tiny_suite(tmp_path, str(tiny_model_dir), streams=streams, seeds=[0, 1],
@@ -254,11 +259,11 @@ def test_shared_generation_is_counted_once_per_unit_and_bf16_scales_the_cpu_figu
                                  precision="bf16"))
     cell, twin = expand(suite)[0], expand(bf16)[0]
     plain, fast = estimate(cell, suite, {}), estimate(twin, bf16, {})
-    assert fast["train_s"] == pytest.approx(CPU_BF16_FACTOR["train"] * plain["train_s"])
-    assert fast["eval_s"] == pytest.approx(CPU_BF16_FACTOR["eval"] * plain["eval_s"])
+    assert fast["train_s"] == pytest.approx(factor["train"] * plain["train_s"])
+    assert fast["eval_s"] == pytest.approx(factor["eval"] * plain["eval_s"])
     assert sum(shared_generation(twin, bf16).values()) == pytest.approx(
-        CPU_BF16_FACTOR["generation"] * sum(shared_generation(cell, suite).values()))
-    assert fast["train_s"] < plain["train_s"]
+        factor["generation"] * sum(shared_generation(cell, suite).values()))
+    assert (fast["train_s"] < plain["train_s"]) == native
 
 
 def test_the_dry_run_adds_each_shared_generation_once(tmp_path, tiny_model_dir, capsys):

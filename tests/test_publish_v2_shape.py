@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.runner import cpu_name
 from tests.helpers import tiny_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,3 +76,20 @@ def test_a_v2_shaped_grid_tunes_runs_and_publishes_with_every_bundle_accepted(
     assert len(cells) == 6 and all("__three__" in c for c in cells)
     assert {json.loads((tmp_path / "leaderboard" / "grid" / "cells" / c / "result.json")
                        .read_text())["precision"] for c in cells} == {"bf16"}
+    # the grid's machine, and no other: a cell from another processor in OUT stops the script
+    # before it runs anything (exit 2, one line), unless V2_ANY_MACHINE=1
+    results = [*out.glob("cells/*/result.json"), *out.glob("tuning/*/*/cells/*/result.json")]
+    for path in results:
+        recorded = json.loads(path.read_text())
+        recorded["hardware"]["cpu"] = "Other CPU 9000"
+        path.write_text(json.dumps(recorded))
+    again = subprocess.run(["bash", "scripts/run_leaderboard_v2.sh", str(out),
+                            str(tmp_path / "cache"), str(ROOT)], cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and again.stdout == ""
+    assert again.stderr.strip().splitlines() == [
+        "run_leaderboard_v2.sh: this machine's processor ({}) is not the one most of the "
+        "grid's complete cells ran on: Other CPU 9000 ({} cells); run it on that machine (a "
+        "later session may get one), or set V2_ANY_MACHINE=1 to mix machines in this "
+        "grid".format(
+            cpu_name(), len(results))]
