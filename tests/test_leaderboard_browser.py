@@ -219,6 +219,14 @@ def test_v2_page_at_desktop_and_phone_width(v2_page):
         assert "ACC under the strict scoring" in legend.text  # what "format" means
         assert "sdft: 80% of its generations hit the token budget" in legend.text
         assert driver.find_element(By.ID, "lead").text == data["summary"]
+        # every significant pair, by the better method, right after the table
+        found = data["views"]["all"]["metrics"][data["settings"]["default_metric"]]["significant"]
+        section = driver.find_element(By.ID, "significant")
+        assert found and section.is_displayed()
+        terms = [t.text for t in section.find_elements(By.CSS_SELECTOR, "dt")]
+        assert sorted(terms) == sorted({d["better"] for d in found})
+        listed = [d.text for d in section.find_elements(By.CSS_SELECTOR, "dd")]
+        assert sum(text.count(" (") for text in listed) == len(found)
         streams = driver.find_element(By.ID, "streams").text
         assert "s1: t1, then t2" in streams
         assert "harness submit" in driver.find_element(By.ID, "submit").text

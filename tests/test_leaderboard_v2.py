@@ -243,3 +243,24 @@ def test_first_sentence_names_methods_above_and_below_the_reference():
     assert summary(ranking, "sft", "ACC (content)", 0.05) == (
         "On ACC (content), 4 of 10 method pairs differ significantly (Holm, alpha 0.05): a and "
         "b score above sft; d below; the other method is not distinguishable from sft.")
+
+
+def test_significant_pairs_are_listed_once_each_by_the_better_method():
+    """ranking.decisions: the family's significant pairs, each with the better method, the
+    mean difference and its Holm p; as many as the board counts; lower-is-better flips."""
+    import harness.leaderboard.ranking as K
+
+    pairs = [("s", i, seed) for i in range(2) for seed in range(6)]
+    noise = [0.01, -0.02, 0.015, 0.0, -0.01, 0.02]
+    values = {m: {p: base + noise[p[2]] * (k + 1) + 0.001 * p[1] for p in pairs}
+              for k, (m, base) in enumerate([("a", 0.9), ("b", 0.5), ("c", 0.49)])}
+    ranked, family = K.ranks(values, True)
+    found = K.decisions(family, True)
+    # b and c are 0.01 apart under noise of 0.01-0.02: not significant; the largest first
+    assert [(d["better"], d["worse"]) for d in found] == [("a", "c"), ("a", "b")]
+    assert len(found) == family.significant_pairs
+    ab = next(d for d in found if d["worse"] == "b")
+    assert ab["difference"] == pytest.approx(0.4, abs=0.02) and ab["p_holm"] < 0.05
+    low = K.decisions(K.ranks(values, False)[1], False)
+    assert {(d["worse"], d["better"]) for d in low} == {(d["better"], d["worse"]) for d in found}
+    assert all(d["difference"] < 0 for d in low)

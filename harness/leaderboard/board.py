@@ -143,7 +143,7 @@ def analyse_metric(values: dict, higher_is_better: bool, n_pairs: int, n_strata:
                    "vs_reference": versus.get(m)}
     order = sorted(rows, key=lambda m: (rows[m]["rank"], -sign * round(rows[m]["mean"], DIGITS), m))
     return {"order": order, "methods": rows, "significant_pairs": family.significant_pairs,
-            "pairs": len(family.pairs),
+            "significant": K.decisions(family, higher_is_better), "pairs": len(family.pairs),
             "detectable": K.detectable(present, n_pairs, n_strata, n_methods)}
 
 

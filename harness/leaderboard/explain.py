@@ -140,6 +140,28 @@ def flagged(data: dict) -> list[str]:
     return out
 
 
+def significant(data: dict) -> tuple[str, list[tuple[str, str]]]:
+    """Every significant pair on the ranking metric (all streams), as (the words above the
+    list, [(method, the methods it scores significantly above, each with the mean
+    difference)]), the better methods in rank order; ("", []) for a board without them."""
+    key = data["settings"]["default_metric"]
+    ranking = data["views"].get("all", {}).get("metrics", {}).get(key) or {}
+    found = ranking.get("significant")
+    if found is None:
+        return "", []
+    label = next(m["label"] for m in data["metrics"] if m["key"] == key)
+    by: dict[str, list[str]] = {}
+    for d in found:
+        by.setdefault(d["better"], []).append(f"{d['worse']} ({d['difference']:+.3f})")
+    words = (f"{len(found)} of {ranking['pairs']} pairs of methods differ significantly on "
+             f"{label} (paired t over the (stream, seed) pairs, Holm over all "
+             f"{ranking['pairs']} pairs, alpha {data['settings']['alpha']}). Each "
+             "method is followed by those it scores significantly above, with the mean "
+             "difference; a pair not listed is not distinguishable on this grid (*What "
+             "this board can detect*).")
+    return words, [(m, ", ".join(by[m])) for m in ranking["order"] if m in by]
+
+
 def notes(data: dict) -> list[str]:
     """The maintainers' note on a method (leaderboard/notes.yaml), one line each."""
     return [f"{name}: {meta['note']}" for name, meta in sorted(data["methods"].items())

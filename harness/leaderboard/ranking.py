@@ -50,6 +50,22 @@ def ranks(values: Mapping[str, Mapping], higher_is_better: bool, alpha: float = 
     return out, b
 
 
+def decisions(b: S.Board, higher_is_better: bool) -> list[dict]:
+    """The family's significant pairs, each once: the better method, the worse, the mean
+    difference (better minus worse, in the metric's units) and the Holm p; by the better
+    method's rank, then the largest difference first."""
+    sign = 1.0 if higher_is_better else -1.0
+    found = []
+    for (a, c), q in b.p_holm.items():
+        estimate = b.pairs[a, c].estimate
+        if q < b.alpha and estimate != 0:
+            win, lose = (a, c) if sign * estimate > 0 else (c, a)
+            found.append({"better": win, "worse": lose, "p_holm": q,
+                          "difference": estimate if win == a else -estimate})
+    return sorted(found, key=lambda d: (b.rank[d["better"]], d["better"],
+                                        -sign * d["difference"], d["worse"]))
+
+
 def versus_reference(values: Mapping[str, Mapping], reference: str, higher_is_better: bool,
                      b: S.Board, alpha: float = ALPHA) -> dict[str, dict]:
     """Every method against the reference over their common pairs: wins, losses and ties

@@ -194,6 +194,10 @@ def render_readme(data: dict) -> str:
         lines += ["**Flagged: truncated generations.**", ""] + [f"- {f}" for f in flags] + [""]
     if X.notes(data):
         lines += ["**Notes on methods (evidence).**", ""] + [f"- {n}" for n in X.notes(data)] + [""]
+    words, pairs = X.significant(data)
+    if words:
+        lines += [f"## Significant differences ({label}, all streams)", "", words, ""]
+        lines += [f"- **{m}** above {worse}" for m, worse in pairs] + [""]
     lines += ["## What the columns mean", ""]
     lines += [f"- **{term}**: {text}" for term, text in X.legend(data)] + [""]
     lines += ["## What this board can detect (all streams)", ""] + detectable_table(data)
