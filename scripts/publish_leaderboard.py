@@ -20,6 +20,8 @@ a method whose bundle is verified and holds the same cell results as OUT is kept
 (run the script again as methods complete). A publication stopped part way (Ctrl-C, the
 end of a session) goes on when the same command is run again: --archive NAME is done
 already while no new board has been built, and the re-runs resume in OUT/verify/.
+It stops first (exit 2) on a machine none of OUT's cells ran on: every re-run there would
+be compared within tolerance only (--any-machine accepts that).
 """
 
 from __future__ import annotations
@@ -61,6 +63,23 @@ def copy_cells(out: Path, grid: Path) -> int:
     return new
 
 
+def this_machine_ran_cells(out: Path) -> bool:
+    """Did any of OUT's complete cells run on this machine's processor (or has OUT none)?
+    Else every verification would re-run on other hardware: within tolerance only, and
+    for a bf16 grid on a CPU without native bf16 about 19x slower (docs/performance.md)."""
+    from harness.results import recorded_processors
+    from harness.runner import cpu_name
+
+    found, here = recorded_processors(out), cpu_name()
+    if found and here not in found:
+        listed = ", ".join(f"{p} ({n} cells)" for p, n in sorted(found.items()))
+        print(f"error: no cell of {out} ran on this machine's processor ({here}): {listed}; "
+              "publish on that machine, where `harness verify` re-runs a cell exactly (or "
+              "pass --any-machine to accept re-runs within tolerance)", file=sys.stderr)
+        return False
+    return True
+
+
 def archive(root: Path, name: str) -> bool:
     """Move the board in ROOT/leaderboard/ to leaderboard/archive/NAME/; True when done or
     done already by this publication (archived, and no new board built since: the
@@ -94,7 +113,12 @@ def main() -> int:
                         "in its own process at its cells' thread count (default 1)")
     parser.add_argument("--notes", metavar="PATH", help="the maintainers' notes for the new "
                         "board, copied to leaderboard/notes.yaml (after --archive)")
+    parser.add_argument("--any-machine", action="store_true", help="verify even where no "
+                        "cell of OUT ran on this machine's processor (re-runs compared "
+                        "within tolerance, not exactly)")
     args = parser.parse_args()
+    if not args.any_machine and not this_machine_ran_cells(Path(args.out)):
+        return 2
 
     from harness.bundle import LIVE_SUITE
     from harness.grid import expand, state

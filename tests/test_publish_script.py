@@ -77,3 +77,28 @@ def test_publish_bundles_complete_methods_only(tmp_path, tiny_model_dir):
     assert "already complete" in again.stdout  # its re-run, kept in OUT/verify: compared
     assert json.loads((board / "leaderboard.json").read_text())["archives"] == [
         {"name": "v1", "href": "archive/v1/index.html"}]
+
+
+def test_publish_stops_on_a_machine_none_of_the_cells_ran_on(tmp_path, tiny_model_dir):
+    """Every verification would re-run on other hardware (tolerance only, and hours for a
+    bf16 grid on a CPU without native bf16): one line, exit 2, nothing written."""
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    suite = str(tiny_suite(tmp_path, str(tiny_model_dir), methods={"sft": {}}))
+    out = tmp_path / "out"
+    assert subprocess.run([sys.executable, "-m", "harness.cli", "run", "--suite", suite,
+                           "--out", str(out), "--quiet"], env=env, cwd=ROOT,
+                          capture_output=True).returncode == 0
+    (result,) = out.glob("cells/*/result.json")
+    recorded = json.loads(result.read_text())
+    recorded["hardware"]["cpu"] = "Other CPU 9000"
+    result.write_text(json.dumps(recorded))
+    publish = [sys.executable, "scripts/publish_leaderboard.py", str(out), "--suite", suite,
+               "--root", str(tmp_path / "root")]
+    done = subprocess.run(publish, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == "" and not (tmp_path / "root").exists()
+    assert done.stderr.startswith(f"error: no cell of {out} ran on this machine's processor")
+    assert "Other CPU 9000 (1 cells)" in done.stderr and len(done.stderr.splitlines()) == 1
+    forced = subprocess.run(publish + ["--any-machine"], env=env, cwd=ROOT,
+                            capture_output=True, text=True)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "(tolerance)" in forced.stdout and "ACCEPTED" in forced.stdout
