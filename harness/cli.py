@@ -262,11 +262,7 @@ def cmd_verify(args) -> int:
                                f"name one of: {', '.join(listed)}")
         device, ui = pick_device(args.device), UI(quiet=True)
         quiet_libraries()
-        exact = [] if args.cell else verify.exact_cells(path, listed, device)
-        if not args.cell and not exact:
-            print("note: no cell of this bundle ran on this machine's processor; the re-runs "
-                  "are compared within tolerance, not exactly", file=sys.stderr)
-        picked = verify.pick_cells(exact or listed, args.cells, args.cell, args.work)
+        picked = verify.draw(path, listed, args.cells, args.cell, args.work, device)
         problems, records = verify.rerun_problems(path, suite, picked, device, ui, args.work)
         if not problems:
             verify.write_verification(path, records, device)

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import math
 import random
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -248,6 +249,17 @@ def _rerun_folder(work: Path | None, cell_id: str, method: dict):
             checkpoint.remove(folder)
             stamp.write_text(source)
         yield Path(work)
+
+
+def draw(path: Path, listed: list[str], n: int, chosen: list[str] | None, work: Path | None,
+         device) -> list[str]:
+    """The cells to re-run (pick_cells), drawn among those this machine re-runs exactly
+    (exact_cells) where there are any; else among all, and said on stderr."""
+    exact = [] if chosen else exact_cells(path, listed, device)
+    if not chosen and not exact:
+        print("note: no cell of this bundle ran on this machine's processor; the re-runs "
+              "are compared within tolerance, not exactly", file=sys.stderr)
+    return pick_cells(exact or listed, n, chosen, work)
 
 
 def exact_cells(path: Path, cell_ids: list[str], device) -> list[str]:

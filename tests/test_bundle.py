@@ -286,7 +286,7 @@ def test_rerun_compares_with_the_cells_own_hardware(made, tmp_path, monkeypatch)
     assert problems == [] and seen == [False] and records[0]["comparison"] == "tolerance"
 
 
-def test_draw_is_among_the_cells_this_machine_reruns_exactly(made, tmp_path):
+def test_draw_is_among_the_cells_this_machine_reruns_exactly(made, tmp_path, capsys):
     """A grid run over sessions on different machines: the verifier draws among the cells
     recorded on its own processor, so the re-run is compared exactly; none there: all."""
     suite, path = copy(made, tmp_path)
@@ -297,11 +297,13 @@ def test_draw_is_among_the_cells_this_machine_reruns_exactly(made, tmp_path):
                   lambda r: r["hardware"].update(cpu="Some Other CPU"))
     reseal(path)
     assert V.exact_cells(path, ids, CPU) == ids[:1]
-    assert all(V.pick_cells(V.exact_cells(path, ids, CPU) or ids, 1, None) == ids[:1]
-               for _ in range(5))
+    assert all(V.draw(path, ids, 1, None, None, CPU) == ids[:1] for _ in range(5))
+    assert "tolerance" not in capsys.readouterr().err
     edit_json(path / "cells" / ids[0] / "result.json",
               lambda r: r["hardware"].update(machine="riscv64"))
     assert V.exact_cells(path, ids, CPU) == []
+    assert len(V.draw(path, ids, 2, None, None, CPU)) == 2
+    assert "re-runs are compared within tolerance" in capsys.readouterr().err
 
 
 def test_compare_tolerance_off_hardware():
