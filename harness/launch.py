@@ -193,7 +193,7 @@ def _check_bf16(suite, device, ui) -> None:
 
     if suite.precision in ("bf16", "bf16-weights") and device.type == "cpu" and not cpu_has_bf16():
         ui.log("WARNING: precision bf16 on a CPU without avx512_bf16 or AMX: training runs "
-               "about 19x slower than fp32 here, generation about 3.6x (docs/performance.md); "
+               "about 20x slower than fp32 here, generation about 4x (docs/performance.md); "
                "use a CPU with them, or --precision fp32 (another grid: its cells are not "
                "mixed with bf16's)")
 

@@ -66,7 +66,7 @@ def copy_cells(out: Path, grid: Path) -> int:
 def this_machine_ran_cells(out: Path) -> bool:
     """Did any of OUT's complete cells run on this machine's processor (or has OUT none)?
     Else every verification would re-run on other hardware: within tolerance only, and
-    for a bf16 grid on a CPU without native bf16 about 19x slower (docs/performance.md)."""
+    for a bf16 grid on a CPU without native bf16 about 20x slower (docs/performance.md)."""
     from harness.results import recorded_processors
     from harness.runner import cpu_name
 

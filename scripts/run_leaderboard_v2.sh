@@ -22,7 +22,7 @@ command -v harness > /dev/null || {  # else every step fails on its own and the 
   exit 2; }
 # One machine for the whole grid: cells from another processor are not re-run exactly by a
 # verifier on either, their costs do not compare, and on a CPU without native bf16 this
-# bf16 grid trains ~19x slower (docs/performance.md). V2_ANY_MACHINE=1 overrides.
+# bf16 grid trains ~20x slower (docs/performance.md). V2_ANY_MACHINE=1 overrides.
 (cd "$SELF" && PYTHONPATH=$SELF python3 - "$(realpath -m "$OUT")") <<'EOF' || [ "${V2_ANY_MACHINE:-}" = 1 ] || exit 2
 import sys
 from pathlib import Path

@@ -11,14 +11,16 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
+from harness.seeding import generator
+
 
 def main(model_dir: str) -> None:
     torch.set_num_threads(1)
-    torch.manual_seed(0)
+    g = generator(0, "bf16-cpu-diagnostic", kind="torch")
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    tokens = torch.randint(0, 1000, (4, 128))
-    prompts = torch.randint(0, 1000, (16, 32))
-    a, b = torch.randn(576, 576), torch.randn(576, 2048)
+    tokens = torch.randint(0, 1000, (4, 128), generator=g)
+    prompts = torch.randint(0, 1000, (16, 32), generator=g)
+    a, b = torch.randn(576, 576, generator=g), torch.randn(576, 2048, generator=g)
 
     def gflops() -> float:
         start = time.perf_counter()
