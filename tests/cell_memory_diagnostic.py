@@ -1,9 +1,9 @@
-"""Does a process that runs many cells keep memory? After each cell of a tiny-Llama grid run
-one after another in one process: the live torch tensors (count, bytes), the RSS, and the RSS
+"""A diagnostic, not a test (pytest does not collect it): does a process that runs many
+cells keep memory? After each cell of a tiny-Llama grid run one after another in one process: the live torch tensors (count, bytes), the RSS, and the RSS
 after glibc's malloc_trim (what the allocator held but nothing used). docs/performance.md,
 "Memory across cells in one process". From the repository root:
 
-    python scripts/diagnostics/cell_memory.py sft,ewc,sdft,sa-sft,lwf,replay [WORKDIR]
+    python tests/cell_memory_diagnostic.py sft,ewc,sdft,sa-sft,lwf,replay [WORKDIR]
 """
 import ctypes
 import gc
@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.config import load_suite  # noqa: E402
 from harness.grid import expand  # noqa: E402
 from harness.runner import Runner  # noqa: E402
