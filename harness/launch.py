@@ -184,8 +184,9 @@ def _check_machine(out: Path, device, ui) -> None:
     if others:
         listed = ", ".join(f"{n} on {p}" for p, n in sorted(others.items()))
         ui.log(f"NOTE: {out} holds complete cells from other processors ({listed}); this "
-               f"machine's is {here}: its cells will differ from theirs in the last bits "
-               "(verify re-runs a cell exactly only on its own processor) and in cost")
+               f"machine's is {here}: its cells are not bit for bit what those machines give "
+               "(verify re-runs a cell exactly only on its own processor), nor do their costs "
+               "compare")
 
 
 def _check_bf16(suite, device, ui) -> None:

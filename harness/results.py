@@ -402,8 +402,8 @@ def check_not_newer(out: Path) -> None:
 def recorded_processors(out: Path) -> dict[str, int]:
     """Processor (the GPU's name for a CUDA cell, else the CPU's) -> how many complete cells
     under OUT (its grid and `harness tune` cells) recorded it: a grid run across sessions
-    may land on other machines, whose cells differ in their last bits (a verifier re-runs
-    a cell exactly only on its own processor) and in their costs."""
+    may land on other machines, whose cells are not bit for bit what this one gives (a
+    verifier re-runs a cell exactly only on its own processor), nor are their costs."""
     found: dict[str, int] = {}
     for folder in [*out.glob("cells/*"), *out.glob("tuning/*/*/cells/*")]:
         result, state = read_result(folder)
