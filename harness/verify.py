@@ -209,8 +209,7 @@ def rerun_problems(path: Path, suite: Suite, cell_ids: list[str], device, ui,
     for cell_id in cell_ids:
         cell = cells[cell_id]
         recorded = read_json(path / "cells" / cell_id / "result.json")[0]
-        ran_on = manifest["hardware"] | {k: v for k, v in B.cell_hardware(
-            recorded["hardware"]).items() if v is not None}  # the cell's own machine
+        ran_on = _ran_on(manifest, recorded)
         exact = same_hardware(ran_on, device)
         ui.log(f"re-running {cell_id} ({'exact' if exact else 'tolerance'} comparison)")
         with _rerun_folder(work, cell_id, manifest["method"]) as out, _threads(ran_on, device):
@@ -271,11 +270,15 @@ def exact_cells(path: Path, cell_ids: list[str], device) -> list[str]:
     mine = []
     for cell_id in cell_ids:
         recorded = read_json(path / "cells" / cell_id / "result.json")[0] or {}
-        ran_on = manifest["hardware"] | {k: v for k, v in B.cell_hardware(
-            recorded.get("hardware") or {}).items() if v is not None}
-        if same_hardware(ran_on, device):
+        if same_hardware(_ran_on(manifest, recorded), device):
             mine.append(cell_id)
     return mine
+
+
+def _ran_on(manifest: dict, recorded: dict) -> dict:
+    """The machine a cell ran on: its own record, the manifest's where it recorded none."""
+    return manifest["hardware"] | {k: v for k, v in B.cell_hardware(
+        recorded.get("hardware") or {}).items() if v is not None}
 
 
 def same_hardware(recorded: dict, device) -> bool:
