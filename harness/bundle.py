@@ -30,7 +30,7 @@ from harness.config import MethodSpec, Suite
 from harness.errors import HarnessError
 from harness.grid import expand, grid_definition, state
 from harness.identity import method_version, train_part
-from harness.results import CellState, read_json, read_result
+from harness.results import CellState, cell_hardware, read_json, read_result
 from harness.storage import atomic_write_json, atomic_write_text, sha256_file, stable_hash
 
 BUNDLE_VERSION = 1
@@ -240,15 +240,6 @@ def hardware_fingerprint(device, threads: int | None = None) -> dict:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"device_type": device.type, "processor": name, "machine": platform.machine(),
             "threads": torch.get_num_threads() if threads is None else threads}
-
-
-def cell_hardware(recorded: dict) -> dict:
-    """The fingerprint of the machine a cell ran on, from its result.json's `hardware`;
-    None where the cell did not record it (cells written before `cpu` and `machine` were)."""
-    kind = str(recorded.get("device", "")).split(":")[0] or None
-    return {"device_type": kind,
-            "processor": recorded.get("gpu") if kind == "cuda" else recorded.get("cpu"),
-            "machine": recorded.get("machine"), "threads": recorded.get("threads")}
 
 
 @dataclass

@@ -399,18 +399,26 @@ def check_not_newer(out: Path) -> None:
                                "would overwrite it", "update the harness, or choose another --out")
 
 
+def cell_hardware(recorded: dict) -> dict:
+    """The fingerprint of the machine a cell ran on, from its result.json's `hardware`;
+    None where the cell did not record it (cells written before `cpu` and `machine` were)."""
+    kind = str(recorded.get("device", "")).split(":")[0] or None
+    return {"device_type": kind,
+            "processor": recorded.get("gpu") if kind == "cuda" else recorded.get("cpu"),
+            "machine": recorded.get("machine"), "threads": recorded.get("threads")}
+
+
 def recorded_processors(out: Path) -> dict[str, int]:
-    """Processor (the GPU's name for a CUDA cell, else the CPU's) -> how many complete cells
-    under OUT (its grid and `harness tune` cells) recorded it: a grid run across sessions
-    may land on other machines, whose cells are not bit for bit what this one gives (a
+    """Processor (`cell_hardware`'s: the GPU for a CUDA cell, else the CPU) -> how many
+    complete cells under OUT (its grid and `harness tune` cells) recorded it: a grid run
+    across sessions may land on other machines, whose cells are not bit for bit what this one gives (a
     verifier re-runs a cell exactly only on its own processor), nor are their costs."""
     found: dict[str, int] = {}
     for folder in [*out.glob("cells/*"), *out.glob("tuning/*/*/cells/*")]:
         result, state = read_result(folder)
         if state is not CellState.COMPLETE:
             continue
-        hw = result.get("hardware") or {}
-        name = hw.get("gpu") if str(hw.get("device", "")).startswith("cuda") else hw.get("cpu")
+        name = cell_hardware(result.get("hardware") or {})["processor"]
         if name:
             found[name] = found.get(name, 0) + 1
     return found
