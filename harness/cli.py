@@ -73,7 +73,7 @@ def _run(args, note: str | None) -> int:
         check_out(out)
         return dryrun.dry_run(suite, out, cells, as_json=args.json, gpu=args.gpu,
                               jobs=args.jobs, devices=csv(args.devices or "") or None,
-                              note=note)
+                              note=note, device=device)
     from harness.training import check_optimizers
     check_optimizers([m.train for m in suite.methods])  # a missing bitsandbytes: stop now
     check_writable(out)

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.launch import short_look_text
+from harness.launch import machine_note, short_look_text
 
 
 def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | None = None,
             jobs: int | None = None, devices: list[str] | None = None,
-            note: str | None = None) -> int:
+            note: str | None = None, device=None) -> int:
     """List the cells (in grid order, with their index for `--cell-index`), what a run
     would do with each, who runs the running ones, and an estimate of the cost."""
     from rich.console import Console
@@ -79,6 +79,9 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
     wall_s = None if workers < 2 else makespan(  # each base row once, as its own item
         [r["estimate_s"] or 0.0 for r, _ in rows if r["state"] not in ("complete", "running")]
         + uncached + list(shared.values()), workers)
+    import torch  # estimates "from this OUT" were measured on its cells' machine
+
+    elsewhere = machine_note(out, device or torch.device("cpu"))
     if as_json:
         print(json.dumps({"suite": suite.name, "grid_id": gid, "out": str(out),
                           "to_run": todo, "estimate_s": round(total_s, 1),
@@ -89,6 +92,7 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
                           "cells_without_estimate": unknown,
                           **({"short_look": suite.short_look} if suite.short_look else {}),
                           **({"note": note} if note else {}),
+                          **({"machine_note": elsewhere} if elsewhere else {}),
                           "cells": [r for r, _ in rows]}, indent=1))
         return 0
     table = Table(title=f"suite {suite.name}: grid {gid} -> {out}{short_look_text(suite)}")
@@ -141,8 +145,9 @@ def dry_run(suite, out: Path, cells: list, as_json: bool = False, gpu: str | Non
         hours = report_line(suite, parse_gpu(gpu)[0])
         if hours:
             print(hours)
-    if note:
-        print(note)
+    for line in (elsewhere, note):
+        if line:
+            print(line)
     return 0
 
 

@@ -173,7 +173,14 @@ def short_look_text(suite) -> str:
 
 
 def _check_machine(out: Path, device, ui) -> None:
-    """Say so where OUT's complete cells ran on another processor than this machine's."""
+    note = machine_note(out, device)
+    if note:
+        ui.log(note)
+
+
+def machine_note(out: Path, device) -> str | None:
+    """The NOTE where OUT's complete cells ran on another processor than this machine's
+    (`harness run` and its dry run, whose estimates from OUT were measured there)."""
     import torch
 
     from harness.results import recorded_processors
@@ -181,12 +188,13 @@ def _check_machine(out: Path, device, ui) -> None:
 
     here = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     others = {p: n for p, n in recorded_processors(out).items() if p != here}
-    if others:
-        listed = ", ".join(f"{n} on {p}" for p, n in sorted(others.items()))
-        ui.log(f"NOTE: {out} holds complete cells from other processors ({listed}); this "
-               f"machine's is {here}: its cells are not bit for bit what those machines give "
-               "(verify re-runs a cell exactly only on its own processor), nor do their costs "
-               "compare")
+    if not others:
+        return None
+    listed = ", ".join(f"{n} on {p}" for p, n in sorted(others.items()))
+    return (f"NOTE: {out} holds complete cells from other processors ({listed}); this "
+            f"machine's is {here}: its cells are not bit for bit what those machines give "
+            "(verify re-runs a cell exactly only on its own processor), nor do their costs "
+            "compare")
 
 
 def _check_bf16(suite, device, ui) -> None:

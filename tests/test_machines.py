@@ -28,3 +28,10 @@ def test_a_run_names_the_other_processors_its_folder_holds(tmp_path, tiny_model_
     assert recorded_processors(out) == {"Other CPU 9000": 1}
     assert f"holds complete cells from other processors (1 on Other CPU 9000); this " \
            f"machine's is {cpu_name()}" in said
+    # the dry run's estimates "from this OUT" were measured on that machine: it says so too
+    assert main(run + ["--dry-run"]) == 0
+    planned = " ".join(capsys.readouterr().out.split())
+    assert f"holds complete cells from other processors (1 on Other CPU 9000); this " \
+           f"machine's is {cpu_name()}" in planned
+    assert main(run + ["--dry-run", "--json"]) == 0
+    assert "1 on Other CPU 9000" in json.loads(capsys.readouterr().out)["machine_note"]
