@@ -220,25 +220,29 @@ def write_bundle(dest: Path, suite: Suite, out: Path, threads: int,
 def _hardware(results: dict, threads: int) -> dict:
     """The machine most cells ran on, as its fingerprint; what a cell did not record is
     taken from this machine (verify compares each re-run with its own cell's record)."""
-    from harness.runner import cpu_name
+    from harness.runner import cpu_isa, cpu_name
 
     prints = [cell_hardware(r["hardware"]) for r in results.values()]
     common = max(prints, key=prints.count)
-    here = {"device_type": "cpu", "processor": cpu_name(), "machine": platform.machine(),
-            "threads": threads}
+    here = {"device_type": "cpu", "processor": cpu_name(), "isa": cpu_isa(),
+            "machine": platform.machine(), "threads": threads}
+    if common["device_type"] == "cuda":
+        here["isa"] = None  # the GPU's kernels decide a CUDA cell's numbers
     return {k: here[k] if v is None else v for k, v in common.items()}
 
 
 def hardware_fingerprint(device, threads: int | None = None) -> dict:
     """What decides whether a re-run can match bit for bit: the device kind, the processor
-    (CPU model or GPU name) and, on a CPU, the number of threads."""
+    (CPU model or GPU name), on a CPU its instruction set and the number of threads."""
     import torch
 
     device = torch.device(device)
-    from harness.runner import cpu_name
+    from harness.runner import cpu_isa, cpu_name
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    return {"device_type": device.type, "processor": name, "machine": platform.machine(),
+    cuda = device.type == "cuda"
+    return {"device_type": device.type,
+            "processor": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+            "isa": None if cuda else cpu_isa(), "machine": platform.machine(),
             "threads": torch.get_num_threads() if threads is None else threads}
 
 

@@ -197,6 +197,33 @@ def machine_note(out: Path, device) -> str | None:
             "compare")
 
 
+def grid_machine_problem(out: Path) -> str | None:
+    """Why this machine must not add cells to the grid in OUT, or None: a long grid resumed
+    across sessions must stay on the machine most of its complete cells ran on (cells from
+    another processor are not re-run exactly by a verifier, nor do their costs compare),
+    and a bf16 grid off a CPU with native bf16 (cloud CPUs share generic names: 'Intel(R)
+    Xeon(R) Processor' covers CPUs with and without it) trains ~20x slower on other kernels."""
+    from harness.precision import cpu_has_bf16
+    from harness.results import recorded
+    from harness.runner import cpu_isa, cpu_name
+
+    for key, here in (("processor", cpu_name()), ("isa", cpu_isa())):
+        found = recorded(out, key)  # cells before 2026-12-07 recorded no isa
+        if found and here != max(found, key=found.get):
+            grid = ", ".join(f"{p} ({n} cells)" for p, n in sorted(found.items(),
+                                                                    key=lambda x: -x[1]))
+            what = "processor" if key == "processor" else "instruction set"
+            return (f"this machine's {what} ({here}) is not the one most of the grid's "
+                    f"complete cells ran on: {grid}; run it on that machine (a later session "
+                    "may get one)")
+    bf16 = sum(n for p, n in recorded(out, "precision").items() if p.startswith("bf16"))
+    if bf16 and not cpu_has_bf16():
+        return (f"{bf16} of the grid's complete cells ran at bf16 and this CPU ({cpu_name()}) "
+                "has no native bf16 (avx512_bf16 or AMX): here bf16 trains about 20x slower, on "
+                "other kernels (docs/performance.md); run it on a CPU with native bf16")
+    return None
+
+
 def _check_bf16(suite, device, ui) -> None:
     from harness.precision import cpu_has_bf16
 

@@ -54,10 +54,16 @@ def weights_dtype(precision: str | None = None) -> torch.dtype:
     return torch.bfloat16 if (precision or current()) == "bf16-weights" else torch.float32
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo; none where it cannot be read)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags")
+            for f in line.split(":", 1)[1].split()}
+
+
 def cpu_has_bf16() -> bool:
     """Does this CPU compute bf16 natively (avx512_bf16 or AMX)? Without, bf16 is slower."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

@@ -401,27 +401,37 @@ def check_not_newer(out: Path) -> None:
 
 def cell_hardware(recorded: dict) -> dict:
     """The fingerprint of the machine a cell ran on, from its result.json's `hardware`;
-    None where the cell did not record it (cells written before `cpu` and `machine` were)."""
+    None where the cell did not record it (cells written before `cpu`, `machine` and
+    `cpu_isa` were)."""
     kind = str(recorded.get("device", "")).split(":")[0] or None
     return {"device_type": kind,
             "processor": recorded.get("gpu") if kind == "cuda" else recorded.get("cpu"),
+            "isa": None if kind == "cuda" else recorded.get("cpu_isa"),
             "machine": recorded.get("machine"), "threads": recorded.get("threads")}
 
 
-def recorded_processors(out: Path) -> dict[str, int]:
-    """Processor (`cell_hardware`'s: the GPU for a CUDA cell, else the CPU) -> how many
-    complete cells under OUT (its grid and `harness tune` cells) recorded it: a grid run
-    across sessions may land on other machines, whose cells are not bit for bit what this one gives (a
-    verifier re-runs a cell exactly only on its own processor), nor are their costs."""
+def recorded(out: Path, key: str) -> dict[str, int]:
+    """`cell_hardware`'s `key` (processor: the GPU for a CUDA cell, else the CPU; isa), or
+    "precision" -> how many complete cells under OUT (its grid and `harness tune` cells)
+    recorded each value (cells that recorded none are not counted): a grid run across
+    sessions may land on other machines, whose cells are not bit for bit what this one
+    gives (a verifier re-runs a cell exactly only on its own processor), nor are their
+    costs."""
     found: dict[str, int] = {}
     for folder in [*out.glob("cells/*"), *out.glob("tuning/*/*/cells/*")]:
         result, state = read_result(folder)
         if state is not CellState.COMPLETE:
             continue
-        name = cell_hardware(result.get("hardware") or {})["processor"]
-        if name:
-            found[name] = found.get(name, 0) + 1
+        value = result.get("precision", "auto") if key == "precision" else cell_hardware(
+            result.get("hardware") or {})[key]
+        if value:
+            found[value] = found.get(value, 0) + 1
     return found
+
+
+def recorded_processors(out: Path) -> dict[str, int]:
+    """Processor -> how many of OUT's complete cells ran on it (`recorded`)."""
+    return recorded(out, "processor")
 
 
 def read_result(folder: Path) -> tuple[dict | None, CellState]:

@@ -68,7 +68,7 @@ def hardware(device: torch.device) -> dict:
     import os
 
     info = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_name(),
-            "cpu_count": os.cpu_count(), "device": str(device), "threads": torch.get_num_threads()}
+            "cpu_isa": cpu_isa(), "cpu_count": os.cpu_count(), "device": str(device), "threads": torch.get_num_threads()}
     if device.type == "cuda":  # the peaks since run_cell reset them: this cell's
         info["gpu"] = torch.cuda.get_device_name(device)
         info["gpu_peak_allocated_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
@@ -84,6 +84,16 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "?"
+
+
+def cpu_isa() -> str:
+    """The instruction set torch's CPU kernels use here, with native bf16 where present:
+    cloud CPUs share generic names ('AMD EPYC', 'Intel(R) Xeon(R) Processor') across
+    generations whose kernels, and so results' last bits, differ."""
+    from harness.precision import cpu_flags
+
+    native = [f for f in ("avx512_bf16", "amx_bf16") if f in cpu_flags()]
+    return "+".join([torch.backends.cpu.get_cpu_capability(), *native])
 
 
 class Runner:

@@ -22,19 +22,12 @@ command -v harness > /dev/null || {  # else every step fails on its own and the 
   exit 2; }
 # One machine for the whole grid: cells from another processor are not re-run exactly by a
 # verifier on either, their costs do not compare, and on a CPU without native bf16 this
-# bf16 grid trains ~20x slower (docs/performance.md). V2_ANY_MACHINE=1 overrides.
-(cd "$SELF" && PYTHONPATH=$SELF python3 - "$(realpath -m "$OUT")") <<'EOF' || [ "${V2_ANY_MACHINE:-}" = 1 ] || exit 2
-import sys
-from pathlib import Path
-from harness.results import recorded_processors
-from harness.runner import cpu_name
-found, here = recorded_processors(Path(sys.argv[1])), cpu_name()
-if found and here != max(found, key=found.get):  # the grid's machine: most of its cells
-    grid = ", ".join(f"{p} ({n} cells)" for p, n in sorted(found.items(), key=lambda x: -x[1]))
-    sys.exit(f"run_leaderboard_v2.sh: this machine's processor ({here}) is not the one most of "
-             f"the grid's complete cells ran on: {grid}; run it on that machine (a later "
-             "session may get one), or set V2_ANY_MACHINE=1 to mix machines in this grid")
-EOF
+# bf16 grid trains ~20x slower (harness.launch.grid_machine_problem). V2_ANY_MACHINE=1
+# overrides.
+(cd "$SELF" && PYTHONPATH=$SELF python3 -c "import sys; from pathlib import Path
+from harness.launch import grid_machine_problem
+problem = grid_machine_problem(Path(sys.argv[1]))
+sys.exit(problem and 'run_leaderboard_v2.sh: ' + problem + ', or set V2_ANY_MACHINE=1 to mix machines in this grid')" "$(realpath -m "$OUT")") || [ "${V2_ANY_MACHINE:-}" = 1 ] || exit 2
 SUITE=${V2_SUITE:-leaderboard-v2}  # another suite file: the rehearsal in tests/test_publish_v2_shape.py
 run=(--suite $SUITE --out "$OUT" --threads 1 --quiet)
 harness tune "${run[@]}" --jobs 2; echo "TUNE DONE rc=$?"

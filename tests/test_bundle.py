@@ -11,7 +11,7 @@ from harness import bundle as B
 from harness import verify as V
 from harness.config import load_suite
 from harness.overrides import narrow
-from harness.runner import cpu_name
+from harness.runner import cpu_isa, cpu_name
 from harness.ui import UI
 from tests.helpers import edit_json, reseal, tiny_suite
 
@@ -267,9 +267,28 @@ def test_verify_work_folder_keeps_its_pick_and_refuses_a_held_cell(tmp_path):
 def test_cell_hardware_from_its_record():
     assert B.cell_hardware({"device": "cuda:1", "gpu": "NVIDIA H100", "cpu": "EPYC",
                             "machine": "x86_64", "threads": 16}) == {
-        "device_type": "cuda", "processor": "NVIDIA H100", "machine": "x86_64", "threads": 16}
+        "device_type": "cuda", "processor": "NVIDIA H100", "isa": None, "machine": "x86_64",
+        "threads": 16}
+    assert B.cell_hardware({"device": "cpu", "cpu": "AMD EPYC", "cpu_isa": "AVX2",
+                            "machine": "x86_64", "threads": 1})["isa"] == "AVX2"
     old = B.cell_hardware({"device": "cpu", "threads": 1})  # written before cpu was recorded
-    assert old == {"device_type": "cpu", "processor": None, "machine": None, "threads": 1}
+    assert old == {"device_type": "cpu", "processor": None, "isa": None, "machine": None,
+                   "threads": 1}
+
+
+def test_same_cpu_name_with_another_instruction_set_is_not_exact(made, tmp_path):
+    """Cloud CPUs share generic names ('AMD EPYC' with AVX2 only, and with avx512_bf16): a
+    cell recorded under this CPU's name but another instruction set is not re-run exactly;
+    one recorded before cpu_isa was (none) is judged by its name as before."""
+    suite, path = copy(made, tmp_path)
+    ids = sorted(p.name for p in (path / "cells").iterdir())
+    recorded = json.loads((path / "cells" / ids[0] / "result.json").read_text())["hardware"]
+    assert recorded["cpu_isa"] == cpu_isa() and V.exact_cells(path, ids, CPU) == ids
+    edit_json(path / "cells" / ids[0] / "result.json",
+              lambda r: r["hardware"].update(cpu_isa=cpu_isa() + "+amx_bf16x"))
+    edit_json(path / "cells" / ids[1] / "result.json", lambda r: r["hardware"].pop("cpu_isa"))
+    reseal(path)
+    assert V.exact_cells(path, ids, CPU) == ids[1:]
 
 
 def test_rerun_compares_with_the_cells_own_hardware(made, tmp_path, monkeypatch):
