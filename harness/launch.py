@@ -197,12 +197,14 @@ def machine_note(out: Path, device) -> str | None:
             "compare")
 
 
-def grid_machine_problem(out: Path) -> str | None:
-    """Why this machine must not add cells to the grid in OUT, or None: a long grid resumed
-    across sessions must stay on the machine most of its complete cells ran on (cells from
-    another processor are not re-run exactly by a verifier, nor do their costs compare),
-    and a bf16 grid off a CPU with native bf16 (cloud CPUs share generic names: 'Intel(R)
-    Xeon(R) Processor' covers CPUs with and without it) trains ~20x slower on other kernels."""
+def grid_machine_problem(out: Path, precision: str) -> str | None:
+    """Why this machine must not add cells at `precision` (the suite's) to the grid in OUT,
+    or None: a long grid resumed across sessions must stay on the machine most of its
+    complete cells ran on (cells from another processor are not re-run exactly by a
+    verifier, nor do their costs compare), and a bf16 grid off a CPU with native bf16
+    (cloud CPUs share generic names: 'Intel(R) Xeon(R) Processor' covers CPUs with and
+    without it) trains ~20x slower on other kernels. (The suite's precision, not the
+    cells': cells written before 2026-12-06 do not record it; it is in their grid id.)"""
     from harness.precision import cpu_has_bf16
     from harness.results import recorded
     from harness.runner import cpu_isa, cpu_name
@@ -216,11 +218,12 @@ def grid_machine_problem(out: Path) -> str | None:
             return (f"this machine's {what} ({here}) is not the one most of the grid's "
                     f"complete cells ran on: {grid}; run it on that machine (a later session "
                     "may get one)")
-    bf16 = sum(n for p, n in recorded(out, "precision").items() if p.startswith("bf16"))
-    if bf16 and not cpu_has_bf16():
-        return (f"{bf16} of the grid's complete cells ran at bf16 and this CPU ({cpu_name()}) "
-                "has no native bf16 (avx512_bf16 or AMX): here bf16 trains about 20x slower, on "
-                "other kernels (docs/performance.md); run it on a CPU with native bf16")
+    done = sum(recorded(out, "processor").values())
+    if done and precision.startswith("bf16") and not cpu_has_bf16():
+        return (f"the grid runs at {precision} ({done} complete cells) and this CPU "
+                f"({cpu_name()}) has no native bf16 (avx512_bf16 or AMX): here bf16 trains "
+                "about 20x slower, on other kernels (docs/performance.md); run it on a CPU with "
+                "native bf16")
     return None
 
 

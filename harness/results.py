@@ -411,9 +411,9 @@ def cell_hardware(recorded: dict) -> dict:
 
 
 def recorded(out: Path, key: str) -> dict[str, int]:
-    """`cell_hardware`'s `key` (processor: the GPU for a CUDA cell, else the CPU; isa), or
-    "precision" -> how many complete cells under OUT (its grid and `harness tune` cells)
-    recorded each value (cells that recorded none are not counted): a grid run across
+    """`cell_hardware`'s `key` (processor: the GPU for a CUDA cell, else the CPU; isa) ->
+    how many complete cells under OUT (its grid and `harness tune` cells) recorded each
+    value (cells that recorded none are not counted): a grid run across
     sessions may land on other machines, whose cells are not bit for bit what this one
     gives (a verifier re-runs a cell exactly only on its own processor), nor are their
     costs."""
@@ -422,8 +422,7 @@ def recorded(out: Path, key: str) -> dict[str, int]:
         result, state = read_result(folder)
         if state is not CellState.COMPLETE:
             continue
-        value = result.get("precision", "auto") if key == "precision" else cell_hardware(
-            result.get("hardware") or {})[key]
+        value = cell_hardware(result.get("hardware") or {})[key]
         if value:
             found[value] = found.get(value, 0) + 1
     return found

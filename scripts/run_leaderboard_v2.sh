@@ -24,11 +24,12 @@ command -v harness > /dev/null || {  # else every step fails on its own and the 
 # verifier on either, their costs do not compare, and on a CPU without native bf16 this
 # bf16 grid trains ~20x slower (harness.launch.grid_machine_problem). V2_ANY_MACHINE=1
 # overrides.
-(cd "$SELF" && PYTHONPATH=$SELF python3 -c "import sys; from pathlib import Path
-from harness.launch import grid_machine_problem
-problem = grid_machine_problem(Path(sys.argv[1]))
-sys.exit(problem and 'run_leaderboard_v2.sh: ' + problem + ', or set V2_ANY_MACHINE=1 to mix machines in this grid')" "$(realpath -m "$OUT")") || [ "${V2_ANY_MACHINE:-}" = 1 ] || exit 2
 SUITE=${V2_SUITE:-leaderboard-v2}  # another suite file: the rehearsal in tests/test_publish_v2_shape.py
+(cd "$SELF" && PYTHONPATH=$SELF python3 -c "import sys; from pathlib import Path
+from harness.config import load_suite
+from harness.launch import grid_machine_problem
+problem = grid_machine_problem(Path(sys.argv[1]), load_suite(sys.argv[2]).precision)
+sys.exit(problem and 'run_leaderboard_v2.sh: ' + problem + ', or set V2_ANY_MACHINE=1 to mix machines in this grid')" "$(realpath -m "$OUT")" "$SUITE") || [ "${V2_ANY_MACHINE:-}" = 1 ] || exit 2
 run=(--suite $SUITE --out "$OUT" --threads 1 --quiet)
 harness tune "${run[@]}" --jobs 2; echo "TUNE DONE rc=$?"
 [ -f "$OUT/tuned.json" ] || exit 1

@@ -38,24 +38,24 @@ def test_a_run_names_the_other_processors_its_folder_holds(tmp_path, tiny_model_
     # the v2 run script's check (harness.launch.grid_machine_problem): most cells elsewhere
     from harness import precision
     from harness.launch import grid_machine_problem
-    assert grid_machine_problem(out) == (
+    assert grid_machine_problem(out, "fp32") == (
         f"this machine's processor ({cpu_name()}) is not the one most of the grid's complete "
         "cells ran on: Other CPU 9000 (1 cells); run it on that machine (a later session may "
         "get one)")
-    # on the grid's processor, a bf16 grid needs native bf16 (a generic cloud CPU name
-    # covers CPUs with and without it); an fp32 grid does not
     recorded["hardware"]["cpu"] = cpu_name()
     recorded["hardware"]["cpu_isa"] = "AVX512+other"  # the same name on another generation
     result.write_text(json.dumps(recorded))
-    assert grid_machine_problem(out).startswith(
+    assert grid_machine_problem(out, "fp32").startswith(
         f"this machine's instruction set ({cpu_isa()}) is not the one most of the grid's "
         "complete cells ran on: AVX512+other (1 cells)")
     recorded["hardware"].pop("cpu_isa")  # recorded before cpu_isa was: judged by its name
-    for ran_at, native, expected in [("bf16", False, "1 of the grid's complete cells ran at "
-                                      "bf16 and this CPU"), ("bf16", True, None),
-                                     ("fp32", False, None), ("bf16-weights", False, "1 of")]:
-        recorded["precision"] = ran_at
-        result.write_text(json.dumps(recorded))
+    result.write_text(json.dumps(recorded))
+    # on the grid's processor, a bf16 grid needs native bf16 (a generic cloud CPU name
+    # covers CPUs with and without it); an fp32 grid does not, nor a grid not yet begun
+    for suite_at, native, expected in [("bf16", False, "the grid runs at bf16 (1 complete "
+                                        "cells) and this CPU"), ("bf16", True, None),
+                                       ("fp32", False, None), ("bf16-weights", False, "the")]:
         monkeypatch.setattr(precision, "cpu_has_bf16", lambda native=native: native)
-        said = grid_machine_problem(out)
+        said = grid_machine_problem(out, suite_at)
         assert said == expected if expected is None else said.startswith(expected), said
+    assert grid_machine_problem(tmp_path / "new", "bf16") is None
