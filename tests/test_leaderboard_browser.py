@@ -58,7 +58,7 @@ def _open(tmp_path_factory, make):
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     try:
         uri = index.resolve().as_uri()
-        driver.get(uri)
+        _load(driver, uri)
         yield driver, uri, json.loads((root / "leaderboard" / "leaderboard.json").read_text())
     finally:
         driver.quit()
@@ -200,13 +200,28 @@ def _requests(driver) -> set[str]:
             if m["method"] == "Network.requestWillBeSent"}
 
 
+def _load(driver, uri) -> None:
+    """Open `uri` and wait for the table its script builds: once (CI, 2026-12-07), a reload of
+    the same page returned with no table yet. Where none comes, the browser's log says why."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(uri)
+    try:
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#board thead th"))
+    except TimeoutException:
+        pytest.fail(f"no table 30 s after loading {uri}; browser log: {driver.get_log('browser')}")
+
+
 def test_v2_page_at_desktop_and_phone_width(v2_page):
     from selenium.webdriver.common.by import By
 
     driver, uri, data = v2_page
     for width in (1280, 390):
         driver.set_window_size(width, 1400)
-        driver.get(uri)
+        _load(driver, uri)
         heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#board thead th")]
         assert heads[:3] == ["rank", "method", "ACC (content) [95% CI]"]
         assert "format" in heads and "learned items" in heads and "truncated" in heads
