@@ -209,8 +209,9 @@ def grid_machine_problem(out: Path, precision: str) -> str | None:
     from harness.results import recorded
     from harness.runner import cpu_isa, cpu_name
 
+    counts = {key: recorded(out, key) for key in ("processor", "isa")}  # each read once
     for key, here in (("processor", cpu_name()), ("isa", cpu_isa())):
-        found = recorded(out, key)  # cells before 2026-12-07 recorded no isa
+        found = counts[key]  # cells before 2026-12-07 recorded no isa
         if found and here != max(found, key=found.get):
             grid = ", ".join(f"{p} ({n} cells)" for p, n in sorted(found.items(),
                                                                     key=lambda x: -x[1]))
@@ -218,7 +219,7 @@ def grid_machine_problem(out: Path, precision: str) -> str | None:
             return (f"this machine's {what} ({here}) is not the one most of the grid's "
                     f"complete cells ran on: {grid}; run it on that machine (a later session "
                     "may get one)")
-    done = sum(recorded(out, "processor").values())
+    done = sum(counts["processor"].values())
     if done and precision.startswith("bf16") and not cpu_has_bf16():
         return (f"the grid runs at {precision} ({done} complete cells) and this CPU "
                 f"({cpu_name()}) has no native bf16 (avx512_bf16 or AMX): here bf16 trains "

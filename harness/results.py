@@ -413,10 +413,9 @@ def cell_hardware(recorded: dict) -> dict:
 def recorded(out: Path, key: str) -> dict[str, int]:
     """`cell_hardware`'s `key` (processor: the GPU for a CUDA cell, else the CPU; isa) ->
     how many complete cells under OUT (its grid and `harness tune` cells) recorded each
-    value (cells that recorded none are not counted): a grid run across
-    sessions may land on other machines, whose cells are not bit for bit what this one
-    gives (a verifier re-runs a cell exactly only on its own processor), nor are their
-    costs."""
+    value (cells that recorded none are not counted): a grid run across sessions may land
+    on other machines, whose cells are not bit for bit what this one gives (a verifier
+    re-runs a cell exactly only on its own processor), nor are their costs."""
     found: dict[str, int] = {}
     for folder in [*out.glob("cells/*"), *out.glob("tuning/*/*/cells/*")]:
         result, state = read_result(folder)

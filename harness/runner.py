@@ -68,7 +68,8 @@ def hardware(device: torch.device) -> dict:
     import os
 
     info = {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_name(),
-            "cpu_isa": cpu_isa(), "cpu_count": os.cpu_count(), "device": str(device), "threads": torch.get_num_threads()}
+            "cpu_isa": cpu_isa(), "cpu_count": os.cpu_count(), "device": str(device),
+            "threads": torch.get_num_threads()}
     if device.type == "cuda":  # the peaks since run_cell reset them: this cell's
         info["gpu"] = torch.cuda.get_device_name(device)
         info["gpu_peak_allocated_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)

@@ -5,8 +5,8 @@ manifest, every checksum, the method's source against its hash (and, for a built
 declared version against this harness's), its tuning (harness/bundle_tuning.py), the grid against the current leaderboard grid, the
 set of cells, and every cell's results version, schema, settings hash and metrics
 recomputed from its R and probes. Then it re-runs sampled cells and compares them with the
-bundle: exactly where the hardware matches (same device kind, CPU model and instruction set, thread count),
-else within TOLERANCE (docs/leaderboard.md). With `--work DIR` the re-runs are kept in DIR
+bundle: exactly where the hardware matches (same device kind, CPU model and instruction
+set, thread count), else within TOLERANCE (docs/leaderboard.md). With `--work DIR` the re-runs are kept in DIR
 (the pick too), so a verification stopped mid-cell resumes from the cell's checkpoint, as
 a grid cell does, instead of starting over (a leaderboard cell re-run takes up to an hour).
 """
